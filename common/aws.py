@@ -1,0 +1,46 @@
+"""AWS clients: made once per execution environment, lazily, never at import time.
+
+Adapters take a client in their constructor, so tests can hand in their own
+(a moto-backed one, or one wrapped in ``botocore.stub.Stubber``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sqs import SQSClient
+
+# DynamoDB and SQS: botocore's standard mode retries throttling and 5xx with
+# backoff; that is the only retry layer for them.
+_RETRYING = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
+# SES: no retry inside the call. A failed send is retried through the queue
+# with a growing delay and counted as an attempt, so retries do not multiply.
+_SINGLE_SHOT = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=3, read_timeout=10)
+
+
+@cache
+def dynamodb() -> DynamoDBClient:
+    return boto3.client("dynamodb", config=_RETRYING)
+
+
+@cache
+def sqs() -> SQSClient:
+    return boto3.client("sqs", config=_RETRYING)
+
+
+@cache
+def sesv2() -> SESV2Client:
+    return boto3.client("sesv2", config=_SINGLE_SHOT)
+
+
+def reset_clients() -> None:
+    """Forget every cached client (tests start a fresh moto backend)."""
+    for getter in (dynamodb, sqs, sesv2):
+        getter.cache_clear()

@@ -1,0 +1,18 @@
+"""Time in one place: UTC only, RFC 3339 with milliseconds and a trailing ``Z``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_rfc3339(moment: datetime) -> str:
+    """``2026-11-23T23:08:08.123Z``: the one format the service writes."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def epoch_seconds(moment: datetime) -> int:
+    return int(moment.timestamp())

@@ -1,0 +1,376 @@
+"""The jobs table: the only code that reads or writes it.
+
+Item layout (one item per job, ``pk`` = ``job_id``):
+
+- the job's own fields (``common.models.Job``); ``None`` is stored as absent;
+- index keys, derived from domain, status and type and rewritten with every
+  status change: ``domain_status``, ``domain_type``, ``domain_status_type``,
+  ``scope``, ``status_type`` (``domain``, ``status`` and ``type`` serve as
+  keys as they are). Each GSI is sorted by ``job_id``, a ULID, so newest
+  first is a descending Query;
+- ``sweep`` and ``due_at`` while the job is not final (sparse ``BySweepDue``
+  index: the sweeper reads only jobs that may be stuck);
+- ``lease_until`` (epoch ms) and ``lease_token`` while a worker holds it;
+- ``expires_at``: DynamoDB's TTL.
+
+An idempotency marker (``pk`` = ``idem#<domain>#<key>``) points at the job
+created first for that key. It carries none of the index keys, so it never
+shows in a listing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from common.clock import epoch_seconds, to_rfc3339
+from common.errors import StorageError
+from common.models import AttemptLogEntry, Job, JobStatus, JobType, QueueMessage
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+Item = dict[str, "AttributeValueTypeDef"]
+
+BATCH_WRITE_LIMIT = 25  # AWS: at most 25 requests per BatchWriteItem
+BATCH_GET_LIMIT = 100  # AWS: at most 100 keys per BatchGetItem
+_UNPROCESSED_RETRIES = 8
+
+SCOPE_ALL = "all"
+SWEEP_PENDING = "pending"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def serialize(values: Mapping[str, Any]) -> Item:
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def status_keys(domain: str, job_type: JobType, status: JobStatus) -> dict[str, str]:
+    """The index keys that change with the status."""
+    return {
+        "status": status.value,
+        "domain_status": f"{domain}#{status.value}",
+        "domain_status_type": f"{domain}#{status.value}#{job_type.value}",
+        "status_type": f"{status.value}#{job_type.value}",
+    }
+
+
+def _short(keys: dict[str, str]) -> dict[str, str]:
+    """Placeholders for the status-dependent keys: ``:ds``, ``:dst``, ``:st``."""
+    return {"ds": keys["domain_status"], "dst": keys["domain_status_type"], "st": keys["status_type"]}
+
+
+def idempotency_pk(domain: str, key: str) -> str:
+    return f"idem#{domain}#{key}"
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(0.05 * (2**attempt), 2.0))
+
+
+class ClaimOutcome(Enum):
+    CLAIMED = "claimed"
+    FINAL = "final"  # already sent or failed: nothing to do
+    BUSY = "busy"  # another worker holds a live lease
+    MISSING = "missing"  # no such job: the message can never be processed
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    job: Job | None = None
+
+
+@dataclass(frozen=True)
+class SweepCandidate:
+    message: QueueMessage
+    due_at: int
+
+
+class JobsTable:
+    def __init__(self, client: DynamoDBClient, table_name: str, *, retention_days: int = 90) -> None:
+        self._client = client
+        self._table = table_name
+        self._retention = timedelta(days=retention_days)
+
+    # ------------------------------------------------------------ item mapping
+    def to_item(self, job: Job, *, due_at: int) -> Item:
+        values = job.model_dump(mode="json")
+        values.update(
+            pk=job.job_id,
+            scope=SCOPE_ALL,
+            domain_type=f"{job.domain}#{job.type.value}",
+            expires_at=epoch_seconds(job.created_at + self._retention),
+            **status_keys(job.domain, job.type, job.status),
+        )
+        if not job.status.is_final:
+            values.update(sweep=SWEEP_PENDING, due_at=due_at)
+        return serialize(values)
+
+    @staticmethod
+    def from_item(item: Mapping[str, Any]) -> Job:
+        """Items read back are validated again: a malformed one fails loudly here."""
+        return Job.model_validate(deserialize(item))
+
+    # ------------------------------------------------------------ creating
+    def put_new(self, jobs: Sequence[Job], *, due_at: int) -> None:
+        """Write new jobs, 25 per BatchWriteItem, retrying what comes back unprocessed."""
+        for start in range(0, len(jobs), BATCH_WRITE_LIMIT):
+            chunk = jobs[start : start + BATCH_WRITE_LIMIT]
+            self._batch_write([{"PutRequest": {"Item": self.to_item(job, due_at=due_at)}} for job in chunk])
+
+    def _batch_write(self, requests: list[Any]) -> None:
+        pending: dict[str, list[Any]] = {self._table: requests}
+        for attempt in range(_UNPROCESSED_RETRIES):
+            try:
+                response = self._client.batch_write_item(RequestItems=pending)
+            except ClientError as exc:
+                raise StorageError(f"BatchWriteItem failed: {_code(exc)}") from exc
+            unprocessed = response.get("UnprocessedItems") or {}
+            if not unprocessed.get(self._table):
+                return
+            pending = {self._table: list(unprocessed[self._table])}
+            _backoff(attempt)
+        raise StorageError(f"BatchWriteItem left {len(pending[self._table])} items unprocessed")
+
+    def put_new_idempotent(self, job: Job, *, due_at: int) -> str:
+        """Write a job that carries an idempotency key, unless that key was seen.
+
+        One TransactWriteItems: the marker (conditional on being new) and the
+        job. Returns the job id the key stands for: this job's, or the first one's.
+        """
+        if job.idempotency_key is None:
+            raise ValueError("put_new_idempotent needs a job with an idempotency_key")
+        marker = serialize(
+            {
+                "pk": idempotency_pk(job.domain, job.idempotency_key),
+                "target_job_id": job.job_id,
+                "expires_at": epoch_seconds(job.created_at + self._retention),
+            }
+        )
+        for attempt in range(_UNPROCESSED_RETRIES):
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": marker,
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": self.to_item(job, due_at=due_at),
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                    ]
+                )
+                return job.job_id
+            except ClientError as exc:
+                if _code(exc) != "TransactionCanceledException":
+                    raise StorageError(f"TransactWriteItems failed: {_code(exc)}") from exc
+                reasons = exc.response.get("CancellationReasons") or []
+                first = reasons[0] if reasons else {}
+                if first.get("Code") == "ConditionalCheckFailed" and "Item" in first:
+                    return str(deserialize(first["Item"])["target_job_id"])
+                # A conflicting transaction on the same key: try again shortly;
+                # if it won, the next try finds its marker.
+                _backoff(attempt)
+        raise StorageError("TransactWriteItems kept conflicting")
+
+    # ------------------------------------------------------------ reading
+    def get(self, job_id: str) -> Job | None:
+        try:
+            response = self._client.get_item(TableName=self._table, Key={"pk": {"S": job_id}}, ConsistentRead=True)
+        except ClientError as exc:
+            raise StorageError(f"GetItem failed: {_code(exc)}") from exc
+        item = response.get("Item")
+        if item is None or "job_id" not in item:
+            return None
+        return self.from_item(item)
+
+    # ------------------------------------------------------------ sending
+    def claim(self, message: QueueMessage, *, now_ms: int, lease_seconds: int, token: str, due_at: int) -> Claim:
+        """Take a job for sending with one conditional update that also returns it.
+
+        Succeeds for a job ``queued`` or ``retrying``, or ``sending`` whose lease
+        expired (its worker died). Counts the attempt. Anything else sends nothing.
+        The message names the job's domain and type, so the status-dependent
+        index keys are rewritten in the same update; the condition checks them.
+        """
+        job_type = JobType(message.type)
+        values = serialize(
+            {
+                ":queued": JobStatus.QUEUED.value,
+                ":retrying": JobStatus.RETRYING.value,
+                ":sending": JobStatus.SENDING.value,
+                ":domain": message.domain,
+                ":type": job_type.value,
+                ":now": now_ms,
+                ":lease": now_ms + lease_seconds * 1000,
+                ":token": token,
+                ":one": 1,
+                ":due": due_at,
+            }
+            | {f":{k}": v for k, v in _short(status_keys(message.domain, job_type, JobStatus.SENDING)).items()}
+        )
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": message.job_id}},
+                ConditionExpression=(
+                    "attribute_exists(job_id) AND #domain = :domain AND #type = :type "
+                    "AND (#status IN (:queued, :retrying) OR (#status = :sending AND lease_until < :now))"
+                ),
+                UpdateExpression=(
+                    "SET #status = :sending, lease_until = :lease, lease_token = :token, "
+                    "attempts = attempts + :one, due_at = :due, "
+                    "domain_status = :ds, domain_status_type = :dst, status_type = :st"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#domain": "domain", "#type": "type"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise StorageError(f"UpdateItem (claim) failed: {_code(exc)}") from exc
+            old = exc.response.get("Item")
+            if not old or "job_id" not in old:
+                return Claim(ClaimOutcome.MISSING)
+            job = self.from_item(old)
+            if job.domain != message.domain or job.type is not job_type:
+                return Claim(ClaimOutcome.MISSING)
+            return Claim(ClaimOutcome.FINAL if job.status.is_final else ClaimOutcome.BUSY, job)
+        return Claim(ClaimOutcome.CLAIMED, self.from_item(response["Attributes"]))
+
+    def record_attempt(
+        self,
+        job: Job,
+        *,
+        token: str,
+        entry: AttemptLogEntry,
+        status: JobStatus,
+        message_id: str | None = None,
+        sent_at: datetime | None = None,
+        due_at: int | None = None,
+    ) -> bool:
+        """The one write that ends an attempt: status, error, log, and for a sent
+        job its ``sent_at`` and ``message_id``. Conditional on still holding the
+        lease; returns False when another worker took the job meanwhile."""
+        sets = {
+            "#status": ":status",
+            "domain_status": ":ds",
+            "domain_status_type": ":dst",
+            "status_type": ":st",
+            "attempt_log": "list_append(attempt_log, :entry)",
+        }
+        values: dict[str, Any] = {
+            ":status": status.value,
+            ":entry": [entry.model_dump(mode="json")],
+            ":token": token,
+        }
+        values.update({f":{k}": v for k, v in _short(status_keys(job.domain, job.type, status)).items()})
+        removes = ["lease_until", "lease_token"]
+        if entry.error is None:
+            removes.append("#error")
+        else:
+            sets["#error"] = ":error"
+            values[":error"] = entry.error
+        if message_id is not None:
+            sets["message_id"] = ":message_id"
+            values[":message_id"] = message_id
+        if sent_at is not None:
+            sets["sent_at"] = ":sent_at"
+            values[":sent_at"] = to_rfc3339(sent_at)
+        if status.is_final:
+            removes += ["sweep", "due_at"]
+        elif due_at is not None:
+            sets["due_at"] = ":due"
+            values[":due"] = due_at
+        expression = "SET " + ", ".join(f"{k} = {v}" for k, v in sets.items()) + " REMOVE " + ", ".join(removes)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": job.job_id}},
+                UpdateExpression=expression,
+                ConditionExpression="lease_token = :token",
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                ExpressionAttributeValues=serialize(values),
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise StorageError(f"UpdateItem (attempt) failed: {_code(exc)}") from exc
+        return True
+
+    # ------------------------------------------------------------ sweeping
+    def due_for_sweep(self, *, now: int, limit: int) -> Iterator[SweepCandidate]:
+        """Jobs not final whose ``due_at`` has passed, oldest due first (a Query on
+        the sparse BySweepDue index: never a Scan)."""
+        start: Any = None
+        returned = 0
+        while returned < limit:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "BySweepDue",
+                "KeyConditionExpression": "sweep = :pending AND due_at <= :now",
+                "ExpressionAttributeValues": serialize({":pending": SWEEP_PENDING, ":now": now}),
+                "Limit": limit - returned,
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            try:
+                response = self._client.query(**kwargs)
+            except ClientError as exc:
+                raise StorageError(f"Query (sweep) failed: {_code(exc)}") from exc
+            for raw in response.get("Items", []):
+                values = deserialize(raw)
+                returned += 1
+                yield SweepCandidate(
+                    QueueMessage(job_id=str(values["pk"]), domain=values["domain"], type=JobType(values["type"])),
+                    int(values["due_at"]),
+                )
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def postpone_sweep(self, job_id: str, *, seen_due_at: int, new_due_at: int) -> bool:
+        """Move a swept job's ``due_at`` on, unless it changed since it was read."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": job_id}},
+                UpdateExpression="SET due_at = :new",
+                ConditionExpression="sweep = :pending AND due_at = :seen",
+                ExpressionAttributeValues=serialize(
+                    {":new": new_due_at, ":seen": seen_due_at, ":pending": SWEEP_PENDING}
+                ),
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise StorageError(f"UpdateItem (sweep) failed: {_code(exc)}") from exc
+        return True

@@ -1,0 +1,251 @@
+"""Models are the contract: fields, limits and formats of CONTRACT.md in one place.
+
+Request models (what callers send), the domain model ``Job`` (what is stored,
+re-validated when read back) and response models (what callers get) are
+separate and converted explicitly.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    model_validator,
+)
+from ulid import ULID
+
+from common.clock import to_rfc3339, utc_now
+
+# ------------------------------------------------------------------ limits
+MAX_SUBJECT_CHARS = 200
+MAX_BODY_CHARS = 100_000
+# A job is one DynamoDB item (400 KB at most); bodies get this much of it.
+MAX_BODIES_BYTES = 300_000
+MAX_IDEMPOTENCY_KEY_CHARS = 128
+MAX_JOBS_PER_ENQUEUE = 100
+
+
+class JobType(StrEnum):
+    AI_FOLLOWUP = "ai_followup"
+    VISITOR_CAPTURE = "visitor_capture"
+    ESCALATION = "escalation"
+    INVITATION = "invitation"
+    MANUAL = "manual"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStatus.SENT, JobStatus.FAILED)
+
+
+class AttemptOutcome(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+class QueueName(StrEnum):
+    PRIORITY = "priority"
+    BULK = "bulk"
+
+
+def queue_for(job_type: JobType) -> QueueName:
+    """Admin bulk sends wait on their own queue so they never delay the others."""
+    return QueueName.BULK if job_type is JobType.MANUAL else QueueName.PRIORITY
+
+
+# ------------------------------------------------------------ value types
+def normalize_address(raw: str) -> str:
+    """One address checked for syntax (no DNS look-up); returns its normal form.
+
+    Raises ``ValueError`` with a reason a person can read.
+    """
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+_HOST_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOST_RE = re.compile(rf"^{_HOST_LABEL}(\.{_HOST_LABEL})+$")
+
+
+def _check_domain(value: str) -> str:
+    if len(value) > 253 or not _HOST_RE.match(value):
+        raise ValueError("must be a host name such as acme.com")
+    return value
+
+
+def _lower_strip(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _no_line_breaks(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("must not contain line breaks")
+    return value
+
+
+Domain = Annotated[str, BeforeValidator(_lower_strip), AfterValidator(_check_domain)]
+EmailAddress = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), AfterValidator(normalize_address)]
+Subject = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SUBJECT_CHARS), AfterValidator(_no_line_breaks)]
+BodyText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY_CHARS)]
+BodyHtml = Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY_CHARS)]
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_IDEMPOTENCY_KEY_CHARS, pattern=r"^[\x21-\x7e]+$")
+]
+def _to_utc_millis(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a time zone")
+    return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+# UTC, to the millisecond: what is written is what is read back.
+Timestamp = Annotated[datetime, AfterValidator(_to_utc_millis), PlainSerializer(to_rfc3339, return_type=str)]
+
+
+def new_job_id(now: datetime | None = None) -> tuple[str, datetime]:
+    """A ULID and the creation time it encodes (to the millisecond), so that
+    ordering by ``job_id`` is ordering by ``created_at``, ties by ``job_id``."""
+    ulid = ULID.from_datetime(now or utc_now())
+    return str(ulid), ulid.datetime
+
+
+JOB_ID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+def bodies_size(body_text: str, body_html: str | None) -> int:
+    return len(body_text.encode()) + (len(body_html.encode()) if body_html else 0)
+
+
+# ------------------------------------------------------------ the job
+class AttemptLogEntry(BaseModel):
+    at: Timestamp
+    outcome: AttemptOutcome
+    error: str | None = None
+
+
+class Job(BaseModel):
+    """A job as stored: one email to one recipient."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: Annotated[str, Field(pattern=JOB_ID_RE.pattern)]
+    created_at: Timestamp
+    domain: Domain
+    type: JobType
+    recipient: str
+    subject: str
+    status: JobStatus = JobStatus.QUEUED
+    attempts: int = 0
+    sent_at: Timestamp | None = None
+    error: str | None = None
+    body_text: str
+    body_html: str | None = None
+    reply_to: str | None = None
+    message_id: str | None = None
+    attempt_log: list[AttemptLogEntry] = Field(default_factory=list)
+    idempotency_key: str | None = None
+    bulk_id: str | None = None
+
+    @property
+    def queue(self) -> QueueName:
+        return queue_for(self.type)
+
+
+class QueueMessage(BaseModel):
+    """The body of a queue message: which job to send (its body stays in DynamoDB).
+
+    Domain and type ride along so the worker's claim can rewrite the status
+    index keys in its one conditional update (which also checks them).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: Annotated[str, Field(pattern=JOB_ID_RE.pattern)]
+    domain: Domain
+    type: JobType
+
+    @classmethod
+    def for_job(cls, job: Job) -> QueueMessage:
+        return cls(job_id=job.job_id, domain=job.domain, type=job.type)
+
+    @property
+    def queue(self) -> QueueName:
+        return queue_for(self.type)
+
+
+# ------------------------------------------------------------ requests
+class EmailRequest(BaseModel):
+    """One email a Privas service asks to send (CONTRACT.md section 4)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: JobType
+    domain: Domain
+    to: EmailAddress
+    subject: Subject
+    body_text: BodyText
+    body_html: BodyHtml | None = None
+    reply_to: EmailAddress | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+    @model_validator(mode="after")
+    def _fits_one_item(self) -> EmailRequest:
+        if bodies_size(self.body_text, self.body_html) > MAX_BODIES_BYTES:
+            raise ValueError(f"body_text and body_html together must not exceed {MAX_BODIES_BYTES} bytes (UTF-8)")
+        return self
+
+
+class EnqueueBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: Annotated[list[EmailRequest], Field(min_length=1, max_length=MAX_JOBS_PER_ENQUEUE)]
+
+
+# ------------------------------------------------------------ responses
+class JobSummary(BaseModel):
+    """A row of the log (CONTRACT.md section 2)."""
+
+    job_id: str
+    created_at: Timestamp
+    domain: str
+    type: JobType
+    recipient: str
+    subject: str
+    status: JobStatus
+    attempts: int
+    sent_at: Timestamp | None = None
+    error: str | None = None
+
+
+class JobDetail(JobSummary):
+    """A row expanded: the body, and every attempt."""
+
+    body_text: str
+    body_html: str | None = None
+    reply_to: str | None = None
+    message_id: str | None = None
+    attempt_log: list[AttemptLogEntry]
+
+    @classmethod
+    def from_job(cls, job: Job) -> JobDetail:
+        return cls.model_validate(job.model_dump())

@@ -1,0 +1,103 @@
+"""SQS: the only code that sends to, or changes messages of, the queues."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from common.errors import QueueError
+from common.models import QueueMessage, QueueName
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+SEND_BATCH_LIMIT = 10  # AWS: at most 10 entries per SendMessageBatch
+MAX_VISIBILITY_SECONDS = 43_200  # AWS: 12 hours
+_FAILED_ENTRY_RETRIES = 3
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class JobQueues:
+    """The priority and the bulk queue."""
+
+    def __init__(self, client: SQSClient, *, priority_url: str, bulk_url: str) -> None:
+        self._client = client
+        self._urls = {QueueName.PRIORITY: priority_url, QueueName.BULK: bulk_url}
+
+    def send(self, messages: Sequence[QueueMessage]) -> list[QueueMessage]:
+        """Queue each message on its job's queue, 10 per SendMessageBatch.
+
+        Failed entries are tried again; returns the messages that still could
+        not be queued (their jobs stay ``queued`` and the sweeper finds them).
+        """
+        unsent: list[QueueMessage] = []
+        for queue in QueueName:
+            mine = [m for m in messages if m.queue is queue]
+            for start in range(0, len(mine), SEND_BATCH_LIMIT):
+                unsent += self._send_batch(self._urls[queue], mine[start : start + SEND_BATCH_LIMIT])
+        return unsent
+
+    def _send_batch(self, url: str, batch: Sequence[QueueMessage]) -> list[QueueMessage]:
+        pending = {str(i): message for i, message in enumerate(batch)}
+        for attempt in range(_FAILED_ENTRY_RETRIES):
+            try:
+                response = self._client.send_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": i, "MessageBody": m.model_dump_json()} for i, m in pending.items()],
+                )
+            except ClientError:
+                # botocore already retried throttling and 5xx; what is left is
+                # reported as unsent, not raised: the jobs are safely stored.
+                return list(pending.values())
+            failed = {entry["Id"] for entry in response.get("Failed", [])}
+            pending = {i: m for i, m in pending.items() if i in failed}
+            if not pending:
+                return []
+            time.sleep(min(0.05 * (2**attempt), 1.0))
+        return list(pending.values())
+
+
+class DeadLetters:
+    """Moves a message that can never be processed to its queue's dead-letter queue."""
+
+    def __init__(self, client: SQSClient, *, dlq_urls: dict[str, str]) -> None:
+        """``dlq_urls``: source queue ARN -> its dead-letter queue URL."""
+        self._client = client
+        self._dlq_urls = dlq_urls
+
+    def park(self, source_arn: str, body: str, reason: str) -> None:
+        url = self._dlq_urls.get(source_arn)
+        if url is None:
+            raise QueueError("no dead-letter queue for this source queue")
+        attributes: dict[str, Any] = {"reason": {"DataType": "String", "StringValue": reason[:256]}}
+        try:
+            self._client.send_message(QueueUrl=url, MessageBody=body or json.dumps(None), MessageAttributes=attributes)
+        except ClientError as exc:
+            raise QueueError(f"SendMessage (dead letter) failed: {_code(exc)}") from exc
+
+
+class Visibility:
+    """Delays a received message's next delivery (the retry backoff)."""
+
+    def __init__(self, client: SQSClient, *, queue_urls: dict[str, str]) -> None:
+        """``queue_urls``: queue ARN -> queue URL."""
+        self._client = client
+        self._urls = queue_urls
+
+    def delay(self, source_arn: str, receipt_handle: str, seconds: int) -> None:
+        url = self._urls.get(source_arn)
+        if url is None:
+            raise QueueError("unknown source queue")
+        try:
+            self._client.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=min(seconds, MAX_VISIBILITY_SECONDS)
+            )
+        except ClientError as exc:
+            raise QueueError(f"ChangeMessageVisibility failed: {_code(exc)}") from exc

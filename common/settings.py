@@ -1,0 +1,86 @@
+"""Settings: one model per function, built from the environment ``template.yaml`` sets.
+
+Each getter reads the environment once per execution environment; a missing
+or malformed variable fails at start with a clear message, not mid-request.
+Tests call ``reset_settings()`` after changing the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Annotated, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.models import EmailAddress
+
+PositiveSeconds = Annotated[int, Field(ge=0)]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class JobsSettings(_Settings):
+    jobs_table: str = Field(alias="JOBS_TABLE", min_length=1)
+    retention_days: int = Field(alias="RETENTION_DAYS", default=90, ge=1)
+
+
+class QueueingSettings(JobsSettings):
+    priority_queue_url: str = Field(alias="PRIORITY_QUEUE_URL", min_length=1)
+    bulk_queue_url: str = Field(alias="BULK_QUEUE_URL", min_length=1)
+    # How long a queued job may wait before the sweeper queues it again.
+    sweep_grace_seconds: PositiveSeconds = Field(alias="SWEEP_GRACE_SECONDS", default=900)
+
+
+class EnqueueSettings(QueueingSettings):
+    pass
+
+
+class SweeperSettings(QueueingSettings):
+    # Jobs re-queued per run at most; the rest wait for the next run.
+    sweep_batch_limit: int = Field(alias="SWEEP_BATCH_LIMIT", default=1000, ge=1)
+
+
+class WorkerSettings(JobsSettings):
+    priority_queue_url: str = Field(alias="PRIORITY_QUEUE_URL", min_length=1)
+    bulk_queue_url: str = Field(alias="BULK_QUEUE_URL", min_length=1)
+    priority_queue_arn: str = Field(alias="PRIORITY_QUEUE_ARN", min_length=1)
+    bulk_queue_arn: str = Field(alias="BULK_QUEUE_ARN", min_length=1)
+    priority_dlq_url: str = Field(alias="PRIORITY_DLQ_URL", min_length=1)
+    bulk_dlq_url: str = Field(alias="BULK_DLQ_URL", min_length=1)
+    sender_address: EmailAddress = Field(alias="SENDER_ADDRESS")
+    configuration_set: str = Field(alias="CONFIGURATION_SET", min_length=1)
+    max_attempts: int = Field(alias="MAX_ATTEMPTS", default=5, ge=1, le=20)
+    backoff_base_seconds: int = Field(alias="BACKOFF_BASE_SECONDS", default=30, ge=0, le=900)
+    lease_seconds: int = Field(alias="LEASE_SECONDS", default=60, ge=10)
+    sweep_grace_seconds: PositiveSeconds = Field(alias="SWEEP_GRACE_SECONDS", default=900)
+
+
+S = TypeVar("S", bound=_Settings)
+
+
+def _load(model: type[S]) -> S:
+    return model.model_validate(dict(os.environ))
+
+
+@cache
+def get_enqueue_settings() -> EnqueueSettings:
+    return _load(EnqueueSettings)
+
+
+@cache
+def get_worker_settings() -> WorkerSettings:
+    return _load(WorkerSettings)
+
+
+@cache
+def get_sweeper_settings() -> SweeperSettings:
+    return _load(SweeperSettings)
+
+
+def reset_settings() -> None:
+    """Forget every cached settings object (tests change the environment)."""
+    for getter in (get_enqueue_settings, get_worker_settings, get_sweeper_settings):
+        getter.cache_clear()

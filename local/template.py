@@ -1,0 +1,191 @@
+"""``template.yaml`` read as data: the tests and the local stack build their
+tables, queues and function environments from it, so neither can drift from
+what is deployed.
+
+Only what this template uses is resolved: ``Ref`` (parameters, resources,
+pseudo parameters), ``Fn::GetAtt`` (``Arn``), ``Fn::Sub``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (``!Ref``, ``!GetAtt``, ``!Sub`` ...)."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@cache
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        loaded: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return loaded
+
+
+@dataclass
+class Stack:
+    """Physical names of a template's resources, resolved for one local stack.
+
+    ``names`` maps a logical id to what ``Ref`` gives (table name, queue URL,
+    configuration set name); ``arns`` to what ``GetAtt .Arn`` gives.
+    """
+
+    template: dict[str, Any]
+    parameters: dict[str, str]
+    names: dict[str, str] = field(default_factory=dict)
+    arns: dict[str, str] = field(default_factory=dict)
+    region: str = REGION
+    account: str = ACCOUNT
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        resources: dict[str, Any] = self.template["Resources"]
+        return resources
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}
+
+    # -------------------------------------------------------- intrinsics
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Fn::GetAtt":
+                logical, attribute = arg if isinstance(arg, list) else str(arg).split(".", 1)
+                if attribute != "Arn":
+                    raise ValueError(f"GetAtt {logical}.{attribute} is not supported locally")
+                return self.arns[logical]
+            if key == "Fn::Sub":
+                return self._sub(arg)
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _ref(self, name: str) -> Any:
+        pseudo = {"AWS::Region": self.region, "AWS::AccountId": self.account, "AWS::Partition": "aws"}
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.names:
+            return self.names[name]
+        raise KeyError(f"Ref {name}: unknown parameter or resource")
+
+    def _sub(self, text: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            ref = match.group(1)
+            if "." in ref:
+                logical, attribute = ref.split(".", 1)
+                return str(self.resolve({"Fn::GetAtt": [logical, attribute]}))
+            return str(self._ref(ref))
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+    # -------------------------------------------------------- functions
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        """Globals' variables, then the function's own, resolved to strings."""
+        merged: dict[str, Any] = {}
+        globals_env = self.template.get("Globals", {}).get("Function", {}).get("Environment", {})
+        merged.update(globals_env.get("Variables", {}))
+        own = self.resources[logical_id]["Properties"].get("Environment", {})
+        merged.update(own.get("Variables", {}))
+        return {k: str(self.resolve(v)) for k, v in merged.items()}
+
+    def functions(self) -> dict[str, dict[str, Any]]:
+        return self.of_type("AWS::Serverless::Function")
+
+
+def default_parameters(template: dict[str, Any], overrides: dict[str, str] | None = None) -> dict[str, str]:
+    params = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
+    params.update(overrides or {})
+    missing = [name for name, value in params.items() if value is None]
+    if missing:
+        raise ValueError(f"parameters without a default need a value: {', '.join(missing)}")
+    return {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in params.items()}
+
+
+def create_stack(session: Any, *, prefix: str = "emailops", overrides: dict[str, str] | None = None) -> Stack:
+    """Create the template's tables, queues and SES configuration through
+    ``session`` (a boto3 Session, pointed at moto) and return their names."""
+    template = load_template()
+    stack = Stack(template=template, parameters=default_parameters(template, overrides))
+    dynamodb = session.client("dynamodb", region_name=stack.region)
+    sqs = session.client("sqs", region_name=stack.region)
+    sesv2 = session.client("sesv2", region_name=stack.region)
+
+    for logical, resource in stack.of_type("AWS::DynamoDB::Table").items():
+        props = stack.resolve(resource["Properties"])
+        name = f"{prefix}-{logical}"
+        kwargs: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        dynamodb.create_table(**kwargs)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        stack.names[logical] = name
+        stack.arns[logical] = f"arn:aws:dynamodb:{stack.region}:{stack.account}:table/{name}"
+
+    # Dead-letter queues first: the others' redrive policies name them.
+    queues = stack.of_type("AWS::SQS::Queue")
+    ordered = sorted(queues, key=lambda logical: "RedrivePolicy" in queues[logical].get("Properties", {}))
+    for logical in ordered:
+        props = stack.resolve(queues[logical].get("Properties", {}))
+        name = f"{prefix}-{logical}"
+        attributes: dict[str, str] = {}
+        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"):
+            if key in props:
+                attributes[key] = str(props[key])
+        if "RedrivePolicy" in props:
+            redrive = props["RedrivePolicy"]
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": redrive["deadLetterTargetArn"], "maxReceiveCount": int(redrive["maxReceiveCount"])}
+            )
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        stack.names[logical] = url
+        stack.arns[logical] = f"arn:aws:sqs:{stack.region}:{stack.account}:{name}"
+
+    for logical, resource in stack.of_type("AWS::SES::ConfigurationSet").items():
+        props = stack.resolve(resource["Properties"])
+        sesv2.create_configuration_set(ConfigurationSetName=props["Name"])
+        stack.names[logical] = props["Name"]
+    # The sender must be a verified identity for SES (and moto) to send.
+    sesv2.create_email_identity(EmailIdentity=stack.parameters["SenderAddress"])
+    return stack

@@ -1,0 +1,65 @@
+"""Shared fixtures: a moto AWS built from template.yaml, and a Lambda context."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from common.aws import reset_clients
+from common.settings import reset_settings
+from local.template import Stack, create_stack
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches real AWS, and none sees another's settings or clients."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EmailOperationsTest")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "email-operations")
+    reset_clients()
+    reset_settings()
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """A moto AWS holding the template's tables, queues and SES set-up, with every
+    function's environment (as the template sets it) exported."""
+    with mock_aws():
+        created = create_stack(boto3.Session(region_name="us-east-1"))
+        for logical in created.functions():
+            for key, value in created.function_environment(logical).items():
+                monkeypatch.setenv(key, value)
+        reset_clients()
+        reset_settings()
+        yield created
+        reset_clients()
+        reset_settings()
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/test-function"
+    log_stream_name: str = "test"
+    function_version: str = "$LATEST"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()

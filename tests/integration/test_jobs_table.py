@@ -1,0 +1,111 @@
+"""The jobs table adapter against moto, on the table template.yaml defines."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from common.clock import utc_now
+from common.jobs import ClaimOutcome, JobsTable
+from common.models import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage, new_job_id
+from local.template import Stack
+
+
+def make_job(domain: str = "acme.com", job_type: JobType = JobType.ESCALATION, key: str | None = None) -> Job:
+    job_id, created_at = new_job_id()
+    return Job(
+        job_id=job_id,
+        created_at=created_at,
+        domain=domain,
+        type=job_type,
+        recipient="owner@acme.com",
+        subject="A visitor asks for a human",
+        body_text="Please join the conversation.",
+        idempotency_key=key,
+    )
+
+
+@pytest.fixture
+def table(stack: Stack) -> JobsTable:
+    return JobsTable(boto3.client("dynamodb", region_name="us-east-1"), stack.names["JobsTable"])
+
+
+def test_new_job_reads_back_equal(table: JobsTable) -> None:
+    # Given a new job
+    job = make_job()
+    # When it is written and read back
+    table.put_new([job], due_at=0)
+    # Then the stored job equals it
+    assert table.get(job.job_id) == job
+
+
+def test_same_idempotency_key_returns_the_first_job(table: JobsTable) -> None:
+    first, second = make_job(key="conv-1-bell"), make_job(key="conv-1-bell")
+    assert table.put_new_idempotent(first, due_at=0) == first.job_id
+    assert table.put_new_idempotent(second, due_at=0) == first.job_id
+    assert table.get(second.job_id) is None
+
+
+def test_same_key_in_another_domain_is_another_job(table: JobsTable) -> None:
+    first, other = make_job(key="k"), make_job(domain="beta.io", key="k")
+    table.put_new_idempotent(first, due_at=0)
+    assert table.put_new_idempotent(other, due_at=0) == other.job_id
+
+
+def test_claim_then_record_sent_then_claim_again_sends_nothing(table: JobsTable) -> None:
+    job = make_job()
+    table.put_new([job], due_at=0)
+    message = QueueMessage.for_job(job)
+
+    claim = table.claim(message, now_ms=1_000, lease_seconds=60, token="t1", due_at=100)
+    assert claim.outcome is ClaimOutcome.CLAIMED
+    assert claim.job is not None
+    assert claim.job.status is JobStatus.SENDING
+    assert claim.job.attempts == 1
+
+    # A second delivery while the lease is live finds the job busy.
+    assert table.claim(message, now_ms=2_000, lease_seconds=60, token="t2", due_at=100).outcome is ClaimOutcome.BUSY
+
+    now = utc_now()
+    entry = AttemptLogEntry(at=now, outcome=AttemptOutcome.SENT)
+    assert table.record_attempt(claim.job, token="t1", entry=entry, status=JobStatus.SENT, message_id="m-1", sent_at=now)
+
+    stored = table.get(job.job_id)
+    assert stored is not None
+    assert stored.status is JobStatus.SENT
+    assert stored.message_id == "m-1"
+    assert stored.attempt_log == [entry]
+    assert table.claim(message, now_ms=10**13, lease_seconds=60, token="t3", due_at=100).outcome is ClaimOutcome.FINAL
+
+
+def test_expired_lease_can_be_claimed_and_the_old_holder_cannot_record(table: JobsTable) -> None:
+    job = make_job()
+    table.put_new([job], due_at=0)
+    message = QueueMessage.for_job(job)
+    first = table.claim(message, now_ms=1_000, lease_seconds=60, token="old", due_at=100)
+    assert first.job is not None
+    second = table.claim(message, now_ms=1_000 + 61_000, lease_seconds=60, token="new", due_at=100)
+    assert second.outcome is ClaimOutcome.CLAIMED
+    assert second.job is not None and second.job.attempts == 2
+    entry = AttemptLogEntry(at=utc_now(), outcome=AttemptOutcome.SENT)
+    assert not table.record_attempt(first.job, token="old", entry=entry, status=JobStatus.SENT)
+
+
+def test_unknown_job_or_wrong_domain_is_missing(table: JobsTable) -> None:
+    job = make_job()
+    table.put_new([job], due_at=0)
+    ghost = QueueMessage(job_id=new_job_id()[0], domain="acme.com", type=JobType.ESCALATION)
+    forged = QueueMessage(job_id=job.job_id, domain="beta.io", type=JobType.ESCALATION)
+    assert table.claim(ghost, now_ms=0, lease_seconds=60, token="t", due_at=0).outcome is ClaimOutcome.MISSING
+    assert table.claim(forged, now_ms=0, lease_seconds=60, token="t", due_at=0).outcome is ClaimOutcome.MISSING
+
+
+def test_sweep_finds_only_due_jobs_not_final(table: JobsTable) -> None:
+    due, later = make_job(), make_job()
+    table.put_new([due], due_at=100)
+    table.put_new([later], due_at=10_000)
+    found = list(table.due_for_sweep(now=500, limit=10))
+    assert [c.message.job_id for c in found] == [due.job_id]
+    assert table.postpone_sweep(due.job_id, seen_due_at=100, new_due_at=20_000)
+    assert not table.postpone_sweep(due.job_id, seen_due_at=100, new_due_at=30_000)
+    assert list(table.due_for_sweep(now=500, limit=10)) == []
