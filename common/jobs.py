@@ -257,8 +257,8 @@ class JobsTable:
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise StorageError(f"UpdateItem (claim) failed: {_code(exc)}") from exc
-            old = exc.response.get("Item")
-            if not old or "job_id" not in old:
+            old: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            if "job_id" not in old:
                 return Claim(ClaimOutcome.MISSING)
             job = self.from_item(old)
             if job.domain != message.domain or job.type is not job_type:

@@ -105,13 +105,17 @@ def _no_line_breaks(value: str) -> str:
 
 
 Domain = Annotated[str, BeforeValidator(_lower_strip), AfterValidator(_check_domain)]
-EmailAddress = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), AfterValidator(normalize_address)]
+EmailAddress = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=320), AfterValidator(normalize_address)
+]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SUBJECT_CHARS), AfterValidator(_no_line_breaks)]
 BodyText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY_CHARS)]
 BodyHtml = Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY_CHARS)]
 IdempotencyKey = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_IDEMPOTENCY_KEY_CHARS, pattern=r"^[\x21-\x7e]+$")
 ]
+
+
 def _to_utc_millis(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must carry a time zone")

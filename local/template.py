@@ -36,8 +36,10 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any
             value = str(value).split(".", 1)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:  # pragma: no cover - YAML has no fourth kind of node
+        raise TypeError(f"unexpected YAML node {node!r}")
     return {name: value}
 
 
@@ -81,7 +83,7 @@ class Stack:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self._ref(arg)
             if key == "Fn::GetAtt":
@@ -176,7 +178,10 @@ def create_stack(session: Any, *, prefix: str = "emailops", overrides: dict[str,
         if "RedrivePolicy" in props:
             redrive = props["RedrivePolicy"]
             attributes["RedrivePolicy"] = json.dumps(
-                {"deadLetterTargetArn": redrive["deadLetterTargetArn"], "maxReceiveCount": int(redrive["maxReceiveCount"])}
+                {
+                    "deadLetterTargetArn": redrive["deadLetterTargetArn"],
+                    "maxReceiveCount": int(redrive["maxReceiveCount"]),
+                }
             )
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         stack.names[logical] = url

@@ -68,7 +68,9 @@ def test_claim_then_record_sent_then_claim_again_sends_nothing(table: JobsTable)
 
     now = utc_now()
     entry = AttemptLogEntry(at=now, outcome=AttemptOutcome.SENT)
-    assert table.record_attempt(claim.job, token="t1", entry=entry, status=JobStatus.SENT, message_id="m-1", sent_at=now)
+    assert table.record_attempt(
+        claim.job, token="t1", entry=entry, status=JobStatus.SENT, message_id="m-1", sent_at=now
+    )
 
     stored = table.get(job.job_id)
     assert stored is not None
