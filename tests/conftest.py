@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+# Powertools reads these when common.observability is first imported, which
+# happens while tests are collected, before any fixture runs: set them first.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "EmailOperationsTest")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "email-operations")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 
 import boto3
 import pytest

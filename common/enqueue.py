@@ -1,0 +1,305 @@
+"""Enqueueing: how a Privas service's email requests become stored, queued jobs.
+
+The flow of one invocation (CONTRACT.md section 4):
+
+1. The whole payload is validated first. One invalid request rejects all of
+   them with a ``validation_error`` naming every problem, and nothing is
+   written or queued.
+2. Each request becomes a ``queued`` job, due for the sweeper ``grace`` seconds
+   from now. Jobs without an idempotency key are written 25 per
+   BatchWriteItem; a job with a key is written with its marker in one
+   transaction, so a key seen before (in this payload or an earlier one)
+   returns the first job's id and creates nothing.
+3. The new jobs' messages are queued, 10 per SendMessageBatch, on the priority
+   queue or, for ``manual`` jobs, the bulk queue.
+
+A job is always written before its message is queued, so a worker never
+receives a message for a job that does not exist. Whatever fails after a job
+is written cannot lose it: the job stays ``queued`` with its ``due_at`` and
+the sweeper queues it again.
+
+- A message that could not be queued (failed entries retried, or SQS down)
+  is logged by job id and counted (``EmailsLeftForSweeper``); the caller still
+  gets the job's id, because the job is stored and will be sent.
+- When DynamoDB fails part-way, the jobs known to be written are queued at
+  once (they would be sent anyway, by the sweeper, only later) and the caller
+  gets ``internal_error``. Jobs of a BatchWriteItem that failed part-way may
+  be stored without the enqueuer knowing; the sweeper queues those. A caller that retries with the same idempotency
+  keys gets the stored jobs' ids back and no duplicate; without keys a retry
+  may send some emails twice, which is why services should send keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from common.clock import epoch_seconds, utc_now
+from common.errors import StorageError
+from common.jobs import BATCH_WRITE_LIMIT, JobsTable
+from common.models import (
+    BODIES_TOO_LARGE,
+    EmailRequest,
+    EnqueueBatch,
+    Job,
+    JobStatus,
+    QueueMessage,
+    new_job_id,
+)
+from common.observability import logger, metrics
+from common.queues import JobQueues
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+    from common.settings import EnqueueSettings
+
+MAX_DETAILS = 100  # problems listed in one validation error; the count says how many in all
+
+# Pydantic's wording where it is not clear to a person; every other message is its own.
+_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a known field",
+    "model_type": "must be an object (one email request)",
+    "dict_type": "must be an object",
+    "string_pattern_mismatch": "may hold only printable ASCII characters, without spaces",
+}
+
+
+# ------------------------------------------------------------------ responses
+class ErrorDetail(BaseModel):
+    """One problem: which request (in a batch), which field, and what is wrong."""
+
+    index: int | None = None
+    field: str | None = None
+    message: str
+
+    @property
+    def place(self) -> str:
+        """``jobs[3].subject``, ``subject``, ``jobs``, or empty for the whole payload."""
+        parts = [f"jobs[{self.index}]"] if self.index is not None else []
+        return ".".join([*parts, self.field] if self.field else parts)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class EnqueueResponse(BaseModel):
+    job_ids: list[str]
+
+
+# ------------------------------------------------------------------ validation
+class InvalidPayload(Exception):
+    """The payload is not one valid request nor 1-100 of them; ``details`` says why."""
+
+    code = "validation_error"
+
+    def __init__(self, details: list[ErrorDetail], total: int | None = None) -> None:
+        self.details = details[:MAX_DETAILS]
+        self.total = total if total is not None else len(details)
+        super().__init__(f"{self.total} problem(s)")
+
+    @property
+    def message(self) -> str:
+        first = self.details[0]
+        said = f"{first.place}: {first.message}" if first.place else first.message
+        if self.total == 1:
+            return f"Nothing was queued: {said}"
+        return f"Nothing was queued: {self.total} problems (see details), the first: {said}"
+
+
+def _detail(error: ErrorDetails, *, batch: bool) -> ErrorDetail:
+    """A pydantic error in words for a person: never the input it was about."""
+    loc = list(error["loc"])
+    index: int | None = None
+    if batch and len(loc) >= 2 and loc[0] == "jobs" and isinstance(loc[1], int):
+        index, loc = loc[1], loc[2:]
+    name = ".".join(str(part) for part in loc) or None
+    kind = error["type"]
+    if kind == BODIES_TOO_LARGE and name is None:
+        name = "body_text"
+    if kind == "value_error" and "error" in error.get("ctx", {}):
+        message = str(error["ctx"]["error"])
+    else:
+        message = _MESSAGES.get(kind, error["msg"])
+    return ErrorDetail(index=index, field=name, message=message)
+
+
+def parse_payload(payload: object) -> list[EmailRequest]:
+    """One request, or ``{"jobs": [...]}`` with 1-100: all valid, or ``InvalidPayload``."""
+    if not isinstance(payload, Mapping):
+        raise InvalidPayload(
+            [ErrorDetail(message='must be an object: one email request, or {"jobs": [...]} with 1-100 of them')]
+        )
+    batch = "jobs" in payload
+    try:
+        if batch:
+            return list(EnqueueBatch.model_validate(payload).jobs)
+        return [EmailRequest.model_validate(payload)]
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False)
+        raise InvalidPayload([_detail(e, batch=batch) for e in errors], total=len(errors)) from None
+
+
+# ------------------------------------------------------------------ enqueueing
+def job_from_request(request: EmailRequest, now: datetime) -> Job:
+    """The request model made a stored job: new id, ``queued``, no attempts yet."""
+    job_id, created_at = new_job_id(now)
+    return Job(
+        job_id=job_id,
+        created_at=created_at,
+        domain=request.domain,
+        type=request.type,
+        recipient=request.to,
+        subject=request.subject,
+        status=JobStatus.QUEUED,
+        body_text=request.body_text,
+        body_html=request.body_html,
+        reply_to=request.reply_to,
+        idempotency_key=request.idempotency_key,
+    )
+
+
+@dataclass
+class EnqueueResult:
+    job_ids: list[str]  # one per request, in request order
+    created: list[Job] = field(default_factory=list)  # jobs this call wrote
+    unqueued: list[str] = field(default_factory=list)  # of those, ids whose message is left to the sweeper
+
+
+class Enqueuer:
+    def __init__(
+        self,
+        jobs: JobsTable,
+        queues: JobQueues,
+        *,
+        sweep_grace_seconds: int,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._jobs = jobs
+        self._queues = queues
+        self._grace = timedelta(seconds=sweep_grace_seconds)
+        self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: EnqueueSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient) -> Enqueuer:
+        return cls(
+            JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
+            JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url),
+            sweep_grace_seconds=settings.sweep_grace_seconds,
+        )
+
+    def enqueue(self, requests: Sequence[EmailRequest]) -> EnqueueResult:
+        """Store one job per request (one per idempotency key) and queue the new ones.
+
+        Raises ``StorageError`` when DynamoDB fails; the jobs written before
+        that are queued first.
+        """
+        now = self._clock()
+        due_at = epoch_seconds(now + self._grace)
+        jobs = [job_from_request(request, now) for request in requests]
+
+        # Requests sharing (domain, key) in this payload stand for its first job.
+        first_of: dict[tuple[str, str], int] = {}
+        stands_for: list[int] = []
+        for position, job in enumerate(jobs):
+            if job.idempotency_key is None:
+                stands_for.append(position)
+            else:
+                stands_for.append(first_of.setdefault((job.domain, job.idempotency_key), position))
+        unkeyed = [job for job in jobs if job.idempotency_key is None]
+        keyed = [job for position, job in enumerate(jobs) if job.idempotency_key and stands_for[position] == position]
+
+        created: list[Job] = []
+        stored_id = {job.job_id: job.job_id for job in unkeyed}
+        try:
+            for start in range(0, len(unkeyed), BATCH_WRITE_LIMIT):
+                chunk = unkeyed[start : start + BATCH_WRITE_LIMIT]
+                self._jobs.put_new(chunk, due_at=due_at)
+                created += chunk
+            for job in keyed:
+                stored_id[job.job_id] = self._jobs.put_new_idempotent(job, due_at=due_at)
+                if stored_id[job.job_id] == job.job_id:
+                    created.append(job)
+        except StorageError:
+            logger.exception(
+                "storing jobs failed; those stored are queued",
+                extra={"requested": len(jobs), "stored": len(created)},
+            )
+            self._queue(created)
+            raise
+
+        unqueued = self._queue(created)
+        return EnqueueResult(
+            job_ids=[stored_id[jobs[stands_for[position]].job_id] for position in range(len(jobs))],
+            created=created,
+            unqueued=unqueued,
+        )
+
+    def _queue(self, created: Sequence[Job]) -> list[str]:
+        """Queue the new jobs' messages; returns the ids of those left to the sweeper."""
+        metrics.add_metric(name="EmailsQueued", unit=MetricUnit.Count, value=len(created))
+        if not created:
+            return []
+        unsent = [m.job_id for m in self._queues.send([QueueMessage.for_job(job) for job in created])]
+        if unsent:
+            metrics.add_metric(name="EmailsLeftForSweeper", unit=MetricUnit.Count, value=len(unsent))
+            logger.warning(
+                "messages not queued; the sweeper will queue these jobs",
+                extra={"job_ids": unsent, "count": len(unsent)},
+            )
+        return unsent
+
+
+# ------------------------------------------------------------------ the invocation
+def handle_invocation(payload: object, enqueuer: Enqueuer) -> dict[str, Any]:
+    """A Lambda payload in, the contract's response out: exceptions become error bodies here, once."""
+    try:
+        requests = parse_payload(payload)
+    except InvalidPayload as exc:
+        metrics.add_metric(name="EnqueueRejected", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "enqueue request rejected",
+            extra={"problems": exc.total, "fields": sorted({d.field or "" for d in exc.details})},
+        )
+        body = ErrorBody(code=exc.code, message=exc.message, details=exc.details)
+        return ErrorResponse(error=body).model_dump(mode="json", exclude_none=True)
+    try:
+        result = enqueuer.enqueue(requests)
+    except StorageError:
+        # Already logged with its cause by the enqueuer.
+        metrics.add_metric(name="EnqueueFailures", unit=MetricUnit.Count, value=1)
+        body = ErrorBody(
+            code="internal_error",
+            message=(
+                "The emails could not all be stored; those that were will be sent. "
+                "Retrying with the same idempotency keys sends nothing twice."
+            ),
+        )
+        return ErrorResponse(error=body).model_dump(mode="json", exclude_none=True)
+    logger.info(
+        "emails enqueued",
+        extra={
+            "requested": len(requests),
+            "new_jobs": len(result.created),
+            "left_for_sweeper": len(result.unqueued),
+            "job_ids": [job.job_id for job in result.created],
+            "domains": sorted({job.domain for job in result.created}),
+            "types": sorted({job.type.value for job in result.created}),
+        },
+    )
+    return EnqueueResponse(job_ids=result.job_ids).model_dump(mode="json")

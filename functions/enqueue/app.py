@@ -1,0 +1,20 @@
+"""EnqueueFunction: Privas services invoke it with one email request or ``{"jobs": [...]}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common import aws
+from common.enqueue import Enqueuer, handle_invocation
+from common.observability import logger, metrics, tracer
+from common.settings import get_enqueue_settings
+
+
+@logger.inject_lambda_context(log_event=False)  # the event holds email bodies and addresses
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    enqueuer = Enqueuer.from_settings(get_enqueue_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs())
+    return handle_invocation(event, enqueuer)

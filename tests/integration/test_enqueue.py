@@ -1,0 +1,540 @@
+"""EnqueueFunction (CONTRACT.md section 4) through its handler, against moto.
+
+Moto accepts what AWS refuses (a 100-item BatchWriteItem, 11 SQS entries) and
+never fails: the limits are asserted by a hook that sees every call, and
+failures are injected at the client with botocore's own events.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+from common import aws
+from common.clock import epoch_seconds, utc_now
+from common.jobs import SWEEP_PENDING, deserialize
+from common.models import JobType
+from common.settings import get_enqueue_settings
+from local.template import Stack
+from tests.helpers import load_function
+from tests.unit.test_enqueue_payload import INVALID_REQUESTS, valid_request
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+SQS_BATCH_LIMIT = 10  # AWS: entries per SendMessageBatch
+BATCH_WRITE_LIMIT = 25  # AWS: requests per BatchWriteItem
+TRANSACT_LIMIT = 100  # AWS: actions per TransactWriteItems
+
+handler = load_function("enqueue").handler
+
+
+# ------------------------------------------------------------------ helpers
+def event(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return loaded
+
+
+def stored_items(stack: Stack) -> list[dict[str, Any]]:
+    """Every item of the jobs table, deserialized (jobs and idempotency markers)."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("scan").paginate(TableName=stack.names["JobsTable"], ConsistentRead=True):
+        items += [deserialize(item) for item in page["Items"]]
+    return items
+
+
+def stored_jobs(stack: Stack) -> dict[str, dict[str, Any]]:
+    return {item["job_id"]: item for item in stored_items(stack) if "job_id" in item}
+
+
+def drain(stack: Stack, logical: str) -> list[dict[str, Any]]:
+    """Every message waiting on a queue (bodies parsed)."""
+    client = boto3.client("sqs", region_name="us-east-1")
+    bodies: list[dict[str, Any]] = []
+    while True:
+        response = client.receive_message(QueueUrl=stack.names[logical], MaxNumberOfMessages=10)
+        messages = response.get("Messages", [])
+        if not messages:
+            return bodies
+        bodies += [json.loads(m["Body"]) for m in messages]
+
+
+def queued_ids(stack: Stack) -> dict[str, list[str]]:
+    return {q: [m["job_id"] for m in drain(stack, q)] for q in ("PriorityQueue", "BulkQueue")}
+
+
+def assert_nothing_written_or_queued(stack: Stack) -> None:
+    assert stored_items(stack) == []
+    assert queued_ids(stack) == {"PriorityQueue": [], "BulkQueue": []}
+
+
+def http(status: int) -> AWSResponse:
+    return AWSResponse("https://aws.invalid/", status, HTTPHeaders(), None)
+
+
+class CallLog:
+    """Counts the API calls of the handler's clients by operation and checks
+    AWS's own limits on each (moto would accept oversize batches)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.violations: list[str] = []
+
+    def attach(self) -> CallLog:
+        aws.dynamodb().meta.events.register("before-parameter-build.dynamodb", self._record)
+        aws.sqs().meta.events.register("before-parameter-build.sqs", self._record)
+        return self
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+        if model.name == "SendMessageBatch" and not 1 <= len(params["Entries"]) <= SQS_BATCH_LIMIT:
+            self.violations.append(f"SendMessageBatch with {len(params['Entries'])} entries")
+        if model.name == "BatchWriteItem":
+            size = sum(len(requests) for requests in params["RequestItems"].values())
+            if not 1 <= size <= BATCH_WRITE_LIMIT:
+                self.violations.append(f"BatchWriteItem with {size} requests")
+        if model.name == "TransactWriteItems" and len(params["TransactItems"]) > TRANSACT_LIMIT:
+            self.violations.append(f"TransactWriteItems with {len(params['TransactItems'])} actions")
+
+    def count(self, *operations: str) -> int:
+        return sum(self.calls[o] for o in operations)
+
+
+class FailingEntries:
+    """SendMessageBatch where the entries of some jobs fail (``times`` times each,
+    or always) as SQS reports a failed entry; the others are really sent."""
+
+    def __init__(self, failing: set[str], times: int | None = None) -> None:
+        self.failing = failing
+        self.times = times
+        self.failures: Counter[str] = Counter()
+        self._real = boto3.client("sqs", region_name="us-east-1")
+        events: Any = aws.sqs().meta.events  # the stubs expect handlers to return None; these answer calls
+        events.register("before-parameter-build.sqs.SendMessageBatch", self._keep_params)
+        events.register("before-call.sqs.SendMessageBatch", self._answer)
+
+    @staticmethod
+    def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["test_params"] = copy.deepcopy(params)
+
+    def _answer(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        params = context["test_params"]
+        good, bad = [], []
+        for entry in params["Entries"]:
+            job_id = json.loads(entry["MessageBody"])["job_id"]
+            if job_id in self.failing and (self.times is None or self.failures[job_id] < self.times):
+                self.failures[job_id] += 1
+                bad.append(entry)
+            else:
+                good.append(entry)
+        successful = (
+            self._real.send_message_batch(QueueUrl=params["QueueUrl"], Entries=good)["Successful"] if good else []
+        )
+        failed = [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "injected"} for e in bad]
+        return http(200), {"Successful": successful, "Failed": failed, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+
+def fail_calls(client: Any, service: str, operation: str, code: str, *, after: int = 0) -> None:
+    """Every ``operation`` call after the first ``after`` fails with ``code``
+    (as if botocore's own retries had been used up)."""
+    seen = Counter[str]()
+
+    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        seen[operation] += 1
+        if seen[operation] <= after:
+            return None
+        return http(500), {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": 500}}
+
+    client.meta.events.register(f"before-call.{service}.{operation}", answer)
+
+
+@pytest.fixture
+def calls(stack: Stack) -> CallLog:
+    return CallLog().attach()
+
+
+@pytest.fixture
+def grace(stack: Stack) -> int:
+    return get_enqueue_settings().sweep_grace_seconds
+
+
+def requests(n: int, *, keyed: bool, job_type: str = "escalation", domain: str = "acme.com") -> list[dict[str, Any]]:
+    return [
+        valid_request(
+            type=job_type,
+            domain=domain,
+            to=f"user{i}@example.com",
+            **({"idempotency_key": f"conv-{i}-{job_type}"} if keyed else {}),
+        )
+        for i in range(n)
+    ]
+
+
+# ------------------------------------------------------------------ success
+def test_single_request_is_stored_queued_and_on_the_priority_queue(
+    stack: Stack, lambda_context: Any, grace: int
+) -> None:
+    # Given the contract's example request
+    payload = event("enqueue_single.json")
+    before = utc_now()
+    # When a Privas service invokes the function with it
+    result = handler(payload, lambda_context)
+    after = utc_now()
+    # Then it gets exactly one job id back
+    assert list(result) == ["job_ids"]
+    [job_id] = result["job_ids"]
+    # And the job is stored as queued, with nothing attempted yet
+    [job] = stored_jobs(stack).values()
+    assert job["job_id"] == job_id
+    assert (job["status"], job["attempts"], job["attempt_log"]) == ("queued", 0, [])
+    assert (job["domain"], job["type"], job["recipient"]) == ("acme.com", "escalation", "owner@acme.com")
+    assert job["subject"] == payload["subject"]
+    assert job["body_text"] == payload["body_text"]
+    assert job["created_at"].endswith("Z")
+    # And the sweeper will find it if its message is lost
+    assert job["sweep"] == SWEEP_PENDING
+    assert epoch_seconds(before) + grace <= job["due_at"] <= epoch_seconds(after + timedelta(seconds=grace))
+    # And its message (ids only, no body) is on the priority queue
+    assert drain(stack, "PriorityQueue") == [{"job_id": job_id, "domain": "acme.com", "type": "escalation"}]
+    assert drain(stack, "BulkQueue") == []
+
+
+def test_batch_returns_ids_in_request_order(stack: Stack, lambda_context: Any) -> None:
+    payload = event("enqueue_batch.json")
+    result = handler(payload, lambda_context)
+    ids = result["job_ids"]
+    assert len(ids) == len(set(ids)) == 3
+    jobs = stored_jobs(stack)
+    assert [jobs[i]["recipient"] for i in ids] == [r["to"] for r in payload["jobs"]]
+    assert [jobs[i]["type"] for i in ids] == ["ai_followup", "invitation", "manual"]
+    assert jobs[ids[0]]["body_html"] == payload["jobs"][0]["body_html"]
+    assert jobs[ids[0]]["reply_to"] == "support@acme.com"
+    assert "body_html" not in jobs[ids[1]]  # None is stored as absent
+    assert queued_ids(stack) == {"PriorityQueue": ids[:2], "BulkQueue": ids[2:]}
+
+
+@pytest.mark.parametrize("job_type", [t for t in JobType if t is not JobType.MANUAL])
+def test_system_emails_go_on_the_priority_queue(stack: Stack, lambda_context: Any, job_type: JobType) -> None:
+    [job_id] = handler(valid_request(type=job_type.value), lambda_context)["job_ids"]
+    assert queued_ids(stack) == {"PriorityQueue": [job_id], "BulkQueue": []}
+
+
+def test_manual_emails_go_on_the_bulk_queue_and_never_ahead_of_escalations(stack: Stack, lambda_context: Any) -> None:
+    # Given a large admin send followed by one escalation
+    bulk = handler({"jobs": requests(100, keyed=False, job_type="manual")}, lambda_context)["job_ids"]
+    [bell] = handler(valid_request(type="escalation"), lambda_context)["job_ids"]
+    # Then the escalation waits on the priority queue alone
+    queues = queued_ids(stack)
+    assert queues["PriorityQueue"] == [bell]
+    assert sorted(queues["BulkQueue"]) == sorted(bulk)
+
+
+def test_emails_queued_metric_counts_new_jobs(
+    stack: Stack, lambda_context: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    handler({"jobs": requests(3, keyed=True)}, lambda_context)
+    handler({"jobs": requests(4, keyed=True)}, lambda_context)  # 3 of these were seen already
+    values = []
+    for line in capfd.readouterr().out.splitlines():
+        if line.startswith("{") and "EmailsQueued" in line:
+            value = json.loads(line)["EmailsQueued"]
+            values.append(sum(value) if isinstance(value, list) else value)
+    assert values == [3, 1]
+
+
+def test_logs_name_ids_never_addresses_subjects_or_bodies(
+    stack: Stack, lambda_context: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a private email, enqueued, then sent again in a rejected batch
+    secret = valid_request(to="private.person@example.com", subject="Your test results", body_text="Code 4711")
+    [job_id] = handler(secret, lambda_context)["job_ids"]
+    handler({"jobs": [secret, valid_request(subject="")]}, lambda_context)
+    # Then the log records (message and structured keys) name the job by id
+    out = json.dumps([record.__dict__ for record in caplog.records], default=str)
+    assert job_id in out
+    # And never the address, the subject or the body
+    for private in ("private.person", "Your test results", "Code 4711"):
+        assert private not in out
+
+
+# ------------------------------------------------------------------ validation
+def test_every_invalid_request_writes_and_queues_nothing(stack: Stack, lambda_context: Any) -> None:
+    for case, bad, field in INVALID_REQUESTS:
+        # Given a batch whose last request breaks one rule
+        payload = {"jobs": [valid_request(), valid_request(type="manual", idempotency_key="k-1"), bad]}
+        # When it is invoked
+        result = handler(payload, lambda_context)
+        # Then the whole payload is rejected, naming the request and field
+        assert result["error"]["code"] == "validation_error", case
+        assert result["error"]["message"], case
+        assert {"index": 2, "field": field} in [
+            {"index": d.get("index"), "field": d.get("field")} for d in result["error"]["details"]
+        ], case
+        # And nothing of it was written or queued
+        assert_nothing_written_or_queued(stack)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"jobs": []},
+        {"jobs": [valid_request() for _ in range(101)]},
+        [valid_request()],
+        "owner@acme.com",
+        None,
+        {**valid_request(), "cc": "boss@acme.com"},
+        {"jobs": [valid_request()], "dry_run": True},
+    ],
+    ids=["0 jobs", "101 jobs", "a list", "a string", "null", "unknown field", "unknown field beside jobs"],
+)
+def test_malformed_payload_writes_and_queues_nothing(stack: Stack, lambda_context: Any, payload: object) -> None:
+    result = handler(payload, lambda_context)
+    assert set(result) == {"error"}
+    assert result["error"]["code"] == "validation_error"
+    assert result["error"]["details"]
+    assert all(set(d) <= {"index", "field", "message"} for d in result["error"]["details"])
+    assert_nothing_written_or_queued(stack)
+
+
+def test_validation_error_lists_each_problem_by_index_and_field(stack: Stack, lambda_context: Any) -> None:
+    payload = {"jobs": [valid_request(), valid_request(subject="x" * 201), valid_request(to="nobody")]}
+    result = handler(payload, lambda_context)
+    details = result["error"]["details"]
+    assert [(d["index"], d["field"]) for d in details] == [(1, "subject"), (2, "to")]
+    assert "x" * 201 not in json.dumps(result)
+
+
+# ------------------------------------------------------------------ idempotency
+def test_same_key_twice_is_one_job_and_one_message(stack: Stack, lambda_context: Any, calls: CallLog) -> None:
+    # Given a request with an idempotency key, invoked once
+    request = valid_request(idempotency_key="conv-123-bell")
+    [first] = handler(request, lambda_context)["job_ids"]
+    sqs_calls = calls.count("SendMessageBatch")
+    # When the same request comes again
+    [again] = handler(request, lambda_context)["job_ids"]
+    # Then it gets the same job id, and nothing more is stored or queued
+    assert again == first
+    assert list(stored_jobs(stack)) == [first]
+    assert calls.count("SendMessageBatch") == sqs_calls
+    assert queued_ids(stack)["PriorityQueue"] == [first]
+
+
+def test_same_key_in_another_domain_is_a_new_job(stack: Stack, lambda_context: Any) -> None:
+    [acme] = handler(valid_request(idempotency_key="invite-1"), lambda_context)["job_ids"]
+    [beta] = handler(valid_request(domain="beta.io", idempotency_key="invite-1"), lambda_context)["job_ids"]
+    assert acme != beta
+    assert set(stored_jobs(stack)) == {acme, beta}
+    assert sorted(queued_ids(stack)["PriorityQueue"]) == sorted([acme, beta])
+
+
+def test_same_key_inside_one_payload_is_one_job(stack: Stack, lambda_context: Any) -> None:
+    # Given a payload naming one key twice (and the domain in another case)
+    payload = {
+        "jobs": [
+            valid_request(idempotency_key="conv-9", body_text="first"),
+            valid_request(to="other@acme.com"),
+            valid_request(domain="ACME.com", idempotency_key="conv-9", body_text="second"),
+        ]
+    }
+    # When it is invoked
+    ids = handler(payload, lambda_context)["job_ids"]
+    # Then both requests stand for the first one's job
+    assert ids[0] == ids[2] != ids[1]
+    jobs = stored_jobs(stack)
+    assert set(jobs) == {ids[0], ids[1]}
+    assert jobs[ids[0]]["body_text"] == "first"
+    assert sorted(queued_ids(stack)["PriorityQueue"]) == sorted([ids[0], ids[1]])
+
+
+def test_seen_key_in_a_batch_queues_only_the_new_jobs(stack: Stack, lambda_context: Any) -> None:
+    [seen] = handler(valid_request(idempotency_key="a"), lambda_context)["job_ids"]
+    drain(stack, "PriorityQueue")
+    ids = handler(
+        {"jobs": [valid_request(idempotency_key="b"), valid_request(idempotency_key="a"), valid_request()]},
+        lambda_context,
+    )["job_ids"]
+    assert ids[1] == seen
+    assert sorted(queued_ids(stack)["PriorityQueue"]) == sorted([ids[0], ids[2]])
+    assert len(stored_jobs(stack)) == 3
+
+
+# ------------------------------------------------------------------ failures
+def test_message_that_cannot_be_queued_leaves_the_job_for_the_sweeper(
+    stack: Stack, lambda_context: Any, grace: int
+) -> None:
+    # Given a batch whose second job's message SQS keeps failing
+    payload = {"jobs": requests(3, keyed=False)}
+    stuck: set[str] = set()
+    original_put = aws.dynamodb().meta.events
+
+    def pick_second(params: dict[str, Any], **_: Any) -> None:
+        [requests_] = params["RequestItems"].values()
+        stuck.add(requests_[1]["PutRequest"]["Item"]["job_id"]["S"])
+
+    original_put.register("before-parameter-build.dynamodb.BatchWriteItem", pick_second)
+    failing = FailingEntries(stuck)
+    before = utc_now()
+    # When it is invoked
+    ids = handler(payload, lambda_context)["job_ids"]
+    # Then the caller still gets every id, in order
+    [stuck_id] = stuck
+    assert len(ids) == 3
+    assert ids[1] == stuck_id
+    assert failing.failures[stuck_id] >= 2  # the failed entry was tried again
+    # And the other two are queued, the stuck one is not
+    assert sorted(queued_ids(stack)["PriorityQueue"]) == sorted([ids[0], ids[2]])
+    # And the stuck job is stored queued, due for the sweeper
+    job = stored_jobs(stack)[stuck_id]
+    assert job["status"] == "queued"
+    assert job["sweep"] == SWEEP_PENDING
+    assert job["due_at"] >= epoch_seconds(before) + grace
+
+
+def test_failed_entry_is_retried_once_and_queued_once(stack: Stack, lambda_context: Any) -> None:
+    stuck: set[str] = set()
+
+    def pick_first(params: dict[str, Any], **_: Any) -> None:
+        [requests_] = params["RequestItems"].values()
+        stuck.add(requests_[0]["PutRequest"]["Item"]["job_id"]["S"])
+
+    aws.dynamodb().meta.events.register("before-parameter-build.dynamodb.BatchWriteItem", pick_first)
+    failing = FailingEntries(stuck, times=1)
+    ids = handler({"jobs": requests(12, keyed=False)}, lambda_context)["job_ids"]
+    assert sum(failing.failures.values()) == 1
+    assert sorted(queued_ids(stack)["PriorityQueue"]) == sorted(ids)
+
+
+def test_sqs_down_leaves_every_job_for_the_sweeper(stack: Stack, lambda_context: Any) -> None:
+    # Given SQS refuses every SendMessageBatch (after botocore's retries)
+    fail_calls(aws.sqs(), "sqs", "SendMessageBatch", "ServiceUnavailable")
+    # When a batch is invoked
+    ids = handler({"jobs": requests(3, keyed=False) + requests(2, keyed=True, job_type="manual")}, lambda_context)[
+        "job_ids"
+    ]
+    # Then the ids are returned, the jobs are stored queued and due for the sweeper
+    assert len(ids) == 5
+    jobs = stored_jobs(stack)
+    assert set(jobs) == set(ids)
+    assert {(j["status"], j["sweep"]) for j in jobs.values()} == {("queued", SWEEP_PENDING)}
+
+
+def test_unprocessed_items_are_written_again(stack: Stack, lambda_context: Any, calls: CallLog) -> None:
+    # Given DynamoDB processes only part of the first BatchWriteItem
+    table = stack.names["JobsTable"]
+    sizes: list[int] = []
+    held: list[Any] = []
+
+    def process_part(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        items = params["RequestItems"][table]
+        sizes.append(len(items))
+        if not held:
+            held.extend(items[-7:])
+            params["RequestItems"] = {table: items[:-7]}
+            context["test_unprocessed"] = held
+
+    def report_unprocessed(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if "test_unprocessed" in context:
+            parsed["UnprocessedItems"] = {table: context["test_unprocessed"]}
+
+    events = aws.dynamodb().meta.events
+    events.register("before-parameter-build.dynamodb.BatchWriteItem", process_part)
+    events.register("after-call.dynamodb.BatchWriteItem", report_unprocessed)
+    # When 25 jobs are enqueued
+    ids = handler({"jobs": requests(25, keyed=False)}, lambda_context)["job_ids"]
+    # Then the unprocessed ones were sent again, alone, and every job is stored and queued
+    assert sizes == [25, 7]
+    assert set(stored_jobs(stack)) == set(ids)
+    assert sorted(queued_ids(stack)["PriorityQueue"]) == sorted(ids)
+    assert not calls.violations
+
+
+def test_storage_failure_part_way_queues_what_was_stored(stack: Stack, lambda_context: Any) -> None:
+    # Given DynamoDB fails the second keyed write (after botocore's retries)
+    fail_calls(aws.dynamodb(), "dynamodb", "TransactWriteItems", "InternalServerError", after=1)
+    secret = "The door code is 4711"
+    payload = {
+        "jobs": [
+            *requests(3, keyed=False),
+            valid_request(idempotency_key="k-1"),
+            valid_request(idempotency_key="k-2", body_text=secret),
+        ]
+    }
+    # When the batch is invoked
+    result = handler(payload, lambda_context)
+    # Then the caller gets an internal error, with no trace and no body
+    assert set(result) == {"error"}
+    assert result["error"]["code"] == "internal_error"
+    assert result["error"]["message"]
+    assert "Traceback" not in json.dumps(result)
+    assert secret not in json.dumps(result)
+    # And the four jobs that were stored are queued; the fifth was never stored
+    jobs = stored_jobs(stack)
+    assert len(jobs) == 4
+    assert {j.get("idempotency_key") for j in jobs.values()} == {None, "k-1"}
+    assert sorted(queued_ids(stack)["PriorityQueue"]) == sorted(jobs)
+
+
+def test_storage_down_stores_and_queues_nothing(stack: Stack, lambda_context: Any) -> None:
+    fail_calls(aws.dynamodb(), "dynamodb", "BatchWriteItem", "InternalServerError")
+    result = handler({"jobs": requests(3, keyed=False)}, lambda_context)
+    assert result["error"]["code"] == "internal_error"
+    assert_nothing_written_or_queued(stack)
+
+
+# ------------------------------------------------------------------ cost per email
+@pytest.mark.parametrize("keyed", [False, True], ids=["no keys", "keys"])
+@pytest.mark.parametrize("n", [1, 10, 25, 26, 100])
+def test_calls_per_enqueue_are_the_minimum(
+    stack: Stack, lambda_context: Any, calls: CallLog, n: int, keyed: bool
+) -> None:
+    # When n jobs of one type are enqueued in one call
+    ids = handler({"jobs": requests(n, keyed=keyed)}, lambda_context)["job_ids"]
+    # Then every one is stored and queued
+    assert len(set(ids)) == n
+    assert len(stored_jobs(stack)) == n
+    assert len(queued_ids(stack)["PriorityQueue"]) == n
+    # And no call broke an AWS limit
+    assert not calls.violations
+    # And SQS cost ceil(n/10) calls; DynamoDB ceil(n/25) batch writes, or one
+    # transaction per job where an idempotency key needs a conditional write
+    assert calls.count("SendMessageBatch") == math.ceil(n / SQS_BATCH_LIMIT)
+    writes = n if keyed else math.ceil(n / BATCH_WRITE_LIMIT)
+    assert calls.count("TransactWriteItems" if keyed else "BatchWriteItem") == writes
+    # And nothing else was called
+    assert sum(calls.calls.values()) == math.ceil(n / SQS_BATCH_LIMIT) + writes
+
+
+def test_calls_for_a_mixed_batch_stay_within_the_bound(stack: Stack, lambda_context: Any, calls: CallLog) -> None:
+    # Given 100 jobs: priority and bulk, with and without keys
+    jobs = (
+        requests(33, keyed=False)
+        + requests(27, keyed=True, job_type="invitation")
+        + requests(40, keyed=False, job_type="manual")
+    )
+    n = len(jobs)
+    ids = handler({"jobs": jobs}, lambda_context)["job_ids"]
+    assert len(set(ids)) == n
+    assert not calls.violations
+    # SQS: at most one partly filled batch per queue beyond ceil(n/10)
+    assert calls.count("SendMessageBatch") <= math.ceil(n / SQS_BATCH_LIMIT) + 1
+    # DynamoDB: one transaction per keyed job, the rest 25 per call
+    assert calls.count("TransactWriteItems") == 27
+    assert calls.count("BatchWriteItem") == math.ceil(73 / BATCH_WRITE_LIMIT)
+    assert calls.count("TransactWriteItems", "BatchWriteItem") <= n
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_metrics() -> Iterator[None]:
+    yield
+    from common.observability import metrics
+
+    metrics.clear_metrics()
