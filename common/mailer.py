@@ -9,6 +9,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    ParamValidationError,
     ReadTimeoutError,
 )
 
@@ -103,4 +104,7 @@ class Mailer:
             raise PermanentSendError(describe(exc)) from exc
         except _NETWORK_ERRORS as exc:
             raise TransientSendError(f"network error reaching SES: {type(exc).__name__}") from exc
+        except ParamValidationError as exc:
+            # Its text may quote the request (the body): not repeated here.
+            raise PermanentSendError("the request to SES was invalid (ParamValidationError)") from exc
         return str(response["MessageId"])

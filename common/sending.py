@@ -1,0 +1,338 @@
+"""Sending: one queue record in, at most one email out (CONTRACT.md section 5).
+
+Per record, the worker spends exactly one claim (a conditional ``UpdateItem``
+that also returns the job), one SES ``SendEmail`` and one final write (the
+attempt's outcome, conditional on still holding the lease). Nothing else:
+
+- a repeated delivery, a concurrent worker, or a job already ``sent`` or
+  ``failed`` loses the claim and sends nothing;
+- a transient SES failure is written as ``retrying`` and its record goes back
+  to the queue with a growing delay (ChangeMessageVisibility); the SES client
+  makes one try per call (``common.aws``), so every try is a queue delivery,
+  an increment of ``attempts`` and a line of ``attempt_log``;
+- a permanent failure, or a transient one on the last allowed attempt, is
+  written as ``failed``;
+- a worker that dies holding a job leaves a lease that expires: the message's
+  next delivery (or the sweeper) claims the job again; attempts consumed that
+  way still count, so a job cannot be retried forever;
+- a record that can never be processed (not a job message, or no such job)
+  is parked in its queue's dead-letter queue, and the rest of its batch goes on.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from pydantic import ValidationError
+
+from common.clock import epoch_seconds, utc_now
+from common.errors import EmailOpsError, PermanentSendError, QueueError, TransientSendError
+from common.jobs import ClaimOutcome, JobsTable
+from common.mailer import Mailer
+from common.models import AttemptLogEntry, AttemptOutcome, Job, JobStatus, QueueMessage
+from common.observability import logger, metrics
+from common.queues import DeadLetters, Visibility
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sqs import SQSClient
+
+    from common.settings import WorkerSettings
+
+Clock = Callable[[], datetime]
+Jitter = Callable[[int], int]
+
+MAX_BACKOFF_SECONDS = 900  # the longest wait between two tries: 15 minutes
+
+
+def small_jitter(delay: int) -> int:
+    """Up to a tenth of the delay, so retries of one burst do not return together."""
+    return secrets.randbelow(delay // 10 + 1)
+
+
+def new_lease_token() -> str:
+    return secrets.token_hex(16)
+
+
+def epoch_millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"  # transient failure: the record goes back to the queue, delayed
+    FAILED = "failed"  # permanent failure or no attempt left: final
+    DUPLICATE = "duplicate"  # already sent or failed, or held by a live worker: nothing sent
+    LEASE_LOST = "lease_lost"  # another worker took the job meanwhile: it decides
+    POISON = "poison"  # can never be processed: parked in the dead-letter queue
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the worker needs of one SQS record."""
+
+    body: str
+    source_arn: str
+    receipt_handle: str
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    message: QueueMessage | None = None
+    attempts: int | None = None
+    error: str | None = None
+    delay_seconds: int | None = None
+
+    @property
+    def returns_to_queue(self) -> bool:
+        return self.outcome is Outcome.RETRY
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    max_attempts: int = 5
+    backoff_base_seconds: int = 30
+    lease_seconds: int = 60
+    # How long past a lease or a retry delay the sweeper waits before it
+    # queues the job again (the queue normally gets there first).
+    grace_seconds: int = 900
+
+    def backoff(self, attempts: int) -> int:
+        """The delay before the next try, after ``attempts`` tries: base, 2x, 4x ... capped."""
+        return int(min(self.backoff_base_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
+
+
+class RetryLater(EmailOpsError):
+    """Marks a record failed so the queue delivers it again (after its delay)."""
+
+    code = "retry_later"
+
+
+class Worker:
+    def __init__(
+        self,
+        jobs: JobsTable,
+        mailer: Mailer,
+        dead_letters: DeadLetters,
+        visibility: Visibility,
+        policy: SendPolicy,
+        *,
+        clock: Clock = utc_now,
+        jitter: Jitter = small_jitter,
+        new_token: Callable[[], str] = new_lease_token,
+    ) -> None:
+        self._jobs = jobs
+        self._mailer = mailer
+        self._dead_letters = dead_letters
+        self._visibility = visibility
+        self._policy = policy
+        self._clock = clock
+        self._jitter = jitter
+        self._new_token = new_token
+
+    def process(self, delivery: Delivery) -> Result:
+        """Handle one queue record. Raises only when the record should be tried
+        again as it is (DynamoDB or SQS kept failing)."""
+        try:
+            message = QueueMessage.model_validate_json(delivery.body)
+        except ValidationError:
+            return self._poison(delivery, None, "not a job message: expected JSON with job_id, domain and type")
+
+        now = self._clock()
+        token = self._new_token()
+        policy = self._policy
+        claim = self._jobs.claim(
+            message,
+            now_ms=epoch_millis(now),
+            lease_seconds=policy.lease_seconds,
+            token=token,
+            due_at=epoch_seconds(now) + policy.lease_seconds + policy.grace_seconds,
+        )
+        if claim.outcome is ClaimOutcome.MISSING or claim.job is None:
+            return self._poison(delivery, message, "no such job for this domain and type")
+        job = claim.job
+        if claim.outcome is not ClaimOutcome.CLAIMED:
+            return Result(Outcome.DUPLICATE, message, job.attempts)
+
+        if job.attempts > policy.max_attempts:
+            # The attempts before this one were claimed by workers that stopped
+            # before writing an outcome: give up rather than loop.
+            error = f"gave up after {policy.max_attempts} attempts: the last ones stopped before finishing"
+            return self._finish(job, message, token, Outcome.FAILED, error=error)
+
+        try:
+            message_id = self._mailer.send(job)
+        except TransientSendError as exc:
+            if job.attempts >= policy.max_attempts:
+                error = f"{exc}; gave up after {job.attempts} attempts"
+                return self._finish(job, message, token, Outcome.FAILED, error=error)
+            return self._retry(job, message, token, delivery, str(exc))
+        except PermanentSendError as exc:
+            return self._finish(job, message, token, Outcome.FAILED, error=str(exc))
+        return self._finish(job, message, token, Outcome.SENT, message_id=message_id)
+
+    # ------------------------------------------------------------ outcomes
+    def _finish(
+        self,
+        job: Job,
+        message: QueueMessage,
+        token: str,
+        outcome: Outcome,
+        *,
+        error: str | None = None,
+        message_id: str | None = None,
+    ) -> Result:
+        now = self._clock()
+        sent = outcome is Outcome.SENT
+        recorded = self._jobs.record_attempt(
+            job,
+            token=token,
+            entry=AttemptLogEntry(at=now, outcome=AttemptOutcome.SENT if sent else AttemptOutcome.FAILED, error=error),
+            status=JobStatus.SENT if sent else JobStatus.FAILED,
+            message_id=message_id,
+            sent_at=now if sent else None,
+        )
+        if not recorded:
+            # Only possible when this attempt outlived its lease; the lease is
+            # longer than the function's timeout, so a live worker never does.
+            logger.warning("lease lost before the outcome was written", extra=_keys(message, outcome=outcome))
+            if not sent:
+                return Result(Outcome.LEASE_LOST, message, job.attempts, error)
+        return Result(outcome, message, job.attempts, error)
+
+    def _retry(self, job: Job, message: QueueMessage, token: str, delivery: Delivery, error: str) -> Result:
+        delay = self._policy.backoff(job.attempts)
+        delay += self._jitter(delay)
+        now = self._clock()
+        recorded = self._jobs.record_attempt(
+            job,
+            token=token,
+            entry=AttemptLogEntry(at=now, outcome=AttemptOutcome.RETRY, error=error),
+            status=JobStatus.RETRYING,
+            due_at=epoch_seconds(now) + delay + self._policy.grace_seconds,
+        )
+        if not recorded:
+            logger.warning("lease lost before the retry was written", extra=_keys(message, outcome=Outcome.RETRY))
+            return Result(Outcome.LEASE_LOST, message, job.attempts, error)
+        try:
+            self._visibility.delay(delivery.source_arn, delivery.receipt_handle, delay)
+        except QueueError as exc:
+            # The record still goes back; the queue's visibility timeout applies instead.
+            logger.warning("could not delay the retry", extra=_keys(message, reason=str(exc)))
+        return Result(Outcome.RETRY, message, job.attempts, error, delay)
+
+    def _poison(self, delivery: Delivery, message: QueueMessage | None, reason: str) -> Result:
+        # A QueueError here fails the record: the queue's redrive policy then
+        # moves it to the dead-letter queue after maxReceiveCount deliveries.
+        self._dead_letters.park(delivery.source_arn, delivery.body, reason)
+        return Result(Outcome.POISON, message, error=reason)
+
+
+# ---------------------------------------------------------------- the batch
+_METRIC_FOR = {
+    Outcome.SENT: "EmailsSent",
+    Outcome.FAILED: "SendFailures",
+    Outcome.RETRY: "SendRetries",
+    Outcome.POISON: "PoisonMessages",
+    Outcome.DUPLICATE: "DuplicateDeliveries",
+    Outcome.LEASE_LOST: "LeasesLost",
+}
+
+
+def _keys(message: QueueMessage | None, **more: Any) -> dict[str, Any]:
+    """Per-record log keys: ids, never a body."""
+    keys: dict[str, Any] = {}
+    if message is not None:
+        keys.update(job_id=message.job_id, domain=message.domain, type=message.type.value)
+    keys.update({k: v for k, v in more.items() if v is not None})
+    return keys
+
+
+def process_batch(
+    event: dict[str, Any], worker: Worker, context: LambdaContext | None = None
+) -> PartialItemFailureResponse:
+    """Every record of an SQS batch; returns only the failed ones (partial batch response)."""
+    # An all-failed batch is reported record by record too, rather than raised.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    def handle(record: SQSRecord) -> str:
+        try:
+            result = worker.process(Delivery(record.body, record.event_source_arn, record.receipt_handle))
+        except EmailOpsError as exc:
+            logger.error(
+                "record failed; it goes back to the queue",
+                extra={"sqs_message_id": record.message_id, "reason": str(exc)},
+            )
+            raise
+        except Exception as exc:
+            # Type only: an unexpected exception's text may quote the request.
+            logger.error(
+                "record failed; it goes back to the queue",
+                extra={"sqs_message_id": record.message_id, "error_type": type(exc).__name__},
+            )
+            raise
+        metrics.add_metric(name=_METRIC_FOR[result.outcome], unit=MetricUnit.Count, value=1)
+        keys = _keys(
+            result.message,
+            sqs_message_id=record.message_id,
+            outcome=result.outcome.value,
+            attempts=result.attempts,
+            error=result.error,
+            delay_seconds=result.delay_seconds,
+        )
+        logger.info("record processed", extra=keys)
+        if result.returns_to_queue:
+            raise RetryLater(f"retry in {result.delay_seconds} s")
+        return result.outcome.value
+
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+
+
+# ---------------------------------------------------------------- wiring
+def worker_from_settings(
+    settings: WorkerSettings,
+    *,
+    dynamodb: DynamoDBClient,
+    sqs: SQSClient,
+    sesv2: SESV2Client,
+    clock: Clock = utc_now,
+    jitter: Jitter = small_jitter,
+) -> Worker:
+    return Worker(
+        JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
+        Mailer(sesv2, sender=settings.sender_address, configuration_set=settings.configuration_set),
+        DeadLetters(
+            sqs,
+            dlq_urls={
+                settings.priority_queue_arn: settings.priority_dlq_url,
+                settings.bulk_queue_arn: settings.bulk_dlq_url,
+            },
+        ),
+        Visibility(
+            sqs,
+            queue_urls={
+                settings.priority_queue_arn: settings.priority_queue_url,
+                settings.bulk_queue_arn: settings.bulk_queue_url,
+            },
+        ),
+        SendPolicy(
+            max_attempts=settings.max_attempts,
+            backoff_base_seconds=settings.backoff_base_seconds,
+            lease_seconds=settings.lease_seconds,
+            grace_seconds=settings.sweep_grace_seconds,
+        ),
+        clock=clock,
+        jitter=jitter,
+    )

@@ -1,0 +1,20 @@
+"""SendWorkerFunction: SQS batches from the priority and bulk queues (partial batch response)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common import aws
+from common.observability import logger, metrics, tracer
+from common.sending import process_batch, worker_from_settings
+from common.settings import get_worker_settings
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    worker = worker_from_settings(get_worker_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs(), sesv2=aws.sesv2())
+    return dict(process_batch(event, worker, context))

@@ -1,0 +1,19 @@
+"""SweeperFunction: on a schedule, queues again the jobs whose message or worker was lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common import aws
+from common.observability import logger, metrics, tracer
+from common.settings import get_sweeper_settings
+from common.sweeper import sweep, sweeper_from_settings
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    return sweep(sweeper_from_settings(get_sweeper_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs()))
