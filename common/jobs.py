@@ -28,11 +28,12 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, Field
 
 from common.clock import epoch_seconds, to_rfc3339
 from common.errors import StorageError
-from common.models import AttemptLogEntry, Job, JobStatus, JobType, QueueMessage
+from common.models import JOB_ID_RE, AttemptLogEntry, Job, JobStatus, JobSummary, JobType, QueueMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -105,6 +106,45 @@ class SweepCandidate:
     due_at: int
 
 
+@dataclass(frozen=True)
+class IndexPartition:
+    """One partition of a listing index: the jobs whose ``key_attr`` is ``key_value``,
+    sorted by ``job_id``."""
+
+    index: str
+    key_attr: str
+    key_value: str
+
+
+# (by domain, by status, by type) -> the listing index and its key attribute
+_LISTING_INDEXES: dict[tuple[bool, bool, bool], tuple[str, str]] = {
+    (True, False, False): ("ByDomain", "domain"),
+    (True, True, False): ("ByDomainStatus", "domain_status"),
+    (True, False, True): ("ByDomainType", "domain_type"),
+    (True, True, True): ("ByDomainStatusType", "domain_status_type"),
+    (False, False, False): ("ByScope", "scope"),
+    (False, True, False): ("ByStatus", "status"),
+    (False, False, True): ("ByType", "type"),
+    (False, True, True): ("ByStatusType", "status_type"),
+}
+
+
+def listing_partition(*, domain: str | None, status: JobStatus | None, job_type: JobType | None) -> IndexPartition:
+    """The index partition holding exactly the jobs that match: of ``domain``
+    (``None``: of every domain), with that status and type if given."""
+    index, attr = _LISTING_INDEXES[(domain is not None, status is not None, job_type is not None)]
+    parts = [part for part in (domain, status and status.value, job_type and job_type.value) if part]
+    return IndexPartition(index, attr, "#".join(parts) or SCOPE_ALL)
+
+
+class JobRecipient(BaseModel):
+    """Who a job was for: what a bulk send reads of a selected row."""
+
+    job_id: str = Field(pattern=JOB_ID_RE.pattern)
+    domain: str
+    recipient: str
+
+
 class JobsTable:
     def __init__(self, client: DynamoDBClient, table_name: str, *, retention_days: int = 90) -> None:
         self._client = client
@@ -144,6 +184,8 @@ class JobsTable:
                 response = self._client.batch_write_item(RequestItems=pending)
             except ClientError as exc:
                 raise StorageError(f"BatchWriteItem failed: {_code(exc)}") from exc
+            except BotoCoreError as exc:
+                raise StorageError(f"BatchWriteItem failed: {type(exc).__name__}") from exc
             unprocessed = response.get("UnprocessedItems") or {}
             if not unprocessed.get(self._table):
                 return
@@ -188,6 +230,8 @@ class JobsTable:
                     ]
                 )
                 return job.job_id
+            except BotoCoreError as exc:
+                raise StorageError(f"TransactWriteItems failed: {type(exc).__name__}") from exc
             except ClientError as exc:
                 if _code(exc) != "TransactionCanceledException":
                     raise StorageError(f"TransactWriteItems failed: {_code(exc)}") from exc
@@ -210,6 +254,81 @@ class JobsTable:
         if item is None or "job_id" not in item:
             return None
         return self.from_item(item)
+
+    def list_partition(self, partition: IndexPartition, *, after: str | None, limit: int) -> list[JobSummary]:
+        """Up to ``limit`` jobs of one index partition, newest first, starting after
+        job ``after`` (``None``: from the newest).
+
+        A Query on the index, never a Scan and never a filter: every item read is
+        returned. Reads at most ``limit`` items, in more than one call only when
+        DynamoDB stops early (1 MB per call).
+        """
+        names = {"#key": partition.key_attr}
+        values = serialize({":key": partition.key_value})
+        start: Any = None
+        if after is not None:
+            start = serialize({partition.key_attr: partition.key_value, "job_id": after, "pk": after})
+        summaries: list[JobSummary] = []
+        while len(summaries) < limit:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": partition.index,
+                "KeyConditionExpression": "#key = :key",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "ScanIndexForward": False,
+                "Limit": limit - len(summaries),
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            try:
+                response = self._client.query(**kwargs)
+            except ClientError as exc:
+                raise StorageError(f"Query ({partition.index}) failed: {_code(exc)}") from exc
+            except BotoCoreError as exc:
+                raise StorageError(f"Query ({partition.index}) failed: {type(exc).__name__}") from exc
+            # Index items carry the summary only; validated again like any item read back.
+            summaries += [JobSummary.model_validate(deserialize(item)) for item in response.get("Items", [])]
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return summaries
+
+    def recipients_of(self, job_ids: Sequence[str]) -> list[JobRecipient]:
+        """Domain and recipient of each existing job among ``job_ids`` (unique ids),
+        100 keys per BatchGetItem, retrying what comes back unprocessed. Reads
+        only those three attributes: never the bodies."""
+        found: list[JobRecipient] = []
+        for start in range(0, len(job_ids), BATCH_GET_LIMIT):
+            chunk = job_ids[start : start + BATCH_GET_LIMIT]
+            found += self._batch_get([{"pk": {"S": job_id}} for job_id in chunk])
+        return found
+
+    def _batch_get(self, keys: list[Any]) -> list[JobRecipient]:
+        request: dict[str, Any] = {
+            self._table: {
+                "Keys": keys,
+                "ProjectionExpression": "job_id, #domain, recipient",
+                "ExpressionAttributeNames": {"#domain": "domain"},
+            }
+        }
+        found: list[JobRecipient] = []
+        for attempt in range(_UNPROCESSED_RETRIES):
+            try:
+                response = self._client.batch_get_item(RequestItems=request)
+            except ClientError as exc:
+                raise StorageError(f"BatchGetItem failed: {_code(exc)}") from exc
+            except BotoCoreError as exc:
+                raise StorageError(f"BatchGetItem failed: {type(exc).__name__}") from exc
+            for item in response.get("Responses", {}).get(self._table, []):
+                if "job_id" in item:
+                    found.append(JobRecipient.model_validate(deserialize(item)))
+            unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
+            if not unprocessed or not unprocessed.get("Keys"):
+                return found
+            request = {self._table: unprocessed}
+            _backoff(attempt)
+        raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
 
     # ------------------------------------------------------------ sending
     def claim(self, message: QueueMessage, *, now_ms: int, lease_seconds: int, token: str, due_at: int) -> Claim:

@@ -23,6 +23,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from ulid import ULID
 
 from common.clock import to_rfc3339, utc_now
@@ -34,6 +35,7 @@ MAX_BODY_CHARS = 100_000
 MAX_BODIES_BYTES = 300_000
 MAX_IDEMPOTENCY_KEY_CHARS = 128
 MAX_JOBS_PER_ENQUEUE = 100
+BODIES_TOO_LARGE = "bodies_too_large"  # validation error type of the MAX_BODIES_BYTES check
 
 
 class JobType(StrEnum):
@@ -215,7 +217,12 @@ class EmailRequest(BaseModel):
     @model_validator(mode="after")
     def _fits_one_item(self) -> EmailRequest:
         if bodies_size(self.body_text, self.body_html) > MAX_BODIES_BYTES:
-            raise ValueError(f"body_text and body_html together must not exceed {MAX_BODIES_BYTES} bytes (UTF-8)")
+            # Its own error type, so callers can name the fields it is about.
+            raise PydanticCustomError(
+                BODIES_TOO_LARGE,
+                "body_text and body_html together must not exceed {limit} bytes (UTF-8)",
+                {"limit": MAX_BODIES_BYTES},
+            )
         return self
 
 

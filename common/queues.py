@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from common.errors import QueueError
 from common.models import QueueMessage, QueueName
@@ -52,9 +52,10 @@ class JobQueues:
                     QueueUrl=url,
                     Entries=[{"Id": i, "MessageBody": m.model_dump_json()} for i, m in pending.items()],
                 )
-            except ClientError:
-                # botocore already retried throttling and 5xx; what is left is
-                # reported as unsent, not raised: the jobs are safely stored.
+            except (ClientError, BotoCoreError):
+                # botocore already retried throttling, 5xx and connection
+                # errors; what is left is reported as unsent, not raised: the
+                # jobs are safely stored.
                 return list(pending.values())
             failed = {entry["Id"] for entry in response.get("Failed", [])}
             pending = {i: m for i, m in pending.items() if i in failed}

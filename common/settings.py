@@ -58,6 +58,25 @@ class WorkerSettings(JobsSettings):
     sweep_grace_seconds: PositiveSeconds = Field(alias="SWEEP_GRACE_SECONDS", default=900)
 
 
+class CorsSettings(_Settings):
+    # The admin dashboard's origin; without it, the API sends no CORS headers.
+    cors_allow_origin: str | None = Field(alias="CORS_ALLOW_ORIGIN", default=None, min_length=1)
+
+
+class ApiSettings(JobsSettings):
+    # The JWT claim listing the caller's domains.
+    domains_claim: str = Field(alias="DOMAINS_CLAIM", default="domains", min_length=1)
+
+
+class ListJobsSettings(ApiSettings):
+    # Signs the page cursors of GET /jobs (HMAC-SHA256).
+    cursor_secret: str = Field(alias="CURSOR_SECRET", min_length=16, repr=False)
+
+
+class BulkQueueSettings(QueueingSettings, ApiSettings):
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+
+
 S = TypeVar("S", bound=_Settings)
 
 
@@ -80,7 +99,24 @@ def get_sweeper_settings() -> SweeperSettings:
     return _load(SweeperSettings)
 
 
+@cache
+def get_cors_settings() -> CorsSettings:
+    return _load(CorsSettings)
+
+
+@cache
+def get_list_jobs_settings() -> ListJobsSettings:
+    return _load(ListJobsSettings)
+
+
+@cache
+def get_bulk_queue_settings() -> BulkQueueSettings:
+    return _load(BulkQueueSettings)
+
+
 def reset_settings() -> None:
     """Forget every cached settings object (tests change the environment)."""
     for getter in (get_enqueue_settings, get_worker_settings, get_sweeper_settings):
         getter.cache_clear()
+    for api_getter in (get_cors_settings, get_list_jobs_settings, get_bulk_queue_settings):
+        api_getter.cache_clear()

@@ -3,13 +3,16 @@ tables, queues and function environments from it, so neither can drift from
 what is deployed.
 
 Only what this template uses is resolved: ``Ref`` (parameters, resources,
-pseudo parameters), ``Fn::GetAtt`` (``Arn``), ``Fn::Sub``.
+pseudo parameters), ``Fn::GetAtt`` (``Arn``), ``Fn::Sub``, and in function
+environments the dynamic reference ``{{resolve:secretsmanager:<secret>:SecretString}}``
+to a secret the stack made.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -46,6 +49,9 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any
 _CfnLoader.add_multi_constructor("!", _tag)
 
 
+_SECRET_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:(.+?):SecretString(?::[^}]*)?\}\}")
+
+
 @cache
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
@@ -65,6 +71,8 @@ class Stack:
     parameters: dict[str, str]
     names: dict[str, str] = field(default_factory=dict)
     arns: dict[str, str] = field(default_factory=dict)
+    # secret ARN -> its value, for secrets the stack generated
+    secret_values: dict[str, str] = field(default_factory=dict)
     region: str = REGION
     account: str = ACCOUNT
 
@@ -123,7 +131,13 @@ class Stack:
         merged.update(globals_env.get("Variables", {}))
         own = self.resources[logical_id]["Properties"].get("Environment", {})
         merged.update(own.get("Variables", {}))
-        return {k: str(self.resolve(v)) for k, v in merged.items()}
+        return {k: self._resolve_secrets(str(self.resolve(v))) for k, v in merged.items()}
+
+    def _resolve_secrets(self, text: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            return self.secret_values[match.group(1)]
+
+        return _SECRET_REFERENCE.sub(replace, text)
 
     def functions(self) -> dict[str, dict[str, Any]]:
         return self.of_type("AWS::Serverless::Function")
@@ -193,4 +207,12 @@ def create_stack(session: Any, *, prefix: str = "emailops", overrides: dict[str,
         stack.names[logical] = props["Name"]
     # The sender must be a verified identity for SES (and moto) to send.
     sesv2.create_email_identity(EmailIdentity=stack.parameters["SenderAddress"])
+
+    # Secrets with a generated value (GenerateSecretString): a random one here.
+    secretsmanager = session.client("secretsmanager", region_name=stack.region)
+    for logical in stack.of_type("AWS::SecretsManager::Secret"):
+        value = secrets.token_urlsafe(48)
+        arn = secretsmanager.create_secret(Name=f"{prefix}-{logical}", SecretString=value)["ARN"]
+        stack.names[logical] = arn
+        stack.secret_values[arn] = value
     return stack

@@ -1,0 +1,240 @@
+"""What both admin API functions share: the resolver, who the caller is, and the
+one place that turns an exception into an HTTP answer.
+
+Every error answers ``{"error": {"code", "message"}}`` (CONTRACT.md section 3):
+validation is 400 (not Powertools' 422), an oversize body or recipient list
+413, anything unexpected 500 with a generic message and the details in the log
+only. Nothing here logs a token, a request body or an email address.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.request import Request
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from pydantic import TypeAdapter, ValidationError
+
+from common.api_models import (
+    BODY_TOO_LARGE,
+    TOO_MANY_RECIPIENTS,
+    Caller,
+    ErrorDetail,
+    ErrorResponse,
+    Forbidden,
+    InvalidCursor,
+    NoRecipients,
+    TooManyRecipients,
+    Unauthenticated,
+)
+from common.errors import EmailOpsError, JobNotFound
+from common.models import Domain
+from common.observability import logger
+from common.settings import ApiSettings, get_cors_settings
+
+EVERY_DOMAIN = "*"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+INTERNAL_MESSAGE = "something went wrong on our side"
+
+# The one mapping from what went wrong to the HTTP answer.
+_ANSWERS: dict[type[Exception], tuple[HTTPStatus, str | None]] = {
+    Unauthenticated: (HTTPStatus.UNAUTHORIZED, None),
+    Forbidden: (HTTPStatus.FORBIDDEN, None),
+    JobNotFound: (HTTPStatus.NOT_FOUND, None),
+    InvalidCursor: (HTTPStatus.BAD_REQUEST, None),
+    NoRecipients: (HTTPStatus.BAD_REQUEST, None),
+    TooManyRecipients: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, None),
+    IdempotencyValidationError: (HTTPStatus.CONFLICT, "idempotency_key_reused"),
+    IdempotencyAlreadyInProgressError: (HTTPStatus.CONFLICT, "idempotency_in_progress"),
+}
+_MESSAGES: dict[str, str] = {
+    "idempotency_key_reused": f"this {IDEMPOTENCY_HEADER} was already used for a different request",
+    "idempotency_in_progress": f"a request with this {IDEMPOTENCY_HEADER} is still being processed: try again shortly",
+}
+# Validation error types the contract answers with 413.
+_OVERSIZE = {BODY_TOO_LARGE, TOO_MANY_RECIPIENTS}
+_MAX_LISTED_ERRORS = 5
+
+
+def _error(status: HTTPStatus, code: str, message: str) -> Response[str]:
+    body = ErrorResponse(error=ErrorDetail(code=code, message=message))
+    return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body.model_dump_json())
+
+
+def _where(loc: Sequence[Any]) -> str:
+    source, *path = loc or ("request",)
+    if source == "header":
+        return f"{IDEMPOTENCY_HEADER} header" if path == [IDEMPOTENCY_HEADER.lower()] else "header"
+    # Query models are validated as one parameter named after the route's argument.
+    names = [str(p) for p in path if isinstance(p, str) and p != "query"]
+    return ".".join(names) or str(source)
+
+
+def _invalid(exc: RequestValidationError) -> Response[str]:
+    errors = list(exc.errors())
+    if any(tuple(error.get("loc") or ())[:1] == ("response",) for error in errors):
+        # Powertools reports an answer that fails its own model this way: our fault, not the caller's.
+        failed = [{"loc": error.get("loc"), "type": error.get("type")} for error in errors]
+        logger.error("response failed validation", extra={"errors": failed})
+        return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", INTERNAL_MESSAGE)
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return _error(HTTPStatus.BAD_REQUEST, "invalid_request", "the request body is not valid JSON")
+    oversize = [error for error in errors if error.get("type") in _OVERSIZE]
+    if oversize:
+        first = oversize[0]
+        return _error(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(first["type"]), f"{_where(first['loc'])}: {first.get('msg')}"
+        )
+    listed = "; ".join(
+        f"{_where(error['loc'])}: {error.get('msg', 'is not valid')}" for error in errors[:_MAX_LISTED_ERRORS]
+    )
+    more = len(errors) - _MAX_LISTED_ERRORS
+    return _error(HTTPStatus.BAD_REQUEST, "invalid_request", listed + (f"; and {more} more" if more > 0 else ""))
+
+
+def error_response(exc: Exception) -> Response[str]:
+    """Every exception a route lets out, answered in the contract's envelope."""
+    if isinstance(exc, RequestValidationError):
+        answer = _invalid(exc)
+    elif isinstance(exc, RequestUnsupportedContentType):
+        answer = _error(HTTPStatus.BAD_REQUEST, "invalid_request", "the request body must be JSON")
+    elif isinstance(exc, NotFoundError):
+        answer = _error(HTTPStatus.NOT_FOUND, "not_found", "no such route")
+    else:
+        known = next((_ANSWERS[kind] for kind in type(exc).__mro__ if kind in _ANSWERS), None)
+        if known is None:
+            _log_internal(exc)
+            return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", INTERNAL_MESSAGE)
+        status, code = known
+        code = code or (exc.code if isinstance(exc, EmailOpsError) else "error")
+        answer = _error(status, code, _MESSAGES.get(code) or str(exc))
+    logger.info("request refused", extra={"status": answer.status_code, "error_type": type(exc).__name__})
+    return answer
+
+
+def _log_internal(exc: Exception) -> None:
+    if isinstance(exc, ValidationError):
+        # A stored item that no longer validates: its text would quote the item.
+        errors = [{"loc": error["loc"], "type": error["type"]} for error in exc.errors()]
+        logger.error("stored data failed validation", extra={"model": exc.title, "errors": errors})
+    else:
+        logger.exception("request failed", exc_info=exc, extra={"error_type": type(exc).__name__})
+
+
+class DashboardCors(CORSConfig):
+    """CORS for the dashboard's origin only (``CORS_ALLOW_ORIGIN``), read when a
+    response is built rather than when the module is imported. In AWS the HTTP
+    API's CorsConfiguration answers too; this serves the local stack alike."""
+
+    def __init__(self) -> None:
+        super().__init__(allow_origin="", allow_headers=[IDEMPOTENCY_HEADER], max_age=600)
+
+    def allowed_origin(self, extracted_origin: str) -> str | None:
+        configured = get_cors_settings().cors_allow_origin
+        return extracted_origin if configured is not None and extracted_origin == configured else None
+
+    def to_dict(self, origin: str | None) -> dict[str, str]:
+        if origin is None or self.allowed_origin(origin) is None:
+            return {}
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Headers": CORSConfig.build_allow_methods(self.allow_headers),
+            "Access-Control-Max-Age": str(self.max_age),
+            "Vary": "Origin",
+        }
+
+
+def api_resolver() -> APIGatewayHttpResolver:
+    """An HTTP API (payload 2.0) resolver with request validation, CORS for the
+    dashboard's origin, and every error in the contract's envelope."""
+    app = APIGatewayHttpResolver(cors=DashboardCors(), enable_validation=True)
+    # One handler for everything: it is found through each exception's MRO.
+    app.exception_handler(Exception)(error_response)
+    return app
+
+
+# For the OpenAPI document: who may get what, besides the route's own errors.
+COMMON_ERRORS: dict[int, str] = {
+    401: "unauthorized: no token, bad signature, expired token",
+    403: "forbidden: the token names no domain, or the domain named is not among the caller's",
+    500: "internal_error",
+}
+
+
+def documented(status: int, description: str, errors: Mapping[int, str]) -> dict[int, OpenAPIResponse]:
+    """A route's responses for the OpenAPI document: its success (the schema comes
+    from the route's return type) and its errors, each with the error envelope."""
+    responses: dict[int, OpenAPIResponse] = {status: {"description": description}}
+    for code, what in sorted({**COMMON_ERRORS, **errors}.items()):
+        responses[code] = {"description": what, "content": {"application/json": {"model": ErrorResponse}}}
+    return responses
+
+
+# ------------------------------------------------------------------ the caller
+_domain = TypeAdapter(Domain)
+
+
+def parse_domains_claim(value: Any) -> tuple[bool, frozenset[str]]:
+    """``(every domain?, the domains)`` from the claim's value.
+
+    Space-separated is the contract's form; a JSON list, and API Gateway's
+    rendering of a list claim as ``"[a b]"``, are accepted too. Entries that
+    are not host names are ignored.
+    """
+    if isinstance(value, str) and value.strip().startswith("[") and value.strip().endswith("]"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = value.strip()[1:-1]
+    if isinstance(value, str):
+        entries = value.replace(",", " ").split()
+    elif isinstance(value, list):
+        entries = [word for entry in value if isinstance(entry, str) for word in entry.replace(",", " ").split()]
+    else:
+        entries = []
+    domains: set[str] = set()
+    for entry in entries:
+        if entry == EVERY_DOMAIN:
+            return True, frozenset()
+        try:
+            domains.add(_domain.validate_python(entry))
+        except ValidationError:
+            continue
+    return False, frozenset(domains)
+
+
+def caller_from_event(event: Mapping[str, Any], *, claim: str) -> Caller:
+    """The caller as the HTTP API's JWT authorizer verified it (its claims ride in
+    ``requestContext.authorizer.jwt.claims``)."""
+    request_context = event.get("requestContext")
+    authorizer = request_context.get("authorizer") if isinstance(request_context, Mapping) else None
+    jwt = authorizer.get("jwt") if isinstance(authorizer, Mapping) else None
+    claims = jwt.get("claims") if isinstance(jwt, Mapping) else None
+    if not isinstance(claims, Mapping):
+        raise Unauthenticated("a valid bearer token is required")
+    every_domain, domains = parse_domains_claim(claims.get(claim))
+    if not every_domain and not domains:
+        raise Forbidden(f"the token's {claim} claim names no domain")
+    return Caller(subject=str(claims.get("sub") or ""), domains=domains, every_domain=every_domain)
+
+
+def caller_dependency(settings: Callable[[], ApiSettings]) -> Callable[[Request], Caller]:
+    """A ``Depends()`` callable giving a route its caller."""
+
+    def current_caller(request: Request) -> Caller:
+        return caller_from_event(request.resolved_event.raw_event, claim=settings().domains_claim)
+
+    return current_caller

@@ -1,0 +1,184 @@
+"""The admin HTTP API's edge: who calls, what it may send, what it gets back,
+and the errors it answers with (CONTRACT.md section 3).
+
+Limits live in the types. The two limits the contract answers with 413
+rather than 400 (a body, a recipient list over its limit) raise pydantic
+errors of their own types, ``body_too_large`` and ``too_many_recipients``,
+so the one error mapping in ``common.api`` can tell them apart without
+reading any message text.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from common.errors import EmailOpsError
+from common.models import (
+    MAX_BODIES_BYTES,
+    MAX_BODY_CHARS,
+    Domain,
+    JobStatus,
+    JobSummary,
+    JobType,
+    Subject,
+)
+
+# ------------------------------------------------------------------ limits
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+MAX_CURSOR_CHARS = 16_384
+MAX_RECIPIENTS = 1_000
+# Selected rows: one recipient each, so the recipient limit bounds them too.
+MAX_BULK_JOB_IDS = MAX_RECIPIENTS
+MAX_JOB_ID_CHARS = 64
+# 1,000 addresses of the longest kind (320 characters) with a separator each,
+# rounded down: a longer list cannot be a list of 1,000 recipients worth sending.
+MAX_EXTRA_RECIPIENTS_CHARS = 200_000
+
+BODY_TOO_LARGE = "body_too_large"
+TOO_MANY_RECIPIENTS = "too_many_recipients"
+
+
+# ------------------------------------------------------------------ errors
+class Unauthenticated(EmailOpsError):
+    """No verified token reached the function (the authorizer normally stops these)."""
+
+    code = "unauthorized"
+
+
+class Forbidden(EmailOpsError):
+    """The domain named is not among the caller's domains, or the token lists none."""
+
+    code = "forbidden"
+
+
+class InvalidCursor(EmailOpsError):
+    """A cursor altered, forged, or made for another query."""
+
+    code = "invalid_cursor"
+
+
+class NoRecipients(EmailOpsError):
+    """A bulk send left without one valid recipient."""
+
+    code = "no_recipients"
+
+
+class TooManyRecipients(EmailOpsError):
+    """More recipients than one bulk send may have."""
+
+    code = TOO_MANY_RECIPIENTS
+
+
+# ------------------------------------------------------------------ caller
+class Caller(BaseModel):
+    """Who calls, from the verified JWT: its subject and the domains it may act on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subject: str
+    domains: frozenset[str] = frozenset()
+    every_domain: bool = False
+
+    def may_see(self, domain: str) -> bool:
+        return self.every_domain or domain in self.domains
+
+    def require(self, domain: str) -> None:
+        if not self.may_see(domain):
+            raise Forbidden(f"{domain} is not among your domains")
+
+    @property
+    def identity(self) -> str:
+        """What makes two requests "from the same caller" (idempotency keys are per caller)."""
+        return self.subject or "domains:" + ("*" if self.every_domain else " ".join(sorted(self.domains)))
+
+
+# ------------------------------------------------------------------ errors out
+class ErrorDetail(BaseModel):
+    code: str = Field(description="snake_case, stable: what went wrong")
+    message: str = Field(description="for a person")
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx and 5xx answer has this body."""
+
+    error: ErrorDetail
+
+
+# ------------------------------------------------------------------ GET /jobs
+class ListJobsQuery(BaseModel):
+    domain: Domain | None = Field(default=None, description="one of your domains; without it, all of them merged")
+    status: JobStatus | None = None
+    type: JobType | None = None
+    limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    cursor: str | None = Field(
+        default=None, min_length=1, max_length=MAX_CURSOR_CHARS, description="next_cursor of the previous page"
+    )
+
+
+class JobsPage(BaseModel):
+    items: list[JobSummary]
+    next_cursor: str | None = Field(description="null on the last page")
+
+
+# ------------------------------------------------------------------ POST /jobs/bulk
+def _body_fits(value: str) -> str:
+    if len(value) > MAX_BODY_CHARS or len(value.encode()) > MAX_BODIES_BYTES:
+        raise PydanticCustomError(
+            BODY_TOO_LARGE,
+            "must be at most {chars} characters and {size} bytes (UTF-8)",
+            {"chars": MAX_BODY_CHARS, "size": MAX_BODIES_BYTES},
+        )
+    return value
+
+
+def _few_job_ids(value: list[str] | None) -> list[str] | None:
+    if value is not None and len(value) > MAX_BULK_JOB_IDS:
+        raise PydanticCustomError(
+            TOO_MANY_RECIPIENTS, "at most {limit} rows may be selected", {"limit": MAX_BULK_JOB_IDS}
+        )
+    return value
+
+
+def _short_address_list(value: str | None) -> str | None:
+    if value is not None and len(value) > MAX_EXTRA_RECIPIENTS_CHARS:
+        raise PydanticCustomError(
+            TOO_MANY_RECIPIENTS, "must be at most {limit} characters", {"limit": MAX_EXTRA_RECIPIENTS_CHARS}
+        )
+    return value
+
+
+BulkBody = Annotated[str, StringConstraints(min_length=1), AfterValidator(_body_fits)]
+SelectedJobIds = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_JOB_ID_CHARS)]] | None,
+    AfterValidator(_few_job_ids),
+]
+ExtraRecipients = Annotated[str | None, AfterValidator(_short_address_list)]
+
+
+class BulkSendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    domain: Domain = Field(description="one of your domains; every recipient is written to it")
+    job_ids: SelectedJobIds = Field(default=None, description="selected rows: their recipients receive the email")
+    extra_recipients: ExtraRecipients = Field(
+        default=None, description="more addresses, separated by commas, semicolons, spaces or line breaks"
+    )
+    subject: Subject
+    body: BulkBody = Field(description=f"plain text, 1-{MAX_BODY_CHARS} characters")
+
+
+class RejectedInput(BaseModel):
+    input: str = Field(description="a selected job id or a typed-in address, as sent")
+    reason: str
+
+
+class BulkSendResponse(BaseModel):
+    bulk_id: str
+    queued: int = Field(description="jobs created and queued: one per recipient")
+    job_ids: list[str]
+    rejected: list[RejectedInput]
+    duplicates: int = Field(description="recipients dropped because they were already in the list")

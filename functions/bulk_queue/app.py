@@ -1,0 +1,48 @@
+"""BulkQueueFunction: POST /jobs/bulk (Bulk Send)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common import aws
+from common.api import IDEMPOTENCY_HEADER, api_resolver, caller_dependency, documented
+from common.api_models import BulkSendRequest, BulkSendResponse, Caller
+from common.bulk import IDEMPOTENCY, BulkSender
+from common.models import IdempotencyKey
+from common.observability import logger, metrics, tracer
+from common.settings import get_bulk_queue_settings
+
+app = api_resolver()
+current_caller = caller_dependency(get_bulk_queue_settings)
+BULK_RESPONSES = documented(
+    202,
+    "one job per recipient created and queued",
+    {
+        400: "invalid_request (malformed JSON, a field missing or invalid), no_recipients",
+        409: "idempotency_key_reused: the Idempotency-Key came with a different request; "
+        "idempotency_in_progress: its first request is still running",
+        413: "body_too_large, too_many_recipients",
+    },
+)
+
+
+@app.post("/jobs/bulk", status_code=202, summary="Bulk Send", responses=BULK_RESPONSES)
+def post_bulk(
+    request: BulkSendRequest,
+    caller: Annotated[Caller, Depends(current_caller)],
+    idempotency_key: Annotated[IdempotencyKey | None, Header(alias=IDEMPOTENCY_HEADER)] = None,
+) -> BulkSendResponse:
+    sender = BulkSender.from_settings(get_bulk_queue_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs())
+    return sender.send(request, caller, idempotency_key=idempotency_key)
+
+
+@logger.inject_lambda_context(log_event=False)  # the event carries the token and the email body
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    IDEMPOTENCY.register_lambda_context(context)
+    return app.resolve(event, context)

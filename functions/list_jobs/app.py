@@ -1,0 +1,52 @@
+"""ListJobsFunction: GET /jobs (the log) and GET /jobs/{job_id} (one job with its body)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common import aws
+from common.api import api_resolver, caller_dependency, documented
+from common.api_models import Caller, JobsPage, ListJobsQuery
+from common.jobs import JobsTable
+from common.listing import CursorCodec, job_detail, list_jobs
+from common.models import JobDetail
+from common.observability import logger, tracer
+from common.settings import get_list_jobs_settings
+
+app = api_resolver()
+current_caller = caller_dependency(get_list_jobs_settings)
+
+
+def _jobs() -> JobsTable:
+    settings = get_list_jobs_settings()
+    return JobsTable(aws.dynamodb(), settings.jobs_table, retention_days=settings.retention_days)
+
+
+LIST_RESPONSES = documented(
+    200,
+    "a page of the log, newest first",
+    {400: "invalid_request (an unknown query value, a limit out of 1-100), invalid_cursor"},
+)
+DETAIL_RESPONSES = documented(
+    200, "the job with its body and attempt log", {404: "not_found: no such job, or one of another domain"}
+)
+
+
+@app.get("/jobs", summary="The log", responses=LIST_RESPONSES)
+def get_jobs(query: Annotated[ListJobsQuery, Query()], caller: Annotated[Caller, Depends(current_caller)]) -> JobsPage:
+    return list_jobs(query, caller, jobs=_jobs(), cursors=CursorCodec(get_list_jobs_settings().cursor_secret))
+
+
+@app.get("/jobs/<job_id>", summary="One job with its body", responses=DETAIL_RESPONSES)
+def get_job(job_id: str, caller: Annotated[Caller, Depends(current_caller)]) -> JobDetail:
+    return job_detail(job_id, caller, jobs=_jobs())
+
+
+@logger.inject_lambda_context(log_event=False)  # the event carries the caller's token
+@tracer.capture_lambda_handler(capture_response=False)  # responses carry email bodies
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,156 @@
+"""Driving the admin API's two functions as API Gateway does: HTTP API payload
+2.0 events (from ``tests/events/api_*.json``) with the JWT authorizer's claims."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from common import aws
+from common.clock import utc_now
+from common.jobs import JobsTable
+from common.models import Job, JobStatus, JobType, new_job_id
+from common.settings import get_list_jobs_settings
+from tests.helpers import load_function
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+ORIGIN = "https://app.example.com"  # template.yaml's CorsAllowOrigin default
+_NO_CLAIMS = object()
+
+
+def event(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / f"api_{name}.json").read_text(encoding="utf-8"))
+    return loaded
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    @property
+    def code(self) -> str | None:
+        return self.body.get("error", {}).get("code") if isinstance(self.body, dict) else None
+
+
+@dataclass
+class Admin:
+    """One caller of the API: a JWT's claims, as the authorizer passes them on."""
+
+    context: Any
+    domains: Any = "acme.com"
+    sub: str = "admin-1"
+    claims: Any = _NO_CLAIMS  # the whole claims object, when a test needs it odd
+    authorizer: bool = True
+    origin: str | None = ORIGIN
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    def _event(self, name: str, method: str, path: str) -> dict[str, Any]:
+        ev = event(name)
+        ev["rawPath"] = ev["requestContext"]["http"]["path"] = path
+        ev["requestContext"]["http"]["method"] = method
+        claims = {"sub": self.sub, "domains": self.domains} if self.claims is _NO_CLAIMS else self.claims
+        if self.authorizer:
+            ev["requestContext"]["authorizer"]["jwt"]["claims"] = claims
+        else:
+            ev["requestContext"].pop("authorizer")
+        if self.origin is None:
+            ev["headers"].pop("origin", None)
+        else:
+            ev["headers"]["origin"] = self.origin
+        ev["headers"].update(self.extra_headers)
+        return ev
+
+    def _call(self, function: str, ev: dict[str, Any]) -> Reply:
+        response = load_function(function).handler(ev, self.context)
+        raw = response.get("body") or ""
+        return Reply(response["statusCode"], json.loads(raw) if raw else None, response.get("headers") or {})
+
+    def list_jobs(self, **query: Any) -> Reply:
+        ev = self._event("list_jobs", "GET", "/jobs")
+        params = {k: str(v) for k, v in query.items() if v is not None}
+        ev["rawQueryString"] = urlencode(params)
+        if params:
+            ev["queryStringParameters"] = params
+        else:
+            ev.pop("queryStringParameters", None)
+        return self._call("list_jobs", ev)
+
+    def get(self, job_id: str) -> Reply:
+        ev = self._event("get_job", "GET", f"/jobs/{job_id}")
+        ev["pathParameters"] = {"job_id": job_id}
+        return self._call("list_jobs", ev)
+
+    def bulk(self, body: Any, *, key: str | None = None) -> Reply:
+        ev = self._event("bulk_queue", "POST", "/jobs/bulk")
+        ev["body"] = body if isinstance(body, str) else json.dumps(body)
+        ev["headers"].pop("idempotency-key", None)
+        if key is not None:
+            ev["headers"]["idempotency-key"] = key
+        return self._call("bulk_queue", ev)
+
+    def pages(self, **query: Any) -> list[Reply]:
+        """Every page of a listing, following next_cursor."""
+        replies = [self.list_jobs(**query)]
+        while replies[-1].status == 200 and replies[-1].body["next_cursor"]:
+            replies.append(self.list_jobs(**query, cursor=replies[-1].body["next_cursor"]))
+        return replies
+
+
+def jobs_table() -> JobsTable:
+    return JobsTable(aws.dynamodb(), get_list_jobs_settings().jobs_table)
+
+
+def make_job(
+    domain: str = "acme.com",
+    *,
+    job_type: JobType = JobType.AI_FOLLOWUP,
+    status: JobStatus = JobStatus.SENT,
+    recipient: str = "visitor@example.org",
+    at: datetime | None = None,
+    body: str = "Thanks for your visit.",
+) -> Job:
+    job_id, created_at = new_job_id(at)
+    sent = status is JobStatus.SENT
+    return Job(
+        job_id=job_id,
+        created_at=created_at,
+        domain=domain,
+        type=job_type,
+        recipient=recipient,
+        subject=f"About your visit to {domain}",
+        status=status,
+        attempts=1 if status is not JobStatus.QUEUED else 0,
+        sent_at=created_at if sent else None,
+        error="Mailbox unavailable" if status is JobStatus.FAILED else None,
+        body_text=body,
+        message_id="ses-1" if sent else None,
+    )
+
+
+def spread(count: int, *, start: datetime | None = None, step_ms: int = 10) -> list[datetime]:
+    """``count`` creation times, oldest first, ``step_ms`` apart."""
+    first = start or utc_now() - timedelta(hours=1)
+    return [first + timedelta(milliseconds=i * step_ms) for i in range(count)]
+
+
+def page_ids(replies: list[Reply]) -> list[str]:
+    return [item["job_id"] for reply in replies for item in reply.body["items"]]
+
+
+def quick_queue_counts(monkeypatch: Any) -> None:
+    """moto recounts a queue's messages (a scan) on every SendMessage it serves,
+    which makes queuing 1,000 messages quadratic; the counts are not used here."""
+    from moto.sqs.models import Queue
+
+    for counter in (
+        "approximate_number_of_messages",
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+    ):
+        monkeypatch.setattr(Queue, counter, property(lambda self: 0))

@@ -1,0 +1,175 @@
+"""What a page of the log costs, on 10,000 jobs of which 1% failed.
+
+Each page reads at most ``limit + 1`` items from each index partition it
+touches, and returns every item it read but those one past a page: Query on
+the listing indexes, never a Scan, never a filter that discards rows. With a
+filter on a table scan, the page of failed jobs would read all 10,000.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from common import aws
+from common.clock import utc_now
+from common.jobs import JobsTable
+from common.models import Job, JobStatus, JobType
+from common.settings import reset_settings
+from local.template import Stack, create_stack
+from tests.integration.api_support import Admin, make_job, page_ids
+
+JOBS = 10_000
+FAILED = 100  # 1%
+DOMAINS = ["acme.com", "beta.io", "gamma.org", "delta.net"]
+LIMIT = 50
+DENSE_PAGES = 2  # pages read of listings with thousands of jobs (moto's Query scans the whole table)
+
+
+@pytest.fixture(scope="module")
+def big_log() -> Iterator[tuple[Stack, list[Job]]]:
+    """10,000 jobs in four domains, of every type, 100 of them failed: written once."""
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            patch.setenv(key, "testing")
+        stack = create_stack(boto3.Session(region_name="us-east-1"))
+        rng = random.Random(20260101)
+        failed = set(rng.sample(range(JOBS), FAILED))
+        start = utc_now() - timedelta(days=1)
+        jobs = [
+            make_job(
+                rng.choice(DOMAINS),
+                job_type=rng.choice(list(JobType)),
+                status=JobStatus.FAILED if i in failed else JobStatus.SENT,
+                at=start + timedelta(milliseconds=3 * i + rng.randrange(3)),
+                recipient=f"visitor{i}@example.org",
+            )
+            for i in range(JOBS)
+        ]
+        JobsTable(boto3.client("dynamodb", region_name="us-east-1"), stack.names["JobsTable"]).put_new(jobs, due_at=0)
+        yield stack, jobs
+
+
+@dataclass
+class Reads:
+    """Every Query and Scan the jobs table gets, with the items each read."""
+
+    queries: list[dict[str, Any]] = field(default_factory=list)
+    scans: int = 0
+
+    def before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "Scan":
+            self.scans += 1
+        if model.name == "Query":
+            self.queries.append({"params": params})
+
+    def after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "Query":
+            self.queries[-1].update(count=parsed["Count"], scanned=parsed["ScannedCount"])
+
+    def take(self) -> list[dict[str, Any]]:
+        taken, self.queries = self.queries, []
+        return taken
+
+
+@pytest.fixture
+def reads(big_log, monkeypatch: pytest.MonkeyPatch) -> Reads:
+    stack, _ = big_log
+    for key, value in stack.function_environment("ListJobsFunction").items():
+        monkeypatch.setenv(key, value)
+    aws.reset_clients()
+    reset_settings()
+    log = Reads()
+    aws.dynamodb().meta.events.register("before-parameter-build.dynamodb", log.before)
+    aws.dynamodb().meta.events.register("after-call.dynamodb", log.after)
+    return log
+
+
+CALLERS = {
+    # name: (domains claim, domain query, partitions a page touches)
+    "one domain": ("acme.com beta.io", "acme.com", 1),
+    "two domains merged": ("acme.com beta.io", None, 2),
+    "every domain": ("*", None, 1),
+}
+FILTERS = {
+    "all": {},
+    "failed": {"status": "failed"},
+    "escalation": {"type": "escalation"},
+    "failed escalation": {"status": "failed", "type": "escalation"},
+}
+
+
+def expected(jobs: list[Job], domains: set[str] | None, query: dict[str, str]) -> list[str]:
+    matching = [
+        job
+        for job in jobs
+        if (domains is None or job.domain in domains)
+        and job.status.value == query.get("status", job.status.value)
+        and job.type.value == query.get("type", job.type.value)
+    ]
+    return sorted((job.job_id for job in matching), reverse=True)
+
+
+@pytest.mark.parametrize("filter_name", FILTERS)
+@pytest.mark.parametrize("caller_name", CALLERS)
+def test_a_page_reads_at_most_limit_plus_one_per_partition(
+    big_log, reads: Reads, lambda_context, caller_name: str, filter_name: str
+) -> None:
+    _, jobs = big_log
+    claim, domain, partitions = CALLERS[caller_name]
+    query = dict(FILTERS[filter_name]) | ({"domain": domain} if domain else {})
+    admin = Admin(lambda_context, domains=claim)
+    visible = {domain} if domain else (None if claim == "*" else set(claim.split()))
+    wanted = expected(jobs, visible, query)
+    sparse = len(wanted) <= 3 * LIMIT
+
+    pages = []
+    cursor = None
+    while True:
+        reply = admin.list_jobs(limit=LIMIT, cursor=cursor, **query)
+        assert reply.status == 200, reply.body
+        pages.append(reply)
+        page_reads = reads.take()
+        # Query only, on a listing index, no filter: every item read is a matching job
+        assert reads.scans == 0
+        assert page_reads
+        per_partition: dict[tuple[str, str], int] = defaultdict(int)
+        for call in page_reads:
+            params = call["params"]
+            assert params["IndexName"].startswith("By")
+            assert "FilterExpression" not in params
+            assert call["scanned"] == call["count"]
+            key = (params["IndexName"], str(params["ExpressionAttributeValues"][":key"]))
+            per_partition[key] += call["scanned"]
+        assert len(per_partition) <= partitions
+        assert all(read <= LIMIT + 1 for read in per_partition.values()), per_partition
+        read = sum(per_partition.values())
+        returned = len(reply.body["items"])
+        assert returned <= read <= (LIMIT + 1) * partitions
+        cursor = reply.body["next_cursor"]
+        if cursor is None or (not sparse and len(pages) == DENSE_PAGES):
+            break
+
+    got = page_ids(pages)
+    if sparse:
+        # Paged to the end: every matching job exactly once, newest first.
+        assert got == wanted
+        assert pages[-1].body["next_cursor"] is None
+    else:
+        assert got == wanted[: LIMIT * DENSE_PAGES]
+    assert all(len(page.body["items"]) == LIMIT for page in pages[:-1])
+
+
+def test_the_failed_jobs_are_one_percent(big_log) -> None:
+    _, jobs = big_log
+    assert len(jobs) == JOBS
+    assert sum(job.status is JobStatus.FAILED for job in jobs) == FAILED
+    assert {job.domain for job in jobs if job.status is JobStatus.FAILED} == set(DOMAINS)

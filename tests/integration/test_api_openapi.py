@@ -1,0 +1,42 @@
+"""docs/openapi.json is generated from the code and must match it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from local import openapi
+
+
+def test_the_checked_in_document_matches_the_code() -> None:
+    assert openapi.DOCUMENT.read_text(encoding="utf-8") == openapi.render(), "run `make openapi`"
+
+
+def test_the_document_holds_the_three_routes_and_their_errors() -> None:
+    document = json.loads(openapi.render())
+    assert document["openapi"].startswith("3.")
+    paths = document["paths"]
+    assert set(paths) == {"/jobs", "/jobs/{job_id}", "/jobs/bulk"}
+    assert set(paths["/jobs"]["get"]["responses"]) == {"200", "400", "401", "403", "500"}
+    assert set(paths["/jobs/{job_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "500"}
+    assert set(paths["/jobs/bulk"]["post"]["responses"]) == {"202", "400", "401", "403", "409", "413", "500"}
+    for operations in paths.values():
+        for operation in operations.values():
+            assert "422" not in operation["responses"]
+    limit = next(p for p in paths["/jobs"]["get"]["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"], limit["schema"]["default"]) == (1, 100, 50)
+    header = paths["/jobs/bulk"]["post"]["parameters"][0]
+    assert (header["in"], header["name"].lower()) == ("header", "idempotency-key")
+    assert document["components"]["securitySchemes"]["dashboardJwt"]["scheme"] == "bearer"
+    assert set(document["components"]["schemas"]["ErrorResponse"]["properties"]) == {"error"}
+
+
+def test_check_fails_on_a_stale_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = tmp_path / "openapi.json"
+    stale.write_text(openapi.render().replace("The log", "The old log"), encoding="utf-8")
+    monkeypatch.setattr(openapi, "DOCUMENT", stale)
+    assert openapi.main(["--check"]) == 1
+    assert openapi.main(["--write"]) == 0
+    assert openapi.main(["--check"]) == 0
