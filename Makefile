@@ -6,7 +6,9 @@ SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 
-.PHONY: help install test lint typecheck template-check unit clean
+.PHONY: help install test lint typecheck template-check unit clean openapi openapi-check
+.PHONY: run token demo build
+.PHONY: bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,10 +36,37 @@ typecheck: install ## mypy (strict, pydantic plugin)
 template-check: install ## cfn-lint on template.yaml
 	$(BIN)/cfn-lint template.yaml
 
-unit: install ## pytest only
+unit: build ## pytest only (the built-artifact tests need `make build`)
 	$(BIN)/pytest -q
 
-test: lint typecheck template-check ## everything CI runs: linters, template check, every test
+openapi: install ## write docs/openapi.json from the API functions' code
+	$(BIN)/python -m local.openapi --write
+
+openapi-check: install ## fail when docs/openapi.json no longer matches the code
+	$(BIN)/python -m local.openapi --check
+
+run: install ## the whole service on this machine (HTTP API :3000, Lambda :3001, AWS :5000) until Ctrl-C
+	$(BIN)/python -m local run
+
+token: install ## print a dev JWT: make token DOMAINS="acme.com beta.io"
+	@$(BIN)/python -m local token "$(DOMAINS)"
+
+demo: install ## against a running `make run`: one email of each type, a bulk send, the log until sent
+	$(BIN)/python -m local demo
+
+bench: install ## measure calls per email, cold starts, list cost, throughput, priority, cost; writes docs/benchmarks.md
+	$(BIN)/python -m benchmarks
+
+# sam build needs the functions' runtime (python3.13) on PATH; local/build.py
+# finds it (pyenv too). Rebuilt only when what goes into the artifacts changes.
+BUILD_INPUTS := template.yaml requirements.txt local/build.py $(wildcard common/*.py functions/*/*.py functions/*/requirements.txt layer/*)
+.aws-sam/.built: $(BIN)/.installed $(SAM_VENV)/.installed $(BUILD_INPUTS)
+	$(BIN)/python -m local build --sam $(SAM)
+	touch $@
+
+build: .aws-sam/.built ## sam validate --lint + sam build (no containers), and the host build the tests import
+
+test: lint typecheck template-check openapi-check build ## everything CI runs: linters, template and OpenAPI checks, every test
 	$(BIN)/pytest -q
 
 clean: ## remove the virtual environments and build output

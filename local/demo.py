@@ -1,0 +1,204 @@
+"""``make demo``: the service at work, against a running local stack.
+
+One email of each system type through ``EnqueueFunction`` (the Lambda Invoke
+API, as Privas services call it), a small Bulk Send through the HTTP API (as
+the Email Operations page calls it), then the log as a table until every job
+is sent, and where to read what SES sent.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from local.stack import Settings
+from local.tokens import mint, template_rules
+
+DOMAIN = "acme.com"
+WAIT_SECONDS = 60
+FINAL = ("sent", "failed")
+
+EMAILS = [
+    {
+        "type": "ai_followup",
+        "to": "visitor@example.org",
+        "subject": "Your conversation with Acme, summarised",
+        "body_text": "Thanks for chatting with us. Here is what we talked about...",
+    },
+    {
+        "type": "visitor_capture",
+        "to": "sales@acme.com",
+        "subject": "A visitor left their email: visitor@example.org",
+        "body_text": "A visitor shared visitor@example.org during a conversation.",
+    },
+    {
+        "type": "escalation",
+        "to": "owner@acme.com",
+        "subject": "A visitor rang the bell",
+        "body_text": "Someone is waiting for a person in the chat.",
+    },
+    {
+        "type": "invitation",
+        "to": "new.colleague@example.org",
+        "subject": "You are invited to collaborate on acme.com",
+        "body_text": "Follow this link to join the acme.com workspace.",
+    },
+]
+
+
+class DemoError(Exception):
+    pass
+
+
+def _http(method: str, url: str, token: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - a local http URL
+    request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - a local http URL
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def _time(value: str | None) -> str:
+    return value[11:19] if value else "-"
+
+
+def _short(text: str, width: int = 34) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+COLUMNS = ("created", "type", "recipient", "subject", "status", "attempts", "sent at", "error")
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    cells = [
+        [
+            _time(r["created_at"]),
+            r["type"],
+            r["recipient"],
+            _short(r["subject"]),
+            r["status"],
+            str(r["attempts"]),
+            _time(r["sent_at"]),
+            r["error"] or "",
+        ]
+        for r in rows
+    ]
+    widths = [max([len(name)] + [len(row[i]) for row in cells]) for i, name in enumerate(COLUMNS)]
+    lines = ["  ".join(name.ljust(w) for name, w in zip(COLUMNS, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+class Demo:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.token = mint([DOMAIN], secret=settings.secret, rules=template_rules(dict(settings.parameters)))
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        return _http(method, f"{self.settings.api_url}{path}", self.token, body)
+
+    def run(self) -> None:
+        try:
+            self.api("GET", f"/jobs?domain={DOMAIN}&limit=1")
+        except urllib.error.URLError as exc:
+            raise DemoError(
+                f"no local stack answers at {self.settings.api_url} ({exc.reason}):"
+                " start it with `make run` in another terminal"
+            ) from exc
+        system_ids = self.enqueue()
+        bulk_ids = self.bulk_send(system_ids[:1])
+        rows = self.watch(set(system_ids + bulk_ids))
+        self.show_sent_mail(rows)
+
+    def enqueue(self) -> list[str]:
+        print(f"1. Privas services queue one email of each type (EnqueueFunction, {self.settings.lambda_url})")
+        client = boto3.client(
+            "lambda",
+            endpoint_url=self.settings.lambda_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the embedded AWS takes any key
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        payload = {"jobs": [{**email, "domain": DOMAIN} for email in EMAILS]}
+        response = client.invoke(FunctionName="EnqueueFunction", Payload=json.dumps(payload).encode())
+        result = json.loads(response["Payload"].read())
+        if response.get("FunctionError") or "job_ids" not in result:
+            raise DemoError(f"EnqueueFunction answered {result}")
+        job_ids: list[str] = result["job_ids"]
+        for email, job_id in zip(EMAILS, job_ids, strict=True):
+            print(f"   {email['type']:<16} to {email['to']:<28} job {job_id}")
+        return job_ids
+
+    def bulk_send(self, selected: list[str]) -> list[str]:
+        print(f"\n2. An admin sends a bulk email (POST {self.settings.api_url}/jobs/bulk)")
+        bulk = {
+            "domain": DOMAIN,
+            "job_ids": selected,
+            "extra_recipients": "ann@example.org, bob@example.org\ncarol@example.org",
+            "subject": "Our opening hours change next week",
+            "body": "From Monday we are open from 8 to 18.",
+        }
+        status, answer = self.api("POST", "/jobs/bulk", bulk)
+        if status != 202:
+            raise DemoError(f"POST /jobs/bulk answered {status}: {answer}")
+        print(f"   202: {answer['queued']} jobs queued on the bulk queue, {answer['duplicates']} duplicates removed")
+        job_ids: list[str] = answer["job_ids"]
+        return job_ids
+
+    def watch(self, ours: set[str]) -> list[dict[str, Any]]:
+        print(f"\n3. The log (GET {self.settings.api_url}/jobs?domain={DOMAIN}), until every job is sent")
+        shown = ""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            status, page = self.api("GET", f"/jobs?domain={DOMAIN}&limit=100")
+            if status != 200:
+                raise DemoError(f"GET /jobs answered {status}: {page}")
+            rows = [item for item in page["items"] if item["job_id"] in ours]
+            current = table(rows)
+            if current != shown:
+                print(f"\n{current}")
+                shown = current
+            if len(rows) == len(ours) and all(r["status"] in FINAL for r in rows):
+                sent = sum(1 for r in rows if r["status"] == "sent")
+                print(f"\n   {sent} of {len(rows)} sent.")
+                return rows
+            if time.monotonic() > deadline:
+                raise DemoError(f"not every job was sent within {WAIT_SECONDS} s: is the stack's worker running?")
+            time.sleep(1)
+
+    def show_sent_mail(self, rows: list[dict[str, Any]]) -> None:
+        aws = self.settings.aws_endpoint
+        print(f"\n4. What SES accepted, in the embedded AWS ({aws}/moto-api/data.json, under ses.Message):")
+        with urllib.request.urlopen(f"{aws}/moto-api/data.json", timeout=30) as raw:  # noqa: S310 - a local URL
+            messages = json.loads(raw.read()).get("ses", {}).get("Message", [])
+        by_id = {m.get("id"): m for m in messages}
+        for row in rows:
+            _, detail = self.api("GET", f"/jobs/{row['job_id']}")
+            message = by_id.get(detail.get("message_id"))
+            if message is not None:
+                to = ", ".join(message.get("destinations", {}).get("ToAddresses", []))
+                print(f"   to {to:<28} {message.get('subject')}")
+        print(f"\n   Browse everything the embedded AWS holds at {aws}/moto-api/")
+
+
+def main() -> int:
+    try:
+        Demo(Settings.from_env()).run()
+    except DemoError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,178 @@
+"""Handlers run in-process as Lambda runs them, and the Invoke API answers as Lambda's does."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from local import httpd
+from local.lambda_api import LambdaApi
+from local.runtime import FunctionConfig, LocalFunction, find_function, function_configs
+from local.template import ROOT, Stack, default_parameters, load_template
+
+HANDLER = """
+import os
+calls = []
+
+def handler(event, context):
+    calls.append(event)
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    if event.get("unserialisable"):
+        return object()
+    return {"got": event, "function": context.function_name, "arn": context.invoked_function_arn,
+            "remaining_ok": 0 < context.get_remaining_time_in_millis() <= 30000,
+            "request_id": context.aws_request_id}
+"""
+
+
+def _function(tmp_path, source=HANDLER, handler="app.handler", name="Fn"):
+    code = tmp_path / name
+    code.mkdir()
+    (code / "app.py").write_text(textwrap.dedent(source))
+    config = FunctionConfig(
+        logical_id=name,
+        code_dir=code,
+        handler=handler,
+        timeout_seconds=30,
+        memory_mb=512,
+        runtime="python3.13",
+        region="us-east-1",
+        account="123456789012",
+    )
+    return LocalFunction(config)
+
+
+def test_a_handler_gets_the_event_and_a_lambda_context(tmp_path):
+    function = _function(tmp_path)
+
+    result = function.invoke({"a": 1})
+
+    assert not result.failed
+    assert result.payload["got"] == {"a": 1}
+    assert result.payload["function"] == "Fn"
+    assert result.payload["arn"] == "arn:aws:lambda:us-east-1:123456789012:function:Fn"
+    assert result.payload["remaining_ok"] is True
+    assert result.payload["request_id"] == result.request_id
+
+
+def test_an_exception_comes_back_as_lambdas_error_object(tmp_path):
+    result = _function(tmp_path).invoke({"fail": True})
+
+    assert result.failed
+    assert result.payload["errorType"] == "ValueError"
+    assert result.payload["errorMessage"] == "asked to fail"
+    assert result.payload["requestId"] == result.request_id
+    # The trace starts in the handler's own file, not in the local stack
+    assert "app.py" in result.payload["stackTrace"][0]
+    assert not any("local/runtime.py" in line for line in result.payload["stackTrace"])
+
+
+def test_a_result_that_is_not_json_is_a_marshal_error(tmp_path):
+    result = _function(tmp_path).invoke({"unserialisable": True})
+    assert result.failed
+    assert result.payload["errorType"] == "Runtime.MarshalError"
+
+
+def test_the_module_is_imported_once_and_events_are_copies(tmp_path):
+    function = _function(tmp_path)
+    event = {"n": [1]}
+
+    function.invoke(event)
+    function.invoke(event)
+
+    module = next(m for name, m in sys.modules.items() if name.startswith("_local_Fn_"))
+    assert len(module.calls) == 2  # one module, two invocations
+    assert module.calls[0] is not event  # the handler got a JSON copy
+
+
+def test_import_errors_and_missing_handlers_are_reported_as_lambda_reports_them(tmp_path):
+    broken = _function(tmp_path, source="import no_such_module\n", name="Broken")
+    missing = _function(tmp_path, handler="app.nothing", name="Missing")
+
+    assert broken.invoke({}).payload["errorType"] == "Runtime.ImportModuleError"
+    assert "no_such_module" in broken.invoke({}).payload["errorMessage"]
+    assert missing.invoke({}).payload["errorType"] == "Runtime.HandlerNotFound"
+
+
+def test_functions_are_read_from_the_template_with_globals_merged():
+    template = load_template()
+    stack = Stack(template=template, parameters=default_parameters(template))
+
+    configs = function_configs(stack)
+
+    assert set(configs) == set(stack.functions())
+    for logical, config in configs.items():
+        props = {**template["Globals"]["Function"], **template["Resources"][logical]["Properties"]}
+        assert config.code_dir == (ROOT / props["CodeUri"]).resolve()
+        assert config.handler == props["Handler"]
+        assert config.timeout_seconds == props["Timeout"]
+        assert (config.code_dir / (config.handler.split(".")[0] + ".py")).is_file()
+
+
+def test_a_function_is_found_by_name_or_by_arn():
+    functions = {"EnqueueFunction": object()}
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:EnqueueFunction"
+    for name in [
+        "EnqueueFunction",
+        arn,
+        f"{arn}:$LATEST",
+        "123456789012:function:EnqueueFunction",
+        "EnqueueFunction:1",
+    ]:
+        assert find_function(functions, name) is functions["EnqueueFunction"], name
+    for name in ["Nope", "arn:aws:lambda:us-east-1:123456789012:function:Nope", "Enqueue"]:
+        assert find_function(functions, name) is None, name
+
+
+@pytest.fixture
+def invoke_api(tmp_path):
+    """The Invoke API on a free port, serving one function, for a real boto3 client."""
+    function = _function(tmp_path, name="EnqueueFunction")
+    server = httpd.bind(0, "EMAILOPS_LAMBDA_PORT", LambdaApi({"EnqueueFunction": function}), "test")
+    httpd.serve_in_background(server, "test-lambda")
+    client = boto3.client(
+        "lambda",
+        endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
+        region_name="us-east-1",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    yield client
+    server.shutdown()
+    server.server_close()
+
+
+def test_boto3_invokes_through_the_invoke_api(invoke_api):
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:EnqueueFunction"
+
+    response = invoke_api.invoke(FunctionName=arn, Payload=json.dumps({"x": 1}).encode())
+
+    assert response["StatusCode"] == 200
+    assert "FunctionError" not in response
+    assert json.loads(response["Payload"].read())["got"] == {"x": 1}
+
+
+def test_a_function_error_is_answered_as_lambda_answers_it(invoke_api):
+    response = invoke_api.invoke(FunctionName="EnqueueFunction", Payload=b'{"fail": true}')
+
+    assert response["StatusCode"] == 200
+    assert response["FunctionError"] == "Unhandled"
+    body = json.loads(response["Payload"].read())
+    assert set(body) == {"errorMessage", "errorType", "requestId", "stackTrace"}
+
+
+def test_event_invocations_are_accepted_at_once(invoke_api):
+    response = invoke_api.invoke(FunctionName="EnqueueFunction", InvocationType="Event", Payload=b"{}")
+    assert response["StatusCode"] == 202
+
+
+def test_an_unknown_function_and_a_bad_payload_are_client_errors(invoke_api):
+    with pytest.raises(invoke_api.exceptions.ResourceNotFoundException):
+        invoke_api.invoke(FunctionName="Nope", Payload=b"{}")
+    with pytest.raises(invoke_api.exceptions.InvalidRequestContentException):
+        invoke_api.invoke(FunctionName="EnqueueFunction", Payload=b"{not json")
