@@ -31,7 +31,6 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
     BasePersistenceLayer,
     DynamoDBPersistenceLayer,
@@ -50,10 +49,10 @@ from common.api_models import (
     TooManyRecipients,
 )
 from common.clock import epoch_seconds, utc_now
-from common.errors import StorageError
-from common.jobs import BATCH_WRITE_LIMIT, JobRecipient, JobsTable
-from common.models import JOB_ID_RE, Job, JobStatus, JobType, QueueMessage, new_job_id
-from common.observability import logger, metrics
+from common.jobs import JobRecipient, JobsTable
+from common.models import JOB_ID_RE, Job, JobStatus, JobType, new_job_id
+from common.observability import logger
+from common.outbox import Outbox
 from common.queues import JobQueues
 from common.recipients import RecipientList
 
@@ -105,7 +104,7 @@ class BulkSender:
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._jobs = jobs
-        self._queues = queues
+        self._outbox = Outbox(jobs, queues)
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
         self._once: Callable[..., BulkSendResponse] | None = None
@@ -156,7 +155,7 @@ class BulkSender:
         now = self._clock()
         bulk_id, _ = new_job_id(now)
         jobs = [self._job(request, address, bulk_id, now) for address in recipients.addresses]
-        self._store_and_queue(jobs, due_at=epoch_seconds(now + self._grace))
+        self._outbox.store_and_queue(jobs, due_at=epoch_seconds(now + self._grace))
         logger.info(
             "bulk send queued",
             extra={
@@ -189,28 +188,3 @@ class BulkSender:
             body_text=request.body,
             bulk_id=bulk_id,
         )
-
-    def _store_and_queue(self, jobs: Sequence[Job], *, due_at: int) -> None:
-        written: list[Job] = []
-        try:
-            for start in range(0, len(jobs), BATCH_WRITE_LIMIT):
-                chunk = jobs[start : start + BATCH_WRITE_LIMIT]
-                self._jobs.put_new(chunk, due_at=due_at)
-                written += chunk
-        except StorageError:
-            logger.exception("storing bulk jobs failed; those stored are queued", extra={"stored": len(written)})
-            self._queue(written)
-            raise
-        self._queue(written)
-
-    def _queue(self, jobs: Sequence[Job]) -> None:
-        if not jobs:
-            return
-        unsent = self._queues.send([QueueMessage.for_job(job) for job in jobs])
-        metrics.add_metric(name="EmailsQueued", unit=MetricUnit.Count, value=len(jobs))
-        if unsent:
-            metrics.add_metric(name="EmailsLeftForSweeper", unit=MetricUnit.Count, value=len(unsent))
-            logger.warning(
-                "messages not queued; the sweeper will queue these jobs",
-                extra={"job_ids": [m.job_id for m in unsent], "count": len(unsent)},
-            )

@@ -42,17 +42,17 @@ from pydantic_core import ErrorDetails
 
 from common.clock import epoch_seconds, utc_now
 from common.errors import StorageError
-from common.jobs import BATCH_WRITE_LIMIT, JobsTable
+from common.jobs import JobsTable
 from common.models import (
     BODIES_TOO_LARGE,
     EmailRequest,
     EnqueueBatch,
     Job,
     JobStatus,
-    QueueMessage,
     new_job_id,
 )
 from common.observability import logger, metrics
+from common.outbox import Outbox
 from common.queues import JobQueues
 
 if TYPE_CHECKING:
@@ -190,8 +190,7 @@ class Enqueuer:
         sweep_grace_seconds: int,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._jobs = jobs
-        self._queues = queues
+        self._outbox = Outbox(jobs, queues)
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
 
@@ -221,48 +220,12 @@ class Enqueuer:
                 stands_for.append(position)
             else:
                 stands_for.append(first_of.setdefault((job.domain, job.idempotency_key), position))
-        unkeyed = [job for job in jobs if job.idempotency_key is None]
-        keyed = [job for position, job in enumerate(jobs) if job.idempotency_key and stands_for[position] == position]
-
-        created: list[Job] = []
-        stored_id = {job.job_id: job.job_id for job in unkeyed}
-        try:
-            for start in range(0, len(unkeyed), BATCH_WRITE_LIMIT):
-                chunk = unkeyed[start : start + BATCH_WRITE_LIMIT]
-                self._jobs.put_new(chunk, due_at=due_at)
-                created += chunk
-            for job in keyed:
-                stored_id[job.job_id] = self._jobs.put_new_idempotent(job, due_at=due_at)
-                if stored_id[job.job_id] == job.job_id:
-                    created.append(job)
-        except StorageError:
-            logger.exception(
-                "storing jobs failed; those stored are queued",
-                extra={"requested": len(jobs), "stored": len(created)},
-            )
-            self._queue(created)
-            raise
-
-        unqueued = self._queue(created)
+        stored = self._outbox.store_and_queue([jobs[i] for i in dict.fromkeys(stands_for)], due_at=due_at)
         return EnqueueResult(
-            job_ids=[stored_id[jobs[stands_for[position]].job_id] for position in range(len(jobs))],
-            created=created,
-            unqueued=unqueued,
+            job_ids=[stored.stored_id[jobs[first].job_id] for first in stands_for],
+            created=stored.created,
+            unqueued=stored.unqueued,
         )
-
-    def _queue(self, created: Sequence[Job]) -> list[str]:
-        """Queue the new jobs' messages; returns the ids of those left to the sweeper."""
-        metrics.add_metric(name="EmailsQueued", unit=MetricUnit.Count, value=len(created))
-        if not created:
-            return []
-        unsent = [m.job_id for m in self._queues.send([QueueMessage.for_job(job) for job in created])]
-        if unsent:
-            metrics.add_metric(name="EmailsLeftForSweeper", unit=MetricUnit.Count, value=len(unsent))
-            logger.warning(
-                "messages not queued; the sweeper will queue these jobs",
-                extra={"job_ids": unsent, "count": len(unsent)},
-            )
-        return unsent
 
 
 # ------------------------------------------------------------------ the invocation
