@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -80,6 +79,10 @@ def normalize_address(raw: str) -> str:
 
     Raises ``ValueError`` with a reason a person can read.
     """
+    # Imported on first use: functions that never check an address (the log,
+    # the sweeper) do not pay for it at cold start (docs/benchmarks.md).
+    from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
+
     try:
         return validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError as exc:
