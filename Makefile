@@ -31,7 +31,7 @@ lint: install ## ruff
 	$(BIN)/ruff format --check .
 
 typecheck: install ## mypy (strict, pydantic plugin)
-	$(BIN)/mypy common functions local
+	$(BIN)/mypy common functions local benchmarks
 
 template-check: install ## cfn-lint on template.yaml
 	$(BIN)/cfn-lint template.yaml

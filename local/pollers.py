@@ -94,7 +94,7 @@ class QueuePoller:
 
     def __init__(self, source: QueueSource, function: LocalFunction, sqs: SQSClient, *, region: str) -> None:
         self.source = source
-        self._function = function
+        self.function = function  # this event source's own execution environment
         self._sqs = sqs
         self._region = region
 
@@ -115,7 +115,7 @@ class QueuePoller:
         if not messages:
             return 0
         event = sqs_event(messages, queue_arn=self.source.queue_arn, region=self._region)
-        result = self._function.invoke(event)
+        result = self.function.invoke(event)
         ids = [m["MessageId"] for m in messages]
         if result.failed:
             log.warning(

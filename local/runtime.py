@@ -212,7 +212,9 @@ class LocalFunction:
     def _cold_start(self) -> Handler:
         module_path, _, attribute = self.config.handler.rpartition(".")
         file = self.config.code_dir / Path(*module_path.split(".")).with_suffix(".py")
-        module = _import_file(f"_local_{self.name}_{module_path.replace('.', '_')}", file, self.config.code_dir)
+        # One module per execution environment: the same file may be loaded by several.
+        unique = f"_local_{self.name}_{id(self):x}_{module_path.replace('.', '_')}"
+        module = _import_file(unique, file, self.config.code_dir)
         handler: Handler | None = getattr(module, attribute, None)
         if handler is None or not callable(handler):
             raise _InitError("Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_path}'")

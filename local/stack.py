@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local import httpd
+from local import httpd, motofix
 from local.http_api import HttpApi
 from local.lambda_api import LambdaApi
 from local.pollers import QueuePoller, SchedulePoller, queue_sources, schedules
@@ -206,7 +206,11 @@ class LocalStack:
 
         sqs: SQSClient = boto3.client("sqs", region_name=REGION, endpoint_url=s.aws_endpoint)
         for source in queue_sources(stack):
-            poller = QueuePoller(source, self.functions[source.function], sqs, region=REGION)
+            # Each event source has execution environments of its own, as in
+            # Lambda, where each queue's pollers scale on their own: a bulk
+            # batch in progress never holds an escalation back.
+            environment = LocalFunction(self.functions[source.function].config)
+            poller = QueuePoller(source, environment, sqs, region=REGION)
             self.queue_pollers.append(poller)
             self._spawn(poller.run, f"poll-{source.queue_name}")
         for schedule in schedules(stack):
@@ -229,6 +233,7 @@ class LocalStack:
             create_backend_app,
         )
 
+        motofix.apply()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         if self._aws_socket is None:
             raise RuntimeError("the embedded AWS's port is not bound")

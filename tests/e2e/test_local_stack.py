@@ -358,3 +358,34 @@ def test_a_port_in_use_gets_a_clear_message(tmp_path):
     assert f"port {port} is already in use" in output
     assert "EMAILOPS_API_PORT" in output
     assert "Traceback" not in output
+
+
+# Last in this module: its bulk send goes on draining in the background.
+def test_a_bulk_send_of_1000_is_accepted_and_does_not_hold_back_an_escalation(local_stack):
+    domain = new_domain()
+    recipients = ", ".join(f"reader{i}@example.org" for i in range(1000))
+
+    # When an admin sends a bulk email at the contract's limit of 1,000 recipients
+    response = requests.post(
+        f"{local_stack.api}/jobs/bulk",
+        headers=auth(domain),
+        json={"domain": domain, "extra_recipients": recipients, "subject": "News", "body": "Hello."},
+        timeout=60,
+    )
+    assert response.status_code == 202, response.text
+    bulk_ids = response.json()["job_ids"]
+    assert len(bulk_ids) == 1000
+
+    # And, while it drains, a visitor rings the bell
+    (escalation,) = enqueue(local_stack, email(domain))["job_ids"]
+    wait_sent(local_stack, escalation, domain)
+
+    # Then the escalation was sent before the bulk send had drained: it did not wait behind it
+    waiting = requests.get(
+        f"{local_stack.api}/jobs",
+        params={"domain": domain, "type": "manual", "status": "queued", "limit": 1},
+        headers=auth(domain),
+        timeout=10,
+    )
+    assert waiting.status_code == 200, waiting.text
+    assert waiting.json()["items"], "the whole bulk send was sent before the escalation"

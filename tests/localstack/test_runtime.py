@@ -86,9 +86,21 @@ def test_the_module_is_imported_once_and_events_are_copies(tmp_path):
     function.invoke(event)
     function.invoke(event)
 
-    module = next(m for name, m in sys.modules.items() if name.startswith("_local_Fn_"))
+    module = next(m for name, m in sys.modules.items() if name.startswith(f"_local_Fn_{id(function):x}_"))
     assert len(module.calls) == 2  # one module, two invocations
     assert module.calls[0] is not event  # the handler got a JSON copy
+
+
+def test_each_execution_environment_imports_the_handler_of_its_own(tmp_path):
+    first = _function(tmp_path)
+    second = LocalFunction(first.config)
+
+    first.invoke({"n": 1})
+    second.invoke({"n": 2})
+    second.invoke({"n": 3})
+
+    modules = {f: sys.modules[n] for f in (first, second) for n in sys.modules if n.startswith(f"_local_Fn_{id(f):x}_")}
+    assert [len(modules[first].calls), len(modules[second].calls)] == [1, 2]
 
 
 def test_import_errors_and_missing_handlers_are_reported_as_lambda_reports_them(tmp_path):

@@ -1,0 +1,264 @@
+"""``python -m benchmarks``: start a local stack, measure, print the summary table.
+
+python -m benchmarks                      # the full run; writes docs/benchmarks.md (make bench)
+python -m benchmarks --smoke              # one small case of each figure, in seconds
+python -m benchmarks --output F --json J  # where the page and a JSON summary go
+python -m benchmarks --keep               # keep the request log and the functions' logs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import calls, coldstart, cost, listing, pipeline, priority, report
+from benchmarks.harness import BenchError, BenchStack, prepare_recording
+from benchmarks.workload import DOMAIN, addresses, bulk_request, system_email
+from local import motofix
+from local.template import ROOT
+
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    cold_runs: int
+    cold_functions: tuple[str, ...] | None  # None: every handler
+    batch: int
+    bulk: int
+    selected: int
+    round_delay: int
+    list_total: int
+    list_limit: int
+    list_pages: int
+    pipeline: int
+    ceiling: int
+    samples: int
+    bulks: int
+    bulk_size: int
+    timeout: float
+
+
+FULL = Sizes(
+    cold_runs=5,
+    cold_functions=None,
+    batch=100,
+    bulk=1000,
+    selected=100,
+    round_delay=15,
+    list_total=10_000,
+    list_limit=50,
+    list_pages=3,
+    pipeline=1000,
+    ceiling=300,
+    samples=9,
+    bulks=10,
+    bulk_size=1000,
+    timeout=300,
+)
+SMOKE = Sizes(
+    cold_runs=1,
+    cold_functions=("EnqueueFunction",),
+    batch=3,
+    bulk=20,
+    selected=2,
+    round_delay=4,
+    list_total=200,
+    list_limit=10,
+    list_pages=2,
+    pipeline=20,
+    ceiling=20,
+    samples=1,
+    bulks=2,
+    bulk_size=100,
+    timeout=60,
+)
+
+
+def _progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _warm_up(bench: BenchStack) -> None:
+    """Every function imported once (its cold start), so that none is timed or counted."""
+    job_ids = bench.enqueue(system_email(0))
+    answer = bench.post_bulk(bench.token([DOMAIN]), bulk_request(DOMAIN, addresses(2, tag="warm-up")))
+    bench.wait_sent([*job_ids, *answer["job_ids"]], timeout=60)
+    bench.list_page(bench.token([DOMAIN]), {"domain": DOMAIN, "limit": "1"})
+
+
+def _job_writes(bench: BenchStack, counts: calls.CallCounts) -> cost.JobWrites:
+    """One job's items as created (the request log), claimed (the claim's response)
+    and sent (the table), and an idempotency marker."""
+    claimed = bench.observer.claimed_item
+    if claimed is None:
+        raise BenchError("no claim was observed")
+    job_id = claimed["pk"]["S"]
+    created: dict[str, Any] | None = None
+    marker: dict[str, Any] | None = None
+    for r in counts.rounds:
+        for name, segment in r.segments.items():
+            if name == "worker":
+                continue
+            for call, bodies in segment.bodies.items():
+                for body in bodies:
+                    for put in _puts(call.action, body):
+                        if put.get("pk", {}).get("S") == job_id:
+                            created = put
+                        elif put.get("pk", {}).get("S", "").startswith("idem#") and marker is None:
+                            marker = put
+    if created is None:
+        raise BenchError(f"the request log holds no write of job {job_id}")
+    return cost.job_writes(created, claimed, bench.item(job_id), marker)
+
+
+def _puts(action: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    if action == "BatchWriteItem":
+        return [
+            r["PutRequest"]["Item"] for rs in body.get("RequestItems", {}).values() for r in rs if "PutRequest" in r
+        ]
+    if action == "TransactWriteItems":
+        return [t["Put"]["Item"] for t in body.get("TransactItems", []) if "Put" in t]
+    return []
+
+
+def _idempotency_bodies(bench: BenchStack, counts: calls.CallCounts) -> list[dict[str, Any]]:
+    table = bench.stack.names["IdempotencyTable"]
+    for r in counts.rounds:
+        for name, segment in r.segments.items():
+            if "Idempotency-Key" in name:
+                return [b for call, bodies in segment.bodies.items() if call.table == table for b in bodies]
+    return []
+
+
+def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
+    recording = prepare_recording(workdir)
+    motofix.apply()
+    # The benchmarks purge a queue more than once a minute, which AWS (and moto,
+    # by default) refuses: that rule is off in this process only.
+    os.environ["MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR"] = "false"
+    logging.getLogger("local").setLevel(logging.ERROR)
+    # Two execution environments of the worker share Powertools' Metrics in this
+    # process (figure 5): one may flush the other's, leaving it none to publish.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    _progress(f"working files (request log, functions' logs; removed at the end unless --keep): {workdir}")
+
+    _progress("cold start: importing each handler in fresh processes")
+    site = coldstart.lambda_like_site(workdir / "lambda-site")
+    cold = coldstart.measure(
+        runs=sizes.cold_runs,
+        site=site,
+        environments=coldstart.template_environments(),
+        functions=sizes.cold_functions,
+    )
+
+    bench = BenchStack(workdir, recording)
+    functions_log = (workdir / "functions.log").open("w", encoding="utf-8")
+    stdout = sys.stdout
+    sys.stdout = functions_log  # the functions' structured logs, as CloudWatch would get them
+    try:
+        _progress("starting the local stack")
+        bench.start()
+        _warm_up(bench)
+        _progress("AWS calls per email")
+        counts = calls.measure(
+            bench,
+            batch=sizes.batch,
+            bulk=sizes.bulk,
+            selected=sizes.selected,
+            delay=sizes.round_delay,
+            timeout=sizes.timeout,
+        )
+        writes = _job_writes(bench, counts)
+        idempotency = cost.idempotency_units(_idempotency_bodies(bench, counts))
+        _progress(f"pipeline: a bulk send of {sizes.pipeline:,}, and the embedded AWS's ceiling")
+        pipe = pipeline.measure(bench, size=sizes.pipeline, ceiling_size=sizes.ceiling, timeout=sizes.timeout)
+        _progress(f"priority: escalations, idle and while {sizes.bulks} bulk sends of {sizes.bulk_size:,} drain")
+        prio = priority.measure(bench, samples=sizes.samples, bulks=sizes.bulks, bulk_size=sizes.bulk_size)
+        _progress(f"list cost: {sizes.list_total:,} jobs")
+        lists = listing.measure(bench, total=sizes.list_total, limit=sizes.list_limit, pages=sizes.list_pages)
+    finally:
+        bench.stop()
+        sys.stdout = stdout
+        functions_log.close()
+
+    enqueue_one = counts.case("enqueue 1")
+    inputs = cost.CostInputs(
+        memory_gb=coldstart.memory_mb() / 1024,
+        enqueue_ms=counts.enqueue_ms.get("enqueue 1", 0.0),
+        enqueue_keyed_ms=counts.enqueue_ms.get("enqueue 1, idempotency key", 0.0),
+        bulk_ms=pipe.bulk_ms,
+        bulk_size=pipe.emails,
+        worker_single_ms=prio.worker_single_ms,
+        worker_batch_ms=pipe.worker_ms,
+        worker_invocations_per_email=pipe.worker_invocations / pipe.emails,
+        sqs_per_email_alone=enqueue_one.calls.get(calls.SMB, 0) / enqueue_one.emails + 2,
+        sqs_per_email_bulk=_sqs_per_email_of_bulk(counts),
+        idempotency_wru_per_bulk=idempotency,
+    )
+    return report.Results(
+        smoke=smoke,
+        machine=report.Machine.this_one(),
+        calls=counts,
+        cold=cold,
+        lists=lists,
+        pipeline=pipe,
+        priority=prio,
+        writes=writes,
+        paths=cost.paths(inputs, writes),
+    )
+
+
+def _sqs_per_email_of_bulk(counts: calls.CallCounts) -> float:
+    bulk = next(case for case in counts.cases if case.name.startswith("bulk send"))
+    worker = counts.worker
+    sent = bulk.calls.get(calls.SMB, 0) / bulk.emails
+    return sent + (worker.calls.get(calls.RECEIVE, 0) + worker.calls.get(calls.DELETE, 0)) / worker.emails
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--smoke", action="store_true", help="one small case of each figure (make test runs it)")
+    parser.add_argument(
+        "--output", type=Path, help=f"where the page goes (default: {DOC.relative_to(ROOT)}, or none with --smoke)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the summary as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the request log and the functions' logs")
+    args = parser.parse_args(argv)
+    output: Path | None = args.output or (None if args.smoke else DOC)
+
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="emailops-bench-"))
+    try:
+        results = run(SMOKE if args.smoke else FULL, smoke=args.smoke, workdir=workdir)
+    except BenchError as exc:
+        print(f"error: {exc} (logs: {workdir})", file=sys.stderr)
+        return 1
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(report.render(results), encoding="utf-8")
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.summary_json(results), indent=2), encoding="utf-8")
+    print(report.summary_table(results))
+    if output is not None:
+        print(f"\nDetails: {output}")
+    _progress(f"done in {time.monotonic() - started:,.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

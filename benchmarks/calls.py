@@ -1,0 +1,264 @@
+"""Figure 1: AWS calls per email, from the embedded AWS's request log.
+
+Cases run in rounds. During a round the queues hold every new message back
+(``DelaySeconds``), so the worker sends nothing while the cases run and each
+case's stretch of the log holds that case's calls only (plus the event
+source's empty long-polls, counted apart). Then the delay is lifted, the
+worker sends everything, and that stretch of the log is the worker's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from benchmarks.harness import BenchError, BenchStack
+from benchmarks.recording import Call, Segment
+from benchmarks.workload import DOMAIN, addresses, bulk_request, system_email
+
+Key = tuple[str, str]  # (service, action label)
+BWI = ("dynamodb", "BatchWriteItem")
+TWI = ("dynamodb", "TransactWriteItems")
+SMB = ("sqs", "SendMessageBatch")
+UPDATE = ("dynamodb", "UpdateItem")
+SEND = ("ses", "SendEmail")
+RECEIVE = ("sqs", "ReceiveMessage")
+DELETE = ("sqs", "DeleteMessageBatch")
+BATCH_GET = ("dynamodb", "BatchGetItem")
+IDEMPOTENCY_PUT = ("dynamodb", "PutItem (IdempotencyTable)")
+IDEMPOTENCY_UPDATE = ("dynamodb", "UpdateItem (IdempotencyTable)")
+LONG_POLL_SECONDS = 1.5  # the local pollers' long poll, with a margin
+MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    run: Callable[[], list[str]]  # returns the ids of the jobs it created
+    minimum: dict[Key, int]
+
+
+@dataclass
+class CaseResult:
+    name: str
+    emails: int
+    calls: dict[Key, int]
+    minimum: dict[Key, int]
+    idle_polls: int
+    seconds: float
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def total_minimum(self) -> int:
+        return sum(self.minimum.values())
+
+
+@dataclass
+class WorkerResult:
+    emails: int
+    calls: dict[Key, int]  # ReceiveMessage: the receives that returned messages
+    empty_polls: int
+    invocations: int
+
+    @property
+    def minimum(self) -> dict[Key, int]:
+        batches = math.ceil(self.emails / 10)
+        return {UPDATE: 2 * self.emails, SEND: self.emails, RECEIVE: batches, DELETE: batches}
+
+    def per_email(self, key: Key) -> float:
+        return self.calls.get(key, 0) / self.emails if self.emails else 0.0
+
+    def __add__(self, other: WorkerResult) -> WorkerResult:
+        calls = dict(self.calls)
+        for key, n in other.calls.items():
+            calls[key] = calls.get(key, 0) + n
+        return WorkerResult(
+            self.emails + other.emails,
+            calls,
+            self.empty_polls + other.empty_polls,
+            self.invocations + other.invocations,
+        )
+
+
+@dataclass
+class Round:
+    cases: list[CaseResult]
+    worker: WorkerResult | None  # None: the round's messages were purged, not sent
+    segments: dict[str, Segment] = field(default_factory=dict)  # by case name, and "worker"
+
+
+@dataclass
+class CallCounts:
+    rounds: list[Round]
+    enqueue_ms: dict[str, float]  # mean EnqueueFunction / BulkQueueFunction time per case
+
+    @property
+    def cases(self) -> list[CaseResult]:
+        return [case for r in self.rounds for case in r.cases]
+
+    @property
+    def worker(self) -> WorkerResult:
+        measured = [r.worker for r in self.rounds if r.worker is not None]
+        total = measured[0]
+        for more in measured[1:]:
+            total = total + more
+        return total
+
+    def case(self, name: str) -> CaseResult:
+        for case in self.cases:
+            if case.name == name:
+                return case
+        raise KeyError(name)
+
+
+def _label(bench: BenchStack, call: Call) -> Key:
+    if call.service == "dynamodb" and call.table and call.table != bench.jobs_table:
+        logical = next((k for k, v in bench.stack.names.items() if v == call.table), call.table)
+        return call.service, f"{call.action} ({logical})"
+    return call.service, call.action
+
+
+def _calls(bench: BenchStack, segment: Segment) -> dict[Key, int]:
+    counted: dict[Key, int] = {}
+    for call, n in segment.calls.items():
+        key = _label(bench, call)
+        counted[key] = counted.get(key, 0) + n
+    return counted
+
+
+def run_round(bench: BenchStack, cases: list[Case], *, delay: int, timeout: float, drain: bool = True) -> Round:
+    """Run ``cases`` with the queues held back by ``delay`` seconds, then let
+    the worker send what they queued (``drain``) or purge it."""
+    recorder, observer = bench.recorder, bench.observer
+    bench.set_queue_delay(delay)
+    time.sleep(LONG_POLL_SECONDS)  # long polls begun before the delay end first
+    recorder.start()
+    observer.arm_claim_sample()
+    mark, seen = recorder.mark(), observer.snapshot()
+    started = time.monotonic()
+    results: list[CaseResult] = []
+    segments: dict[str, Segment] = {}
+    created: list[str] = []
+    for case in cases:
+        case_started = time.perf_counter()
+        job_ids = case.run()
+        seconds = time.perf_counter() - case_started
+        new_mark, new_seen = recorder.mark(), observer.snapshot()
+        if new_seen.receives_with_messages != seen.receives_with_messages:
+            raise BenchError(f"{case.name}: the worker received a message during the case (queue delay too short)")
+        segment = recorder.segment(mark, new_mark)
+        calls = _calls(bench, segment)
+        idle = calls.pop(RECEIVE, 0)
+        results.append(CaseResult(case.name, len(job_ids), calls, case.minimum, idle, seconds))
+        segments[case.name] = segment
+        created += job_ids
+        mark, seen = new_mark, new_seen
+    elapsed = time.monotonic() - started
+    if elapsed > delay - LONG_POLL_SECONDS:
+        raise BenchError(f"the cases took {elapsed:.1f} s, too close to the queue delay of {delay} s: raise it")
+    bench.set_queue_delay(0)
+    if not drain:
+        recorder.stop()
+        bench.purge("PriorityQueue")
+        bench.purge("BulkQueue")
+        return Round(results, None, segments)
+    invocations_before = bench.durations.count("SendWorkerFunction")
+    unique = list(dict.fromkeys(created))
+    bench.wait_sent(unique, timeout=timeout)
+    end_mark, end_seen = recorder.mark(), observer.snapshot()
+    recorder.stop()
+    segment = recorder.segment(mark, end_mark)
+    calls = _calls(bench, segment)
+    productive = end_seen.receives_with_messages - seen.receives_with_messages
+    recorded_receives = calls.pop(RECEIVE, 0)
+    calls[RECEIVE] = productive
+    segments["worker"] = segment
+    worker = WorkerResult(
+        emails=len(unique),
+        calls=calls,
+        empty_polls=max(recorded_receives - productive, 0),
+        invocations=bench.durations.count("SendWorkerFunction") - invocations_before,
+    )
+    return Round(results, worker, segments)
+
+
+def _enqueue_cases(bench: BenchStack, batch: int, keep: dict[str, list[str]]) -> list[Case]:
+    run_id = uuid.uuid4().hex[:8]
+
+    def one() -> list[str]:
+        return bench.enqueue(system_email(0))
+
+    def one_keyed() -> list[str]:
+        return bench.enqueue(system_email(1, key=f"bench-{run_id}-single"))
+
+    def many() -> list[str]:
+        ids = bench.enqueue({"jobs": [system_email(100 + i) for i in range(batch)]})
+        keep["batch"] = ids
+        return ids
+
+    def many_keyed() -> list[str]:
+        return bench.enqueue({"jobs": [system_email(1000 + i, key=f"bench-{run_id}-{i}") for i in range(batch)]})
+
+    return [
+        Case("enqueue 1", one, {BWI: 1, SMB: 1}),
+        Case("enqueue 1, idempotency key", one_keyed, {TWI: 1, SMB: 1}),
+        Case(f"enqueue {batch}", many, {BWI: math.ceil(batch / 25), SMB: math.ceil(batch / 10)}),
+        Case(f"enqueue {batch}, idempotency keys", many_keyed, {TWI: batch, SMB: math.ceil(batch / 10)}),
+    ]
+
+
+def _bulk_cases(bench: BenchStack, size: int, selected: list[str]) -> list[Case]:
+    token = bench.token([DOMAIN])
+    run_id = uuid.uuid4().hex[:8]
+
+    def plain() -> list[str]:
+        answer = bench.post_bulk(token, bulk_request(DOMAIN, addresses(size, tag=f"bulk-{run_id}")))
+        return [str(job_id) for job_id in answer["job_ids"]]
+
+    def keyed() -> list[str]:
+        typed = addresses(size - len(selected), tag=f"bulk-key-{run_id}")
+        answer = bench.post_bulk(token, bulk_request(DOMAIN, typed, selected), idempotency_key=f"bench-{run_id}")
+        if answer["queued"] != size:
+            raise BenchError(f"the bulk send with selected rows queued {answer['queued']}, not {size}")
+        return [str(job_id) for job_id in answer["job_ids"]]
+
+    writes = {BWI: math.ceil(size / 25), SMB: math.ceil(size / 10)}
+    return [
+        Case(f"bulk send of {size:,}", plain, writes),
+        Case(
+            f"bulk send of {size:,}, Idempotency-Key, {len(selected)} selected rows",
+            keyed,
+            {**writes, BATCH_GET: math.ceil(len(selected) / 100), IDEMPOTENCY_PUT: 1, IDEMPOTENCY_UPDATE: 1},
+        ),
+    ]
+
+
+def measure(bench: BenchStack, *, batch: int, bulk: int, selected: int, delay: int, timeout: float) -> CallCounts:
+    """Two rounds: the enqueue cases (whose messages the worker then sends), and
+    the bulk cases (whose messages are purged). ``delay``: the first round's hold."""
+    kept: dict[str, list[str]] = {}
+    enqueue_before = bench.durations.count("EnqueueFunction")
+    first = run_round(bench, _enqueue_cases(bench, batch, kept), delay=delay, timeout=timeout)
+    enqueue_times = bench.durations.seconds["EnqueueFunction"][enqueue_before:]
+    bulk_before = bench.durations.count("BulkQueueFunction")
+    # The bulk round's cases take seconds each: a longer hold on the queues.
+    # The bulk round's messages are purged, not sent (the worker's calls per
+    # email are the first round's; the pipeline figure sends a bulk send), so
+    # they may be held back as long as SQS allows.
+    second = run_round(
+        bench,
+        _bulk_cases(bench, bulk, kept["batch"][:selected]),
+        delay=MAX_DELAY_SECONDS,
+        timeout=timeout,
+        drain=False,
+    )
+    bulk_times = bench.durations.seconds["BulkQueueFunction"][bulk_before:]
+    names = [case.name for case in first.cases] + [case.name for case in second.cases]
+    times = [*enqueue_times, *bulk_times]
+    return CallCounts([first, second], {name: 1000 * t for name, t in zip(names, times, strict=False)})

@@ -1,0 +1,243 @@
+"""Cold start: what importing each handler costs a fresh Python process.
+
+Each handler module is imported the way Lambda imports it, in a fresh process
+per run: its function folder first on ``sys.path``, then the layer (the
+repository root for ``common``, and a folder holding only the runtime
+dependencies of ``requirements.txt`` plus the boto3 Lambda provides), no
+site-packages, and the environment variables Lambda sets (so Powertools'
+Tracer runs as it does there). The figure is the median of several runs of
+``import app``, beside the median of ``import boto3`` alone. One more run
+under ``python -X importtime`` says what dominates.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+from local.template import ROOT, Stack, default_parameters, load_template
+
+# What Lambda's Python runtime provides besides the standard library.
+RUNTIME_PACKAGES = ("boto3",)
+HANDLERS = {
+    "EnqueueFunction": "enqueue",
+    "SendWorkerFunction": "send_worker",
+    "ListJobsFunction": "list_jobs",
+    "BulkQueueFunction": "bulk_queue",
+    "SweeperFunction": "sweeper",
+}
+_TIMED_IMPORT = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+_IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)$")
+RUN_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class ImportCost:
+    module: str
+    self_ms: float
+    cumulative_ms: float
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    function: str
+    median_ms: float
+    runs: int
+    ratio_to_boto3: float
+    dominant: list[ImportCost]  # packages by their modules' own import time, summed
+    heaviest_own: list[ImportCost]  # by self time: the modules that cost by themselves
+
+
+@dataclass(frozen=True)
+class ColdStarts:
+    boto3_ms: float
+    runs: int
+    functions: list[ColdStart]
+
+
+# ---------------------------------------------------------------- the import path
+def _distribution_closure(names: Iterable[str]) -> set[str]:
+    """The distributions ``names`` need at run time (their extras included), by name."""
+    seen: set[str] = set()
+    pending = [Requirement(name) for name in names]
+    while pending:
+        requirement = pending.pop()
+        key = requirement.name.lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            distribution = importlib.metadata.distribution(requirement.name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for raw in distribution.requires or []:
+            dependency = Requirement(raw)
+            if dependency.marker is None:
+                pending.append(dependency)
+                continue
+            extras = requirement.extras or {""}
+            if any(dependency.marker.evaluate({"extra": extra}) for extra in extras):
+                pending.append(dependency)
+    return seen
+
+
+def _top_level_entries(distribution_name: str) -> set[str]:
+    distribution = importlib.metadata.distribution(distribution_name)
+    entries: set[str] = set()
+    for file in distribution.files or []:
+        parts = Path(str(file)).parts
+        # The .dist-info folder too: some packages read their own metadata at import.
+        if not parts or parts[0] in ("..", "__pycache__") or parts[0].endswith(".data"):
+            continue
+        entries.add(parts[0])
+    return entries
+
+
+def runtime_requirements(requirements: Path = ROOT / "requirements.txt") -> list[str]:
+    lines = (line.split("#", 1)[0].strip() for line in requirements.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("-")]
+
+
+def lambda_like_site(target: Path) -> Path:
+    """A folder of links to exactly the packages a deployed function can import:
+    the layer's (``requirements.txt`` and what they need) and the runtime's boto3."""
+    target.mkdir(parents=True, exist_ok=True)
+    site = Path(str(importlib.metadata.distribution("boto3").locate_file("")))
+    for name in sorted(_distribution_closure([*runtime_requirements(), *RUNTIME_PACKAGES])):
+        try:
+            entries = _top_level_entries(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for entry in entries:
+            link = target / entry
+            if not link.exists() and (site / entry).exists():
+                link.symlink_to(site / entry)
+    return target
+
+
+# ---------------------------------------------------------------- measuring
+def template_environments() -> dict[str, dict[str, str]]:
+    """Each function's environment from the template, as far as it resolves
+    without a stack (table names and queue URLs need one; imports never read them)."""
+    template = load_template()
+    stack = Stack(template=template, parameters=default_parameters(template))
+    environments: dict[str, dict[str, str]] = {}
+    for logical in HANDLERS:
+        merged = dict(template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+        own = template["Resources"][logical]["Properties"].get("Environment", {}).get("Variables", {})
+        merged.update(own)
+        resolved: dict[str, str] = {}
+        for key, value in merged.items():
+            try:
+                resolved[key] = str(stack.resolve(value))
+            except KeyError:
+                continue
+        environments[logical] = resolved
+    return environments
+
+
+def memory_mb() -> int:
+    """The functions' memory size (the template's Globals)."""
+    return int(load_template().get("Globals", {}).get("Function", {}).get("MemorySize", 128))
+
+
+def lambda_environment(function: str, code_dir: Path, template_env: Mapping[str, str]) -> dict[str, str]:
+    """What a function's process sees in Lambda, as far as imports care."""
+    env = {key: value for key, value in os.environ.items() if key in ("PATH", "LANG", "HOME", "TMPDIR")}
+    env.update(template_env)
+    env.update(
+        AWS_LAMBDA_FUNCTION_NAME=function,
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512",
+        AWS_EXECUTION_ENV="AWS_Lambda_python3.13",
+        LAMBDA_TASK_ROOT=str(code_dir),
+        AWS_REGION="us-east-1",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    return env
+
+
+def _run(module: str, path: list[Path], env: Mapping[str, str], *, importtime: bool = False) -> tuple[float, str]:
+    """Seconds ``import module`` took in a fresh process, and its stderr."""
+    command = [sys.executable, "-S"]
+    if importtime:
+        command += ["-X", "importtime"]
+    command += ["-c", _TIMED_IMPORT.format(module=module)]
+    full_env = {**env, "PYTHONPATH": os.pathsep.join(str(p) for p in path)}
+    done = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        command, env=full_env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"import {module} failed: {done.stderr.strip().splitlines()[-1:]}")
+    return float(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+def _package(module: str) -> str:
+    """``common.enqueue`` stays itself; any other module counts for its top-level package."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "common" else parts[0]
+
+
+def parse_importtime(stderr: str) -> list[ImportCost]:
+    costs: list[ImportCost] = []
+    for line in stderr.splitlines():
+        match = _IMPORTTIME.match(line)
+        if match:
+            costs.append(ImportCost(match.group(4), int(match.group(1)) / 1000, int(match.group(2)) / 1000))
+    return costs
+
+
+def by_package(costs: list[ImportCost], *, top: int = 6) -> list[ImportCost]:
+    """Where the time goes: the self times of each package's modules, summed
+    (so the figures add up to the whole import), largest first."""
+    totals: dict[str, float] = {}
+    for cost in costs:
+        if cost.module == "app":
+            continue
+        package = _package(cost.module)
+        totals[package] = totals.get(package, 0.0) + cost.self_ms
+    ranked = sorted(totals.items(), key=lambda item: item[1], reverse=True)[:top]
+    return [ImportCost(package, ms, ms) for package, ms in ranked]
+
+
+def heaviest_own(costs: list[ImportCost], *, top: int = 3) -> list[ImportCost]:
+    return sorted((c for c in costs if c.module != "app"), key=lambda c: c.self_ms, reverse=True)[:top]
+
+
+def measure(
+    *, runs: int, site: Path, environments: Mapping[str, Mapping[str, str]], functions: Iterable[str] | None = None
+) -> ColdStarts:
+    """``environments``: each function's template environment, by logical id."""
+    baseline_env = lambda_environment("boto3", ROOT, {})
+    _run("boto3", [site], baseline_env)  # warm-up
+    boto3_runs = [_run("boto3", [site], baseline_env)[0] for _ in range(runs)]
+    boto3_ms = statistics.median(boto3_runs) * 1000
+    results: list[ColdStart] = []
+    for function in functions or HANDLERS:
+        code_dir = ROOT / "functions" / HANDLERS[function]
+        path = [code_dir, ROOT, site]
+        env = lambda_environment(function, code_dir, environments.get(function, {}))
+        _run("app", path, env)  # warm-up: bytecode caches written, as an installed package has them
+        seconds = [_run("app", path, env)[0] for _ in range(runs)]
+        _, stderr = _run("app", path, env, importtime=True)
+        costs = parse_importtime(stderr)
+        median_ms = statistics.median(seconds) * 1000
+        results.append(
+            ColdStart(
+                function=function,
+                median_ms=median_ms,
+                runs=runs,
+                ratio_to_boto3=median_ms / boto3_ms,
+                dominant=by_package(costs),
+                heaviest_own=heaviest_own(costs),
+            )
+        )
+    return ColdStarts(boto3_ms=boto3_ms, runs=runs, functions=results)

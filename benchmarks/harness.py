@@ -1,0 +1,285 @@
+"""The local stack the benchmarks run against (``local.stack``, started in
+this process on free ports of 127.0.0.1), and how they drive and watch it.
+
+The benchmarks' own AWS clients come from a session of their own and carry
+``BENCH_AGENT`` in their User-Agent, so the request log leaves them out and
+the SDK hooks (installed on the default session, which the functions' and
+the pollers' clients come from) do not see them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+
+from benchmarks.recording import BENCH_AGENT, RECORDING_ENV, MotoRecorder, SdkObserver
+from local.httpd import PortInUse
+from local.runtime import LocalFunction
+from local.stack import LocalStack, Settings
+from local.template import Stack
+from local.tokens import mint
+
+# The sweeper never runs during a benchmark: its calls would mix with those measured.
+SCHEDULE_SECONDS = 3600
+HTTP_TIMEOUT_SECONDS = 120
+_START_ATTEMPTS = 3
+_deserializer = TypeDeserializer()
+
+
+class BenchError(Exception):
+    """A benchmark could not measure what it set out to; the message says why."""
+
+
+def prepare_recording(workdir: Path) -> Path:
+    """Where moto's recorder writes. Must run before moto is first imported."""
+    if "moto.moto_api" in sys.modules:
+        raise BenchError("moto was imported before its recorder could be pointed at a file")
+    path = workdir / "moto-recording.jsonl"
+    os.environ[RECORDING_ENV] = str(path)
+    os.environ.pop("MOTO_ENABLE_RECORDING", None)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Durations:
+    """Wall time of each function's invocations (lock wait included)."""
+
+    seconds: dict[str, list[float]]
+
+    def mean_ms(self, function: str, since: int = 0) -> float:
+        values = self.seconds.get(function, [])[since:]
+        return 1000 * sum(values) / len(values) if values else 0.0
+
+    def count(self, function: str) -> int:
+        return len(self.seconds.get(function, []))
+
+
+class BenchStack:
+    def __init__(self, workdir: Path, recording: Path) -> None:
+        self.workdir = workdir
+        self.observer = SdkObserver()
+        self._recording = recording
+        self._local: LocalStack | None = None
+        self.durations = Durations(defaultdict(list))
+        self._durations_lock = threading.Lock()
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        # Every client the stack makes (functions, pollers) comes from the
+        # default session: hook it before any is made.
+        boto3.setup_default_session()
+        if boto3.DEFAULT_SESSION is None:
+            raise BenchError("boto3 has no default session")
+        self.observer.install(boto3.DEFAULT_SESSION.events)
+        for attempt in range(_START_ATTEMPTS):
+            settings = Settings(
+                api_port=_free_port(),
+                lambda_port=_free_port(),
+                aws_port=_free_port(),
+                schedule_seconds=SCHEDULE_SECONDS,
+            )
+            local = LocalStack(settings)
+            try:
+                local.start()
+            except PortInUse:
+                if attempt == _START_ATTEMPTS - 1:
+                    raise
+                continue
+            self._local = local
+            break
+        # The functions behind the Lambda Invoke API and the HTTP API, and each
+        # queue event source's own execution environment.
+        for function in [*self.local.functions.values(), *(p.function for p in self.local.queue_pollers)]:
+            self._time(function)
+        # The embedded AWS takes any key; these are not secrets.
+        session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=self.stack.region)  # noqa: S106
+        config = Config(user_agent_extra=BENCH_AGENT, retries={"mode": "standard", "max_attempts": 4})
+        endpoint = self.settings.aws_endpoint
+        self.dynamodb = session.client("dynamodb", endpoint_url=endpoint, config=config)
+        self.sqs = session.client("sqs", endpoint_url=endpoint, config=config)
+        self.sesv2 = session.client("sesv2", endpoint_url=endpoint, config=config)
+        self.lambda_ = session.client(
+            "lambda", endpoint_url=self.settings.lambda_url, config=Config(read_timeout=HTTP_TIMEOUT_SECONDS)
+        )
+        self.http = requests.Session()
+        self.recorder = MotoRecorder(
+            endpoint,
+            self._recording,
+            keep_bodies=frozenset({"BatchWriteItem", "TransactWriteItems", "PutItem", "UpdateItem"}),
+        )
+
+    def stop(self) -> None:
+        if self._local is not None:
+            self._local.stop()
+            self._local = None
+
+    @property
+    def local(self) -> LocalStack:
+        if self._local is None:
+            raise BenchError("the local stack is not running")
+        return self._local
+
+    @property
+    def stack(self) -> Stack:
+        if self.local.stack is None:
+            raise BenchError("the local stack has no resources")
+        return self.local.stack
+
+    @property
+    def settings(self) -> Settings:
+        return self.local.settings
+
+    def _time(self, function: LocalFunction) -> None:
+        invoke = function.invoke
+        name = function.name
+
+        def timed(event: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return invoke(event)
+            finally:
+                with self._durations_lock:
+                    self.durations.seconds[name].append(time.perf_counter() - started)
+
+        function.invoke = timed  # type: ignore[method-assign]
+
+    # ------------------------------------------------------------ names
+    @property
+    def jobs_table(self) -> str:
+        return self.stack.names["JobsTable"]
+
+    def queue_url(self, logical: str) -> str:
+        return self.stack.names[logical]
+
+    def token(self, domains: Sequence[str]) -> str:
+        return mint(list(domains), secret=self.settings.secret, rules=self.local.jwt_rules)
+
+    # ------------------------------------------------------------ driving
+    def enqueue(self, payload: Any) -> list[str]:
+        response = self.lambda_.invoke(FunctionName="EnqueueFunction", Payload=json.dumps(payload).encode())
+        result = json.loads(response["Payload"].read())
+        if "job_ids" not in result:
+            raise BenchError(f"EnqueueFunction answered {str(result)[:300]}")
+        return [str(job_id) for job_id in result["job_ids"]]
+
+    def post_bulk(self, token: str, body: dict[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        response = self.http.post(
+            f"{self.settings.api_url}/jobs/bulk", json=body, headers=headers, timeout=HTTP_TIMEOUT_SECONDS
+        )
+        if response.status_code != 202:
+            raise BenchError(f"POST /jobs/bulk answered {response.status_code}: {response.text[:300]}")
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def list_page(self, token: str, params: dict[str, str]) -> dict[str, Any]:
+        response = self.http.get(
+            f"{self.settings.api_url}/jobs",
+            params=params,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=HTTP_TIMEOUT_SECONDS,
+        )
+        if response.status_code != 200:
+            raise BenchError(f"GET /jobs answered {response.status_code}: {response.text[:300]}")
+        page: dict[str, Any] = response.json()
+        return page
+
+    # ------------------------------------------------------------ queues
+    def set_queue_delay(self, seconds: int, queues: Iterable[str] = ("PriorityQueue", "BulkQueue")) -> None:
+        for logical in queues:
+            self.sqs.set_queue_attributes(QueueUrl=self.queue_url(logical), Attributes={"DelaySeconds": str(seconds)})
+
+    def backlog(self, logical: str) -> int:
+        """Messages on a queue: waiting, delayed or being processed."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url(logical),
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+    def purge(self, logical: str) -> None:
+        self.sqs.purge_queue(QueueUrl=self.queue_url(logical))
+
+    # ------------------------------------------------------------ jobs
+    def jobs(self, job_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Status, created_at and sent_at of each job (consistent reads)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(job_ids), 100):
+            keys = [{"pk": {"S": job_id}} for job_id in job_ids[start : start + 100]]
+            request: dict[str, Any] = {
+                self.jobs_table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "job_id, #s, created_at, sent_at",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ConsistentRead": True,
+                }
+            }
+            for _ in range(10):
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+                found += [
+                    {k: _deserializer.deserialize(v) for k, v in item.items()}
+                    for item in response["Responses"].get(self.jobs_table, [])
+                ]
+                unprocessed = response.get("UnprocessedKeys") or {}
+                if not unprocessed.get(self.jobs_table):
+                    break
+                request = unprocessed
+        return found
+
+    def item(self, job_id: str) -> dict[str, Any]:
+        response = self.dynamodb.get_item(TableName=self.jobs_table, Key={"pk": {"S": job_id}}, ConsistentRead=True)
+        item: dict[str, Any] = response.get("Item") or {}
+        return item
+
+    def wait_until(self, done: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.1) -> float:
+        """Seconds until ``done()``; ``BenchError`` after ``timeout``."""
+        started = time.monotonic()
+        while not done():
+            if time.monotonic() - started > timeout:
+                raise BenchError(f"{what}: not done after {timeout:.0f} s")
+            time.sleep(interval)
+        return time.monotonic() - started
+
+    def wait_sent(self, job_ids: Sequence[str], *, timeout: float, interval: float = 0.25) -> list[dict[str, Any]]:
+        """Wait until every job is sent and every queue is empty; the jobs as read last."""
+        last: list[dict[str, Any]] = []
+
+        def all_sent() -> bool:
+            nonlocal last
+            if self.backlog("PriorityQueue") or self.backlog("BulkQueue"):
+                return False
+            last = self.jobs(job_ids)
+            failed = [job for job in last if job.get("status") == "failed"]
+            if failed:
+                raise BenchError(f"{len(failed)} job(s) failed, e.g. {failed[0]['job_id']}")
+            return len(last) == len(job_ids) and all(job.get("status") == "sent" for job in last)
+
+        self.wait_until(all_sent, timeout=timeout, what=f"sending {len(job_ids)} job(s)", interval=interval)
+        return last

@@ -1,0 +1,176 @@
+"""Figure 4: a bulk send from POST to every email sent, against the embedded
+AWS's own ceiling measured in the same run.
+
+The pipeline's time runs from the POST to the last ``sent_at`` the worker
+wrote. The ceiling is the same mix of calls (BatchWriteItem of 25,
+SendMessageBatch of 10, then per batch of 10 a ReceiveMessage, per email a
+claim, a SendEmail and a final write, and a DeleteMessageBatch) made in a
+plain loop on one thread through the same adapters: no Lambda runtime, no
+poller, no Powertools. Its calls per second, divided by the calls per email,
+is the most emails per second the embedded AWS can take.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from benchmarks.harness import BenchError, BenchStack
+from benchmarks.workload import BODY_TEXT, addresses, bulk_request
+from common.clock import epoch_seconds, utc_now
+from common.jobs import JobsTable
+from common.mailer import Mailer
+from common.models import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage, new_job_id
+from common.queues import JobQueues
+
+PIPELINE_DOMAIN = "pipeline.example"
+CEILING_DOMAIN = "ceiling.example"
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    emails: int
+    calls: int
+    seconds: float
+
+    @property
+    def calls_per_second(self) -> float:
+        return self.calls / self.seconds
+
+    @property
+    def calls_per_email(self) -> float:
+        return self.calls / self.emails
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    emails: int
+    seconds: float
+    worker_invocations: int
+    worker_ms: float  # mean SendWorkerFunction invocation, locally
+    bulk_ms: float  # the POST's BulkQueueFunction invocation, locally
+    ceiling: Ceiling
+
+    @property
+    def emails_per_second(self) -> float:
+        return self.emails / self.seconds
+
+    @property
+    def ceiling_emails_per_second(self) -> float:
+        return self.ceiling.calls_per_second / self.ceiling.calls_per_email
+
+    @property
+    def ratio(self) -> float:
+        return self.emails_per_second / self.ceiling_emails_per_second
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def run_pipeline(bench: BenchStack, size: int, *, timeout: float) -> tuple[float, int, float, float]:
+    """Seconds from POST to the last email sent; worker invocations, their mean ms; the POST's ms."""
+    token = bench.token([PIPELINE_DOMAIN])
+    body = bulk_request(PIPELINE_DOMAIN, addresses(size, tag=f"pipe-{uuid.uuid4().hex[:6]}"))
+    worker_before = bench.durations.count("SendWorkerFunction")
+    bulk_before = bench.durations.count("BulkQueueFunction")
+    started = utc_now()
+    answer = bench.post_bulk(token, body)
+    jobs = bench.wait_sent(answer["job_ids"], timeout=timeout, interval=0.5)
+    last = max(_parse(str(job["sent_at"])) for job in jobs)
+    invocations = bench.durations.count("SendWorkerFunction") - worker_before
+    return (
+        (last - started).total_seconds(),
+        invocations,
+        bench.durations.mean_ms("SendWorkerFunction", since=worker_before),
+        bench.durations.mean_ms("BulkQueueFunction", since=bulk_before),
+    )
+
+
+def run_ceiling(bench: BenchStack, size: int, *, stop: threading.Event | None = None) -> Ceiling:
+    """The call mix of ``size`` emails in a plain loop; ``stop`` ends it early
+    (then it counts the emails it sent)."""
+    queue_url = bench.sqs.create_queue(QueueName=f"emailops-bench-ceiling-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    table = JobsTable(bench.dynamodb, bench.jobs_table)
+    queues = JobQueues(bench.sqs, priority_url=queue_url, bulk_url=queue_url)
+    sender = bench.stack.parameters["SenderAddress"]
+    mailer = Mailer(bench.sesv2, sender=sender, configuration_set=bench.stack.names["ConfigurationSet"])
+    now = utc_now()
+    jobs = []
+    for i, address in enumerate(addresses(size, tag="ceiling")):
+        job_id, created_at = new_job_id(now)
+        jobs.append(
+            Job(
+                job_id=job_id,
+                created_at=created_at,
+                domain=CEILING_DOMAIN,
+                type=JobType.MANUAL,
+                recipient=address,
+                subject=f"Ceiling {i}",
+                body_text=BODY_TEXT,
+            )
+        )
+    due_at = epoch_seconds(now) + 900
+    lease = uuid.uuid4().hex
+    calls, processed = 0, 0
+    started = time.perf_counter()
+    table.put_new(jobs, due_at=due_at)
+    calls += math.ceil(size / 25)
+    if queues.send([QueueMessage.for_job(job) for job in jobs]):
+        raise BenchError("the ceiling's messages could not all be queued")
+    calls += math.ceil(size / 10)
+    for _ in range(size):  # at most one batch per email
+        if processed >= size or (stop is not None and stop.is_set()):
+            break
+        messages = bench.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        calls += 1
+        for message in messages:
+            claim = table.claim(
+                QueueMessage.model_validate_json(message["Body"]),
+                now_ms=int(time.time() * 1000),
+                lease_seconds=60,
+                token=lease,
+                due_at=due_at,
+            )
+            if claim.job is None:
+                raise BenchError("the ceiling's claim found no job")
+            message_id = mailer.send(claim.job)
+            sent_at = utc_now()
+            table.record_attempt(
+                claim.job,
+                token=lease,
+                entry=AttemptLogEntry(at=sent_at, outcome=AttemptOutcome.SENT),
+                status=JobStatus.SENT,
+                message_id=message_id,
+                sent_at=sent_at,
+            )
+            calls += 3
+        if messages:
+            bench.sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+            calls += 1
+        processed += len(messages)
+    seconds = time.perf_counter() - started
+    bench.sqs.delete_queue(QueueUrl=queue_url)
+    if processed < size and stop is None:
+        raise BenchError(f"the ceiling loop sent {processed} of {size}")
+    return Ceiling(emails=processed, calls=calls, seconds=seconds)
+
+
+def measure(bench: BenchStack, *, size: int, ceiling_size: int, timeout: float) -> Pipeline:
+    seconds, invocations, worker_ms, bulk_ms = run_pipeline(bench, size, timeout=timeout)
+    ceiling = run_ceiling(bench, ceiling_size)
+    return Pipeline(
+        emails=size,
+        seconds=seconds,
+        worker_invocations=invocations,
+        worker_ms=worker_ms,
+        bulk_ms=bulk_ms,
+        ceiling=ceiling,
+    )
