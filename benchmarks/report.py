@@ -442,8 +442,9 @@ def _priority_section(r: Results) -> str:
             _table(["stack", "latencies (ms)", "median", "÷ idle", "bulk messages waiting"], rows),
             "",
             "Escalations go on the priority queue, so the bulk messages never stand in front of them, and in",
-            "Lambda each event source's batches run in execution environments of their own",
-            "(`PriorityMaximumConcurrency`, `BulkMaximumConcurrency`): the third row is the figure held to the",
+            "each event source's batches run in execution environments of their own, in Lambda",
+            "(`PriorityMaximumConcurrency`, `BulkMaximumConcurrency`) as on the local stack: the third row is",
+            "the figure held to the",
             f"target, {q.ratio:.2f}x, {verdict} {TARGET_RATIO:.0f}x. It is {q.ratio_to_control:.2f}x the control",
             "row, where no bulk send exists but a plain loop makes the bulk worker's calls (claim, SendEmail,",
             "final write) on a queue of its own: the bulk send itself adds nothing. The rest of the difference",
@@ -452,11 +453,6 @@ def _priority_section(r: Results) -> str:
             "other worker's (moto takes tens of milliseconds each), and both workers and moto share one Python",
             "interpreter, so any busy thread about halves the escalation's share of it. Neither exists in",
             "AWS; on this 2-core machine the ratio moves by a few tenths either side of 2 between runs.",
-            "",
-            "The local stack runs one invocation of a function at a time, whatever its event source: there an",
-            "escalation also waits for the bulk batch in progress (ten emails), the last row. The benchmark",
-            "gives the priority queue's poller an execution environment of its own for the third row",
-            "(`BenchStack.environments`).",
             "",
         ]
     )
@@ -553,10 +549,9 @@ def _far_section(r: Results) -> str:
         high = max(c.ratio_to_boto3 for c in r.cold.functions)
         notes.append(
             f"- **Cold start**: {low:.1f}x to {high:.1f}x `import boto3`. The rest is pydantic and the models the"
-            " service defines, Powertools, the X-Ray SDK and email-validator (figure 2). Cheap savings left:"
-            " importing email-validator on first use (in `common.models.normalize_address`) would spare the"
-            " functions that never check an address (ListJobs, Sweeper) its ~40 ms, and `defer_build=True` on"
-            " the models a function does not use would spare it their schema building."
+            " service defines, Powertools, the X-Ray SDK, and email-validator where a function checks addresses"
+            " (figure 2; it is imported on first use, so ListJobs and Sweeper do not pay for it). A saving left:"
+            " `defer_build=True` on the models a function does not use would spare it their schema building."
         )
     merged = [row for row in r.lists.rows if "x2" in row.indexes]
     if merged:
