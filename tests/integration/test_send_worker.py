@@ -216,6 +216,14 @@ class Harness:
     def sent_to(self, recipient: str) -> int:
         return sum(1 for m in self.sent() if recipient in m.destinations.get("ToAddresses", []))
 
+    def assert_sent_once_after(self, job_id: str, *, attempts: int, recipient: str = "owner@acme.com") -> None:
+        """One email out, the job ``sent``, every attempt counted, only the last one logged."""
+        assert self.sent_to(recipient) == 1
+        stored = self.job(job_id)
+        assert stored.status is JobStatus.SENT
+        assert stored.attempts == attempts
+        assert [e.outcome for e in stored.attempt_log] == [AttemptOutcome.SENT]
+
 
 @pytest.fixture
 def harness(stack: Stack) -> Harness:
@@ -626,11 +634,7 @@ def test_worker_dying_between_claim_and_send_sends_once_after_the_lease(harness:
     harness.release(event)
     assert harness.process(harness.deliver()) == {"batchItemFailures": []}
     # Then it is sent exactly once, and both attempts counted
-    assert harness.sent_to("owner@acme.com") == 1
-    stored = harness.job(job.job_id)
-    assert stored.status is JobStatus.SENT
-    assert stored.attempts == 2
-    assert [e.outcome for e in stored.attempt_log] == [AttemptOutcome.SENT]
+    harness.assert_sent_once_after(job.job_id, attempts=2)
 
 
 def test_attempts_used_up_by_dead_workers_fail_the_job_without_sending(harness: Harness) -> None:

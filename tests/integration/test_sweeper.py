@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from common.models import AttemptOutcome, JobStatus, JobType, QueueMessage
+from common.models import JobStatus, JobType, QueueMessage
 from common.queues import JobQueues
 from common.settings import reset_settings
 from local.template import Stack, load_template
@@ -86,11 +86,7 @@ def test_job_of_a_dead_worker_whose_message_is_gone_is_swept_and_sent_once(harne
     assert harness.sweeper().run().queued == 1
     assert harness.process(harness.deliver()) == {"batchItemFailures": []}
     # Then the job is sent exactly once, both attempts counted
-    assert harness.sent_to("owner@acme.com") == 1
-    stored = harness.job(job.job_id)
-    assert stored.status is JobStatus.SENT
-    assert stored.attempts == 2
-    assert [e.outcome for e in stored.attempt_log] == [AttemptOutcome.SENT]
+    harness.assert_sent_once_after(job.job_id, attempts=2)
 
 
 def test_swept_copy_and_redelivered_message_together_send_once(harness: Harness) -> None:
