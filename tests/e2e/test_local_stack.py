@@ -177,6 +177,37 @@ def test_a_bulk_send_is_queued_and_sent(local_stack):
     assert {(d["recipient"],) for d in details} <= sent_to
 
 
+def test_a_poison_message_ends_in_the_dead_letter_queue_and_the_rest_is_sent(local_stack):
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=local_stack.aws,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    queue = sqs.get_queue_url(QueueName="emailops-PriorityQueue")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="emailops-PriorityDeadLetterQueue")["QueueUrl"]
+    poison = f"not a job message {uuid.uuid4().hex}"
+
+    # When a message that can never be processed reaches the priority queue, beside a real job
+    sqs.send_message(QueueUrl=queue, MessageBody=poison)
+    domain = new_domain()
+    (job_id,) = enqueue(local_stack, email(domain))["job_ids"]
+
+    # Then the job is sent
+    wait_sent(local_stack, job_id, domain)
+
+    # And the poison message is parked in the dead-letter queue with its reason, not retried
+    def parked():
+        messages = sqs.receive_message(
+            QueueUrl=dlq, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
+        ).get("Messages", [])
+        return next((m for m in messages if m["Body"] == poison), None)
+
+    message = wait_until(parked, timeout=SEND_SECONDS, message="the poison message in the dead-letter queue")
+    assert message["MessageAttributes"]["reason"]["StringValue"]
+
+
 def test_the_log_lists_the_callers_jobs_newest_first(local_stack):
     domain = new_domain()
     ids = enqueue(local_stack, {"jobs": [email(domain, to=f"r{i}@example.org") for i in range(3)]})["job_ids"]
