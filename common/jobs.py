@@ -79,8 +79,14 @@ def idempotency_pk(domain: str, key: str) -> str:
     return f"idem#{domain}#{key}"
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def _code(exc: Exception) -> str:
+    """A ClientError's code ("" for anything else)."""
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+
+
+def _failed(operation: str, exc: ClientError | BotoCoreError) -> StorageError:
+    """The one translation of what botocore raised (after its own retries)."""
+    return StorageError(f"{operation} failed: {_code(exc) or type(exc).__name__}")
 
 
 def _backoff(attempt: int) -> None:
@@ -182,10 +188,8 @@ class JobsTable:
         for attempt in range(_UNPROCESSED_RETRIES):
             try:
                 response = self._client.batch_write_item(RequestItems=pending)
-            except ClientError as exc:
-                raise StorageError(f"BatchWriteItem failed: {_code(exc)}") from exc
-            except BotoCoreError as exc:
-                raise StorageError(f"BatchWriteItem failed: {type(exc).__name__}") from exc
+            except (ClientError, BotoCoreError) as exc:
+                raise _failed("BatchWriteItem", exc) from exc
             unprocessed = response.get("UnprocessedItems") or {}
             if not unprocessed.get(self._table):
                 return
@@ -230,11 +234,9 @@ class JobsTable:
                     ]
                 )
                 return job.job_id
-            except BotoCoreError as exc:
-                raise StorageError(f"TransactWriteItems failed: {type(exc).__name__}") from exc
-            except ClientError as exc:
-                if _code(exc) != "TransactionCanceledException":
-                    raise StorageError(f"TransactWriteItems failed: {_code(exc)}") from exc
+            except (ClientError, BotoCoreError) as exc:
+                if not isinstance(exc, ClientError) or _code(exc) != "TransactionCanceledException":
+                    raise _failed("TransactWriteItems", exc) from exc
                 reasons = exc.response.get("CancellationReasons") or []
                 first = reasons[0] if reasons else {}
                 if first.get("Code") == "ConditionalCheckFailed" and "Item" in first:
@@ -248,8 +250,8 @@ class JobsTable:
     def get(self, job_id: str) -> Job | None:
         try:
             response = self._client.get_item(TableName=self._table, Key={"pk": {"S": job_id}}, ConsistentRead=True)
-        except ClientError as exc:
-            raise StorageError(f"GetItem failed: {_code(exc)}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise _failed("GetItem", exc) from exc
         item = response.get("Item")
         if item is None or "job_id" not in item:
             return None
@@ -283,10 +285,8 @@ class JobsTable:
                 kwargs["ExclusiveStartKey"] = start
             try:
                 response = self._client.query(**kwargs)
-            except ClientError as exc:
-                raise StorageError(f"Query ({partition.index}) failed: {_code(exc)}") from exc
-            except BotoCoreError as exc:
-                raise StorageError(f"Query ({partition.index}) failed: {type(exc).__name__}") from exc
+            except (ClientError, BotoCoreError) as exc:
+                raise _failed(f"Query ({partition.index})", exc) from exc
             # Index items carry the summary only; validated again like any item read back.
             summaries += [JobSummary.model_validate(deserialize(item)) for item in response.get("Items", [])]
             start = response.get("LastEvaluatedKey")
@@ -316,10 +316,8 @@ class JobsTable:
         for attempt in range(_UNPROCESSED_RETRIES):
             try:
                 response = self._client.batch_get_item(RequestItems=request)
-            except ClientError as exc:
-                raise StorageError(f"BatchGetItem failed: {_code(exc)}") from exc
-            except BotoCoreError as exc:
-                raise StorageError(f"BatchGetItem failed: {type(exc).__name__}") from exc
+            except (ClientError, BotoCoreError) as exc:
+                raise _failed("BatchGetItem", exc) from exc
             for item in response.get("Responses", {}).get(self._table, []):
                 if "job_id" in item:
                     found.append(JobRecipient.model_validate(deserialize(item)))
@@ -373,9 +371,9 @@ class JobsTable:
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise StorageError(f"UpdateItem (claim) failed: {_code(exc)}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            if not isinstance(exc, ClientError) or _code(exc) != "ConditionalCheckFailedException":
+                raise _failed("UpdateItem (claim)", exc) from exc
             old: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
             if "job_id" not in old:
                 return Claim(ClaimOutcome.MISSING)
@@ -439,10 +437,10 @@ class JobsTable:
                 ExpressionAttributeNames={"#status": "status", "#error": "error"},
                 ExpressionAttributeValues=serialize(values),
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             if _code(exc) == "ConditionalCheckFailedException":
                 return False
-            raise StorageError(f"UpdateItem (attempt) failed: {_code(exc)}") from exc
+            raise _failed("UpdateItem (attempt)", exc) from exc
         return True
 
     # ------------------------------------------------------------ sweeping
@@ -463,8 +461,8 @@ class JobsTable:
                 kwargs["ExclusiveStartKey"] = start
             try:
                 response = self._client.query(**kwargs)
-            except ClientError as exc:
-                raise StorageError(f"Query (sweep) failed: {_code(exc)}") from exc
+            except (ClientError, BotoCoreError) as exc:
+                raise _failed("Query (sweep)", exc) from exc
             for raw in response.get("Items", []):
                 values = deserialize(raw)
                 returned += 1
@@ -488,8 +486,8 @@ class JobsTable:
                     {":new": new_due_at, ":seen": seen_due_at, ":pending": SWEEP_PENDING}
                 ),
             )
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             if _code(exc) == "ConditionalCheckFailedException":
                 return False
-            raise StorageError(f"UpdateItem (sweep) failed: {_code(exc)}") from exc
+            raise _failed("UpdateItem (sweep)", exc) from exc
         return True

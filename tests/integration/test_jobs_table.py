@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from common.clock import utc_now
+from common.errors import StorageError
 from common.jobs import ClaimOutcome, JobsTable
 from common.models import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage, new_job_id
 from local.template import Stack
@@ -111,3 +113,35 @@ def test_sweep_finds_only_due_jobs_not_final(table: JobsTable) -> None:
     assert table.postpone_sweep(due.job_id, seen_due_at=100, new_due_at=20_000)
     assert not table.postpone_sweep(due.job_id, seen_due_at=100, new_due_at=30_000)
     assert list(table.due_for_sweep(now=500, limit=10)) == []
+
+
+class _Unreachable:
+    """A DynamoDB client whose every call fails as botocore does when the network is down."""
+
+    def __getattr__(self, operation: str):
+        def call(**_: object) -> None:
+            raise EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+        return call
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda t, job: t.put_new([job], due_at=0),
+        lambda t, job: t.put_new_idempotent(job.model_copy(update={"idempotency_key": "k"}), due_at=0),
+        lambda t, job: t.get(job.job_id),
+        lambda t, job: t.claim(QueueMessage.for_job(job), now_ms=0, lease_seconds=60, token="t", due_at=0),
+        lambda t, job: t.record_attempt(
+            job, token="t", entry=AttemptLogEntry(at=utc_now(), outcome=AttemptOutcome.SENT), status=JobStatus.SENT
+        ),
+        lambda t, job: list(t.due_for_sweep(now=0, limit=1)),
+        lambda t, job: t.postpone_sweep(job.job_id, seen_due_at=0, new_due_at=1),
+    ],
+    ids=["put_new", "put_new_idempotent", "get", "claim", "record_attempt", "due_for_sweep", "postpone_sweep"],
+)
+def test_an_unreachable_dynamodb_is_a_storage_error(operation) -> None:
+    # Given DynamoDB cannot be reached, when the adapter is called, then it says so in its own terms
+    table = JobsTable(_Unreachable(), "jobs")  # type: ignore[arg-type]
+    with pytest.raises(StorageError, match="EndpointConnectionError"):
+        operation(table, make_job())
