@@ -5,28 +5,17 @@ The flow of one invocation (CONTRACT.md section 4):
 1. The whole payload is validated first. One invalid request rejects all of
    them with a ``validation_error`` naming every problem, and nothing is
    written or queued.
-2. Each request becomes a ``queued`` job, due for the sweeper ``grace`` seconds
-   from now. Jobs without an idempotency key are written 25 per
-   BatchWriteItem; a job with a key is written with its marker in one
-   transaction, so a key seen before (in this payload or an earlier one)
-   returns the first job's id and creates nothing.
-3. The new jobs' messages are queued, 10 per SendMessageBatch, on the priority
-   queue or, for ``manual`` jobs, the bulk queue.
+2. Each request becomes a ``queued`` job, due for the sweeper ``grace``
+   seconds from now; requests sharing ``(domain, idempotency_key)`` within the
+   payload stand for one job.
+3. ``common.outbox`` stores the jobs (a key seen before returns the first
+   job's id and creates nothing) and queues the new ones: how writes are
+   batched, and what happens when DynamoDB or SQS fails part-way, is told there.
 
-A job is always written before its message is queued, so a worker never
-receives a message for a job that does not exist. Whatever fails after a job
-is written cannot lose it: the job stays ``queued`` with its ``due_at`` and
-the sweeper queues it again.
-
-- A message that could not be queued (failed entries retried, or SQS down)
-  is logged by job id and counted (``EmailsLeftForSweeper``); the caller still
-  gets the job's id, because the job is stored and will be sent.
-- When DynamoDB fails part-way, the jobs known to be written are queued at
-  once (they would be sent anyway, by the sweeper, only later) and the caller
-  gets ``internal_error``. Jobs of a BatchWriteItem that failed part-way may
-  be stored without the enqueuer knowing; the sweeper queues those. A caller that retries with the same idempotency
-  keys gets the stored jobs' ids back and no duplicate; without keys a retry
-  may send some emails twice, which is why services should send keys.
+A storage failure answers ``internal_error`` without a stack trace or a body.
+A caller that retries with the same idempotency keys gets the stored jobs' ids
+back and no duplicate; without keys a retry may send some emails twice, which
+is why services should send keys.
 """
 
 from __future__ import annotations
