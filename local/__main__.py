@@ -18,7 +18,7 @@ import threading
 from types import FrameType
 
 from local.httpd import PortInUse
-from local.runtime import ConfigurationError
+from local.runtime import ConfigurationError, LocalLogFormatter
 from local.stack import LocalStack, Settings
 from local.tokens import DEFAULT_SECRET, mint, template_rules
 
@@ -26,7 +26,9 @@ DEMO_DOMAINS = ["acme.com", "beta.io"]
 
 
 def _run(_: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console = logging.StreamHandler()
+    console.setFormatter(LocalLogFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[console])
     logging.getLogger("botocore").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()

@@ -10,10 +10,18 @@ reports them.
 All functions share this process's environment: the union of their template
 environments (a variable two functions set differently is refused at start,
 since in-process they could not both see their own value).
+
+They also share the logging module, and so Powertools' logger and the Lambda
+context keys its ``inject_lambda_context`` appends to it: with two functions
+running at once, a line would carry whichever function appended last. Every
+log record made while a function runs therefore carries that invocation's own
+keys (``function_name``, ``function_request_id``, ...; see ``invocation_keys``),
+which Powertools writes over the shared ones.
 """
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import json
 import logging
@@ -36,6 +44,58 @@ log = logging.getLogger("local.runtime")
 Handler = Callable[[Any, Any], Any]
 
 _import_lock = threading.Lock()
+
+# The invocation running on this thread, as Powertools' Lambda context keys.
+_invocation_keys: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "local_invocation_keys", default=None
+)
+_factory_lock = threading.Lock()
+_factory_installed = False
+
+
+def invocation_keys() -> dict[str, Any] | None:
+    """The Lambda context keys of the invocation running on this thread, or
+    ``None`` outside any function."""
+    return _invocation_keys.get()
+
+
+def install_log_keys() -> None:
+    """Make every log record created during an invocation carry its keys (once
+    per process). Powertools writes a record's own attributes over the keys
+    appended to its (shared) logger, so each JSON line names the function,
+    request and execution environment that wrote it; ``LocalLogFormatter``
+    shows the function on the stack's plain-text lines."""
+    global _factory_installed  # noqa: PLW0603 - a process-wide hook, installed once
+    with _factory_lock:
+        if _factory_installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            keys = _invocation_keys.get()
+            if keys:
+                record.__dict__.update(keys)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _factory_installed = True
+
+
+class LocalLogFormatter(logging.Formatter):
+    """The stack's plain-text lines, with ``[<function>]`` after the logger's
+    name when a function was running (a library's warning in a handler, say)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        function = getattr(record, "function_name", None)
+        if function:
+            head, sep, tail = line.partition(": ")
+            line = f"{head} [{function}]{sep}{tail}"
+        return line
 
 
 class ConfigurationError(Exception):
@@ -141,6 +201,7 @@ class LocalFunction:
         self.config = config
         self._lock = threading.Lock()
         self._handler: Handler | None = None
+        install_log_keys()
 
     @property
     def name(self) -> str:
@@ -149,12 +210,25 @@ class LocalFunction:
     def invoke(self, event: Any) -> Invocation:
         request_id = str(uuid.uuid4())
         with self._lock:
+            keys = {
+                "function_name": self.name,
+                "function_memory_size": str(self.config.memory_mb),
+                "function_arn": self.config.arn,
+                "function_request_id": request_id,
+                "cold_start": self._handler is None,
+            }
+            token = _invocation_keys.set(keys)
             try:
-                handler = self._handler or self._cold_start()
-            except _InitError as exc:
-                log.error("%s: %s", self.name, exc.payload["errorMessage"])
-                return Invocation(payload={**exc.payload, "requestId": request_id}, request_id=request_id, failed=True)
-            return self._run(handler, json.loads(json.dumps(event)), request_id)
+                try:
+                    handler = self._handler or self._cold_start()
+                except _InitError as exc:
+                    log.error("%s: %s", self.name, exc.payload["errorMessage"])
+                    return Invocation(
+                        payload={**exc.payload, "requestId": request_id}, request_id=request_id, failed=True
+                    )
+                return self._run(handler, json.loads(json.dumps(event)), request_id)
+            finally:
+                _invocation_keys.reset(token)
 
     def _run(self, handler: Handler, event: Any, request_id: str) -> Invocation:
         started = time.time()

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import sys
 import textwrap
+import threading
 
 import boto3
 import pytest
 from botocore.config import Config
 
+from common.observability import logger as powertools_logger
 from local import httpd
 from local.lambda_api import LambdaApi
-from local.runtime import FunctionConfig, LocalFunction, find_function, function_configs
+from local.runtime import FunctionConfig, LocalFunction, LocalLogFormatter, find_function, function_configs
 from local.template import ROOT, Stack, default_parameters, load_template
 
 HANDLER = """
@@ -140,6 +144,95 @@ def test_a_function_is_found_by_name_or_by_arn():
         assert find_function(functions, name) is functions["EnqueueFunction"], name
     for name in ["Nope", "arn:aws:lambda:us-east-1:123456789012:function:Nope", "Enqueue"]:
         assert find_function(functions, name) is None, name
+
+
+# Two functions logging through the project's one Powertools logger, as the
+# template's handlers do; ``gate`` makes the second enter while the first runs.
+GATE = """
+import threading
+first_entered = threading.Event()
+second_logged = threading.Event()
+"""
+LOGGING_HANDLER = """
+import gate
+from common.observability import logger
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event, context):
+    if event["role"] == "first":
+        gate.first_entered.set()
+        assert gate.second_logged.wait(10)
+        logger.info("line of the first")
+    else:
+        assert gate.first_entered.wait(10)
+        logger.info("line of the second")
+        gate.second_logged.set()
+    return {"request_id": context.aws_request_id}
+"""
+
+
+def test_each_log_line_names_the_function_that_wrote_it_while_others_run(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "gate.py").write_text(GATE)
+    monkeypatch.syspath_prepend(str(shared))
+    monkeypatch.delitem(sys.modules, "gate", raising=False)
+    first = _function(tmp_path, source=LOGGING_HANDLER, name="FirstFunction")
+    second = _function(tmp_path, source=LOGGING_HANDLER, name="SecondFunction")
+    output = io.StringIO()
+    previous = powertools_logger.registered_handler.setStream(output)
+    results = {}
+    try:
+        # The second function starts (and appends its Lambda context keys to
+        # the shared logger) while the first is still running
+        threads = [
+            threading.Thread(target=lambda f=f, role=role: results.update({role: f.invoke({"role": role})}))
+            for f, role in ((first, "first"), (second, "second"))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+    finally:
+        powertools_logger.registered_handler.setStream(previous)
+
+    lines = {line["message"]: line for line in map(json.loads, output.getvalue().splitlines())}
+    assert not results["first"].failed
+    assert not results["second"].failed
+    for role, function in (("first", first), ("second", second)):
+        line = lines[f"line of the {role}"]
+        assert line["function_name"] == function.name
+        assert line["function_request_id"] == results[role].request_id
+        assert line["function_arn"] == function.config.arn
+        assert line["cold_start"] is True
+
+
+def test_the_stacks_own_lines_name_the_running_function(tmp_path):
+    source = """
+import logging
+
+def handler(event, context):
+    logging.getLogger("some.library").warning("a library speaks")
+    return {}
+"""
+    function = _function(tmp_path, source=source, name="TalkingFunction")
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep()
+    logging.getLogger("some.library").addHandler(keep)
+    try:
+        function.invoke({})
+        logging.getLogger("some.library").warning("outside any function")
+    finally:
+        logging.getLogger("some.library").removeHandler(keep)
+
+    inside, outside = (LocalLogFormatter().format(r) for r in records)
+    assert inside.endswith("WARNING some.library [TalkingFunction]: a library speaks")
+    assert outside.endswith("WARNING some.library: outside any function")
 
 
 @pytest.fixture
