@@ -81,6 +81,8 @@ def banner(stack: LocalStack) -> str:
             f"  Schedule        {sch.function}: {sch.expression} in the template,"
             f" every {sp.interval_seconds} s here (EMAILOPS_SCHEDULE_SECONDS)"
         )
+    if s.ses_faults.active:
+        lines.append(f"  SES faults      {s.ses_faults.describe()} of SendEmail calls refused (EMAILOPS_SES_FAULTS)")
     if s.parameters:
         overrides = ", ".join(f"{k}={v}" for k, v in sorted(s.parameters.items()))
         lines.append(f"  Parameters      {overrides} (EMAILOPS_PARAM_*)")

@@ -24,7 +24,8 @@ from local.http_api import HttpApi
 from local.lambda_api import LambdaApi
 from local.pollers import QueuePoller, SchedulePoller, queue_sources, schedules
 from local.runtime import ConfigurationError, LocalFunction, load_functions, shared_environment
-from local.template import REGION, Stack, create_stack, load_template
+from local.ses import FAULTS_VARIABLE, SesFaultInjector, SesFaults, check_sender, verify_sender_identity
+from local.template import REGION, Stack, create_stack, default_parameters, load_template
 from local.tokens import DEFAULT_SECRET, JwtRules, jwt_rules
 
 if TYPE_CHECKING:
@@ -46,15 +47,19 @@ class Settings:
     secret: str = DEFAULT_SECRET
     schedule_seconds: int = DEFAULT_SCHEDULE_SECONDS
     parameters: Mapping[str, str] = field(default_factory=dict)
+    ses_faults: SesFaults = field(default_factory=SesFaults)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        known = set(load_template().get("Parameters", {}))
+        template = load_template()
+        known = set(template.get("Parameters", {}))
         parameters = {k.removeprefix(PARAM_PREFIX): v for k, v in env.items() if k.startswith(PARAM_PREFIX)}
         unknown = sorted(set(parameters) - known)
         if unknown:
             raise ConfigurationError(f"{PARAM_PREFIX}{unknown[0]}: template.yaml has no parameter {unknown[0]}")
+        # Every send would be refused (MessageRejected): say so now, not once per job.
+        check_sender(default_parameters(template, parameters))
         return cls(
             api_port=_int(env, "EMAILOPS_API_PORT", cls.api_port),
             lambda_port=_int(env, "EMAILOPS_LAMBDA_PORT", cls.lambda_port),
@@ -62,6 +67,7 @@ class Settings:
             secret=env.get("EMAILOPS_DEV_JWT_SECRET") or DEFAULT_SECRET,
             schedule_seconds=_int(env, "EMAILOPS_SCHEDULE_SECONDS", cls.schedule_seconds),
             parameters=parameters,
+            ses_faults=SesFaults.parse(env.get(FAULTS_VARIABLE, "")),
         )
 
     @property
@@ -197,7 +203,10 @@ class LocalStack:
         _isolate_from_real_aws(os.environ)
         os.environ.update(local_aws_environment(s, REGION))
 
-        stack = create_stack(boto3.Session(region_name=REGION), overrides=dict(s.parameters))
+        session = boto3.Session(region_name=REGION)
+        stack = create_stack(session, overrides=dict(s.parameters))
+        # As in AWS, SES sends only from what SenderIdentity verifies.
+        verify_sender_identity(session.client("sesv2", region_name=REGION), stack.parameters["SenderIdentity"])
         self.stack = stack
         os.environ.update(shared_environment(stack))
         self.functions = load_functions(stack)
@@ -237,10 +246,13 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         if self._aws_socket is None:
             raise RuntimeError("the embedded AWS's port is not bound")
+        app: Callable[..., Iterable[bytes]] = _DynamoDbOneAtATime(DomainDispatcherApplication(create_backend_app))
+        if self.settings.ses_faults.active:
+            app = SesFaultInjector(app, self.settings.ses_faults)
         server = make_server(
             httpd.HOST,
             self.settings.aws_port,
-            _DynamoDbOneAtATime(DomainDispatcherApplication(create_backend_app)),
+            app,
             threaded=True,
             request_handler=MotoRequestHandler,
             fd=self._aws_socket.fileno(),
