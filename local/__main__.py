@@ -82,7 +82,7 @@ def banner(stack: LocalStack) -> str:
             f" every {sp.interval_seconds} s here (EMAILOPS_SCHEDULE_SECONDS)"
         )
     if s.ses_faults.active:
-        lines.append(f"  SES faults      {s.ses_faults.describe()} of SendEmail calls refused (EMAILOPS_SES_FAULTS)")
+        lines.append(f"  SES faults      SendEmail refused: {s.ses_faults.describe()} (EMAILOPS_SES_FAULTS)")
     if s.parameters:
         overrides = ", ".join(f"{k}={v}" for k, v in sorted(s.parameters.items()))
         lines.append(f"  Parameters      {overrides} (EMAILOPS_PARAM_*)")

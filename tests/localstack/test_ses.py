@@ -216,6 +216,31 @@ def test_faults_make_jobs_retry_or_fail_as_ses_errors_do(start_stack):
     assert seen == {"TooManyRequestsException": 429, "MessageRejected": 400}
 
 
+def test_throttling_past_max_receive_count_parks_the_message_in_the_dead_letter_queue(start_stack):
+    # The recipe of docs/local-stack.md for seeing a dead-letter queue fill
+    local = start_stack(
+        parameters={"MaxReceiveCount": "2", "BackoffBaseSeconds": "0"}, ses_faults=SesFaults(throttle=1.0)
+    )
+    driver = Driver(local)
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=local.settings.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    dlq = local.stack.names["PriorityDeadLetterQueue"]
+
+    (job_id,) = driver.enqueue(1)
+
+    deadline = time.monotonic() + 30
+    while not (parked := sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages")):
+        assert time.monotonic() < deadline, driver.job(job_id)
+    assert json.loads(parked[0]["Body"])["job_id"] == job_id
+    job = driver.job(job_id)
+    assert (job["status"], job["attempts"]) == ("retrying", 2)  # the sweeper queues it again later
+
+
 def test_ses_sends_only_from_the_sender_identity(start_stack):
     # A SenderAddress outside SenderIdentity (what `make run` refuses at start)
     local = start_stack(parameters={"SenderAddress": "noreply@acme.com"})
