@@ -1,4 +1,5 @@
-"""Three speed-ups of the embedded AWS's SQS (moto), applied by the local stack.
+"""Three speed-ups of the embedded AWS's SQS (moto), and one point where its SES
+is made to decide as SES does, applied by the local stack.
 Each keeps moto's behaviour and removes work it repeats for every message of a
 queue; without them a queue of a few thousand messages takes moto seconds per
 call, and a 1,000-recipient bulk send (40 BatchWriteItem, 100
@@ -13,6 +14,9 @@ SendMessageBatch) overruns the function's 30 s timeout.
 3. Every message received re-reads the queue's retention period through
    that path; it is read directly.
 
+4. SES sends from a verified domain's subdomains too (``a.example.com`` when
+   ``example.com`` is verified); moto accepted the domain itself only.
+
 They patch moto 5.2.5's internals (pinned in requirements-dev.txt); the local
 stack's and the benchmarks' tests exercise them, so an upgrade that breaks
 them fails ``make test``. Figures of calls do not depend on them; the
@@ -26,6 +30,7 @@ import importlib
 import json
 import time
 from collections.abc import Iterator, Mapping
+from email.utils import parseaddr
 from typing import Any
 
 _applied = False
@@ -71,7 +76,7 @@ class _LazyAttributes(Mapping[str, Any]):
 
 
 def apply() -> None:
-    """Patch moto's SQS in this process (once)."""
+    """Patch moto's SQS and SES in this process (once)."""
     global _applied  # noqa: PLW0603 - a process-wide patch, applied once
     if _applied:
         return
@@ -91,6 +96,17 @@ def apply() -> None:
         queue = self.get_queue(queue_name)
         return bool(int(queue.message_retention_period) + message.sent_timestamp / 1000 > time.time())
 
+    ses: Any = importlib.import_module("moto.ses.models")
+
+    def is_verified_address(self: Any, source: str) -> bool:
+        _, address = parseaddr(source)
+        if address in self.email_identities:
+            return True
+        labels = address.rpartition("@")[2].lower().split(".")
+        verified = {identity.lower() for identity in self.email_identities}
+        return any(".".join(labels[i:]) in verified for i in range(len(labels)))
+
+    ses.SESBackend._is_verified_address = is_verified_address
     models.unix_time = unix_time
     models.unix_time_millis = unix_time_millis
     models.Queue.attributes = property(lambda queue: _LazyAttributes(queue, camelcase_to_underscores))

@@ -1,7 +1,7 @@
 """The embedded SES, closer to Amazon SES: who may send, and failures on demand.
 
 - **Sender identity.** SES sends only from a verified identity: the address
-  itself, or its domain. The local stack verifies ``SenderIdentity`` alone, as
+  itself, or its domain (and subdomains). The local stack verifies ``SenderIdentity`` alone, as
   an operator does in AWS before the first deploy, so a ``SenderAddress``
   outside it is answered as SES answers it: ``MessageRejected`` (400), and the
   job is ``failed``. ``python -m local run`` refuses such a pair at start
@@ -40,12 +40,13 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 # ------------------------------------------------------------------ sender
 def sender_is_covered(address: str, identity: str) -> bool:
     """Whether verifying ``identity`` (an address, or a domain) lets SES send
-    from ``address``, as the embedded SES decides it: the same address, or an
-    address of exactly that domain."""
+    from ``address``: the same address, or an address of that domain or of
+    one of its subdomains."""
     address, identity = address.strip().lower(), identity.strip().lower()
     if "@" in identity:
         return address == identity
-    return address.rpartition("@")[2] == identity
+    domain = address.rpartition("@")[2]
+    return domain == identity or domain.endswith(f".{identity}")
 
 
 def check_sender(parameters: Mapping[str, str]) -> None:

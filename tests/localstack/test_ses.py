@@ -47,7 +47,8 @@ def test_a_sender_outside_the_sender_identity_is_refused_at_start():
     # Inside it (its domain, or the address itself) it starts
     Settings.from_env({"EMAILOPS_PARAM_SenderAddress": "noreply@acme.com", "EMAILOPS_PARAM_SenderIdentity": "acme.com"})
     check_sender({"SenderAddress": "Me@Acme.com", "SenderIdentity": "me@acme.com"})
-    assert not sender_is_covered("me@mail.acme.com", "acme.com")
+    assert sender_is_covered("me@mail.acme.com", "acme.com")  # SES: a verified domain's subdomains too
+    assert not sender_is_covered("me@notacme.com", "acme.com")
     assert not sender_is_covered("other@acme.com", "me@acme.com")
 
 
@@ -256,5 +257,7 @@ def test_ses_sends_only_from_the_sender_identity(start_stack):
     identities = driver.sesv2.list_email_identities()["EmailIdentities"]
     assert [i["IdentityName"] for i in identities] == [local.stack.parameters["SenderIdentity"]]
     assert driver.send_from("anyone@example.com")
-    with pytest.raises(driver.sesv2.exceptions.MessageRejected):
-        driver.send_from("noreply@acme.com")
+    assert driver.send_from("anyone@mail.example.com")
+    for outside in ("noreply@acme.com", "anyone@notexample.com"):
+        with pytest.raises(driver.sesv2.exceptions.MessageRejected):
+            driver.send_from(outside)
