@@ -177,7 +177,11 @@ class Demo:
                 print(f"\n   {sent} of {len(rows)} sent.")
                 return rows
             if time.monotonic() > deadline:
-                raise DemoError(f"not every job was sent within {WAIT_SECONDS} s: is the stack's worker running?")
+                waiting = len(ours) - sum(1 for r in rows if r["status"] in FINAL)
+                raise DemoError(
+                    f"{waiting} job(s) neither sent nor failed after {WAIT_SECONDS} s: is the stack's worker"
+                    " running? (Retries wait BackoffBaseSeconds, doubling; EMAILOPS_SES_FAULTS makes them happen.)"
+                )
             time.sleep(1)
 
     def show_sent_mail(self, rows: list[dict[str, Any]]) -> None:
