@@ -37,3 +37,22 @@ class PermanentSendError(EmailOpsError):
     """SES refused the message for good: retrying cannot help."""
 
     code = "permanent_send_error"
+
+
+class BackPressure(TransientSendError):
+    """SES said "not now" for the whole account: throttled, over a quota, or
+    sending paused by an operator. Waited out; it says nothing about the email,
+    so it does not count toward the give-up limit."""
+
+    code = "back_pressure"
+
+    def __init__(self, message: str, *, wait_seconds: int) -> None:
+        super().__init__(message)
+        self.wait_seconds = wait_seconds
+
+
+class AmbiguousSendError(TransientSendError):
+    """The request may have reached SES and been accepted (the answer was lost):
+    trying again risks a duplicate, not trying risks a loss."""
+
+    code = "ambiguous_send_error"
