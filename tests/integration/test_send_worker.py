@@ -708,6 +708,14 @@ def test_template_timings_keep_the_lease_safe() -> None:
     assert int(worker["Environment"]["Variables"]["LEASE_SECONDS"]) > timeout
     for queue in ("PriorityQueue", "BulkQueue"):
         assert int(resources[queue]["Properties"]["VisibilityTimeout"]) >= 6 * timeout
+    # A worker's share of the send rate needs the queues' concurrency and the account's rate
+    variables = worker["Environment"]["Variables"]
+    assert variables["MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
+    assert variables["MAX_SEND_RATE"] == {"Ref": "MaxSendRate"}
+    for source in worker["Events"].values():
+        concurrency = source["Properties"]["ScalingConfig"]["MaximumConcurrency"]["Ref"]
+        assert concurrency in {"PriorityMaximumConcurrency", "BulkMaximumConcurrency"}
+        assert {"Ref": concurrency} in variables.values()
     params = template["Parameters"]
     assert int(params["MaxReceiveCount"]["Default"]) > int(params["MaxAttempts"]["Default"])
     for source in worker["Events"].values():
