@@ -202,13 +202,19 @@ class Worker:
         its claim, send and final write at their worst."""
         return int((self._pacer.wait_seconds() + self._policy.record_budget_seconds) * 1000)
 
-    def release(self, delivery: Delivery) -> None:
-        """Let a record go back to the queue at once, unattempted (best effort:
-        otherwise its visibility timeout brings it back)."""
+    def release(self, delivery: Delivery) -> bool:
+        """Let a record go back to the queue at once, unattempted. Near
+        maxReceiveCount, a fresh copy replaces it instead: returns True when
+        the record itself is done with. Best effort: otherwise its visibility
+        timeout brings it back."""
         try:
+            if self._policy.needs_fresh_copy(delivery.receive_count):
+                self._visibility.requeue(delivery.source_arn, delivery.body, 0)
+                return True
             self._visibility.delay(delivery.source_arn, delivery.receipt_handle, 0)
         except QueueError as exc:
             logger.warning("could not release an unattempted record", extra={"reason": str(exc)})
+        return False
 
     def process(self, delivery: Delivery) -> Result:
         """Handle one queue record. Raises only when the record should be tried
@@ -383,12 +389,14 @@ def process_batch(
         )
         if context is not None and context.get_remaining_time_in_millis() < worker.time_needed_ms():
             # Once short of time, every later record is too: all go back unattempted.
-            worker.release(delivery)
+            replaced = worker.release(delivery)
             logger.warning(
                 "out of time: record not attempted; it goes back to the queue",
-                extra={"sqs_message_id": record.message_id},
+                extra={"sqs_message_id": record.message_id, "fresh_copy": replaced},
             )
             metrics.add_metric(name="RecordsNotAttempted", unit=MetricUnit.Count, value=1)
+            if replaced:
+                return Outcome.REQUEUED.value
             raise OutOfTime("not attempted: too little time left in this invocation")
         try:
             result = worker.process(delivery)

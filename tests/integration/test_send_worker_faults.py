@@ -465,6 +465,29 @@ def test_a_worker_short_of_time_returns_the_rest_unattempted(harness: Harness) -
     assert len(harness.receive()) == 2  # released: no visibility timeout to wait out
 
 
+def test_an_unattempted_record_near_max_receive_count_is_replaced_by_a_fresh_copy(harness: Harness) -> None:
+    # Given a message already received MaxReceiveCount - 1 times, and no time left
+    job = harness.put(make_job())[0]
+    for _ in range(harness.settings.max_receive_count - 2):
+        harness.release(harness.deliver())
+    event = harness.deliver()
+    worker_sqs = boto3.client("sqs", region_name=REGION)
+    calls = CallLog()
+    calls.attach(worker_sqs)
+    worker = harness.worker(sqs=worker_sqs)
+    # When the worker has no time for it
+    response = dict(process_batch(event, worker, ShrinkingContext(remaining_ms=1000, step_ms=0)))  # type: ignore[arg-type]
+    # Then a fresh copy, visible at once, replaces it; the job was not touched
+    assert response == {"batchItemFailures": []}
+    (copy,) = calls.params("SendMessage")
+    assert copy["MessageBody"] == event["Records"][0]["body"]
+    assert copy["DelaySeconds"] == 0
+    assert harness.job(job.job_id).attempts == 0
+    harness.settle(event, response)
+    (fresh,) = harness.receive()
+    assert fresh["Attributes"]["ApproximateReceiveCount"] == "1"
+
+
 def test_the_time_needed_covers_the_ses_timeouts_and_the_pacers_wait() -> None:
     config: Any = aws.sesv2().meta.config
     assert (config.connect_timeout, config.read_timeout) == (
