@@ -13,7 +13,8 @@ Every error a send can raise becomes one of four outcomes (``common.errors``):
 
 The error text a tenant admin reads is built from SES's error code only: a
 plain cause and what to do. SES's own message can name our account, roles and
-functions: it goes to the logs only, with ARNs and account ids redacted.
+functions: it rides on the error's ``detail``, with ARNs and account ids
+redacted, for the worker to log.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from botocore.exceptions import (
 
 from common.errors import AmbiguousSendError, BackPressure, PermanentSendError, TransientSendError
 from common.models import Job
-from common.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
@@ -167,30 +167,41 @@ def describe(exc: ClientError) -> str:
 
 
 def send_error(exc: ClientError) -> TransientSendError | PermanentSendError:
-    """The domain error for what SES answered."""
+    """The domain error for what SES answered; SES's own words, redacted, only in its ``detail``."""
     code, known = classify(exc)
     text = f"{code}: {known.reason}"
+    error = exc.response.get("Error", {})
+    detail: dict[str, str | int | None] = {
+        "ses_error_code": redact(str(error.get("Code", ""))),
+        "ses_message": redact(str(error.get("Message", "")))[:1000],
+        "http_status": exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
+    }
     if known.kind is Kind.THROTTLED:
-        return BackPressure(text, wait_seconds=THROTTLED_WAIT_SECONDS)
+        return BackPressure(text, wait_seconds=THROTTLED_WAIT_SECONDS, detail=detail)
     if known.kind is Kind.PAUSED:
-        return BackPressure(text, wait_seconds=PAUSED_WAIT_SECONDS)
+        return BackPressure(text, wait_seconds=PAUSED_WAIT_SECONDS, detail=detail)
     if known.kind is Kind.TRANSIENT:
-        return TransientSendError(text)
-    return PermanentSendError(text)
+        return TransientSendError(text, detail=detail)
+    return PermanentSendError(text, detail=detail)
 
 
 def network_error(exc: BotoCoreError) -> TransientSendError | PermanentSendError:
-    """Anything botocore raises on its own, classified by its class tree."""
+    """Anything botocore raises on its own, classified by its class tree. Its
+    text is not kept: it may quote the request (the body) or the endpoint."""
     name = type(exc).__name__
+    detail: dict[str, str | int | None] = {"error_type": name}
     if isinstance(exc, (ParamValidationError, BotocoreValidationError)):
-        # Its text may quote the request (the body): not repeated here.
-        return PermanentSendError(f"the request to SES was invalid ({name}); the operator's logs have the details")
+        return PermanentSendError(
+            f"the request to SES was invalid ({name}); the operator's logs have the details", detail=detail
+        )
     if isinstance(exc, (HTTPClientError, IncompleteReadError)):
         # The request was sent: SES may have accepted it before the answer was lost.
-        return AmbiguousSendError(f"the connection to SES failed after the email was handed over ({name})")
+        return AmbiguousSendError(
+            f"the connection to SES failed after the email was handed over ({name})", detail=detail
+        )
     # botocore's ConnectionError family (endpoint, connect timeout, proxy, TLS)
     # and everything before a request leaves: SES never saw it.
-    return TransientSendError(f"SES could not be reached ({name}); it is tried again automatically")
+    return TransientSendError(f"SES could not be reached ({name}); it is tried again automatically", detail=detail)
 
 
 def ascii_address(address: str) -> str:
@@ -245,19 +256,7 @@ class Mailer:
         try:
             response = self._client.send_email(**request)
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            logger.warning(
-                "SES refused a send",
-                extra={
-                    "job_id": job.job_id,
-                    "ses_error_code": redact(str(error.get("Code", ""))),
-                    "ses_message": redact(str(error.get("Message", "")))[:1000],
-                    "http_status": exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
-                },
-            )
             raise send_error(exc) from exc
         except BotoCoreError as exc:
-            # Type only: botocore's text may quote the request or the endpoint.
-            logger.warning("SES could not be reached", extra={"job_id": job.job_id, "error_type": type(exc).__name__})
             raise network_error(exc) from exc
         return str(response["MessageId"])

@@ -50,6 +50,7 @@ from common.errors import (
     EmailOpsError,
     PermanentSendError,
     QueueError,
+    SendError,
     TransientSendError,
 )
 from common.jobs import ClaimOutcome, JobsTable
@@ -252,7 +253,7 @@ class Worker:
             return self._finish(job, message, token, Outcome.FAILED, error=error)
 
         try:
-            message_id = self._mailer.send(job)
+            message_id = self._send(job, message)
         except BackPressure as exc:
             delay = policy.pace(exc.wait_seconds, claim.waits)
             return self._retry(job, message, token, delivery, str(exc), delay=delay, waited=True)
@@ -266,6 +267,14 @@ class Worker:
         except PermanentSendError as exc:
             return self._finish(job, message, token, Outcome.FAILED, error=str(exc))
         return self._finish(job, message, token, Outcome.SENT, message_id=message_id)
+
+    def _send(self, job: Job, message: QueueMessage) -> str:
+        """One SendEmail; a failure is logged here with what only the operator may read."""
+        try:
+            return self._mailer.send(job)
+        except SendError as exc:
+            logger.warning("the send failed", extra=_keys(message, error=str(exc), **exc.detail))
+            raise
 
     def _transient(
         self, job: Job, message: QueueMessage, token: str, delivery: Delivery, error: str, *, counted: int
