@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 _RETRYING = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
 # SES: no retry inside the call. A failed send is retried through the queue
 # with a growing delay and counted as an attempt, so retries do not multiply.
-_SINGLE_SHOT = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=3, read_timeout=10)
+# Explicit timeouts bound one send, so the worker knows whether one more fits
+# in the time its invocation has left (SendEmail answers in well under a second).
+SES_CONNECT_TIMEOUT_SECONDS = 2
+SES_READ_TIMEOUT_SECONDS = 5
+_SINGLE_SHOT = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=SES_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=SES_READ_TIMEOUT_SECONDS,
+)
 
 
 @cache

@@ -27,13 +27,43 @@ class JobNotFound(EmailOpsError):
     code = "not_found"
 
 
-class TransientSendError(EmailOpsError):
+class SendError(EmailOpsError):
+    """A send failed. ``str()`` is what an admin reads; ``detail`` is what only
+    the operator's log may show (SES's own words, redacted)."""
+
+    code = "send_error"
+
+    def __init__(self, message: str, *, detail: dict[str, str | int | None] | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or {}
+
+
+class TransientSendError(SendError):
     """SES (or the network to it) failed in a way that may pass: retry later."""
 
     code = "transient_send_error"
 
 
-class PermanentSendError(EmailOpsError):
+class PermanentSendError(SendError):
     """SES refused the message for good: retrying cannot help."""
 
     code = "permanent_send_error"
+
+
+class BackPressure(TransientSendError):
+    """SES said "not now" for the whole account: throttled, over a quota, or
+    sending paused by an operator. Waited out; it says nothing about the email,
+    so it does not count toward the give-up limit."""
+
+    code = "back_pressure"
+
+    def __init__(self, message: str, *, wait_seconds: int, detail: dict[str, str | int | None] | None = None) -> None:
+        super().__init__(message, detail=detail)
+        self.wait_seconds = wait_seconds
+
+
+class AmbiguousSendError(TransientSendError):
+    """The request may have reached SES and been accepted (the answer was lost):
+    trying again risks a duplicate, not trying risks a loss."""
+
+    code = "ambiguous_send_error"

@@ -104,6 +104,8 @@ class ClaimOutcome(Enum):
 class Claim:
     outcome: ClaimOutcome
     job: Job | None = None
+    # Attempts of this job met by back-pressure (``record_attempt(waited=True)``).
+    waits: int = 0
 
 
 @dataclass(frozen=True)
@@ -381,7 +383,9 @@ class JobsTable:
             if job.domain != message.domain or job.type is not job_type:
                 return Claim(ClaimOutcome.MISSING)
             return Claim(ClaimOutcome.FINAL if job.status.is_final else ClaimOutcome.BUSY, job)
-        return Claim(ClaimOutcome.CLAIMED, self.from_item(response["Attributes"]))
+        attributes = response["Attributes"]
+        waits = int(str(attributes.get("waits", {}).get("N", "0")))
+        return Claim(ClaimOutcome.CLAIMED, self.from_item(attributes), waits)
 
     def record_attempt(
         self,
@@ -393,10 +397,12 @@ class JobsTable:
         message_id: str | None = None,
         sent_at: datetime | None = None,
         due_at: int | None = None,
+        waited: bool = False,
     ) -> bool:
         """The one write that ends an attempt: status, error, log, and for a sent
         job its ``sent_at`` and ``message_id``. Conditional on still holding the
-        lease; returns False when another worker took the job meanwhile."""
+        lease; returns False when another worker took the job meanwhile.
+        ``waited``: the attempt met back-pressure; it is also counted in ``waits``."""
         sets = {
             "#status": ":status",
             "domain_status": ":ds",
@@ -422,6 +428,9 @@ class JobsTable:
         if sent_at is not None:
             sets["sent_at"] = ":sent_at"
             values[":sent_at"] = to_rfc3339(sent_at)
+        if waited:
+            sets["waits"] = "if_not_exists(waits, :zero) + :one"
+            values.update({":zero": 0, ":one": 1})
         if status.is_final:
             removes += ["sweep", "due_at"]
         elif due_at is not None:

@@ -1,49 +1,135 @@
-"""SES v2: the only code that sends email, and the one place errors are classified."""
+"""SES v2: the only code that sends email, and the one place its errors are classified.
+
+Every error a send can raise becomes one of four outcomes (``common.errors``):
+
+- ``BackPressure``: SES throttles, a quota is reached, or sending is paused
+  (account or configuration set). Waited out, not counted toward giving up.
+- ``TransientSendError``: SES's own 5xx, or the request never reached SES
+  (botocore's ``ConnectionError`` family, credentials, configuration).
+- ``AmbiguousSendError``: the request may have reached SES and been accepted
+  (botocore's ``HTTPClientError`` family: read timeout, connection closed
+  mid-answer; an incomplete answer). The worker decides per job type.
+- ``PermanentSendError``: SES refused this email, or the request was invalid.
+
+The error text a tenant admin reads is built from SES's error code only: a
+plain cause and what to do. SES's own message can name our account, roles and
+functions: it rides on the error's ``detail``, with ARNs and account ids
+redacted, for the worker to log.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
+    HTTPClientError,
+    IncompleteReadError,
     ParamValidationError,
-    ReadTimeoutError,
+)
+from botocore.exceptions import (
+    ValidationError as BotocoreValidationError,
 )
 
-from common.errors import PermanentSendError, TransientSendError
+from common.errors import AmbiguousSendError, BackPressure, PermanentSendError, TransientSendError
 from common.models import Job
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
 
-# Worth another try later: the service or the network said "not now".
-TRANSIENT_CODES = frozenset(
-    {
-        "TooManyRequestsException",
-        "LimitExceededException",  # sending quota or rate exceeded
-        "Throttling",
-        "ThrottlingException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalFailure",
-        "InternalServiceError",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
-# Never worth another try; named here so the admin reads a plain reason.
-PERMANENT_REASONS = {
-    "MessageRejected": "SES rejected the message",
-    "MailFromDomainNotVerifiedException": "the sender's MAIL FROM domain is not verified",
-    "AccountSuspendedException": "the SES account is suspended",
-    "SendingPausedException": "sending is paused for this account or configuration set",
-    "NotFoundException": "the SES configuration set or identity does not exist",
-    "BadRequestException": "SES refused the request (bad address or parameters)",
+THROTTLED_WAIT_SECONDS = 5  # throttled: the rate frees up within seconds
+PAUSED_WAIT_SECONDS = 300  # paused or over quota: an operator or the clock must act
+
+
+class Kind(Enum):
+    THROTTLED = "throttled"  # back-pressure, short wait
+    PAUSED = "paused"  # back-pressure, long wait
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class SesError:
+    kind: Kind
+    reason: str  # a plain cause and what to do, for the tenant admin
+
+
+_THROTTLED = "SES is busy with the account's other emails (send rate reached); it is sent when the rate allows"
+_SES_DOWN = "SES had a temporary failure; it is tried again automatically"
+
+# Every error code SES v2 SendEmail documents, and the common ones of AWS APIs.
+SES_ERRORS: dict[str, SesError] = {
+    # SendEmail's own errors (SES API v2 reference)
+    "TooManyRequestsException": SesError(Kind.THROTTLED, _THROTTLED),
+    "LimitExceededException": SesError(
+        Kind.PAUSED,
+        "the SES account's sending quota is used up; it is sent once the quota allows "
+        "(the operator can ask AWS for a higher quota)",
+    ),
+    "SendingPausedException": SesError(
+        Kind.PAUSED,
+        "sending is paused for the SES account or its configuration set; it is sent once the operator resumes sending",
+    ),
+    "AccountSuspendedException": SesError(
+        Kind.PERMANENT,
+        "the SES account may no longer send email; the operator must have AWS restore it, then send again",
+    ),
+    "MessageRejected": SesError(
+        Kind.PERMANENT,
+        "SES rejected the message: an address is not verified in SES or the content was refused; "
+        "the operator must verify the sender (and, in the SES sandbox, the recipient) or check the content, "
+        "then send again",
+    ),
+    "MailFromDomainNotVerifiedException": SesError(
+        Kind.PERMANENT,
+        "the sender's MAIL FROM domain is not verified in SES; "
+        "the operator must publish and verify its MX and SPF records, then send again",
+    ),
+    "NotFoundException": SesError(
+        Kind.PERMANENT,
+        "the SES configuration set or sender identity does not exist; "
+        "the operator must check the deployment's SES settings, then send again",
+    ),
+    "BadRequestException": SesError(
+        Kind.PERMANENT,
+        "SES refused the request as invalid, usually a malformed recipient or reply-to address; "
+        "correct the address and send again",
+    ),
+    # Errors common to AWS APIs
+    "Throttling": SesError(Kind.THROTTLED, _THROTTLED),
+    "ThrottlingException": SesError(Kind.THROTTLED, _THROTTLED),
+    "RequestLimitExceeded": SesError(Kind.THROTTLED, _THROTTLED),
+    "InternalFailure": SesError(Kind.TRANSIENT, _SES_DOWN),
+    "InternalServiceError": SesError(Kind.TRANSIENT, _SES_DOWN),
+    "InternalServerError": SesError(Kind.TRANSIENT, _SES_DOWN),
+    "ServiceUnavailable": SesError(Kind.TRANSIENT, _SES_DOWN),
+    "ServiceUnavailableException": SesError(Kind.TRANSIENT, _SES_DOWN),
+    "RequestTimeout": SesError(Kind.TRANSIENT, _SES_DOWN),
+    "RequestTimeoutException": SesError(Kind.TRANSIENT, _SES_DOWN),
+    "AccessDeniedException": SesError(
+        Kind.PERMANENT,
+        "Email Operations is not allowed to send this email through SES (a permission is missing on the "
+        "platform's side); the operator must grant it, then send again",
+    ),
+    "AccessDenied": SesError(
+        Kind.PERMANENT,
+        "Email Operations is not allowed to send this email through SES (a permission is missing on the "
+        "platform's side); the operator must grant it, then send again",
+    ),
 }
-_NETWORK_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
+UNKNOWN_REASON = (
+    "SES refused the email for a reason Email Operations does not know; the operator's logs have SES's answer"
+)
+UNKNOWN_TRANSIENT_REASON = "SES failed for a reason Email Operations does not know; it is tried again automatically"
+
+# Redacted from SES's own words before they reach a log line.
+_ARN = re.compile(r"\barn:[A-Za-z0-9-]+:[^\s\"',;)]*")
+_ACCOUNT_ID = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9._]{0,63}$")
 
 # SES tag values allow letters, digits, '_', '-', '.', '@' only.
 _TAG_ALLOWED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.@")
@@ -53,20 +139,90 @@ def _tag_value(value: str) -> str:
     return "".join(c if c in _TAG_ALLOWED else "_" for c in value)[:256]
 
 
-def describe(exc: ClientError) -> str:
-    """An error an admin can read: code, a plain reason, and SES's own words."""
+def redact(text: str) -> str:
+    """``text`` without ARNs or AWS account ids."""
+    return _ACCOUNT_ID.sub("<account-id>", _ARN.sub("<arn>", text))
+
+
+def classify(exc: ClientError) -> tuple[str, SesError]:
+    """SES's error code (or "SESError" when it gives none usable) and what it means."""
     error = exc.response.get("Error", {})
-    code = str(error.get("Code", "Unknown"))
-    reason = PERMANENT_REASONS.get(code, "")
-    message = str(error.get("Message", "")).strip()
-    text = code + (f": {reason}" if reason else "") + (f" ({message})" if message else "")
-    return text[:500]
-
-
-def is_transient(exc: ClientError) -> bool:
-    code = str(exc.response.get("Error", {}).get("Code", ""))
+    raw = str(error.get("Code", ""))
+    code = raw if _CODE.match(raw) else "SESError"
+    known = SES_ERRORS.get(code)
+    if known is not None:
+        return code, known
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    return code in TRANSIENT_CODES or status >= 500
+    if status == 429:
+        return code, SesError(Kind.THROTTLED, _THROTTLED)
+    if status >= 500:
+        return code, SesError(Kind.TRANSIENT, UNKNOWN_TRANSIENT_REASON)
+    return code, SesError(Kind.PERMANENT, UNKNOWN_REASON)
+
+
+def describe(exc: ClientError) -> str:
+    """The error an admin reads: SES's code and a plain reason, never SES's own words."""
+    code, known = classify(exc)
+    return f"{code}: {known.reason}"
+
+
+def send_error(exc: ClientError) -> TransientSendError | PermanentSendError:
+    """The domain error for what SES answered; SES's own words, redacted, only in its ``detail``."""
+    code, known = classify(exc)
+    text = f"{code}: {known.reason}"
+    error = exc.response.get("Error", {})
+    detail: dict[str, str | int | None] = {
+        "ses_error_code": redact(str(error.get("Code", ""))),
+        "ses_message": redact(str(error.get("Message", "")))[:1000],
+        "http_status": exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
+    }
+    if known.kind is Kind.THROTTLED:
+        return BackPressure(text, wait_seconds=THROTTLED_WAIT_SECONDS, detail=detail)
+    if known.kind is Kind.PAUSED:
+        return BackPressure(text, wait_seconds=PAUSED_WAIT_SECONDS, detail=detail)
+    if known.kind is Kind.TRANSIENT:
+        return TransientSendError(text, detail=detail)
+    return PermanentSendError(text, detail=detail)
+
+
+def network_error(exc: BotoCoreError) -> TransientSendError | PermanentSendError:
+    """Anything botocore raises on its own, classified by its class tree. Its
+    text is not kept: it may quote the request (the body) or the endpoint."""
+    name = type(exc).__name__
+    detail: dict[str, str | int | None] = {"error_type": name}
+    if isinstance(exc, (ParamValidationError, BotocoreValidationError)):
+        return PermanentSendError(
+            f"the request to SES was invalid ({name}); the operator's logs have the details", detail=detail
+        )
+    if isinstance(exc, (HTTPClientError, IncompleteReadError)):
+        # The request was sent: SES may have accepted it before the answer was lost.
+        return AmbiguousSendError(
+            f"the connection to SES failed after the email was handed over ({name})", detail=detail
+        )
+    # botocore's ConnectionError family (endpoint, connect timeout, proxy, TLS)
+    # and everything before a request leaves: SES never saw it.
+    return TransientSendError(f"SES could not be reached ({name}); it is tried again automatically", detail=detail)
+
+
+def ascii_address(address: str) -> str:
+    """``address`` with its domain in ASCII (IDNA, Punycode), as SES requires.
+
+    The local part is left as it is (enqueue refuses non-ASCII ones); an
+    address whose domain cannot be encoded is refused before SES is called.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    # Imported on first use, as in common.models: a cold start does not pay for it.
+    from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
+
+    try:
+        ascii_domain = validate_email(address, check_deliverability=False).ascii_domain
+    except EmailNotValidError as exc:
+        raise PermanentSendError(
+            "the address's domain is not a valid internationalised domain name; correct the address and send again"
+        ) from exc
+    return f"{local}@{ascii_domain}"
 
 
 class Mailer:
@@ -78,14 +234,15 @@ class Mailer:
     def send(self, job: Job) -> str:
         """Send one job; returns SES's message id.
 
-        Raises ``TransientSendError`` (try again later) or ``PermanentSendError``.
+        Raises ``BackPressure``, ``AmbiguousSendError``, ``TransientSendError``
+        (all three: try again later) or ``PermanentSendError``.
         """
         body: dict[str, Any] = {"Text": {"Data": job.body_text, "Charset": "UTF-8"}}
         if job.body_html:
             body["Html"] = {"Data": job.body_html, "Charset": "UTF-8"}
         request: dict[str, Any] = {
             "FromEmailAddress": self._sender,
-            "Destination": {"ToAddresses": [job.recipient]},
+            "Destination": {"ToAddresses": [ascii_address(job.recipient)]},
             "Content": {"Simple": {"Subject": {"Data": job.subject, "Charset": "UTF-8"}, "Body": body}},
             "ConfigurationSetName": self._configuration_set,
             "EmailTags": [
@@ -95,16 +252,11 @@ class Mailer:
             ],
         }
         if job.reply_to:
-            request["ReplyToAddresses"] = [job.reply_to]
+            request["ReplyToAddresses"] = [ascii_address(job.reply_to)]
         try:
             response = self._client.send_email(**request)
         except ClientError as exc:
-            if is_transient(exc):
-                raise TransientSendError(describe(exc)) from exc
-            raise PermanentSendError(describe(exc)) from exc
-        except _NETWORK_ERRORS as exc:
-            raise TransientSendError(f"network error reaching SES: {type(exc).__name__}") from exc
-        except ParamValidationError as exc:
-            # Its text may quote the request (the body): not repeated here.
-            raise PermanentSendError("the request to SES was invalid (ParamValidationError)") from exc
+            raise send_error(exc) from exc
+        except BotoCoreError as exc:
+            raise network_error(exc) from exc
         return str(response["MessageId"])

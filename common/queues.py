@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 SEND_BATCH_LIMIT = 10  # AWS: at most 10 entries per SendMessageBatch
 MAX_VISIBILITY_SECONDS = 43_200  # AWS: 12 hours
+MAX_DELAY_SECONDS = 900  # AWS: a message may be delayed 15 minutes at most
 _FAILED_ENTRY_RETRIES = 3
 
 
@@ -85,7 +86,7 @@ class DeadLetters:
 
 
 class Visibility:
-    """Delays a received message's next delivery (the retry backoff)."""
+    """Delays a received message's next delivery (the retry backoff), or replaces it with a fresh copy."""
 
     def __init__(self, client: SQSClient, *, queue_urls: dict[str, str]) -> None:
         """``queue_urls``: queue ARN -> queue URL."""
@@ -100,5 +101,20 @@ class Visibility:
             self._client.change_message_visibility(
                 QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=min(seconds, MAX_VISIBILITY_SECONDS)
             )
-        except ClientError as exc:
-            raise QueueError(f"ChangeMessageVisibility failed: {_code(exc)}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            code = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            raise QueueError(f"ChangeMessageVisibility failed: {code}") from exc
+
+    def requeue(self, source_arn: str, body: str, delay_seconds: int) -> None:
+        """A fresh copy of a received message on its own queue, delivered after
+        ``delay_seconds`` (at most SQS's 900): its receive count starts again."""
+        url = self._urls.get(source_arn)
+        if url is None:
+            raise QueueError("unknown source queue")
+        try:
+            self._client.send_message(
+                QueueUrl=url, MessageBody=body, DelaySeconds=max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+            )
+        except (ClientError, BotoCoreError) as exc:
+            code = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            raise QueueError(f"SendMessage (requeue) failed: {code}") from exc

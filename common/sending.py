@@ -10,8 +10,18 @@ attempt's outcome, conditional on still holding the lease). Nothing else:
   to the queue with a growing delay (ChangeMessageVisibility); the SES client
   makes one try per call (``common.aws``), so every try is a queue delivery,
   an increment of ``attempts`` and a line of ``attempt_log``;
+- back-pressure (SES throttling, a used-up quota, sending paused) is waited
+  out the same way, but is also counted in the job's ``waits`` and does not
+  count toward ``max_attempts``: it says nothing about the email;
+- a record that has been received nearly ``MaxReceiveCount`` times and goes
+  back to the queue is replaced by a fresh copy (SendMessage with the delay),
+  so a live job's message never reaches the dead-letter queue;
+- an ambiguous failure (SES may have accepted the email) is tried again for
+  the types where a duplicate is better than a loss, and fails the others;
 - a permanent failure, or a transient one on the last allowed attempt, is
   written as ``failed``;
+- before each record, the worker checks the time left: a record that one more
+  send and its final write would not fit in goes back to the queue unattempted;
 - a worker that dies holding a job leaves a lease that expires: the message's
   next delivery (or the sweeper) claims the job again; attempts consumed that
   way still count, so a job cannot be retried forever;
@@ -32,12 +42,22 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pydantic import ValidationError
 
+from common.aws import SES_CONNECT_TIMEOUT_SECONDS, SES_READ_TIMEOUT_SECONDS
 from common.clock import epoch_seconds, utc_now
-from common.errors import EmailOpsError, PermanentSendError, QueueError, TransientSendError
+from common.errors import (
+    AmbiguousSendError,
+    BackPressure,
+    EmailOpsError,
+    PermanentSendError,
+    QueueError,
+    SendError,
+    TransientSendError,
+)
 from common.jobs import ClaimOutcome, JobsTable
 from common.mailer import Mailer
-from common.models import AttemptLogEntry, AttemptOutcome, Job, JobStatus, QueueMessage
+from common.models import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage
 from common.observability import logger, metrics
+from common.pacing import Pacer
 from common.queues import DeadLetters, Visibility
 
 if TYPE_CHECKING:
@@ -54,6 +74,15 @@ Clock = Callable[[], datetime]
 Jitter = Callable[[int], int]
 
 MAX_BACKOFF_SECONDS = 900  # the longest wait between two tries: 15 minutes
+MAX_PACE_SECONDS = 300  # the longest wait for back-pressure to pass: 5 minutes
+# The time one record may need besides SES's connect and read timeouts: its
+# claim and its final write (DynamoDB answers in milliseconds; this leaves
+# room for botocore's retries of a throttled write).
+WRITE_ALLOWANCE_SECONDS = 4
+# An ambiguous failure (SES may have accepted the email) is tried again for
+# these types: sending twice is better than losing them. A bulk (manual)
+# email is not: sending it twice is worse than once not at all.
+RETRY_WHEN_AMBIGUOUS = frozenset(JobType) - {JobType.MANUAL}
 
 
 def small_jitter(delay: int) -> int:
@@ -76,6 +105,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # already sent or failed, or held by a live worker: nothing sent
     LEASE_LOST = "lease_lost"  # another worker took the job meanwhile: it decides
     POISON = "poison"  # can never be processed: parked in the dead-letter queue
+    REQUEUED = "requeued"  # to be tried again from a fresh copy of its message, delayed
 
 
 @dataclass(frozen=True)
@@ -85,6 +115,7 @@ class Delivery:
     body: str
     source_arn: str
     receipt_handle: str
+    receive_count: int = 1  # SQS's ApproximateReceiveCount
 
 
 @dataclass(frozen=True)
@@ -108,16 +139,39 @@ class SendPolicy:
     # How long past a lease or a retry delay the sweeper waits before it
     # queues the job again (the queue normally gets there first).
     grace_seconds: int = 900
+    # The queues' redrive maxReceiveCount: a record returned when it has been
+    # received this many times, less one, is replaced by a fresh copy.
+    max_receive_count: int = 10
+    # What one record may take at worst: its claim, one SES call, its final write.
+    record_budget_seconds: float = SES_CONNECT_TIMEOUT_SECONDS + SES_READ_TIMEOUT_SECONDS + WRITE_ALLOWANCE_SECONDS
+    retry_when_ambiguous: frozenset[JobType] = RETRY_WHEN_AMBIGUOUS
 
     def backoff(self, attempts: int) -> int:
         """The delay before the next try, after ``attempts`` tries: base, 2x, 4x ... capped."""
         return int(min(self.backoff_base_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
+
+    @staticmethod
+    def pace(wait_seconds: int, waits: int) -> int:
+        """The wait after back-pressure, when the job already waited ``waits``
+        times: SES's hint, doubling while it lasts, capped."""
+        return int(min(wait_seconds * 2 ** min(waits, 10), max(wait_seconds, MAX_PACE_SECONDS)))
+
+    def needs_fresh_copy(self, receive_count: int) -> bool:
+        """Would returning a record received this often risk the dead-letter queue?
+        (One receive of margin: the count is approximate.)"""
+        return receive_count >= self.max_receive_count - 1
 
 
 class RetryLater(EmailOpsError):
     """Marks a record failed so the queue delivers it again (after its delay)."""
 
     code = "retry_later"
+
+
+class OutOfTime(EmailOpsError):
+    """The invocation has too little time left for this record: it goes back unattempted."""
+
+    code = "out_of_time"
 
 
 class Worker:
@@ -132,8 +186,10 @@ class Worker:
         clock: Clock = utc_now,
         jitter: Jitter = small_jitter,
         new_token: Callable[[], str] = new_lease_token,
+        pacer: Pacer | None = None,
     ) -> None:
         self._jobs = jobs
+        self._pacer = pacer or Pacer.unlimited()
         self._mailer = mailer
         self._dead_letters = dead_letters
         self._visibility = visibility
@@ -141,6 +197,25 @@ class Worker:
         self._clock = clock
         self._jitter = jitter
         self._new_token = new_token
+
+    def time_needed_ms(self) -> int:
+        """The time one more record may take: the wait for its turn to send, then
+        its claim, send and final write at their worst."""
+        return int((self._pacer.wait_seconds() + self._policy.record_budget_seconds) * 1000)
+
+    def release(self, delivery: Delivery) -> bool:
+        """Let a record go back to the queue at once, unattempted. Near
+        maxReceiveCount, a fresh copy replaces it instead: returns True when
+        the record itself is done with. Best effort: otherwise its visibility
+        timeout brings it back."""
+        try:
+            if self._policy.needs_fresh_copy(delivery.receive_count):
+                self._visibility.requeue(delivery.source_arn, delivery.body, 0)
+                return True
+            self._visibility.delay(delivery.source_arn, delivery.receipt_handle, 0)
+        except QueueError as exc:
+            logger.warning("could not release an unattempted record", extra={"reason": str(exc)})
+        return False
 
     def process(self, delivery: Delivery) -> Result:
         """Handle one queue record. Raises only when the record should be tried
@@ -150,6 +225,9 @@ class Worker:
         except ValidationError:
             return self._poison(delivery, None, "not a job message: expected JSON with job_id, domain and type")
 
+        # Wait for this environment's turn to send before the claim, so the
+        # wait never eats into the lease.
+        self._pacer.acquire()
         now = self._clock()
         token = self._new_token()
         policy = self._policy
@@ -166,22 +244,46 @@ class Worker:
         if claim.outcome is not ClaimOutcome.CLAIMED:
             return Result(Outcome.DUPLICATE, message, job.attempts)
 
-        if job.attempts > policy.max_attempts:
+        # Attempts that met back-pressure do not count toward giving up.
+        counted = job.attempts - claim.waits
+        if counted > policy.max_attempts:
             # The attempts before this one were claimed by workers that stopped
             # before writing an outcome: give up rather than loop.
             error = f"gave up after {policy.max_attempts} attempts: the last ones stopped before finishing"
             return self._finish(job, message, token, Outcome.FAILED, error=error)
 
         try:
-            message_id = self._mailer.send(job)
-        except TransientSendError as exc:
-            if job.attempts >= policy.max_attempts:
-                error = f"{exc}; gave up after {job.attempts} attempts"
+            message_id = self._send(job, message)
+        except BackPressure as exc:
+            delay = policy.pace(exc.wait_seconds, claim.waits)
+            return self._retry(job, message, token, delivery, str(exc), delay=delay, waited=True)
+        except AmbiguousSendError as exc:
+            if job.type not in policy.retry_when_ambiguous:
+                error = f"{exc}; not tried again so that it is not sent twice: it may or may not have been sent"
                 return self._finish(job, message, token, Outcome.FAILED, error=error)
-            return self._retry(job, message, token, delivery, str(exc))
+            return self._transient(job, message, token, delivery, str(exc), counted=counted)
+        except TransientSendError as exc:
+            return self._transient(job, message, token, delivery, str(exc), counted=counted)
         except PermanentSendError as exc:
             return self._finish(job, message, token, Outcome.FAILED, error=str(exc))
         return self._finish(job, message, token, Outcome.SENT, message_id=message_id)
+
+    def _send(self, job: Job, message: QueueMessage) -> str:
+        """One SendEmail; a failure is logged here with what only the operator may read."""
+        try:
+            return self._mailer.send(job)
+        except SendError as exc:
+            logger.warning("the send failed", extra=_keys(message, error=str(exc), **exc.detail))
+            raise
+
+    def _transient(
+        self, job: Job, message: QueueMessage, token: str, delivery: Delivery, error: str, *, counted: int
+    ) -> Result:
+        if counted >= self._policy.max_attempts:
+            return self._finish(
+                job, message, token, Outcome.FAILED, error=f"{error}; gave up after {job.attempts} attempts"
+            )
+        return self._retry(job, message, token, delivery, error, delay=self._policy.backoff(counted))
 
     # ------------------------------------------------------------ outcomes
     def _finish(
@@ -212,8 +314,17 @@ class Worker:
                 return Result(Outcome.LEASE_LOST, message, job.attempts, error)
         return Result(outcome, message, job.attempts, error)
 
-    def _retry(self, job: Job, message: QueueMessage, token: str, delivery: Delivery, error: str) -> Result:
-        delay = self._policy.backoff(job.attempts)
+    def _retry(
+        self,
+        job: Job,
+        message: QueueMessage,
+        token: str,
+        delivery: Delivery,
+        error: str,
+        *,
+        delay: int,
+        waited: bool = False,
+    ) -> Result:
         delay += self._jitter(delay)
         now = self._clock()
         recorded = self._jobs.record_attempt(
@@ -222,10 +333,20 @@ class Worker:
             entry=AttemptLogEntry(at=now, outcome=AttemptOutcome.RETRY, error=error),
             status=JobStatus.RETRYING,
             due_at=epoch_seconds(now) + delay + self._policy.grace_seconds,
+            waited=waited,
         )
         if not recorded:
             logger.warning("lease lost before the retry was written", extra=_keys(message, outcome=Outcome.RETRY))
             return Result(Outcome.LEASE_LOST, message, job.attempts, error)
+        if self._policy.needs_fresh_copy(delivery.receive_count):
+            # Returned once more, this record could be moved to the dead-letter
+            # queue: a fresh copy carries the job on, and this one is let go.
+            try:
+                self._visibility.requeue(delivery.source_arn, delivery.body, delay)
+            except QueueError as exc:
+                logger.warning("could not requeue a fresh copy", extra=_keys(message, reason=str(exc)))
+            else:
+                return Result(Outcome.REQUEUED, message, job.attempts, error, delay)
         try:
             self._visibility.delay(delivery.source_arn, delivery.receipt_handle, delay)
         except QueueError as exc:
@@ -248,6 +369,7 @@ _METRIC_FOR = {
     Outcome.POISON: "PoisonMessages",
     Outcome.DUPLICATE: "DuplicateDeliveries",
     Outcome.LEASE_LOST: "LeasesLost",
+    Outcome.REQUEUED: "SendRetries",
 }
 
 
@@ -268,8 +390,25 @@ def process_batch(
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     def handle(record: SQSRecord) -> str:
+        delivery = Delivery(
+            record.body,
+            record.event_source_arn,
+            record.receipt_handle,
+            receive_count=int(record.attributes.approximate_receive_count or 1),
+        )
+        if context is not None and context.get_remaining_time_in_millis() < worker.time_needed_ms():
+            # Once short of time, every later record is too: all go back unattempted.
+            replaced = worker.release(delivery)
+            logger.warning(
+                "out of time: record not attempted; it goes back to the queue",
+                extra={"sqs_message_id": record.message_id, "fresh_copy": replaced},
+            )
+            metrics.add_metric(name="RecordsNotAttempted", unit=MetricUnit.Count, value=1)
+            if replaced:
+                return Outcome.REQUEUED.value
+            raise OutOfTime("not attempted: too little time left in this invocation")
         try:
-            result = worker.process(Delivery(record.body, record.event_source_arn, record.receipt_handle))
+            result = worker.process(delivery)
         except EmailOpsError as exc:
             logger.error(
                 "record failed; it goes back to the queue",
@@ -309,7 +448,9 @@ def worker_from_settings(
     sesv2: SESV2Client,
     clock: Clock = utc_now,
     jitter: Jitter = small_jitter,
+    pacer: Pacer | None = None,
 ) -> Worker:
+    """``pacer``: the execution environment's (``None``: no pacing)."""
     return Worker(
         JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
         Mailer(sesv2, sender=settings.sender_address, configuration_set=settings.configuration_set),
@@ -332,7 +473,9 @@ def worker_from_settings(
             backoff_base_seconds=settings.backoff_base_seconds,
             lease_seconds=settings.lease_seconds,
             grace_seconds=settings.sweep_grace_seconds,
+            max_receive_count=settings.max_receive_count,
         ),
         clock=clock,
         jitter=jitter,
+        pacer=pacer,
     )

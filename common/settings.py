@@ -11,11 +11,13 @@ import os
 from functools import cache
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common.models import EmailAddress
 
 PositiveSeconds = Annotated[int, Field(ge=0)]
+# Below this, a worker's turn to send might not come within its invocation.
+MIN_SEND_RATE_PER_WORKER = 0.1
 
 
 class _Settings(BaseModel):
@@ -56,6 +58,30 @@ class WorkerSettings(JobsSettings):
     backoff_base_seconds: int = Field(alias="BACKOFF_BASE_SECONDS", default=30, ge=0, le=900)
     lease_seconds: int = Field(alias="LEASE_SECONDS", default=60, ge=10)
     sweep_grace_seconds: PositiveSeconds = Field(alias="SWEEP_GRACE_SECONDS", default=900)
+    # The queues' redrive maxReceiveCount (the worker keeps live jobs' messages below it).
+    max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", default=10, ge=2)
+    # The account's SES send rate, shared by every execution environment that may send at once.
+    max_send_rate: float = Field(alias="MAX_SEND_RATE", default=14, gt=0)
+    priority_maximum_concurrency: int = Field(alias="PRIORITY_MAXIMUM_CONCURRENCY", default=5, ge=1)
+    bulk_maximum_concurrency: int = Field(alias="BULK_MAXIMUM_CONCURRENCY", default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WorkerSettings:
+        if self.max_receive_count <= self.max_attempts:
+            raise ValueError(
+                "MAX_RECEIVE_COUNT must be above MAX_ATTEMPTS, or retrying jobs reach the dead-letter queue"
+            )
+        if self.send_rate_per_worker < MIN_SEND_RATE_PER_WORKER:
+            raise ValueError(
+                "MAX_SEND_RATE shared by the queues' maximum concurrency leaves a worker less than one send "
+                "in 10 s: lower PriorityMaximumConcurrency and BulkMaximumConcurrency"
+            )
+        return self
+
+    @property
+    def send_rate_per_worker(self) -> float:
+        """One execution environment's share of the account's send rate."""
+        return self.max_send_rate / (self.priority_maximum_concurrency + self.bulk_maximum_concurrency)
 
 
 class CorsSettings(_Settings):

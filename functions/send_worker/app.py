@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common import aws
 from common.observability import logger, metrics, tracer
+from common.pacing import Pacer
 from common.sending import process_batch, worker_from_settings
 from common.settings import get_worker_settings
+
+
+@cache
+def pacer() -> Pacer:
+    """This execution environment's share of the account's SES send rate, kept across invocations."""
+    return Pacer(get_worker_settings().send_rate_per_worker)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    worker = worker_from_settings(get_worker_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs(), sesv2=aws.sesv2())
+    worker = worker_from_settings(
+        get_worker_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs(), sesv2=aws.sesv2(), pacer=pacer()
+    )
     return dict(process_batch(event, worker, context))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.sending import MAX_BACKOFF_SECONDS, Outcome, Result, SendPolicy, small_jitter
+from common.sending import MAX_BACKOFF_SECONDS, MAX_PACE_SECONDS, Outcome, Result, SendPolicy, small_jitter
 
 
 def test_delay_doubles_from_the_base_and_is_capped() -> None:
@@ -30,3 +30,19 @@ def test_jitter_is_at_most_a_tenth(delay: int) -> None:
 
 def test_only_a_retry_goes_back_to_the_queue() -> None:
     assert [o for o in Outcome if Result(o).returns_to_queue] == [Outcome.RETRY]
+
+
+def test_back_pressure_waits_double_from_the_hint_and_are_capped() -> None:
+    assert [SendPolicy.pace(5, waits) for waits in range(8)] == [5, 10, 20, 40, 80, 160, 300, 300]
+    assert [SendPolicy.pace(300, waits) for waits in range(3)] == [300, 300, 300]
+    assert SendPolicy.pace(0, 4) == 0
+
+
+@given(hint=st.integers(0, 300), waits=st.integers(0, 100))
+def test_back_pressure_waits_stay_within_an_sqs_delay(hint: int, waits: int) -> None:
+    assert 0 <= SendPolicy.pace(hint, waits) <= MAX_PACE_SECONDS <= 900
+
+
+def test_a_fresh_copy_one_receive_before_the_dead_letter_queue() -> None:
+    policy = SendPolicy(max_receive_count=10)
+    assert [n for n in range(1, 12) if policy.needs_fresh_copy(n)] == [9, 10, 11]
