@@ -69,6 +69,7 @@ def sweep_partition(job_type: JobType) -> str:
     """The BySweepDue partition of a job not final: its queue's name."""
     return queue_for(job_type).value
 
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
