@@ -10,10 +10,12 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sqs import SQSClient
 
@@ -40,7 +42,20 @@ def sesv2() -> SESV2Client:
     return boto3.client("sesv2", config=_SINGLE_SHOT)
 
 
+@cache
+def secretsmanager() -> SecretsManagerClient:
+    return boto3.client("secretsmanager", config=_RETRYING)
+
+
+@cache
+def secrets() -> SecretsProvider:
+    """Powertools' Secrets Manager provider: it keeps each value it read for the
+    ``max_age`` its caller gives, for the life of the execution environment."""
+    return SecretsProvider(boto3_client=secretsmanager())
+
+
 def reset_clients() -> None:
-    """Forget every cached client (tests start a fresh moto backend)."""
-    for getter in (dynamodb, sqs, sesv2):
+    """Forget every cached client, and the secrets read (tests start a fresh moto backend)."""
+    for getter in (dynamodb, sqs, sesv2, secretsmanager):
         getter.cache_clear()
+    secrets.cache_clear()

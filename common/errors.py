@@ -37,3 +37,9 @@ class PermanentSendError(EmailOpsError):
     """SES refused the message for good: retrying cannot help."""
 
     code = "permanent_send_error"
+
+
+class SecretUnavailable(EmailOpsError):
+    """Secrets Manager did not hand over a secret the function needs (or it is unfit)."""
+
+    code = "secret_unavailable"
