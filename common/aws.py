@@ -10,10 +10,10 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sesv2 import SESV2Client
@@ -50,7 +50,10 @@ def secretsmanager() -> SecretsManagerClient:
 @cache
 def secrets() -> SecretsProvider:
     """Powertools' Secrets Manager provider: it keeps each value it read for the
-    ``max_age`` its caller gives, for the life of the execution environment."""
+    ``max_age`` its caller gives, for the life of the execution environment.
+    Imported here: only the function that reads a secret pays for the import."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider  # noqa: PLC0415
+
     return SecretsProvider(boto3_client=secretsmanager())
 
 
