@@ -13,7 +13,9 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sqs import SQSClient
 
@@ -48,7 +50,23 @@ def sesv2() -> SESV2Client:
     return boto3.client("sesv2", config=_SINGLE_SHOT)
 
 
+@cache
+def secretsmanager() -> SecretsManagerClient:
+    return boto3.client("secretsmanager", config=_RETRYING)
+
+
+@cache
+def secrets() -> SecretsProvider:
+    """Powertools' Secrets Manager provider: it keeps each value it read for the
+    ``max_age`` its caller gives, for the life of the execution environment.
+    Imported here: only the function that reads a secret pays for the import."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider  # noqa: PLC0415
+
+    return SecretsProvider(boto3_client=secretsmanager())
+
+
 def reset_clients() -> None:
-    """Forget every cached client (tests start a fresh moto backend)."""
-    for getter in (dynamodb, sqs, sesv2):
+    """Forget every cached client, and the secrets read (tests start a fresh moto backend)."""
+    for getter in (dynamodb, sqs, sesv2, secretsmanager):
         getter.cache_clear()
+    secrets.cache_clear()

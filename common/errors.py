@@ -67,3 +67,9 @@ class AmbiguousSendError(TransientSendError):
     trying again risks a duplicate, not trying risks a loss."""
 
     code = "ambiguous_send_error"
+
+
+class SecretUnavailable(EmailOpsError):
+    """Secrets Manager did not hand over a secret the function needs (or it is unfit)."""
+
+    code = "secret_unavailable"

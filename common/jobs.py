@@ -9,7 +9,9 @@ Item layout (one item per job, ``pk`` = ``job_id``):
   keys as they are). Each GSI is sorted by ``job_id``, a ULID, so newest
   first is a descending Query;
 - ``sweep`` and ``due_at`` while the job is not final (sparse ``BySweepDue``
-  index: the sweeper reads only jobs that may be stuck);
+  index: the sweeper reads only jobs that may be stuck). ``sweep`` is the
+  job's queue (``priority`` or ``bulk``), so the sweeper can take every
+  overdue priority job before any bulk one;
 - ``lease_until`` (epoch ms) and ``lease_token`` while a worker holds it;
 - ``expires_at``: DynamoDB's TTL.
 
@@ -33,7 +35,17 @@ from pydantic import BaseModel, Field
 
 from common.clock import epoch_seconds, to_rfc3339
 from common.errors import StorageError
-from common.models import JOB_ID_RE, AttemptLogEntry, Job, JobStatus, JobSummary, JobType, QueueMessage
+from common.models import (
+    JOB_ID_RE,
+    AttemptLogEntry,
+    Job,
+    JobStatus,
+    JobSummary,
+    JobType,
+    QueueMessage,
+    QueueName,
+    queue_for,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -46,7 +58,17 @@ BATCH_GET_LIMIT = 100  # AWS: at most 100 keys per BatchGetItem
 _UNPROCESSED_RETRIES = 8
 
 SCOPE_ALL = "all"
-SWEEP_PENDING = "pending"
+# The BySweepDue partition of a job not final is its queue's name. Jobs written
+# before that carry "pending": read after priority and before bulk until no
+# job of that partition is left (a job leaves it when it becomes final).
+SWEEP_LEGACY = "pending"
+SWEEP_ORDER: tuple[str, ...] = (QueueName.PRIORITY.value, SWEEP_LEGACY, QueueName.BULK.value)
+
+
+def sweep_partition(job_type: JobType) -> str:
+    """The BySweepDue partition of a job not final: its queue's name."""
+    return queue_for(job_type).value
+
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -170,7 +192,7 @@ class JobsTable:
             **status_keys(job.domain, job.type, job.status),
         )
         if not job.status.is_final:
-            values.update(sweep=SWEEP_PENDING, due_at=due_at)
+            values.update(sweep=sweep_partition(job.type), due_at=due_at)
         return serialize(values)
 
     @staticmethod
@@ -454,16 +476,27 @@ class JobsTable:
 
     # ------------------------------------------------------------ sweeping
     def due_for_sweep(self, *, now: int, limit: int) -> Iterator[SweepCandidate]:
-        """Jobs not final whose ``due_at`` has passed, oldest due first (a Query on
-        the sparse BySweepDue index: never a Scan)."""
+        """Up to ``limit`` jobs not final whose ``due_at`` has passed: every priority
+        job first, then the bulk ones, oldest due first within each (one Query per
+        partition of the sparse BySweepDue index, never a Scan). A bulk backlog
+        can therefore never hold back a lost escalation."""
+        returned = 0
+        for partition in SWEEP_ORDER:
+            for candidate in self._due_in(partition, now=now, limit=limit - returned):
+                returned += 1
+                yield candidate
+            if returned >= limit:
+                return
+
+    def _due_in(self, partition: str, *, now: int, limit: int) -> Iterator[SweepCandidate]:
         start: Any = None
         returned = 0
         while returned < limit:
             kwargs: dict[str, Any] = {
                 "TableName": self._table,
                 "IndexName": "BySweepDue",
-                "KeyConditionExpression": "sweep = :pending AND due_at <= :now",
-                "ExpressionAttributeValues": serialize({":pending": SWEEP_PENDING, ":now": now}),
+                "KeyConditionExpression": "sweep = :partition AND due_at <= :now",
+                "ExpressionAttributeValues": serialize({":partition": partition, ":now": now}),
                 "Limit": limit - returned,
             }
             if start:
@@ -490,10 +523,9 @@ class JobsTable:
                 TableName=self._table,
                 Key={"pk": {"S": job_id}},
                 UpdateExpression="SET due_at = :new",
-                ConditionExpression="sweep = :pending AND due_at = :seen",
-                ExpressionAttributeValues=serialize(
-                    {":new": new_due_at, ":seen": seen_due_at, ":pending": SWEEP_PENDING}
-                ),
+                # A final job has no sweep key; a claimed one has a new due_at.
+                ConditionExpression="attribute_exists(sweep) AND due_at = :seen",
+                ExpressionAttributeValues=serialize({":new": new_due_at, ":seen": seen_due_at}),
             )
         except (ClientError, BotoCoreError) as exc:
             if _code(exc) == "ConditionalCheckFailedException":

@@ -62,6 +62,10 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+# The shortest cursor key accepted: HMAC-SHA256 wants a key of some length.
+MIN_CURSOR_KEY_CHARS = 16
+
+
 class CursorCodec:
     """Signs and checks page cursors with a secret key (HMAC-SHA256)."""
 

@@ -95,8 +95,12 @@ class ApiSettings(JobsSettings):
 
 
 class ListJobsSettings(ApiSettings):
-    # Signs the page cursors of GET /jobs (HMAC-SHA256).
-    cursor_secret: str = Field(alias="CURSOR_SECRET", min_length=16, repr=False)
+    # The Secrets Manager secret (ARN or name) whose value signs the page
+    # cursors of GET /jobs (HMAC-SHA256). The value itself is read at run time
+    # (common.secrets), never passed in the environment.
+    cursor_secret_id: str = Field(alias="CURSOR_SECRET_ID", min_length=1, repr=False)
+    # How long a secret read is kept before it is read again (picks up rotation).
+    secrets_max_age_seconds: int = Field(alias="SECRETS_MAX_AGE_SECONDS", default=300, ge=0, le=3600)
 
 
 class BulkQueueSettings(QueueingSettings, ApiSettings):

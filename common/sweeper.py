@@ -7,8 +7,11 @@ time). A job still not final past its ``due_at`` lost its queue message (the
 send after the job write failed) or its worker (died holding the lease): the
 sweeper queues it again and moves ``due_at`` on by the grace period.
 
-It reads the sparse ``BySweepDue`` index with a Query (never a Scan). A job
-queued twice is harmless: the worker's claim sends it once.
+It reads the sparse ``BySweepDue`` index with a Query (never a Scan), the
+priority partition before the bulk one: within its batch limit every overdue
+priority job (an escalation, an invitation) is queued again before any bulk
+job, however large a bulk backlog. A job queued twice is harmless: the
+worker's claim sends it once.
 """
 
 from __future__ import annotations

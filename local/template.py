@@ -3,9 +3,10 @@ tables, queues and function environments from it, so neither can drift from
 what is deployed.
 
 Only what this template uses is resolved: ``Ref`` (parameters, resources,
-pseudo parameters), ``Fn::GetAtt`` (``Arn``), ``Fn::Sub``, and in function
-environments the dynamic reference ``{{resolve:secretsmanager:<secret>:SecretString}}``
-to a secret the stack made.
+pseudo parameters), ``Fn::GetAtt`` (``Arn``) and ``Fn::Sub``. Secrets are made in the embedded AWS with a random
+value; functions get a secret's ARN and read the value at run time, as in AWS.
+A dynamic reference (``{{resolve:...}}``) in a function's environment is
+refused: it would put a secret's value into the function's configuration.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any
 _CfnLoader.add_multi_constructor("!", _tag)
 
 
-_SECRET_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:(.+?):SecretString(?::[^}]*)?\}\}")
+_DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:")
 
 
 @cache
@@ -71,8 +72,6 @@ class Stack:
     parameters: dict[str, str]
     names: dict[str, str] = field(default_factory=dict)
     arns: dict[str, str] = field(default_factory=dict)
-    # secret ARN -> its value, for secrets the stack generated
-    secret_values: dict[str, str] = field(default_factory=dict)
     region: str = REGION
     account: str = ACCOUNT
 
@@ -131,13 +130,11 @@ class Stack:
         merged.update(globals_env.get("Variables", {}))
         own = self.resources[logical_id]["Properties"].get("Environment", {})
         merged.update(own.get("Variables", {}))
-        return {k: self._resolve_secrets(str(self.resolve(v))) for k, v in merged.items()}
-
-    def _resolve_secrets(self, text: str) -> str:
-        def replace(match: re.Match[str]) -> str:
-            return self.secret_values[match.group(1)]
-
-        return _SECRET_REFERENCE.sub(replace, text)
+        resolved = {k: str(self.resolve(v)) for k, v in merged.items()}
+        for key, value in resolved.items():
+            if _DYNAMIC_REFERENCE.search(value):
+                raise ValueError(f"{logical_id}: {key} is a dynamic reference; pass the secret's ARN and read it")
+        return resolved
 
     def functions(self) -> dict[str, dict[str, Any]]:
         return self.of_type("AWS::Serverless::Function")
@@ -213,6 +210,6 @@ def create_stack(session: Any, *, prefix: str = "emailops", overrides: dict[str,
     for logical in stack.of_type("AWS::SecretsManager::Secret"):
         value = secrets.token_urlsafe(48)
         arn = secretsmanager.create_secret(Name=f"{prefix}-{logical}", SecretString=value)["ARN"]
-        stack.names[logical] = arn
-        stack.secret_values[arn] = value
+        stack.names[logical] = arn  # Ref of a secret is its ARN
+        stack.arns[logical] = arn
     return stack

@@ -12,9 +12,10 @@ from common import aws
 from common.api import api_resolver, caller_dependency, documented
 from common.api_models import Caller, JobsPage, ListJobsQuery
 from common.jobs import JobsTable
-from common.listing import CursorCodec, job_detail, list_jobs
+from common.listing import MIN_CURSOR_KEY_CHARS, CursorCodec, job_detail, list_jobs
 from common.models import JobDetail
 from common.observability import logger, tracer
+from common.secrets import read_secret
 from common.settings import get_list_jobs_settings
 
 app = api_resolver()
@@ -24,6 +25,14 @@ current_caller = caller_dependency(get_list_jobs_settings)
 def _jobs() -> JobsTable:
     settings = get_list_jobs_settings()
     return JobsTable(aws.dynamodb(), settings.jobs_table, retention_days=settings.retention_days)
+
+
+def _cursors() -> CursorCodec:
+    settings = get_list_jobs_settings()
+    key = read_secret(
+        settings.cursor_secret_id, max_age=settings.secrets_max_age_seconds, min_length=MIN_CURSOR_KEY_CHARS
+    )
+    return CursorCodec(key)
 
 
 LIST_RESPONSES = documented(
@@ -38,7 +47,7 @@ DETAIL_RESPONSES = documented(
 
 @app.get("/jobs", summary="The log", responses=LIST_RESPONSES)
 def get_jobs(query: Annotated[ListJobsQuery, Query()], caller: Annotated[Caller, Depends(current_caller)]) -> JobsPage:
-    return list_jobs(query, caller, jobs=_jobs(), cursors=CursorCodec(get_list_jobs_settings().cursor_secret))
+    return list_jobs(query, caller, jobs=_jobs(), cursors=_cursors())
 
 
 @app.get("/jobs/<job_id>", summary="One job with its body", responses=DETAIL_RESPONSES)

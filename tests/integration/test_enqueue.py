@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from common import aws
 from common.clock import epoch_seconds, utc_now
-from common.jobs import SWEEP_PENDING, deserialize
+from common.jobs import deserialize
 from common.models import JobType
 from common.settings import get_enqueue_settings
 from local.template import Stack
@@ -200,8 +200,8 @@ def test_single_request_is_stored_queued_and_on_the_priority_queue(
     assert job["subject"] == payload["subject"]
     assert job["body_text"] == payload["body_text"]
     assert job["created_at"].endswith("Z")
-    # And the sweeper will find it if its message is lost
-    assert job["sweep"] == SWEEP_PENDING
+    # And the sweeper will find it if its message is lost, among the priority jobs
+    assert job["sweep"] == "priority"
     assert epoch_seconds(before) + grace <= job["due_at"] <= epoch_seconds(after + timedelta(seconds=grace))
     # And its message (ids only, no body) is on the priority queue
     assert drain(stack, "PriorityQueue") == [{"job_id": job_id, "domain": "acme.com", "type": "escalation"}]
@@ -395,7 +395,7 @@ def test_message_that_cannot_be_queued_leaves_the_job_for_the_sweeper(
     # And the stuck job is stored queued, due for the sweeper
     job = stored_jobs(stack)[stuck_id]
     assert job["status"] == "queued"
-    assert job["sweep"] == SWEEP_PENDING
+    assert job["sweep"] == "priority"
     assert job["due_at"] >= epoch_seconds(before) + grace
 
 
@@ -424,7 +424,10 @@ def test_sqs_down_leaves_every_job_for_the_sweeper(stack: Stack, lambda_context:
     assert len(ids) == 5
     jobs = stored_jobs(stack)
     assert set(jobs) == set(ids)
-    assert {(j["status"], j["sweep"]) for j in jobs.values()} == {("queued", SWEEP_PENDING)}
+    assert {(j["status"], j["type"], j["sweep"]) for j in jobs.values()} == {
+        ("queued", "escalation", "priority"),
+        ("queued", "manual", "bulk"),
+    }
 
 
 def test_unprocessed_items_are_written_again(stack: Stack, lambda_context: Any, calls: CallLog) -> None:

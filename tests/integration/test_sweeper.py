@@ -10,7 +10,7 @@ from botocore.stub import Stubber
 
 from common.models import JobStatus, JobType, QueueMessage
 from common.queues import JobQueues
-from common.settings import reset_settings
+from common.settings import get_sweeper_settings, reset_settings
 from local.template import Stack, load_template
 from tests.helpers import load_function
 from tests.integration.test_send_worker import (
@@ -177,6 +177,42 @@ def test_sweeper_takes_at_most_its_batch_limit_per_run(harness: Harness, monkeyp
     past_grace(harness)
     assert harness.sweeper().run().queued == 5
     assert harness.sweeper().run().queued == 2
+
+
+def test_a_lost_escalation_is_queued_again_in_the_first_run_despite_a_bulk_backlog(harness: Harness) -> None:
+    # Given 1,000 bulk jobs overdue for long, as many as one run takes,
+    now = int(harness.clock.now.timestamp())
+    limit = get_sweeper_settings().sweep_batch_limit
+    assert limit == 1000
+    backlog = [make_job(job_type=JobType.MANUAL, recipient=f"b{i}@acme.com") for i in range(limit)]
+    harness.table.put_new(backlog, due_at=now - 3600)
+    # and one escalation whose message was lost, overdue by a second only
+    escalation = make_job()
+    harness.table.put_new([escalation], due_at=now - 1)
+    # When the sweeper runs once
+    report = harness.sweeper().run()
+    # Then the escalation is queued again in that run; the bulk jobs fill the rest of it
+    assert report.queued == limit
+    assert [QueueMessage.model_validate_json(m["Body"]).job_id for m in harness.receive()] == [escalation.job_id]
+    # And the bulk job left over is queued by the next run
+    assert harness.sweeper().run().queued == 1
+
+
+def test_jobs_written_with_the_old_sweep_key_are_still_swept_before_bulk(harness: Harness) -> None:
+    # Given a job written before the sweep key named its queue, and an overdue bulk job
+    now = int(harness.clock.now.timestamp())
+    old = make_job()
+    item = harness.table.to_item(old, due_at=now - 10)
+    item["sweep"] = {"S": "pending"}
+    harness.dynamodb.put_item(TableName=harness.stack.names["JobsTable"], Item=item)
+    bulk = make_job(job_type=JobType.MANUAL, recipient="bulk@acme.com")
+    harness.table.put_new([bulk], due_at=now - 3600)
+    # When the sweeper may take one job only
+    found = list(harness.table.due_for_sweep(now=now, limit=1))
+    # Then it is the old one; with room for both, both are queued again
+    assert [c.message.job_id for c in found] == [old.job_id]
+    report = harness.sweeper().run()
+    assert (report.found, report.queued, report.postponed) == (2, 2, 2)
 
 
 def test_handler_sweeps_on_schedule(harness: Harness, lambda_context: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -50,7 +50,6 @@ def test_functions_share_one_environment_only_when_they_agree():
     stack = Stack(template=template, parameters=default_parameters(template))
     stack.names.update({logical: f"name-{logical}" for logical in template["Resources"]})
     stack.arns.update({logical: f"arn:{logical}" for logical in template["Resources"]})
-    stack.secret_values.update({f"name-{logical}": "value" for logical in template["Resources"]})
 
     merged = shared_environment(stack)
     for logical in stack.functions():
@@ -63,9 +62,22 @@ def test_functions_share_one_environment_only_when_they_agree():
         variables = conflicting["Resources"][logical]["Properties"].setdefault("Environment", {"Variables": {}})
         variables["Variables"]["CLASH"] = value
     clash = Stack(template=conflicting, parameters=stack.parameters, names=stack.names, arns=stack.arns)
-    clash.secret_values.update(stack.secret_values)
     with pytest.raises(ConfigurationError, match="CLASH"):
         shared_environment(clash)
+
+
+def test_a_dynamic_reference_in_a_function_environment_is_refused():
+    # A {{resolve:...}} would put a secret's value into the function's configuration
+    template = copy.deepcopy(load_template())
+    function = next(iter(Stack(template=template, parameters={}).functions()))
+    variables = template["Resources"][function]["Properties"].setdefault("Environment", {"Variables": {}})
+    variables["Variables"]["KEY"] = {"Fn::Sub": "{{resolve:secretsmanager:${CursorSecret}:SecretString}}"}
+    stack = Stack(template=template, parameters=default_parameters(template))
+    stack.names.update({logical: f"name-{logical}" for logical in template["Resources"]})
+    stack.arns.update({logical: f"arn:{logical}" for logical in template["Resources"]})
+
+    with pytest.raises(ValueError, match="KEY is a dynamic reference"):
+        stack.function_environment(function)
 
 
 def test_the_host_template_changes_runtime_and_architecture_only():
