@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("local.stack")
 
 PARAM_PREFIX = "EMAILOPS_PARAM_"
+# Where the local stack differs from the template's defaults, and why. The
+# embedded SES has no send rate to protect: pacing the workers to a real
+# account's 14 emails/s would only make the local stack slow.
+LOCAL_PARAMETER_DEFAULTS: Mapping[str, str] = {"MaxSendRate": "1000"}
 DEFAULT_SCHEDULE_SECONDS = 30
 
 
@@ -69,6 +73,11 @@ class Settings:
             parameters=parameters,
             ses_faults=SesFaults.parse(env.get(FAULTS_VARIABLE, "")),
         )
+
+    @property
+    def template_overrides(self) -> dict[str, str]:
+        """The template parameters the local stack sets: its own defaults, then ``EMAILOPS_PARAM_*``."""
+        return {**LOCAL_PARAMETER_DEFAULTS, **self.parameters}
 
     @property
     def aws_endpoint(self) -> str:
@@ -204,7 +213,7 @@ class LocalStack:
         os.environ.update(local_aws_environment(s, REGION))
 
         session = boto3.Session(region_name=REGION)
-        stack = create_stack(session, overrides=dict(s.parameters))
+        stack = create_stack(session, overrides=s.template_overrides)
         # As in AWS, SES sends only from what SenderIdentity verifies.
         verify_sender_identity(session.client("sesv2", region_name=REGION), stack.parameters["SenderIdentity"])
         self.stack = stack

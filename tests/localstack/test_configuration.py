@@ -36,6 +36,13 @@ def test_ports_secret_and_template_parameters_come_from_the_environment():
     assert settings.parameters == {"BackoffBaseSeconds": "1"}
 
 
+def test_the_local_stack_does_not_pace_to_a_real_accounts_send_rate_unless_asked():
+    template_default = load_template()["Parameters"]["MaxSendRate"]["Default"]
+    assert Settings.from_env({}).template_overrides["MaxSendRate"] != str(template_default)
+    asked = Settings.from_env({"EMAILOPS_PARAM_MaxSendRate": "3"})
+    assert asked.template_overrides["MaxSendRate"] == "3"
+
+
 @pytest.mark.parametrize(
     "env",
     [{"EMAILOPS_API_PORT": "http"}, {"EMAILOPS_AWS_PORT": "70000"}, {"EMAILOPS_PARAM_NoSuchParameter": "1"}],
