@@ -35,6 +35,11 @@ MAX_BODIES_BYTES = 300_000
 MAX_IDEMPOTENCY_KEY_CHARS = 128
 MAX_JOBS_PER_ENQUEUE = 100
 BODIES_TOO_LARGE = "bodies_too_large"  # validation error type of the MAX_BODIES_BYTES check
+# Why an address SES cannot send to is refused (common.recipients uses it too).
+NON_ASCII_LOCAL_PART = (
+    "the part before the @-sign must be ASCII: SES cannot send to internationalised "
+    "mailbox names (an internationalised domain is fine)"
+)
 
 
 class JobType(StrEnum):
@@ -75,18 +80,24 @@ def queue_for(job_type: JobType) -> QueueName:
 
 # ------------------------------------------------------------ value types
 def normalize_address(raw: str) -> str:
-    """One address checked for syntax (no DNS look-up); returns its normal form.
+    """One address SES can send to, checked for syntax (no DNS look-up); returns
+    its normal form.
 
-    Raises ``ValueError`` with a reason a person can read.
+    SES needs an ASCII local part; the domain may be internationalised (it is
+    kept in Unicode here and sent in its ASCII, Punycode, form). Raises
+    ``ValueError`` with a reason a person can read.
     """
     # Imported on first use: functions that never check an address (the log,
     # the sweeper) do not pay for it at cold start (docs/benchmarks.md).
     from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
 
     try:
-        return validate_email(raw, check_deliverability=False).normalized
+        checked = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from exc
+    if checked.smtputf8:  # only a non-ASCII local part needs SMTPUTF8
+        raise ValueError(NON_ASCII_LOCAL_PART)
+    return checked.normalized
 
 
 _HOST_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"

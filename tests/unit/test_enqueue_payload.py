@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from common.enqueue import ErrorResponse, InvalidPayload, job_from_request, parse_payload
-from common.models import EmailRequest, JobStatus, JobType
+from common.models import NON_ASCII_LOCAL_PART, EmailRequest, JobStatus, JobType
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
@@ -63,6 +63,10 @@ INVALID_REQUESTS: list[tuple[str, dict[str, Any], str]] = [
     ("bodies over 300,000 bytes", valid_request(body_text="€" * 60_000, body_html="€" * 60_000), "body_text"),
     ("body_html not a string", valid_request(body_html={"html": "<p>x</p>"}), "body_html"),
     ("reply_to not an address", valid_request(reply_to="support"), "reply_to"),
+    # SES needs an ASCII local part (issue #8, item 8); the domain may be internationalised.
+    ("to with a non-ASCII local part", valid_request(to="müller@example.com"), "to"),
+    ("to non-ASCII on both sides", valid_request(to="Ä@bücher.de"), "to"),
+    ("reply_to with a non-ASCII local part", valid_request(reply_to="jürgen@acme.com"), "reply_to"),
     ("idempotency_key empty", valid_request(idempotency_key=""), "idempotency_key"),
     ("idempotency_key 129 characters", valid_request(idempotency_key="k" * 129), "idempotency_key"),
     ("idempotency_key with a space", valid_request(idempotency_key="conv 1"), "idempotency_key"),
@@ -114,6 +118,29 @@ def test_domain_and_address_domain_are_normalized() -> None:
     [request] = parse_payload(valid_request(domain=" Acme.COM ", to="Owner@ACME.com"))
     assert request.domain == "acme.com"
     assert request.to == "Owner@acme.com"
+
+
+def test_internationalised_domain_with_an_ascii_local_part_is_accepted() -> None:
+    # Given addresses whose domain is internationalised, in Unicode and in Punycode
+    [unicode, punycode] = parse_payload(
+        {
+            "jobs": [
+                valid_request(to="user@bücher.de", reply_to="help@bücher.de"),
+                valid_request(to="user@xn--bcher-kva.de", reply_to="help@XN--BCHER-KVA.de"),
+            ]
+        }
+    )
+    # Then both are accepted, in one normal form (the mailer sends the ASCII one)
+    assert (unicode.to, unicode.reply_to) == ("user@bücher.de", "help@bücher.de")
+    assert (punycode.to, punycode.reply_to) == ("user@bücher.de", "help@bücher.de")
+
+
+def test_non_ascii_local_part_is_refused_with_a_clear_reason() -> None:
+    error = rejected(valid_request(to="josé@example.com", reply_to="zoë@acme.com"))
+    messages = {d.field: d.message for d in error.details}
+    assert messages == {"to": NON_ASCII_LOCAL_PART, "reply_to": NON_ASCII_LOCAL_PART}
+    assert "ASCII" in NON_ASCII_LOCAL_PART
+    assert error.message.startswith("Nothing was queued: 2 problems")
 
 
 def test_every_type_is_accepted() -> None:
