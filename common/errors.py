@@ -37,3 +37,14 @@ class PermanentSendError(EmailOpsError):
     """SES refused the message for good: retrying cannot help."""
 
     code = "permanent_send_error"
+
+
+class IdempotencyKeyReused(EmailOpsError):
+    """An idempotency key already stands for a different request."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self, domain: str, key: str) -> None:
+        self.domain = domain
+        self.key = key
+        super().__init__("idempotency key already used for a different request")
