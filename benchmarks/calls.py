@@ -207,9 +207,13 @@ def _enqueue_cases(bench: BenchStack, batch: int, keep: dict[str, list[str]]) ->
 
     return [
         Case("enqueue 1", one, {BWI: 1, SMB: 1}),
-        Case("enqueue 1, idempotency key", one_keyed, {TWI: 1, SMB: 1}),
+        Case("enqueue 1, idempotency key", one_keyed, {BATCH_GET: 1, TWI: 1, SMB: 1}),
         Case(f"enqueue {batch}", many, {BWI: math.ceil(batch / 25), SMB: math.ceil(batch / 10)}),
-        Case(f"enqueue {batch}, idempotency keys", many_keyed, {TWI: batch, SMB: math.ceil(batch / 10)}),
+        Case(
+            f"enqueue {batch}, idempotency keys",
+            many_keyed,
+            {BATCH_GET: math.ceil(batch / 100), TWI: batch, SMB: math.ceil(batch / 10)},
+        ),
     ]
 
 

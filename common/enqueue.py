@@ -5,11 +5,19 @@ The flow of one invocation (CONTRACT.md section 4):
 1. The whole payload is validated first. One invalid request rejects all of
    them with a ``validation_error`` naming every problem, and nothing is
    written or queued.
-2. Each request becomes a ``queued`` job, due for the sweeper ``grace``
-   seconds from now; requests sharing ``(domain, idempotency_key)`` within the
-   payload stand for one job.
-3. ``common.outbox`` stores the jobs (a key seen before returns the first
-   job's id and creates nothing) and queues the new ones: how writes are
+2. Idempotency keys: requests sharing ``(domain, idempotency_key)`` within
+   the payload stand for one job, and so does a key seen before (its marker
+   names the first job). The same key with a different request (type,
+   recipient, subject, bodies or reply-to: compared by fingerprint) rejects
+   the whole payload with ``idempotency_key_reused``, before anything is
+   written: the markers of every key are read first (one BatchGetItem per 100
+   keys). A different request that takes a key between that read and its own
+   write is caught by the write's condition (docs/decisions.md, "Enqueue:
+   the same key with a different request").
+3. Each remaining request becomes a ``queued`` job, due for the sweeper
+   ``grace`` seconds from now; an HTML-only one gets a plain-text version
+   made from its HTML (``common.plaintext``).
+4. ``common.outbox`` stores the new jobs and queues them: how writes are
    batched, and what happens when DynamoDB or SQS fails part-way, is told there.
 
 A storage failure answers ``internal_error`` without a stack trace or a body.
@@ -30,18 +38,23 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from common.clock import epoch_seconds, utc_now
-from common.errors import StorageError
+from common.errors import IdempotencyKeyReused, StorageError
 from common.jobs import JobsTable
 from common.models import (
     BODIES_TOO_LARGE,
+    BODY_MISSING,
+    MAX_BODIES_BYTES,
+    MAX_BODY_CHARS,
     EmailRequest,
     EnqueueBatch,
     Job,
     JobStatus,
+    bodies_size,
     new_job_id,
 )
 from common.observability import logger, metrics
 from common.outbox import Outbox
+from common.plaintext import plain_text_alternative
 from common.queues import JobQueues
 
 if TYPE_CHECKING:
@@ -51,6 +64,10 @@ if TYPE_CHECKING:
     from common.settings import EnqueueSettings
 
 MAX_DETAILS = 100  # problems listed in one validation error; the count says how many in all
+KEY_REUSED = (
+    "was already used for a different request (another type, recipient, subject, body or reply-to); "
+    "send that request's own key"
+)
 
 # Pydantic's wording where it is not clear to a person; every other message is its own.
 _MESSAGES = {
@@ -96,6 +113,7 @@ class InvalidPayload(Exception):
     """The payload is not one valid request nor 1-100 of them; ``details`` says why."""
 
     code = "validation_error"
+    outcome = "Nothing was queued"
 
     def __init__(self, details: list[ErrorDetail], total: int | None = None) -> None:
         self.details = details[:MAX_DETAILS]
@@ -107,8 +125,39 @@ class InvalidPayload(Exception):
         first = self.details[0]
         said = f"{first.place}: {first.message}" if first.place else first.message
         if self.total == 1:
-            return f"Nothing was queued: {said}"
-        return f"Nothing was queued: {self.total} problems (see details), the first: {said}"
+            return f"{self.outcome}: {said}"
+        return f"{self.outcome}: {self.total} problems (see details), the first: {said}"
+
+
+class KeysReused(InvalidPayload):
+    """Requests whose idempotency key stands for a different request."""
+
+    code = "idempotency_key_reused"
+
+
+class KeyTakenMeanwhile(KeysReused):
+    """A key taken by a different request between the markers' read and this write."""
+
+    outcome = (
+        "Rejected: a request sent at the same moment took this idempotency key; "
+        "requests of this payload stored before it, if any, will still be sent"
+    )
+
+
+class ReusedKeys(Exception):
+    """Positions (in the payload) of the requests whose key stands for another request."""
+
+    def __init__(self, positions: Sequence[int], *, meanwhile: bool = False) -> None:
+        self.positions = sorted(set(positions))
+        self.meanwhile = meanwhile
+        super().__init__(f"{len(self.positions)} request(s) reuse a key")
+
+    def rejection(self, *, batch: bool) -> KeysReused:
+        details = [
+            ErrorDetail(index=position if batch else None, field="idempotency_key", message=KEY_REUSED)
+            for position in self.positions
+        ]
+        return (KeyTakenMeanwhile if self.meanwhile else KeysReused)(details)
 
 
 def _detail(error: ErrorDetails, *, batch: bool) -> ErrorDetail:
@@ -120,6 +169,8 @@ def _detail(error: ErrorDetails, *, batch: bool) -> ErrorDetail:
     name = ".".join(str(part) for part in loc) or None
     kind = error["type"]
     if kind == BODIES_TOO_LARGE and name is None:
+        name = str(error.get("ctx", {}).get("field", "body_text"))
+    if kind == BODY_MISSING and name is None:
         name = "body_text"
     if kind == "value_error" and "error" in error.get("ctx", {}):
         message = str(error["ctx"]["error"])
@@ -128,13 +179,18 @@ def _detail(error: ErrorDetails, *, batch: bool) -> ErrorDetail:
     return ErrorDetail(index=index, field=name, message=message)
 
 
+def is_batch(payload: object) -> bool:
+    """Whether the payload is ``{"jobs": [...]}`` (its problems are then named by index)."""
+    return isinstance(payload, Mapping) and "jobs" in payload
+
+
 def parse_payload(payload: object) -> list[EmailRequest]:
     """One request, or ``{"jobs": [...]}`` with 1-100: all valid, or ``InvalidPayload``."""
     if not isinstance(payload, Mapping):
         raise InvalidPayload(
             [ErrorDetail(message='must be an object: one email request, or {"jobs": [...]} with 1-100 of them')]
         )
-    batch = "jobs" in payload
+    batch = is_batch(payload)
     try:
         if batch:
             return list(EnqueueBatch.model_validate(payload).jobs)
@@ -145,6 +201,15 @@ def parse_payload(payload: object) -> list[EmailRequest]:
 
 
 # ------------------------------------------------------------------ enqueueing
+def text_of(request: EmailRequest) -> str:
+    """The job's ``body_text``: the request's, or one made from its HTML, cut to
+    the limits of any body (``MAX_BODY_CHARS``, and ``MAX_BODIES_BYTES`` with the HTML)."""
+    if request.body_text is not None:
+        return request.body_text
+    html = request.body_html or ""  # the request model ensures one of the two
+    return plain_text_alternative(html, max_chars=MAX_BODY_CHARS, max_bytes=MAX_BODIES_BYTES - bodies_size("", html))
+
+
 def job_from_request(request: EmailRequest, now: datetime) -> Job:
     """The request model made a stored job: new id, ``queued``, no attempts yet."""
     job_id, created_at = new_job_id(now)
@@ -156,10 +221,11 @@ def job_from_request(request: EmailRequest, now: datetime) -> Job:
         recipient=request.to,
         subject=request.subject,
         status=JobStatus.QUEUED,
-        body_text=request.body_text,
+        body_text=text_of(request),
         body_html=request.body_html,
         reply_to=request.reply_to,
         idempotency_key=request.idempotency_key,
+        request_fingerprint=request.fingerprint() if request.idempotency_key is not None else None,
     )
 
 
@@ -179,6 +245,7 @@ class Enqueuer:
         sweep_grace_seconds: int,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._jobs = jobs
         self._outbox = Outbox(jobs, queues)
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
@@ -194,44 +261,71 @@ class Enqueuer:
     def enqueue(self, requests: Sequence[EmailRequest]) -> EnqueueResult:
         """Store one job per request (one per idempotency key) and queue the new ones.
 
-        Raises ``StorageError`` when DynamoDB fails; the jobs written before
-        that are queued first.
+        Raises ``ReusedKeys`` when a key stands for a different request (nothing
+        written), and ``StorageError`` when DynamoDB fails (the jobs written
+        before that are queued first).
         """
         now = self._clock()
         due_at = epoch_seconds(now + self._grace)
-        jobs = [job_from_request(request, now) for request in requests]
+        fingerprints = [r.fingerprint() if r.idempotency_key is not None else None for r in requests]
 
-        # Requests sharing (domain, key) in this payload stand for its first job.
+        # Requests sharing (domain, key) in this payload stand for its first one...
         first_of: dict[tuple[str, str], int] = {}
         stands_for: list[int] = []
-        for position, job in enumerate(jobs):
-            if job.idempotency_key is None:
+        for position, request in enumerate(requests):
+            if request.idempotency_key is None:
                 stands_for.append(position)
             else:
-                stands_for.append(first_of.setdefault((job.domain, job.idempotency_key), position))
-        stored = self._outbox.store_and_queue([jobs[i] for i in dict.fromkeys(stands_for)], due_at=due_at)
+                stands_for.append(first_of.setdefault((request.domain, request.idempotency_key), position))
+        reused = [p for p, first in enumerate(stands_for) if fingerprints[p] != fingerprints[first]]
+        # ... and a key seen before for the job its marker names, if the request is the same.
+        seen = self._jobs.idempotency_markers(list(first_of)) if first_of else {}
+        for key, marker in seen.items():
+            if not marker.matches(fingerprints[first_of[key]]):
+                reused += [p for p, first in enumerate(stands_for) if first == first_of[key]]
+        if reused:
+            raise ReusedKeys(reused)
+
+        seen_first = {first_of[key]: marker.target_job_id for key, marker in seen.items()}
+        new = {
+            first: job_from_request(requests[first], now)
+            for first in dict.fromkeys(stands_for)
+            if first not in seen_first
+        }
+        try:
+            stored = self._outbox.store_and_queue(list(new.values()), due_at=due_at)
+        except IdempotencyKeyReused as exc:
+            # Taken meanwhile by a different request: what was written before stays for the sweeper.
+            logger.warning("an idempotency key was taken meanwhile by a different request; payload rejected")
+            taken = first_of[(exc.domain, exc.key)]
+            raise ReusedKeys([p for p, first in enumerate(stands_for) if first == taken], meanwhile=True) from None
+        ids = {first: stored.stored_id[job.job_id] for first, job in new.items()} | seen_first
         return EnqueueResult(
-            job_ids=[stored.stored_id[jobs[first].job_id] for first in stands_for],
-            created=stored.created,
-            unqueued=stored.unqueued,
+            job_ids=[ids[first] for first in stands_for], created=stored.created, unqueued=stored.unqueued
         )
 
 
 # ------------------------------------------------------------------ the invocation
+def _rejected(exc: InvalidPayload) -> dict[str, Any]:
+    metrics.add_metric(name="EnqueueRejected", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "enqueue request rejected",
+        extra={"code": exc.code, "problems": exc.total, "fields": sorted({d.field or "" for d in exc.details})},
+    )
+    body = ErrorBody(code=exc.code, message=exc.message, details=exc.details)
+    return ErrorResponse(error=body).model_dump(mode="json", exclude_none=True)
+
+
 def handle_invocation(payload: object, enqueuer: Enqueuer) -> dict[str, Any]:
     """A Lambda payload in, the contract's response out: exceptions become error bodies here, once."""
     try:
         requests = parse_payload(payload)
     except InvalidPayload as exc:
-        metrics.add_metric(name="EnqueueRejected", unit=MetricUnit.Count, value=1)
-        logger.info(
-            "enqueue request rejected",
-            extra={"problems": exc.total, "fields": sorted({d.field or "" for d in exc.details})},
-        )
-        body = ErrorBody(code=exc.code, message=exc.message, details=exc.details)
-        return ErrorResponse(error=body).model_dump(mode="json", exclude_none=True)
+        return _rejected(exc)
     try:
         result = enqueuer.enqueue(requests)
+    except ReusedKeys as exc:
+        return _rejected(exc.rejection(batch=is_batch(payload)))
     except StorageError:
         # Already logged with its cause by the enqueuer.
         metrics.add_metric(name="EnqueueFailures", unit=MetricUnit.Count, value=1)

@@ -73,3 +73,14 @@ class SecretUnavailable(EmailOpsError):
     """Secrets Manager did not hand over a secret the function needs (or it is unfit)."""
 
     code = "secret_unavailable"
+
+
+class IdempotencyKeyReused(EmailOpsError):
+    """An idempotency key already stands for a different request."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self, domain: str, key: str) -> None:
+        self.domain = domain
+        self.key = key
+        super().__init__("idempotency key already used for a different request")

@@ -16,8 +16,9 @@ Item layout (one item per job, ``pk`` = ``job_id``):
 - ``expires_at``: DynamoDB's TTL.
 
 An idempotency marker (``pk`` = ``idem#<domain>#<key>``) points at the job
-created first for that key. It carries none of the index keys, so it never
-shows in a listing.
+created first for that key (``target_job_id``) and keeps the fingerprint of
+the request that created it (``fingerprint``; markers written before version 2
+have none). It carries none of the index keys, so it never shows in a listing.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field
 
 from common.clock import epoch_seconds, to_rfc3339
-from common.errors import StorageError
+from common.errors import IdempotencyKeyReused, StorageError
 from common.models import (
     JOB_ID_RE,
     AttemptLogEntry,
@@ -167,6 +168,18 @@ def listing_partition(*, domain: str | None, status: JobStatus | None, job_type:
     return IndexPartition(index, attr, "#".join(parts) or SCOPE_ALL)
 
 
+class IdempotencyMarker(BaseModel):
+    """What an idempotency key stands for: the first job's id and its request's fingerprint."""
+
+    target_job_id: str = Field(pattern=JOB_ID_RE.pattern)
+    fingerprint: str | None = None  # absent on markers written before version 2
+
+    def matches(self, fingerprint: str | None) -> bool:
+        """Whether a request with ``fingerprint`` is the one this key stands for
+        (a marker or a job without a fingerprint cannot tell: taken as the same)."""
+        return self.fingerprint is None or fingerprint is None or self.fingerprint == fingerprint
+
+
 class JobRecipient(BaseModel):
     """Who a job was for: what a bulk send reads of a selected row."""
 
@@ -224,8 +237,11 @@ class JobsTable:
     def put_new_idempotent(self, job: Job, *, due_at: int) -> str:
         """Write a job that carries an idempotency key, unless that key was seen.
 
-        One TransactWriteItems: the marker (conditional on being new) and the
-        job. Returns the job id the key stands for: this job's, or the first one's.
+        One TransactWriteItems: the marker (conditional on being new, keeping
+        the job's ``request_fingerprint``) and the job. Returns the job id the
+        key stands for: this job's, or the first one's. Raises
+        ``IdempotencyKeyReused`` when the key stands for a different request
+        (another writer got there first since ``idempotency_markers`` looked).
         """
         if job.idempotency_key is None:
             raise ValueError("put_new_idempotent needs a job with an idempotency_key")
@@ -233,6 +249,7 @@ class JobsTable:
             {
                 "pk": idempotency_pk(job.domain, job.idempotency_key),
                 "target_job_id": job.job_id,
+                "fingerprint": job.request_fingerprint,
                 "expires_at": epoch_seconds(job.created_at + self._retention),
             }
         )
@@ -264,11 +281,46 @@ class JobsTable:
                 reasons = exc.response.get("CancellationReasons") or []
                 first = reasons[0] if reasons else {}
                 if first.get("Code") == "ConditionalCheckFailed" and "Item" in first:
-                    return str(deserialize(first["Item"])["target_job_id"])
+                    found = IdempotencyMarker.model_validate(deserialize(first["Item"]))
+                    if not found.matches(job.request_fingerprint):
+                        raise IdempotencyKeyReused(job.domain, job.idempotency_key) from None
+                    return found.target_job_id
                 # A conflicting transaction on the same key: try again shortly;
                 # if it won, the next try finds its marker.
                 _backoff(attempt)
         raise StorageError("TransactWriteItems kept conflicting")
+
+    def idempotency_markers(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], IdempotencyMarker]:
+        """The markers of those ``(domain, key)`` pairs (unique) that were seen,
+        100 keys per BatchGetItem (strongly consistent), retrying what comes
+        back unprocessed. Reads the markers only, never a job."""
+        wanted = {idempotency_pk(domain, key): (domain, key) for domain, key in keys}
+        pks = list(wanted)
+        found: dict[tuple[str, str], IdempotencyMarker] = {}
+        for start in range(0, len(pks), BATCH_GET_LIMIT):
+            chunk = [{"pk": {"S": pk}} for pk in pks[start : start + BATCH_GET_LIMIT]]
+            for item in self._batch_get_items(chunk, projection="pk, target_job_id, fingerprint"):
+                found[wanted[item["pk"]]] = IdempotencyMarker.model_validate(item)
+        return found
+
+    def _batch_get_items(self, keys: list[Any], *, projection: str) -> list[dict[str, Any]]:
+        """The items (deserialized) of up to 100 keys that exist, read consistently."""
+        request: dict[str, Any] = {
+            self._table: {"Keys": keys, "ProjectionExpression": projection, "ConsistentRead": True}
+        }
+        found: list[dict[str, Any]] = []
+        for attempt in range(_UNPROCESSED_RETRIES):
+            try:
+                response = self._client.batch_get_item(RequestItems=request)
+            except (ClientError, BotoCoreError) as exc:
+                raise _failed("BatchGetItem", exc) from exc
+            found += [deserialize(item) for item in response.get("Responses", {}).get(self._table, [])]
+            unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
+            if not unprocessed or not unprocessed.get("Keys"):
+                return found
+            request = {self._table: unprocessed}
+            _backoff(attempt)
+        raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
 
     # ------------------------------------------------------------ reading
     def get(self, job_id: str) -> Job | None:

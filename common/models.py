@@ -7,6 +7,8 @@ separate and converted explicitly.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -35,6 +37,15 @@ MAX_BODIES_BYTES = 300_000
 MAX_IDEMPOTENCY_KEY_CHARS = 128
 MAX_JOBS_PER_ENQUEUE = 100
 BODIES_TOO_LARGE = "bodies_too_large"  # validation error type of the MAX_BODIES_BYTES check
+BODY_MISSING = "body_missing"  # validation error type: neither body_text nor body_html
+# An HTML-only request leaves this much of MAX_BODIES_BYTES for the plain-text
+# alternative made from its HTML (common.plaintext), so there is always room for one.
+DERIVED_TEXT_RESERVE_BYTES = 1_000
+# Why an address SES cannot send to is refused (common.recipients uses it too).
+NON_ASCII_LOCAL_PART = (
+    "the part before the @-sign must be ASCII: SES cannot send to internationalised "
+    "mailbox names (an internationalised domain is fine)"
+)
 
 
 class JobType(StrEnum):
@@ -75,18 +86,24 @@ def queue_for(job_type: JobType) -> QueueName:
 
 # ------------------------------------------------------------ value types
 def normalize_address(raw: str) -> str:
-    """One address checked for syntax (no DNS look-up); returns its normal form.
+    """One address SES can send to, checked for syntax (no DNS look-up); returns
+    its normal form.
 
-    Raises ``ValueError`` with a reason a person can read.
+    SES needs an ASCII local part; the domain may be internationalised (it is
+    kept in Unicode here and sent in its ASCII, Punycode, form). Raises
+    ``ValueError`` with a reason a person can read.
     """
     # Imported on first use: functions that never check an address (the log,
     # the sweeper) do not pay for it at cold start (docs/benchmarks.md).
     from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
 
     try:
-        return validate_email(raw, check_deliverability=False).normalized
+        checked = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from exc
+    if checked.smtputf8:  # only a non-ASCII local part needs SMTPUTF8
+        raise ValueError(NON_ASCII_LOCAL_PART)
+    return checked.normalized
 
 
 _HOST_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -173,6 +190,8 @@ class Job(BaseModel):
     message_id: str | None = None
     attempt_log: list[AttemptLogEntry] = Field(default_factory=list)
     idempotency_key: str | None = None
+    # The request's fingerprint (EmailRequest.fingerprint), kept on the key's marker.
+    request_fingerprint: str | None = None
     bulk_id: str | None = None
 
     @property
@@ -204,7 +223,11 @@ class QueueMessage(BaseModel):
 
 # ------------------------------------------------------------ requests
 class EmailRequest(BaseModel):
-    """One email a Privas service asks to send (CONTRACT.md section 4)."""
+    """One email a Privas service asks to send (CONTRACT.md section 4).
+
+    ``body_text``, ``body_html`` or both; without ``body_text`` the job's text
+    is made from the HTML when it is enqueued (``common.plaintext``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -212,21 +235,42 @@ class EmailRequest(BaseModel):
     domain: Domain
     to: EmailAddress
     subject: Subject
-    body_text: BodyText
+    body_text: BodyText | None = None
     body_html: BodyHtml | None = None
     reply_to: EmailAddress | None = None
     idempotency_key: IdempotencyKey | None = None
 
     @model_validator(mode="after")
-    def _fits_one_item(self) -> EmailRequest:
-        if bodies_size(self.body_text, self.body_html) > MAX_BODIES_BYTES:
-            # Its own error type, so callers can name the fields it is about.
+    def _has_a_body_that_fits_one_item(self) -> EmailRequest:
+        # Their own error types, so callers can name the fields they are about.
+        if self.body_text is None:
+            if self.body_html is None:
+                raise PydanticCustomError(BODY_MISSING, "is required unless body_html is given")
+            limit = MAX_BODIES_BYTES - DERIVED_TEXT_RESERVE_BYTES
+            if bodies_size("", self.body_html) > limit:
+                raise PydanticCustomError(
+                    BODIES_TOO_LARGE,
+                    "body_html without body_text must not exceed {limit} bytes (UTF-8): "
+                    "the plain-text version made from it needs the rest of {total}",
+                    {"limit": limit, "total": MAX_BODIES_BYTES, "field": "body_html"},
+                )
+        elif bodies_size(self.body_text, self.body_html) > MAX_BODIES_BYTES:
             raise PydanticCustomError(
                 BODIES_TOO_LARGE,
                 "body_text and body_html together must not exceed {limit} bytes (UTF-8)",
-                {"limit": MAX_BODIES_BYTES},
+                {"limit": MAX_BODIES_BYTES, "field": "body_text"},
             )
         return self
+
+    def fingerprint(self) -> str:
+        """What makes two requests with one idempotency key the same request:
+        a SHA-256 of type, recipient, subject, bodies and reply-to, in their
+        normal forms, addresses compared case-insensitively as everywhere in
+        this service (never the bodies themselves)."""
+        reply_to = self.reply_to.lower() if self.reply_to else None
+        parts = [self.type.value, self.to.lower(), self.subject, self.body_text, self.body_html, reply_to]
+        canonical = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+        return "v1:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class EnqueueBatch(BaseModel):

@@ -22,8 +22,9 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from common import aws
 from common.clock import epoch_seconds, utc_now
-from common.jobs import deserialize
-from common.models import JobType
+from common.jobs import deserialize, idempotency_pk, serialize
+from common.models import JobType, new_job_id
+from common.plaintext import SHORTENED_NOTE
 from common.settings import get_enqueue_settings
 from local.template import Stack
 from tests.helpers import load_function
@@ -31,6 +32,7 @@ from tests.unit.test_enqueue_payload import INVALID_REQUESTS, valid_request
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 SQS_BATCH_LIMIT = 10  # AWS: entries per SendMessageBatch
+BATCH_GET_LIMIT = 100  # AWS: keys per BatchGetItem
 BATCH_WRITE_LIMIT = 25  # AWS: requests per BatchWriteItem
 TRANSACT_LIMIT = 100  # AWS: actions per TransactWriteItems
 
@@ -104,6 +106,10 @@ class CallLog:
                 self.violations.append(f"BatchWriteItem with {size} requests")
         if model.name == "TransactWriteItems" and len(params["TransactItems"]) > TRANSACT_LIMIT:
             self.violations.append(f"TransactWriteItems with {len(params['TransactItems'])} actions")
+        if model.name == "BatchGetItem":
+            size = sum(len(request["Keys"]) for request in params["RequestItems"].values())
+            if not 1 <= size <= BATCH_GET_LIMIT:
+                self.violations.append(f"BatchGetItem with {size} keys")
 
     def count(self, *operations: str) -> int:
         return sum(self.calls[o] for o in operations)
@@ -318,13 +324,14 @@ def test_same_key_twice_is_one_job_and_one_message(stack: Stack, lambda_context:
     # Given a request with an idempotency key, invoked once
     request = valid_request(idempotency_key="conv-123-bell")
     [first] = handler(request, lambda_context)["job_ids"]
-    sqs_calls = calls.count("SendMessageBatch")
-    # When the same request comes again
-    [again] = handler(request, lambda_context)["job_ids"]
-    # Then it gets the same job id, and nothing more is stored or queued
+    sqs_calls, writes = calls.count("SendMessageBatch"), calls.count("TransactWriteItems", "BatchWriteItem")
+    # When the same request comes again (its addresses spelled in another case)
+    [again] = handler({**request, "to": "Owner@ACME.COM", "domain": "Acme.com"}, lambda_context)["job_ids"]
+    # Then it gets the same job id, and nothing more is stored or queued: the marker's read said so
     assert again == first
     assert list(stored_jobs(stack)) == [first]
     assert calls.count("SendMessageBatch") == sqs_calls
+    assert calls.count("TransactWriteItems", "BatchWriteItem") == writes
     assert queued_ids(stack)["PriorityQueue"] == [first]
 
 
@@ -337,12 +344,12 @@ def test_same_key_in_another_domain_is_a_new_job(stack: Stack, lambda_context: A
 
 
 def test_same_key_inside_one_payload_is_one_job(stack: Stack, lambda_context: Any) -> None:
-    # Given a payload naming one key twice (and the domain in another case)
+    # Given a payload naming one key twice for one request (the domain in another case)
     payload = {
         "jobs": [
             valid_request(idempotency_key="conv-9", body_text="first"),
             valid_request(to="other@acme.com"),
-            valid_request(domain="ACME.com", idempotency_key="conv-9", body_text="second"),
+            valid_request(domain="ACME.com", idempotency_key="conv-9", body_text="first"),
         ]
     }
     # When it is invoked
@@ -355,6 +362,24 @@ def test_same_key_inside_one_payload_is_one_job(stack: Stack, lambda_context: An
     assert sorted(queued_ids(stack)["PriorityQueue"]) == sorted([ids[0], ids[1]])
 
 
+def test_same_key_for_two_requests_inside_one_payload_is_reused(stack: Stack, lambda_context: Any) -> None:
+    # Given a payload naming one key for two different requests
+    payload = {
+        "jobs": [
+            valid_request(idempotency_key="conv-9", body_text="first"),
+            valid_request(to="other@acme.com"),
+            valid_request(domain="ACME.com", idempotency_key="conv-9", body_text="second"),
+        ]
+    }
+    # When it is invoked
+    result = handler(payload, lambda_context)
+    # Then the whole payload is refused, naming the request that reused the key
+    assert result["error"]["code"] == "idempotency_key_reused"
+    assert [(d["index"], d["field"]) for d in result["error"]["details"]] == [(2, "idempotency_key")]
+    # And nothing of it was written or queued
+    assert_nothing_written_or_queued(stack)
+
+
 def test_seen_key_in_a_batch_queues_only_the_new_jobs(stack: Stack, lambda_context: Any) -> None:
     [seen] = handler(valid_request(idempotency_key="a"), lambda_context)["job_ids"]
     drain(stack, "PriorityQueue")
@@ -365,6 +390,166 @@ def test_seen_key_in_a_batch_queues_only_the_new_jobs(stack: Stack, lambda_conte
     assert ids[1] == seen
     assert sorted(queued_ids(stack)["PriorityQueue"]) == sorted([ids[0], ids[2]])
     assert len(stored_jobs(stack)) == 3
+
+
+# ------------------------------------------------------------------ a key reused for another request
+def marker_of(stack: Stack, domain: str, key: str) -> dict[str, Any] | None:
+    return next((i for i in stored_items(stack) if i["pk"] == idempotency_pk(domain, key)), None)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"type": "invitation"},
+        {"to": "someone.else@acme.com"},
+        {"subject": "Another subject"},
+        {"body_text": "Another body."},
+        {"body_html": "<p>Please join the conversation.</p>"},
+        {"reply_to": "help@acme.com"},
+    ],
+    ids=["type", "recipient", "subject", "body_text", "body_html", "reply_to"],
+)
+def test_same_key_with_a_different_request_is_refused(
+    stack: Stack, lambda_context: Any, calls: CallLog, change: dict[str, Any]
+) -> None:
+    # Given a request with a key, enqueued once
+    [first] = handler(valid_request(idempotency_key="conv-1"), lambda_context)["job_ids"]
+    drain(stack, "PriorityQueue")
+    writes = calls.count("TransactWriteItems", "BatchWriteItem")
+    # When the same key comes with a different request
+    result = handler(valid_request(idempotency_key="conv-1", **change), lambda_context)
+    # Then it is refused with the contract's code, naming the field
+    assert set(result) == {"error"}
+    assert result["error"]["code"] == "idempotency_key_reused"
+    assert result["error"]["message"].startswith("Nothing was queued: idempotency_key: ")
+    assert [(d.get("index"), d["field"]) for d in result["error"]["details"]] == [(None, "idempotency_key")]
+    # And nothing more was written or queued
+    assert calls.count("TransactWriteItems", "BatchWriteItem") == writes
+    assert list(stored_jobs(stack)) == [first]
+    assert queued_ids(stack) == {"PriorityQueue": [], "BulkQueue": []}
+
+
+def test_a_batch_whose_seventh_request_reuses_a_key_writes_nothing(
+    stack: Stack, lambda_context: Any, calls: CallLog
+) -> None:
+    # Given a key already used for one request
+    handler(valid_request(idempotency_key="conv-6", subject="The first"), lambda_context)
+    drain(stack, "PriorityQueue")
+    before = stored_items(stack)
+    writes = calls.count("TransactWriteItems", "BatchWriteItem")
+    # When a batch of 100 (keyed and not) reuses it for another request in its 7th
+    jobs = requests(60, keyed=True) + requests(40, keyed=False, job_type="manual")
+    jobs[6] = valid_request(idempotency_key="conv-6", subject="Another")
+    result = handler({"jobs": jobs}, lambda_context)
+    # Then the whole batch is refused, naming the 7th request
+    assert result["error"]["code"] == "idempotency_key_reused"
+    assert [(d["index"], d["field"]) for d in result["error"]["details"]] == [(6, "idempotency_key")]
+    # And none of it was written or queued: the markers were read first, in one call
+    assert calls.count("TransactWriteItems", "BatchWriteItem") == writes
+    assert calls.count("BatchGetItem") == 2  # one per invocation
+    assert stored_items(stack) == before
+    assert queued_ids(stack) == {"PriorityQueue": [], "BulkQueue": []}
+    assert not calls.violations
+
+
+def test_marker_keeps_the_requests_fingerprint_not_its_body(stack: Stack, lambda_context: Any) -> None:
+    handler(valid_request(idempotency_key="conv-2", body_text="The door code is 4711"), lambda_context)
+    marker = marker_of(stack, "acme.com", "conv-2")
+    assert marker is not None
+    assert marker["fingerprint"].startswith("v1:")
+    assert "4711" not in json.dumps(marker, default=str)
+    assert set(marker) == {"pk", "target_job_id", "fingerprint", "expires_at"}
+
+
+def put_marker(stack: Stack, key: str, *, fingerprint: str | None) -> str:
+    """A marker written by someone else (another invocation, or version 1 without a fingerprint)."""
+    target, _ = new_job_id()
+    values = {"pk": idempotency_pk("acme.com", key), "target_job_id": target, "fingerprint": fingerprint}
+    boto3.client("dynamodb", region_name="us-east-1").put_item(
+        TableName=stack.names["JobsTable"], Item=serialize(values)
+    )
+    return target
+
+
+def test_a_marker_from_before_fingerprints_stands_for_its_job(stack: Stack, lambda_context: Any) -> None:
+    # Given a key's marker written by version 1 (no fingerprint)
+    target = put_marker(stack, "conv-old", fingerprint=None)
+    # When a request comes with that key
+    result = handler(valid_request(idempotency_key="conv-old"), lambda_context)
+    # Then it stands for that job, as in version 1, and nothing is written or queued
+    assert result == {"job_ids": [target]}
+    assert stored_jobs(stack) == {}
+    assert queued_ids(stack) == {"PriorityQueue": [], "BulkQueue": []}
+
+
+def test_a_key_taken_meanwhile_by_another_request_is_refused(
+    stack: Stack, lambda_context: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given another invocation takes key "k-2" for a different request right
+    # after this one has read the markers (and found none)
+    def take_the_key(**_: Any) -> None:
+        put_marker(stack, "k-2", fingerprint="v1:" + "0" * 64)
+
+    aws.dynamodb().meta.events.register("after-call.dynamodb.BatchGetItem", take_the_key)
+    payload = {
+        "jobs": [
+            *requests(2, keyed=False),
+            valid_request(idempotency_key="k-1"),
+            valid_request(idempotency_key="k-2", body_text="The door code is 4711"),
+        ]
+    }
+    # When the payload is invoked
+    result = handler(payload, lambda_context)
+    # Then the write's condition catches it: the request is refused with the contract's code
+    assert set(result) == {"error"}
+    assert result["error"]["code"] == "idempotency_key_reused"
+    assert [(d["index"], d["field"]) for d in result["error"]["details"]] == [(3, "idempotency_key")]
+    assert "at the same moment" in result["error"]["message"]
+    assert "4711" not in json.dumps(result)
+    # And the request's own job was not written; those written before it wait for the sweeper
+    jobs = stored_jobs(stack)
+    assert len(jobs) == 3
+    assert {j.get("idempotency_key") for j in jobs.values()} == {None, "k-1"}
+    assert {(j["status"], j["sweep"]) for j in jobs.values()} == {("queued", "priority")}
+    assert queued_ids(stack) == {"PriorityQueue": [], "BulkQueue": []}
+    assert "4711" not in caplog.text
+
+
+# ------------------------------------------------------------------ HTML-only and addresses
+def test_html_only_email_is_stored_with_a_text_made_from_its_html(stack: Stack, lambda_context: Any) -> None:
+    # Given an HTML-only invitation (to an internationalised domain)
+    payload = event("enqueue_html_only.json")
+    # When it is enqueued
+    [job_id] = handler(payload, lambda_context)["job_ids"]
+    # Then the job keeps the HTML and carries the text a person reads in it
+    job = stored_jobs(stack)[job_id]
+    assert job["body_html"] == payload["body_html"]
+    assert job["body_text"] == (
+        "You are invited\n\nJoin the acme.com workspace: [accept the invitation](https://app.example.com/invite/abc)."
+    )
+    assert job["recipient"] == "new.collaborator@bücher.de"
+    # And it is queued like any other
+    assert queued_ids(stack) == {"PriorityQueue": [job_id], "BulkQueue": []}
+    # And the same request again is the same job
+    assert handler(payload, lambda_context)["job_ids"] == [job_id]
+
+
+def test_html_only_text_is_cut_to_the_item_limit(stack: Stack, lambda_context: Any) -> None:
+    html = "<p>" + "€" * 99_000 + "</p>"
+    [job_id] = handler({**valid_request(body_html=html), "body_text": None}, lambda_context)["job_ids"]
+    job = stored_jobs(stack)[job_id]
+    assert len(job["body_text"].encode()) + len(job["body_html"].encode()) <= 300_000
+    assert job["body_text"].endswith(SHORTENED_NOTE)
+
+
+@pytest.mark.parametrize("field", ["to", "reply_to"])
+def test_a_non_ascii_local_part_is_refused_naming_its_field(stack: Stack, lambda_context: Any, field: str) -> None:
+    result = handler(valid_request(**{field: "jürgen@acme.com"}), lambda_context)
+    assert result["error"]["code"] == "validation_error"
+    [detail] = result["error"]["details"]
+    assert detail["field"] == field
+    assert "ASCII" in detail["message"]
+    assert_nothing_written_or_queued(stack)
 
 
 # ------------------------------------------------------------------ failures
@@ -508,12 +693,15 @@ def test_calls_per_enqueue_are_the_minimum(
     # And no call broke an AWS limit
     assert not calls.violations
     # And SQS cost ceil(n/10) calls; DynamoDB ceil(n/25) batch writes, or one
-    # transaction per job where an idempotency key needs a conditional write
+    # transaction per job where an idempotency key needs a conditional write,
+    # after one read of the keys' markers (100 per BatchGetItem)
     assert calls.count("SendMessageBatch") == math.ceil(n / SQS_BATCH_LIMIT)
     writes = n if keyed else math.ceil(n / BATCH_WRITE_LIMIT)
     assert calls.count("TransactWriteItems" if keyed else "BatchWriteItem") == writes
+    reads = math.ceil(n / BATCH_GET_LIMIT) if keyed else 0
+    assert calls.count("BatchGetItem") == reads
     # And nothing else was called
-    assert sum(calls.calls.values()) == math.ceil(n / SQS_BATCH_LIMIT) + writes
+    assert sum(calls.calls.values()) == math.ceil(n / SQS_BATCH_LIMIT) + writes + reads
 
 
 def test_calls_for_a_mixed_batch_stay_within_the_bound(stack: Stack, lambda_context: Any, calls: CallLog) -> None:

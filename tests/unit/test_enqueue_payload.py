@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 
 from common.enqueue import ErrorResponse, InvalidPayload, job_from_request, parse_payload
-from common.models import EmailRequest, JobStatus, JobType
+from common.models import (
+    DERIVED_TEXT_RESERVE_BYTES,
+    MAX_BODIES_BYTES,
+    MAX_BODY_CHARS,
+    NON_ASCII_LOCAL_PART,
+    EmailRequest,
+    JobStatus,
+    JobType,
+    bodies_size,
+)
+from common.plaintext import SHORTENED_NOTE
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
@@ -27,10 +37,14 @@ def valid_request(**changes: Any) -> dict[str, Any]:
     return request
 
 
-def without(field: str) -> dict[str, Any]:
-    request = valid_request()
+def without(field: str, **changes: Any) -> dict[str, Any]:
+    request = valid_request(**changes)
     del request[field]
     return request
+
+
+def html_only(html: str, **changes: Any) -> dict[str, Any]:
+    return without("body_text", body_html=html, **changes)
 
 
 # (case name, one request, the field the error must name). Shared with the
@@ -63,6 +77,16 @@ INVALID_REQUESTS: list[tuple[str, dict[str, Any], str]] = [
     ("bodies over 300,000 bytes", valid_request(body_text="€" * 60_000, body_html="€" * 60_000), "body_text"),
     ("body_html not a string", valid_request(body_html={"html": "<p>x</p>"}), "body_html"),
     ("reply_to not an address", valid_request(reply_to="support"), "reply_to"),
+    # SES needs an ASCII local part (issue #8, item 8); the domain may be internationalised.
+    ("to with a non-ASCII local part", valid_request(to="müller@example.com"), "to"),
+    ("to non-ASCII on both sides", valid_request(to="Ä@bücher.de"), "to"),
+    ("reply_to with a non-ASCII local part", valid_request(reply_to="jürgen@acme.com"), "reply_to"),
+    ("neither body_text nor body_html", without("body_text", body_html=None), "body_text"),
+    (
+        "body_html alone leaves no room for its text",
+        html_only("€" * ((MAX_BODIES_BYTES - DERIVED_TEXT_RESERVE_BYTES) // 3 + 1)),
+        "body_html",
+    ),
     ("idempotency_key empty", valid_request(idempotency_key=""), "idempotency_key"),
     ("idempotency_key 129 characters", valid_request(idempotency_key="k" * 129), "idempotency_key"),
     ("idempotency_key with a space", valid_request(idempotency_key="conv 1"), "idempotency_key"),
@@ -114,6 +138,53 @@ def test_domain_and_address_domain_are_normalized() -> None:
     [request] = parse_payload(valid_request(domain=" Acme.COM ", to="Owner@ACME.com"))
     assert request.domain == "acme.com"
     assert request.to == "Owner@acme.com"
+
+
+def test_internationalised_domain_with_an_ascii_local_part_is_accepted() -> None:
+    # Given addresses whose domain is internationalised, in Unicode and in Punycode
+    [unicode, punycode] = parse_payload(
+        {
+            "jobs": [
+                valid_request(to="user@bücher.de", reply_to="help@bücher.de"),
+                valid_request(to="user@xn--bcher-kva.de", reply_to="help@XN--BCHER-KVA.de"),
+            ]
+        }
+    )
+    # Then both are accepted, in one normal form (the mailer sends the ASCII one)
+    assert (unicode.to, unicode.reply_to) == ("user@bücher.de", "help@bücher.de")
+    assert (punycode.to, punycode.reply_to) == ("user@bücher.de", "help@bücher.de")
+
+
+def test_non_ascii_local_part_is_refused_with_a_clear_reason() -> None:
+    error = rejected(valid_request(to="josé@example.com", reply_to="zoë@acme.com"))
+    messages = {d.field: d.message for d in error.details}
+    assert messages == {"to": NON_ASCII_LOCAL_PART, "reply_to": NON_ASCII_LOCAL_PART}
+    assert "ASCII" in NON_ASCII_LOCAL_PART
+    assert error.message.startswith("Nothing was queued: 2 problems")
+
+
+def test_html_only_request_is_accepted() -> None:
+    [request] = parse_payload(html_only("<p>Hello</p>"))
+    assert request.body_text is None
+    assert request.body_html == "<p>Hello</p>"
+
+
+def test_html_only_at_its_byte_limit_is_accepted() -> None:
+    limit = MAX_BODIES_BYTES - DERIVED_TEXT_RESERVE_BYTES
+    [request] = parse_payload(html_only("<p>" + "€" * ((limit - 7) // 3) + "</p>"))
+    assert bodies_size("", request.body_html) <= limit
+
+
+def test_no_body_names_body_text_with_a_reason() -> None:
+    [detail] = rejected(without("body_text")).details
+    assert (detail.field, detail.message) == ("body_text", "is required unless body_html is given")
+
+
+def test_html_only_over_its_limit_names_body_html_and_the_limit() -> None:
+    limit = MAX_BODIES_BYTES - DERIVED_TEXT_RESERVE_BYTES
+    [detail] = rejected(html_only("€" * (limit // 3 + 1))).details
+    assert detail.field == "body_html"
+    assert str(limit) in detail.message
 
 
 def test_every_type_is_accepted() -> None:
@@ -195,7 +266,8 @@ def test_messages_are_for_a_person() -> None:
     assert messages["subject"] == "must not contain line breaks"
     assert messages["idempotency_key"] == "may hold only printable ASCII characters, without spaces"
     assert "@" in messages["to"]
-    assert rejected(without("body_text")).details[0].message == "is required"
+    assert rejected(without("subject")).details[0].message == "is required"
+    assert rejected(without("body_text")).details[0].message == "is required unless body_html is given"
 
 
 def test_error_never_echoes_the_request() -> None:
@@ -235,3 +307,85 @@ def test_job_from_request_is_queued_with_a_new_id() -> None:
     assert job.attempt_log == []
     assert (job.recipient, job.reply_to, job.idempotency_key) == ("owner@acme.com", "help@acme.com", "k-1")
     assert (job.sent_at, job.error, job.message_id) == (None, None, None)
+
+
+def test_html_only_job_gets_a_text_made_from_its_html() -> None:
+    # Given an HTML-only request with a style sheet, a script, hidden text and a link
+    html = (
+        "<html><head><title>Invite</title><style>p { color: red }</style></head><body>"
+        '<div style="display:none">preheader</div>'
+        "<h1>Welcome</h1><p>Join the <a href='https://app.example.com/invite/abc'>workspace</a>.</p>"
+        "<script>track('secret-token')</script><ul><li>one</li><li>two</li></ul></body></html>"
+    )
+    request = EmailRequest.model_validate(html_only(html))
+    # When it becomes a job
+    job = job_from_request(request, datetime.now(UTC))
+    # Then the job keeps the HTML and gets the text a person reads in it, link target included
+    assert job.body_html == html
+    assert job.body_text.startswith("Welcome\n")
+    assert "Join the [workspace](https://app.example.com/invite/abc)." in job.body_text
+    assert "one" in job.body_text
+    assert "two" in job.body_text
+    # And nothing a mail client does not show leaks into it
+    for hidden in ("color", "track", "secret-token", "preheader", "Invite", "<"):
+        assert hidden not in job.body_text
+
+
+def test_text_made_from_html_is_cut_to_the_bytes_left() -> None:
+    # Given HTML-only text that takes almost all of the bodies' bytes
+    html = "<p>" + "€" * 99_000 + "</p>"
+    job = job_from_request(EmailRequest.model_validate(html_only(html)), datetime.now(UTC))
+    # Then the derived text is cut so that both bodies fit one item, and says so
+    assert bodies_size(job.body_text, job.body_html) <= MAX_BODIES_BYTES
+    assert job.body_text.endswith(SHORTENED_NOTE)
+    assert job.body_text.startswith("€€€")
+
+
+def test_text_made_from_html_is_cut_to_the_characters_allowed() -> None:
+    # Given a two-column table whose first column is wide: its text is far longer than its HTML
+    rows = "".join("<tr><td>a</td><td>b</td></tr>" for _ in range(80))
+    html = f"<table><tr><td>{'w' * 2_000}</td><td>x</td></tr>{rows}</table>"
+    job = job_from_request(EmailRequest.model_validate(html_only(html)), datetime.now(UTC))
+    # Then its text holds at most as many characters as any body may
+    assert len(job.body_text) <= MAX_BODY_CHARS
+    assert job.body_text.endswith(SHORTENED_NOTE)
+
+
+def test_request_with_both_bodies_keeps_its_text() -> None:
+    request = EmailRequest.model_validate(valid_request(body_text="Mine.", body_html="<p>Other</p>"))
+    assert job_from_request(request, datetime.now(UTC)).body_text == "Mine."
+
+
+# ------------------------------------------------------------------ fingerprints
+def test_fingerprint_is_the_same_for_the_same_request_in_another_spelling() -> None:
+    first = EmailRequest.model_validate(valid_request(idempotency_key="k", to="Owner@ACME.com", reply_to="A@b.io"))
+    again = EmailRequest.model_validate(
+        valid_request(idempotency_key="k", to="owner@acme.com", domain="ACME.com", reply_to="a@B.IO")
+    )
+    assert first.fingerprint() == again.fingerprint()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"type": "invitation"},
+        {"to": "other@acme.com"},
+        {"subject": "Another subject"},
+        {"body_text": "Another body."},
+        {"body_html": "<p>Please join the conversation.</p>"},
+        {"reply_to": "help@acme.com"},
+    ],
+    ids=["type", "recipient", "subject", "body_text", "body_html", "reply_to"],
+)
+def test_fingerprint_differs_when_the_request_does(change: dict[str, Any]) -> None:
+    first = EmailRequest.model_validate(valid_request(idempotency_key="k"))
+    other = EmailRequest.model_validate(valid_request(idempotency_key="k", **change))
+    assert first.fingerprint() != other.fingerprint()
+
+
+def test_fingerprint_holds_no_body() -> None:
+    request = EmailRequest.model_validate(valid_request(body_text="The door code is 4711"))
+    fingerprint = request.fingerprint()
+    assert fingerprint.startswith("v1:")
+    assert len(fingerprint) == len("v1:") + 64
+    assert "4711" not in fingerprint
