@@ -206,7 +206,8 @@ def test_faults_make_jobs_retry_or_fail_as_ses_errors_do(start_stack):
         assert job["sent_at"] is None
         expected = "TooManyRequestsException" if job["status"] == "retrying" else "MessageRejected"
         assert expected in job["error"]
-        assert "EMAILOPS_SES_FAULTS" in job["error"]
+        # SES's own words (here, the note naming the fault variable) go to the log only
+        assert "EMAILOPS_SES_FAULTS" not in job["error"]
     # boto3 reads the refusals as SES's own errors, with SES's status codes
     seen = {}
     while len(seen) < 2:
@@ -217,10 +218,12 @@ def test_faults_make_jobs_retry_or_fail_as_ses_errors_do(start_stack):
     assert seen == {"TooManyRequestsException": 429, "MessageRejected": 400}
 
 
-def test_throttling_past_max_receive_count_parks_the_message_in_the_dead_letter_queue(start_stack):
-    # The recipe of docs/local-stack.md for seeing a dead-letter queue fill
+def test_throttling_past_max_receive_count_never_parks_a_live_jobs_message(start_stack):
+    # Every send throttled, and SQS would give up after 2 receives: throttling
+    # is waited out, and a record near the limit goes back as a fresh copy
     local = start_stack(
-        parameters={"MaxReceiveCount": "2", "BackoffBaseSeconds": "0"}, ses_faults=SesFaults(throttle=1.0)
+        parameters={"MaxAttempts": "1", "MaxReceiveCount": "2", "BackoffBaseSeconds": "0"},
+        ses_faults=SesFaults(throttle=1.0),
     )
     driver = Driver(local)
     sqs = boto3.client(
@@ -234,12 +237,14 @@ def test_throttling_past_max_receive_count_parks_the_message_in_the_dead_letter_
 
     (job_id,) = driver.enqueue(1)
 
-    deadline = time.monotonic() + 30
-    while not (parked := sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages")):
+    deadline = time.monotonic() + 40
+    while driver.job(job_id)["attempts"] <= 2:
         assert time.monotonic() < deadline, driver.job(job_id)
-    assert json.loads(parked[0]["Body"])["job_id"] == job_id
+        time.sleep(0.5)
     job = driver.job(job_id)
-    assert (job["status"], job["attempts"]) == ("retrying", 2)  # the sweeper queues it again later
+    # More receives than MaxReceiveCount, MaxAttempts long passed: still retrying, not failed
+    assert job["status"] == "retrying"
+    assert not sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0).get("Messages")
 
 
 def test_ses_sends_only_from_the_sender_identity(start_stack):
@@ -252,7 +257,7 @@ def test_ses_sends_only_from_the_sender_identity(start_stack):
     assert job["status"] == "failed"
     assert job["attempts"] == 1
     assert "MessageRejected" in job["error"]
-    assert "noreply@acme.com" in job["error"]
+    assert "not verified" in job["error"]
     # The identity verifies its domain's addresses, and only those
     identities = driver.sesv2.list_email_identities()["EmailIdentities"]
     assert [i["IdentityName"] for i in identities] == [local.stack.parameters["SenderIdentity"]]
