@@ -26,7 +26,7 @@ from tests.conftest import FakeLambdaContext
 from tests.integration.api_support import Admin, quick_queue_counts
 from tests.integration.test_api_bulk import CallLog, assert_error, queued_messages, request
 
-ITEM_LIMIT_BYTES = 400 * 1024  # DynamoDB's largest item; moto does not enforce it
+ITEM_LIMIT_BYTES = 400 * 1024  # DynamoDB's largest item, measured here rather than left to moto
 
 
 @pytest.fixture
