@@ -22,8 +22,8 @@ and to typed-in addresses (CONTRACT.md section 3).
 With an ``Idempotency-Key`` header:
 
 - Its first attempt writes the bulk send's record (``JobsTable.open_bulk``,
-  keyed by a hash of caller and key): bulk id, creation time, the request's
-  fingerprint and the id secret, for 24 hours. A later attempt with the same
+  keyed by a hash of caller and key): the bulk id (whose time is the jobs'
+  ``created_at``), the request's fingerprint and the id secret, for 24 hours. A later attempt with the same
   key and request finds it and derives the same job ids; with another request
   it is 409 ``idempotency_key_reused``.
 - Jobs are written with one PutItem each, conditional on the id being new
@@ -214,6 +214,7 @@ class BulkSender:
 
         now = self._clock()
         due_at = epoch_seconds(now + self._grace)
+        # Without a key the record is kept nowhere: its secret dies with this call.
         record = new_bulk_record(key_hash or "0" * 64, request, now)
         first = True
         if key_hash is not None:

@@ -14,9 +14,10 @@ Item layout (one item per job, ``pk`` = ``job_id``):
 - ``expires_at``: DynamoDB's TTL.
 
 A bulk send's record (``pk`` = ``bulk#<hash of caller and Idempotency-Key>``)
-fixes what a bulk send with that key is: its ``bulk_id``, creation time,
-request fingerprint and the secret its job ids are derived with
-(``BulkRecord``). It carries no index keys either and expires after 24 hours.
+fixes what a bulk send with that key is: its ``bulk_id`` (whose time is its
+jobs' ``created_at``), the request's fingerprint and the secret its job ids
+are derived with (``BulkRecord``). Like the marker below, it carries no index
+keys; it expires after 24 hours.
 
 An idempotency marker (``pk`` = ``idem#<domain>#<key>``) points at the job
 created first for that key. It carries none of the index keys, so it never
