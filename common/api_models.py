@@ -91,14 +91,20 @@ class UnfinishedBulkSend(EmailOpsError):
         self.total = total
         which = f"bulk send {bulk_id}" if bulk_id else "this bulk send"
         if queued is None:
-            done = f"storage failed before it could be told how many of the {total} emails of {which} are queued"
+            done = f"Storage failed before it could be told how many of the {total} emails of {which} are queued."
         else:
-            done = f"{queued} of the {total} emails of {which} are queued; storage failed before the rest"
+            done = f"{queued} of the {total} emails of {which} are queued; storage failed before the rest."
         if keyed:
-            then = "send the same request again with the same Idempotency-Key to queue the rest: none is queued twice"
+            then = (
+                "To queue the rest, send the same request again with the same Idempotency-Key: "
+                "no recipient is queued twice."
+            )
         else:
-            then = f"sending the request again queues all {total} again (with an Idempotency-Key, a retry never does)"
-        super().__init__(f"{done}. To finish, {then}.")
+            then = (
+                f"Sending the same request again would queue all {total} again; "
+                "with an Idempotency-Key, a retry queues only the rest."
+            )
+        super().__init__(f"{done} {then}")
 
 
 # ------------------------------------------------------------------ caller

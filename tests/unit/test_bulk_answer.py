@@ -86,8 +86,8 @@ def test_an_answer_kept_before_rejected_total_existed_replays() -> None:
 def test_the_500_says_how_many_of_how_many_and_how_to_finish() -> None:
     keyed = str(UnfinishedBulkSend(bulk_id="01JGQ7A2B3C4D5E6F7G8H9J0K1", queued=50, total=60, keyed=True))
     assert "50 of the 60 emails of bulk send 01JGQ7A2B3C4D5E6F7G8H9J0K1 are queued" in keyed
-    assert "same Idempotency-Key" in keyed and "none is queued twice" in keyed
+    assert "same Idempotency-Key" in keyed and "no recipient is queued twice" in keyed
     plain = str(UnfinishedBulkSend(bulk_id="01JGQ7A2B3C4D5E6F7G8H9J0K1", queued=50, total=60, keyed=False))
-    assert "queues all 60 again" in plain
+    assert "would queue all 60 again" in plain
     unknown = str(UnfinishedBulkSend(bulk_id=None, queued=None, total=60, keyed=True))
     assert "how many of the 60" in unknown
