@@ -214,6 +214,37 @@ def test_whatever_fails_first_the_retry_queues_each_recipient_once(
     assert_each_recipient_once(stack, recipients, retried.body)
 
 
+def test_a_write_whose_answer_was_lost_is_never_written_twice(admin: Admin, stack: Stack) -> None:
+    # Given storage that writes one recipient's job but answers with an error
+    recipients = addresses(20)
+    lost = recipients[5]
+    writer = boto3.client("dynamodb", region_name="us-east-1")
+
+    def write_then_fail(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "PutItem" and params["Item"].get("recipient", {}).get("S") == lost:
+            writer.put_item(TableName=params["TableName"], Item=params["Item"])
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "lost"}}, "PutItem")
+
+    aws.dynamodb().meta.events.register("before-parameter-build.dynamodb.PutItem", write_then_fail)
+    body = request(extra_recipients=" ".join(recipients))
+    assert_unfinished(admin.bulk(body, key="k-5"), queued=19, total=20)  # counted: the confirmed only
+    aws.dynamodb().meta.events.unregister("before-parameter-build.dynamodb.PutItem", write_then_fail)
+
+    # When the admin sends it again
+    retried = admin.bulk(body, key="k-5")
+
+    # Then every recipient has exactly one job, and no job has two messages
+    assert retried.status == 202, retried.body
+    jobs = bulk_jobs(stack)
+    assert sorted(job["recipient"] for job in jobs) == sorted(recipients)
+    messages = Counter(m["job_id"] for m in queued_messages(stack))
+    assert set(messages.values()) == {1}
+    # (the lost one's message is the sweeper's to send: its job waits queued, due)
+    [lost_job] = [job for job in jobs if job["recipient"] == lost]
+    assert lost_job["job_id"] not in messages
+    assert (lost_job["status"], "due_at" in lost_job) == ("queued", True)
+
+
 def test_a_retry_that_fails_too_is_finished_by_the_next(admin: Admin, stack: Stack, faults: Faults) -> None:
     # Given a first attempt that stored 20 of 40, and a retry whose read of what exists fails
     recipients = addresses(40)
