@@ -39,6 +39,7 @@ from common.api_models import (
     NoRecipients,
     TooManyRecipients,
     Unauthenticated,
+    UnfinishedBulkSend,
 )
 from common.errors import EmailOpsError, JobNotFound
 from common.models import Domain
@@ -59,6 +60,7 @@ _ANSWERS: dict[type[Exception], tuple[HTTPStatus, str | None]] = {
     TooManyRecipients: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, None),
     IdempotencyValidationError: (HTTPStatus.CONFLICT, "idempotency_key_reused"),
     IdempotencyAlreadyInProgressError: (HTTPStatus.CONFLICT, "idempotency_in_progress"),
+    UnfinishedBulkSend: (HTTPStatus.INTERNAL_SERVER_ERROR, None),
 }
 _MESSAGES: dict[str, str] = {
     "idempotency_key_reused": f"this {IDEMPOTENCY_HEADER} was already used for a different request",

@@ -10,9 +10,10 @@ reading any message text.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from common.errors import EmailOpsError
@@ -71,6 +72,39 @@ class TooManyRecipients(EmailOpsError):
     """More recipients than one bulk send may have."""
 
     code = TOO_MANY_RECIPIENTS
+
+
+class BulkKeyReused(IdempotencyValidationError):
+    """A bulk send's ``Idempotency-Key`` already stands for a different request:
+    the same refusal (409 ``idempotency_key_reused``) as Powertools' own check."""
+
+
+class UnfinishedBulkSend(EmailOpsError):
+    """Storage failed part-way through a bulk send (500): says how many of its
+    emails are queued and how to queue the rest. Never names a recipient."""
+
+    code = "bulk_send_unfinished"
+
+    def __init__(self, *, bulk_id: str | None, queued: int | None, total: int, keyed: bool) -> None:
+        self.bulk_id = bulk_id
+        self.queued = queued
+        self.total = total
+        which = f"bulk send {bulk_id}" if bulk_id else "this bulk send"
+        if queued is None:
+            done = f"Storage failed before it could be told how many of the {total} emails of {which} are queued."
+        else:
+            done = f"{queued} of the {total} emails of {which} are queued; storage failed before the rest."
+        if keyed:
+            then = (
+                "To queue the rest, send the same request again with the same Idempotency-Key: "
+                "no recipient is queued twice."
+            )
+        else:
+            then = (
+                f"Sending the same request again would queue all {total} again; "
+                "with an Idempotency-Key, a retry queues only the rest."
+            )
+        super().__init__(f"{done} {then}")
 
 
 # ------------------------------------------------------------------ caller
@@ -171,14 +205,50 @@ class BulkSendRequest(BaseModel):
     body: BulkBody = Field(description=f"plain text, 1-{MAX_BODY_CHARS} characters")
 
 
+# What a 202 lists of the inputs it refused. The answer is kept for replays in
+# one DynamoDB item (400 KB): 1,000 job ids and 100 entries of 100 characters
+# each fit it even when every character takes 12 bytes of JSON
+# (docs/decisions.md, "Bulk Send: what the 202 lists").
+MAX_REJECTED_LISTED = 100
+MAX_REJECTED_CHARS = 100
+_CUT = "\N{HORIZONTAL ELLIPSIS}"
+
+
+def _cut_text(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_REJECTED_CHARS:
+        return value[: MAX_REJECTED_CHARS - len(_CUT)] + _CUT
+    return value
+
+
+def _first_listed(value: Any) -> Any:
+    return value[:MAX_REJECTED_LISTED] if isinstance(value, list) else value
+
+
+ListedText = Annotated[str, BeforeValidator(_cut_text), StringConstraints(max_length=MAX_REJECTED_CHARS)]
+
+
 class RejectedInput(BaseModel):
-    input: str = Field(description="a selected job id or a typed-in address, as sent")
-    reason: str
+    input: ListedText = Field(
+        description=f"a selected job id or a typed-in address, as sent; one longer than "
+        f"{MAX_REJECTED_CHARS} characters is cut to its first {MAX_REJECTED_CHARS - 1} and an ellipsis"
+    )
+    reason: ListedText = Field(description=f"why, cut like input to {MAX_REJECTED_CHARS} characters")
 
 
 class BulkSendResponse(BaseModel):
     bulk_id: str
     queued: int = Field(description="jobs created and queued: one per recipient")
     job_ids: list[str]
-    rejected: list[RejectedInput]
+    rejected: Annotated[list[RejectedInput], BeforeValidator(_first_listed), Field(max_length=MAX_REJECTED_LISTED)] = (
+        Field(description=f"the first {MAX_REJECTED_LISTED} inputs refused, in the order sent")
+    )
+    rejected_total: int = Field(description="every input refused, listed in rejected or not")
     duplicates: int = Field(description="recipients dropped because they were already in the list")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_of_older_answers(cls, data: Any) -> Any:
+        """Answers kept for replay before ``rejected_total`` existed listed every refusal."""
+        if isinstance(data, dict) and "rejected_total" not in data and isinstance(data.get("rejected"), list):
+            return data | {"rejected_total": len(data["rejected"])}
+        return data

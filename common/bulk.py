@@ -10,22 +10,45 @@ and to typed-in addresses (CONTRACT.md section 3).
    first seen kept.
 3. No valid recipient: 400 ``no_recipients``; more than 1,000: 413
    ``too_many_recipients``. Nothing is written in either case.
-4. One ``manual`` job per recipient, all with the same ``bulk_id``, written 25
-   per BatchWriteItem, then queued 10 per SendMessageBatch on the bulk queue.
-   A job is written before its message is queued; one whose message could
-   not be queued stays ``queued`` with its ``due_at`` and the sweeper sends it.
-   If DynamoDB fails part-way, the jobs already written are queued (they would
-   be sent by the sweeper anyway) and the caller gets a 500.
+4. One ``manual`` job per recipient, all with the same ``bulk_id`` and
+   ``created_at``. Each job id is a ULID with that time and, as its random
+   part, a keyed hash (HMAC-SHA256, with a secret of the bulk send's own) of
+   the lower-cased recipient: the same bulk send always gives a recipient the
+   same job id, and nobody can tell a recipient from an id. A job is written
+   before its message is queued, on the bulk queue.
+5. A ``rejected`` list of at most 100 entries, each cut to 100 characters;
+   ``rejected_total`` counts them all. The answer kept for replays is bounded.
 
-With an ``Idempotency-Key`` header the whole send runs once per (caller, key)
-for 24 hours (Powertools idempotency, on its own table): a repeat gets the
-first 202 back and queues nothing; the same key with a different request is
-409. Refusals (4xx, 5xx) are not remembered: fixing the request and sending
-it again with the same key works.
+With an ``Idempotency-Key`` header:
+
+- Its first attempt writes the bulk send's record (``JobsTable.open_bulk``,
+  keyed by a hash of caller and key): the bulk id (whose time is the jobs'
+  ``created_at``), the request's fingerprint and the id secret, for 24 hours. A later attempt with the same
+  key and request finds it and derives the same job ids; with another request
+  it is 409 ``idempotency_key_reused``.
+- Jobs are written with one PutItem each, conditional on the id being new
+  (``Outbox.store_once_and_queue``), and a retry first reads which exist: a
+  retry with the same key never creates a recipient's job twice and queues
+  only the jobs it writes, whatever failed and where before.
+- Storage failing part-way is a 500 ``bulk_send_unfinished`` saying how many
+  of how many emails are queued (``UnfinishedBulkSend``); the same request
+  with the same key finishes the rest. Refusals before anything is written
+  (4xx) do not use the key up.
+- Powertools idempotency (on its own table) remembers the 202 for 24 hours:
+  a repeat gets the first 202 back and queues nothing, and a repeat while the
+  first still runs is 409 ``idempotency_in_progress``.
+
+Without the header every request is a new bulk send: jobs are written 25 per
+BatchWriteItem (their ids cannot exist yet) and a 500 says that sending again
+queues all of them again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import cache
@@ -38,21 +61,26 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from ulid import ULID
 
 from common.api_models import (
     MAX_RECIPIENTS,
+    MAX_REJECTED_LISTED,
+    BulkKeyReused,
     BulkSendRequest,
     BulkSendResponse,
     Caller,
     NoRecipients,
     RejectedInput,
     TooManyRecipients,
+    UnfinishedBulkSend,
 )
 from common.clock import epoch_seconds, utc_now
-from common.jobs import JobRecipient, JobsTable
+from common.errors import StorageError
+from common.jobs import BulkRecord, JobRecipient, JobsTable
 from common.models import JOB_ID_RE, Job, JobStatus, JobType, new_job_id
 from common.observability import logger
-from common.outbox import Outbox
+from common.outbox import Outbox, PartlyStored, Stored
 from common.queues import JobQueues
 from common.recipients import RecipientList
 
@@ -77,6 +105,35 @@ IDEMPOTENCY = IdempotencyConfig(
 def idempotency_store(table_name: str, client: DynamoDBClient) -> DynamoDBPersistenceLayer:
     """One persistence layer per table and client (made on first use, not at import)."""
     return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
+
+
+def _sha256(*parts: Any) -> str:
+    """A hash of values, unambiguous however they are spelled (JSON, sorted keys)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def bulk_key_hash(caller: Caller, idempotency_key: str) -> str:
+    """What identifies a bulk send's record: the caller and its key, hashed."""
+    return _sha256(caller.identity, idempotency_key)
+
+
+def new_bulk_record(key_hash: str, request: BulkSendRequest, now: datetime) -> BulkRecord:
+    bulk_id, created_at = new_job_id(now)
+    return BulkRecord(
+        key_hash=key_hash,
+        bulk_id=bulk_id,
+        request_hash=_sha256(request.model_dump(mode="json")),
+        id_key=secrets.token_hex(16),
+        expires_at=epoch_seconds(created_at + timedelta(seconds=IDEMPOTENCY_SECONDS)),
+    )
+
+
+def bulk_job_id(record: BulkRecord, address: str) -> str:
+    """The job id of ``address`` in this bulk send: a ULID with the bulk id's
+    time and, as its 80 random bits, an HMAC of the lower-cased address."""
+    digest = hmac.new(bytes.fromhex(record.id_key), address.lower().encode(), hashlib.sha256).digest()
+    millis = ULID.from_str(record.bulk_id).milliseconds
+    return str(ULID.from_bytes(millis.to_bytes(6, "big") + digest[:10]))
 
 
 def collect_recipients(request: BulkSendRequest, rows: Sequence[JobRecipient]) -> RecipientList:
@@ -136,55 +193,87 @@ class BulkSender:
             "key": idempotency_key,
             "request": request.model_dump(mode="json"),
         }
-        return self._once(envelope=envelope, request=request)
+        return self._once(envelope=envelope, request=request, key_hash=bulk_key_hash(caller, idempotency_key))
 
-    def _send_once(self, *, envelope: dict[str, Any], request: BulkSendRequest) -> BulkSendResponse:
-        return self.queue(request)
+    def _send_once(self, *, envelope: dict[str, Any], request: BulkSendRequest, key_hash: str) -> BulkSendResponse:
+        return self.queue(request, key_hash=key_hash)
 
-    def queue(self, request: BulkSendRequest) -> BulkSendResponse:
-        """Create and queue one job per recipient (the domain already checked)."""
+    def queue(self, request: BulkSendRequest, *, key_hash: str | None = None) -> BulkSendResponse:
+        """Create and queue one job per recipient (the domain already checked).
+
+        ``key_hash`` (a bulk send with an ``Idempotency-Key``): the first
+        attempt fixes the bulk send in its record; a later one finishes it.
+        """
         selected = [job_id for job_id in dict.fromkeys(request.job_ids or []) if JOB_ID_RE.fullmatch(job_id)]
         recipients = collect_recipients(request, self._jobs.recipients_of(selected) if selected else [])
         if not recipients.addresses:
             raise NoRecipients("no valid recipient: select rows of this domain or type addresses")
-        if len(recipients.addresses) > MAX_RECIPIENTS:
-            raise TooManyRecipients(
-                f"{len(recipients.addresses)} recipients; a bulk send may have at most {MAX_RECIPIENTS}"
-            )
+        total = len(recipients.addresses)
+        if total > MAX_RECIPIENTS:
+            raise TooManyRecipients(f"{total} recipients; a bulk send may have at most {MAX_RECIPIENTS}")
 
         now = self._clock()
-        bulk_id, _ = new_job_id(now)
-        jobs = [self._job(request, address, bulk_id, now) for address in recipients.addresses]
-        self._outbox.store_and_queue(jobs, due_at=epoch_seconds(now + self._grace))
-        logger.info(
-            "bulk send queued",
-            extra={
-                "bulk_id": bulk_id,
-                "domain": request.domain,
-                "queued": len(jobs),
-                "rejected": len(recipients.rejected),
-                "duplicates": recipients.duplicates,
-            },
-        )
+        due_at = epoch_seconds(now + self._grace)
+        # Without a key the record is kept nowhere: its secret dies with this call.
+        record = new_bulk_record(key_hash or "0" * 64, request, now)
+        first = True
+        if key_hash is not None:
+            try:
+                record, first = self._jobs.open_bulk(record, now=epoch_seconds(now))
+            except StorageError as exc:
+                logger.exception("bulk send not started: storing its record failed", extra={"recipients": total})
+                raise UnfinishedBulkSend(bulk_id=None, queued=0, total=total, keyed=True) from exc
+            if record.request_hash != _sha256(request.model_dump(mode="json")):
+                raise BulkKeyReused("this Idempotency-Key stands for another bulk send")
+        jobs = [self._job(request, address, record) for address in recipients.addresses]
+        try:
+            if key_hash is None:
+                stored = self._outbox.store_and_queue(jobs, due_at=due_at)
+            else:
+                stored = self._outbox.store_once_and_queue(jobs, due_at=due_at, look_first=not first)
+        except PartlyStored as exc:
+            raise UnfinishedBulkSend(
+                bulk_id=record.bulk_id, queued=exc.stored, total=total, keyed=key_hash is not None
+            ) from exc
+        self._log(request, record, stored, recipients, retry=not first)
         return BulkSendResponse(
-            bulk_id=bulk_id,
-            queued=len(jobs),
+            bulk_id=record.bulk_id,
+            queued=total,
             job_ids=[job.job_id for job in jobs],
-            rejected=[RejectedInput(input=r.input, reason=r.reason) for r in recipients.rejected],
+            rejected=[RejectedInput(input=r.input, reason=r.reason) for r in recipients.rejected[:MAX_REJECTED_LISTED]],
+            rejected_total=len(recipients.rejected),
             duplicates=recipients.duplicates,
         )
 
     @staticmethod
-    def _job(request: BulkSendRequest, address: str, bulk_id: str, now: datetime) -> Job:
-        job_id, created_at = new_job_id(now)
+    def _log(
+        request: BulkSendRequest, record: BulkRecord, stored: Stored, recipients: RecipientList, *, retry: bool
+    ) -> None:
+        logger.info(
+            "bulk send queued",
+            extra={
+                "bulk_id": record.bulk_id,
+                "domain": request.domain,
+                "queued": len(recipients.addresses),
+                "jobs_created": len(stored.created),
+                "jobs_found": len(stored.found),
+                "retry": retry,
+                "rejected": len(recipients.rejected),
+                "duplicates": recipients.duplicates,
+            },
+        )
+
+    @staticmethod
+    def _job(request: BulkSendRequest, address: str, record: BulkRecord) -> Job:
+        job_id = bulk_job_id(record, address)
         return Job(
             job_id=job_id,
-            created_at=created_at,
+            created_at=ULID.from_str(job_id).datetime,
             domain=request.domain,
             type=JobType.MANUAL,
             recipient=address,
             subject=request.subject,
             status=JobStatus.QUEUED,
             body_text=request.body,
-            bulk_id=bulk_id,
+            bulk_id=record.bulk_id,
         )

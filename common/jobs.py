@@ -15,6 +15,12 @@ Item layout (one item per job, ``pk`` = ``job_id``):
 - ``lease_until`` (epoch ms) and ``lease_token`` while a worker holds it;
 - ``expires_at``: DynamoDB's TTL.
 
+A bulk send's record (``pk`` = ``bulk#<hash of caller and Idempotency-Key>``)
+fixes what a bulk send with that key is: its ``bulk_id`` (whose time is its
+jobs' ``created_at``), the request's fingerprint and the secret its job ids
+are derived with (``BulkRecord``). Like the marker below, it carries no index
+keys; it expires after 24 hours.
+
 An idempotency marker (``pk`` = ``idem#<domain>#<key>``) points at the job
 created first for that key (``target_job_id``) and keeps the fingerprint of
 the request that created it (``fingerprint``; markers written before version 2
@@ -186,6 +192,27 @@ class JobRecipient(BaseModel):
     job_id: str = Field(pattern=JOB_ID_RE.pattern)
     domain: str
     recipient: str
+
+
+class BulkRecord(BaseModel):
+    """What the first attempt of a bulk send with an ``Idempotency-Key`` fixes
+    for every later one: the bulk id (a ULID whose time is the jobs'
+    ``created_at``), the request's fingerprint, and the secret its job ids are
+    derived with. Never returned to anyone: ``id_key`` stays in the table."""
+
+    key_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bulk_id: str = Field(pattern=JOB_ID_RE.pattern)
+    request_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    id_key: str = Field(pattern=r"^[0-9a-f]{32,}$")
+    expires_at: int
+
+    @property
+    def pk(self) -> str:
+        return bulk_record_pk(self.key_hash)
+
+
+def bulk_record_pk(key_hash: str) -> str:
+    return f"bulk#{key_hash}"
 
 
 class JobsTable:
@@ -403,6 +430,71 @@ class JobsTable:
             request = {self._table: unprocessed}
             _backoff(attempt)
         raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
+
+    # ------------------------------------------------------------ bulk sends
+    def open_bulk(self, record: BulkRecord, *, now: int) -> tuple[BulkRecord, bool]:
+        """Store a bulk send's record unless a live one (``expires_at`` after
+        ``now``) has its key. One conditional PutItem; returns the record that
+        stands (``record``, or the first one, read back from the failed
+        condition) and whether it is ``record``."""
+        values = record.model_dump(exclude={"key_hash"}) | {"pk": record.pk}
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=serialize(values),
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
+                ExpressionAttributeValues=serialize({":now": now}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if not isinstance(exc, ClientError) or _code(exc) != "ConditionalCheckFailedException":
+                raise _failed("PutItem (bulk record)", exc) from exc
+            old: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            found = deserialize(old) | {"key_hash": record.key_hash}
+            return BulkRecord.model_validate(found), False
+        return record, True
+
+    def put_if_absent(self, job: Job, *, due_at: int) -> bool:
+        """Write a new job unless an item with its id exists (one conditional
+        PutItem). Returns whether this call wrote it."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self.to_item(job, due_at=due_at),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _failed("PutItem (job)", exc) from exc
+        return True
+
+    def existing_ids(self, job_ids: Sequence[str]) -> set[str]:
+        """Which of ``job_ids`` (unique) are stored: strongly consistent
+        BatchGetItem, 100 keys per call, reading the key only."""
+        found: set[str] = set()
+        for start in range(0, len(job_ids), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [{"pk": {"S": job_id}} for job_id in job_ids[start : start + BATCH_GET_LIMIT]],
+                    "ProjectionExpression": "pk",
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(_UNPROCESSED_RETRIES):
+                try:
+                    response = self._client.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise _failed("BatchGetItem (existing jobs)", exc) from exc
+                found.update(str(item["pk"]["S"]) for item in response.get("Responses", {}).get(self._table, []))
+                unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
+                if not unprocessed or not unprocessed.get("Keys"):
+                    break
+                request = {self._table: unprocessed}
+                _backoff(attempt)
+            else:
+                raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
+        return found
 
     # ------------------------------------------------------------ sending
     def claim(self, message: QueueMessage, *, now_ms: int, lease_seconds: int, token: str, due_at: int) -> Claim:

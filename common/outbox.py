@@ -13,12 +13,19 @@ it again.
   queue. Messages still unsent after retries are logged by job id and counted
   (``EmailsLeftForSweeper``): the jobs are stored and will be sent.
 - When DynamoDB fails part-way, the jobs known to be written are queued at
-  once and the ``StorageError`` goes on to the caller.
+  once and ``PartlyStored`` (a ``StorageError`` saying how many are stored)
+  goes on to the caller.
+
+A bulk send with an ``Idempotency-Key`` derives its job ids from what the
+jobs are, so its retry finds the jobs already stored: ``store_once_and_queue``
+writes each job with one conditional PutItem (never over one that exists) and
+queues only the jobs it wrote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -29,6 +36,11 @@ from common.models import Job, QueueMessage
 from common.observability import logger, metrics
 from common.queues import JobQueues
 
+# Conditional PutItems in flight at once (botocore keeps 10 connections per
+# client), and how many jobs are stored before their messages are queued.
+PUT_CONCURRENCY = 8
+PUT_WAVE = 100
+
 
 @dataclass
 class Stored:
@@ -36,6 +48,20 @@ class Stored:
     # Each job's id -> the id stored for it (another one's when its key was seen before).
     stored_id: dict[str, str] = field(default_factory=dict)
     unqueued: list[str] = field(default_factory=list)  # of the created, ids left to the sweeper
+    found: list[str] = field(default_factory=list)  # ids already stored before this call
+
+
+class PartlyStored(StorageError):
+    """DynamoDB failed part-way through storing new jobs; those stored were queued.
+
+    ``stored``: how many of the ``requested`` jobs are known to be stored
+    (``None``: the failure came before it could be told).
+    """
+
+    def __init__(self, cause: StorageError, *, stored: int | None, requested: int) -> None:
+        super().__init__(str(cause))
+        self.stored = stored
+        self.requested = requested
 
 
 class Outbox:
@@ -62,19 +88,73 @@ class Outbox:
                     stored.stored_id[job.job_id] = self._jobs.put_new_idempotent(job, due_at=due_at)
                     if stored.stored_id[job.job_id] == job.job_id:
                         stored.created.append(job)
-        except StorageError:
+        except StorageError as exc:
             logger.exception(
                 "storing jobs failed; those stored are queued",
                 extra={"requested": len(jobs), "stored": len(stored.created)},
             )
             self._queue(stored.created)
-            raise
+            raise PartlyStored(exc, stored=len(stored.stored_id), requested=len(jobs)) from exc
         stored.unqueued = self._queue(stored.created)
         return stored
+
+    def store_once_and_queue(self, jobs: Sequence[Job], *, due_at: int, look_first: bool) -> Stored:
+        """Store each job (ids unique) unless its id is stored already; queue those this call stored.
+
+        ``look_first``: read which exist (one consistent BatchGetItem per 100)
+        and leave them alone: the attempt that stored a job queued it, and a
+        message that was lost is the sweeper's to replace, as for any job.
+        Every other job is one PutItem conditional on its id being new,
+        ``PUT_CONCURRENCY`` at a time; each wave of ``PUT_WAVE`` is queued as
+        soon as it is stored. A put that finds its job there (botocore retried
+        a write whose answer was lost) queues it too: a second message for a
+        job sends nothing more (the worker's claim lets one through).
+
+        Raises ``PartlyStored`` when DynamoDB fails, after queueing what was stored.
+        """
+        stored = Stored()
+        try:
+            found = self._jobs.existing_ids([job.job_id for job in jobs]) if look_first else set()
+        except StorageError as exc:
+            logger.exception("reading which jobs are stored failed", extra={"requested": len(jobs)})
+            raise PartlyStored(exc, stored=None, requested=len(jobs)) from exc
+        stored.found = [job.job_id for job in jobs if job.job_id in found]
+        missing = [job for job in jobs if job.job_id not in found]
+        failure: StorageError | None = None
+        with ThreadPoolExecutor(max_workers=PUT_CONCURRENCY) as pool:
+            for start in range(0, len(missing), PUT_WAVE):
+                wave = missing[start : start + PUT_WAVE]
+                outcomes = list(pool.map(lambda job: self._put(job, due_at), wave))
+                written = [job for job, error in zip(wave, outcomes, strict=True) if error is None]
+                stored.created += written
+                stored.stored_id.update((job.job_id, job.job_id) for job in written)
+                stored.unqueued += self._send(written)
+                failure = next((error for error in outcomes if error is not None), None)
+                if failure is not None:
+                    break
+        metrics.add_metric(name="EmailsQueued", unit=MetricUnit.Count, value=len(stored.created))
+        if failure is not None:
+            known = len(stored.found) + len(stored.created)
+            logger.error(
+                "storing jobs failed; those stored are queued",
+                extra={"requested": len(jobs), "stored": known, "error": str(failure)},
+            )
+            raise PartlyStored(failure, stored=known, requested=len(jobs)) from failure
+        return stored
+
+    def _put(self, job: Job, due_at: int) -> StorageError | None:
+        try:
+            self._jobs.put_if_absent(job, due_at=due_at)
+        except StorageError as exc:
+            return exc
+        return None
 
     def _queue(self, created: Sequence[Job]) -> list[str]:
         """Queue the new jobs' messages; returns the ids of those left to the sweeper."""
         metrics.add_metric(name="EmailsQueued", unit=MetricUnit.Count, value=len(created))
+        return self._send(created)
+
+    def _send(self, created: Sequence[Job]) -> list[str]:
         if not created:
             return []
         unsent = [m.job_id for m in self._queues.send([QueueMessage.for_job(job) for job in created])]

@@ -26,6 +26,8 @@ BULK_RESPONSES = documented(
         409: "idempotency_key_reused: the Idempotency-Key came with a different request; "
         "idempotency_in_progress: its first request is still running",
         413: "body_too_large, too_many_recipients",
+        500: "bulk_send_unfinished: storage failed part-way; the message says how many emails are queued "
+        "(with an Idempotency-Key, the same request again queues the rest); internal_error",
     },
 )
 

@@ -59,9 +59,10 @@ def test_selected_rows_and_typed_addresses_become_queued_manual_jobs(admin: Admi
     )
     # Then five jobs are queued, one per recipient, on the bulk queue
     assert reply.status == 202, reply.body
-    assert set(reply.body) == {"bulk_id", "queued", "job_ids", "rejected", "duplicates"}
+    assert set(reply.body) == {"bulk_id", "queued", "job_ids", "rejected", "rejected_total", "duplicates"}
     assert reply.body["queued"] == 5
     assert reply.body["rejected"] == []
+    assert reply.body["rejected_total"] == 0
     assert reply.body["duplicates"] == 0
     assert len(set(reply.body["job_ids"])) == 5
     stored = [jobs_table().get(job_id) for job_id in reply.body["job_ids"]]
@@ -261,10 +262,10 @@ def test_a_key_whose_first_request_is_still_running_is_409(admin: Admin, monkeyp
     seen: list[Any] = []
     original = BulkSender.queue
 
-    def queue_and_meanwhile(self, request_model):
+    def queue_and_meanwhile(self, request_model, **kwargs):
         if not seen:
             seen.append(admin.bulk(request(extra_recipients="ann@example.org"), key="slow"))
-        return original(self, request_model)
+        return original(self, request_model, **kwargs)
 
     monkeypatch.setattr(BulkSender, "queue", queue_and_meanwhile)
     first = admin.bulk(request(extra_recipients="ann@example.org"), key="slow")
