@@ -37,6 +37,9 @@ MAX_JOB_ID_CHARS = 64
 # 1,000 addresses of the longest kind (320 characters) with a separator each,
 # rounded down: a longer list cannot be a list of 1,000 recipients worth sending.
 MAX_EXTRA_RECIPIENTS_CHARS = 200_000
+# A request body is one JSON object; this API's deepest is two levels (an object
+# holding a list), so anything far deeper is refused before it is looked at.
+MAX_BODY_DEPTH = 32
 
 BODY_TOO_LARGE = "body_too_large"
 TOO_MANY_RECIPIENTS = "too_many_recipients"
@@ -53,6 +56,12 @@ class Forbidden(EmailOpsError):
     """The domain named is not among the caller's domains, or the token lists none."""
 
     code = "forbidden"
+
+
+class MalformedBody(EmailOpsError):
+    """A request body that is not one JSON object in UTF-8: refused whole, never guessed at."""
+
+    code = "invalid_request"
 
 
 class InvalidCursor(EmailOpsError):
