@@ -154,17 +154,23 @@ def bind(port: int, variable: str, app: App, name: str) -> ThreadingHTTPServer:
             if self.command != "HEAD":
                 self.wfile.write(response.body)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
+        def __getattr__(self, name: str) -> Callable[[], None]:
+            """Every method goes to the app (``http.server`` looks for
+            ``do_<METHOD>``), which answers one it has no route for as API
+            Gateway does (404), rather than ``http.server``'s 501 page."""
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
 
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
             """``http.server``'s own refusals (a request line too long or not
-            HTTP, headers too long, a method not served): JSON, not HTML."""
+            HTTP, headers too long): JSON, not HTML."""
             status = HTTPStatus(code)
-            if code == HTTPStatus.NOT_IMPLEMENTED:
-                message = f"the method {self.command[:20]!r} is not served here"
             response = json_error(code, None, message or status.description)
-            path = loggable_path(getattr(self, "path", "") or "")
-            log_access(getattr(self, "command", "") or "", path, code, time.monotonic())
+            # What it read of the request line, which may have stopped short of command and path.
+            line = getattr(self, "requestline", "") or getattr(self, "raw_requestline", b"")[:4096].decode("latin-1")
+            words = [*line.split(), "", ""]
+            log_access(loggable_path(words[0])[:20], loggable_path(words[1]), code, time.monotonic())
             # A request line it could not read leaves HTTP/0.9, which has no status line or headers.
             if self.request_version == "HTTP/0.9":
                 self.request_version = "HTTP/1.0"

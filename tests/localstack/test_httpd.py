@@ -87,8 +87,6 @@ def assert_envelope(status: int, headers: dict[str, str], body: bytes, code: str
     ("request_bytes", "status", "code"),
     [
         # http.server's HTML page before:
-        (b"TRACE / HTTP/1.1\r\nHost: x\r\n\r\n", 501, "not_implemented"),
-        (b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n\r\n", 501, "not_implemented"),
         (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "request_uri_too_long"),
         (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"),
         (b"NOT A REQUEST LINE AT ALL\r\n\r\n", 400, "invalid_request"),
@@ -100,8 +98,6 @@ def assert_envelope(status: int, headers: dict[str, str], body: bytes, code: str
         (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411, "length_required"),
     ],
     ids=[
-        "trace",
-        "connect",
         "long-request-line",
         "bad-version",
         "bad-request-line",
@@ -137,12 +133,14 @@ def test_every_request_is_logged_without_query_token_or_body(echo, caplog):
         data=b'{"body": "SECRET-BODY"}',
         timeout=10,
     )
-    raw_exchange(echo, b"TRACE /jobs?x=SECRET-QUERY HTTP/1.1\r\nHost: x\r\n\r\n")
+    raw_exchange(echo, b"GET /jobs?x=SECRET-QUERY HTTP/9.9\r\nHost: x\r\n\r\n")
+    raw_exchange(echo, b"GET /" + b"a" * 70_000 + b"?x=SECRET-QUERY HTTP/1.1\r\nHost: x\r\n\r\n")
     lines = [record.getMessage() for record in caplog.records if record.name == "local.httpd"]
-    assert len(lines) == 2, lines
-    post, trace = lines
+    assert len(lines) == 3, lines
+    post, refused, too_long = lines
     assert post.startswith("POST /jobs/bulk 200 ") and post.endswith(" ms")
-    assert trace.startswith("TRACE /jobs 501 ")
+    assert refused.startswith("GET /jobs 505 ")
+    assert too_long.startswith("GET /aaaa") and " 414 " in too_long and len(too_long) < 300
     for line in lines:
         assert "SECRET" not in line
 
@@ -179,6 +177,15 @@ def test_the_http_api_logs_method_path_status_and_time(http_api, caplog):
     assert [line.rsplit(" ", 2)[0] for line in lines] == ["GET /jobs/01ABC 200", "GET /jobs 401", "GET /nope 404"]
     assert all(line.endswith(" ms") for line in lines)
     assert not any(token in line or "acme.com" in line for line in lines)
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "QUERY", "BREW", "PUT", "DELETE", "PATCH"])
+def test_a_method_without_a_route_is_404_in_the_envelope(http_api, method):
+    # TRACE, QUERY and made-up methods were http.server's HTML 501 before.
+    response = requests.request(method, f"http://{http_api}/jobs", timeout=10)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert response.headers["content-type"] == "application/json"
 
 
 def test_a_path_variable_named_like_a_token_is_not_logged(template_stack):
