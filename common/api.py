@@ -275,6 +275,8 @@ def api_resolver() -> APIGatewayHttpResolver:
 COMMON_ERRORS: dict[int, str] = {
     401: "unauthorized: no token, bad signature, expired token",
     403: "forbidden: the token names no domain, or the domain named is not among the caller's",
+    # Answered by the gateway (or the local stack's server) before any function runs.
+    414: "request_uri_too_long: the path and query are longer than the gateway takes",
     500: "internal_error",
 }
 

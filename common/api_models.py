@@ -169,7 +169,20 @@ ExtraRecipients = Annotated[str | None, AfterValidator(_short_address_list)]
 
 
 class BulkSendRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # In the OpenAPI document: schemathesis sends it, so one request of its run is queued.
+        json_schema_extra={
+            "examples": [
+                {
+                    "domain": "acme.com",
+                    "extra_recipients": "a@example.org, b@example.net",
+                    "subject": "Our opening hours over the holidays",
+                    "body": "We are open every day from 9 to 17.",
+                }
+            ]
+        },
+    )
 
     domain: Domain = Field(description="one of your domains; every recipient is written to it")
     job_ids: SelectedJobIds = Field(default=None, description="selected rows: their recipients receive the email")

@@ -22,9 +22,9 @@ def test_the_document_holds_the_three_routes_and_their_errors() -> None:
     assert document["openapi"].startswith("3.")
     paths = document["paths"]
     assert set(paths) == {"/jobs", "/jobs/{job_id}", "/jobs/bulk"}
-    assert set(paths["/jobs"]["get"]["responses"]) == {"200", "400", "401", "403", "500"}
-    assert set(paths["/jobs/{job_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "500"}
-    assert set(paths["/jobs/bulk"]["post"]["responses"]) == {"202", "400", "401", "403", "409", "413", "500"}
+    assert set(paths["/jobs"]["get"]["responses"]) == {"200", "400", "401", "403", "414", "500"}
+    assert set(paths["/jobs/{job_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "414", "500"}
+    assert set(paths["/jobs/bulk"]["post"]["responses"]) == {"202", "400", "401", "403", "409", "413", "414", "500"}
     for operations in paths.values():
         for operation in operations.values():
             assert "422" not in operation["responses"]
