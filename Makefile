@@ -9,7 +9,7 @@ SAM := $(SAM_VENV)/bin/sam
 # checkov findings not fixed, each reasoned in docs/decisions.md ("checkov").
 CHECKOV_SKIPS := CKV_AWS_27,CKV_AWS_115,CKV_AWS_116,CKV_AWS_117,CKV_AWS_119,CKV_AWS_149,CKV_AWS_158,CKV_AWS_173
 
-.PHONY: help install test lint typecheck template-check unit clean openapi openapi-check
+.PHONY: help install test lint typecheck template-check unit clean openapi openapi-check fuzz
 .PHONY: run token demo build
 .PHONY: bench
 
@@ -55,6 +55,12 @@ openapi: install ## write docs/openapi.json from the API functions' code
 openapi-check: install ## fail when docs/openapi.json no longer matches the code
 	$(BIN)/python -m local.openapi --check
 
+# schemathesis, from docs/openapi.json, against a local stack of its own on free
+# ports: a seeded, bounded run (about half a minute).
+FUZZ_TESTS := tests/e2e/test_api_fuzz.py
+fuzz: install ## schemathesis against the local stack: no 5xx, answers as documented, errors in the envelope
+	$(BIN)/pytest -q $(FUZZ_TESTS)
+
 run: install ## the whole service on this machine (HTTP API :3000, Lambda :3001, AWS :5000) until Ctrl-C
 	$(BIN)/python -m local run
 
@@ -76,8 +82,9 @@ BUILD_INPUTS := template.yaml requirements.txt local/build.py $(wildcard common/
 
 build: .aws-sam/.built ## sam validate --lint + sam build (no containers), and the host build the tests import
 
-test: lint typecheck template-check openapi-check build ## everything CI runs: linters, template and OpenAPI checks, every test
-	$(BIN)/pytest -q
+test: lint typecheck template-check openapi-check build ## everything CI runs: linters, template and OpenAPI checks, every test, schemathesis
+	$(BIN)/pytest -q --ignore=$(FUZZ_TESTS)
+	$(BIN)/pytest -q $(FUZZ_TESTS)
 
 clean: ## remove the virtual environments and build output
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

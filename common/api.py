@@ -5,10 +5,16 @@ Every error answers ``{"error": {"code", "message"}}`` (CONTRACT.md section 3):
 validation is 400 (not Powertools' 422), an oversize body or recipient list
 413, anything unexpected 500 with a generic message and the details in the log
 only. Nothing here logs a token, a request body or an email address.
+
+A request body is read here, not by Powertools: it must be one JSON object in
+UTF-8 (``Content-Type: application/json``, or none); anything else is 400
+before a model sees it (``read_json_object``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
@@ -16,12 +22,11 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestUnsupportedContentType,
-    RequestValidationError,
-)
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.request import Request
+from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
@@ -30,12 +35,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from common.api_models import (
     BODY_TOO_LARGE,
+    MAX_BODY_DEPTH,
     TOO_MANY_RECIPIENTS,
     Caller,
     ErrorDetail,
     ErrorResponse,
     Forbidden,
     InvalidCursor,
+    MalformedBody,
     NoRecipients,
     TooManyRecipients,
     Unauthenticated,
@@ -56,6 +63,7 @@ _ANSWERS: dict[type[Exception], tuple[HTTPStatus, str | None]] = {
     Forbidden: (HTTPStatus.FORBIDDEN, None),
     JobNotFound: (HTTPStatus.NOT_FOUND, None),
     InvalidCursor: (HTTPStatus.BAD_REQUEST, None),
+    MalformedBody: (HTTPStatus.BAD_REQUEST, None),
     NoRecipients: (HTTPStatus.BAD_REQUEST, None),
     TooManyRecipients: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, None),
     IdempotencyValidationError: (HTTPStatus.CONFLICT, "idempotency_key_reused"),
@@ -92,8 +100,6 @@ def _invalid(exc: RequestValidationError) -> Response[str]:
         failed = [{"loc": error.get("loc"), "type": error.get("type")} for error in errors]
         logger.error("response failed validation", extra={"errors": failed})
         return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", INTERNAL_MESSAGE)
-    if any(error.get("type") == "json_invalid" for error in errors):
-        return _error(HTTPStatus.BAD_REQUEST, "invalid_request", "the request body is not valid JSON")
     oversize = [error for error in errors if error.get("type") in _OVERSIZE]
     if oversize:
         first = oversize[0]
@@ -111,8 +117,6 @@ def error_response(exc: Exception) -> Response[str]:
     """Every exception a route lets out, answered in the contract's envelope."""
     if isinstance(exc, RequestValidationError):
         answer = _invalid(exc)
-    elif isinstance(exc, RequestUnsupportedContentType):
-        answer = _error(HTTPStatus.BAD_REQUEST, "invalid_request", "the request body must be JSON")
     elif isinstance(exc, NotFoundError):
         answer = _error(HTTPStatus.NOT_FOUND, "not_found", "no such route")
     else:
@@ -159,10 +163,111 @@ class DashboardCors(CORSConfig):
         }
 
 
+# ------------------------------------------------------------------ the body
+_JSON_MEDIA_TYPE = "application/json"
+
+
+def read_json_object(body: str | None, *, base64_encoded: bool, content_type: str) -> dict[str, Any]:
+    """The request body as this API accepts it: one JSON object, UTF-8, at most
+    ``MAX_BODY_DEPTH`` levels deep; ``MalformedBody`` (400) for anything else.
+
+    No ``Content-Type`` counts as JSON; form and multipart bodies are refused
+    rather than parsed (Powertools would parse them, and took the first element
+    of a JSON array as if it were the whole body).
+    """
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type not in ("", _JSON_MEDIA_TYPE):
+        raise MalformedBody(f"the request body must be JSON (Content-Type: {_JSON_MEDIA_TYPE})")
+    text = _body_text(body or "", base64_encoded=base64_encoded)
+    if not text.strip():
+        raise MalformedBody("the request body is missing: send one JSON object")
+    try:
+        value = json.loads(text, object_pairs_hook=_no_repeated_keys, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise MalformedBody(f"the request body is nested deeper than {MAX_BODY_DEPTH} levels") from exc
+    except ValueError as exc:  # json.JSONDecodeError, and the two hooks above
+        raise MalformedBody(f"the request body is not valid JSON: {_reason(exc)}") from exc
+    if not isinstance(value, dict):
+        raise MalformedBody("the request body must be one JSON object, not " + _json_kind(value))
+    if _depth(value) > MAX_BODY_DEPTH:
+        raise MalformedBody(f"the request body is nested deeper than {MAX_BODY_DEPTH} levels")
+    return value
+
+
+def _body_text(body: str, *, base64_encoded: bool) -> str:
+    if not base64_encoded:
+        return body
+    try:
+        return base64.b64decode(body, validate=True).decode("utf-8")
+    except binascii.Error as exc:
+        raise MalformedBody("the request body is not valid base64") from exc
+    except UnicodeDecodeError as exc:
+        raise MalformedBody("the request body is not UTF-8 text") from exc
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise ValueError(f"the key {json.dumps(key)[:80]} appears more than once")
+        value[key] = item
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _reason(exc: ValueError) -> str:
+    # Messages of our own hooks, or JSONDecodeError's position: never the body's text.
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return str(exc)
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}
+    return kinds.get(type(value), "a number")
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        current, level = stack.pop()
+        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_BODY_DEPTH:
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation with the body read by ``read_json_object``.
+
+    Powertools' own reading parses form and multipart bodies, answers 500 to a
+    body that is not UTF-8, to multipart without a boundary and to deep nesting,
+    and validates the first element of a JSON array in place of the body.
+    """
+
+    def _get_body(self, app: EventHandlerInstance) -> dict[str, Any]:
+        event = app.current_event
+        return read_json_object(
+            event.body,
+            base64_encoded=bool(event.is_base64_encoded),
+            content_type=event.headers.get("content-type") or "",
+        )
+
+
 def api_resolver() -> APIGatewayHttpResolver:
     """An HTTP API (payload 2.0) resolver with request validation, CORS for the
     dashboard's origin, and every error in the contract's envelope."""
     app = APIGatewayHttpResolver(cors=DashboardCors(), enable_validation=True)
+    # Request validation is Powertools' middleware; only its reading of the body
+    # is replaced (the resolver keeps the middleware under this name).
+    app._request_validation_middleware = _JsonObjectBodies()  # type: ignore[no-untyped-call]  # Powertools' __init__
     # One handler for everything: it is found through each exception's MRO.
     app.exception_handler(Exception)(error_response)
     return app
@@ -172,6 +277,8 @@ def api_resolver() -> APIGatewayHttpResolver:
 COMMON_ERRORS: dict[int, str] = {
     401: "unauthorized: no token, bad signature, expired token",
     403: "forbidden: the token names no domain, or the domain named is not among the caller's",
+    # Answered by the gateway (or the local stack's server) before any function runs.
+    414: "request_uri_too_long: the path and query are longer than the gateway takes",
     500: "internal_error",
 }
 

@@ -126,7 +126,19 @@ def _no_line_breaks(value: str) -> str:
     return value
 
 
-Domain = Annotated[str, BeforeValidator(_lower_strip), AfterValidator(_check_domain)]
+Domain = Annotated[
+    str,
+    BeforeValidator(_lower_strip),
+    AfterValidator(_check_domain),
+    # For the OpenAPI document: what _check_domain accepts (any case; labels of 1-63).
+    Field(
+        json_schema_extra={
+            "pattern": r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
+            "maxLength": 253,
+        }
+    ),
+]
 EmailAddress = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=320), AfterValidator(normalize_address)
 ]

@@ -5,12 +5,14 @@ Routes, authorizers and CORS come from the template's ``HttpApi`` events and
 matches it (exact path, then path variables, then greedy ones; a method
 before ``ANY``), authorized like the JWT authorizer (see ``local.tokens``),
 turned into a payload-2.0 event and answered with what the function returns.
-Unknown route: 404; refused token: 401; a function that fails: 500.
+Unknown route: 404; refused token: 401; a function that fails: 500; each in
+the contract's error envelope with API Gateway's ``message`` beside it.
+Each request is logged (``local.httpd``) with its path, where a path
+variable named like a token (``{token}``) shows as its name, not its value.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
@@ -20,15 +22,15 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from local.events import http_event, http_response
-from local.httpd import Request, Response
+from local.httpd import Request, Response, json_error, loggable_path
 from local.runtime import ConfigurationError, LocalFunction
 from local.template import Stack
 from local.tokens import JwtRules, Unauthorized, bearer_token, http_api_definitions, rules_from_authorizer, verify
 
 log = logging.getLogger("local.http_api")
 
-_JSON = ("content-type", "application/json")
 _ANY_METHODS = {"ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD"}
+_SECRET_NAMES = ("token", "secret", "key")
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,21 @@ class Route:
             elif segment != given[i]:
                 return None
         return params if len(given) == len(wanted) else None
+
+    def logged_path(self, path: str) -> str:
+        """``path`` (which this route matched) as the log shows it: a path
+        variable whose name says it is a token or a secret shows as its name."""
+        if self.path == "$default":
+            return loggable_path(path)
+        given = [s for s in path.split("/") if s]
+        shown: list[str] = []
+        for i, segment in enumerate(self._segments):
+            hidden = segment.startswith("{") and any(word in segment.lower() for word in _SECRET_NAMES)
+            if segment.endswith("+}"):
+                shown += [segment] if hidden else given[i:]
+                break
+            shown.append(segment if hidden else given[i])
+        return loggable_path("/" + "/".join(shown))
 
 
 def _tuple(value: Any) -> tuple[str, ...]:
@@ -186,13 +203,6 @@ def routes(stack: Stack) -> list[Route]:
     return sorted(found, key=Route.priority)
 
 
-def _gateway_error(status: int, message: str, code: str, detail: str) -> Response:
-    """API Gateway's own answer (``{"message": ...}``), with the contract's
-    ``error`` object beside it so clients of either shape can read it."""
-    body = {"message": message, "error": {"code": code, "message": detail}}
-    return Response(status, json.dumps(body).encode(), [_JSON])
-
-
 class HttpApi:
     def __init__(self, stack: Stack, functions: Mapping[str, LocalFunction], *, secret: str) -> None:
         self._stack = stack
@@ -226,7 +236,7 @@ class HttpApi:
         matched = self._match(method, path, api)
         if matched is None:
             detail = f"no route matches {method} {path}"
-            return self._finish(_gateway_error(404, "Not Found", "not_found", detail), api, request)
+            return self._finish(json_error(404, "not_found", detail), api, request)
         route, params = matched
 
         claims: dict[str, Any] | None = None
@@ -236,14 +246,16 @@ class HttpApi:
             try:
                 claims = verify(bearer_token(self._identity(request, rules)), secret=self._secret, rules=rules)
             except Unauthorized as exc:
-                log.info("401 %s %s: %s", method, path, exc)
-                response = _gateway_error(401, "Unauthorized", "unauthorized", str(exc))
-                response.headers.append(("www-authenticate", f'Bearer error="invalid_token" error_description="{exc}"'))
-                return self._finish(response, route.api, request)
+                response = json_error(401, "unauthorized", str(exc))
+                reason = str(exc).replace('"', "'")
+                response.headers.append(
+                    ("www-authenticate", f'Bearer error="invalid_token" error_description="{reason}"')
+                )
+                return self._finish(response, route.api, request, route.logged_path(path))
             granted = _tuple(str(claims.get("scope", "")).replace(" ", ","))
             if route.scopes and not set(route.scopes) & set(granted):
-                response = _gateway_error(403, "Forbidden", "forbidden", "the token lacks the route's scope")
-                return self._finish(response, route.api, request)
+                response = json_error(403, "forbidden", "the token lacks the route's scope")
+                return self._finish(response, route.api, request, route.logged_path(path))
 
         event = http_event(
             method=method,
@@ -262,16 +274,16 @@ class HttpApi:
         event["requestContext"]["requestId"] = request_id
         result = self._functions[route.function].invoke(event)
         if result.failed:
-            response = Response(500, b'{"message":"Internal Server Error"}', [_JSON])
+            response = json_error(500, "internal_error", "the function failed; the stack's log has its error")
         else:
             try:
                 status, headers, body = http_response(result.payload)
+                response = Response(status, body, headers)
             except (TypeError, ValueError, KeyError) as exc:
                 log.error("%s returned a response API Gateway cannot use: %s", route.function, exc)
-                status, headers, body = 502, [_JSON], b'{"message":"Internal Server Error"}'
-            response = Response(status, body, headers)
+                response = json_error(502, "internal_error", "the function returned a response API Gateway cannot use")
         response.headers.append(("apigw-requestid", request_id))
-        return self._finish(response, route.api, request)
+        return self._finish(response, route.api, request, route.logged_path(path))
 
     # ----------------------------------------------------------- helpers
     def _match(self, method: str, path: str, api: Api | None) -> tuple[Route, dict[str, str]] | None:
@@ -318,9 +330,10 @@ class HttpApi:
         return Response(204, b"", headers)
 
     @staticmethod
-    def _finish(response: Response, api: Api | None, request: Request) -> Response:
+    def _finish(response: Response, api: Api | None, request: Request, logged_path: str | None = None) -> Response:
         """With CORS configured, API Gateway sets the CORS headers itself and
         drops the ones the function returned."""
+        response.logged_path = logged_path
         origin = request.header("Origin")
         if api is None or api.cors is None:
             return response

@@ -6,7 +6,9 @@ A function is named by its logical id or by an ARN ending in it.
 ``InvocationType`` ``RequestResponse`` answers with the result; ``Event``
 answers 202 at once and runs the function in the background; ``DryRun``
 answers 204. A function error is answered as Lambda answers it: status 200,
-``X-Amz-Function-Error: Unhandled`` and Lambda's error object.
+``X-Amz-Function-Error: Unhandled`` and Lambda's error object. A payload that
+is not JSON, or nests deeper than ``MAX_PAYLOAD_DEPTH`` (further than a
+Python runtime can unmarshal), is Lambda's 400 ``InvalidRequestContentException``.
 """
 
 from __future__ import annotations
@@ -26,11 +28,24 @@ _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _LIST = re.compile(r"^/2015-03-31/functions/?$")
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 1024 * 1024
+MAX_PAYLOAD_DEPTH = 500
 
 
 def _error(status: int, code: str, message: str) -> Response:
     body = json.dumps({"Type": "User", "Message": message, "message": message}).encode()
     return Response(status, body, [("x-amzn-ErrorType", code), ("content-type", "application/json")])
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` arrays and objects deep (no recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        current, level = stack.pop()
+        if isinstance(current, dict | list):
+            if level == limit:
+                return True
+            stack.extend((child, level + 1) for child in (current.values() if isinstance(current, dict) else current))
+    return False
 
 
 class LambdaApi:
@@ -61,10 +76,15 @@ class LambdaApi:
         limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
         if len(request.body) > limit:
             return _error(413, "RequestTooLargeException", f"Request must be smaller than {limit} bytes")
+        too_deep = f"Could not parse request body into json: nested deeper than {MAX_PAYLOAD_DEPTH} levels"
         try:
             event: Any = json.loads(request.body) if request.body.strip() else {}
+        except RecursionError:
+            return _error(400, "InvalidRequestContentException", too_deep)
         except (UnicodeDecodeError, ValueError) as exc:
             return _error(400, "InvalidRequestContentException", f"Could not parse request body into json: {exc}")
+        if _deeper_than(event, MAX_PAYLOAD_DEPTH):
+            return _error(400, "InvalidRequestContentException", too_deep)
 
         if invocation_type == "DryRun":
             return Response(204)

@@ -2,11 +2,12 @@
 API's JWT authorizer checks the dashboard's tokens.
 
 In AWS the authorizer verifies the identity provider's RS256 signature and
-requires the template's issuer and audience. Locally the signature is HS256
-with ``EMAILOPS_DEV_JWT_SECRET``; ``iss`` and ``aud`` (or ``client_id``) are
-checked when the token carries them and accepted when it does not, so a
-client that mints its own token with only the secret and a ``domains``
-claim is let in (docs/local-stack.md).
+requires ``exp`` and the template's issuer and audience. Locally the
+signature is HS256 with ``EMAILOPS_DEV_JWT_SECRET`` and ``exp`` is required
+as in AWS; ``iss`` and ``aud`` (or ``client_id``) are checked when the token
+carries them and accepted when it does not, so a client that mints its own
+token with only the secret, a ``domains`` claim and ``exp`` is let in
+(docs/local-stack.md).
 """
 
 from __future__ import annotations
@@ -75,13 +76,13 @@ def bearer_token(authorization: str | None) -> str:
 
 def verify(token: str, *, secret: str, rules: JwtRules) -> dict[str, Any]:
     """The token's claims, or ``Unauthorized`` (bad signature, another
-    algorithm, expired, not yet valid, wrong issuer or audience)."""
+    algorithm, no ``exp``, expired, not yet valid, wrong issuer or audience)."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
-            options={"verify_aud": False, "verify_iss": False, "require": []},
+            options={"verify_aud": False, "verify_iss": False, "require": ["exp"]},
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("the token has expired") from exc
@@ -91,8 +92,11 @@ def verify(token: str, *, secret: str, rules: JwtRules) -> dict[str, Any]:
         raise Unauthorized(f"the token is not signed with {ALGORITHM}") from exc
     except jwt.InvalidSignatureError as exc:
         raise Unauthorized("the token's signature does not match") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise Unauthorized(f"the token has no {exc.claim} claim") from exc
     except jwt.InvalidTokenError as exc:
-        raise Unauthorized("the token is malformed") from exc
+        # PyJWT's reason names the part (header, payload, a claim), never the token's text.
+        raise Unauthorized(f"the token is malformed: {exc}") from exc
     if "iss" in claims and rules.issuer and claims["iss"] != rules.issuer:
         raise Unauthorized("the token's issuer is not the one configured")
     audiences = _audiences(claims)

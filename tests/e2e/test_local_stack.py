@@ -37,8 +37,10 @@ def new_domain() -> str:
 
 
 def token(*domains: str, **claims) -> str:
-    """A token as a client outside the project mints it: the secret and a domains claim."""
-    return jwt.encode({"domains": " ".join(domains), **claims}, SECRET, algorithm="HS256")
+    """A token as a client outside the project mints it: the secret, a domains claim and exp."""
+    return jwt.encode(
+        {"domains": " ".join(domains), "exp": int(time.time()) + 3600, **claims}, SECRET, algorithm="HS256"
+    )
 
 
 def auth(*domains: str) -> dict[str, str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -13,16 +15,19 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from pydantic import BaseModel, ValidationError
 
-from common.api import caller_from_event, error_response, parse_domains_claim
+from common.api import caller_from_event, error_response, parse_domains_claim, read_json_object
 from common.api_models import (
+    MAX_BODY_DEPTH,
     Forbidden,
     InvalidCursor,
+    MalformedBody,
     NoRecipients,
     TooManyRecipients,
     Unauthenticated,
 )
 from common.errors import JobNotFound, QueueError, StorageError
 from local.template import Stack
+from tests.helpers import load_function
 from tests.integration.api_support import Admin, event
 
 TOKEN = "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl"
@@ -189,3 +194,92 @@ def test_no_token_body_or_address_is_logged(
         assert secret not in printed.out
         assert secret not in printed.err
         assert secret not in records
+
+
+# ------------------------------------------------------------------ malformed bodies (issue #8, item 12)
+VALID_BULK = {"domain": "acme.com", "subject": "Hours", "body": "Open 9 to 17.", "extra_recipients": "a@example.org"}
+
+
+def _post_bulk(lambda_context, body: str | bytes, content_type: str | None) -> dict[str, Any]:
+    """POST /jobs/bulk through the handler; a ``bytes`` body arrives base64-encoded,
+    as API Gateway passes a body it does not take for text."""
+    ev = Admin(lambda_context, domains="acme.com beta.io")._event("bulk_queue", "POST", "/jobs/bulk")
+    ev["headers"].pop("idempotency-key", None)
+    ev["headers"].pop("content-type", None)
+    if content_type is not None:
+        ev["headers"]["content-type"] = content_type
+    if isinstance(body, bytes):
+        ev["body"], ev["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    else:
+        ev["body"], ev["isBase64Encoded"] = body, False
+    response: dict[str, Any] = load_function("bulk_queue").handler(ev, lambda_context)
+    return response
+
+
+def _queued(stack: Stack) -> int:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    attributes = sqs.get_queue_attributes(QueueUrl=stack.names["BulkQueue"], AttributeNames=["All"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "says"),
+    [
+        # Powertools validated the first element of an array and dropped the rest.
+        (json.dumps([VALID_BULK, {**VALID_BULK, "extra_recipients": "b@example.org"}]), None, "one JSON object"),
+        (json.dumps([VALID_BULK]), "application/json", "one JSON object"),
+        ('"acme.com"', "application/json", "one JSON object"),
+        ("null", "application/json", "one JSON object"),
+        # RecursionError in json.loads: 500 before.
+        ("[" * 100_000 + "]" * 100_000, "application/json", "nested"),
+        ('{"domain": ' + "[" * 5_000 + "]" * 5_000 + "}", "application/json", "nested"),
+        # Not UTF-8 once base64-decoded: UnicodeDecodeError, 500 before.
+        (b'{"domain": "acme\xff.com"}', "application/json", "UTF-8"),
+        (b"\xff\xfe{}", None, "UTF-8"),
+        # multipart/form-data without a boundary: ValueError, 500 before; with one, parsed as a form.
+        ("domain=acme.com", "multipart/form-data", "must be JSON"),
+        (
+            "--x\r\nContent-Disposition: form-data; name=domain\r\n\r\nacme.com\r\n--x--",
+            "multipart/form-data; boundary=x",
+            "must be JSON",
+        ),
+        ("domain=acme.com&subject=Hours&body=Open", "application/x-www-form-urlencoded", "must be JSON"),
+        (json.dumps(VALID_BULK), "text/plain", "must be JSON"),
+        ("", "application/json", "missing"),
+        # Silent guesses: the last of a repeated key won; NaN is no JSON value.
+        ('{"domain": "acme.com", "domain": "beta.io", "subject": "s", "body": "b"}', None, '"domain"'),
+        ('{"domain": "acme.com", "subject": "s", "body": "b", "job_ids": [NaN]}', None, "NaN"),
+        ('{"domain": "acme.com",', "application/json", "not valid JSON"),
+    ],
+)
+def test_a_malformed_body_is_400_and_queues_nothing(
+    stack: Stack, lambda_context, body: str | bytes, content_type: str | None, says: str
+) -> None:
+    response = _post_bulk(lambda_context, body, content_type)
+    assert response["statusCode"] == 400, response
+    answer = json.loads(response["body"])
+    assert set(answer) == {"error"}
+    assert answer["error"]["code"] == "invalid_request"
+    assert says in answer["error"]["message"]
+    assert _queued(stack) == 0
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json", "Application/JSON; charset=utf-8"])
+@pytest.mark.parametrize("encoded", [False, True])
+def test_one_json_object_is_accepted_with_or_without_base64(
+    stack: Stack, lambda_context, content_type: str | None, encoded: bool
+) -> None:
+    raw = json.dumps(VALID_BULK)
+    response = _post_bulk(lambda_context, raw.encode() if encoded else raw, content_type)
+    assert response["statusCode"] == 202, response
+    assert json.loads(response["body"])["queued"] == 1
+    assert _queued(stack) == 1
+
+
+def test_the_body_may_nest_as_deep_as_its_limit_and_no_deeper() -> None:
+    def nested(levels: int) -> str:  # an object holding lists: `levels` containers in all
+        return '{"a": ' + "[" * (levels - 1) + "]" * (levels - 1) + "}"
+
+    assert read_json_object(nested(MAX_BODY_DEPTH), base64_encoded=False, content_type="application/json")
+    with pytest.raises(MalformedBody, match="nested deeper"):
+        read_json_object(nested(MAX_BODY_DEPTH + 1), base64_encoded=False, content_type="application/json")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
+from common.models import Domain
 from local import openapi
 
 
@@ -19,9 +22,9 @@ def test_the_document_holds_the_three_routes_and_their_errors() -> None:
     assert document["openapi"].startswith("3.")
     paths = document["paths"]
     assert set(paths) == {"/jobs", "/jobs/{job_id}", "/jobs/bulk"}
-    assert set(paths["/jobs"]["get"]["responses"]) == {"200", "400", "401", "403", "500"}
-    assert set(paths["/jobs/{job_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "500"}
-    assert set(paths["/jobs/bulk"]["post"]["responses"]) == {"202", "400", "401", "403", "409", "413", "500"}
+    assert set(paths["/jobs"]["get"]["responses"]) == {"200", "400", "401", "403", "414", "500"}
+    assert set(paths["/jobs/{job_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "414", "500"}
+    assert set(paths["/jobs/bulk"]["post"]["responses"]) == {"202", "400", "401", "403", "409", "413", "414", "500"}
     for operations in paths.values():
         for operation in operations.values():
             assert "422" not in operation["responses"]
@@ -40,3 +43,25 @@ def test_check_fails_on_a_stale_document(tmp_path: Path, monkeypatch: pytest.Mon
     assert openapi.main(["--check"]) == 1
     assert openapi.main(["--write"]) == 0
     assert openapi.main(["--check"]) == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        *("acme.com", "ACME.Com", "a.b", "1.2", "x" * 63 + ".com", "x" * 64 + ".com"),
+        *("a-.com", "-a.com", "a..com", "acme", "a_b.com", "acme.com.", "acme com", ""),
+    ],
+)
+def test_domain_is_documented_with_the_host_name_pattern_the_code_applies(value: str) -> None:
+    document = json.loads(openapi.render())
+    body = document["components"]["schemas"]["BulkSendRequest"]["properties"]["domain"]
+    [query] = [p for p in document["paths"]["/jobs"]["get"]["parameters"] if p["name"] == "domain"]
+    [documented] = [s for s in query["schema"]["anyOf"] if s.get("type") == "string"]
+    assert body["pattern"] == documented["pattern"]
+    assert body["maxLength"] == documented["maxLength"] == 253
+    try:
+        TypeAdapter(Domain).validate_python(value)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert bool(re.fullmatch(body["pattern"], value)) == accepted

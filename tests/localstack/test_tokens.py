@@ -38,23 +38,32 @@ def test_the_template_default_issuer_and_audience_are_used():
     assert rules.audiences == tuple(params["JwtAudience"].split(","))
 
 
-def test_a_token_with_only_the_secret_and_domains_is_accepted():
+def test_a_token_with_only_the_secret_domains_and_exp_is_accepted():
     # Tests outside the project mint their own tokens this way
-    token = jwt.encode({"domains": "acme.com"}, SECRET, algorithm="HS256")
+    token = jwt.encode({"domains": "acme.com", "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")
     assert verify(token, secret=SECRET, rules=RULES)["domains"] == "acme.com"
+
+
+EXP = int(time.time()) + 3600  # valid for the whole test run
 
 
 @pytest.mark.parametrize(
     ("token", "reason"),
     [
-        (jwt.encode({"domains": "a.com"}, "another-secret", algorithm="HS256"), "signature"),
-        (jwt.encode({"domains": "a.com"}, SECRET, algorithm="HS512"), "HS256"),
+        (jwt.encode({"domains": "a.com", "exp": EXP}, "another-secret", algorithm="HS256"), "signature"),
+        (jwt.encode({"domains": "a.com", "exp": EXP}, SECRET, algorithm="HS512"), "HS256"),
         (jwt.encode({"domains": "a.com", "exp": int(time.time()) - 10}, SECRET, algorithm="HS256"), "expired"),
-        (jwt.encode({"domains": "a.com", "nbf": int(time.time()) + 600}, SECRET, algorithm="HS256"), "not valid yet"),
-        (jwt.encode({"domains": "a.com", "iss": "https://evil/"}, SECRET, algorithm="HS256"), "issuer"),
-        (jwt.encode({"domains": "a.com", "aud": "other-api"}, SECRET, algorithm="HS256"), "audience"),
-        (jwt.encode({"domains": "a.com"}, None, algorithm="none"), "HS256"),
+        (
+            jwt.encode({"domains": "a.com", "exp": EXP, "nbf": int(time.time()) + 600}, SECRET, algorithm="HS256"),
+            "not valid yet",
+        ),
+        (jwt.encode({"domains": "a.com", "exp": EXP, "iss": "https://evil/"}, SECRET, algorithm="HS256"), "issuer"),
+        (jwt.encode({"domains": "a.com", "exp": EXP, "aud": "other-api"}, SECRET, algorithm="HS256"), "audience"),
+        (jwt.encode({"domains": "a.com", "exp": EXP}, None, algorithm="none"), "HS256"),
         ("not.a.token", "malformed"),
+        # The HTTP API's JWT authorizer requires exp (issue #8, item 12): accepted before.
+        (jwt.encode({"domains": "a.com"}, SECRET, algorithm="HS256"), "exp"),
+        (jwt.encode({"domains": "a.com", "exp": "tomorrow"}, SECRET, algorithm="HS256"), "exp"),
     ],
 )
 def test_anything_else_is_refused(token, reason):
