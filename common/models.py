@@ -32,7 +32,8 @@ from common.clock import to_rfc3339, utc_now
 # ------------------------------------------------------------------ limits
 MAX_SUBJECT_CHARS = 200
 MAX_BODY_CHARS = 100_000
-# A job is one DynamoDB item (400 KB at most); bodies get this much of it.
+# Both bodies of one email together, in UTF-8 (unchanged since version 1, when
+# they shared the job's item; they are now stored apart: common.bodies).
 MAX_BODIES_BYTES = 300_000
 MAX_IDEMPOTENCY_KEY_CHARS = 128
 MAX_JOBS_PER_ENQUEUE = 100
