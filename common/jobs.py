@@ -3,6 +3,10 @@
 Item layout (one item per job, ``pk`` = ``job_id``):
 
 - the job's own fields (``common.models.Job``); ``None`` is stored as absent;
+  its email's content is not among them: ``body`` names a body item
+  (``pk`` = ``b#<body id>``, ``common.bodies``), written once with the job
+  (``put_new``, ``put_new_idempotent``, ``put_body_if_absent``) and never
+  updated, so every status change rewrites a small item;
 - index keys, derived from domain, status and type and rewritten with every
   status change: ``domain_status``, ``domain_type``, ``domain_status_type``,
   ``scope``, ``status_type`` (``domain``, ``status`` and ``type`` serve as

@@ -7,6 +7,7 @@ the code sends to DynamoDB, caught with a botocore event hook on the client.
 from __future__ import annotations
 
 import base64
+import json
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -16,13 +17,15 @@ import pytest
 
 from benchmarks.cost import item_size
 from common import aws
+from common.api_models import BulkSendRequest, Caller
 from common.bodies import S3_THRESHOLD, BodyCache, BodyStore, Parts, body_pk, compress, decompress
 from common.bulk import BulkSender, bulk_key_hash
-from common.jobs import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT
-from common.models import Bodies, JobStatus, QueueMessage
+from common.jobs import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, JobsTable
+from common.models import Bodies, JobStatus, JobType, QueueMessage
 from common.settings import get_bulk_queue_settings
 from local.template import Stack
 from tests.helpers import load_function
+from tests.integration import test_send_worker
 from tests.integration.api_support import BODIES, Admin, make_job, quick_queue_counts, store_jobs
 from tests.integration.test_send_worker import BULK, Harness
 
@@ -223,8 +226,6 @@ def test_a_bulk_of_1000_writes_its_body_once(
 
 def test_a_retried_keyed_bulk_does_not_write_its_body_again(stack: Stack) -> None:
     # Given a keyed bulk send with a large body, sent once
-    from common.api_models import BulkSendRequest, Caller
-
     sender = BulkSender.from_settings(get_bulk_queue_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs(), s3=aws.s3())
     caller = Caller(subject="admin-1", domains=frozenset({"acme.com"}))
     request = BulkSendRequest(
@@ -271,9 +272,6 @@ BULK_ID = "01JGQ6Z1T8W3Y5K7M9P2R4S6V8"
 
 
 def make_job_with_body(recipient: str, *, bulk: bool = False) -> Any:
-    from common.models import JobType
-    from tests.integration import test_send_worker
-
     job = test_send_worker.make_job(recipient=recipient, job_type=JobType.MANUAL if bulk else JobType.ESCALATION)
     if not bulk:
         return job
@@ -305,16 +303,15 @@ def test_a_message_without_a_body_id_is_still_sent(stack: Stack) -> None:
     harness = Harness(stack)
     [job] = harness.put(make_job_with_body("owner@acme.com"), queue=False)
     old = QueueMessage.for_job(job).model_dump(mode="json", exclude={"body"})
-    harness.sqs.send_message(QueueUrl=stack.names["PriorityQueue"], MessageBody=__import__("json").dumps(old))
+    harness.sqs.send_message(QueueUrl=stack.names["PriorityQueue"], MessageBody=json.dumps(old))
     # When the worker gets it, its body is read after the claim, and it is sent
     assert harness.process(harness.deliver()) == {"batchItemFailures": []}
     assert harness.job(job.job_id).status is JobStatus.SENT
-    assert harness.sent()[0].body == BODIES_OF(job)
+    assert harness.sent()[0].body == body_text(job)
 
 
-def BODIES_OF(job: Any) -> str:
-    from tests.integration import test_send_worker
-
+def body_text(job: Any) -> str:
+    """The text stored for a job made by ``make_job_with_body``."""
     return test_send_worker.BODIES[job.body].text
 
 
@@ -343,3 +340,42 @@ def test_the_detail_returns_both_bodies_also_from_s3(stack: Stack, lambda_contex
         assert reply.status == 200
         assert (reply.body["body_text"], reply.body["body_html"]) == (BODIES[job.body].text, BODIES[job.body].html)
         assert "body" not in reply.body
+
+
+def test_body_keys_left_unprocessed_are_read_again(stack: Stack) -> None:
+    # Given two bodies stored, and DynamoDB leaves every key of the first BatchGetItem unprocessed
+    bodies = {"01JGQ6Z1T8W3Y5K7M9P2R4S6V8": Bodies(text="one"), "01JGQ6Z1T8W3Y5K7M9P2R4S6V9": Bodies(text="two")}
+    client = boto3.client("dynamodb", region_name=REGION)
+    table = JobsTable(client, stack.names["JobsTable"])
+    bodies_store = BodyStore(client, stack.names["JobsTable"], None, None)
+    items = [bodies_store.item(i, "acme.com", b, expires_at=1_900_000_000) for i, b in bodies.items()]
+    table.put_new([], due_at=0, bodies=items)
+    sizes: list[int] = []
+
+    def hold(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        [request] = params["RequestItems"].values()
+        sizes.append(len(request["Keys"]))
+        if len(sizes) == 1:
+            context["held"] = request
+
+    def unprocessed(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if "held" in context:
+            parsed["Responses"] = {}
+            parsed["UnprocessedKeys"] = {stack.names["JobsTable"]: context["held"]}
+
+    client.meta.events.register("before-parameter-build.dynamodb.BatchGetItem", hold)
+    client.meta.events.register("after-call.dynamodb.BatchGetItem", unprocessed)
+    # When both are read
+    found = bodies_store.get_many(list(bodies))
+    # Then the keys were asked for again, and both came back
+    assert sizes == [2, 2]
+    assert found == bodies
+
+
+def test_more_than_100_bodies_are_read_100_keys_at_a_time(stack: Stack) -> None:
+    client = boto3.client("dynamodb", region_name=REGION)
+    bodies_store = BodyStore(client, stack.names["JobsTable"], None, None)
+    requests = Requests(client)
+    ids = [make_job().job_id for _ in range(150)]
+    assert bodies_store.get_many(ids) == {}
+    assert [len(k["Keys"]) for p in requests.of("BatchGetItem") for k in p["RequestItems"].values()] == [100, 50]
