@@ -72,7 +72,7 @@ def seed(bench: BenchStack, total: int) -> int:
                 attempts=1,
                 sent_at=None if is_failed else created_at + timedelta(seconds=1),
                 error=error,
-                body_text="A short body.",
+                body=job_id,  # listing reads no body: none is stored
                 attempt_log=[AttemptLogEntry(at=created_at + timedelta(seconds=1), outcome=outcome, error=error)],
             )
         )

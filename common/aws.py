@@ -15,11 +15,12 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sqs import SQSClient
 
-# DynamoDB and SQS: botocore's standard mode retries throttling and 5xx with
+# DynamoDB, SQS and S3: botocore's standard mode retries throttling and 5xx with
 # backoff; that is the only retry layer for them.
 _RETRYING = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
 # SES: no retry inside the call. A failed send is retried through the queue
@@ -46,6 +47,11 @@ def sqs() -> SQSClient:
 
 
 @cache
+def s3() -> S3Client:
+    return boto3.client("s3", config=_RETRYING)
+
+
+@cache
 def sesv2() -> SESV2Client:
     return boto3.client("sesv2", config=_SINGLE_SHOT)
 
@@ -67,6 +73,6 @@ def secrets() -> SecretsProvider:
 
 def reset_clients() -> None:
     """Forget every cached client, and the secrets read (tests start a fresh moto backend)."""
-    for getter in (dynamodb, sqs, sesv2, secretsmanager):
+    for getter in (dynamodb, sqs, s3, sesv2, secretsmanager):
         getter.cache_clear()
     secrets.cache_clear()

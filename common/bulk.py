@@ -11,7 +11,8 @@ and to typed-in addresses (CONTRACT.md section 3).
 3. No valid recipient: 400 ``no_recipients``; more than 1,000: 413
    ``too_many_recipients``. Nothing is written in either case.
 4. One ``manual`` job per recipient, all with the same ``bulk_id`` and
-   ``created_at``. Each job id is a ULID with that time and, as its random
+   ``created_at``, and one body for all of them, stored once under the bulk
+   id (``common.bodies``). Each job id is a ULID with that time and, as its random
    part, a keyed hash (HMAC-SHA256, with a secret of the bulk send's own) of
    the lower-cased recipient: the same bulk send always gives a recipient the
    same job id, and nobody can tell a recipient from an id. A job is written
@@ -75,10 +76,11 @@ from common.api_models import (
     TooManyRecipients,
     UnfinishedBulkSend,
 )
+from common.bodies import BodyStore
 from common.clock import epoch_seconds, utc_now
 from common.errors import StorageError
 from common.jobs import BulkRecord, JobRecipient, JobsTable
-from common.models import JOB_ID_RE, Job, JobStatus, JobType, new_job_id
+from common.models import JOB_ID_RE, Bodies, Job, JobStatus, JobType, new_job_id
 from common.observability import logger
 from common.outbox import Outbox, PartlyStored, Stored
 from common.queues import JobQueues
@@ -86,6 +88,7 @@ from common.recipients import RecipientList
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
     from common.settings import BulkQueueSettings
@@ -155,13 +158,14 @@ class BulkSender:
         self,
         jobs: JobsTable,
         queues: JobQueues,
+        bodies: BodyStore,
         *,
         sweep_grace_seconds: int,
         idempotency: BasePersistenceLayer | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._jobs = jobs
-        self._outbox = Outbox(jobs, queues)
+        self._outbox = Outbox(jobs, queues, bodies)
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
         self._once: Callable[..., BulkSendResponse] | None = None
@@ -176,10 +180,13 @@ class BulkSender:
             )
 
     @classmethod
-    def from_settings(cls, settings: BulkQueueSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient) -> BulkSender:
+    def from_settings(
+        cls, settings: BulkQueueSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient, s3: S3Client
+    ) -> BulkSender:
         return cls(
             JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
             JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url),
+            BodyStore(dynamodb, settings.jobs_table, s3, settings.bodies_bucket),
             sweep_grace_seconds=settings.sweep_grace_seconds,
             idempotency=idempotency_store(settings.idempotency_table, dynamodb),
         )
@@ -226,11 +233,13 @@ class BulkSender:
             if record.request_hash != _sha256(request.model_dump(mode="json")):
                 raise BulkKeyReused("this Idempotency-Key stands for another bulk send")
         jobs = [self._job(request, address, record) for address in recipients.addresses]
+        # One body for the whole bulk send, under the bulk id.
+        bodies = {record.bulk_id: Bodies(text=request.body)}
         try:
             if key_hash is None:
-                stored = self._outbox.store_and_queue(jobs, due_at=due_at)
+                stored = self._outbox.store_and_queue(jobs, due_at=due_at, bodies=bodies)
             else:
-                stored = self._outbox.store_once_and_queue(jobs, due_at=due_at, look_first=not first)
+                stored = self._outbox.store_once_and_queue(jobs, due_at=due_at, look_first=not first, bodies=bodies)
         except PartlyStored as exc:
             raise UnfinishedBulkSend(
                 bulk_id=record.bulk_id, queued=exc.stored, total=total, keyed=key_hash is not None
@@ -274,6 +283,6 @@ class BulkSender:
             recipient=address,
             subject=request.subject,
             status=JobStatus.QUEUED,
-            body_text=request.body,
+            body=record.bulk_id,
             bulk_id=record.bulk_id,
         )

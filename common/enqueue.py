@@ -37,6 +37,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from common.bodies import BodyStore
 from common.clock import epoch_seconds, utc_now
 from common.errors import IdempotencyKeyReused, StorageError
 from common.jobs import JobsTable
@@ -45,6 +46,7 @@ from common.models import (
     BODY_MISSING,
     MAX_BODIES_BYTES,
     MAX_BODY_CHARS,
+    Bodies,
     EmailRequest,
     EnqueueBatch,
     Job,
@@ -59,6 +61,7 @@ from common.queues import JobQueues
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
     from common.settings import EnqueueSettings
@@ -210,8 +213,14 @@ def text_of(request: EmailRequest) -> str:
     return plain_text_alternative(html, max_chars=MAX_BODY_CHARS, max_bytes=MAX_BODIES_BYTES - bodies_size("", html))
 
 
+def bodies_of(request: EmailRequest) -> Bodies:
+    """What the job's email says: the request's text (or one made from its HTML) and HTML."""
+    return Bodies(text=text_of(request), html=request.body_html)
+
+
 def job_from_request(request: EmailRequest, now: datetime) -> Job:
-    """The request model made a stored job: new id, ``queued``, no attempts yet."""
+    """The request model made a stored job: new id, ``queued``, no attempts
+    yet; its body (``bodies_of``) is stored apart under the job's own id."""
     job_id, created_at = new_job_id(now)
     return Job(
         job_id=job_id,
@@ -221,8 +230,7 @@ def job_from_request(request: EmailRequest, now: datetime) -> Job:
         recipient=request.to,
         subject=request.subject,
         status=JobStatus.QUEUED,
-        body_text=text_of(request),
-        body_html=request.body_html,
+        body=job_id,
         reply_to=request.reply_to,
         idempotency_key=request.idempotency_key,
         request_fingerprint=request.fingerprint() if request.idempotency_key is not None else None,
@@ -241,20 +249,24 @@ class Enqueuer:
         self,
         jobs: JobsTable,
         queues: JobQueues,
+        bodies: BodyStore,
         *,
         sweep_grace_seconds: int,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._jobs = jobs
-        self._outbox = Outbox(jobs, queues)
+        self._outbox = Outbox(jobs, queues, bodies)
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: EnqueueSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient) -> Enqueuer:
+    def from_settings(
+        cls, settings: EnqueueSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient, s3: S3Client
+    ) -> Enqueuer:
         return cls(
             JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
             JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url),
+            BodyStore(dynamodb, settings.jobs_table, s3, settings.bodies_bucket),
             sweep_grace_seconds=settings.sweep_grace_seconds,
         )
 
@@ -292,8 +304,9 @@ class Enqueuer:
             for first in dict.fromkeys(stands_for)
             if first not in seen_first
         }
+        bodies = {job.body: bodies_of(requests[first]) for first, job in new.items()}
         try:
-            stored = self._outbox.store_and_queue(list(new.values()), due_at=due_at)
+            stored = self._outbox.store_and_queue(list(new.values()), due_at=due_at, bodies=bodies)
         except IdempotencyKeyReused as exc:
             # Taken meanwhile by a different request: what was written before stays for the sweeper.
             logger.warning("an idempotency key was taken meanwhile by a different request; payload rejected")

@@ -3,6 +3,10 @@
 Item layout (one item per job, ``pk`` = ``job_id``):
 
 - the job's own fields (``common.models.Job``); ``None`` is stored as absent;
+  its email's content is not among them: ``body`` names a body item
+  (``pk`` = ``b#<body id>``, ``common.bodies``), written once with the job
+  (``put_new``, ``put_new_idempotent``, ``put_body_if_absent``) and never
+  updated, so every status change rewrites a small item;
 - index keys, derived from domain, status and type and rewritten with every
   status change: ``domain_status``, ``domain_type``, ``domain_status_type``,
   ``scope``, ``status_type`` (``domain``, ``status`` and ``type`` serve as
@@ -56,7 +60,7 @@ from common.models import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 Item = dict[str, "AttributeValueTypeDef"]
 
@@ -241,13 +245,21 @@ class JobsTable:
         return Job.model_validate(deserialize(item))
 
     # ------------------------------------------------------------ creating
-    def put_new(self, jobs: Sequence[Job], *, due_at: int) -> None:
-        """Write new jobs, 25 per BatchWriteItem, retrying what comes back unprocessed."""
-        for start in range(0, len(jobs), BATCH_WRITE_LIMIT):
-            chunk = jobs[start : start + BATCH_WRITE_LIMIT]
-            self._batch_write([{"PutRequest": {"Item": self.to_item(job, due_at=due_at)}} for job in chunk])
+    def expires_at(self, created_at: datetime) -> int:
+        """The TTL (epoch seconds) of a job created at ``created_at``, and of its body."""
+        return epoch_seconds(created_at + self._retention)
+
+    def put_new(self, jobs: Sequence[Job], *, due_at: int, bodies: Sequence[Item] = ()) -> None:
+        """Write new jobs and body items (``common.bodies``), 25 requests per
+        BatchWriteItem (bodies first), retrying what comes back unprocessed."""
+        requests = [{"PutRequest": {"Item": item}} for item in bodies]
+        requests += [{"PutRequest": {"Item": self.to_item(job, due_at=due_at)}} for job in jobs]
+        for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+            self._batch_write(requests[start : start + BATCH_WRITE_LIMIT])
 
     def _batch_write(self, requests: list[Any]) -> None:
+        if len(requests) > BATCH_WRITE_LIMIT:
+            raise ValueError(f"BatchWriteItem takes at most {BATCH_WRITE_LIMIT} requests")
         pending: dict[str, list[Any]] = {self._table: requests}
         for attempt in range(_UNPROCESSED_RETRIES):
             try:
@@ -261,11 +273,11 @@ class JobsTable:
             _backoff(attempt)
         raise StorageError(f"BatchWriteItem left {len(pending[self._table])} items unprocessed")
 
-    def put_new_idempotent(self, job: Job, *, due_at: int) -> str:
+    def put_new_idempotent(self, job: Job, *, due_at: int, body: Item | None = None) -> str:
         """Write a job that carries an idempotency key, unless that key was seen.
 
         One TransactWriteItems: the marker (conditional on being new, keeping
-        the job's ``request_fingerprint``) and the job. Returns the job id the
+        the job's ``request_fingerprint``), the job and its body item (``body``). Returns the job id the
         key stands for: this job's, or the first one's. Raises
         ``IdempotencyKeyReused`` when the key stands for a different request
         (another writer got there first since ``idempotency_markers`` looked).
@@ -280,27 +292,30 @@ class JobsTable:
                 "expires_at": epoch_seconds(job.created_at + self._retention),
             }
         )
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": marker,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self.to_item(job, due_at=due_at),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
+        if body is not None:
+            items.append(
+                {"Put": {"TableName": self._table, "Item": body, "ConditionExpression": "attribute_not_exists(pk)"}}
+            )
         for attempt in range(_UNPROCESSED_RETRIES):
             try:
-                self._client.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": marker,
-                                "ConditionExpression": "attribute_not_exists(pk)",
-                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                            }
-                        },
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": self.to_item(job, due_at=due_at),
-                                "ConditionExpression": "attribute_not_exists(pk)",
-                            }
-                        },
-                    ]
-                )
+                self._client.transact_write_items(TransactItems=items)
                 return job.job_id
             except (ClientError, BotoCoreError) as exc:
                 if not isinstance(exc, ClientError) or _code(exc) != "TransactionCanceledException":
@@ -453,6 +468,17 @@ class JobsTable:
             found = deserialize(old) | {"key_hash": record.key_hash}
             return BulkRecord.model_validate(found), False
         return record, True
+
+    def put_body_if_absent(self, body: Item) -> bool:
+        """Write a body item unless it exists (one conditional PutItem): a
+        retried bulk send never rewrites its body. Returns whether this call wrote it."""
+        try:
+            self._client.put_item(TableName=self._table, Item=body, ConditionExpression="attribute_not_exists(pk)")
+        except (ClientError, BotoCoreError) as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _failed("PutItem (body)", exc) from exc
+        return True
 
     def put_if_absent(self, job: Job, *, due_at: int) -> bool:
         """Write a new job unless an item with its id exists (one conditional

@@ -36,7 +36,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.api_models import Caller, InvalidCursor, JobsPage, ListJobsQuery
-from common.errors import JobNotFound
+from common.bodies import BodyStore
+from common.errors import JobNotFound, StorageError
 from common.jobs import IndexPartition, JobsTable, listing_partition
 from common.models import JOB_ID_RE, JobDetail, JobSummary
 
@@ -151,10 +152,14 @@ def list_jobs(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable, cursors:
     )
 
 
-def job_detail(job_id: str, caller: Caller, *, jobs: JobsTable) -> JobDetail:
-    """One job with its body and attempt log; the same 404 whether it does not
-    exist or belongs to a domain the caller may not see."""
+def job_detail(job_id: str, caller: Caller, *, jobs: JobsTable, bodies: BodyStore) -> JobDetail:
+    """One job with its body (read after the job's domain is checked) and
+    attempt log; the same 404 whether it does not exist or belongs to a domain
+    the caller may not see."""
     job = jobs.get(job_id) if JOB_ID_RE.fullmatch(job_id) else None
     if job is None or not caller.may_see(job.domain):
         raise JobNotFound("no such job")
-    return JobDetail.from_job(job)
+    found = bodies.get(job.body)
+    if found is None:
+        raise StorageError("the job's body is not stored")
+    return JobDetail.from_job(job, found)

@@ -36,7 +36,7 @@ from botocore.exceptions import (
 )
 
 from common.errors import AmbiguousSendError, BackPressure, PermanentSendError, TransientSendError
-from common.models import Job
+from common.models import Bodies, Job
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
@@ -231,15 +231,15 @@ class Mailer:
         self._sender = sender
         self._configuration_set = configuration_set
 
-    def send(self, job: Job) -> str:
-        """Send one job; returns SES's message id.
+    def send(self, job: Job, bodies: Bodies) -> str:
+        """Send one job with its body (stored apart: ``common.bodies``); returns SES's message id.
 
         Raises ``BackPressure``, ``AmbiguousSendError``, ``TransientSendError``
         (all three: try again later) or ``PermanentSendError``.
         """
-        body: dict[str, Any] = {"Text": {"Data": job.body_text, "Charset": "UTF-8"}}
-        if job.body_html:
-            body["Html"] = {"Data": job.body_html, "Charset": "UTF-8"}
+        body: dict[str, Any] = {"Text": {"Data": bodies.text, "Charset": "UTF-8"}}
+        if bodies.html:
+            body["Html"] = {"Data": bodies.html, "Charset": "UTF-8"}
         request: dict[str, Any] = {
             "FromEmailAddress": self._sender,
             "Destination": {"ToAddresses": [ascii_address(job.recipient)]},

@@ -32,7 +32,8 @@ from common.clock import to_rfc3339, utc_now
 # ------------------------------------------------------------------ limits
 MAX_SUBJECT_CHARS = 200
 MAX_BODY_CHARS = 100_000
-# A job is one DynamoDB item (400 KB at most); bodies get this much of it.
+# Both bodies of one email together, in UTF-8 (unchanged since version 1, when
+# they shared the job's item; they are now stored apart: common.bodies).
 MAX_BODIES_BYTES = 300_000
 MAX_IDEMPOTENCY_KEY_CHARS = 128
 MAX_JOBS_PER_ENQUEUE = 100
@@ -196,8 +197,8 @@ class Job(BaseModel):
     attempts: int = 0
     sent_at: Timestamp | None = None
     error: str | None = None
-    body_text: str
-    body_html: str | None = None
+    # The id of its body item (common.bodies): the job's own id, or its bulk send's.
+    body: Annotated[str, Field(pattern=JOB_ID_RE.pattern)]
     reply_to: str | None = None
     message_id: str | None = None
     attempt_log: list[AttemptLogEntry] = Field(default_factory=list)
@@ -211,11 +212,28 @@ class Job(BaseModel):
         return queue_for(self.type)
 
 
+class Bodies(BaseModel):
+    """An email's content: its plain text and, optionally, its HTML (stored
+    apart from the job, once per job or once per bulk send: common.bodies)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    html: str | None = None
+
+    @property
+    def size(self) -> int:
+        """UTF-8 bytes of both parts."""
+        return bodies_size(self.text, self.html)
+
+
 class QueueMessage(BaseModel):
-    """The body of a queue message: which job to send (its body stays in DynamoDB).
+    """The body of a queue message: which job to send (its body stays in storage).
 
     Domain and type ride along so the worker's claim can rewrite the status
-    index keys in its one conditional update (which also checks them).
+    index keys in its one conditional update (which also checks them);
+    ``body`` (the job's body id) lets the worker read a batch's bodies before
+    its claims. Messages queued before it was added have none.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -223,10 +241,11 @@ class QueueMessage(BaseModel):
     job_id: Annotated[str, Field(pattern=JOB_ID_RE.pattern)]
     domain: Domain
     type: JobType
+    body: Annotated[str, Field(pattern=JOB_ID_RE.pattern)] | None = None
 
     @classmethod
     def for_job(cls, job: Job) -> QueueMessage:
-        return cls(job_id=job.job_id, domain=job.domain, type=job.type)
+        return cls(job_id=job.job_id, domain=job.domain, type=job.type, body=job.body)
 
     @property
     def queue(self) -> QueueName:
@@ -317,5 +336,7 @@ class JobDetail(JobSummary):
     attempt_log: list[AttemptLogEntry]
 
     @classmethod
-    def from_job(cls, job: Job) -> JobDetail:
-        return cls.model_validate(job.model_dump())
+    def from_job(cls, job: Job, bodies: Bodies) -> JobDetail:
+        return cls.model_validate(
+            job.model_dump(exclude={"body"}) | {"body_text": bodies.text, "body_html": bodies.html}
+        )

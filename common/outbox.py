@@ -6,9 +6,14 @@ message for a job that does not exist; whatever fails after the write cannot
 lose the job: it stays ``queued`` with its ``due_at`` and the sweeper queues
 it again.
 
-- Jobs without an idempotency key: 25 per BatchWriteItem. A job with one: its
-  marker and itself in one transaction; a key seen before stands for the
-  first job, and nothing is created.
+- Bodies (``common.bodies``) are written with their jobs: a large body's S3
+  object first, before any item; then each body item in the same
+  BatchWriteItem as its first job (or an earlier one), so a job is never
+  stored without its body. Jobs sharing a body (a bulk send) share one item.
+- Jobs without an idempotency key: with their body items, 25 requests per
+  BatchWriteItem. A job with one: its marker, itself and its body in one
+  transaction; a key seen before stands for the first job, and nothing is
+  created.
 - Messages of the jobs created: 10 per SendMessageBatch, each on its job's
   queue. Messages still unsent after retries are logged by job id and counted
   (``EmailsLeftForSweeper``): the jobs are stored and will be sent.
@@ -18,21 +23,22 @@ it again.
 
 A bulk send with an ``Idempotency-Key`` derives its job ids from what the
 jobs are, so its retry finds the jobs already stored: ``store_once_and_queue``
-writes each job with one conditional PutItem (never over one that exists) and
-queues only the jobs it wrote.
+writes its body and each job with one conditional PutItem (never over one
+that exists) and queues only the jobs it wrote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from common.bodies import BodyStore, body_pk
 from common.errors import StorageError
-from common.jobs import BATCH_WRITE_LIMIT, JobsTable
-from common.models import Job, QueueMessage
+from common.jobs import BATCH_WRITE_LIMIT, Item, JobsTable
+from common.models import Bodies, Job, QueueMessage
 from common.observability import logger, metrics
 from common.queues import JobQueues
 
@@ -64,28 +70,62 @@ class PartlyStored(StorageError):
         self.requested = requested
 
 
+def _chunks(jobs: Sequence[Job], bodies: Mapping[str, Item]) -> list[tuple[list[Item], list[Job]]]:
+    """Jobs and the body items they use, 25 requests a chunk: each body item
+    just before its first job, so it is written in the same chunk or an
+    earlier one, and the chunks are as few as the requests allow."""
+    sequence: list[Item | Job] = []
+    written: set[str] = set()
+    for job in jobs:
+        if job.body not in written:
+            sequence.append(bodies[job.body])
+            written.add(job.body)
+        sequence.append(job)
+    chunks: list[tuple[list[Item], list[Job]]] = []
+    for start in range(0, len(sequence), BATCH_WRITE_LIMIT):
+        part = sequence[start : start + BATCH_WRITE_LIMIT]
+        chunks.append(([r for r in part if not isinstance(r, Job)], [r for r in part if isinstance(r, Job)]))
+    return chunks
+
+
 class Outbox:
-    def __init__(self, jobs: JobsTable, queues: JobQueues) -> None:
+    def __init__(self, jobs: JobsTable, queues: JobQueues, bodies: BodyStore) -> None:
         self._jobs = jobs
         self._queues = queues
+        self._bodies = bodies
 
-    def store_and_queue(self, jobs: Sequence[Job], *, due_at: int) -> Stored:
-        """Store new jobs (keys unique within ``jobs``) and queue those created.
+    def _body_items(self, jobs: Sequence[Job], bodies: Mapping[str, Bodies]) -> dict[str, Item]:
+        """One item per body the jobs use (S3 PUTs of the large ones done), living as long as its last job."""
+        expires: dict[str, int] = {}
+        domains: dict[str, str] = {}
+        for job in jobs:
+            expires[job.body] = max(expires.get(job.body, 0), self._jobs.expires_at(job.created_at))
+            domains.setdefault(job.body, job.domain)
+        return {
+            body_id: self._bodies.item(body_id, domains[body_id], bodies[body_id], expires_at=expires[body_id])
+            for body_id in expires
+        }
 
-        Raises ``StorageError`` when DynamoDB fails, after queueing the jobs
-        written before that.
+    def store_and_queue(self, jobs: Sequence[Job], *, due_at: int, bodies: Mapping[str, Bodies]) -> Stored:
+        """Store new jobs (keys unique within ``jobs``) with their bodies
+        (``bodies``: by body id) and queue those created.
+
+        Raises ``StorageError`` when DynamoDB or S3 fails, after queueing the
+        jobs written before that.
         """
         stored = Stored()
         unkeyed = [job for job in jobs if job.idempotency_key is None]
         try:
-            for start in range(0, len(unkeyed), BATCH_WRITE_LIMIT):
-                chunk = unkeyed[start : start + BATCH_WRITE_LIMIT]
-                self._jobs.put_new(chunk, due_at=due_at)
+            items = self._body_items(jobs, bodies)
+            for body_items, chunk in _chunks(unkeyed, items):
+                self._jobs.put_new(chunk, due_at=due_at, bodies=body_items)
                 stored.created += chunk
                 stored.stored_id.update((job.job_id, job.job_id) for job in chunk)
             for job in jobs:
                 if job.idempotency_key is not None:
-                    stored.stored_id[job.job_id] = self._jobs.put_new_idempotent(job, due_at=due_at)
+                    stored.stored_id[job.job_id] = self._jobs.put_new_idempotent(
+                        job, due_at=due_at, body=items[job.body]
+                    )
                     if stored.stored_id[job.job_id] == job.job_id:
                         stored.created.append(job)
         except StorageError as exc:
@@ -98,8 +138,15 @@ class Outbox:
         stored.unqueued = self._queue(stored.created)
         return stored
 
-    def store_once_and_queue(self, jobs: Sequence[Job], *, due_at: int, look_first: bool) -> Stored:
+    def store_once_and_queue(
+        self, jobs: Sequence[Job], *, due_at: int, look_first: bool, bodies: Mapping[str, Bodies]
+    ) -> Stored:
         """Store each job (ids unique) unless its id is stored already; queue those this call stored.
+
+        The bodies the jobs use (``bodies``: by body id) are written first,
+        each with one PutItem conditional on being new (and its S3 object
+        before it), unless ``look_first`` finds it stored: a retry never
+        writes a body again.
 
         ``look_first``: read which exist (one consistent BatchGetItem per 100)
         and leave them alone: the attempt that stored a job queued it, and a
@@ -113,11 +160,21 @@ class Outbox:
         Raises ``PartlyStored`` when DynamoDB fails, after queueing what was stored.
         """
         stored = Stored()
+        body_ids = list(dict.fromkeys(job.body for job in jobs))
         try:
-            found = self._jobs.existing_ids([job.job_id for job in jobs]) if look_first else set()
+            wanted = [job.job_id for job in jobs] + [body_pk(body_id) for body_id in body_ids]
+            found = self._jobs.existing_ids(wanted) if look_first else set()
         except StorageError as exc:
             logger.exception("reading which jobs are stored failed", extra={"requested": len(jobs)})
             raise PartlyStored(exc, stored=None, requested=len(jobs)) from exc
+        new_bodies = [job for job in jobs if body_pk(job.body) not in found]
+        try:
+            for item in self._body_items(new_bodies, bodies).values():
+                self._jobs.put_body_if_absent(item)
+        except StorageError as exc:
+            logger.exception("storing the body failed; no job written", extra={"requested": len(jobs)})
+            known = len([job for job in jobs if job.job_id in found])
+            raise PartlyStored(exc, stored=known, requested=len(jobs)) from exc
         stored.found = [job.job_id for job in jobs if job.job_id in found]
         missing = [job for job in jobs if job.job_id not in found]
         failure: StorageError | None = None

@@ -27,6 +27,14 @@ attempt's outcome, conditional on still holding the lease). Nothing else:
   way still count, so a job cannot be retried forever;
 - a record that can never be processed (not a job message, or no such job)
   is parked in its queue's dead-letter queue, and the rest of its batch goes on.
+
+Bodies are stored apart (``common.bodies``). Before its records, a batch's
+bodies that this execution environment has not cached are read with one
+strongly consistent BatchGetItem (and one S3 GET per large body), from the
+body ids the messages carry; a bulk's body is thus read once per environment,
+however many batches carry its jobs. A message queued without a body id has
+its body read after the claim, from the job. A job whose body is not stored
+cannot be sent: it fails.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from pydantic import ValidationError
 
 from common.aws import SES_CONNECT_TIMEOUT_SECONDS, SES_READ_TIMEOUT_SECONDS
+from common.bodies import BodyCache, BodyStore, CachedBodies
 from common.clock import epoch_seconds, utc_now
 from common.errors import (
     AmbiguousSendError,
@@ -51,11 +60,12 @@ from common.errors import (
     PermanentSendError,
     QueueError,
     SendError,
+    StorageError,
     TransientSendError,
 )
 from common.jobs import ClaimOutcome, JobsTable
 from common.mailer import Mailer
-from common.models import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage
+from common.models import AttemptLogEntry, AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage
 from common.observability import logger, metrics
 from common.pacing import Pacer
 from common.queues import DeadLetters, Visibility
@@ -65,6 +75,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sqs import SQSClient
 
@@ -187,8 +198,10 @@ class Worker:
         jitter: Jitter = small_jitter,
         new_token: Callable[[], str] = new_lease_token,
         pacer: Pacer | None = None,
+        bodies: CachedBodies | None = None,
     ) -> None:
         self._jobs = jobs
+        self._bodies = bodies
         self._pacer = pacer or Pacer.unlimited()
         self._mailer = mailer
         self._dead_letters = dead_letters
@@ -202,6 +215,24 @@ class Worker:
         """The time one more record may take: the wait for its turn to send, then
         its claim, send and final write at their worst."""
         return int((self._pacer.wait_seconds() + self._policy.record_budget_seconds) * 1000)
+
+    def prefetch(self, bodies: list[str]) -> None:
+        """Read the bodies of a batch's messages that are not cached yet (one
+        BatchGetItem, S3 GETs). Best effort: a body still missing is read
+        after its record's claim."""
+        if self._bodies is None or not bodies:
+            return
+        try:
+            self._bodies.prefetch(bodies)
+        except StorageError as exc:
+            logger.warning(
+                "reading the batch's bodies failed; each is read with its record", extra={"reason": str(exc)}
+            )
+
+    def _bodies_of(self, job: Job) -> Bodies | None:
+        if self._bodies is None:
+            raise StorageError("the worker has no body store")
+        return self._bodies.get(job.body)
 
     def release(self, delivery: Delivery) -> bool:
         """Let a record go back to the queue at once, unattempted. Near
@@ -252,8 +283,11 @@ class Worker:
             error = f"gave up after {policy.max_attempts} attempts: the last ones stopped before finishing"
             return self._finish(job, message, token, Outcome.FAILED, error=error)
 
+        bodies = self._bodies_of(job)
+        if bodies is None:
+            return self._finish(job, message, token, Outcome.FAILED, error="the email's body is not stored")
         try:
-            message_id = self._send(job, message)
+            message_id = self._send(job, message, bodies)
         except BackPressure as exc:
             delay = policy.pace(exc.wait_seconds, claim.waits)
             return self._retry(job, message, token, delivery, str(exc), delay=delay, waited=True)
@@ -268,10 +302,10 @@ class Worker:
             return self._finish(job, message, token, Outcome.FAILED, error=str(exc))
         return self._finish(job, message, token, Outcome.SENT, message_id=message_id)
 
-    def _send(self, job: Job, message: QueueMessage) -> str:
+    def _send(self, job: Job, message: QueueMessage, bodies: Bodies) -> str:
         """One SendEmail; a failure is logged here with what only the operator may read."""
         try:
-            return self._mailer.send(job)
+            return self._mailer.send(job, bodies)
         except SendError as exc:
             logger.warning("the send failed", extra=_keys(message, error=str(exc), **exc.detail))
             raise
@@ -382,12 +416,26 @@ def _keys(message: QueueMessage | None, **more: Any) -> dict[str, Any]:
     return keys
 
 
+def _body_ids(event: dict[str, Any]) -> list[str]:
+    """The body ids the batch's messages name (a malformed message names none)."""
+    ids: list[str] = []
+    for record in event.get("Records") or []:
+        try:
+            body = QueueMessage.model_validate_json(record.get("body") or "").body
+        except (ValidationError, AttributeError):
+            continue
+        if body is not None:
+            ids.append(body)
+    return ids
+
+
 def process_batch(
     event: dict[str, Any], worker: Worker, context: LambdaContext | None = None
 ) -> PartialItemFailureResponse:
     """Every record of an SQS batch; returns only the failed ones (partial batch response)."""
     # An all-failed batch is reported record by record too, rather than raised.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    worker.prefetch(_body_ids(event))
 
     def handle(record: SQSRecord) -> str:
         delivery = Delivery(
@@ -446,11 +494,14 @@ def worker_from_settings(
     dynamodb: DynamoDBClient,
     sqs: SQSClient,
     sesv2: SESV2Client,
+    s3: S3Client | None = None,
     clock: Clock = utc_now,
     jitter: Jitter = small_jitter,
     pacer: Pacer | None = None,
+    cache: BodyCache | None = None,
 ) -> Worker:
-    """``pacer``: the execution environment's (``None``: no pacing)."""
+    """``pacer`` and ``cache``: the execution environment's (``None``: no
+    pacing; a cache for this worker alone). ``s3``: for large bodies."""
     return Worker(
         JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
         Mailer(sesv2, sender=settings.sender_address, configuration_set=settings.configuration_set),
@@ -478,4 +529,8 @@ def worker_from_settings(
         clock=clock,
         jitter=jitter,
         pacer=pacer,
+        bodies=CachedBodies(
+            BodyStore(dynamodb, settings.jobs_table, s3, settings.bodies_bucket),
+            cache if cache is not None else BodyCache(),
+        ),
     )

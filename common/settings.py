@@ -29,6 +29,11 @@ class JobsSettings(_Settings):
     retention_days: int = Field(alias="RETENTION_DAYS", default=90, ge=1)
 
 
+class BodiesSettings(JobsSettings):
+    # The bucket of large bodies (common.bodies): what enqueue, bulk sends, the worker and the log use.
+    bodies_bucket: str = Field(alias="BODIES_BUCKET", min_length=1)
+
+
 class QueueingSettings(JobsSettings):
     priority_queue_url: str = Field(alias="PRIORITY_QUEUE_URL", min_length=1)
     bulk_queue_url: str = Field(alias="BULK_QUEUE_URL", min_length=1)
@@ -36,7 +41,7 @@ class QueueingSettings(JobsSettings):
     sweep_grace_seconds: PositiveSeconds = Field(alias="SWEEP_GRACE_SECONDS", default=900)
 
 
-class EnqueueSettings(QueueingSettings):
+class EnqueueSettings(QueueingSettings, BodiesSettings):
     pass
 
 
@@ -45,7 +50,7 @@ class SweeperSettings(QueueingSettings):
     sweep_batch_limit: int = Field(alias="SWEEP_BATCH_LIMIT", default=1000, ge=1)
 
 
-class WorkerSettings(JobsSettings):
+class WorkerSettings(BodiesSettings):
     priority_queue_url: str = Field(alias="PRIORITY_QUEUE_URL", min_length=1)
     bulk_queue_url: str = Field(alias="BULK_QUEUE_URL", min_length=1)
     priority_queue_arn: str = Field(alias="PRIORITY_QUEUE_ARN", min_length=1)
@@ -94,7 +99,7 @@ class ApiSettings(JobsSettings):
     domains_claim: str = Field(alias="DOMAINS_CLAIM", default="domains", min_length=1)
 
 
-class ListJobsSettings(ApiSettings):
+class ListJobsSettings(ApiSettings, BodiesSettings):
     # The Secrets Manager secret (ARN or name) whose value signs the page
     # cursors of GET /jobs (HMAC-SHA256). The value itself is read at run time
     # (common.secrets), never passed in the environment.
@@ -103,7 +108,7 @@ class ListJobsSettings(ApiSettings):
     secrets_max_age_seconds: int = Field(alias="SECRETS_MAX_AGE_SECONDS", default=300, ge=0, le=3600)
 
 
-class BulkQueueSettings(QueueingSettings, ApiSettings):
+class BulkQueueSettings(QueueingSettings, ApiSettings, BodiesSettings):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
 
 

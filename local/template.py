@@ -150,7 +150,7 @@ def default_parameters(template: dict[str, Any], overrides: dict[str, str] | Non
 
 
 def create_stack(session: Any, *, prefix: str = "emailops", overrides: dict[str, str] | None = None) -> Stack:
-    """Create the template's tables, queues and SES configuration through
+    """Create the template's tables, queues, buckets and SES configuration through
     ``session`` (a boto3 Session, pointed at moto) and return their names."""
     template = load_template()
     stack = Stack(template=template, parameters=default_parameters(template, overrides))
@@ -204,6 +204,15 @@ def create_stack(session: Any, *, prefix: str = "emailops", overrides: dict[str,
         stack.names[logical] = props["Name"]
     # The sender must be a verified identity for SES (and moto) to send.
     sesv2.create_email_identity(EmailIdentity=stack.parameters["SenderAddress"])
+
+    # Buckets (bodies): names are lower-case in S3. Their policies and
+    # lifecycle rules are AWS's to enforce; the embedded AWS needs only the bucket.
+    s3 = session.client("s3", region_name=stack.region)
+    for logical in stack.of_type("AWS::S3::Bucket"):
+        name = f"{prefix}-{logical}".lower()
+        s3.create_bucket(Bucket=name)
+        stack.names[logical] = name
+        stack.arns[logical] = f"arn:aws:s3:::{name}"
 
     # Secrets with a generated value (GenerateSecretString): a random one here.
     secretsmanager = session.client("secretsmanager", region_name=stack.region)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
+
+from common.bodies import BodyStore
+from common.jobs import JobsTable
+from common.models import Bodies, Job
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,3 +31,16 @@ def load_function(name: str) -> ModuleType:
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def put_with_bodies(
+    table: JobsTable, store: BodyStore, jobs: Sequence[Job], bodies: Mapping[str, Bodies], *, due_at: int
+) -> None:
+    """Write jobs as the outbox does: each body item (``bodies``: by body id) with its jobs."""
+    items = {}
+    for job in jobs:
+        if job.body not in items:
+            items[job.body] = store.item(
+                job.body, job.domain, bodies[job.body], expires_at=table.expires_at(job.created_at)
+            )
+    table.put_new(list(jobs), due_at=due_at, bodies=list(items.values()))

@@ -94,8 +94,11 @@ def test_the_worker_claims_sends_and_records_each_email_once(smoke_run) -> None:
     # Receives and deletes go by batch: never more than one each per email.
     assert 0 < worker["calls"]["sqs:ReceiveMessage"] <= emails
     assert 0 < worker["calls"]["sqs:DeleteMessageBatch"] <= emails
+    # Bodies: at most one read per batch.
+    assert worker["calls"].get("dynamodb:BatchGetItem", 0) <= worker["calls"]["sqs:ReceiveMessage"]
     assert set(worker["calls"]) <= {
         "dynamodb:UpdateItem",
+        "dynamodb:BatchGetItem",
         "ses:SendEmail",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessageBatch",

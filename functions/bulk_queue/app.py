@@ -38,7 +38,7 @@ def post_bulk(
     caller: Annotated[Caller, Depends(current_caller)],
     idempotency_key: Annotated[IdempotencyKey | None, Header(alias=IDEMPOTENCY_HEADER)] = None,
 ) -> BulkSendResponse:
-    sender = BulkSender.from_settings(get_bulk_queue_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs())
+    sender = BulkSender.from_settings(get_bulk_queue_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs(), s3=aws.s3())
     return sender.send(request, caller, idempotency_key=idempotency_key)
 
 

@@ -16,5 +16,5 @@ from common.settings import get_enqueue_settings
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    enqueuer = Enqueuer.from_settings(get_enqueue_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs())
+    enqueuer = Enqueuer.from_settings(get_enqueue_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs(), s3=aws.s3())
     return handle_invocation(event, enqueuer)

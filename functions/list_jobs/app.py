@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common import aws
 from common.api import api_resolver, caller_dependency, documented
 from common.api_models import Caller, JobsPage, ListJobsQuery
+from common.bodies import BodyStore
 from common.jobs import JobsTable
 from common.listing import MIN_CURSOR_KEY_CHARS, CursorCodec, job_detail, list_jobs
 from common.models import JobDetail
@@ -25,6 +26,11 @@ current_caller = caller_dependency(get_list_jobs_settings)
 def _jobs() -> JobsTable:
     settings = get_list_jobs_settings()
     return JobsTable(aws.dynamodb(), settings.jobs_table, retention_days=settings.retention_days)
+
+
+def _bodies() -> BodyStore:
+    settings = get_list_jobs_settings()
+    return BodyStore(aws.dynamodb(), settings.jobs_table, aws.s3(), settings.bodies_bucket)
 
 
 def _cursors() -> CursorCodec:
@@ -52,7 +58,7 @@ def get_jobs(query: Annotated[ListJobsQuery, Query()], caller: Annotated[Caller,
 
 @app.get("/jobs/<job_id>", summary="One job with its body", responses=DETAIL_RESPONSES)
 def get_job(job_id: str, caller: Annotated[Caller, Depends(current_caller)]) -> JobDetail:
-    return job_detail(job_id, caller, jobs=_jobs())
+    return job_detail(job_id, caller, jobs=_jobs(), bodies=_bodies())
 
 
 @logger.inject_lambda_context(log_event=False)  # the event carries the caller's token

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common import aws
+from common.bodies import BodyCache
 from common.observability import logger, metrics, tracer
 from common.pacing import Pacer
 from common.sending import process_batch, worker_from_settings
@@ -20,11 +21,23 @@ def pacer() -> Pacer:
     return Pacer(get_worker_settings().send_rate_per_worker)
 
 
+@cache
+def body_cache() -> BodyCache:
+    """Bodies read by this execution environment, kept across invocations (bounded)."""
+    return BodyCache()
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     worker = worker_from_settings(
-        get_worker_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs(), sesv2=aws.sesv2(), pacer=pacer()
+        get_worker_settings(),
+        dynamodb=aws.dynamodb(),
+        sqs=aws.sqs(),
+        sesv2=aws.sesv2(),
+        s3=aws.s3(),
+        pacer=pacer(),
+        cache=body_cache(),
     )
     return dict(process_batch(event, worker, context))

@@ -18,9 +18,10 @@ import pytest
 import requests
 from jwt.warnings import InsecureKeyLengthWarning
 
+from common.bodies import BodyStore
 from common.clock import epoch_seconds, utc_now
 from common.jobs import JobsTable
-from common.models import Job, JobType, new_job_id
+from common.models import Bodies, Job, JobType, new_job_id
 from tests.e2e.stack_process import free_port, start_stack, stop_stack, wait_ready, wait_until
 
 # The contract's dev secret is short; PyJWT would warn about every token made here.
@@ -107,6 +108,28 @@ def test_an_enqueued_email_is_sent_and_visible_in_the_embedded_ses(local_stack):
     (message,) = [m for m in ses_messages(local_stack) if m["id"] == detail["message_id"]]
     assert message["destinations"]["ToAddresses"] == [f"owner@{domain}"]
     assert message["subject"] == "A visitor rang the bell"
+
+
+def test_a_large_body_goes_through_s3_and_is_sent_whole(local_stack):
+    domain = new_domain()
+    text = " ".join(f"{uuid.uuid4().hex} line {i}" for i in range(2_000))  # compresses to well over 4 KB
+    html = f"<p>{text}</p>"
+    (job_id,) = enqueue(local_stack, email(domain, body_text=text, body_html=html))["job_ids"]
+    # Then it is sent, its detail shows both bodies, and SES got the HTML whole
+    detail = wait_sent(local_stack, job_id, domain)
+    assert (detail["body_text"], detail["body_html"]) == (text, html)
+    (message,) = [m for m in ses_messages(local_stack) if m["id"] == detail["message_id"]]
+    assert message["body"] == html
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=local_stack.aws,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    (bucket,) = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].endswith("-bodiesbucket")]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{domain}/").get("Contents", [])]
+    assert keys == [f"{domain}/{job_id}"]
 
 
 def test_a_batch_of_every_system_type_is_sent_in_request_order(local_stack):
@@ -240,9 +263,13 @@ def test_a_job_whose_message_was_lost_is_found_by_the_sweeper_and_sent(local_sta
         type=JobType.INVITATION,
         recipient=f"new@{domain}",
         subject="You are invited",
-        body_text="Join us.",
+        body=job_id,
     )
-    JobsTable(dynamodb, table).put_new([lost], due_at=epoch_seconds(utc_now()) - 1)
+    jobs = JobsTable(dynamodb, table)
+    body = BodyStore(dynamodb, table, None, None).item(
+        job_id, domain, Bodies(text="Join us."), expires_at=jobs.expires_at(created_at)
+    )
+    jobs.put_new([lost], due_at=epoch_seconds(utc_now()) - 1, bodies=[body])
 
     # Then the sweeper (on its local schedule) queues it again and the worker sends it
     detail = wait_sent(local_stack, job_id, domain)

@@ -11,11 +11,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from common import aws
+from common.bodies import BodyStore
 from common.clock import utc_now
 from common.jobs import JobsTable
-from common.models import Job, JobStatus, JobType, new_job_id
+from common.models import Bodies, Job, JobStatus, JobType, new_job_id
 from common.settings import get_list_jobs_settings
-from tests.helpers import load_function
+from tests.helpers import load_function, put_with_bodies
+
+# The body of each job made by make_job, by body id (stored apart from the job).
+BODIES: dict[str, Bodies] = {}
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 ORIGIN = "https://app.example.com"  # template.yaml's CorsAllowOrigin default
@@ -106,6 +110,16 @@ def jobs_table() -> JobsTable:
     return JobsTable(aws.dynamodb(), get_list_jobs_settings().jobs_table)
 
 
+def body_store() -> BodyStore:
+    settings = get_list_jobs_settings()
+    return BodyStore(aws.dynamodb(), settings.jobs_table, aws.s3(), settings.bodies_bucket)
+
+
+def store_jobs(jobs: list[Job], *, due_at: int = 0) -> None:
+    """Write jobs made by make_job with their bodies, as enqueue does."""
+    put_with_bodies(jobs_table(), body_store(), jobs, BODIES, due_at=due_at)
+
+
 def make_job(
     domain: str = "acme.com",
     *,
@@ -117,6 +131,7 @@ def make_job(
 ) -> Job:
     job_id, created_at = new_job_id(at)
     sent = status is JobStatus.SENT
+    BODIES[job_id] = Bodies(text=body)
     return Job(
         job_id=job_id,
         created_at=created_at,
@@ -128,7 +143,7 @@ def make_job(
         attempts=1 if status is not JobStatus.QUEUED else 0,
         sent_at=created_at if sent else None,
         error="Mailbox unavailable" if status is JobStatus.FAILED else None,
-        body_text=body,
+        body=job_id,
         message_id="ses-1" if sent else None,
     )
 

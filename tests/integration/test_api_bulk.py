@@ -11,9 +11,17 @@ import pytest
 
 from common import aws
 from common.bulk import BulkSender
-from common.models import Job, JobStatus, JobType, QueueMessage
+from common.models import Bodies, Job, JobStatus, JobType, QueueMessage
 from local.template import Stack
-from tests.integration.api_support import Admin, jobs_table, make_job, quick_queue_counts, spread
+from tests.integration.api_support import (
+    Admin,
+    body_store,
+    jobs_table,
+    make_job,
+    quick_queue_counts,
+    spread,
+    store_jobs,
+)
 
 SUBJECT = "Our opening hours over the holidays"
 BODY = "Hello,\n\nWe are open every day from 9 to 17.\n\nThe Acme team"
@@ -49,7 +57,7 @@ def assert_error(reply, status: int, code: str) -> None:
 def test_selected_rows_and_typed_addresses_become_queued_manual_jobs(admin: Admin, stack: Stack) -> None:
     # Given two rows of acme.com selected
     rows = [make_job(recipient="ann@example.org"), make_job(recipient="bob@example.org")]
-    jobs_table().put_new(rows, due_at=0)
+    store_jobs(rows)
     # When the admin sends to them and to three typed-in addresses
     reply = admin.bulk(
         request(
@@ -76,7 +84,9 @@ def test_selected_rows_and_typed_addresses_become_queued_manual_jobs(admin: Admi
     for job in stored:
         assert isinstance(job, Job)
         assert (job.domain, job.type, job.status, job.attempts) == ("acme.com", JobType.MANUAL, JobStatus.QUEUED, 0)
-        assert (job.subject, job.body_text, job.bulk_id) == (SUBJECT, BODY, reply.body["bulk_id"])
+        assert (job.subject, job.body, job.bulk_id) == (SUBJECT, reply.body["bulk_id"], reply.body["bulk_id"])
+    # And their one body, stored once under the bulk id, is the request's
+    assert body_store().get(reply.body["bulk_id"]) == Bodies(text=BODY)
     messages = queued_messages(stack)
     assert sorted(m["job_id"] for m in messages) == sorted(reply.body["job_ids"])
     assert all(QueueMessage.model_validate(m).type is JobType.MANUAL for m in messages)
@@ -99,7 +109,7 @@ def test_other_ids_are_rejected_alike_and_the_rest_still_sent(admin: Admin) -> N
     mine = make_job(recipient="ann@example.org")
     theirs = make_job("other.net", recipient="spy@example.org")
     sibling = make_job("beta.io", recipient="beta@example.org")  # the caller's, but not this domain
-    jobs_table().put_new([mine, theirs, sibling], due_at=0)
+    store_jobs([mine, theirs, sibling])
     unknown = "01JGQ6Z1T8W3Y5K7M9P2R4S6V8"
     reply = admin.bulk(request(job_ids=[mine.job_id, theirs.job_id, sibling.job_id, unknown, "nonsense"]))
     assert reply.status == 202
@@ -115,7 +125,7 @@ def test_other_ids_are_rejected_alike_and_the_rest_still_sent(admin: Admin) -> N
 
 def test_duplicates_are_dropped_case_insensitively_across_rows_and_typed(admin: Admin) -> None:
     rows = [make_job(recipient="Ann@Example.org"), make_job(recipient="ann@example.org")]
-    jobs_table().put_new(rows, due_at=0)
+    store_jobs(rows)
     reply = admin.bulk(
         request(
             job_ids=[rows[0].job_id, rows[1].job_id, rows[0].job_id],
@@ -306,7 +316,7 @@ def test_a_1000_recipient_bulk_send_stays_within_aws_limits(
     quick_queue_counts(monkeypatch)
     # Given 250 selected rows and 750 typed-in addresses
     rows = [make_job(recipient=f"row{i}@example.org", at=t) for i, t in enumerate(spread(250))]
-    jobs_table().put_new(rows, due_at=0)
+    store_jobs(rows)
     typed = "\n".join(f"typed{i}@example.org" for i in range(750))
     log = CallLog()
     aws.dynamodb().meta.events.register("before-parameter-build.dynamodb", log)
@@ -316,11 +326,11 @@ def test_a_1000_recipient_bulk_send_stays_within_aws_limits(
     # Then 1,000 jobs are queued...
     assert reply.status == 202, reply.body
     assert reply.body["queued"] == 1000
-    # ...with at most 40 BatchWriteItem of at most 25 items each
+    # ...with at most 41 BatchWriteItem of at most 25 items each: 1,000 jobs and their one body
     writes = log.of("BatchWriteItem")
-    assert 0 < len(writes) <= 40
+    assert 0 < len(writes) <= 41
     assert all(len(items) <= 25 for w in writes for items in w["RequestItems"].values())
-    assert sum(len(items) for w in writes for items in w["RequestItems"].values()) == 1000
+    assert sum(len(items) for w in writes for items in w["RequestItems"].values()) == 1001
     # ...at most 100 SendMessageBatch of at most 10 entries, all on the bulk queue
     batches = log.of("SendMessageBatch")
     assert 0 < len(batches) <= 100

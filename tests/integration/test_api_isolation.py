@@ -13,7 +13,7 @@ import pytest
 
 from common.models import JobStatus, JobType
 from local.template import Stack
-from tests.integration.api_support import Admin, Reply, jobs_table, make_job, page_ids, spread
+from tests.integration.api_support import Admin, Reply, jobs_table, make_job, page_ids, spread, store_jobs
 
 A, B = "acme.com", "beta.io"
 UNKNOWN_ID = "01JGQ6Z1T8W3Y5K7M9P2R4S6V8"
@@ -37,7 +37,7 @@ def world(stack: Stack, lambda_context) -> World:
             for _ in range(3):
                 a_jobs.append(make_job(A, job_type=job_type, status=status, at=next(times), recipient="a@acme.com"))
                 b_jobs.append(make_job(B, job_type=job_type, status=status, at=next(times), recipient="b@beta.io"))
-    jobs_table().put_new(a_jobs + b_jobs, due_at=0)
+    store_jobs(a_jobs + b_jobs)
     alice = Admin(lambda_context, domains=A, sub="alice")
     bob = Admin(lambda_context, domains=B, sub="bob")
     a_cursors = {

@@ -9,7 +9,7 @@ import pytest
 
 from common.models import AttemptLogEntry, AttemptOutcome, JobStatus, JobType
 from local.template import Stack
-from tests.integration.api_support import ORIGIN, Admin, jobs_table, make_job, page_ids, spread
+from tests.integration.api_support import ORIGIN, Admin, make_job, page_ids, spread, store_jobs
 
 SUMMARY_FIELDS = {
     "job_id",
@@ -32,7 +32,7 @@ def admin(stack: Stack, lambda_context) -> Admin:
 
 
 def write(*jobs):
-    jobs_table().put_new(list(jobs), due_at=0)
+    store_jobs(list(jobs))
     return list(jobs)
 
 

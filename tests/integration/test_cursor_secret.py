@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from common import aws
 from common.settings import reset_settings
 from local.template import Stack
-from tests.integration.api_support import Admin, jobs_table, make_job, page_ids
+from tests.integration.api_support import Admin, make_job, page_ids, store_jobs
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_pages_are_signed_with_the_secret_read_once_per_execution_environment(
 ) -> None:
     # Given five jobs, and a function environment that names the secret but holds no value of it
     jobs = [make_job() for _ in range(5)]
-    jobs_table().put_new(jobs, due_at=0)
+    store_jobs(jobs)
     value = cursor_secret_value(stack)
     assert os.environ["CURSOR_SECRET_ID"] == stack.names["CursorSecret"]
     assert value not in os.environ.values()
@@ -70,7 +70,7 @@ def test_the_secret_is_read_again_once_its_max_age_has_passed(
     # Given a max age of 0: nothing is kept
     monkeypatch.setenv("SECRETS_MAX_AGE_SECONDS", "0")
     reset_settings()
-    jobs_table().put_new([make_job(), make_job()], due_at=0)
+    store_jobs([make_job(), make_job()])
     first = admin.list_jobs(limit=1)
     # When the key is rotated between two pages
     client = boto3.client("secretsmanager", region_name=stack.region)
@@ -97,7 +97,7 @@ def test_a_secret_the_role_may_not_read_is_an_internal_error_that_names_no_arn(
 ) -> None:
     # Given the function's role may not read the secret (moto has no IAM: AWS's answer, stubbed)
     job = make_job()
-    jobs_table().put_new([job], due_at=0)
+    store_jobs([job])
     arn = stack.names["CursorSecret"]
     stubber = Stubber(aws.secretsmanager())
     stubber.add_client_error(

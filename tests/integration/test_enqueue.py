@@ -21,6 +21,7 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from common import aws
+from common.bodies import BodyStore
 from common.clock import epoch_seconds, utc_now
 from common.jobs import deserialize, idempotency_pk, serialize
 from common.models import JobType, new_job_id
@@ -55,7 +56,19 @@ def stored_items(stack: Stack) -> list[dict[str, Any]]:
 
 
 def stored_jobs(stack: Stack) -> dict[str, dict[str, Any]]:
-    return {item["job_id"]: item for item in stored_items(stack) if "job_id" in item}
+    """The stored jobs by id, each with its body (stored apart) as ``body_text`` and ``body_html``."""
+    store = BodyStore(
+        boto3.client("dynamodb", region_name="us-east-1"),
+        stack.names["JobsTable"],
+        boto3.client("s3", region_name="us-east-1"),
+        stack.names["BodiesBucket"],
+    )
+    jobs = {item["job_id"]: item for item in stored_items(stack) if "job_id" in item}
+    for job in jobs.values():
+        bodies = store.get(job["body"])
+        assert bodies is not None
+        job.update(body_text=bodies.text, body_html=bodies.html)
+    return jobs
 
 
 def drain(stack: Stack, logical: str) -> list[dict[str, Any]]:
@@ -209,8 +222,10 @@ def test_single_request_is_stored_queued_and_on_the_priority_queue(
     # And the sweeper will find it if its message is lost, among the priority jobs
     assert job["sweep"] == "priority"
     assert epoch_seconds(before) + grace <= job["due_at"] <= epoch_seconds(after + timedelta(seconds=grace))
-    # And its message (ids only, no body) is on the priority queue
-    assert drain(stack, "PriorityQueue") == [{"job_id": job_id, "domain": "acme.com", "type": "escalation"}]
+    # And its message (ids only, no body; its body id is its own) is on the priority queue
+    assert drain(stack, "PriorityQueue") == [
+        {"job_id": job_id, "domain": "acme.com", "type": "escalation", "body": job_id}
+    ]
     assert drain(stack, "BulkQueue") == []
 
 
@@ -224,7 +239,7 @@ def test_batch_returns_ids_in_request_order(stack: Stack, lambda_context: Any) -
     assert [jobs[i]["type"] for i in ids] == ["ai_followup", "invitation", "manual"]
     assert jobs[ids[0]]["body_html"] == payload["jobs"][0]["body_html"]
     assert jobs[ids[0]]["reply_to"] == "support@acme.com"
-    assert "body_html" not in jobs[ids[1]]  # None is stored as absent
+    assert jobs[ids[1]]["body_html"] is None
     assert queued_ids(stack) == {"PriorityQueue": ids[:2], "BulkQueue": ids[2:]}
 
 
@@ -563,7 +578,8 @@ def test_message_that_cannot_be_queued_leaves_the_job_for_the_sweeper(
 
     def pick_second(params: dict[str, Any], **_: Any) -> None:
         [requests_] = params["RequestItems"].values()
-        stuck.add(requests_[1]["PutRequest"]["Item"]["job_id"]["S"])
+        jobs = [r for r in requests_ if "job_id" in r["PutRequest"]["Item"]]  # not the body items
+        stuck.add(jobs[1]["PutRequest"]["Item"]["job_id"]["S"])
 
     original_put.register("before-parameter-build.dynamodb.BatchWriteItem", pick_second)
     failing = FailingEntries(stuck)
@@ -589,7 +605,8 @@ def test_failed_entry_is_retried_once_and_queued_once(stack: Stack, lambda_conte
 
     def pick_first(params: dict[str, Any], **_: Any) -> None:
         [requests_] = params["RequestItems"].values()
-        stuck.add(requests_[0]["PutRequest"]["Item"]["job_id"]["S"])
+        jobs = [r for r in requests_ if "job_id" in r["PutRequest"]["Item"]]  # not the body items
+        stuck.add(jobs[0]["PutRequest"]["Item"]["job_id"]["S"])
 
     aws.dynamodb().meta.events.register("before-parameter-build.dynamodb.BatchWriteItem", pick_first)
     failing = FailingEntries(stuck, times=1)
@@ -639,7 +656,8 @@ def test_unprocessed_items_are_written_again(stack: Stack, lambda_context: Any, 
     # When 25 jobs are enqueued
     ids = handler({"jobs": requests(25, keyed=False)}, lambda_context)["job_ids"]
     # Then the unprocessed ones were sent again, alone, and every job is stored and queued
-    assert sizes == [25, 7]
+    # (25 jobs and their 25 bodies: 25 + 25 requests)
+    assert sizes == [25, 7, 25]
     assert set(stored_jobs(stack)) == set(ids)
     assert sorted(queued_ids(stack)["PriorityQueue"]) == sorted(ids)
     assert not calls.violations
@@ -692,11 +710,12 @@ def test_calls_per_enqueue_are_the_minimum(
     assert len(queued_ids(stack)["PriorityQueue"]) == n
     # And no call broke an AWS limit
     assert not calls.violations
-    # And SQS cost ceil(n/10) calls; DynamoDB ceil(n/25) batch writes, or one
-    # transaction per job where an idempotency key needs a conditional write,
-    # after one read of the keys' markers (100 per BatchGetItem)
+    # And SQS cost ceil(n/10) calls; DynamoDB ceil(2n/25) batch writes (each
+    # job and its body), or one transaction per job (marker, job, body) where
+    # an idempotency key needs a conditional write, after one read of the
+    # keys' markers (100 per BatchGetItem)
     assert calls.count("SendMessageBatch") == math.ceil(n / SQS_BATCH_LIMIT)
-    writes = n if keyed else math.ceil(n / BATCH_WRITE_LIMIT)
+    writes = n if keyed else math.ceil(2 * n / BATCH_WRITE_LIMIT)
     assert calls.count("TransactWriteItems" if keyed else "BatchWriteItem") == writes
     reads = math.ceil(n / BATCH_GET_LIMIT) if keyed else 0
     assert calls.count("BatchGetItem") == reads
@@ -717,9 +736,9 @@ def test_calls_for_a_mixed_batch_stay_within_the_bound(stack: Stack, lambda_cont
     assert not calls.violations
     # SQS: at most one partly filled batch per queue beyond ceil(n/10)
     assert calls.count("SendMessageBatch") <= math.ceil(n / SQS_BATCH_LIMIT) + 1
-    # DynamoDB: one transaction per keyed job, the rest 25 per call
+    # DynamoDB: one transaction per keyed job, the rest with their bodies 25 requests per call
     assert calls.count("TransactWriteItems") == 27
-    assert calls.count("BatchWriteItem") == math.ceil(73 / BATCH_WRITE_LIMIT)
+    assert calls.count("BatchWriteItem") == math.ceil(2 * 73 / BATCH_WRITE_LIMIT)
     assert calls.count("TransactWriteItems", "BatchWriteItem") <= n
 
 

@@ -22,7 +22,7 @@ def make_job(domain: str = "acme.com", job_type: JobType = JobType.ESCALATION, k
         type=job_type,
         recipient="owner@acme.com",
         subject="A visitor asks for a human",
-        body_text="Please join the conversation.",
+        body=job_id,
         idempotency_key=key,
     )
 

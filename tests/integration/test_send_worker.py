@@ -33,16 +33,17 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.ses.models import ses_backends
 
 from common import aws
+from common.bodies import BodyStore
 from common.clock import epoch_seconds, utc_now
 from common.jobs import JobsTable
 from common.mailer import SES_ERRORS, Kind
-from common.models import AttemptOutcome, Job, JobStatus, JobType, QueueMessage, new_job_id
+from common.models import AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage, new_job_id
 from common.queues import JobQueues
 from common.sending import Outcome, Worker, process_batch, worker_from_settings
 from common.settings import WorkerSettings, get_sweeper_settings, get_worker_settings
 from common.sweeper import Sweeper, sweeper_from_settings
 from local.template import Stack, load_template
-from tests.helpers import load_function
+from tests.helpers import load_function, put_with_bodies
 
 REGION = "us-east-1"
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -72,6 +73,7 @@ def make_job(
     reply_to: str | None = None,
 ) -> Job:
     job_id, created_at = new_job_id()
+    BODIES[job_id] = Bodies(text=f"SECRET-BODY-{job_id}: please join the conversation.", html=body_html)
     return Job(
         job_id=job_id,
         created_at=created_at,
@@ -79,10 +81,13 @@ def make_job(
         type=job_type,
         recipient=recipient,
         subject="A visitor asks for a human",
-        body_text=f"SECRET-BODY-{job_id}: please join the conversation.",
-        body_html=body_html,
+        body=job_id,
         reply_to=reply_to,
     )
+
+
+# The body of each job made by make_job, by body id (stored apart from the job).
+BODIES: dict[str, Bodies] = {}
 
 
 class CallLog:
@@ -111,6 +116,7 @@ class Harness:
     dynamodb: Any = field(default_factory=lambda: boto3.client("dynamodb", region_name=REGION))
     sqs: Any = field(default_factory=lambda: boto3.client("sqs", region_name=REGION))
     sesv2: Any = field(default_factory=lambda: boto3.client("sesv2", region_name=REGION))
+    s3: Any = field(default_factory=lambda: boto3.client("s3", region_name=REGION))
 
     @property
     def settings(self) -> WorkerSettings:
@@ -119,6 +125,10 @@ class Harness:
     @property
     def table(self) -> JobsTable:
         return JobsTable(self.dynamodb, self.stack.names["JobsTable"])
+
+    @property
+    def bodies(self) -> BodyStore:
+        return BodyStore(self.dynamodb, self.stack.names["JobsTable"], self.s3, self.settings.bodies_bucket)
 
     @property
     def queues(self) -> JobQueues:
@@ -132,6 +142,7 @@ class Harness:
             dynamodb=dynamodb or self.dynamodb,
             sqs=sqs or self.sqs,
             sesv2=sesv2 or self.sesv2,
+            s3=self.s3,
             clock=self.clock,
             jitter=lambda delay: 0,
         )
@@ -143,8 +154,9 @@ class Harness:
 
     # ------------------------------------------------------ jobs and queues
     def put(self, *jobs: Job, queue: bool = True) -> list[Job]:
-        """Write jobs as enqueue does (due after the grace period), then queue them."""
-        self.table.put_new(list(jobs), due_at=epoch_seconds(self.clock.now) + self.settings.sweep_grace_seconds)
+        """Write jobs and their bodies as enqueue does (due after the grace period), then queue them."""
+        due_at = epoch_seconds(self.clock.now) + self.settings.sweep_grace_seconds
+        put_with_bodies(self.table, self.bodies, jobs, BODIES, due_at=due_at)
         if queue:
             assert self.queues.send([QueueMessage.for_job(job) for job in jobs]) == []
         return list(jobs)
@@ -308,8 +320,12 @@ def test_per_sent_email_one_claim_one_send_one_write(harness: Harness, lambda_co
     event = harness.deliver()
     assert len(event["Records"]) == 3
     assert send_worker_handler(event, lambda_context) == {"batchItemFailures": []}
-    # Then it made exactly 3 claims, 3 SES sends and 3 final writes, and nothing else
-    assert calls.names() == Counter({"UpdateItem": 6, "SendEmail": 3})
+    # Then it made exactly 3 claims, 3 SES sends and 3 final writes, and for
+    # the batch one read of its bodies, and nothing else
+    assert calls.names() == Counter({"UpdateItem": 6, "SendEmail": 3, "BatchGetItem": 1})
+    (read,) = calls.params("BatchGetItem")
+    assert [len(r["Keys"]) for r in read["RequestItems"].values()] == [3]
+    assert all(r["ConsistentRead"] for r in read["RequestItems"].values())
     updates = calls.params("UpdateItem")
     claims = [u for u in updates if u.get("ReturnValues") == "ALL_NEW"]
     finals = [u for u in updates if u.get("ConditionExpression") == "lease_token = :token"]

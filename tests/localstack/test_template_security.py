@@ -127,3 +127,39 @@ def test_no_secret_is_resolved_into_an_environment() -> None:
     for logical, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Serverless::Function" and logical != "ListJobsFunction":
             assert not [s for s in statements(logical) if any(a.startswith("secretsmanager:") for a in s["Action"])]
+
+
+def test_the_bodies_bucket_is_private_encrypted_tls_only_and_expires_with_the_jobs() -> None:
+    bucket = resources()["BodiesBucket"]
+    props = bucket["Properties"]
+    assert bucket["Type"] == "AWS::S3::Bucket"
+    [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    [expiry] = props["LifecycleConfiguration"]["Rules"]
+    assert expiry["Status"] == "Enabled"
+    # Not before the jobs that name its objects (their TTL is RetentionDays)
+    assert expiry["ExpirationInDays"] == {"Ref": "RetentionDays"}
+    policy = resources()["BodiesBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "BodiesBucket"}
+    [deny] = policy["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Action"], deny["Principal"]) == ("Deny", "s3:*", "*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": False}}
+
+
+def test_only_writers_may_put_bodies_and_only_readers_get_them() -> None:
+    objects = {"Fn::Sub": "${BodiesBucket.Arn}/*"}
+    expected = {
+        "EnqueueFunction": ["s3:PutObject"],
+        "BulkQueueFunction": ["s3:PutObject"],
+        "SendWorkerFunction": ["s3:GetObject"],
+        "ListJobsFunction": ["s3:GetObject"],
+        "SweeperFunction": [],
+    }
+    for logical, actions in expected.items():
+        s3 = [s for s in statements(logical) if any(str(a).startswith("s3:") for a in s["Action"])]
+        assert [a for s in s3 for a in s["Action"]] == actions, logical
+        assert all(s["Resource"] == objects and s["Effect"] == "Allow" for s in s3), logical
+        variables = resources()[logical]["Properties"].get("Environment", {}).get("Variables", {})
+        assert (variables.get("BODIES_BUCKET") == {"Ref": "BodiesBucket"}) == bool(actions), logical

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from common.enqueue import ErrorResponse, InvalidPayload, job_from_request, parse_payload
+from common.enqueue import ErrorResponse, InvalidPayload, bodies_of, job_from_request, parse_payload
 from common.models import (
     DERIVED_TEXT_RESERVE_BYTES,
     MAX_BODIES_BYTES,
@@ -318,42 +318,42 @@ def test_html_only_job_gets_a_text_made_from_its_html() -> None:
         "<script>track('secret-token')</script><ul><li>one</li><li>two</li></ul></body></html>"
     )
     request = EmailRequest.model_validate(html_only(html))
-    # When it becomes a job
-    job = job_from_request(request, datetime.now(UTC))
-    # Then the job keeps the HTML and gets the text a person reads in it, link target included
-    assert job.body_html == html
-    assert job.body_text.startswith("Welcome\n")
-    assert "Join the [workspace](https://app.example.com/invite/abc)." in job.body_text
-    assert "one" in job.body_text
-    assert "two" in job.body_text
+    # When it becomes a job's body
+    bodies = bodies_of(request)
+    # Then the body keeps the HTML and gets the text a person reads in it, link target included
+    assert bodies.html == html
+    assert bodies.text.startswith("Welcome\n")
+    assert "Join the [workspace](https://app.example.com/invite/abc)." in bodies.text
+    assert "one" in bodies.text
+    assert "two" in bodies.text
     # And nothing a mail client does not show leaks into it
     for hidden in ("color", "track", "secret-token", "preheader", "Invite", "<"):
-        assert hidden not in job.body_text
+        assert hidden not in bodies.text
 
 
 def test_text_made_from_html_is_cut_to_the_bytes_left() -> None:
     # Given HTML-only text that takes almost all of the bodies' bytes
     html = "<p>" + "€" * 99_000 + "</p>"
-    job = job_from_request(EmailRequest.model_validate(html_only(html)), datetime.now(UTC))
+    bodies = bodies_of(EmailRequest.model_validate(html_only(html)))
     # Then the derived text is cut so that both bodies fit one item, and says so
-    assert bodies_size(job.body_text, job.body_html) <= MAX_BODIES_BYTES
-    assert job.body_text.endswith(SHORTENED_NOTE)
-    assert job.body_text.startswith("€€€")
+    assert bodies_size(bodies.text, bodies.html) <= MAX_BODIES_BYTES
+    assert bodies.text.endswith(SHORTENED_NOTE)
+    assert bodies.text.startswith("€€€")
 
 
 def test_text_made_from_html_is_cut_to_the_characters_allowed() -> None:
     # Given a two-column table whose first column is wide: its text is far longer than its HTML
     rows = "".join("<tr><td>a</td><td>b</td></tr>" for _ in range(80))
     html = f"<table><tr><td>{'w' * 2_000}</td><td>x</td></tr>{rows}</table>"
-    job = job_from_request(EmailRequest.model_validate(html_only(html)), datetime.now(UTC))
+    bodies = bodies_of(EmailRequest.model_validate(html_only(html)))
     # Then its text holds at most as many characters as any body may
-    assert len(job.body_text) <= MAX_BODY_CHARS
-    assert job.body_text.endswith(SHORTENED_NOTE)
+    assert len(bodies.text) <= MAX_BODY_CHARS
+    assert bodies.text.endswith(SHORTENED_NOTE)
 
 
 def test_request_with_both_bodies_keeps_its_text() -> None:
     request = EmailRequest.model_validate(valid_request(body_text="Mine.", body_html="<p>Other</p>"))
-    assert job_from_request(request, datetime.now(UTC)).body_text == "Mine."
+    assert bodies_of(request).text == "Mine."
 
 
 # ------------------------------------------------------------------ fingerprints

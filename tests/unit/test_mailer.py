@@ -21,7 +21,7 @@ from common.mailer import (
     redact,
     send_error,
 )
-from common.models import Job, JobType, new_job_id
+from common.models import Bodies, Job, JobType, new_job_id
 
 BOTOCORE_ERRORS = sorted(
     (cls for _, cls in inspect.getmembers(botocore.exceptions, inspect.isclass) if issubclass(cls, BotoCoreError)),
@@ -54,9 +54,12 @@ def job(recipient: str = "owner@acme.com", reply_to: str | None = None, job_type
         type=job_type,
         recipient=recipient,
         subject="s",
-        body_text="SECRET-BODY",
+        body=job_id,
         reply_to=reply_to,
     )
+
+
+BODIES = Bodies(text="SECRET-BODY")
 
 
 def client_error(code: str, status: int, message: str = "words") -> ClientError:
@@ -72,7 +75,7 @@ def test_every_botocore_error_becomes_a_send_error(cls: type[BotoCoreError]) -> 
     mailer = Mailer(RaisingClient(error), sender="no-reply@acme.com", configuration_set="cs")  # type: ignore[arg-type]
     # Then the mailer raises a classified send error, naming the class, chained to it
     with pytest.raises((TransientSendError, PermanentSendError)) as raised:
-        mailer.send(job())
+        mailer.send(job(), BODIES)
     assert cls.__name__ in str(raised.value)
     assert raised.value.__cause__ is error
     assert "SECRET-BODY" not in str(raised.value)
@@ -97,7 +100,7 @@ def test_every_botocore_error_becomes_a_send_error(cls: type[BotoCoreError]) -> 
 def test_botocore_errors_by_class_tree(cls: type[BotoCoreError], expected: type[Exception]) -> None:
     mailer = Mailer(RaisingClient(cls.__new__(cls)), sender="a@acme.com", configuration_set="cs")  # type: ignore[arg-type]
     with pytest.raises(expected) as raised:
-        mailer.send(job())
+        mailer.send(job(), BODIES)
     if expected is TransientSendError:
         assert not isinstance(raised.value, AmbiguousSendError)
 
@@ -160,14 +163,14 @@ def test_an_undecodable_idn_domain_is_refused_before_ses() -> None:
     client = AcceptingClient(Exception())
     mailer = Mailer(client, sender="a@acme.com", configuration_set="cs")  # type: ignore[arg-type]
     with pytest.raises(PermanentSendError):
-        mailer.send(job(recipient="user@bü cher.de"))
+        mailer.send(job(recipient="user@bü cher.de"), BODIES)
     assert client.requests == []
 
 
 def test_recipient_and_reply_to_go_out_in_punycode() -> None:
     client = AcceptingClient(Exception())
     mailer = Mailer(client, sender="a@acme.com", configuration_set="cs")  # type: ignore[arg-type]
-    assert mailer.send(job(recipient="user@bücher.de", reply_to="hilfe@bücher.de")) == "m-1"
+    assert mailer.send(job(recipient="user@bücher.de", reply_to="hilfe@bücher.de"), BODIES) == "m-1"
     (request,) = client.requests
     assert request["Destination"]["ToAddresses"] == ["user@xn--bcher-kva.de"]
     assert request["ReplyToAddresses"] == ["hilfe@xn--bcher-kva.de"]

@@ -1,0 +1,266 @@
+"""Email bodies, stored once, apart from the jobs (docs/storage.md, section 3 "Body").
+
+A body item (``pk`` = ``b#<body id>``) in the jobs table is written once and
+never updated; every status change of a job then writes a small item. The
+body id is the job id for a job of its own and the bulk id for a bulk send
+(one body for all its jobs).
+
+- ``zt``: the plain text, UTF-8, raw DEFLATE (``zlib`` level 9, no header);
+  ``zh`` likewise for the HTML when there is one; or
+- ``s3``: the key (``<domain>/<body id>``) of an S3 object holding both
+  compressed parts, when together they exceed ``S3_THRESHOLD`` bytes
+  (``pack``: a 4-byte big-endian length of ``zt``, ``zt``, then ``zh``);
+- ``expires_at``: the TTL of the jobs that use it.
+
+``BodyStore.item`` makes the item (and PUTs the S3 object first, for a large
+body); the caller writes the item together with its jobs. ``get_many`` reads
+bodies with one strongly consistent BatchGetItem per 100 ids (a body was
+written a moment ago) and one S3 GET per large one; ``BodyCache`` keeps
+decompressed bodies per execution environment, least recently used out.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common.errors import StorageError
+from common.models import Bodies
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+# Compressed parts above this many bytes go to S3 (docs/decisions.md, "Bodies").
+S3_THRESHOLD = 4_096
+BATCH_GET_LIMIT = 100  # AWS: at most 100 keys per BatchGetItem
+CACHE_BYTES = 64 * 1024 * 1024  # decompressed bodies kept per execution environment
+_UNPROCESSED_RETRIES = 8
+_LENGTH = struct.Struct(">I")
+
+
+def body_pk(body_id: str) -> str:
+    return f"b#{body_id}"
+
+
+def s3_key(domain: str, body_id: str) -> str:
+    return f"{domain}/{body_id}"
+
+
+# ------------------------------------------------------------------ the parts
+@dataclass(frozen=True)
+class Parts:
+    """The compressed parts of one body."""
+
+    text: bytes
+    html: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.text) + len(self.html or b"")
+
+    def pack(self) -> bytes:
+        """Both parts as one S3 object."""
+        return _LENGTH.pack(len(self.text)) + self.text + (self.html or b"")
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Parts:
+        if len(data) < _LENGTH.size:
+            raise StorageError("a stored body is malformed")
+        (length,) = _LENGTH.unpack_from(data)
+        text = data[_LENGTH.size : _LENGTH.size + length]
+        html = data[_LENGTH.size + length :]
+        if len(text) != length:
+            raise StorageError("a stored body is malformed")
+        return cls(text, html or None)
+
+
+def _deflate(value: str) -> bytes:
+    packer = zlib.compressobj(level=9, wbits=-15)  # raw DEFLATE: no header, no checksum
+    return packer.compress(value.encode()) + packer.flush()
+
+
+def _inflate(data: bytes) -> str:
+    try:
+        return zlib.decompress(data, wbits=-15).decode()
+    except (zlib.error, UnicodeDecodeError) as exc:
+        raise StorageError("a stored body is malformed") from exc
+
+
+def compress(bodies: Bodies) -> Parts:
+    return Parts(_deflate(bodies.text), _deflate(bodies.html) if bodies.html is not None else None)
+
+
+def decompress(parts: Parts) -> Bodies:
+    return Bodies(text=_inflate(parts.text), html=_inflate(parts.html) if parts.html is not None else None)
+
+
+def _failed(operation: str, exc: ClientError | BotoCoreError) -> StorageError:
+    code = str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+    return StorageError(f"{operation} failed: {code or type(exc).__name__}")
+
+
+# ------------------------------------------------------------------ the cache
+class BodyCache:
+    """Decompressed bodies by id, at most ``max_bytes`` of them (UTF-8), least
+    recently used out. One per execution environment: a bulk's body is read
+    once however many batches carry its jobs."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
+        self._max = max_bytes
+        self._bodies: OrderedDict[str, Bodies] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, body_id: str) -> Bodies | None:
+        found = self._bodies.get(body_id)
+        if found is not None:
+            self._bodies.move_to_end(body_id)
+        return found
+
+    def put(self, body_id: str, bodies: Bodies) -> None:
+        if body_id in self._bodies:
+            self._bodies.move_to_end(body_id)
+            return
+        if bodies.size > self._max:
+            return
+        self._bodies[body_id] = bodies
+        self._bytes += bodies.size
+        while self._bytes > self._max:
+            _id, dropped = self._bodies.popitem(last=False)
+            self._bytes -= dropped.size
+
+    def __contains__(self, body_id: object) -> bool:
+        return body_id in self._bodies
+
+    def __len__(self) -> int:
+        return len(self._bodies)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+
+# ------------------------------------------------------------------ the store
+class BodyStore:
+    """Body items in the jobs table, large bodies in the bodies bucket."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table_name: str, s3: S3Client | None, bucket: str | None) -> None:
+        self._dynamodb = dynamodb
+        self._table = table_name
+        self._s3 = s3
+        self._bucket = bucket
+
+    def item(self, body_id: str, domain: str, bodies: Bodies, *, expires_at: int) -> dict[str, Any]:
+        """The body item to write (DynamoDB's JSON), after the S3 PUT of a
+        large body. Raises ``StorageError`` when that PUT fails."""
+        parts = compress(bodies)
+        item: dict[str, Any] = {"pk": {"S": body_pk(body_id)}, "expires_at": {"N": str(expires_at)}}
+        if parts.size <= S3_THRESHOLD:
+            item["zt"] = {"B": parts.text}
+            if parts.html is not None:
+                item["zh"] = {"B": parts.html}
+            return item
+        key = s3_key(domain, body_id)
+        self._put_object(key, parts.pack())
+        item["s3"] = {"S": key}
+        return item
+
+    def _put_object(self, key: str, data: bytes) -> None:
+        if self._s3 is None or not self._bucket:
+            raise StorageError("a large body needs the bodies bucket, and none is configured")
+        try:
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType="application/octet-stream")
+        except (ClientError, BotoCoreError) as exc:
+            raise _failed("S3 PutObject", exc) from exc
+
+    def get(self, body_id: str) -> Bodies | None:
+        """One body (GetItem, strongly consistent; an S3 GET for a large one)."""
+        try:
+            response = self._dynamodb.get_item(
+                TableName=self._table, Key={"pk": {"S": body_pk(body_id)}}, ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _failed("GetItem (body)", exc) from exc
+        item = response.get("Item")
+        return self._bodies_of(item) if item else None
+
+    def get_many(self, body_ids: Sequence[str]) -> dict[str, Bodies]:
+        """The bodies of those ids that exist: one consistent BatchGetItem per
+        100 ids (unprocessed keys retried), one S3 GET per large body."""
+        ids = list(dict.fromkeys(body_ids))
+        found: dict[str, Bodies] = {}
+        for start in range(0, len(ids), BATCH_GET_LIMIT):
+            keys = [{"pk": {"S": body_pk(body_id)}} for body_id in ids[start : start + BATCH_GET_LIMIT]]
+            for item in self._batch_get(keys):
+                found[str(item["pk"]["S"])[2:]] = self._bodies_of(item)
+        return found
+
+    def _batch_get(self, keys: list[Any]) -> list[Mapping[str, Any]]:
+        if len(keys) > BATCH_GET_LIMIT:
+            raise ValueError(f"BatchGetItem takes at most {BATCH_GET_LIMIT} keys")
+        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        found: list[Mapping[str, Any]] = []
+        for attempt in range(_UNPROCESSED_RETRIES):
+            try:
+                response = self._dynamodb.batch_get_item(RequestItems=request)
+            except (ClientError, BotoCoreError) as exc:
+                raise _failed("BatchGetItem (bodies)", exc) from exc
+            found += response.get("Responses", {}).get(self._table, [])
+            unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
+            if not unprocessed or not unprocessed.get("Keys"):
+                return found
+            request = {self._table: unprocessed}
+            time.sleep(min(0.05 * (2**attempt), 2.0))
+        raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} body keys unprocessed")
+
+    def _bodies_of(self, item: Mapping[str, Any]) -> Bodies:
+        if "s3" in item:
+            return decompress(Parts.unpack(self._get_object(str(item["s3"]["S"]))))
+        if "zt" not in item:
+            raise StorageError("a stored body is malformed")
+        html = item.get("zh")
+        return decompress(Parts(_binary(item["zt"]["B"]), _binary(html["B"]) if html else None))
+
+    def _get_object(self, key: str) -> bytes:
+        if self._s3 is None or not self._bucket:
+            raise StorageError("a large body needs the bodies bucket, and none is configured")
+        try:
+            return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise _failed("S3 GetObject", exc) from exc
+
+
+def _binary(value: Any) -> bytes:
+    """Bytes from a binary attribute value (a ``Binary`` defines ``__bytes__`` too)."""
+    return bytes(value)
+
+
+class CachedBodies:
+    """A ``BodyStore`` read through a ``BodyCache``: what the worker uses."""
+
+    def __init__(self, store: BodyStore, cache: BodyCache) -> None:
+        self._store = store
+        self._cache = cache
+
+    def prefetch(self, body_ids: Sequence[str]) -> None:
+        """Read the bodies not cached yet (one BatchGetItem, S3 GETs) into the cache."""
+        missing = [body_id for body_id in dict.fromkeys(body_ids) if body_id not in self._cache]
+        if missing:
+            for body_id, bodies in self._store.get_many(missing).items():
+                self._cache.put(body_id, bodies)
+
+    def get(self, body_id: str) -> Bodies | None:
+        """A body from the cache, or read alone (a message without a body id)."""
+        found = self._cache.get(body_id)
+        if found is None:
+            found = self._store.get(body_id)
+            if found is not None:
+                self._cache.put(body_id, found)
+        return found
