@@ -31,6 +31,7 @@ from pydantic import TypeAdapter, ValidationError
 from common.api_models import (
     BODY_TOO_LARGE,
     TOO_MANY_RECIPIENTS,
+    BulkNotFound,
     Caller,
     ErrorDetail,
     ErrorResponse,
@@ -55,6 +56,7 @@ _ANSWERS: dict[type[Exception], tuple[HTTPStatus, str | None]] = {
     Unauthenticated: (HTTPStatus.UNAUTHORIZED, None),
     Forbidden: (HTTPStatus.FORBIDDEN, None),
     JobNotFound: (HTTPStatus.NOT_FOUND, None),
+    BulkNotFound: (HTTPStatus.NOT_FOUND, None),
     InvalidCursor: (HTTPStatus.BAD_REQUEST, None),
     NoRecipients: (HTTPStatus.BAD_REQUEST, None),
     TooManyRecipients: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, None),
