@@ -237,14 +237,15 @@ def _bulk_cases(bench: BenchStack, size: int, selected: list[str]) -> list[Case]
 
     messages = {SMB: math.ceil(size / 10)}
     return [
-        # The jobs and their one body item, 25 per BatchWriteItem.
-        Case(f"bulk send of {size:,}", plain, {BWI: math.ceil((size + 1) / 25), **messages}),
+        # The bulk's item for GET /bulks/{bulk_id} (one PutItem), then its jobs and
+        # their one body item, 25 per BatchWriteItem.
+        Case(f"bulk send of {size:,}", plain, {PUT: 1, BWI: math.ceil((size + 1) / 25), **messages}),
         Case(
             f"bulk send of {size:,}, Idempotency-Key, {len(selected)} selected rows",
             keyed,
-            # The bulk send's record, its body, then one conditional PutItem per job.
+            # The bulk send's record, its item, its body, then one conditional PutItem per job.
             {
-                PUT: 2 + size,
+                PUT: 3 + size,
                 **messages,
                 BATCH_GET: math.ceil(len(selected) / 100),
                 IDEMPOTENCY_PUT: 1,

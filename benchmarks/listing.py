@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from benchmarks.harness import BenchStack
+from common.api_models import Caller, ListJobsQuery
 from common.clock import utc_now
-from common.jobs import JobsTable, listing_partition
+from common.jobs import JobsTable
+from common.listing import plan
 from common.models import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, new_job_id
 
 LIST_DOMAINS = ("list-a.example", "list-b.example")
@@ -108,12 +110,13 @@ def measure(bench: BenchStack, *, total: int, limit: int, pages: int) -> ListCos
             params["status"] = status.value
         if job_type:
             params["type"] = job_type.value
-        if domain:
-            partitions = [listing_partition(domain=domain, status=status, job_type=job_type)]
-        elif caller == "every domain (*)":
-            partitions = [listing_partition(domain=None, status=status, job_type=job_type)]
-        else:
-            partitions = [listing_partition(domain=d, status=status, job_type=job_type) for d in LIST_DOMAINS]
+        who = (
+            Caller(subject="bench", every_domain=True)
+            if caller == "every domain (*)"
+            else Caller(subject="bench", domains=frozenset(LIST_DOMAINS))
+        )
+        query = ListJobsQuery(domain=domain, status=status, type=job_type)
+        partitions = plan(query, who, jobs=JobsTable(bench.dynamodb, bench.jobs_table)).partitions
         before = bench.observer.snapshot()
         returned, read_pages = 0, 0
         for _ in range(pages):
@@ -137,7 +140,7 @@ def measure(bench: BenchStack, *, total: int, limit: int, pages: int) -> ListCos
             ListCost(
                 caller=caller,
                 filters=filters,
-                indexes=" + ".join(sorted({p.index for p in partitions})) + (" x2" if len(partitions) > 1 else ""),
+                indexes=" + ".join(sorted({p.index for p in partitions})) + f" x{len(partitions)}",
                 pages=read_pages,
                 queries=after.queries - before.queries,
                 items_read=after.items_read - before.items_read,

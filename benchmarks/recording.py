@@ -198,13 +198,13 @@ class SdkObserver:
     LISTING_INDEXES = frozenset(
         {
             "ByDomain",
-            "ByDomainStatus",
             "ByDomainType",
-            "ByDomainStatusType",
             "ByScope",
-            "ByStatus",
-            "ByType",
-            "ByStatusType",
+            "ByRecipient",
+            "InFlight",
+            "ByBulk",
+            "ByDomainStatus",
+            "ByScopeStatus",
         }
     )
 

@@ -239,9 +239,10 @@ def _calls_section(r: Results) -> str:
         "Design minimums (each job's body is an item of its own, a bulk send's one for all its jobs; bodies",
         "over 4 KB compressed add one S3 PUT each, none here): without idempotency keys ⌈2N/25⌉",
         "BatchWriteItem + ⌈N/10⌉ SendMessageBatch; with keys ⌈N/100⌉ BatchGetItem (the keys' markers, read",
-        "first) + N TransactWriteItems (marker, job, body) + ⌈N/10⌉ SendMessageBatch; a bulk send ⌈(N+1)/25⌉",
-        "BatchWriteItem + ⌈N/10⌉ SendMessageBatch, plus one BatchGetItem per 100 selected rows and, with an",
-        "Idempotency-Key, one PutItem for the bulk send's record, one for its body and one conditional",
+        "first) + N TransactWriteItems (marker, job, body) + ⌈N/10⌉ SendMessageBatch; a bulk send one PutItem",
+        "(the bulk's item, for GET /bulks) + ⌈(N+1)/25⌉ BatchWriteItem + ⌈N/10⌉ SendMessageBatch, plus one",
+        "BatchGetItem per 100 selected rows and, with an Idempotency-Key, one PutItem for the bulk send's",
+        "record, one for its item, one for its body and one conditional",
         "PutItem per job instead of the BatchWriteItem, and the idempotency layer's PutItem (claim the key) and",
         "UpdateItem (store the response); the worker, per email, one UpdateItem to claim, one SES SendEmail,",
         "one UpdateItem to record the outcome, and per batch of 10 one ReceiveMessage, one",
@@ -506,16 +507,12 @@ def _cost_section(r: Results) -> str:
             _table(["index", "write units"], index_rows),
             "",
             f"SES's own price dominates, and DynamoDB is most of the rest: {table_total:.0f} write units per email",
-            f"on the table and {index_total} on its indexes. Every status change moves the job in the four",
-            "status-keyed indexes (a delete and a put each) and rewrites the projected status in the other",
-            "four, and `due_at` moves in `BySweepDue`: a status-keyed index costs 5 units per email, any other",
-            "listing index 3. That is the price of answering every filter of `GET /jobs` from one index",
-            "partition with no filtered reads (figure 3; docs/decisions.md). Cheaper layouts trade against",
-            "figure 3: serving status + type from `ByDomainStatus` and `ByStatus` with a filter on the type",
-            f"would save the two status-and-type indexes ({_status_type_units(writes)} units, about",
-            f"${_status_type_units(writes) * PRICES['dynamodb_wru'][0] * 1e6:,.2f} a million emails) and make those",
-            "listings read rows they drop. Attribute names count too: every index entry repeats the projected",
-            "names, so short names would shrink them, but every entry is already under 1 KB.",
+            f"on the table and {index_total} on its indexes. The four indexes every job is in are keyed on what",
+            "never changes and cost one write each, at creation; `InFlight` one at creation (and one when the",
+            "job leaves flight with its delivery event, not measured here); `ByBulk` one per status change of a",
+            "bulk job; the exact status indexes nothing on the happy path (docs/storage.md, sections 5 and 6).",
+            "Until the bodies move to items of their own (docs/storage.md, section 13, piece B), the body on the",
+            "job item makes each of the job's writes as large as the item.",
             "",
             "Lambda time is measured on this machine through the local stack (not Lambda's durations, and",
             "inflated by the embedded AWS's tens of milliseconds per call) at the template's memory size. A",
@@ -525,11 +522,6 @@ def _cost_section(r: Results) -> str:
             "",
         ]
     )
-
-
-def _status_type_units(writes: JobWrites) -> int:
-    by_index = writes.by_index()
-    return by_index.get("ByDomainStatusType", 0) + by_index.get("ByStatusType", 0)
 
 
 def _size(item: Any) -> str:

@@ -10,21 +10,35 @@ reading any message text.
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from common.errors import EmailOpsError
 from common.models import (
+    JOB_ID_RE,
     MAX_BODIES_BYTES,
     MAX_BODY_CHARS,
     Domain,
+    EmailAddress,
     JobStatus,
     JobSummary,
     JobType,
     Subject,
+    Timestamp,
 )
 
 # ------------------------------------------------------------------ limits
@@ -152,10 +166,38 @@ class ErrorResponse(BaseModel):
 
 
 # ------------------------------------------------------------------ GET /jobs
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _rfc3339(value: Any) -> Any:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with a time zone, such as 2026-12-01T09:30:00Z")
+    return value
+
+
+def _after_1970(value: datetime) -> datetime:
+    if value < _EPOCH:
+        raise ValueError("must not be before 1970-01-01T00:00:00Z")
+    return value
+
+
+# Kept to the microsecond (not Timestamp's millisecond): the range is exact.
+CreatedBound = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_after_1970)]
+
+
 class ListJobsQuery(BaseModel):
     domain: Domain | None = Field(default=None, description="one of your domains; without it, all of them merged")
     status: JobStatus | None = None
     type: JobType | None = None
+    recipient: EmailAddress | None = Field(
+        default=None, description="an address: exactly that recipient's jobs, compared case-insensitively"
+    )
+    bulk_id: str | None = Field(default=None, pattern=JOB_ID_RE.pattern, description="that bulk send's jobs")
+    created_after: CreatedBound | None = Field(
+        default=None, description="RFC 3339: jobs created at or after this moment"
+    )
+    created_before: CreatedBound | None = Field(default=None, description="RFC 3339: jobs created before this moment")
     limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     cursor: str | None = Field(
         default=None, min_length=1, max_length=MAX_CURSOR_CHARS, description="next_cursor of the previous page"
@@ -165,6 +207,22 @@ class ListJobsQuery(BaseModel):
 class JobsPage(BaseModel):
     items: list[JobSummary]
     next_cursor: str | None = Field(description="null on the last page")
+
+
+# ------------------------------------------------------------------ GET /bulks/{bulk_id}
+class BulkNotFound(EmailOpsError):
+    """No such bulk send, or one of a domain the caller may not see (the same 404)."""
+
+    code = "not_found"
+
+
+class BulkProgress(BaseModel):
+    bulk_id: str
+    domain: str
+    subject: str
+    created_at: Timestamp
+    total: int = Field(description="jobs the bulk send created")
+    counts: dict[JobStatus, int] = Field(description="every status, 0 where none; the counts sum to total")
 
 
 # ------------------------------------------------------------------ POST /jobs/bulk

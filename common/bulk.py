@@ -79,7 +79,7 @@ from common.api_models import (
 from common.bodies import BodyStore
 from common.clock import epoch_seconds, utc_now
 from common.errors import StorageError
-from common.jobs import BulkRecord, JobRecipient, JobsTable
+from common.jobs import BulkItem, BulkRecord, JobRecipient, JobsTable
 from common.models import JOB_ID_RE, Bodies, Job, JobStatus, JobType, new_job_id
 from common.observability import logger
 from common.outbox import Outbox, PartlyStored, Stored
@@ -235,6 +235,10 @@ class BulkSender:
         jobs = [self._job(request, address, record) for address in recipients.addresses]
         # One body for the whole bulk send, under the bulk id.
         bodies = {record.bulk_id: Bodies(text=request.body)}
+        try:
+            self._jobs.put_bulk(BulkItem.of(record.bulk_id, request.domain, request.subject, total))
+        except StorageError as exc:
+            raise UnfinishedBulkSend(bulk_id=record.bulk_id, queued=0, total=total, keyed=key_hash is not None) from exc
         try:
             if key_hash is None:
                 stored = self._outbox.store_and_queue(jobs, due_at=due_at, bodies=bodies)

@@ -1,23 +1,23 @@
 """The jobs table: the only code that reads or writes it.
 
-Item layout (one item per job, ``pk`` = ``job_id``):
+Item layout (docs/storage.md, sections 3 to 5):
 
-- the job's own fields (``common.models.Job``); ``None`` is stored as absent;
-  its email's content is not among them: ``body`` names a body item
+- a job (``pk`` = ``job_id``): the job's own fields (``common.models.Job``;
+  ``None`` is stored as absent) and the index keys of ``common.keys``, each
+  present only while its index should hold the job (``keys.index_attributes``;
+  every status change writes exactly ``keys.transition``). Every index is
+  sorted by job id (a ULID), so newest first is a descending Query. Its
+  email's content is not among its fields: ``body`` names a body item
   (``pk`` = ``b#<body id>``, ``common.bodies``), written once with the job
   (``put_new``, ``put_new_idempotent``, ``put_body_if_absent``) and never
   updated, so every status change rewrites a small item;
-- index keys, derived from domain, status and type and rewritten with every
-  status change: ``domain_status``, ``domain_type``, ``domain_status_type``,
-  ``scope``, ``status_type`` (``domain``, ``status`` and ``type`` serve as
-  keys as they are). Each GSI is sorted by ``job_id``, a ULID, so newest
-  first is a descending Query;
-- ``sweep`` and ``due_at`` while the job is not final (sparse ``BySweepDue``
-  index: the sweeper reads only jobs that may be stuck). ``sweep`` is the
-  job's queue (``priority`` or ``bulk``), so the sweeper can take every
-  overdue priority job before any bulk one;
+- ``due_at`` while the job may be swept (queued, sending, retrying): when the
+  sweeper should consider it stuck; not indexed (the sweeper reads ``InFlight``);
 - ``lease_until`` (epoch ms) and ``lease_token`` while a worker holds it;
 - ``expires_at``: DynamoDB's TTL.
+
+A bulk (``pk`` = ``k#<bulk_id>``): domain, subject, created_at, total; read by
+``GET /bulks/{bulk_id}``.
 
 A bulk send's record (``pk`` = ``bulk#<hash of caller and Idempotency-Key>``)
 fixes what a bulk send with that key is: its ``bulk_id`` (whose time is its
@@ -34,8 +34,8 @@ have none). It carries none of the index keys, so it never shows in a listing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,9 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field
+from ulid import ULID
 
+from common import keys
 from common.clock import epoch_seconds, to_rfc3339
 from common.errors import IdempotencyKeyReused, StorageError
 from common.models import (
@@ -51,11 +53,9 @@ from common.models import (
     AttemptLogEntry,
     Job,
     JobStatus,
-    JobSummary,
     JobType,
     QueueMessage,
-    QueueName,
-    queue_for,
+    Timestamp,
 )
 
 if TYPE_CHECKING:
@@ -67,19 +67,7 @@ Item = dict[str, "AttributeValueTypeDef"]
 BATCH_WRITE_LIMIT = 25  # AWS: at most 25 requests per BatchWriteItem
 BATCH_GET_LIMIT = 100  # AWS: at most 100 keys per BatchGetItem
 _UNPROCESSED_RETRIES = 8
-
-SCOPE_ALL = "all"
-# The BySweepDue partition of a job not final is its queue's name. Jobs written
-# before that carry "pending": read after priority and before bulk until no
-# job of that partition is left (a job leaves it when it becomes final).
-SWEEP_LEGACY = "pending"
-SWEEP_ORDER: tuple[str, ...] = (QueueName.PRIORITY.value, SWEEP_LEGACY, QueueName.BULK.value)
-
-
-def sweep_partition(job_type: JobType) -> str:
-    """The BySweepDue partition of a job not final: its queue's name."""
-    return queue_for(job_type).value
-
+_SWEEP_PROJECTION = "pk, job_id, #domain, #type, recipient, #status, bulk_id, due_at, sent_at, esk, body"
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -91,21 +79,6 @@ def serialize(values: Mapping[str, Any]) -> Item:
 
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
-
-
-def status_keys(domain: str, job_type: JobType, status: JobStatus) -> dict[str, str]:
-    """The index keys that change with the status."""
-    return {
-        "status": status.value,
-        "domain_status": f"{domain}#{status.value}",
-        "domain_status_type": f"{domain}#{status.value}#{job_type.value}",
-        "status_type": f"{status.value}#{job_type.value}",
-    }
-
-
-def _short(keys: dict[str, str]) -> dict[str, str]:
-    """Placeholders for the status-dependent keys: ``:ds``, ``:dst``, ``:st``."""
-    return {"ds": keys["domain_status"], "dst": keys["domain_status_type"], "st": keys["status_type"]}
 
 
 def idempotency_pk(domain: str, key: str) -> str:
@@ -128,7 +101,7 @@ def _backoff(attempt: int) -> None:
 
 class ClaimOutcome(Enum):
     CLAIMED = "claimed"
-    FINAL = "final"  # already sent or failed: nothing to do
+    FINAL = "final"  # past sending (sent, delivered, failed, canceled...): nothing to do
     BUSY = "busy"  # another worker holds a live lease
     MISSING = "missing"  # no such job: the message can never be processed
 
@@ -145,37 +118,9 @@ class Claim:
 class SweepCandidate:
     message: QueueMessage
     due_at: int
-
-
-@dataclass(frozen=True)
-class IndexPartition:
-    """One partition of a listing index: the jobs whose ``key_attr`` is ``key_value``,
-    sorted by ``job_id``."""
-
-    index: str
-    key_attr: str
-    key_value: str
-
-
-# (by domain, by status, by type) -> the listing index and its key attribute
-_LISTING_INDEXES: dict[tuple[bool, bool, bool], tuple[str, str]] = {
-    (True, False, False): ("ByDomain", "domain"),
-    (True, True, False): ("ByDomainStatus", "domain_status"),
-    (True, False, True): ("ByDomainType", "domain_type"),
-    (True, True, True): ("ByDomainStatusType", "domain_status_type"),
-    (False, False, False): ("ByScope", "scope"),
-    (False, True, False): ("ByStatus", "status"),
-    (False, False, True): ("ByType", "type"),
-    (False, True, True): ("ByStatusType", "status_type"),
-}
-
-
-def listing_partition(*, domain: str | None, status: JobStatus | None, job_type: JobType | None) -> IndexPartition:
-    """The index partition holding exactly the jobs that match: of ``domain``
-    (``None``: of every domain), with that status and type if given."""
-    index, attr = _LISTING_INDEXES[(domain is not None, status is not None, job_type is not None)]
-    parts = [part for part in (domain, status and status.value, job_type and job_type.value) if part]
-    return IndexPartition(index, attr, "#".join(parts) or SCOPE_ALL)
+    status: JobStatus = JobStatus.QUEUED
+    sent_at: str | None = None
+    keyed: keys.KeyedJob | None = None
 
 
 class IdempotencyMarker(BaseModel):
@@ -219,6 +164,27 @@ def bulk_record_pk(key_hash: str) -> str:
     return f"bulk#{key_hash}"
 
 
+class BulkItem(BaseModel):
+    """A bulk send as ``GET /bulks/{bulk_id}`` shows it: written once with its jobs."""
+
+    bulk_id: str = Field(pattern=JOB_ID_RE.pattern)
+    domain: str
+    subject: str
+    created_at: Timestamp
+    total: int
+
+    @classmethod
+    def of(cls, bulk_id: str, domain: str, subject: str, total: int) -> BulkItem:
+        """A bulk's item; its ``created_at`` is the time its id (a ULID) encodes."""
+        return cls(
+            bulk_id=bulk_id, domain=domain, subject=subject, created_at=ULID.from_str(bulk_id).datetime, total=total
+        )
+
+
+def bulk_pk(bulk_id: str) -> str:
+    return f"k#{bulk_id}"
+
+
 class JobsTable:
     def __init__(self, client: DynamoDBClient, table_name: str, *, retention_days: int = 90) -> None:
         self._client = client
@@ -230,13 +196,11 @@ class JobsTable:
         values = job.model_dump(mode="json")
         values.update(
             pk=job.job_id,
-            scope=SCOPE_ALL,
-            domain_type=f"{job.domain}#{job.type.value}",
             expires_at=epoch_seconds(job.created_at + self._retention),
-            **status_keys(job.domain, job.type, job.status),
+            **keys.index_attributes(keys.KeyedJob.of(job)),
         )
-        if not job.status.is_final:
-            values.update(sweep=sweep_partition(job.type), due_at=due_at)
+        if job.status.sweepable:
+            values.update(due_at=due_at)
         return serialize(values)
 
     @staticmethod
@@ -375,42 +339,121 @@ class JobsTable:
             return None
         return self.from_item(item)
 
-    def list_partition(self, partition: IndexPartition, *, after: str | None, limit: int) -> list[JobSummary]:
-        """Up to ``limit`` jobs of one index partition, newest first, starting after
-        job ``after`` (``None``: from the newest).
+    def query_partition(
+        self,
+        index: str,
+        key: str,
+        *,
+        low: str | None,
+        high: str | None,
+        limit: int,
+        start: Mapping[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], Any]:
+        """One Query of an index partition, newest first: up to ``limit`` entries
+        whose sort key is between ``low`` and ``high`` (inclusive), continuing
+        from ``start`` (a previous call's ``LastEvaluatedKey``). Returns the
+        entries (deserialized: keys and projected attributes only) and the key
+        to continue from (``None``: the partition holds nothing more)."""
+        partition_attr, sort_attr = keys.INDEXES[index]
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#p = :p",
+            "ExpressionAttributeNames": {"#p": partition_attr},
+            "ExpressionAttributeValues": serialize({":p": key}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if low is not None and high is not None:
+            kwargs["KeyConditionExpression"] += " AND #s BETWEEN :low AND :high"
+            kwargs["ExpressionAttributeNames"]["#s"] = sort_attr
+            kwargs["ExpressionAttributeValues"] |= serialize({":low": low, ":high": high})
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        try:
+            response = self._client.query(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise _failed(f"Query ({index})", exc) from exc
+        return [deserialize(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey") or None
 
-        A Query on the index, never a Scan and never a filter: every item read is
-        returned. Reads at most ``limit`` items, in more than one call only when
-        DynamoDB stops early (1 MB per call).
-        """
-        names = {"#key": partition.key_attr}
-        values = serialize({":key": partition.key_value})
+    def in_flight(self, shard: str) -> list[str]:
+        """The job ids of one ``InFlight`` shard (``fk`` value), every page read."""
+        found: list[str] = []
         start: Any = None
-        if after is not None:
-            start = serialize({partition.key_attr: partition.key_value, "job_id": after, "pk": after})
-        summaries: list[JobSummary] = []
-        while len(summaries) < limit:
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": partition.index,
-                "KeyConditionExpression": "#key = :key",
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-                "ScanIndexForward": False,
-                "Limit": limit - len(summaries),
+        while True:
+            entries, start = self.query_partition("InFlight", shard, low=None, high=None, limit=1000, start=start)
+            found += [str(entry["pk"]) for entry in entries]
+            if start is None:
+                return found
+
+    def fetch_many(self, job_ids: Sequence[str], *, consistent: bool = False) -> dict[str, Job]:
+        """The jobs among ``job_ids`` that exist, by id: 100 keys per BatchGetItem
+        (DynamoDB's limit), retrying what comes back unprocessed. Eventually
+        consistent unless asked (a page of the log), as the indexes are."""
+        found: dict[str, Job] = {}
+        unique = list(dict.fromkeys(job_ids))
+        for begin in range(0, len(unique), BATCH_GET_LIMIT):
+            chunk = [{"pk": {"S": job_id}} for job_id in unique[begin : begin + BATCH_GET_LIMIT]]
+            for raw in self._batch_get_raw(chunk, consistent=consistent):
+                if "job_id" in raw:
+                    job = self.from_item(raw)
+                    found[job.job_id] = job
+        return found
+
+    def _sweep_items(self, job_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """What the sweeper needs of those jobs (strongly consistent): their
+        keys' sources, status, ``due_at``, ``sent_at`` and the body's id, never a body."""
+        found: list[dict[str, Any]] = []
+        unique = list(dict.fromkeys(job_ids))
+        for begin in range(0, len(unique), BATCH_GET_LIMIT):
+            chunk = [{"pk": {"S": job_id}} for job_id in unique[begin : begin + BATCH_GET_LIMIT]]
+            raws = self._batch_get_raw(chunk, consistent=True, projection=_SWEEP_PROJECTION)
+            found += [deserialize(raw) for raw in raws if "job_id" in raw]
+        return found
+
+    def _batch_get_raw(self, keys_: list[Any], *, consistent: bool, projection: str | None = None) -> list[Item]:
+        if len(keys_) > BATCH_GET_LIMIT:
+            raise ValueError(f"BatchGetItem takes at most {BATCH_GET_LIMIT} keys")
+        request: dict[str, Any] = {self._table: {"Keys": keys_, "ConsistentRead": consistent}}
+        if projection is not None:
+            request[self._table] |= {
+                "ProjectionExpression": projection,
+                "ExpressionAttributeNames": {"#domain": "domain", "#type": "type", "#status": "status"},
             }
-            if start:
-                kwargs["ExclusiveStartKey"] = start
+        found: list[Item] = []
+        for attempt in range(_UNPROCESSED_RETRIES):
             try:
-                response = self._client.query(**kwargs)
+                response = self._client.batch_get_item(RequestItems=request)
             except (ClientError, BotoCoreError) as exc:
-                raise _failed(f"Query ({partition.index})", exc) from exc
-            # Index items carry the summary only; validated again like any item read back.
-            summaries += [JobSummary.model_validate(deserialize(item)) for item in response.get("Items", [])]
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                break
-        return summaries
+                raise _failed("BatchGetItem (jobs)", exc) from exc
+            found += list(response.get("Responses", {}).get(self._table, []))
+            unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
+            if not unprocessed or not unprocessed.get("Keys"):
+                return found
+            request = {self._table: unprocessed}
+            _backoff(attempt)
+        raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
+
+    # ------------------------------------------------------------ bulks
+    def put_bulk(self, bulk: BulkItem) -> None:
+        """Write a bulk's item (``k#<bulk_id>``): what ``GET /bulks/{bulk_id}`` reads.
+        Written again by a replay of the same bulk: the same values."""
+        values = bulk.model_dump(mode="json") | {
+            "pk": bulk_pk(bulk.bulk_id),
+            "expires_at": epoch_seconds(bulk.created_at + self._retention),
+        }
+        try:
+            self._client.put_item(TableName=self._table, Item=serialize(values))
+        except (ClientError, BotoCoreError) as exc:
+            raise _failed("PutItem (bulk)", exc) from exc
+
+    def get_bulk(self, bulk_id: str) -> BulkItem | None:
+        try:
+            response = self._client.get_item(TableName=self._table, Key={"pk": {"S": bulk_pk(bulk_id)}})
+        except (ClientError, BotoCoreError) as exc:
+            raise _failed("GetItem (bulk)", exc) from exc
+        item = response.get("Item")
+        return None if item is None else BulkItem.model_validate(deserialize(item))
 
     def recipients_of(self, job_ids: Sequence[str]) -> list[JobRecipient]:
         """Domain and recipient of each existing job among ``job_ids`` (unique ids),
@@ -527,11 +570,20 @@ class JobsTable:
         """Take a job for sending with one conditional update that also returns it.
 
         Succeeds for a job ``queued`` or ``retrying``, or ``sending`` whose lease
-        expired (its worker died). Counts the attempt. Anything else sends nothing.
-        The message names the job's domain and type, so the status-dependent
-        index keys are rewritten in the same update; the condition checks them.
+        expired (its worker died). Counts the attempt. Every status past sending
+        (``sent``, ``delivered``, ``bounced``, ``canceled``...) is refused: never
+        sent again. The index keys move through ``keys.transition`` (valid from
+        each status the condition allows); the condition checks domain and type,
+        which the keys are built from. The recipient and bulk id the keys also
+        need are not in the message, but no key a claim writes depends on them.
         """
         job_type = JobType(message.type)
+        # The recipient and bulk id change no key a claim sets (fk/fs, status);
+        # esk/esa are only removed.
+        base = keys.KeyedJob(message.job_id, message.domain, job_type, "", JobStatus.QUEUED)
+        olds = [replace(base, status=status) for status in (JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENDING)]
+        change = keys.transition_from(base, olds, JobStatus.SENDING)
+        sets = {name: f":k_{name}" for name in change.set if name != "status"}
         values = serialize(
             {
                 ":queued": JobStatus.QUEUED.value,
@@ -545,8 +597,15 @@ class JobsTable:
                 ":one": 1,
                 ":due": due_at,
             }
-            | {f":{k}": v for k, v in _short(status_keys(message.domain, job_type, JobStatus.SENDING)).items()}
+            | {placeholder: change.set[name] for name, placeholder in sets.items()}
         )
+        expression = (
+            "SET #status = :sending, lease_until = :lease, lease_token = :token, "
+            "attempts = attempts + :one, due_at = :due"
+        )
+        expression += "".join(f", {name} = {placeholder}" for name, placeholder in sets.items())
+        if change.remove:
+            expression += " REMOVE " + ", ".join(sorted(change.remove))
         try:
             response = self._client.update_item(
                 TableName=self._table,
@@ -555,11 +614,7 @@ class JobsTable:
                     "attribute_exists(job_id) AND #domain = :domain AND #type = :type "
                     "AND (#status IN (:queued, :retrying) OR (#status = :sending AND lease_until < :now))"
                 ),
-                UpdateExpression=(
-                    "SET #status = :sending, lease_until = :lease, lease_token = :token, "
-                    "attempts = attempts + :one, due_at = :due, "
-                    "domain_status = :ds, domain_status_type = :dst, status_type = :st"
-                ),
+                UpdateExpression=expression,
                 ExpressionAttributeNames={"#status": "status", "#domain": "domain", "#type": "type"},
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
@@ -574,7 +629,7 @@ class JobsTable:
             job = self.from_item(old)
             if job.domain != message.domain or job.type is not job_type:
                 return Claim(ClaimOutcome.MISSING)
-            return Claim(ClaimOutcome.FINAL if job.status.is_final else ClaimOutcome.BUSY, job)
+            return Claim(ClaimOutcome.FINAL if job.status.past_sending else ClaimOutcome.BUSY, job)
         attributes = response["Attributes"]
         waits = int(str(attributes.get("waits", {}).get("N", "0")))
         return Claim(ClaimOutcome.CLAIMED, self.from_item(attributes), waits)
@@ -595,20 +650,18 @@ class JobsTable:
         job its ``sent_at`` and ``message_id``. Conditional on still holding the
         lease; returns False when another worker took the job meanwhile.
         ``waited``: the attempt met back-pressure; it is also counted in ``waits``."""
-        sets = {
-            "#status": ":status",
-            "domain_status": ":ds",
-            "domain_status_type": ":dst",
-            "status_type": ":st",
-            "attempt_log": "list_append(attempt_log, :entry)",
-        }
+        change = keys.transition(replace(keys.KeyedJob.of(job), status=JobStatus.SENDING), status)
+        sets = {"#status": ":status", "attempt_log": "list_append(attempt_log, :entry)"}
         values: dict[str, Any] = {
             ":status": status.value,
             ":entry": [entry.model_dump(mode="json")],
             ":token": token,
         }
-        values.update({f":{k}": v for k, v in _short(status_keys(job.domain, job.type, status)).items()})
-        removes = ["lease_until", "lease_token"]
+        for name, value in change.set.items():
+            if name != "status":
+                sets[name] = f":k_{name}"
+                values[f":k_{name}"] = value
+        removes = ["lease_until", "lease_token", *sorted(change.remove)]
         if entry.error is None:
             removes.append("#error")
         else:
@@ -623,8 +676,8 @@ class JobsTable:
         if waited:
             sets["waits"] = "if_not_exists(waits, :zero) + :one"
             values.update({":zero": 0, ":one": 1})
-        if status.is_final:
-            removes += ["sweep", "due_at"]
+        if not status.sweepable:
+            removes.append("due_at")
         elif due_at is not None:
             sets["due_at"] = ":due"
             values[":due"] = due_at
@@ -644,47 +697,87 @@ class JobsTable:
             raise _failed("UpdateItem (attempt)", exc) from exc
         return True
 
-    # ------------------------------------------------------------ sweeping
-    def due_for_sweep(self, *, now: int, limit: int) -> Iterator[SweepCandidate]:
-        """Up to ``limit`` jobs not final whose ``due_at`` has passed: every priority
-        job first, then the bulk ones, oldest due first within each (one Query per
-        partition of the sparse BySweepDue index, never a Scan). A bulk backlog
-        can therefore never hold back a lost escalation."""
-        returned = 0
-        for partition in SWEEP_ORDER:
-            for candidate in self._due_in(partition, now=now, limit=limit - returned):
-                returned += 1
-                yield candidate
-            if returned >= limit:
-                return
+    def settle(self, job_id: str, status: JobStatus, *, error: str | None = None) -> bool:
+        """Move a job to ``status`` outside a worker's lease (a delivery event, a
+        cancel): one conditional ``UpdateItem`` through ``keys.transition`` from
+        the status read (strongly consistent), conditional on it still being
+        that status (parked or not). Returns False for an unknown job or when
+        its status changed meanwhile (the caller reads again and decides). The
+        next issues add de-duplication and precedence of events.
+        """
+        try:
+            response = self._client.get_item(TableName=self._table, Key={"pk": {"S": job_id}}, ConsistentRead=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise _failed("GetItem", exc) from exc
+        item = response.get("Item")
+        if item is None or "job_id" not in item:
+            return False
+        before = keys.KeyedJob.from_item(deserialize(item))
+        return self._move(before, status, error=error)
 
-    def _due_in(self, partition: str, *, now: int, limit: int) -> Iterator[SweepCandidate]:
-        start: Any = None
-        returned = 0
-        while returned < limit:
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": "BySweepDue",
-                "KeyConditionExpression": "sweep = :partition AND due_at <= :now",
-                "ExpressionAttributeValues": serialize({":partition": partition, ":now": now}),
-                "Limit": limit - returned,
-            }
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            try:
-                response = self._client.query(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                raise _failed("Query (sweep)", exc) from exc
-            for raw in response.get("Items", []):
-                values = deserialize(raw)
-                returned += 1
-                yield SweepCandidate(
-                    QueueMessage(job_id=str(values["pk"]), domain=values["domain"], type=JobType(values["type"])),
-                    int(values["due_at"]),
+    def _move(
+        self, before: keys.KeyedJob, status: JobStatus, *, parked: bool = False, error: str | None = None
+    ) -> bool:
+        change = keys.transition(before, status, parked=parked)
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":old": before.status.value}
+        sets = []
+        for n, (name, value) in enumerate(change.set.items()):
+            names[f"#a{n}"] = name
+            values[f":a{n}"] = value
+            sets.append(f"#a{n} = :a{n}")
+        removes = [*sorted(change.remove)]
+        if not status.sweepable:
+            removes += ["due_at", "lease_until", "lease_token"]
+        if error is not None:
+            names["#error"] = "error"
+            values[":error"] = error
+            sets.append("#error = :error")
+        expression = ("SET " + ", ".join(sets)) if sets else ""
+        if removes:
+            expression += " REMOVE " + ", ".join(dict.fromkeys(removes))
+        condition = "#status = :old AND " + ("attribute_exists(esk)" if before.parked else "attribute_not_exists(esk)")
+        if before.status.exceptional:
+            condition = "#status = :old"
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": before.job_id}},
+                UpdateExpression=expression.strip(),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _failed("UpdateItem (settle)", exc) from exc
+        return True
+
+    # ------------------------------------------------------------ sweeping
+    def in_flight_jobs(self, job_ids: Sequence[str]) -> list[SweepCandidate]:
+        """What the sweeper needs of those jobs (strongly consistent BatchGetItem)."""
+        found: list[SweepCandidate] = []
+        for values in self._sweep_items(job_ids):
+            job = keys.KeyedJob.from_item(values)
+            found.append(
+                SweepCandidate(
+                    # The body id rides along, so the worker reads the body before its claim.
+                    QueueMessage(job_id=job.job_id, domain=job.domain, type=job.type, body=values.get("body")),
+                    int(values.get("due_at", 0)),
+                    status=job.status,
+                    sent_at=values.get("sent_at"),
+                    keyed=job,
                 )
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return
+            )
+        return found
+
+    def park(self, candidate: SweepCandidate) -> bool:
+        """Move a ``sent`` job that heard no event out of ``InFlight`` into the
+        exact status indexes under ``sent`` (``status=sent`` still lists it)."""
+        if candidate.keyed is None or candidate.status is not JobStatus.SENT or candidate.keyed.parked:
+            return False
+        return self._move(candidate.keyed, JobStatus.SENT, parked=True)
 
     def postpone_sweep(self, job_id: str, *, seen_due_at: int, new_due_at: int) -> bool:
         """Move a swept job's ``due_at`` on, unless it changed since it was read."""
@@ -693,8 +786,8 @@ class JobsTable:
                 TableName=self._table,
                 Key={"pk": {"S": job_id}},
                 UpdateExpression="SET due_at = :new",
-                # A final job has no sweep key; a claimed one has a new due_at.
-                ConditionExpression="attribute_exists(sweep) AND due_at = :seen",
+                # A job past sending has no due_at; a claimed one has a new one.
+                ConditionExpression="attribute_exists(fk) AND due_at = :seen",
                 ExpressionAttributeValues=serialize({":new": new_due_at, ":seen": seen_due_at}),
             )
         except (ClientError, BotoCoreError) as exc:

@@ -1,26 +1,33 @@
-"""GET /jobs and GET /jobs/{job_id}: the log, newest first, and one job's detail.
+"""GET /jobs, GET /jobs/{job_id} and GET /bulks/{bulk_id} (docs/storage.md, sections 8 and 9).
 
-A page is read from the listing indexes only (Query, never Scan, never a
-filter that discards rows). The caller's query maps to one or more index
-partitions (``common.jobs.listing_partition``):
+A query is planned into a **source** (``plan``): index partitions, each read
+newest first as keys only, merged by job id, plus checks on the entries (what
+an index projects) and on the jobs. The rules, first that applies wins:
+``bulk_id`` → ``ByBulk`` (after the bulk item's domain is checked);
+``recipient`` → ``ByRecipient``; a status of the exceptional set →
+``ByDomainStatus`` / ``ByScopeStatus``; ``queued``, ``sending``, ``sent`` →
+``InFlight`` (``sent`` also reads the parked ``sent`` jobs of the exact
+indexes); ``type`` → ``ByDomainType`` / ``ByScope``; otherwise ``ByDomain`` /
+``ByScope``. ``created_after``/``created_before`` are a sort-key range on every
+partition. Every partition key is derived from the caller's own domains or
+checked against them before any job is fetched.
 
-- with ``domain``, or for a caller of every domain (``*``), one partition;
-- otherwise one per domain of the caller, merged newest first.
+The merge is lazy: each partition is read in batches of ``⌈(limit+1)/n⌉``
+entries, more only from a partition whose batch ran out while it might hold
+the next newest row. The newest entries passing the entry check are fetched
+with one eventually consistent ``BatchGetItem`` (≤ 100 keys), checked again
+(a job may have moved since the index was read: it is dropped and the page
+reads on), until ``limit + 1`` jobs match or every partition is exhausted:
+every page is full but the last, and the look-ahead row makes
+``next_cursor`` null exactly on the last page.
 
-For each partition not yet exhausted, a page reads at most ``limit + 1``
-items, starting after the last job consumed there; the items read are merged
-by ``job_id`` (a ULID: newest first, ties by id) and the first ``limit``
-returned. A partition still holding an item read but not returned has more,
-so ``next_cursor`` is set exactly when another page has something: every page
-but the last is full, and no empty page follows the last.
-
-The cursor carries, per partition, the last job id returned (``""``: none
-yet; ``null``: exhausted) and a fingerprint of the partitions, i.e. of the
-caller's effective domains and the filters. It is base64url JSON with an
-HMAC-SHA256 signature: one that was altered, forged, or made for another
-caller's domains or other filters is refused (400 ``invalid_cursor``). Its
-positions only ever apply to partitions derived from the caller's own
-domains, so even a forged cursor could not reach another tenant's jobs.
+Job ids are unique and every partition is merged by id, so after a page whose
+last row is ``L`` every partition has returned exactly its rows newer than
+``L``: one position serves them all. Cursor v2 = base64url JSON ``{"v": 2,
+"f": <fingerprint of the plan and filters>, "l": L, "x": <bitmap of exhausted
+partitions>}`` and an HMAC-SHA256 signature: one altered, forged, of version
+1, or made for another caller's domains or other filters is refused (400
+``invalid_cursor``).
 """
 
 from __future__ import annotations
@@ -30,29 +37,30 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
-from typing import Annotated, Literal
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.api_models import Caller, InvalidCursor, JobsPage, ListJobsQuery
+from common import keys
+from common.api_models import BulkNotFound, BulkProgress, Caller, InvalidCursor, JobsPage, ListJobsQuery
 from common.bodies import BodyStore
 from common.errors import JobNotFound, StorageError
-from common.jobs import IndexPartition, JobsTable, listing_partition
-from common.models import JOB_ID_RE, JobDetail, JobSummary
+from common.jobs import JobsTable
+from common.models import JOB_ID_RE, Job, JobDetail, JobStatus, JobSummary, JobType
 
-# A partition's position: "" = nothing returned yet, a job id = the last one
-# returned, None = exhausted.
-Position = Annotated[str, Field(pattern=f"^$|{JOB_ID_RE.pattern}")] | None
-_START = ""
+CURSOR_VERSION = 2
 
 
 class _CursorBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    v: Literal[1] = 1
-    f: str  # fingerprint of the partitions
-    p: list[Position]  # one position per partition, in partition order
+    v: Literal[2] = 2  # CURSOR_VERSION
+    f: str  # fingerprint of the plan and the filters
+    l: str = Field(pattern=JOB_ID_RE.pattern)  # noqa: E741 - the last job id returned
+    x: int = Field(default=0, ge=0)  # bitmap of exhausted partitions
 
 
 def _b64encode(raw: bytes) -> str:
@@ -67,6 +75,15 @@ def _b64decode(text: str) -> bytes:
 MIN_CURSOR_KEY_CHARS = 16
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where the next page starts: strictly below job ``last``; ``exhausted``:
+    the partitions (by position in the plan) known to hold nothing more."""
+
+    last: str
+    exhausted: int = 0
+
+
 class CursorCodec:
     """Signs and checks page cursors with a secret key (HMAC-SHA256)."""
 
@@ -76,12 +93,13 @@ class CursorCodec:
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()
 
-    def encode(self, fingerprint: str, positions: Sequence[str | None]) -> str:
-        payload = _CursorBody(f=fingerprint, p=list(positions)).model_dump_json().encode()
+    def encode(self, fingerprint: str, position: Position) -> str:
+        body = _CursorBody(f=fingerprint, l=position.last, x=position.exhausted)
+        payload = body.model_dump_json().encode()
         return f"{_b64encode(payload)}.{_b64encode(self._sign(payload))}"
 
-    def decode(self, cursor: str, *, fingerprint: str, partitions: int) -> list[str | None]:
-        """The positions a cursor holds, if this service made it for this very query."""
+    def decode(self, cursor: str, *, fingerprint: str) -> Position:
+        """The position a cursor holds, if this service made it for this very query."""
         try:
             payload_text, signature_text = cursor.split(".")
             payload, signature = _b64decode(payload_text), _b64decode(signature_text)
@@ -92,66 +110,274 @@ class CursorCodec:
         try:
             body = _CursorBody.model_validate(json.loads(payload))
         except (ValueError, ValidationError) as exc:
-            raise InvalidCursor("the cursor is malformed: start again without it") from exc
-        if body.f != fingerprint or len(body.p) != partitions or all(p is None for p in body.p):
+            raise InvalidCursor("the cursor is malformed or of an older version: start again without it") from exc
+        if body.f != fingerprint:
             raise InvalidCursor("the cursor belongs to another query: start again without it")
-        return body.p
+        return Position(body.l, body.x)
 
 
-def partitions_for(query: ListJobsQuery, caller: Caller) -> list[IndexPartition]:
-    """The index partitions holding exactly the jobs this caller asked for."""
+# ------------------------------------------------------------------ the plan
+@dataclass(frozen=True)
+class Partition:
+    """One index partition. ``prefix``: what every sort key of the partition that
+    matches starts with (``InFlight``: ``<domain>#``). ``whole``: a shard of many
+    domains, read whole and sorted here (a ``*`` caller's in-flight listing)."""
+
+    index: str
+    key: str
+    prefix: str = ""
+    whole: bool = False
+
+
+EntryCheck = Callable[[dict[str, Any]], bool]
+JobCheck = Callable[[Job], bool]
+
+
+def _always(_: Any) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Plan:
+    partitions: list[Partition]
+    entry_check: EntryCheck = _always
+    job_check: JobCheck = _always
+    describe: list[Any] = field(default_factory=list)  # what the fingerprint covers besides the partitions
+
+
+_IN_FLIGHT_LISTED = (JobStatus.QUEUED, JobStatus.SENDING, JobStatus.SENT)
+
+
+def _domains(query: ListJobsQuery, caller: Caller) -> list[str] | None:
+    """The domains the query covers: ``None`` for every domain (a ``*`` caller)."""
     if query.domain is not None:
         caller.require(query.domain)
-        domains: list[str | None] = [query.domain]
-    elif caller.every_domain:
-        domains = [None]
-    else:
-        domains = list(sorted(caller.domains))
-    return [listing_partition(domain=d, status=query.status, job_type=query.type) for d in domains]
+        return [query.domain]
+    if caller.every_domain:
+        return None
+    return sorted(caller.domains)
 
 
-def _fingerprint(partitions: Sequence[IndexPartition]) -> str:
-    described = json.dumps([[p.index, p.key_value] for p in partitions], separators=(",", ":"))
+def plan(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable) -> Plan:
+    """The source serving ``query`` for ``caller`` (docs/storage.md, section 8)."""
+    domains = _domains(query, caller)
+    visible: Callable[[str], bool] = (lambda _d: True) if domains is None else set(domains).__contains__
+    status, job_type = query.status, query.type
+
+    def job_matches(job: Job) -> bool:
+        return (
+            visible(job.domain)
+            and caller.may_see(job.domain)
+            and (status is None or job.status is status)
+            and (job_type is None or job.type is job_type)
+            and (query.recipient is None or job.recipient.lower() == query.recipient.lower())
+            and (query.bulk_id is None or job.bulk_id == query.bulk_id)
+        )
+
+    if query.bulk_id is not None:
+        bulk = jobs.get_bulk(query.bulk_id)
+        if bulk is None or not visible(bulk.domain) or not caller.may_see(bulk.domain):
+            return Plan([], describe=["bulk"])
+        if job_type is not None and job_type is not JobType.MANUAL:
+            return Plan([], describe=["bulk"])
+        partitions = [Partition("ByBulk", keys.bk(query.bulk_id, n)) for n in range(keys.BULK_SHARDS)]
+
+        def bulk_entry(entry: dict[str, Any]) -> bool:
+            return status is None or entry.get("status") == status.value
+
+        return Plan(partitions, bulk_entry, job_matches, ["bulk"])
+
+    if query.recipient is not None:
+
+        def recipient_entry(entry: dict[str, Any]) -> bool:
+            return visible(str(entry.get("domain"))) and (job_type is None or entry.get("type") == job_type.value)
+
+        return Plan([Partition("ByRecipient", keys.rk(query.recipient))], recipient_entry, job_matches, ["recipient"])
+
+    return Plan(_status_type_partitions(domains, status, job_type), job_check=job_matches, describe=["index"])
+
+
+def _status_type_partitions(
+    domains: list[str] | None, status: JobStatus | None, job_type: JobType | None
+) -> list[Partition]:
+    """The partitions for a status and a type, either or both absent."""
+    types = [job_type] if job_type is not None else list(JobType)
+    if status is not None and status.exceptional:
+        return _exact_partitions(domains, status, types)
+    if status in _IN_FLIGHT_LISTED:
+        if domains is None:
+            partitions = [Partition("InFlight", shard, whole=True) for shard in keys.all_inflight_keys()]
+        else:
+            partitions = [
+                Partition("InFlight", shard, prefix=f"{domain}#")
+                for domain in domains
+                for shard in keys.domain_inflight_keys(domain)
+            ]
+        if status is JobStatus.SENT:  # and the parked ones
+            partitions += _exact_partitions(domains, JobStatus.SENT, types)
+        return partitions
+    # delivered, or no status: the immutable indexes, the status checked on the job
+    if domains is None:
+        return [Partition("ByScope", keys.tk(t, n)) for t in types for n in range(keys.SCOPE_SHARDS)]
+    if job_type is not None:
+        return [
+            Partition("ByDomainType", keys.dtk(domain, job_type, n))
+            for domain in domains
+            for n in range(keys.DOMAIN_SHARDS)
+        ]
+    return [Partition("ByDomain", keys.dk(domain, n)) for domain in domains for n in range(keys.DOMAIN_SHARDS)]
+
+
+def _exact_partitions(domains: list[str] | None, status: JobStatus, types: list[JobType]) -> list[Partition]:
+    if domains is None:
+        return [
+            Partition("ByScopeStatus", keys.esa(status, t, n)) for t in types for n in range(keys.STATUS_SCOPE_SHARDS)
+        ]
+    return [Partition("ByDomainStatus", keys.esk(domain, status, t)) for domain in domains for t in types]
+
+
+def _fingerprint(query: ListJobsQuery, source: Plan) -> str:
+    described = json.dumps(
+        {
+            "p": [[p.index, p.key, p.prefix] for p in source.partitions],
+            "d": source.describe,
+            "q": [
+                query.status,
+                query.type,
+                query.recipient.lower() if query.recipient else None,
+                query.bulk_id,
+                query.created_after.isoformat() if query.created_after else None,
+                query.created_before.isoformat() if query.created_before else None,
+            ],
+        },
+        separators=(",", ":"),
+    )
     return hashlib.sha256(described.encode()).hexdigest()[:32]
+
+
+# ------------------------------------------------------------------ the merge
+def _predecessor(job_id: str) -> str | None:
+    """The largest 26-character Crockford string below ``job_id`` (None: none)."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    chars = list(job_id)
+    for i in range(len(chars) - 1, -1, -1):
+        digit = alphabet.index(chars[i])
+        if digit > 0:
+            chars[i] = alphabet[digit - 1]
+            return "".join(chars)
+        chars[i] = alphabet[-1]
+    return None
+
+
+class _Stream:
+    """One partition read newest first, lazily, within the sort-key range."""
+
+    def __init__(self, jobs: JobsTable, partition: Partition, low: str, high: str, batch: int) -> None:
+        self._jobs = jobs
+        self._partition = partition
+        self._low, self._high = low, high
+        self._batch = batch
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._start: Any = None
+        self.done = False
+        self.popped_last: str | None = None
+
+    def _fill(self) -> None:
+        p = self._partition
+        if p.whole:
+            entries: list[dict[str, Any]] = []
+            start: Any = None
+            while True:
+                read, start = self._jobs.query_partition(p.index, p.key, low=None, high=None, limit=1000, start=start)
+                entries += read
+                if start is None:
+                    break
+            inside = [e for e in entries if self._low <= str(e["pk"]) <= self._high]
+            self._buffer.extend(sorted(inside, key=lambda e: str(e["pk"]), reverse=True))
+            self.done = True
+            return
+        while not self._buffer and not self.done:
+            read, self._start = self._jobs.query_partition(
+                p.index,
+                p.key,
+                low=p.prefix + self._low,
+                high=p.prefix + self._high,
+                limit=self._batch,
+                start=self._start,
+            )
+            self._buffer.extend(read)
+            self.done = self._start is None
+
+    def peek(self) -> str | None:
+        if not self._buffer and not self.done:
+            self._fill()
+        return str(self._buffer[0]["pk"]) if self._buffer else None
+
+    def pop(self) -> dict[str, Any]:
+        entry = self._buffer.popleft()
+        self.popped_last = str(entry["pk"])
+        return entry
+
+    def exhausted_below(self, last: str) -> bool:
+        """Nothing of this partition is left below ``last``."""
+        return self.done and not self._buffer and (self.popped_last is None or self.popped_last >= last)
 
 
 def list_jobs(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable, cursors: CursorCodec) -> JobsPage:
     """One page of the log, newest first."""
-    partitions = partitions_for(query, caller)
-    fingerprint = _fingerprint(partitions)
-    positions: list[str | None] = [_START] * len(partitions)
-    if query.cursor is not None:
-        positions = cursors.decode(query.cursor, fingerprint=fingerprint, partitions=len(partitions))
+    source = plan(query, caller, jobs=jobs)
+    fingerprint = _fingerprint(query, source)
+    position = cursors.decode(query.cursor, fingerprint=fingerprint) if query.cursor is not None else None
+    bounds = keys.ulid_bounds(query.created_after, query.created_before)
+    if bounds is None or not source.partitions:
+        return JobsPage(items=[], next_cursor=None)
+    low, high = bounds
+    if position is not None:
+        below = _predecessor(position.last)
+        if below is None or below < low:
+            return JobsPage(items=[], next_cursor=None)
+        high = min(high, below)
 
-    read: list[list[JobSummary]] = [
-        [] if position is None else jobs.list_partition(partition, after=position or None, limit=query.limit + 1)
-        for partition, position in zip(partitions, positions, strict=True)
+    wanted = query.limit + 1
+    batch = -(-wanted // len(source.partitions))
+    streams = [
+        _Stream(jobs, partition, low, high, batch)
+        for n, partition in enumerate(source.partitions)
+        if position is None or not position.exhausted >> n & 1
     ]
-    merged = sorted(
-        ((summary, index) for index, items in enumerate(read) for summary in items),
-        key=lambda pair: pair[0].job_id,
-        reverse=True,
-    )
-    page = merged[: query.limit]
+    indexed = [n for n in range(len(source.partitions)) if position is None or not position.exhausted >> n & 1]
+    matched: list[Job] = []
+    while len(matched) < wanted:
+        candidates: list[str] = []
+        drained = False
+        while len(candidates) < min(wanted - len(matched), 100):
+            heads = [(head, stream) for stream in streams if (head := stream.peek()) is not None]
+            if not heads:
+                drained = True
+                break
+            _head, stream = max(heads, key=lambda pair: pair[0])
+            entry = stream.pop()
+            if source.entry_check(entry):
+                candidates.append(str(entry["pk"]))
+        if candidates:
+            fetched = jobs.fetch_many(candidates)
+            matched += [job for job_id in candidates if (job := fetched.get(job_id)) and source.job_check(job)]
+        if drained:
+            break
 
-    # Each partition's items on the page are a prefix of what was read from it.
-    returned = [0] * len(partitions)
-    for _summary, index in page:
-        returned[index] += 1
-    next_positions: list[str | None] = []
-    for index, items in enumerate(read):
-        if positions[index] is None or returned[index] == len(items):
-            # Fewer than limit + 1 read (a page returns at most limit): nothing left.
-            next_positions.append(None)
-        else:
-            next_positions.append(items[returned[index] - 1].job_id if returned[index] else positions[index])
-    has_more = any(position is not None for position in next_positions)
-    return JobsPage(
-        items=[summary for summary, _index in page],
-        next_cursor=cursors.encode(fingerprint, next_positions) if has_more else None,
-    )
+    page = matched[: query.limit]
+    next_cursor = None
+    if len(matched) > query.limit:
+        last = page[-1].job_id
+        exhausted = position.exhausted if position is not None else 0
+        for n, stream in zip(indexed, streams, strict=True):
+            if stream.exhausted_below(last):
+                exhausted |= 1 << n
+        next_cursor = cursors.encode(fingerprint, Position(last, exhausted))
+    return JobsPage(items=[JobSummary.model_validate(job.model_dump()) for job in page], next_cursor=next_cursor)
 
 
+# ------------------------------------------------------------------ one job, one bulk
 def job_detail(job_id: str, caller: Caller, *, jobs: JobsTable, bodies: BodyStore) -> JobDetail:
     """One job with its body (read after the job's domain is checked) and
     attempt log; the same 404 whether it does not exist or belongs to a domain
@@ -163,3 +389,34 @@ def job_detail(job_id: str, caller: Caller, *, jobs: JobsTable, bodies: BodyStor
     if found is None:
         raise StorageError("the job's body is not stored")
     return JobDetail.from_job(job, found)
+
+
+def bulk_progress(bulk_id: str, caller: Caller, *, jobs: JobsTable) -> BulkProgress:
+    """A bulk send's counts by status: its item (the domain check; 404 before
+    reading anything more), then one Query per ``ByBulk`` shard reading the
+    projected status. Jobs not yet in the index (it lags by moments) are
+    counted ``queued``, which is what a job just created is: the counts sum to
+    ``total``."""
+    bulk = jobs.get_bulk(bulk_id) if JOB_ID_RE.fullmatch(bulk_id) else None
+    if bulk is None or not caller.may_see(bulk.domain):
+        raise BulkNotFound("no such bulk send")
+    counts = dict.fromkeys(JobStatus, 0)
+    for n in range(keys.BULK_SHARDS):
+        start: Any = None
+        while True:
+            entries, start = jobs.query_partition(
+                "ByBulk", keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
+            )
+            for entry in entries:
+                counts[JobStatus(entry["status"])] += 1
+            if start is None:
+                break
+    counts[JobStatus.QUEUED] += max(bulk.total - sum(counts.values()), 0)
+    return BulkProgress(
+        bulk_id=bulk.bulk_id,
+        domain=bulk.domain,
+        subject=bulk.subject,
+        created_at=bulk.created_at,
+        total=bulk.total,
+        counts=counts,
+    )

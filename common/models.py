@@ -62,11 +62,58 @@ class JobStatus(StrEnum):
     SENDING = "sending"
     RETRYING = "retrying"
     SENT = "sent"
+    DELAYED = "delayed"
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
     FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    CANCELED = "canceled"
+
+    # The sets of docs/storage.md, section 4.
+    @property
+    def in_flight(self) -> bool:
+        """Held by the ``InFlight`` index: the sweeper's set, and those listings."""
+        return self in _IN_FLIGHT
+
+    @property
+    def sweepable(self) -> bool:
+        """What the sweeper may queue again."""
+        return self in _SWEEPABLE
+
+    @property
+    def past_sending(self) -> bool:
+        """Never sent again: the claim refuses it."""
+        return self in _PAST_SENDING
+
+    @property
+    def exceptional(self) -> bool:
+        """Held by the sparse exact status indexes (a happy job never is)."""
+        return self in _EXCEPTIONAL
 
     @property
     def is_final(self) -> bool:
-        return self in (JobStatus.SENT, JobStatus.FAILED)
+        """Final in the contract's sense: nothing happens to the job any more."""
+        return self in _FINAL
+
+
+_IN_FLIGHT = frozenset({JobStatus.QUEUED, JobStatus.SENDING, JobStatus.RETRYING, JobStatus.SENT, JobStatus.DELAYED})
+_SWEEPABLE = frozenset({JobStatus.QUEUED, JobStatus.SENDING, JobStatus.RETRYING})
+_PAST_SENDING = frozenset(JobStatus) - _SWEEPABLE
+_EXCEPTIONAL = frozenset(
+    {
+        JobStatus.RETRYING,
+        JobStatus.DELAYED,
+        JobStatus.BOUNCED,
+        JobStatus.COMPLAINED,
+        JobStatus.FAILED,
+        JobStatus.SUPPRESSED,
+        JobStatus.CANCELED,
+    }
+)
+_FINAL = frozenset(
+    {JobStatus.BOUNCED, JobStatus.COMPLAINED, JobStatus.FAILED, JobStatus.SUPPRESSED, JobStatus.CANCELED}
+)
 
 
 class AttemptOutcome(StrEnum):
@@ -324,6 +371,7 @@ class JobSummary(BaseModel):
     attempts: int
     sent_at: Timestamp | None = None
     error: str | None = None
+    bulk_id: str | None = None
 
 
 class JobDetail(JobSummary):

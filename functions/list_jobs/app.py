@@ -1,4 +1,5 @@
-"""ListJobsFunction: GET /jobs (the log) and GET /jobs/{job_id} (one job with its body)."""
+"""ListJobsFunction: GET /jobs (the log), GET /jobs/{job_id} (one job with its body) and
+GET /bulks/{bulk_id} (a bulk send's progress)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common import aws
 from common.api import api_resolver, caller_dependency, documented
-from common.api_models import Caller, JobsPage, ListJobsQuery
+from common.api_models import BulkProgress, Caller, JobsPage, ListJobsQuery
 from common.bodies import BodyStore
 from common.jobs import JobsTable
-from common.listing import MIN_CURSOR_KEY_CHARS, CursorCodec, job_detail, list_jobs
+from common.listing import MIN_CURSOR_KEY_CHARS, CursorCodec, bulk_progress, job_detail, list_jobs
 from common.models import JobDetail
 from common.observability import logger, tracer
 from common.secrets import read_secret
@@ -44,10 +45,19 @@ def _cursors() -> CursorCodec:
 LIST_RESPONSES = documented(
     200,
     "a page of the log, newest first",
-    {400: "invalid_request (an unknown query value, a limit out of 1-100), invalid_cursor"},
+    {
+        400: "invalid_request (an unknown status or type, a limit out of 1-100, a recipient that is not an "
+        "address, a bulk_id that is not a ULID, a created bound that is not RFC 3339 with a zone), "
+        "invalid_cursor (altered, of another query, or of an older version)"
+    },
 )
 DETAIL_RESPONSES = documented(
     200, "the job with its body and attempt log", {404: "not_found: no such job, or one of another domain"}
+)
+BULK_RESPONSES = documented(
+    200,
+    "the bulk send with its jobs counted by status (every status, summing to total)",
+    {404: "not_found: no such bulk send, or one of another domain"},
 )
 
 
@@ -59,6 +69,11 @@ def get_jobs(query: Annotated[ListJobsQuery, Query()], caller: Annotated[Caller,
 @app.get("/jobs/<job_id>", summary="One job with its body", responses=DETAIL_RESPONSES)
 def get_job(job_id: str, caller: Annotated[Caller, Depends(current_caller)]) -> JobDetail:
     return job_detail(job_id, caller, jobs=_jobs(), bodies=_bodies())
+
+
+@app.get("/bulks/<bulk_id>", summary="A bulk send's progress", responses=BULK_RESPONSES)
+def get_bulk(bulk_id: str, caller: Annotated[Caller, Depends(current_caller)]) -> BulkProgress:
+    return bulk_progress(bulk_id, caller, jobs=_jobs())
 
 
 @logger.inject_lambda_context(log_event=False)  # the event carries the caller's token

@@ -90,6 +90,12 @@ class Admin:
         ev["pathParameters"] = {"job_id": job_id}
         return self._call("list_jobs", ev)
 
+    def bulk_progress(self, bulk_id: str) -> Reply:
+        ev = self._event("get_job", "GET", f"/bulks/{bulk_id}")
+        ev["routeKey"] = "GET /bulks/{bulk_id}"
+        ev["pathParameters"] = {"bulk_id": bulk_id}
+        return self._call("list_jobs", ev)
+
     def bulk(self, body: Any, *, key: str | None = None) -> Reply:
         ev = self._event("bulk_queue", "POST", "/jobs/bulk")
         ev["body"] = body if isinstance(body, str) else json.dumps(body)

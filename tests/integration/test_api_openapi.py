@@ -17,11 +17,14 @@ def test_the_checked_in_document_matches_the_code() -> None:
     assert openapi.DOCUMENT.read_text(encoding="utf-8") == openapi.render(), "run `make openapi`"
 
 
-def test_the_document_holds_the_three_routes_and_their_errors() -> None:
+def test_the_document_holds_the_four_routes_and_their_errors() -> None:
     document = json.loads(openapi.render())
     assert document["openapi"].startswith("3.")
     paths = document["paths"]
-    assert set(paths) == {"/jobs", "/jobs/{job_id}", "/jobs/bulk"}
+    assert set(paths) == {"/jobs", "/jobs/{job_id}", "/jobs/bulk", "/bulks/{bulk_id}"}
+    assert set(paths["/bulks/{bulk_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "414", "500"}
+    filters = {p["name"] for p in paths["/jobs"]["get"]["parameters"]}
+    assert {"recipient", "bulk_id", "created_after", "created_before"} <= filters
     assert set(paths["/jobs"]["get"]["responses"]) == {"200", "400", "401", "403", "414", "500"}
     assert set(paths["/jobs/{job_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "414", "500"}
     assert set(paths["/jobs/bulk"]["post"]["responses"]) == {"202", "400", "401", "403", "409", "413", "414", "500"}

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from common import aws
+from common import aws, keys
 from common.bodies import BodyStore
 from common.clock import epoch_seconds, utc_now
 from common.jobs import deserialize, idempotency_pk, serialize
@@ -219,8 +219,9 @@ def test_single_request_is_stored_queued_and_on_the_priority_queue(
     assert job["subject"] == payload["subject"]
     assert job["body_text"] == payload["body_text"]
     assert job["created_at"].endswith("Z")
-    # And the sweeper will find it if its message is lost, among the priority jobs
-    assert job["sweep"] == "priority"
+    # And the sweeper will find it if its message is lost: it is in flight, in one of its domain's shards
+    assert job["fk"] in keys.domain_inflight_keys("acme.com")
+    assert job["fs"] == f"acme.com#{job_id}"
     assert epoch_seconds(before) + grace <= job["due_at"] <= epoch_seconds(after + timedelta(seconds=grace))
     # And its message (ids only, no body; its body id is its own) is on the priority queue
     assert drain(stack, "PriorityQueue") == [
@@ -525,7 +526,7 @@ def test_a_key_taken_meanwhile_by_another_request_is_refused(
     jobs = stored_jobs(stack)
     assert len(jobs) == 3
     assert {j.get("idempotency_key") for j in jobs.values()} == {None, "k-1"}
-    assert {(j["status"], j["sweep"]) for j in jobs.values()} == {("queued", "priority")}
+    assert {(j["status"], "fk" in j) for j in jobs.values()} == {("queued", True)}
     assert queued_ids(stack) == {"PriorityQueue": [], "BulkQueue": []}
     assert "4711" not in caplog.text
 
@@ -596,7 +597,7 @@ def test_message_that_cannot_be_queued_leaves_the_job_for_the_sweeper(
     # And the stuck job is stored queued, due for the sweeper
     job = stored_jobs(stack)[stuck_id]
     assert job["status"] == "queued"
-    assert job["sweep"] == "priority"
+    assert "fk" in job
     assert job["due_at"] >= epoch_seconds(before) + grace
 
 
@@ -626,9 +627,9 @@ def test_sqs_down_leaves_every_job_for_the_sweeper(stack: Stack, lambda_context:
     assert len(ids) == 5
     jobs = stored_jobs(stack)
     assert set(jobs) == set(ids)
-    assert {(j["status"], j["type"], j["sweep"]) for j in jobs.values()} == {
-        ("queued", "escalation", "priority"),
-        ("queued", "manual", "bulk"),
+    assert {(j["status"], j["type"], "fk" in j) for j in jobs.values()} == {
+        ("queued", "escalation", True),
+        ("queued", "manual", True),
     }
 
 

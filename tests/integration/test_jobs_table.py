@@ -6,6 +6,7 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from common import keys
 from common.clock import utc_now
 from common.errors import StorageError
 from common.jobs import ClaimOutcome, JobsTable
@@ -104,15 +105,19 @@ def test_unknown_job_or_wrong_domain_is_missing(table: JobsTable) -> None:
     assert table.claim(forged, now_ms=0, lease_seconds=60, token="t", due_at=0).outcome is ClaimOutcome.MISSING
 
 
-def test_sweep_finds_only_due_jobs_not_final(table: JobsTable) -> None:
-    due, later = make_job(), make_job()
-    table.put_new([due], due_at=100)
-    table.put_new([later], due_at=10_000)
-    found = list(table.due_for_sweep(now=500, limit=10))
-    assert [c.message.job_id for c in found] == [due.job_id]
+def test_in_flight_lists_jobs_in_flight_and_postpone_moves_due_at(table: JobsTable) -> None:
+    due, done = make_job(), make_job()
+    table.put_new([due, done], due_at=100)
+    assert table.settle(done.job_id, JobStatus.CANCELED)
+    shards = keys.domain_inflight_keys("acme.com")
+    found = {job_id for shard in shards for job_id in table.in_flight(shard)}
+    assert found == {due.job_id}
+    [candidate] = table.in_flight_jobs([due.job_id])
+    assert candidate.due_at == 100 and candidate.status is JobStatus.QUEUED
     assert table.postpone_sweep(due.job_id, seen_due_at=100, new_due_at=20_000)
     assert not table.postpone_sweep(due.job_id, seen_due_at=100, new_due_at=30_000)
-    assert list(table.due_for_sweep(now=500, limit=10)) == []
+    # A job past sending has no due time to move.
+    assert not table.postpone_sweep(done.job_id, seen_due_at=100, new_due_at=30_000)
 
 
 class _Unreachable:
@@ -135,10 +140,24 @@ class _Unreachable:
         lambda t, job: t.record_attempt(
             job, token="t", entry=AttemptLogEntry(at=utc_now(), outcome=AttemptOutcome.SENT), status=JobStatus.SENT
         ),
-        lambda t, job: list(t.due_for_sweep(now=0, limit=1)),
+        lambda t, job: t.in_flight("f#0"),
         lambda t, job: t.postpone_sweep(job.job_id, seen_due_at=0, new_due_at=1),
+        lambda t, job: t.settle(job.job_id, JobStatus.DELIVERED),
+        lambda t, job: t.fetch_many([job.job_id]),
+        lambda t, job: t.get_bulk(job.job_id),
     ],
-    ids=["put_new", "put_new_idempotent", "get", "claim", "record_attempt", "due_for_sweep", "postpone_sweep"],
+    ids=[
+        "put_new",
+        "put_new_idempotent",
+        "get",
+        "claim",
+        "record_attempt",
+        "in_flight",
+        "postpone_sweep",
+        "settle",
+        "fetch_many",
+        "get_bulk",
+    ],
 )
 def test_an_unreachable_dynamodb_is_a_storage_error(operation) -> None:
     # Given DynamoDB cannot be reached, when the adapter is called, then it says so in its own terms

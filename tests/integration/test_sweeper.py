@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from common import keys
 from common.models import JobStatus, JobType, QueueMessage
 from common.queues import JobQueues
 from common.settings import get_sweeper_settings, reset_settings
@@ -148,7 +149,11 @@ def test_sweeper_queries_never_scans_and_sends_at_most_10_per_batch(harness: Har
     names = calls.names()
     assert "Scan" not in names
     assert names["Query"] >= 1
-    assert all(q["IndexName"] == "BySweepDue" for q in calls.params("Query"))
+    assert all(q["IndexName"] == "InFlight" for q in calls.params("Query"))
+    assert len(calls.params("Query")) == keys.INFLIGHT_SHARDS
+    assert all(
+        len(k) <= 100 for b in calls.params("BatchGetItem") for r in b["RequestItems"].values() for k in [r["Keys"]]
+    )
     batches = calls.params("SendMessageBatch")
     assert all(1 <= len(b["Entries"]) <= 10 for b in batches)
     assert len(batches) == 2 + 1  # 15 priority = 10 + 5, 8 bulk = 8
@@ -198,21 +203,26 @@ def test_a_lost_escalation_is_queued_again_in_the_first_run_despite_a_bulk_backl
     assert harness.sweeper().run().queued == 1
 
 
-def test_jobs_written_with_the_old_sweep_key_are_still_swept_before_bulk(harness: Harness) -> None:
-    # Given a job written before the sweep key named its queue, and an overdue bulk job
-    now = int(harness.clock.now.timestamp())
-    old = make_job()
-    item = harness.table.to_item(old, due_at=now - 10)
-    item["sweep"] = {"S": "pending"}
-    harness.dynamodb.put_item(TableName=harness.stack.names["JobsTable"], Item=item)
-    bulk = make_job(job_type=JobType.MANUAL, recipient="bulk@acme.com")
-    harness.table.put_new([bulk], due_at=now - 3600)
-    # When the sweeper may take one job only
-    found = list(harness.table.due_for_sweep(now=now, limit=1))
-    # Then it is the old one; with room for both, both are queued again
-    assert [c.message.job_id for c in found] == [old.job_id]
+def test_a_sent_job_without_an_event_for_48_hours_is_parked_out_of_in_flight(harness: Harness) -> None:
+    # Given a job sent, and one sent whose delivery event came
+    parked, delivered = harness.put(make_job(recipient="a@acme.com"), make_job(recipient="b@acme.com"))
+    assert harness.process(harness.deliver()) == {"batchItemFailures": []}
+    assert harness.table.settle(delivered.job_id, JobStatus.DELIVERED)
+    # When the sweeper runs within 48 hours, nothing is parked
+    assert harness.sweeper().run().parked == 0
+    # When it runs 48 hours later
+    harness.clock.advance(48 * 3600)
     report = harness.sweeper().run()
-    assert (report.found, report.queued, report.postponed) == (2, 2, 2)
+    # Then the sent job left InFlight (once), still sent, and nothing was queued again
+    assert (report.parked, report.found) == (1, 0)
+    in_flight = {job_id for shard in keys.all_inflight_keys() for job_id in harness.table.in_flight(shard)}
+    assert parked.job_id not in in_flight
+    assert harness.job(parked.job_id).status is JobStatus.SENT
+    assert harness.sweeper().run().parked == 0
+    # And its delivery event, late, still settles it
+    assert harness.table.settle(parked.job_id, JobStatus.DELIVERED)
+    assert harness.job(parked.job_id).status is JobStatus.DELIVERED
+    assert harness.sent_to("a@acme.com") == 1
 
 
 def test_handler_sweeps_on_schedule(harness: Harness, lambda_context: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -222,7 +232,7 @@ def test_handler_sweeps_on_schedule(harness: Harness, lambda_context: Any, capsy
     # When the scheduled handler runs (EventBridge Scheduler sends no payload it needs)
     report = sweeper_handler({}, lambda_context)
     # Then the job is queued again, and the run is counted
-    assert report == {"found": 1, "queued": 1, "unsent": 0, "postponed": 1}
+    assert report == {"found": 1, "queued": 1, "unsent": 0, "postponed": 1, "parked": 0}
     assert [QueueMessage.model_validate_json(m["Body"]).job_id for m in harness.receive()] == [job.job_id]
     assert '"JobsSwept"' in capsys.readouterr().out
 

@@ -1,4 +1,6 @@
-"""Page cursors: opaque, signed, bound to one query; anything else is InvalidCursor."""
+"""Page cursors (version 2): opaque, signed, bound to one query; anything else is
+InvalidCursor. And the plan of docs/storage.md, section 8: which partitions serve
+which query."""
 
 from __future__ import annotations
 
@@ -6,14 +8,15 @@ import base64
 import hashlib
 import hmac
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common import keys
 from common.api_models import Caller, InvalidCursor, ListJobsQuery
-from common.jobs import IndexPartition
-from common.listing import CursorCodec, _fingerprint, partitions_for
+from common.listing import CursorCodec, Partition, Position, _fingerprint, plan
 from common.models import JobStatus, JobType
 
 SECRET = "a-test-secret-of-enough-length"
@@ -27,29 +30,30 @@ def codec() -> CursorCodec:
 
 
 def test_a_cursor_round_trips(codec: CursorCodec) -> None:
-    cursor = codec.encode("f1", [ULID_A, None, ""])
-    assert codec.decode(cursor, fingerprint="f1", partitions=3) == [ULID_A, None, ""]
+    cursor = codec.encode("f1", Position(ULID_A, 0b101))
+    assert codec.decode(cursor, fingerprint="f1") == Position(ULID_A, 0b101)
+
+
+def test_a_cursor_is_short_whatever_the_partitions(codec: CursorCodec) -> None:
+    assert len(codec.encode("f" * 32, Position(ULID_A, 2**84 - 1))) < 250
 
 
 def test_a_cursor_is_url_safe_and_opaque(codec: CursorCodec) -> None:
-    cursor = codec.encode("f1", [ULID_A, ULID_B])
+    cursor = codec.encode("f1", Position(ULID_B))
     assert set(cursor) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-@pytest.mark.parametrize(
-    ("fingerprint", "partitions"),
-    [("f2", 2), ("f1", 1), ("f1", 3)],
-)
-def test_a_cursor_for_another_query_is_refused(codec: CursorCodec, fingerprint: str, partitions: int) -> None:
-    cursor = codec.encode("f1", [ULID_A, ULID_B])
+@pytest.mark.parametrize("fingerprint", ["f2", "f", "f1 "])
+def test_a_cursor_for_another_query_is_refused(codec: CursorCodec, fingerprint: str) -> None:
+    cursor = codec.encode("f1", Position(ULID_A))
     with pytest.raises(InvalidCursor):
-        codec.decode(cursor, fingerprint=fingerprint, partitions=partitions)
+        codec.decode(cursor, fingerprint=fingerprint)
 
 
 def test_a_cursor_signed_with_another_secret_is_refused(codec: CursorCodec) -> None:
-    cursor = CursorCodec("another-secret-of-enough-length").encode("f1", [ULID_A])
+    cursor = CursorCodec("another-secret-of-enough-length").encode("f1", Position(ULID_A))
     with pytest.raises(InvalidCursor):
-        codec.decode(cursor, fingerprint="f1", partitions=1)
+        codec.decode(cursor, fingerprint="f1")
 
 
 def _resign(payload: object) -> str:
@@ -66,17 +70,19 @@ def _resign(payload: object) -> str:
 @pytest.mark.parametrize(
     "payload",
     [
+        {"v": 1, "f": "f1", "p": [ULID_A]},  # version 1: refused
         {"v": 2, "f": "f1", "p": [ULID_A]},
-        {"v": 1, "f": "f1", "p": ["not-a-job-id"]},
-        {"v": 1, "f": "f1", "p": [None]},  # nothing left: no cursor is ever made for that
-        {"v": 1, "f": "f1", "p": [ULID_A], "extra": 1},
-        {"v": 1, "f": "f1"},
+        {"v": 2, "f": "f1", "l": "not-a-job-id", "x": 0},
+        {"v": 2, "f": "f1", "l": ULID_A, "x": -1},
+        {"v": 2, "f": "f1", "l": ULID_A, "x": 0, "extra": 1},
+        {"v": 3, "f": "f1", "l": ULID_A, "x": 0},
+        {"v": 2, "f": "f1"},
         [1, 2, 3],
     ],
 )
 def test_signed_but_malformed_payloads_are_refused(codec: CursorCodec, payload) -> None:
     with pytest.raises(InvalidCursor):
-        codec.decode(_resign(payload), fingerprint="f1", partitions=1)
+        codec.decode(_resign(payload), fingerprint="f1")
 
 
 @settings(deadline=None)
@@ -84,7 +90,7 @@ def test_signed_but_malformed_payloads_are_refused(codec: CursorCodec, payload) 
 def test_any_text_is_a_valid_cursor_or_invalid_cursor_never_a_crash(text: str) -> None:
     codec = CursorCodec(SECRET)
     try:
-        codec.decode(text, fingerprint="f1", partitions=1)
+        codec.decode(text, fingerprint="f1")
     except InvalidCursor:
         return
     raise AssertionError("random text was accepted as a cursor")
@@ -94,50 +100,97 @@ def test_any_text_is_a_valid_cursor_or_invalid_cursor_never_a_crash(text: str) -
 @given(st.integers(min_value=0))
 def test_altering_any_character_of_a_cursor_is_detected(position: int) -> None:
     codec = CursorCodec(SECRET)
-    cursor = codec.encode("f1", [ULID_A, ""])
+    cursor = codec.encode("f1", Position(ULID_A, 3))
     index = position % len(cursor)
     replacement = "A" if cursor[index] != "A" else "B"
     altered = cursor[:index] + replacement + cursor[index + 1 :]
     try:
-        positions = codec.decode(altered, fingerprint="f1", partitions=2)
+        position = codec.decode(altered, fingerprint="f1")
     except InvalidCursor:
         return
     # Base64 padding bits may change without changing the bytes: same cursor then.
-    assert positions == [ULID_A, ""]
+    assert position == Position(ULID_A, 3)
 
 
 # ------------------------------------------------------------------ which partitions
-def test_partitions_follow_the_caller_and_the_filters() -> None:
-    two = Caller(subject="s", domains=frozenset({"beta.io", "acme.com"}))
-    everyone = Caller(subject="s", every_domain=True)
-    assert partitions_for(ListJobsQuery(), two) == [
-        IndexPartition("ByDomain", "domain", "acme.com"),
-        IndexPartition("ByDomain", "domain", "beta.io"),
+class _NoTable:
+    """Plans without ``bulk_id`` read nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the plan read the table ({name})")
+
+
+def partitions(query: ListJobsQuery, caller: Caller) -> list[Partition]:
+    return plan(query, caller, jobs=_NoTable()).partitions  # type: ignore[arg-type]
+
+
+TWO = Caller(subject="s", domains=frozenset({"beta.io", "acme.com"}))
+EVERYONE = Caller(subject="s", every_domain=True)
+
+
+def test_no_filter_reads_the_domains_four_shards_or_every_scope_shard() -> None:
+    assert partitions(ListJobsQuery(), TWO) == [
+        Partition("ByDomain", f"{domain}#{n}") for domain in ("acme.com", "beta.io") for n in range(4)
     ]
-    assert partitions_for(ListJobsQuery(status=JobStatus.FAILED, type=JobType.MANUAL), two) == [
-        IndexPartition("ByDomainStatusType", "domain_status_type", "acme.com#failed#manual"),
-        IndexPartition("ByDomainStatusType", "domain_status_type", "beta.io#failed#manual"),
+    assert partitions(ListJobsQuery(), EVERYONE) == [
+        Partition("ByScope", f"{t.value}#{n}") for t in JobType for n in range(16)
     ]
-    assert partitions_for(ListJobsQuery(domain="beta.io", type=JobType.ESCALATION), two) == [
-        IndexPartition("ByDomainType", "domain_type", "beta.io#escalation"),
+    # delivered: the same partitions, the status checked on the job
+    assert partitions(ListJobsQuery(status=JobStatus.DELIVERED), TWO) == partitions(ListJobsQuery(), TWO)
+
+
+def test_type_reads_the_domain_type_shards() -> None:
+    assert partitions(ListJobsQuery(domain="beta.io", type=JobType.ESCALATION), TWO) == [
+        Partition("ByDomainType", f"beta.io#escalation#{n}") for n in range(4)
     ]
-    assert partitions_for(ListJobsQuery(), everyone) == [IndexPartition("ByScope", "scope", "all")]
-    assert partitions_for(ListJobsQuery(status=JobStatus.SENT), everyone) == [
-        IndexPartition("ByStatus", "status", "sent")
+    assert partitions(ListJobsQuery(type=JobType.INVITATION), EVERYONE) == [
+        Partition("ByScope", f"invitation#{n}") for n in range(16)
     ]
-    assert partitions_for(ListJobsQuery(type=JobType.INVITATION), everyone) == [
-        IndexPartition("ByType", "type", "invitation")
+
+
+def test_an_exceptional_status_reads_the_exact_indexes() -> None:
+    assert partitions(ListJobsQuery(status=JobStatus.FAILED, type=JobType.MANUAL), TWO) == [
+        Partition("ByDomainStatus", "acme.com#failed#manual"),
+        Partition("ByDomainStatus", "beta.io#failed#manual"),
     ]
-    assert partitions_for(ListJobsQuery(status=JobStatus.QUEUED, type=JobType.MANUAL), everyone) == [
-        IndexPartition("ByStatusType", "status_type", "queued#manual")
+    assert len(partitions(ListJobsQuery(status=JobStatus.BOUNCED), TWO)) == 2 * 5
+    assert partitions(ListJobsQuery(status=JobStatus.FAILED, type=JobType.MANUAL), EVERYONE) == [
+        Partition("ByScopeStatus", f"failed#manual#{n}") for n in range(4)
     ]
+    assert len(partitions(ListJobsQuery(status=JobStatus.CANCELED), EVERYONE)) == 20
+
+
+def test_in_flight_statuses_read_the_domains_in_flight_shards() -> None:
+    queued = partitions(ListJobsQuery(domain="acme.com", status=JobStatus.QUEUED), TWO)
+    assert queued == [Partition("InFlight", k, prefix="acme.com#") for k in keys.domain_inflight_keys("acme.com")]
+    everyone = partitions(ListJobsQuery(status=JobStatus.SENDING), EVERYONE)
+    assert everyone == [Partition("InFlight", k, whole=True) for k in keys.all_inflight_keys()]
+    # sent: and the parked sent jobs of the exact indexes
+    sent = partitions(ListJobsQuery(domain="acme.com", status=JobStatus.SENT, type=JobType.MANUAL), TWO)
+    assert sent == [*queued, Partition("ByDomainStatus", "acme.com#sent#manual")]
+
+
+def test_recipient_reads_its_one_partition_in_lower_case() -> None:
+    query = ListJobsQuery(recipient="Owner@Acme.COM", status=JobStatus.FAILED)
+    assert partitions(query, TWO) == [Partition("ByRecipient", "owner@acme.com")]
 
 
 def test_fingerprints_differ_between_callers_and_filters() -> None:
     a = Caller(subject="s", domains=frozenset({"acme.com"}))
     b = Caller(subject="s", domains=frozenset({"beta.io"}))
     ab = Caller(subject="s", domains=frozenset({"acme.com", "beta.io"}))
-    everyone = Caller(subject="s", every_domain=True)
-    queries = [ListJobsQuery(), ListJobsQuery(status=JobStatus.FAILED), ListJobsQuery(type=JobType.MANUAL)]
-    prints = {_fingerprint(partitions_for(q, c)) for q in queries for c in (a, b, ab, everyone)}
-    assert len(prints) == 12
+    queries = [
+        ListJobsQuery(),
+        ListJobsQuery(status=JobStatus.FAILED),
+        ListJobsQuery(type=JobType.MANUAL),
+        ListJobsQuery(status=JobStatus.DELIVERED),
+        ListJobsQuery(recipient="x@acme.com"),
+        ListJobsQuery.model_validate({"created_after": "2026-01-01T00:00:00Z"}),
+        ListJobsQuery.model_validate({"created_before": "2026-01-01T00:00:00Z"}),
+    ]
+    prints = {
+        _fingerprint(q, plan(q, c, jobs=_NoTable()))  # type: ignore[arg-type]
+        for q in queries
+        for c in (a, b, ab, EVERYONE)
+    }
+    assert len(prints) == len(queries) * 4 - 3  # a recipient's partition is the same for every caller

@@ -1,0 +1,264 @@
+"""The index keys of a job (docs/storage.md, sections 4 and 5): pure functions, no AWS.
+
+Shards come from the job id's random part, so they are uniform and fixed for
+the job's life; ``domain_hash`` is stable across processes (never Python's
+``hash``). Which attributes a job carries is a function of its identity and
+its status only (``index_attributes``), and what a status change writes is
+the difference of two such sets (``transition``), so every write path moves
+the indexes the same way.
+
+Shard counts are fixed here: changing one re-keys existing index entries (a
+backfill once data is deployed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from common.models import JobStatus, JobType
+
+DOMAIN_SHARDS = 4  # ByDomain, ByDomainType
+SCOPE_SHARDS = 16  # ByScope
+INFLIGHT_SHARDS = 64  # InFlight, for the whole platform
+DOMAIN_INFLIGHT_SHARDS = 8  # of those, the ones one domain's jobs use
+BULK_SHARDS = 4  # ByBulk
+STATUS_SCOPE_SHARDS = 4  # ByScopeStatus
+
+# Index name -> (partition key attribute, sort key attribute), as template.yaml has them.
+INDEXES: dict[str, tuple[str, str]] = {
+    "ByDomain": ("dk", "pk"),
+    "ByDomainType": ("dtk", "pk"),
+    "ByScope": ("tk", "pk"),
+    "ByRecipient": ("rk", "pk"),
+    "InFlight": ("fk", "fs"),
+    "ByBulk": ("bk", "pk"),
+    "ByDomainStatus": ("esk", "pk"),
+    "ByScopeStatus": ("esa", "pk"),
+}
+# The attributes that depend on the status: everything a status change may write.
+STATUS_ATTRIBUTES = ("status", "fk", "fs", "esk", "esa")
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_VALUE = {c: i for i, c in enumerate(_CROCKFORD)}
+ULID_MAX_MS = 2**48 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RANDOM_CHARS = 16  # 80 random bits after 10 characters of time
+
+
+# ------------------------------------------------------------------ shards
+def job_random(job_id: str) -> int:
+    """``r(job)``: the last 5 characters of the ULID (25 random bits) as an integer."""
+    value = 0
+    for char in job_id[-5:]:
+        value = value * 32 + _CROCKFORD_VALUE[char]
+    return value
+
+
+def shard(job_id: str, n: int) -> int:
+    return job_random(job_id) % n
+
+
+def domain_hash(domain: str) -> int:
+    """``H(domain)``: the first 8 bytes of SHA-256 of the domain."""
+    return int.from_bytes(hashlib.sha256(domain.encode()).digest()[:8], "big")
+
+
+# ------------------------------------------------------------------ key builders
+def dk(domain: str, shard_no: int) -> str:
+    return f"{domain}#{shard_no}"
+
+
+def dtk(domain: str, job_type: JobType, shard_no: int) -> str:
+    return f"{domain}#{job_type.value}#{shard_no}"
+
+
+def tk(job_type: JobType, shard_no: int) -> str:
+    return f"{job_type.value}#{shard_no}"
+
+
+def rk(recipient: str) -> str:
+    """The recipient as stored (already normalised), lower-cased whole."""
+    return recipient.lower()
+
+
+def inflight_shard(domain: str, domain_shard: int) -> int:
+    """One of the 64 ``InFlight`` shards: a domain uses 8 of them."""
+    return (domain_hash(domain) + domain_shard) % INFLIGHT_SHARDS
+
+
+def fk(shard_no: int) -> str:
+    return f"f#{shard_no}"
+
+
+def fs(domain: str, job_id: str) -> str:
+    return f"{domain}#{job_id}"
+
+
+def domain_inflight_keys(domain: str) -> list[str]:
+    """The ``fk`` values a domain's jobs may carry (its 8 shards, distinct)."""
+    return sorted({fk(inflight_shard(domain, n)) for n in range(DOMAIN_INFLIGHT_SHARDS)})
+
+
+def all_inflight_keys() -> list[str]:
+    return [fk(n) for n in range(INFLIGHT_SHARDS)]
+
+
+def bk(bulk_id: str, shard_no: int) -> str:
+    return f"{bulk_id}#{shard_no}"
+
+
+def esk(domain: str, status: JobStatus, job_type: JobType) -> str:
+    return f"{domain}#{status.value}#{job_type.value}"
+
+
+def esa(status: JobStatus, job_type: JobType, shard_no: int) -> str:
+    return f"{status.value}#{job_type.value}#{shard_no}"
+
+
+# ------------------------------------------------------------------ a job's keys
+@dataclass(frozen=True)
+class KeyedJob:
+    """What a job's index keys depend on. ``parked``: a ``sent`` job the sweeper
+    moved out of ``InFlight`` into the exact status indexes (no event came)."""
+
+    job_id: str
+    domain: str
+    type: JobType
+    recipient: str
+    status: JobStatus
+    bulk_id: str | None = None
+    parked: bool = False
+
+    @classmethod
+    def of(cls, job: Any, *, parked: bool = False) -> KeyedJob:
+        """From anything with those attributes (``common.models.Job``)."""
+        return cls(
+            job_id=job.job_id,
+            domain=job.domain,
+            type=JobType(job.type),
+            recipient=job.recipient,
+            status=JobStatus(job.status),
+            bulk_id=job.bulk_id,
+            parked=parked,
+        )
+
+    @classmethod
+    def from_item(cls, values: Mapping[str, Any]) -> KeyedJob:
+        """From a deserialized job item (parked when it is ``sent`` with an ``esk``)."""
+        status = JobStatus(values["status"])
+        return cls(
+            job_id=str(values["pk"]),
+            domain=str(values["domain"]),
+            type=JobType(values["type"]),
+            recipient=str(values["recipient"]),
+            status=status,
+            bulk_id=values.get("bulk_id"),
+            parked=status is JobStatus.SENT and "esk" in values,
+        )
+
+
+def _in_exact_indexes(job: KeyedJob) -> bool:
+    return job.status.exceptional or (job.parked and job.status is JobStatus.SENT)
+
+
+def _in_flight(job: KeyedJob) -> bool:
+    return job.status.in_flight and not (job.parked and job.status is JobStatus.SENT)
+
+
+def index_attributes(job: KeyedJob) -> dict[str, str]:
+    """Every index key a job in its status carries (and ``status``)."""
+    r = job_random(job.job_id)
+    values = {
+        "status": job.status.value,
+        "dk": dk(job.domain, r % DOMAIN_SHARDS),
+        "dtk": dtk(job.domain, job.type, r % DOMAIN_SHARDS),
+        "tk": tk(job.type, r % SCOPE_SHARDS),
+        "rk": rk(job.recipient),
+    }
+    if _in_flight(job):
+        values["fk"] = fk(inflight_shard(job.domain, r % DOMAIN_INFLIGHT_SHARDS))
+        values["fs"] = fs(job.domain, job.job_id)
+    if job.bulk_id is not None:
+        values["bk"] = bk(job.bulk_id, r % BULK_SHARDS)
+    if _in_exact_indexes(job):
+        values["esk"] = esk(job.domain, job.status, job.type)
+        values["esa"] = esa(job.status, job.type, r % STATUS_SCOPE_SHARDS)
+    return values
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What an ``UpdateItem`` sets and removes for a status change: exactly the
+    attributes that change."""
+
+    set: dict[str, str]
+    remove: frozenset[str]
+
+
+def transition(job: KeyedJob, new_status: JobStatus, *, parked: bool = False) -> Transition:
+    """From ``job`` (in its current status) to ``new_status`` (``parked``: the
+    sweeper's parking of a ``sent`` job)."""
+    return transition_from(job, [job], new_status, parked=parked)
+
+
+def transition_from(
+    job: KeyedJob, olds: Iterable[KeyedJob], new_status: JobStatus, *, parked: bool = False
+) -> Transition:
+    """One update valid from any of ``olds`` (the states a condition allows): sets
+    what differs from at least one of them, removes what any of them has that
+    the new state has not (removing an absent attribute is a no-op)."""
+    after = index_attributes(replace(job, status=new_status, parked=parked))
+    befores = [index_attributes(old) for old in olds]
+    sets = {k: v for k, v in after.items() if any(before.get(k) != v for before in befores)}
+    removes = frozenset(k for before in befores for k in before if k not in after)
+    return Transition(sets, removes)
+
+
+# ------------------------------------------------------------------ created range
+def _ceil_ms(moment: datetime) -> int:
+    delta = moment.astimezone(UTC) - _EPOCH
+    whole, rest = divmod(delta, timedelta(milliseconds=1))
+    return whole + (1 if rest else 0)
+
+
+def _encode_time(ms: int) -> str:
+    chars = []
+    for _ in range(10):
+        ms, digit = divmod(ms, 32)
+        chars.append(_CROCKFORD[digit])
+    return "".join(reversed(chars))
+
+
+def ulid_time_ms(job_id: str) -> int:
+    value = 0
+    for char in job_id[:10]:
+        value = value * 32 + _CROCKFORD_VALUE[char]
+    return value
+
+
+def ulid_bound_low(ms: int) -> str:
+    """The smallest ULID of that millisecond."""
+    return _encode_time(ms) + "0" * _RANDOM_CHARS
+
+
+def ulid_bound_high(ms: int) -> str:
+    """The largest ULID of that millisecond."""
+    return _encode_time(ms) + "Z" * _RANDOM_CHARS
+
+
+def ulid_bounds(created_after: datetime | None, created_before: datetime | None) -> tuple[str, str] | None:
+    """The job ids with ``created_after ≤ created_at < created_before`` as an
+    inclusive range ``(low, high)``, or ``None`` when it is empty. ``created_at``
+    is the ULID's millisecond, so the bounds are ``ceil(after)`` and
+    ``ceil(before) - 1``."""
+    low_ms = 0 if created_after is None else _ceil_ms(created_after)
+    high_ms = ULID_MAX_MS if created_before is None else _ceil_ms(created_before) - 1
+    low_ms = max(low_ms, 0)
+    high_ms = min(high_ms, ULID_MAX_MS)
+    if low_ms > high_ms:
+        return None
+    return ulid_bound_low(low_ms), ulid_bound_high(high_ms)

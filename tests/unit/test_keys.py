@@ -1,0 +1,120 @@
+"""The index keys of docs/storage.md, sections 4 and 5 (common.keys): pure functions."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from ulid import ULID
+
+from common import keys
+from common.models import JobStatus, JobType
+
+# Section 4's table, written out here rather than taken from the models.
+IN_FLIGHT = {"queued", "sending", "retrying", "sent", "delayed"}
+EXCEPTIONAL = {"retrying", "delayed", "bounced", "complained", "failed", "suppressed", "canceled"}
+PAST_SENDING = {"sent", "delayed", "delivered", "bounced", "complained", "failed", "suppressed", "canceled"}
+SWEEPABLE = {"queued", "sending", "retrying"}
+FINAL = {"bounced", "complained", "failed", "suppressed", "canceled"}
+
+JOB_ID = str(ULID())
+
+
+def job(status: JobStatus, *, bulk_id: str | None = None, parked: bool = False) -> keys.KeyedJob:
+    return keys.KeyedJob(JOB_ID, "acme.com", JobType.MANUAL, "Owner@Acme.com", status, bulk_id, parked)
+
+
+def test_the_status_sets_are_those_of_the_design() -> None:
+    assert {s.value for s in JobStatus if s.in_flight} == IN_FLIGHT
+    assert {s.value for s in JobStatus if s.exceptional} == EXCEPTIONAL
+    assert {s.value for s in JobStatus if s.past_sending} == PAST_SENDING
+    assert {s.value for s in JobStatus if s.sweepable} == SWEEPABLE
+    assert {s.value for s in JobStatus if s.is_final} == FINAL
+
+
+@pytest.mark.parametrize(("old", "new"), list(itertools.product(JobStatus, JobStatus)))
+def test_transition_changes_exactly_the_attributes_of_the_status_sets(old: JobStatus, new: JobStatus) -> None:
+    change = keys.transition(job(old, bulk_id=str(ULID())), new)
+    expected_set = {"status"} if old is not new else set()
+    if new.value in IN_FLIGHT and old.value not in IN_FLIGHT:
+        expected_set |= {"fk", "fs"}
+    if new.value in EXCEPTIONAL and old is not new:
+        expected_set |= {"esk", "esa"}
+    expected_remove = set()
+    if old.value in IN_FLIGHT and new.value not in IN_FLIGHT:
+        expected_remove |= {"fk", "fs"}
+    if old.value in EXCEPTIONAL and new.value not in EXCEPTIONAL:
+        expected_remove |= {"esk", "esa"}
+    assert set(change.set) == expected_set
+    assert change.remove == expected_remove
+    # What is set is what a job created in that status carries.
+    after = keys.index_attributes(job(new, bulk_id=None))
+    assert all(after[name] == value for name, value in change.set.items() if name != "bk")
+
+
+def test_a_job_carries_the_keys_of_its_indexes() -> None:
+    r = keys.job_random(JOB_ID)
+    bulk_id = str(ULID())
+    values = keys.index_attributes(job(JobStatus.QUEUED, bulk_id=bulk_id))
+    assert values == {
+        "status": "queued",
+        "dk": f"acme.com#{r % 4}",
+        "dtk": f"acme.com#manual#{r % 4}",
+        "tk": f"manual#{r % 16}",
+        "rk": "owner@acme.com",
+        "fk": f"f#{(keys.domain_hash('acme.com') + r % 8) % 64}",
+        "fs": f"acme.com#{JOB_ID}",
+        "bk": f"{bulk_id}#{r % 4}",
+    }
+    bounced = keys.index_attributes(job(JobStatus.BOUNCED))
+    assert bounced["esk"] == "acme.com#bounced#manual"
+    assert bounced["esa"] == f"bounced#manual#{r % 4}"
+    assert "fk" not in bounced and "bk" not in bounced
+
+
+def test_parking_moves_a_sent_job_from_in_flight_to_the_exact_indexes() -> None:
+    change = keys.transition(job(JobStatus.SENT), JobStatus.SENT, parked=True)
+    assert set(change.set) == {"esk", "esa"}
+    assert change.set["esk"] == "acme.com#sent#manual"
+    assert change.remove == {"fk", "fs"}
+    # ... and its delivery later leaves them
+    later = keys.transition(job(JobStatus.SENT, parked=True), JobStatus.DELIVERED)
+    assert set(later.set) == {"status"}
+    assert later.remove == {"esk", "esa"}
+
+
+def test_shards_are_stable_and_spread() -> None:
+    assert keys.domain_hash("acme.com") == int.from_bytes(hashlib.sha256(b"acme.com").digest()[:8], "big")
+    ids = [str(ULID()) for _ in range(4000)]
+    counts = [sum(1 for i in ids if keys.shard(i, 4) == n) for n in range(4)]
+    assert min(counts) > 800
+    assert len(keys.domain_inflight_keys("acme.com")) == 8
+    assert set(keys.domain_inflight_keys("acme.com")) <= set(keys.all_inflight_keys())
+
+
+def _at(ms: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+
+
+def test_ulid_bounds_follow_the_created_range_to_the_millisecond() -> None:
+    t = 1_780_000_000_000
+    low, high = keys.ulid_bounds(_at(t), _at(t + 1)) or ("", "")
+    inside = str(ULID.from_timestamp(t / 1000))
+    before = str(ULID.from_timestamp((t - 1) / 1000))
+    after = str(ULID.from_timestamp((t + 1) / 1000))
+    assert keys.ulid_time_ms(inside) == t
+    assert low <= inside <= high
+    assert not low <= before <= high
+    assert not low <= after <= high
+    # A bound inside a millisecond: created_after rounds up, created_before too.
+    low2, high2 = keys.ulid_bounds(_at(t) + timedelta(microseconds=500), _at(t + 1) + timedelta(microseconds=1)) or (
+        "",
+        "",
+    )
+    assert not low2 <= inside <= high2
+    assert low2 <= after <= high2
+    assert keys.ulid_bounds(_at(t), _at(t)) is None
+    assert keys.ulid_bounds(_at(t + 5), _at(t)) is None
+    assert keys.ulid_bounds(None, None) == ("0" * 26, "7" + "Z" * 25)
