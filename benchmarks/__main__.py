@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import calls, coldstart, cost, listing, pipeline, priority, report
+from benchmarks import calls, capacity, coldstart, cost, listing, pipeline, priority, report, writes
 from benchmarks.harness import BenchError, BenchStack, prepare_recording
 from benchmarks.workload import DOMAIN, addresses, bulk_request, system_email
 from local import motofix
@@ -46,6 +46,7 @@ class Sizes:
     samples: int
     bulks: int
     bulk_size: int
+    write_bulk: int
     timeout: float
 
 
@@ -64,6 +65,7 @@ FULL = Sizes(
     samples=9,
     bulks=10,
     bulk_size=1000,
+    write_bulk=1000,
     timeout=300,
 )
 SMOKE = Sizes(
@@ -81,6 +83,7 @@ SMOKE = Sizes(
     samples=1,
     bulks=2,
     bulk_size=100,
+    write_bulk=20,
     timeout=60,
 )
 
@@ -137,7 +140,12 @@ def _idempotency_bodies(bench: BenchStack, counts: calls.CallCounts) -> list[dic
     for r in counts.rounds:
         for name, segment in r.segments.items():
             if "Idempotency-Key" in name:
-                return [b for call, bodies in segment.bodies.items() if call.table == table for b in bodies]
+                return [
+                    b
+                    for call, bodies in segment.bodies.items()
+                    if call.table == table and call.action in ("PutItem", "UpdateItem", "DeleteItem")
+                    for b in bodies
+                ]
     return []
 
 
@@ -179,7 +187,7 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
             delay=sizes.round_delay,
             timeout=sizes.timeout,
         )
-        writes = _job_writes(bench, counts)
+        writes_ = _job_writes(bench, counts)
         idempotency = cost.idempotency_units(_idempotency_bodies(bench, counts))
         _progress(f"pipeline: a bulk send of {sizes.pipeline:,}, and the embedded AWS's ceiling")
         pipe = pipeline.measure(bench, size=sizes.pipeline, ceiling_size=sizes.ceiling, timeout=sizes.timeout)
@@ -187,11 +195,16 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         prio = priority.measure(bench, samples=sizes.samples, bulks=sizes.bulks, bulk_size=sizes.bulk_size)
         _progress(f"list cost: {sizes.list_total:,} jobs")
         lists = listing.measure(bench, total=sizes.list_total, limit=sizes.list_limit, pages=sizes.list_pages)
+        _progress(f"write units per email: three cases, the last a bulk send of {sizes.write_bulk:,}")
+        write_cases, write_segments = writes.measure(bench, bulk_size=sizes.write_bulk, timeout=sizes.timeout)
+        table_names = dict(bench.stack.names)
     finally:
         bench.stop()
         sys.stdout = stdout
         functions_log.close()
 
+    _progress("replaying the recorded writes")
+    writes.replay(write_cases, write_segments, table_names)
     enqueue_one = counts.case("enqueue 1")
     inputs = cost.CostInputs(
         memory_gb=coldstart.memory_mb() / 1024,
@@ -206,6 +219,23 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         sqs_per_email_bulk=_sqs_per_email_of_bulk(counts),
         idempotency_wru_per_bulk=idempotency,
     )
+    paths = cost.paths(inputs, writes_)
+    case_costs = [
+        cost.CaseCost(
+            case.name,
+            case.wru_per_email,
+            case.rru_per_email,
+            case.s3_puts / case.emails,
+            case.s3_gets / case.emails,
+            paths[-1] if case.emails > 1 else paths[0],
+        )
+        for case in write_cases.cases
+    ]
+    poll = write_cases.cases[-1].poll
+    model = capacity.model(
+        [(case.name, case.ledger, case.emails) for case in write_cases.cases],
+        poll_read_units=poll.read_units if poll else None,
+    )
     return report.Results(
         smoke=smoke,
         machine=report.Machine.this_one(),
@@ -214,8 +244,11 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         lists=lists,
         pipeline=pipe,
         priority=prio,
-        writes=writes,
-        paths=cost.paths(inputs, writes),
+        writes=writes_,
+        paths=paths,
+        write_cases=write_cases,
+        case_costs=case_costs,
+        capacity=model,
     )
 
 
@@ -254,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(report.summary_json(results), indent=2), encoding="utf-8")
     print(report.summary_table(results))
+    print()
+    print("\n".join(report.printed_lines(results)))
     if output is not None:
         print(f"\nDetails: {output}")
     _progress(f"done in {time.monotonic() - started:,.0f} s")

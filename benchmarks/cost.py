@@ -37,6 +37,8 @@ PRICES: dict[str, tuple[float, str]] = {
     "dynamodb_rru": (0.125 / 1e6, "DynamoDB on-demand: $0.125 per million read request units"),
     "sqs_request": (0.40 / 1e6, "SQS standard queues: $0.40 per million requests (64 KB chunks)"),
     "ses_email": (0.10 / 1000, "SES outbound email: $0.10 per 1,000 emails"),
+    "s3_put": (0.005 / 1000, "S3 Standard: $0.005 per 1,000 PUT requests"),
+    "s3_get": (0.0004 / 1000, "S3 Standard: $0.0004 per 1,000 GET requests"),
 }
 KB = 1024
 MILLION = 1_000_000
@@ -270,3 +272,37 @@ def idempotency_units(bodies: Sequence[Mapping[str, Any]]) -> float:
         else:
             total += units(item_size({**body.get("Key", {}), **body.get("ExpressionAttributeValues", {})}))
     return total
+
+
+# ---------------------------------------------------------------- the three cases of figure 6
+@dataclass(frozen=True)
+class CaseCost:
+    """A million emails of one of figure 6's cases: DynamoDB and S3 from that case's
+    recorded requests, SQS and Lambda from the measured path it runs like."""
+
+    name: str
+    dynamodb_wru: float  # per email
+    dynamodb_rru: float
+    s3_puts: float
+    s3_gets: float
+    path: EmailPath
+
+    def costs(self) -> dict[str, float]:
+        p = {key: value for key, (value, _) in PRICES.items()}
+        measured = self.path.costs()
+        return {
+            "SES": measured["SES"],
+            "DynamoDB writes": MILLION * self.dynamodb_wru * p["dynamodb_wru"],
+            "DynamoDB reads": MILLION * self.dynamodb_rru * p["dynamodb_rru"],
+            "S3 requests": MILLION * (self.s3_puts * p["s3_put"] + self.s3_gets * p["s3_get"]),
+            "SQS": measured["SQS"],
+            "Lambda": measured["Lambda"],
+        }
+
+    @property
+    def total(self) -> float:
+        return sum(self.costs().values())
+
+    @property
+    def ratio_to_ses(self) -> float:
+        return self.total / self.costs()["SES"]

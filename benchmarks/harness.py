@@ -126,7 +126,17 @@ class BenchStack:
         self.recorder = MotoRecorder(
             endpoint,
             self._recording,
-            keep_bodies=frozenset({"BatchWriteItem", "TransactWriteItems", "PutItem", "UpdateItem"}),
+            keep_bodies=frozenset(
+                {
+                    "BatchWriteItem",
+                    "TransactWriteItems",
+                    "PutItem",
+                    "UpdateItem",
+                    "DeleteItem",
+                    "GetItem",
+                    "BatchGetItem",
+                }
+            ),
         )
 
     def stop(self) -> None:

@@ -134,6 +134,8 @@ class Segment:
 
     calls: Counter[Call] = field(default_factory=Counter)
     bodies: dict[Call, list[dict[str, Any]]] = field(default_factory=dict)
+    # The kept requests in the order they were served (a replay needs it).
+    requests: list[tuple[Call, dict[str, Any]]] = field(default_factory=list)
 
 
 class MotoRecorder:
@@ -176,6 +178,7 @@ class MotoRecorder:
             segment.calls[call] += 1
             if call.action in self._keep:
                 segment.bodies.setdefault(call, []).append(body)
+                segment.requests.append((call, body))
         return segment
 
 

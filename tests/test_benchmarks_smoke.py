@@ -1,7 +1,7 @@
 """The benchmarks, in their smallest form, so that they cannot rot.
 
 ``python -m benchmarks --smoke`` starts its own local stack in a fresh
-process and runs one small case of each of the six figures. Beyond running,
+process and runs one small case of each of the seven figures. Beyond running,
 the counts it makes are held to the design's minimums: a change that adds an
 AWS call to the enqueue, the bulk send or the worker fails here.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_SECONDS = 240
-FIGURES = ("1. AWS calls", "2. Cold start", "3. List cost", "4. Pipeline", "5. Priority", "6. Cost")
+FIGURES = ("1. AWS calls", "2. Cold start", "3. List cost", "4. Pipeline", "5. Priority", "6. Cost", "7. Capacity")
+# Issue #9's three lines, exactly as make bench prints them.
+PRINTED = (
+    re.compile(r"^write units per email, worst case: \d+(\.\d+)?$", re.MULTILINE),
+    re.compile(r"^sustainable emails/s, all domains: \d+$", re.MULTILINE),
+    re.compile(r"^sustainable emails/s, one domain: \d+$", re.MULTILINE),
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +45,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
     return done, page, summary
 
 
-def test_the_smoke_run_prints_a_summary_of_all_six_figures(smoke_run) -> None:
+def test_the_smoke_run_prints_a_summary_of_all_seven_figures(smoke_run) -> None:
     # Given / When: the smoke run
     done, _, _ = smoke_run
 
@@ -61,7 +68,8 @@ def test_the_page_explains_each_figure_and_names_the_machine(smoke_run) -> None:
         "## 3. List cost",
         "## 4. Pipeline",
         "## 5. Priority under load",
-        "## 6. Cost model",
+        "## 6. Write units per email, and cost",
+        "## 7. Capacity: the hottest partition keys",
     ):
         assert heading in text
     assert "| machine |" in text and "| Python |" in text
@@ -103,3 +111,55 @@ def test_the_worker_claims_sends_and_records_each_email_once(smoke_run) -> None:
         "sqs:ReceiveMessage",
         "sqs:DeleteMessageBatch",
     }
+
+
+def test_the_three_lines_of_issue_9_are_printed_and_on_the_page(smoke_run) -> None:
+    done, page, _ = smoke_run
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    text = page.read_text(encoding="utf-8")
+
+    for line in PRINTED:
+        assert line.search(done.stdout), line.pattern
+        assert line.search(text), line.pattern
+
+
+def test_write_units_are_counted_for_the_three_cases_step_by_step_with_the_delivery_event(smoke_run) -> None:
+    done, _, summary = smoke_run
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    results = json.loads(summary.read_text(encoding="utf-8"))
+
+    cases = results["writes"]
+    assert [case["emails"] > 1 for case in cases] == [False, False, True]
+    for case in cases:
+        steps = case["by_step"]
+        # Created, claimed, sent and delivered, each on the table; the body written once
+        for step in ("create (queued)", "queued → sending", "sending → sent", "sent → delivered"):
+            assert steps[step]["table"] >= 1, (case["case"], step)
+        assert steps["body item"]["table"] * case["emails"] == pytest.approx(1)
+        # Leaving flight with the delivery event is one InFlight write
+        assert steps["sent → delivered"]["InFlight"] == 1
+        assert case["wru_per_email"] == pytest.approx(sum(sum(row.values()) for row in steps.values()))
+    # A large body goes through S3 once each way; the bulk's once for all its emails
+    assert cases[0]["s3_puts"] == 0 and cases[1]["s3_puts"] == 1 and cases[1]["s3_gets"] >= 1
+    assert cases[2]["s3_puts"] == 1
+    worst = max(case["wru_per_email"] for case in cases)
+    printed = float(results["printed"][0].rsplit(": ", 1)[1])
+    assert printed == pytest.approx(worst, abs=0.005)
+
+
+def test_the_capacity_model_and_the_poll_cost_are_computed_from_the_recorded_writes(smoke_run) -> None:
+    done, _, summary = smoke_run
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    results = json.loads(summary.read_text(encoding="utf-8"))
+
+    capacity = results["capacity"]
+    assert capacity["loads"]["InFlight"] == pytest.approx(2)
+    assert capacity["loads"]["ByBulk"] == pytest.approx(4)
+    assert capacity["all_domains"] > 0 and 0 < capacity["one_domain"] < capacity["all_domains"]
+    assert capacity["poll_read_units"] > 0
+    lines = results["printed"]
+    assert lines[1] == f"sustainable emails/s, all domains: {capacity['all_domains']:.0f}"
+    assert lines[2] == f"sustainable emails/s, one domain: {capacity['one_domain']:.0f}"
