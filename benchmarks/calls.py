@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from benchmarks.harness import BenchError, BenchStack
 from benchmarks.recording import Call, Segment
-from benchmarks.workload import DOMAIN, addresses, bulk_request, system_email
+from benchmarks.workload import DOMAIN, addresses, bulk_request, prose, system_email
 
 Key = tuple[str, str]  # (service, action label)
 BWI = ("dynamodb", "BatchWriteItem")
@@ -29,6 +29,8 @@ SEND = ("ses", "SendEmail")
 RECEIVE = ("sqs", "ReceiveMessage")
 DELETE = ("sqs", "DeleteMessageBatch")
 BATCH_GET = ("dynamodb", "BatchGetItem")
+S3_PUT = ("s3", "PutObject")
+S3_GET = ("s3", "GetObject")
 IDEMPOTENCY_PUT = ("dynamodb", "PutItem (IdempotencyTable)")
 IDEMPOTENCY_UPDATE = ("dynamodb", "UpdateItem (IdempotencyTable)")
 LONG_POLL_SECONDS = 1.5  # the local pollers' long poll, with a margin
@@ -40,6 +42,7 @@ class Case:
     name: str
     run: Callable[[], list[str]]  # returns the ids of the jobs it created
     minimum: dict[Key, int]
+    s3_bodies: int = 0  # bodies it stores in S3: the worker reads each once
 
 
 @dataclass
@@ -66,12 +69,17 @@ class WorkerResult:
     calls: dict[Key, int]  # ReceiveMessage: the receives that returned messages
     empty_polls: int
     invocations: int
+    s3_bodies: int = 0
 
     @property
     def minimum(self) -> dict[Key, int]:
         batches = math.ceil(self.emails / 10)
-        # Per batch, one read of the bodies it names (none cached: every job has its own).
-        return {UPDATE: 2 * self.emails, SEND: self.emails, RECEIVE: batches, DELETE: batches, BATCH_GET: batches}
+        # Per batch, one read of the bodies it names (none cached: every job has its own),
+        # and one S3 GET per body stored there.
+        minimum = {UPDATE: 2 * self.emails, SEND: self.emails, RECEIVE: batches, DELETE: batches, BATCH_GET: batches}
+        if self.s3_bodies:
+            minimum[S3_GET] = self.s3_bodies
+        return minimum
 
     def per_email(self, key: Key) -> float:
         return self.calls.get(key, 0) / self.emails if self.emails else 0.0
@@ -85,6 +93,7 @@ class WorkerResult:
             calls,
             self.empty_polls + other.empty_polls,
             self.invocations + other.invocations,
+            self.s3_bodies + other.s3_bodies,
         )
 
 
@@ -120,6 +129,9 @@ class CallCounts:
 
 
 def _label(bench: BenchStack, call: Call) -> Key:
+    if call.service == "s3":  # REST: named by method (the service's only S3 calls are object PUTs and GETs)
+        method = call.action.split(" ", 1)[0]
+        return call.service, {"PUT": "PutObject", "GET": "GetObject"}.get(method, call.action)
     if call.service == "dynamodb" and call.table and call.table != bench.jobs_table:
         logical = next((k for k, v in bench.stack.names.items() if v == call.table), call.table)
         return call.service, f"{call.action} ({logical})"
@@ -186,6 +198,7 @@ def run_round(bench: BenchStack, cases: list[Case], *, delay: int, timeout: floa
         calls=calls,
         empty_polls=max(recorded_receives - productive, 0),
         invocations=bench.durations.count("SendWorkerFunction") - invocations_before,
+        s3_bodies=sum(case.s3_bodies for case in cases),
     )
     return Round(results, worker, segments)
 
@@ -195,6 +208,9 @@ def _enqueue_cases(bench: BenchStack, batch: int, keep: dict[str, list[str]]) ->
 
     def one() -> list[str]:
         return bench.enqueue(system_email(0))
+
+    def one_large() -> list[str]:
+        return bench.enqueue({**system_email(2), "body_text": prose(100_000)})
 
     def one_keyed() -> list[str]:
         return bench.enqueue(system_email(1, key=f"bench-{run_id}-single"))
@@ -209,6 +225,8 @@ def _enqueue_cases(bench: BenchStack, batch: int, keep: dict[str, list[str]]) ->
 
     return [
         Case("enqueue 1", one, {BWI: 1, SMB: 1}),
+        # Its body compresses to more than 4 KB: an S3 object, PUT before the items are written.
+        Case("enqueue 1, 100,000-character body", one_large, {S3_PUT: 1, BWI: 1, SMB: 1}, s3_bodies=1),
         Case("enqueue 1, idempotency key", one_keyed, {BATCH_GET: 1, TWI: 1, SMB: 1}),
         # Each job with its body item: 2 requests per job, 25 per BatchWriteItem.
         Case(f"enqueue {batch}", many, {BWI: math.ceil(2 * batch / 25), SMB: math.ceil(batch / 10)}),

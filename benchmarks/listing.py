@@ -1,28 +1,53 @@
 """Figure 3: what a page of the log costs, for every filter combination.
 
 Jobs are written straight into the jobs table (through ``common.jobs``, as
-the service writes them) with 1% of them ``failed``; then the log is read
-through the HTTP API, page by page. Items read are the ``ScannedCount`` of
-every Query the list function makes on a listing index (seen in its SDK
-client's responses); items returned are the rows of the page.
+the service writes them, index keys by status included) with a realistic mix
+of statuses (docs/storage.md section 12: 96% delivered, 2% bounced, 1%
+failed, 0.1% complained, the rest spread over the other statuses), one
+recipient who gets 2% of the mail, and a bulk send of its own still draining;
+then the log is read through the HTTP API, page by page. Entries read are the
+``ScannedCount`` of every Query the list function makes on a listing index,
+jobs fetched the job items its ``BatchGetItem`` returned, read units those
+two priced (seen in its SDK client's responses); items returned are the rows
+of the pages.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from benchmarks.harness import BenchStack
 from common.api_models import Caller, ListJobsQuery
 from common.clock import utc_now
-from common.jobs import JobsTable
+from common.jobs import BulkItem, JobsTable
 from common.listing import plan
 from common.models import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, new_job_id
 
 LIST_DOMAINS = ("list-a.example", "list-b.example")
-FAILED_SHARE = 0.01
+FREQUENT = "frequent@example.org"  # the recipient of 2% of the mail
+FREQUENT_SHARE = 0.02
 _SEED = 20261123
+# docs/storage.md section 12's mix; what is left (0.9%) is spread over the other statuses.
+MIX = (
+    (JobStatus.DELIVERED, 0.96),
+    (JobStatus.BOUNCED, 0.02),
+    (JobStatus.FAILED, 0.01),
+    (JobStatus.COMPLAINED, 0.001),
+)
+REST = (
+    JobStatus.QUEUED,
+    JobStatus.SENDING,
+    JobStatus.RETRYING,
+    JobStatus.SENT,
+    JobStatus.DELAYED,
+    JobStatus.SUPPRESSED,
+    JobStatus.CANCELED,
+)
+# A bulk send draining: most of it still queued.
+BULK_MIX = ((JobStatus.DELIVERED, 0.40), (JobStatus.SENT, 0.10), (JobStatus.SENDING, 0.05), (JobStatus.QUEUED, 0.45))
+NEAR = 1.1  # a ratio up to this needs no bound named
 
 
 @dataclass(frozen=True)
@@ -30,14 +55,22 @@ class ListCost:
     caller: str
     filters: str
     indexes: str
+    partitions: int
     pages: int
     queries: int
     items_read: int
+    jobs_fetched: int
     items_returned: int
+    read_units: float
+    bound: str
 
     @property
     def ratio(self) -> float:
         return self.items_read / self.items_returned if self.items_returned else 0.0
+
+    @property
+    def fetch_ratio(self) -> float:
+        return self.jobs_fetched / self.items_returned if self.items_returned else 0.0
 
 
 @dataclass(frozen=True)
@@ -46,105 +79,270 @@ class ListCosts:
     failed: int
     limit: int
     rows: list[ListCost]
+    statuses: dict[str, int]
+    bulk_size: int
 
 
-def seed(bench: BenchStack, total: int) -> int:
-    """``total`` finished jobs over the two list domains and every type; returns how many failed."""
+@dataclass(frozen=True)
+class Seeded:
+    total: int
+    statuses: dict[str, int]
+    bulk_id: str
+    bulk_size: int
+    window: tuple[datetime, datetime]  # a created range holding about a third of the jobs
+
+
+def _pick(rng: random.Random, mix: tuple[tuple[JobStatus, float], ...], rest: tuple[JobStatus, ...]) -> JobStatus:
+    roll = rng.random()
+    for status, share in mix:
+        if roll < share:
+            return status
+        roll -= share
+    return rng.choice(rest) if rest else mix[-1][0]
+
+
+def _job(
+    rng: random.Random,
+    created: datetime,
+    i: int,
+    *,
+    domain: str,
+    job_type: JobType,
+    status: JobStatus,
+    bulk: str | None,
+) -> Job:
+    job_id, created_at = new_job_id(created)
+    failed = status in (JobStatus.FAILED, JobStatus.SUPPRESSED)
+    error = "MessageRejected: SES rejected the message" if failed else None
+    tried = status not in (JobStatus.QUEUED, JobStatus.SUPPRESSED, JobStatus.CANCELED)
+    sent = tried and status not in (JobStatus.SENDING, JobStatus.RETRYING, JobStatus.FAILED)
+    outcome = AttemptOutcome.FAILED if failed else AttemptOutcome.SENT
+    recipient = FREQUENT if rng.random() < FREQUENT_SHARE else f"reader{i}@example.org"
+    return Job(
+        job_id=job_id,
+        created_at=created_at,
+        domain=domain,
+        type=job_type,
+        recipient=recipient,
+        subject=f"Message {i}",
+        status=status,
+        attempts=1 if tried else 0,
+        sent_at=created_at + timedelta(seconds=1) if sent else None,
+        error=error,
+        body=bulk or job_id,  # listing reads no body: none is stored
+        bulk_id=bulk,
+        attempt_log=[AttemptLogEntry(at=created_at + timedelta(seconds=1), outcome=outcome, error=error)]
+        if tried
+        else [],
+    )
+
+
+def seed(bench: BenchStack, total: int) -> Seeded:
+    """``total`` jobs over the two list domains and every type in the mix, a tenth of
+    them (at most 1,000) a bulk send of the first domain still draining."""
     rng = random.Random(_SEED)
     table = JobsTable(bench.dynamodb, bench.jobs_table)
     start = utc_now() - timedelta(days=1)
-    failed = 0
+    bulk_size = min(1000, total // 10)
+    bulk_id, _ = new_job_id(start + timedelta(milliseconds=7 * total // 2))
+    table.put_bulk(BulkItem.of(bulk_id, LIST_DOMAINS[0], "Our summer newsletter", bulk_size))
+    bulk_every = total // bulk_size if bulk_size else 0
+    statuses: dict[str, int] = {}
     chunk: list[Job] = []
+    in_bulk = 0
     for i in range(total):
         created = start + timedelta(milliseconds=7 * i)
-        job_id, created_at = new_job_id(created)
-        is_failed = rng.random() < FAILED_SHARE
-        failed += is_failed
-        outcome = AttemptOutcome.FAILED if is_failed else AttemptOutcome.SENT
-        error = "MessageRejected: SES rejected the message" if is_failed else None
-        chunk.append(
-            Job(
-                job_id=job_id,
-                created_at=created_at,
-                domain=rng.choice(LIST_DOMAINS),
-                type=rng.choice(list(JobType)),
-                recipient=f"reader{i}@example.org",
-                subject=f"Message {i}",
-                status=JobStatus.FAILED if is_failed else JobStatus.SENT,
-                attempts=1,
-                sent_at=None if is_failed else created_at + timedelta(seconds=1),
-                error=error,
-                body=job_id,  # listing reads no body: none is stored
-                attempt_log=[AttemptLogEntry(at=created_at + timedelta(seconds=1), outcome=outcome, error=error)],
+        if bulk_every and i % bulk_every == 0 and in_bulk < bulk_size:
+            in_bulk += 1
+            job = _job(
+                rng,
+                created,
+                i,
+                domain=LIST_DOMAINS[0],
+                job_type=JobType.MANUAL,
+                status=_pick(rng, BULK_MIX, ()),
+                bulk=bulk_id,
             )
-        )
+        else:
+            job = _job(
+                rng,
+                created,
+                i,
+                domain=rng.choice(LIST_DOMAINS),
+                job_type=rng.choice(list(JobType)),
+                status=_pick(rng, MIX, REST),
+                bulk=None,
+            )
+        statuses[job.status.value] = statuses.get(job.status.value, 0) + 1
+        chunk.append(job)
         if len(chunk) == 500:
             table.put_new(chunk, due_at=0)
             chunk = []
     if chunk:
         table.put_new(chunk, due_at=0)
-    return failed
+    third = timedelta(milliseconds=7 * total // 3)
+    return Seeded(total, statuses, bulk_id, bulk_size, (start + third, start + 2 * third))
 
 
-def _combinations() -> list[tuple[str, str | None, JobStatus | None, JobType | None]]:
-    """(caller, domain filter, status, type): every filter combination, for a
-    caller of one domain, of two domains (merged), and of every domain."""
-    combos: list[tuple[str, str | None, JobStatus | None, JobType | None]] = []
-    for status in (None, JobStatus.FAILED):
-        for job_type in (None, JobType.ESCALATION):
-            combos.append(("two domains", LIST_DOMAINS[0], status, job_type))
-            combos.append(("two domains", None, status, job_type))
-            combos.append(("every domain (*)", None, status, job_type))
+@dataclass(frozen=True)
+class Combination:
+    caller: str
+    domain: str | None = None
+    status: JobStatus | None = None
+    job_type: JobType | None = None
+    recipient: str | None = None
+    bulk: bool = False
+    window: bool = False
+
+
+CALLERS = ("one domain", "two domains", "every domain (*)")
+
+
+def combinations() -> list[Combination]:
+    """Every filter combination for each caller: no status, each status class (exceptional,
+    in flight, delivered), type, recipient, bulk_id, a created range, and their pairs."""
+    statuses: tuple[JobStatus | None, ...] = (
+        None,
+        JobStatus.FAILED,
+        JobStatus.QUEUED,
+        JobStatus.SENT,
+        JobStatus.DELIVERED,
+    )
+    combos: list[Combination] = []
+    for caller in CALLERS:
+        domain = LIST_DOMAINS[0] if caller == "one domain" else None
+        for window in (False, True):
+            for status in statuses:
+                for job_type in (None, JobType.MANUAL):
+                    combos.append(Combination(caller, domain, status, job_type, window=window))
+            for status in (None, JobStatus.DELIVERED, JobStatus.BOUNCED):
+                combos.append(Combination(caller, domain, status, recipient=FREQUENT, window=window))
+            combos.append(Combination(caller, domain, job_type=JobType.ESCALATION, recipient=FREQUENT, window=window))
+            for status in (None, JobStatus.QUEUED, JobStatus.DELIVERED):
+                combos.append(Combination(caller, domain, status, bulk=True, window=window))
     return combos
 
 
+IN_FLIGHT_LISTED = (JobStatus.QUEUED, JobStatus.SENDING, JobStatus.SENT)
+
+
+def bound(partitions: int, combo: Combination, ratio: float, fetch_ratio: float) -> str:
+    """What bounds a combination's reads per row when they are above ``NEAR``."""
+    if max(ratio, fetch_ratio) <= NEAR:
+        return ""
+    reasons = []
+    if partitions > 1:
+        reasons.append(f"merge of {partitions} partitions: ≤ {partitions} x (limit + 1) entries a round")
+    if combo.recipient or combo.bulk:
+        what = "the recipient's" if combo.recipient else "the bulk send's"
+        checked = [
+            name
+            for name, on in (
+                ("status", combo.status is not None),
+                ("type", combo.job_type is not None),
+                ("domain", combo.domain is not None and combo.recipient is not None),
+            )
+            if on
+        ]
+        if checked:
+            reasons.append(f"{', '.join(checked)} checked within {what} jobs: ≤ their number")
+    elif combo.status in IN_FLIGHT_LISTED:
+        if combo.caller == "every domain (*)":
+            reasons.append(
+                "`*`: each InFlight shard is read whole (every domain's entries): ≤ the platform's in-flight jobs"
+            )
+        else:
+            reasons.append(
+                "queued, sending, sent share InFlight, the status checked on its entries: ≤ the domains' in-flight jobs"
+            )
+    elif combo.status is JobStatus.DELIVERED:
+        reasons.append("delivered is checked on the job: ≤ 1 ÷ the share delivered among the newest jobs")
+    return "; ".join(reasons) or "none identified"
+
+
+def _describe(combo: Combination, seeded: Seeded) -> tuple[dict[str, str], ListJobsQuery, str]:
+    params: dict[str, str] = {}
+    parts = []
+    if combo.domain:
+        params["domain"] = combo.domain
+        parts.append(f"domain={combo.domain}")
+    if combo.status:
+        params["status"] = combo.status.value
+        parts.append(f"status={combo.status.value}")
+    if combo.job_type:
+        params["type"] = combo.job_type.value
+        parts.append(f"type={combo.job_type.value}")
+    if combo.recipient:
+        params["recipient"] = combo.recipient
+        parts.append("recipient")
+    if combo.bulk:
+        params["bulk_id"] = seeded.bulk_id
+        parts.append("bulk_id")
+    after, before = seeded.window
+    if combo.window:
+        params["created_after"] = after.isoformat()
+        params["created_before"] = before.isoformat()
+        parts.append("created range")
+    query = ListJobsQuery(
+        domain=combo.domain,
+        status=combo.status,
+        type=combo.job_type,
+        recipient=combo.recipient,
+        bulk_id=seeded.bulk_id if combo.bulk else None,
+        created_after=params.get("created_after"),
+        created_before=params.get("created_before"),
+    )
+    return params, query, ", ".join(parts) or "none"
+
+
 def measure(bench: BenchStack, *, total: int, limit: int, pages: int) -> ListCosts:
-    failed = seed(bench, total)
-    tokens = {"two domains": bench.token(list(LIST_DOMAINS)), "every domain (*)": bench.token(["*"])}
+    seeded = seed(bench, total)
+    tokens = {
+        "one domain": bench.token([LIST_DOMAINS[0]]),
+        "two domains": bench.token(list(LIST_DOMAINS)),
+        "every domain (*)": bench.token(["*"]),
+    }
+    callers = {
+        "one domain": Caller(subject="bench", domains=frozenset({LIST_DOMAINS[0]})),
+        "two domains": Caller(subject="bench", domains=frozenset(LIST_DOMAINS)),
+        "every domain (*)": Caller(subject="bench", every_domain=True),
+    }
+    table = JobsTable(bench.dynamodb, bench.jobs_table)
     rows: list[ListCost] = []
-    for caller, domain, status, job_type in _combinations():
-        params = {"limit": str(limit)}
-        if domain:
-            params["domain"] = domain
-        if status:
-            params["status"] = status.value
-        if job_type:
-            params["type"] = job_type.value
-        who = (
-            Caller(subject="bench", every_domain=True)
-            if caller == "every domain (*)"
-            else Caller(subject="bench", domains=frozenset(LIST_DOMAINS))
-        )
-        query = ListJobsQuery(domain=domain, status=status, type=job_type)
-        partitions = plan(query, who, jobs=JobsTable(bench.dynamodb, bench.jobs_table)).partitions
+    for combo in combinations():
+        params, query, filters = _describe(combo, seeded)
+        params["limit"] = str(limit)
+        partitions = plan(query, callers[combo.caller], jobs=table).partitions
         before = bench.observer.snapshot()
         returned, read_pages = 0, 0
         for _ in range(pages):
-            page = bench.list_page(tokens[caller], params)
+            page = bench.list_page(tokens[combo.caller], params)
             returned += len(page["items"])
             read_pages += 1
             if not page.get("next_cursor"):
                 break
             params["cursor"] = page["next_cursor"]
         after = bench.observer.snapshot()
-        filters = ", ".join(
-            part
-            for part in (
-                f"domain={domain}" if domain else "all the caller's domains",
-                f"status={status.value}" if status else "",
-                f"type={job_type.value}" if job_type else "",
-            )
-            if part
-        )
+        items_read = after.items_read - before.items_read
+        fetched = after.jobs_fetched - before.jobs_fetched
+        ratio = items_read / returned if returned else 0.0
+        fetch_ratio = fetched / returned if returned else 0.0
         rows.append(
             ListCost(
-                caller=caller,
+                caller=combo.caller,
                 filters=filters,
-                indexes=" + ".join(sorted({p.index for p in partitions})) + f" x{len(partitions)}",
+                indexes=" + ".join(sorted({p.index for p in partitions})) or "none (nothing to read)",
+                partitions=len(partitions),
                 pages=read_pages,
                 queries=after.queries - before.queries,
-                items_read=after.items_read - before.items_read,
+                items_read=items_read,
+                jobs_fetched=fetched,
                 items_returned=returned,
+                read_units=after.read_units - before.read_units,
+                bound=bound(len(partitions), combo, ratio, fetch_ratio),
             )
         )
-    return ListCosts(jobs=total, failed=failed, limit=limit, rows=rows)
+    failed = seeded.statuses.get(JobStatus.FAILED.value, 0)
+    return ListCosts(
+        jobs=total, failed=failed, limit=limit, rows=rows, statuses=seeded.statuses, bulk_size=seeded.bulk_size
+    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import threading
 from collections import Counter
@@ -28,6 +29,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+
+from benchmarks.cost import item_size
+from benchmarks.ledger import wire
 
 BENCH_AGENT = "emailops-bench"
 RECORDING_ENV = "MOTO_RECORDER_FILEPATH"
@@ -183,6 +187,11 @@ class MotoRecorder:
 
 
 # ---------------------------------------------------------------- responses
+def _size(item: Mapping[str, Any]) -> int:
+    """An item's size as DynamoDB counts it, from the SDK's parsed form."""
+    return item_size(wire(dict(item)))
+
+
 @dataclass(frozen=True)
 class Observed:
     """Running totals of what responses held, at one moment."""
@@ -192,6 +201,8 @@ class Observed:
     messages_received: int = 0
     queries: int = 0
     items_read: int = 0  # ScannedCount of listing-index queries
+    jobs_fetched: int = 0  # job items returned by BatchGetItem (a page's fetch)
+    read_units: float = 0.0  # of those queries and fetches: per started 4 KB, halved (eventually consistent)
 
 
 class SdkObserver:
@@ -227,12 +238,14 @@ class SdkObserver:
         events.register("after-call.sqs.ReceiveMessage", self._on_receive)
         events.register("after-call.dynamodb.Query", self._on_query)
         events.register("after-call.dynamodb.UpdateItem", self._on_update)
+        events.register("before-parameter-build.dynamodb.BatchGetItem", self._before_batch_get)
+        events.register("after-call.dynamodb.BatchGetItem", self._on_batch_get)
 
     def snapshot(self) -> Observed:
         with self._lock:
             return self._totals
 
-    def _add(self, **deltas: int) -> None:
+    def _add(self, **deltas: float) -> None:
         with self._lock:
             values = {name: getattr(self._totals, name) + deltas.get(name, 0) for name in Observed.__dataclass_fields__}
             self._totals = Observed(**values)
@@ -251,7 +264,25 @@ class SdkObserver:
     def _on_query(self, parsed: Mapping[str, Any], context: Mapping[str, Any], **_: Any) -> None:
         if context.get("bench_index") not in self.LISTING_INDEXES:
             return
-        self._add(queries=1, items_read=int(parsed.get("ScannedCount", parsed.get("Count", 0)) or 0))
+        size = sum(_size(item) for item in parsed.get("Items") or [])
+        self._add(
+            queries=1,
+            items_read=int(parsed.get("ScannedCount", parsed.get("Count", 0)) or 0),
+            read_units=max(1, math.ceil(size / 4096)) / 2,  # a Query is charged on the total it read
+        )
+
+    @staticmethod
+    def _before_batch_get(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_consistent"] = any(
+            request.get("ConsistentRead") for request in (params.get("RequestItems") or {}).values()
+        )
+
+    def _on_batch_get(self, parsed: Mapping[str, Any], context: Mapping[str, Any], **_: Any) -> None:
+        jobs = [item for items in (parsed.get("Responses") or {}).values() for item in items if "job_id" in item]
+        if not jobs or context.get("bench_consistent"):
+            return  # a body read, or the worker's own: not a page's fetch
+        units = sum(max(1, math.ceil(_size(item) / 4096)) / 2 for item in jobs)  # each item on its own
+        self._add(jobs_fetched=len(jobs), read_units=units)
 
     def _on_update(self, parsed: Mapping[str, Any], **_: Any) -> None:
         attributes = parsed.get("Attributes")

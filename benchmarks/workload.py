@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 DOMAIN = "acme.com"
@@ -45,3 +46,113 @@ def bulk_request(domain: str, typed: list[str], job_ids: list[str] | None = None
     if job_ids:
         body["job_ids"] = job_ids
     return body
+
+
+_WORDS = [
+    "account",
+    "answer",
+    "asked",
+    "booking",
+    "chat",
+    "conversation",
+    "customer",
+    "delivery",
+    "details",
+    "email",
+    "follow",
+    "help",
+    "hours",
+    "invoice",
+    "later",
+    "link",
+    "message",
+    "month",
+    "offer",
+    "order",
+    "page",
+    "payment",
+    "plan",
+    "question",
+    "reply",
+    "request",
+    "schedule",
+    "service",
+    "site",
+    "summary",
+    "support",
+    "team",
+    "thanks",
+    "time",
+    "today",
+    "update",
+    "visit",
+    "visitor",
+    "week",
+    "welcome",
+    "window",
+    "wrote",
+    "year",
+    "you",
+    "your",
+    "we",
+    "the",
+    "a",
+    "an",
+    "and",
+    "or",
+    "of",
+    "to",
+    "in",
+    "on",
+    "for",
+    "with",
+    "at",
+    "by",
+    "from",
+    "about",
+    "as",
+    "is",
+    "are",
+    "was",
+    "be",
+    "have",
+    "has",
+    "will",
+    "can",
+    "our",
+    "this",
+    "that",
+]
+TEXT_SEED = 20261201
+
+
+def prose(chars: int, *, seed: int = TEXT_SEED) -> str:
+    """``chars`` characters of plain text made of common words in a random order:
+    it compresses about as ordinary writing does (a repeated paragraph would not)."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    size = 0
+    while size < chars:
+        sentence = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(6, 18))).capitalize() + ". "
+        out.append(sentence)
+        size += len(sentence)
+    return "".join(out)[:chars]
+
+
+def html(chars: int, *, seed: int = TEXT_SEED) -> str:
+    """About ``chars`` characters of an HTML newsletter: paragraphs, links and headings around prose."""
+    rng = random.Random(seed)
+    parts = ['<!doctype html><html><body style="font-family:Arial,sans-serif">']
+    size = len(parts[0])
+    n = 0
+    while size < chars - 20:
+        n += 1
+        text = prose(rng.randint(200, 600), seed=seed + n)
+        block = (
+            f'<h2 style="color:#223344">Section {n}</h2><p style="margin:0 0 12px">{text}</p>'
+            f'<p><a href="https://acme.com/news/{n}?utm_source=email">Read more</a></p>'
+        )
+        parts.append(block)
+        size += len(block)
+    parts.append("</body></html>")
+    return "".join(parts)[: max(chars - 14, 0)] + "</body></html>"

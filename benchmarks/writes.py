@@ -12,7 +12,6 @@ every write's units on the table and each index, and on each partition key.
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,119 +22,10 @@ import boto3
 from benchmarks.harness import BenchError, BenchStack
 from benchmarks.ledger import READ_ACTIONS, WRITE_ACTIONS, Ledger, Replayer
 from benchmarks.recording import Segment
-from benchmarks.workload import DOMAIN, addresses
+from benchmarks.workload import DOMAIN, TEXT_SEED, addresses, html, prose
 from common.jobs import JobsTable
 from common.models import JobStatus
 from local.template import Stack, default_parameters, load_template
-
-_WORDS = [
-    "account",
-    "answer",
-    "asked",
-    "booking",
-    "chat",
-    "conversation",
-    "customer",
-    "delivery",
-    "details",
-    "email",
-    "follow",
-    "help",
-    "hours",
-    "invoice",
-    "later",
-    "link",
-    "message",
-    "month",
-    "offer",
-    "order",
-    "page",
-    "payment",
-    "plan",
-    "question",
-    "reply",
-    "request",
-    "schedule",
-    "service",
-    "site",
-    "summary",
-    "support",
-    "team",
-    "thanks",
-    "time",
-    "today",
-    "update",
-    "visit",
-    "visitor",
-    "week",
-    "welcome",
-    "window",
-    "wrote",
-    "year",
-    "you",
-    "your",
-    "we",
-    "the",
-    "a",
-    "an",
-    "and",
-    "or",
-    "of",
-    "to",
-    "in",
-    "on",
-    "for",
-    "with",
-    "at",
-    "by",
-    "from",
-    "about",
-    "as",
-    "is",
-    "are",
-    "was",
-    "be",
-    "have",
-    "has",
-    "will",
-    "can",
-    "our",
-    "this",
-    "that",
-]
-_SEED = 20261201
-
-
-def prose(chars: int, *, seed: int = _SEED) -> str:
-    """``chars`` characters of plain text made of common words in a random order:
-    it compresses about as ordinary writing does (a repeated paragraph would not)."""
-    rng = random.Random(seed)
-    out: list[str] = []
-    size = 0
-    while size < chars:
-        sentence = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(6, 18))).capitalize() + ". "
-        out.append(sentence)
-        size += len(sentence)
-    return "".join(out)[:chars]
-
-
-def html(chars: int, *, seed: int = _SEED) -> str:
-    """About ``chars`` characters of an HTML newsletter: paragraphs, links and headings around prose."""
-    rng = random.Random(seed)
-    parts = ['<!doctype html><html><body style="font-family:Arial,sans-serif">']
-    size = len(parts[0])
-    n = 0
-    while size < chars - 20:
-        n += 1
-        text = prose(rng.randint(200, 600), seed=seed + n)
-        block = (
-            f'<h2 style="color:#223344">Section {n}</h2><p style="margin:0 0 12px">{text}</p>'
-            f'<p><a href="https://acme.com/news/{n}?utm_source=email">Read more</a></p>'
-        )
-        parts.append(block)
-        size += len(block)
-    parts.append("</body></html>")
-    return "".join(parts)[: max(chars - 14, 0)] + "</body></html>"
 
 
 @dataclass
@@ -247,7 +137,7 @@ def _case(
 def measure(bench: BenchStack, *, bulk_size: int, timeout: float) -> tuple[WriteCases, list[Segment | None]]:
     """Run the three cases; returns them (ledgers still empty: ``replay`` fills them) and their recordings."""
     run_id = uuid.uuid4().hex[:8]
-    small, large, page = prose(2_000), prose(100_000, seed=_SEED + 1), html(50_000)
+    small, large, page = prose(2_000), prose(100_000, seed=TEXT_SEED + 1), html(50_000)
     token = bench.token([DOMAIN])
 
     def one(body: str, n: int) -> Callable[[], tuple[list[str], str | None]]:

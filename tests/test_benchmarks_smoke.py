@@ -83,7 +83,8 @@ def test_enqueue_and_bulk_send_make_exactly_the_design_minimum_of_calls(smoke_ru
     results = json.loads(summary.read_text(encoding="utf-8"))
 
     cases = {case["case"]: case for case in results["calls"]}
-    assert {"enqueue 1", "enqueue 1, idempotency key"} <= set(cases)
+    assert {"enqueue 1", "enqueue 1, idempotency key", "enqueue 1, 100,000-character body"} <= set(cases)
+    assert cases["enqueue 1, 100,000-character body"]["calls"]["s3:PutObject"] == 1
     assert any(name.startswith("bulk send") for name in cases)
     for name, case in cases.items():
         assert case["calls"] == case["minimum"], name
@@ -110,7 +111,10 @@ def test_the_worker_claims_sends_and_records_each_email_once(smoke_run) -> None:
         "ses:SendEmail",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessageBatch",
+        "s3:GetObject",
     }
+    # The one body stored in S3 (the 100,000-character case) is read from S3 once
+    assert worker["calls"].get("s3:GetObject") == worker["minimum"]["s3:GetObject"] == 1
 
 
 def test_the_three_lines_of_issue_9_are_printed_and_on_the_page(smoke_run) -> None:
@@ -163,3 +167,29 @@ def test_the_capacity_model_and_the_poll_cost_are_computed_from_the_recorded_wri
     lines = results["printed"]
     assert lines[1] == f"sustainable emails/s, all domains: {capacity['all_domains']:.0f}"
     assert lines[2] == f"sustainable emails/s, one domain: {capacity['one_domain']:.0f}"
+
+
+def test_every_list_combination_above_1_1_names_what_bounds_it(smoke_run) -> None:
+    done, _, summary = smoke_run
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    rows = json.loads(summary.read_text(encoding="utf-8"))["lists"]
+
+    filters = {row["filters"] for row in rows}
+    for new in ("recipient", "bulk_id", "created range"):
+        assert any(new in f for f in filters), new
+    assert {row["caller"] for row in rows} == {"one domain", "two domains", "every domain (*)"}
+    for row in rows:
+        if max(row["read_per_returned"], row["fetched_per_returned"]) > 1.1:
+            assert row["bound"] and row["bound"] != "none identified", row
+        else:
+            assert row["bound"] == "", row
+
+
+def test_a_bulk_poll_makes_one_getitem_and_one_query_per_shard(smoke_run) -> None:
+    done, _, summary = smoke_run
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    poll = json.loads(summary.read_text(encoding="utf-8"))["poll"]
+
+    assert poll["calls"] == {"dynamodb:GetItem": 1, "dynamodb:Query": 4}

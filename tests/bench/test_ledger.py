@@ -8,7 +8,8 @@ import boto3
 from moto import mock_aws
 
 from benchmarks.ledger import TABLE, Replayer, read_units, wire
-from benchmarks.writes import _create_tables, html, prose
+from benchmarks.workload import html, prose
+from benchmarks.writes import _create_tables
 from common import bodies, keys
 from common.jobs import JobsTable
 from common.models import Bodies, Job, JobStatus, JobType, new_job_id
