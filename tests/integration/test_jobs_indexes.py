@@ -38,7 +38,7 @@ def make_job(*, bulk_id: str | None = None, job_type: JobType = JobType.MANUAL) 
         type=job_type,
         recipient="Owner@Acme.com",
         subject="News",
-        body_text="Hello.",
+        body=bulk_id or job_id,
         bulk_id=bulk_id,
     )
 

@@ -54,7 +54,7 @@ EXP = int(time.time()) + 3600  # valid for the whole test run
         (jwt.encode({"domains": "a.com", "exp": EXP}, SECRET, algorithm="HS512"), "HS256"),
         (jwt.encode({"domains": "a.com", "exp": int(time.time()) - 10}, SECRET, algorithm="HS256"), "expired"),
         (
-            jwt.encode({"domains": "a.com", "exp": EXP, "nbf": int(time.time()) + 600}, SECRET, algorithm="HS256"),
+            jwt.encode({"domains": "a.com", "exp": EXP, "nbf": int(time.time()) + 86400}, SECRET, algorithm="HS256"),
             "not valid yet",
         ),
         (jwt.encode({"domains": "a.com", "exp": EXP, "iss": "https://evil/"}, SECRET, algorithm="HS256"), "issuer"),
