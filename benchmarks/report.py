@@ -591,6 +591,8 @@ def _cost_section(r: Results) -> str:
             "",
             *[f"- {text}" for _, text in PRICES.values()],
             "",
+            "The paths figure 1 measured (a 1,500-character body, no delivery event), whose Lambda and SQS",
+            "figures the three cases above use; their DynamoDB figures are the job's item and indexes only.",
             "US dollars per million emails:",
             "",
             _table(["service", *[path.name for path in r.paths]], cost_rows),
@@ -605,13 +607,12 @@ def _cost_section(r: Results) -> str:
             "",
             _table(["index", "write units"], index_rows),
             "",
-            f"SES's own price dominates, and DynamoDB is most of the rest: {table_total:.0f} write units per email",
-            f"on the table and {index_total} on its indexes. The four indexes every job is in are keyed on what",
-            "never changes and cost one write each, at creation; `InFlight` one at creation (and one when the",
-            "job leaves flight with its delivery event, not measured here); `ByBulk` one per status change of a",
-            "bulk job; the exact status indexes nothing on the happy path (docs/storage.md, sections 5 and 6).",
-            "Until the bodies move to items of their own (docs/storage.md, section 13, piece B), the body on the",
-            "job item makes each of the job's writes as large as the item.",
+            f"Without its body item and delivery event a job takes {table_total:.0f} write units on the table and",
+            f"{index_total} on its indexes. The four indexes every job is in are keyed on what never changes and",
+            "cost one write each, at creation; `InFlight` one at creation and one when the delivery event takes",
+            "the job out of flight (the three cases above); `ByBulk` one per status change of a bulk job; the",
+            "exact status indexes nothing on the happy path (docs/storage.md, sections 5 and 6). The body is an",
+            "item of its own, written once, so the job's item stays under 1 KB whatever the body.",
             "",
             "Lambda time is measured on this machine through the local stack (not Lambda's durations, and",
             "inflated by the embedded AWS's tens of milliseconds per call) at the template's memory size. A",
@@ -670,15 +671,30 @@ def _far_section(r: Results) -> str:
         " process's contention (one interpreter, and moto's DynamoDB one request at a time), not the bulk queue"
         " (figure 5)."
     )
-    bulk = r.paths[-1]
-    costs = bulk.costs()
-    by_index = sum(r.writes.by_index().values())
-    notes.append(
-        f"- **Cost**: {bulk.ratio_to_ses:.2f}x SES's own price for a bulk send; DynamoDB is"
-        f" ${costs['DynamoDB']:,.2f} of the ${bulk.total - costs['SES']:,.2f} beyond SES, {by_index} of its"
-        f" {bulk.dynamodb_wru:.0f} write units per email going to the eight listing indexes and the sweep index"
-        " (figure 6)."
-    )
+    heaviest = r.write_cases.worst if r.write_cases.cases else None
+    if heaviest is not None:
+        notes.append(
+            f"- **Write units**: worst {heaviest.wru_per_email:.2f} per email ({heaviest.name}; goal ≤ {GOAL_WRU:.0f}):"
+            " the bulk's jobs add one `ByBulk` write at each status change (figure 6)."
+        )
+    over = [c for c in r.case_costs if c.ratio_to_ses > GOAL_COST_RATIO]
+    for c in over:
+        costs = c.costs()
+        notes.append(
+            f"- **Cost**: {c.ratio_to_ses:.3f}x SES's price for {c.name} (goal ≤ {GOAL_COST_RATIO:.2f}x): S3's"
+            f" requests (a PUT and a GET per email) are ${costs['S3 requests']:,.2f} a million emails, and"
+            f" DynamoDB's writes ${costs['DynamoDB writes']:,.2f}. One S3 object per large body is the design"
+            " (docs/storage.md section 10); storing such bodies as up to 400 KB DynamoDB items instead would"
+            " cost more in write units (figure 6)."
+        )
+    m = r.capacity
+    if m.platform.emails_per_second < GOAL_PLATFORM or m.one_domain.emails_per_second < GOAL_ONE_DOMAIN:
+        index, key, _ = m.platform.hottest[0]
+        notes.append(
+            f"- **Capacity**: {m.platform.emails_per_second:,.0f} emails/s for 1,000 domains (goal"
+            f" {GOAL_PLATFORM:,.0f}), {m.one_domain.emails_per_second:,.0f} for one (goal {GOAL_ONE_DOMAIN:,.0f});"
+            f" the hottest key is {index} `{key}` (figure 7)."
+        )
     return "\n".join(["## Far from the minimum, and why", "", *notes, ""])
 
 
