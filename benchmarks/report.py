@@ -649,6 +649,13 @@ def _far_section(r: Results) -> str:
             " (figure 2; it is imported on first use, so ListJobs and Sweeper do not pay for it). A saving left:"
             " `defer_build=True` on the models a function does not use would spare it their schema building."
         )
+    failed_lists = [row for row in r.lists.rows if row.bound.startswith("the page failed")]
+    if failed_lists:
+        notes.append(
+            "- **List pages that failed**: "
+            + "; ".join(f"{row.caller}, {row.filters}: {row.bound}" for row in failed_lists)
+            + " (figure 3)."
+        )
     far_lists = [row for row in r.lists.rows if row.ratio > NEAR]
     if far_lists:
         worst = max(far_lists, key=lambda row: row.ratio)
