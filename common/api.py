@@ -1,7 +1,7 @@
 """What both admin API functions share: the resolver, who the caller is, and the
 one place that turns an exception into an HTTP answer.
 
-Every error answers ``{"error": {"code", "message"}}`` (CONTRACT.md section 3):
+Every error answers ``{"error": {"code", "message"}}`` (docs/api.md):
 validation is 400 (not Powertools' 422), an oversize body or recipient list
 413, anything unexpected 500 with a generic message and the details in the log
 only. Nothing here logs a token, a request body or an email address.

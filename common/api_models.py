@@ -1,5 +1,5 @@
 """The admin HTTP API's edge: who calls, what it may send, what it gets back,
-and the errors it answers with (CONTRACT.md section 3).
+and the errors it answers with (docs/api.md).
 
 Limits live in the types. The two limits the contract answers with 413
 rather than 400 (a body, a recipient list over its limit) raise pydantic

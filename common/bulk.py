@@ -1,5 +1,5 @@
 """POST /jobs/bulk: one email from an admin to the recipients of selected rows
-and to typed-in addresses (CONTRACT.md section 3).
+and to typed-in addresses (docs/api.md).
 
 1. The domain must be the caller's (403 otherwise).
 2. Recipients: each selected job id that is a job of that domain gives its

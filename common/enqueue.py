@@ -1,6 +1,6 @@
 """Enqueueing: how a Privas service's email requests become stored, queued jobs.
 
-The flow of one invocation (CONTRACT.md section 4):
+The flow of one invocation (docs/api.md):
 
 1. The whole payload is validated first. One invalid request rejects all of
    them with a ``validation_error`` naming every problem, and nothing is

@@ -1,4 +1,4 @@
-"""Models are the contract: fields, limits and formats of CONTRACT.md in one place.
+"""Models are the contract: fields, limits and formats of docs/api.md in one place.
 
 Request models (what callers send), the domain model ``Job`` (what is stored,
 re-validated when read back) and response models (what callers get) are
@@ -301,7 +301,7 @@ class QueueMessage(BaseModel):
 
 # ------------------------------------------------------------ requests
 class EmailRequest(BaseModel):
-    """One email a Privas service asks to send (CONTRACT.md section 4).
+    """One email a Privas service asks to send (docs/api.md).
 
     ``body_text``, ``body_html`` or both; without ``body_text`` the job's text
     is made from the HTML when it is enqueued (``common.plaintext``).
@@ -359,7 +359,7 @@ class EnqueueBatch(BaseModel):
 
 # ------------------------------------------------------------ responses
 class JobSummary(BaseModel):
-    """A row of the log (CONTRACT.md section 2)."""
+    """A row of the log (docs/api.md)."""
 
     job_id: str
     created_at: Timestamp

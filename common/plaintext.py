@@ -1,4 +1,4 @@
-"""The plain-text alternative of an HTML-only email (CONTRACT.md section 4).
+"""The plain-text alternative of an HTML-only email (docs/api.md).
 
 Made by inscriptis (Apache-2.0; docs/decisions.md says why this library):
 block elements become lines, lists and tables keep their layout, link targets

@@ -1,4 +1,4 @@
-"""Sending: one queue record in, at most one email out (CONTRACT.md section 5).
+"""Sending: one queue record in, at most one email out (docs/api.md).
 
 Per record, the worker spends exactly one claim (a conditional ``UpdateItem``
 that also returns the job), one SES ``SendEmail`` and one final write (the

@@ -1,4 +1,4 @@
-"""The sweeper: no job is lost (CONTRACT.md section 5).
+"""The sweeper: no job is lost (docs/api.md).
 
 Every job that may still need a send (``queued``, ``sending``, ``retrying``)
 carries ``due_at``: when it should be done with its current step if all goes

@@ -1,4 +1,4 @@
-"""EnqueueFunction (CONTRACT.md section 4) through its handler, against moto.
+"""EnqueueFunction (docs/api.md) through its handler, against moto.
 
 Moto accepts what AWS refuses (a 100-item BatchWriteItem, 11 SQS entries) and
 never fails: the limits are asserted by a hook that sees every call, and

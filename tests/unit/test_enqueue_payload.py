@@ -1,4 +1,4 @@
-"""Validation of an EnqueueFunction payload (CONTRACT.md section 4): pure logic, no AWS."""
+"""Validation of an EnqueueFunction payload (docs/api.md): pure logic, no AWS."""
 
 from __future__ import annotations
 
