@@ -75,7 +75,7 @@ bench: install ## measure calls per email, cold starts, list cost, throughput, p
 
 # sam build needs the functions' runtime (python3.13) on PATH; local/build.py
 # finds it (pyenv too). Rebuilt only when what goes into the artifacts changes.
-BUILD_INPUTS := template.yaml requirements.txt local/build.py $(wildcard common/*.py functions/*/*.py functions/*/requirements.txt layer/*)
+BUILD_INPUTS := template.yaml requirements.txt local/build.py $(wildcard common/*.py common/*/*.py functions/*/*.py functions/*/requirements.txt layer/*)
 .aws-sam/.built: $(BIN)/.installed $(SAM_VENV)/.installed $(BUILD_INPUTS)
 	$(BIN)/python -m local build --sam $(SAM)
 	touch $@

@@ -5,7 +5,7 @@ From figure 6's replayed writes: the write units each key class (the table,
 each index) takes per email, the largest of the three cases. Then the model
 of docs/storage.md section 11: emails of 1,000 domains with Zipf-distributed
 volume (exponent 1), or of one domain alone, mapped onto partition key values
-with the service's own key functions (``common.keys``); a domain's emails
+with the service's own key functions (``common.logic.keys``); a domain's emails
 spread evenly over its shards (the shard is the job id's random part). Worst
 cases are assumed where the key depends on more than the domain: all of a
 domain's mail of one type (``ByDomainType``, ``ByDomainStatus``), all the
@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from benchmarks.ledger import TABLE, Ledger
-from common import keys
-from common.models import JobStatus, JobType
+from common.logic import keys
+from common.models.job import JobStatus, JobType
 
 WRITE_LIMIT = 1_000.0  # write units a second per partition key value
 READ_LIMIT = 3_000.0  # read units a second per partition key value

@@ -181,7 +181,7 @@ def _run(module: str, path: list[Path], env: Mapping[str, str], *, importtime: b
 
 
 def _package(module: str) -> str:
-    """``common.enqueue`` stays itself; any other module counts for its top-level package."""
+    """``common.logic.enqueue`` stays itself; any other module counts for its top-level package."""
     parts = module.split(".")
     return ".".join(parts[:2]) if parts[0] == "common" else parts[0]
 

@@ -1,6 +1,6 @@
 """Figure 3: what a page of the log costs, for every filter combination.
 
-Jobs are written straight into the jobs table (through ``common.jobs``, as
+Jobs are written straight into the jobs table (through ``common.adapters.jobs``, as
 the service writes them, index keys by status included) with a realistic mix
 of statuses (docs/storage.md section 12: 96% delivered, 2% bounced, 1%
 failed, 0.1% complained, the rest spread over the other statuses), one
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from benchmarks.harness import BenchError, BenchStack
-from common.api_models import Caller, ListJobsQuery
-from common.clock import utc_now
-from common.jobs import BulkItem, JobsTable
-from common.listing import plan
-from common.models import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, new_job_id
+from common.adapters.jobs import BulkItem, JobsTable
+from common.logic.clock import utc_now
+from common.logic.listing import plan
+from common.models.api import Caller, ListJobsQuery
+from common.models.job import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, new_job_id
 
 LIST_DOMAINS = ("list-a.example", "list-b.example")
 FREQUENT = "frequent@example.org"  # the recipient of 2% of the mail

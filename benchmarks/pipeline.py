@@ -21,11 +21,11 @@ from datetime import datetime
 
 from benchmarks.harness import BenchError, BenchStack
 from benchmarks.workload import BODY_TEXT, addresses, bulk_request
-from common.clock import epoch_seconds, utc_now
-from common.jobs import JobsTable
-from common.mailer import Mailer
-from common.models import AttemptLogEntry, AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage, new_job_id
-from common.queues import JobQueues
+from common.adapters.jobs import JobsTable
+from common.adapters.mailer import Mailer
+from common.adapters.queues import JobQueues
+from common.logic.clock import epoch_seconds, utc_now
+from common.models.job import AttemptLogEntry, AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage, new_job_id
 
 PIPELINE_DOMAIN = "pipeline.example"
 CEILING_DOMAIN = "ceiling.example"

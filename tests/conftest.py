@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-# Powertools reads these when common.observability is first imported, which
+# Powertools reads these when common.adapters.observability is first imported, which
 # happens while tests are collected, before any fixture runs: set them first.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "EmailOperationsTest")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "email-operations")
@@ -17,8 +17,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from common.aws import reset_clients
-from common.settings import reset_settings
+from common.adapters.aws import reset_clients
+from common.models.settings import reset_settings
 from local.template import Stack, create_stack
 
 

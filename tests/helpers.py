@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from common.bodies import BodyStore
-from common.jobs import JobsTable
-from common.models import Bodies, Job
+from common.adapters.bodies import BodyStore
+from common.adapters.jobs import JobsTable
+from common.models.job import Bodies, Job
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,13 +8,13 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from common import aws
-from common.api import IDEMPOTENCY_HEADER, api_resolver, caller_dependency, documented
-from common.api_models import BulkSendRequest, BulkSendResponse, Caller
-from common.bulk import IDEMPOTENCY, BulkSender
-from common.models import IdempotencyKey
-from common.observability import logger, metrics, tracer
-from common.settings import get_bulk_queue_settings
+from common.adapters import aws
+from common.adapters.api import IDEMPOTENCY_HEADER, api_resolver, caller_dependency, documented
+from common.adapters.observability import logger, metrics, tracer
+from common.logic.bulk import IDEMPOTENCY, BulkSender
+from common.models.api import BulkSendRequest, BulkSendResponse, Caller
+from common.models.job import IdempotencyKey
+from common.models.settings import get_bulk_queue_settings
 
 app = api_resolver()
 current_caller = caller_dependency(get_bulk_queue_settings)

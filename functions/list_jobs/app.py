@@ -9,16 +9,16 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from common import aws
-from common.api import api_resolver, caller_dependency, documented
-from common.api_models import BulkProgress, Caller, JobsPage, ListJobsQuery
-from common.bodies import BodyStore
-from common.jobs import JobsTable
-from common.listing import MIN_CURSOR_KEY_CHARS, CursorCodec, bulk_progress, job_detail, list_jobs
-from common.models import JobDetail
-from common.observability import logger, tracer
-from common.secrets import read_secret
-from common.settings import get_list_jobs_settings
+from common.adapters import aws
+from common.adapters.api import api_resolver, caller_dependency, documented
+from common.adapters.bodies import BodyStore
+from common.adapters.jobs import JobsTable
+from common.adapters.observability import logger, tracer
+from common.adapters.secrets import read_secret
+from common.logic.listing import MIN_CURSOR_KEY_CHARS, CursorCodec, bulk_progress, job_detail, list_jobs
+from common.models.api import BulkProgress, Caller, JobsPage, ListJobsQuery
+from common.models.job import JobDetail
+from common.models.settings import get_list_jobs_settings
 
 app = api_resolver()
 current_caller = caller_dependency(get_list_jobs_settings)

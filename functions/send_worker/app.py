@@ -7,12 +7,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from common import aws
-from common.bodies import BodyCache
-from common.observability import logger, metrics, tracer
-from common.pacing import Pacer
-from common.sending import process_batch, worker_from_settings
-from common.settings import get_worker_settings
+from common.adapters import aws
+from common.adapters.bodies import BodyCache
+from common.adapters.observability import logger, metrics, tracer
+from common.logic.pacing import Pacer
+from common.logic.sending import process_batch, worker_from_settings
+from common.models.settings import get_worker_settings
 
 
 @cache

@@ -6,10 +6,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from common import aws
-from common.observability import logger, metrics, tracer
-from common.settings import get_sweeper_settings
-from common.sweeper import sweep, sweeper_from_settings
+from common.adapters import aws
+from common.adapters.observability import logger, metrics, tracer
+from common.logic.sweeper import sweep, sweeper_from_settings
+from common.models.settings import get_sweeper_settings
 
 
 @logger.inject_lambda_context

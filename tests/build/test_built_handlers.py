@@ -25,7 +25,7 @@ import requests
 import yaml
 from packaging.requirements import Requirement
 
-from common.jobs import JobsTable
+from common.adapters.jobs import JobsTable
 from local.build import host_architecture, host_runtime, host_template
 from local.events import http_event, scheduled_event, sqs_event
 from local.http_api import routes

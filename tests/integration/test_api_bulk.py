@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 import pytest
 
-from common import aws
-from common.bulk import BulkSender
-from common.models import Bodies, Job, JobStatus, JobType, QueueMessage
+from common.adapters import aws
+from common.logic.bulk import BulkSender
+from common.models.job import Bodies, Job, JobStatus, JobType, QueueMessage
 from local.template import Stack
 from tests.integration.api_support import (
     Admin,

@@ -19,8 +19,8 @@ import pytest
 from botocore.exceptions import ClientError
 from ulid import ULID
 
-from common import aws
-from common.api_models import MAX_EXTRA_RECIPIENTS_CHARS, MAX_REJECTED_CHARS, MAX_REJECTED_LISTED
+from common.adapters import aws
+from common.models.api import MAX_EXTRA_RECIPIENTS_CHARS, MAX_REJECTED_CHARS, MAX_REJECTED_LISTED
 from local.template import Stack
 from tests.conftest import FakeLambdaContext
 from tests.integration.api_support import Admin, quick_queue_counts

@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from pydantic import BaseModel, ValidationError
 
-from common.api import caller_from_event, error_response, parse_domains_claim, read_json_object
-from common.api_models import (
+from common.adapters.api import caller_from_event, error_response, parse_domains_claim, read_json_object
+from common.models.api import (
     MAX_BODY_DEPTH,
     Forbidden,
     InvalidCursor,
@@ -25,7 +25,7 @@ from common.api_models import (
     TooManyRecipients,
     Unauthenticated,
 )
-from common.errors import JobNotFound, QueueError, StorageError
+from common.models.errors import JobNotFound, QueueError, StorageError
 from local.template import Stack
 from tests.helpers import load_function
 from tests.integration.api_support import Admin, event
@@ -115,7 +115,7 @@ def _body(response) -> dict[str, Any]:
         (IdempotencyAlreadyInProgressError("running"), 409, "idempotency_in_progress"),
         (StorageError("BatchWriteItem failed: ProvisionedThroughputExceededException"), 500, "internal_error"),
         (QueueError("SendMessage failed"), 500, "internal_error"),
-        (RuntimeError("boom at /var/task/common/jobs.py line 12"), 500, "internal_error"),
+        (RuntimeError("boom at /var/task/common/adapters/jobs.py line 12"), 500, "internal_error"),
     ],
 )
 def test_each_exception_has_one_answer_in_the_envelope(exc: Exception, status: int, code: str) -> None:

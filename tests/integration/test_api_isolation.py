@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from common.models import JobStatus, JobType
+from common.models.job import JobStatus, JobType
 from local.template import Stack
 from tests.integration.api_support import Admin, Reply, jobs_table, make_job, page_ids, spread, store_jobs
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from common.jobs import BulkItem
-from common.models import Job, JobStatus, JobType, new_job_id
-from common.secrets import read_secret
-from common.settings import get_list_jobs_settings
+from common.adapters.jobs import BulkItem
+from common.adapters.secrets import read_secret
+from common.models.job import Job, JobStatus, JobType, new_job_id
+from common.models.settings import get_list_jobs_settings
 from local.template import Stack
 from tests.integration.api_support import Admin, Reply, jobs_table, make_job, page_ids
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from common.models import AttemptLogEntry, AttemptOutcome, JobStatus, JobType
+from common.models.job import AttemptLogEntry, AttemptOutcome, JobStatus, JobType
 from local.template import Stack
 from tests.integration.api_support import ORIGIN, Admin, make_job, page_ids, spread, store_jobs
 
@@ -312,7 +312,7 @@ def test_a_preflight_request_is_answered(admin: Admin) -> None:
 
 
 def test_a_storage_failure_is_500_without_internals(admin: Admin, monkeypatch: pytest.MonkeyPatch) -> None:
-    from common.settings import reset_settings
+    from common.models.settings import reset_settings
 
     monkeypatch.setenv("JOBS_TABLE", "no-such-table")
     reset_settings()

@@ -21,11 +21,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from common import aws
-from common.clock import utc_now
-from common.jobs import JobsTable
-from common.models import Job, JobStatus, JobType
-from common.settings import reset_settings
+from common.adapters import aws
+from common.adapters.jobs import JobsTable
+from common.logic.clock import utc_now
+from common.models.job import Job, JobStatus, JobType
+from common.models.settings import reset_settings
 from local.template import Stack, create_stack
 from tests.integration.api_support import Admin, make_job, page_ids
 

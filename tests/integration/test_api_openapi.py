@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from common.models import Domain
+from common.models.job import Domain
 from local import openapi
 
 

@@ -1,4 +1,4 @@
-"""Bodies stored once, apart from the jobs (common.bodies; docs/storage.md section 3 "Body").
+"""Bodies stored once, apart from the jobs (common.adapters.bodies; docs/storage.md section 3 "Body").
 
 Sizes are DynamoDB's (``benchmarks.cost.item_size``), measured on the items
 the code sends to DynamoDB, caught with a botocore event hook on the client.
@@ -16,13 +16,13 @@ import boto3
 import pytest
 
 from benchmarks.cost import item_size
-from common import aws
-from common.api_models import BulkSendRequest, Caller
-from common.bodies import S3_THRESHOLD, BodyCache, BodyStore, Parts, body_pk, compress, decompress
-from common.bulk import BulkSender, bulk_key_hash
-from common.jobs import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, JobsTable
-from common.models import Bodies, JobStatus, JobType, QueueMessage
-from common.settings import get_bulk_queue_settings
+from common.adapters import aws
+from common.adapters.bodies import S3_THRESHOLD, BodyCache, BodyStore, Parts, body_pk, compress, decompress
+from common.adapters.jobs import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, JobsTable
+from common.logic.bulk import BulkSender, bulk_key_hash
+from common.models.api import BulkSendRequest, Caller
+from common.models.job import Bodies, JobStatus, JobType, QueueMessage
+from common.models.settings import get_bulk_queue_settings
 from local.template import Stack
 from tests.helpers import load_function
 from tests.integration import test_send_worker

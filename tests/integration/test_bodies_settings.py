@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from common.settings import (
+from common.models.settings import (
     get_bulk_queue_settings,
     get_enqueue_settings,
     get_list_jobs_settings,

@@ -12,8 +12,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from common import aws
-from common.settings import reset_settings
+from common.adapters import aws
+from common.models.settings import reset_settings
 from local.template import Stack
 from tests.integration.api_support import Admin, make_job, page_ids, store_jobs
 

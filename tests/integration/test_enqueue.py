@@ -20,13 +20,14 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from common import aws, keys
-from common.bodies import BodyStore
-from common.clock import epoch_seconds, utc_now
-from common.jobs import deserialize, idempotency_pk, serialize
-from common.models import JobType, new_job_id
-from common.plaintext import SHORTENED_NOTE
-from common.settings import get_enqueue_settings
+from common.adapters import aws
+from common.adapters.bodies import BodyStore
+from common.adapters.jobs import deserialize, idempotency_pk, serialize
+from common.logic import keys
+from common.logic.clock import epoch_seconds, utc_now
+from common.logic.plaintext import SHORTENED_NOTE
+from common.models.job import JobType, new_job_id
+from common.models.settings import get_enqueue_settings
 from local.template import Stack
 from tests.helpers import load_function
 from tests.unit.test_enqueue_payload import INVALID_REQUESTS, valid_request
@@ -746,6 +747,6 @@ def test_calls_for_a_mixed_batch_stay_within_the_bound(stack: Stack, lambda_cont
 @pytest.fixture(autouse=True)
 def _no_leftover_metrics() -> Iterator[None]:
     yield
-    from common.observability import metrics
+    from common.adapters.observability import metrics
 
     metrics.clear_metrics()

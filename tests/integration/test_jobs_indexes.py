@@ -10,10 +10,10 @@ import boto3
 import pytest
 from ulid import ULID
 
-from common import keys
-from common.clock import utc_now
-from common.jobs import BulkItem, ClaimOutcome, JobsTable
-from common.models import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage, new_job_id
+from common.adapters.jobs import BulkItem, ClaimOutcome, JobsTable
+from common.logic import keys
+from common.logic.clock import utc_now
+from common.models.job import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage, new_job_id
 from local.template import Stack
 
 ALL_INDEXES = (

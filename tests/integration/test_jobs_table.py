@@ -6,11 +6,11 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from common import keys
-from common.clock import utc_now
-from common.errors import StorageError
-from common.jobs import ClaimOutcome, JobsTable
-from common.models import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage, new_job_id
+from common.adapters.jobs import ClaimOutcome, JobsTable
+from common.logic import keys
+from common.logic.clock import utc_now
+from common.models.errors import StorageError
+from common.models.job import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage, new_job_id
 from local.template import Stack
 
 

@@ -32,16 +32,16 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend
 from moto.ses.models import ses_backends
 
-from common import aws
-from common.bodies import BodyStore
-from common.clock import epoch_seconds, utc_now
-from common.jobs import JobsTable
-from common.mailer import SES_ERRORS, Kind
-from common.models import AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage, new_job_id
-from common.queues import JobQueues
-from common.sending import Outcome, Worker, process_batch, worker_from_settings
-from common.settings import WorkerSettings, get_sweeper_settings, get_worker_settings
-from common.sweeper import Sweeper, sweeper_from_settings
+from common.adapters import aws
+from common.adapters.bodies import BodyStore
+from common.adapters.jobs import JobsTable
+from common.adapters.mailer import SES_ERRORS, Kind
+from common.adapters.queues import JobQueues
+from common.logic.clock import epoch_seconds, utc_now
+from common.logic.sending import Outcome, Worker, process_batch, worker_from_settings
+from common.logic.sweeper import Sweeper, sweeper_from_settings
+from common.models.job import AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage, new_job_id
+from common.models.settings import WorkerSettings, get_sweeper_settings, get_worker_settings
 from local.template import Stack, load_template
 from tests.helpers import load_function, put_with_bodies
 
@@ -702,7 +702,7 @@ def test_outcomes_are_reported_per_record(harness: Harness) -> None:
     job = harness.put(make_job())[0]
     worker = harness.worker()
     event = harness.deliver()
-    from common.sending import Delivery
+    from common.logic.sending import Delivery
 
     record = event["Records"][0]
     first = worker.process(Delivery(record["body"], record["eventSourceARN"], record["receiptHandle"]))

@@ -31,12 +31,12 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from common import aws
-from common.mailer import PAUSED_WAIT_SECONDS, SES_ERRORS, THROTTLED_WAIT_SECONDS, UNKNOWN_REASON
-from common.models import AttemptOutcome, JobStatus, JobType
-from common.pacing import Pacer
-from common.sending import MAX_PACE_SECONDS, SendPolicy, Worker, process_batch
-from common.settings import WorkerSettings
+from common.adapters import aws
+from common.adapters.mailer import PAUSED_WAIT_SECONDS, SES_ERRORS, THROTTLED_WAIT_SECONDS, UNKNOWN_REASON
+from common.logic.pacing import Pacer
+from common.logic.sending import MAX_PACE_SECONDS, SendPolicy, Worker, process_batch
+from common.models.job import AttemptOutcome, JobStatus, JobType
+from common.models.settings import WorkerSettings
 from local.template import load_template
 from tests.helpers import load_function
 from tests.integration.test_send_worker import (
@@ -265,7 +265,7 @@ def test_a_long_wait_never_sends_a_live_jobs_message_to_the_dlq(
 ) -> None:
     # Given SES pushes back more often than the queue's maxReceiveCount (10),
     # and (to keep moto's real-time delays short) its wait hint is 0 s
-    monkeypatch.setattr("common.mailer.THROTTLED_WAIT_SECONDS", 0)
+    monkeypatch.setattr("common.adapters.mailer.THROTTLED_WAIT_SECONDS", 0)
     receives = harness.settings.max_receive_count
     assert receives == 10
     pushes = receives + 5

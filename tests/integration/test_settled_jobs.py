@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.models import JobStatus, QueueMessage
+from common.models.job import JobStatus, QueueMessage
 from local.template import Stack
 from tests.integration.test_send_worker import Harness, make_job
 

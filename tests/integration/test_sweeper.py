@@ -8,10 +8,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from common import keys
-from common.models import JobStatus, JobType, QueueMessage
-from common.queues import JobQueues
-from common.settings import get_sweeper_settings, reset_settings
+from common.adapters.queues import JobQueues
+from common.logic import keys
+from common.models.job import JobStatus, JobType, QueueMessage
+from common.models.settings import get_sweeper_settings, reset_settings
 from local.template import Stack, load_template
 from tests.helpers import load_function
 from tests.integration.test_send_worker import (

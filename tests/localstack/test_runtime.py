@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from common.observability import logger as powertools_logger
+from common.adapters.observability import logger as powertools_logger
 from local import httpd
 from local.lambda_api import LambdaApi
 from local.runtime import FunctionConfig, LocalFunction, LocalLogFormatter, find_function, function_configs
@@ -155,7 +155,7 @@ second_logged = threading.Event()
 """
 LOGGING_HANDLER = """
 import gate
-from common.observability import logger
+from common.adapters.observability import logger
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event, context):

@@ -15,7 +15,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from common.aws import reset_clients
+from common.adapters.aws import reset_clients
 from local.runtime import ConfigurationError
 from local.ses import SesFaultInjector, SesFaults, check_sender, sender_is_covered
 from local.stack import LocalStack, Settings

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from ulid import ULID
 
-from common.api_models import (
+from common.logic.bulk import bulk_job_id, bulk_key_hash, new_bulk_record
+from common.models.api import (
     MAX_RECIPIENTS,
     MAX_REJECTED_CHARS,
     MAX_REJECTED_LISTED,
@@ -18,7 +19,6 @@ from common.api_models import (
     RejectedInput,
     UnfinishedBulkSend,
 )
-from common.bulk import bulk_job_id, bulk_key_hash, new_bulk_record
 
 ITEM_LIMIT_BYTES = 400 * 1024
 # What Powertools' item holds besides the answer: key, status, expiry, hash.

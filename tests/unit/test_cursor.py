@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common import keys
-from common.api_models import Caller, InvalidCursor, ListJobsQuery
-from common.listing import CursorCodec, Partition, Position, _fingerprint, plan
-from common.models import JobStatus, JobType
+from common.logic import keys
+from common.logic.listing import CursorCodec, Partition, Position, _fingerprint, plan
+from common.models.api import Caller, InvalidCursor, ListJobsQuery
+from common.models.job import JobStatus, JobType
 
 SECRET = "a-test-secret-of-enough-length"
 ULID_A = "01JGQ6Z1T8W3Y5K7M9P2R4S6V8"

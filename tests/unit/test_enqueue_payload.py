@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from common.enqueue import ErrorResponse, InvalidPayload, bodies_of, job_from_request, parse_payload
-from common.models import (
+from common.logic.enqueue import ErrorResponse, InvalidPayload, bodies_of, job_from_request, parse_payload
+from common.logic.plaintext import SHORTENED_NOTE
+from common.models.job import (
     DERIVED_TEXT_RESERVE_BYTES,
     MAX_BODIES_BYTES,
     MAX_BODY_CHARS,
@@ -20,7 +21,6 @@ from common.models import (
     JobType,
     bodies_size,
 )
-from common.plaintext import SHORTENED_NOTE
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 

@@ -1,4 +1,4 @@
-"""The index keys of docs/storage.md, sections 4 and 5 (common.keys): pure functions."""
+"""The index keys of docs/storage.md, sections 4 and 5 (common.logic.keys): pure functions."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from ulid import ULID
 
-from common import keys
-from common.models import JobStatus, JobType
+from common.logic import keys
+from common.models.job import JobStatus, JobType
 
 # Section 4's table, written out here rather than taken from the models.
 IN_FLIGHT = {"queued", "sending", "retrying", "sent", "delayed"}

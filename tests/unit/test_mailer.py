@@ -9,8 +9,7 @@ import botocore.exceptions
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.errors import AmbiguousSendError, BackPressure, PermanentSendError, TransientSendError
-from common.mailer import (
+from common.adapters.mailer import (
     PAUSED_WAIT_SECONDS,
     SES_ERRORS,
     THROTTLED_WAIT_SECONDS,
@@ -21,7 +20,8 @@ from common.mailer import (
     redact,
     send_error,
 )
-from common.models import Bodies, Job, JobType, new_job_id
+from common.models.errors import AmbiguousSendError, BackPressure, PermanentSendError, TransientSendError
+from common.models.job import Bodies, Job, JobType, new_job_id
 
 BOTOCORE_ERRORS = sorted(
     (cls for _, cls in inspect.getmembers(botocore.exceptions, inspect.isclass) if issubclass(cls, BotoCoreError)),

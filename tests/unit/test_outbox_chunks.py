@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.jobs import BATCH_WRITE_LIMIT
-from common.models import Job, JobType, new_job_id
-from common.outbox import _chunks
+from common.adapters.jobs import BATCH_WRITE_LIMIT
+from common.logic.outbox import _chunks
+from common.models.job import Job, JobType, new_job_id
 
 
 def jobs(count: int, *, body: str | None = None) -> list[Job]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.pacing import Pacer
+from common.logic.pacing import Pacer
 
 
 class Clock:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.plaintext import NO_TEXT, SHORTENED_NOTE, html_to_text, plain_text_alternative
+from common.logic.plaintext import NO_TEXT, SHORTENED_NOTE, html_to_text, plain_text_alternative
 from tests.helpers import ROOT
 
 _HIDDEN = "HIDDEN-7f3a"  # stands for what must never reach the text

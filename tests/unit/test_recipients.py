@@ -8,11 +8,11 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.api_models import BulkSendRequest
-from common.bulk import collect_recipients
-from common.jobs import JobRecipient
-from common.models import NON_ASCII_LOCAL_PART
-from common.recipients import RecipientList, parse_recipients, split_addresses
+from common.adapters.jobs import JobRecipient
+from common.logic.bulk import collect_recipients
+from common.logic.recipients import RecipientList, parse_recipients, split_addresses
+from common.models.api import BulkSendRequest
+from common.models.job import NON_ASCII_LOCAL_PART
 
 ROW = "01JGQ6Z1T8W3Y5K7M9P2R4S6V8"
 

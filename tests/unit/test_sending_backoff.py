@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.sending import MAX_BACKOFF_SECONDS, MAX_PACE_SECONDS, Outcome, Result, SendPolicy, small_jitter
+from common.logic.sending import MAX_BACKOFF_SECONDS, MAX_PACE_SECONDS, Outcome, Result, SendPolicy, small_jitter
 
 
 def test_delay_doubles_from_the_base_and_is_capped() -> None:

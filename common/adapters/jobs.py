@@ -2,13 +2,13 @@
 
 Item layout (docs/storage.md, sections 3 to 5):
 
-- a job (``pk`` = ``job_id``): the job's own fields (``common.models.Job``;
-  ``None`` is stored as absent) and the index keys of ``common.keys``, each
+- a job (``pk`` = ``job_id``): the job's own fields (``common.models.job.Job``;
+  ``None`` is stored as absent) and the index keys of ``common.logic.keys``, each
   present only while its index should hold the job (``keys.index_attributes``;
   every status change writes exactly ``keys.transition``). Every index is
   sorted by job id (a ULID), so newest first is a descending Query. Its
   email's content is not among its fields: ``body`` names a body item
-  (``pk`` = ``b#<body id>``, ``common.bodies``), written once with the job
+  (``pk`` = ``b#<body id>``, ``common.adapters.bodies``), written once with the job
   (``put_new``, ``put_new_idempotent``, ``put_body_if_absent``) and never
   updated, so every status change rewrites a small item;
 - ``due_at`` while the job may be swept (queued, sending, retrying): when the
@@ -45,10 +45,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field
 from ulid import ULID
 
-from common import keys
-from common.clock import epoch_seconds, to_rfc3339
-from common.errors import IdempotencyKeyReused, StorageError
-from common.models import (
+from common.logic import keys
+from common.logic.clock import epoch_seconds, to_rfc3339
+from common.models.errors import IdempotencyKeyReused, StorageError
+from common.models.job import (
     JOB_ID_RE,
     AttemptLogEntry,
     Job,
@@ -214,7 +214,7 @@ class JobsTable:
         return epoch_seconds(created_at + self._retention)
 
     def put_new(self, jobs: Sequence[Job], *, due_at: int, bodies: Sequence[Item] = ()) -> None:
-        """Write new jobs and body items (``common.bodies``), 25 requests per
+        """Write new jobs and body items (``common.adapters.bodies``), 25 requests per
         BatchWriteItem (bodies first), retrying what comes back unprocessed."""
         requests = [{"PutRequest": {"Item": item}} for item in bodies]
         requests += [{"PutRequest": {"Item": self.to_item(job, due_at=due_at)}} for job in jobs]

@@ -44,12 +44,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common import keys
-from common.api_models import BulkNotFound, BulkProgress, Caller, InvalidCursor, JobsPage, ListJobsQuery
-from common.bodies import BodyStore
-from common.errors import JobNotFound, StorageError
-from common.jobs import JobsTable
-from common.models import JOB_ID_RE, Job, JobDetail, JobStatus, JobSummary, JobType
+from common.adapters.bodies import BodyStore
+from common.adapters.jobs import JobsTable
+from common.logic import keys
+from common.models.api import BulkNotFound, BulkProgress, Caller, InvalidCursor, JobsPage, ListJobsQuery
+from common.models.errors import JobNotFound, StorageError
+from common.models.job import JOB_ID_RE, Job, JobDetail, JobStatus, JobSummary, JobType
 
 CURSOR_VERSION = 2
 

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.errors import StorageError
-from common.models import Bodies
+from common.models.errors import StorageError
+from common.models.job import Bodies
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

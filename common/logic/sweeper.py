@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from common import keys
-from common.clock import epoch_seconds, utc_now
-from common.jobs import JobsTable, SweepCandidate
-from common.models import JobStatus, QueueName
-from common.observability import logger, metrics
-from common.queues import JobQueues
+from common.adapters.jobs import JobsTable, SweepCandidate
+from common.adapters.observability import logger, metrics
+from common.adapters.queues import JobQueues
+from common.logic import keys
+from common.logic.clock import epoch_seconds, utc_now
+from common.models.job import JobStatus, QueueName
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
-    from common.settings import SweeperSettings
+    from common.models.settings import SweeperSettings
 
 PARK_AFTER = timedelta(hours=48)
 

@@ -8,7 +8,7 @@ attempt's outcome, conditional on still holding the lease). Nothing else:
   ``failed`` loses the claim and sends nothing;
 - a transient SES failure is written as ``retrying`` and its record goes back
   to the queue with a growing delay (ChangeMessageVisibility); the SES client
-  makes one try per call (``common.aws``), so every try is a queue delivery,
+  makes one try per call (``common.adapters.aws``), so every try is a queue delivery,
   an increment of ``attempts`` and a line of ``attempt_log``;
 - back-pressure (SES throttling, a used-up quota, sending paused) is waited
   out the same way, but is also counted in the job's ``waits`` and does not
@@ -28,7 +28,7 @@ attempt's outcome, conditional on still holding the lease). Nothing else:
 - a record that can never be processed (not a job message, or no such job)
   is parked in its queue's dead-letter queue, and the rest of its batch goes on.
 
-Bodies are stored apart (``common.bodies``). Before its records, a batch's
+Bodies are stored apart (``common.adapters.bodies``). Before its records, a batch's
 bodies that this execution environment has not cached are read with one
 strongly consistent BatchGetItem (and one S3 GET per large body), from the
 body ids the messages carry; a bulk's body is thus read once per environment,
@@ -50,10 +50,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pydantic import ValidationError
 
-from common.aws import SES_CONNECT_TIMEOUT_SECONDS, SES_READ_TIMEOUT_SECONDS
-from common.bodies import BodyCache, BodyStore, CachedBodies
-from common.clock import epoch_seconds, utc_now
-from common.errors import (
+from common.adapters.aws import SES_CONNECT_TIMEOUT_SECONDS, SES_READ_TIMEOUT_SECONDS
+from common.adapters.bodies import BodyCache, BodyStore, CachedBodies
+from common.adapters.jobs import ClaimOutcome, JobsTable
+from common.adapters.mailer import Mailer
+from common.adapters.observability import logger, metrics
+from common.adapters.queues import DeadLetters, Visibility
+from common.logic.clock import epoch_seconds, utc_now
+from common.logic.pacing import Pacer
+from common.models.errors import (
     AmbiguousSendError,
     BackPressure,
     EmailOpsError,
@@ -63,12 +68,7 @@ from common.errors import (
     StorageError,
     TransientSendError,
 )
-from common.jobs import ClaimOutcome, JobsTable
-from common.mailer import Mailer
-from common.models import AttemptLogEntry, AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage
-from common.observability import logger, metrics
-from common.pacing import Pacer
-from common.queues import DeadLetters, Visibility
+from common.models.job import AttemptLogEntry, AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -79,7 +79,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sqs import SQSClient
 
-    from common.settings import WorkerSettings
+    from common.models.settings import WorkerSettings
 
 Clock = Callable[[], datetime]
 Jitter = Callable[[int], int]

@@ -16,8 +16,8 @@ The flow of one invocation (docs/api.md):
    the same key with a different request").
 3. Each remaining request becomes a ``queued`` job, due for the sweeper
    ``grace`` seconds from now; an HTML-only one gets a plain-text version
-   made from its HTML (``common.plaintext``).
-4. ``common.outbox`` stores the new jobs and queues them: how writes are
+   made from its HTML (``common.logic.plaintext``).
+4. ``common.logic.outbox`` stores the new jobs and queues them: how writes are
    batched, and what happens when DynamoDB or SQS fails part-way, is told there.
 
 A storage failure answers ``internal_error`` without a stack trace or a body.
@@ -37,11 +37,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from common.bodies import BodyStore
-from common.clock import epoch_seconds, utc_now
-from common.errors import IdempotencyKeyReused, StorageError
-from common.jobs import JobsTable
-from common.models import (
+from common.adapters.bodies import BodyStore
+from common.adapters.jobs import JobsTable
+from common.adapters.observability import logger, metrics
+from common.adapters.queues import JobQueues
+from common.logic.clock import epoch_seconds, utc_now
+from common.logic.outbox import Outbox
+from common.logic.plaintext import plain_text_alternative
+from common.models.errors import IdempotencyKeyReused, StorageError
+from common.models.job import (
     BODIES_TOO_LARGE,
     BODY_MISSING,
     MAX_BODIES_BYTES,
@@ -54,17 +58,13 @@ from common.models import (
     bodies_size,
     new_job_id,
 )
-from common.observability import logger, metrics
-from common.outbox import Outbox
-from common.plaintext import plain_text_alternative
-from common.queues import JobQueues
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-    from common.settings import EnqueueSettings
+    from common.models.settings import EnqueueSettings
 
 MAX_DETAILS = 100  # problems listed in one validation error; the count says how many in all
 KEY_REUSED = (

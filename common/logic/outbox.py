@@ -6,7 +6,7 @@ message for a job that does not exist; whatever fails after the write cannot
 lose the job: it stays ``queued`` with its ``due_at`` and the sweeper queues
 it again.
 
-- Bodies (``common.bodies``) are written with their jobs: a large body's S3
+- Bodies (``common.adapters.bodies``) are written with their jobs: a large body's S3
   object first, before any item; then each body item in the same
   BatchWriteItem as its first job (or an earlier one), so a job is never
   stored without its body. Jobs sharing a body (a bulk send) share one item.
@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from common.bodies import BodyStore, body_pk
-from common.errors import StorageError
-from common.jobs import BATCH_WRITE_LIMIT, Item, JobsTable
-from common.models import Bodies, Job, QueueMessage
-from common.observability import logger, metrics
-from common.queues import JobQueues
+from common.adapters.bodies import BodyStore, body_pk
+from common.adapters.jobs import BATCH_WRITE_LIMIT, Item, JobsTable
+from common.adapters.observability import logger, metrics
+from common.adapters.queues import JobQueues
+from common.models.errors import StorageError
+from common.models.job import Bodies, Job, QueueMessage
 
 # Conditional PutItems in flight at once (botocore keeps 10 connections per
 # client), and how many jobs are stored before their messages are queued.

@@ -4,7 +4,7 @@ and the errors it answers with (docs/api.md).
 Limits live in the types. The two limits the contract answers with 413
 rather than 400 (a body, a recipient list over its limit) raise pydantic
 errors of their own types, ``body_too_large`` and ``too_many_recipients``,
-so the one error mapping in ``common.api`` can tell them apart without
+so the one error mapping in ``common.adapters.api`` can tell them apart without
 reading any message text.
 """
 
@@ -27,8 +27,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from common.errors import EmailOpsError
-from common.models import (
+from common.models.errors import EmailOpsError
+from common.models.job import (
     JOB_ID_RE,
     MAX_BODIES_BYTES,
     MAX_BODY_CHARS,

@@ -13,7 +13,7 @@ from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from common.models import EmailAddress
+from common.models.job import EmailAddress
 
 PositiveSeconds = Annotated[int, Field(ge=0)]
 # Below this, a worker's turn to send might not come within its invocation.
@@ -30,7 +30,7 @@ class JobsSettings(_Settings):
 
 
 class BodiesSettings(JobsSettings):
-    # The bucket of large bodies (common.bodies): what enqueue, bulk sends, the worker and the log use.
+    # The bucket of large bodies (common.adapters.bodies): what enqueue, bulk sends, the worker and the log use.
     bodies_bucket: str = Field(alias="BODIES_BUCKET", min_length=1)
 
 
@@ -102,7 +102,7 @@ class ApiSettings(JobsSettings):
 class ListJobsSettings(ApiSettings, BodiesSettings):
     # The Secrets Manager secret (ARN or name) whose value signs the page
     # cursors of GET /jobs (HMAC-SHA256). The value itself is read at run time
-    # (common.secrets), never passed in the environment.
+    # (common.adapters.secrets), never passed in the environment.
     cursor_secret_id: str = Field(alias="CURSOR_SECRET_ID", min_length=1, repr=False)
     # How long a secret read is kept before it is read again (picks up rotation).
     secrets_max_age_seconds: int = Field(alias="SECRETS_MAX_AGE_SECONDS", default=300, ge=0, le=3600)

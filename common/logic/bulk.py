@@ -6,13 +6,13 @@ and to typed-in addresses (docs/api.md).
    recipient (read 100 keys per BatchGetItem, three attributes only); every
    other id is rejected with the same reason, whether it does not exist or
    belongs to another domain. Then the typed-in addresses
-   (``common.recipients``). Duplicates are dropped case-insensitively, the
+   (``common.logic.recipients``). Duplicates are dropped case-insensitively, the
    first seen kept.
 3. No valid recipient: 400 ``no_recipients``; more than 1,000: 413
    ``too_many_recipients``. Nothing is written in either case.
 4. One ``manual`` job per recipient, all with the same ``bulk_id`` and
    ``created_at``, and one body for all of them, stored once under the bulk
-   id (``common.bodies``). Each job id is a ULID with that time and, as its random
+   id (``common.adapters.bodies``). Each job id is a ULID with that time and, as its random
    part, a keyed hash (HMAC-SHA256, with a secret of the bulk send's own) of
    the lower-cased recipient: the same bulk send always gives a recipient the
    same job id, and nobody can tell a recipient from an id. A job is written
@@ -64,7 +64,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from ulid import ULID
 
-from common.api_models import (
+from common.adapters.bodies import BodyStore
+from common.adapters.jobs import BulkItem, BulkRecord, JobRecipient, JobsTable
+from common.adapters.observability import logger
+from common.adapters.queues import JobQueues
+from common.logic.clock import epoch_seconds, utc_now
+from common.logic.outbox import Outbox, PartlyStored, Stored
+from common.logic.recipients import RecipientList
+from common.models.api import (
     MAX_RECIPIENTS,
     MAX_REJECTED_LISTED,
     BulkKeyReused,
@@ -76,22 +83,15 @@ from common.api_models import (
     TooManyRecipients,
     UnfinishedBulkSend,
 )
-from common.bodies import BodyStore
-from common.clock import epoch_seconds, utc_now
-from common.errors import StorageError
-from common.jobs import BulkItem, BulkRecord, JobRecipient, JobsTable
-from common.models import JOB_ID_RE, Bodies, Job, JobStatus, JobType, new_job_id
-from common.observability import logger
-from common.outbox import Outbox, PartlyStored, Stored
-from common.queues import JobQueues
-from common.recipients import RecipientList
+from common.models.errors import StorageError
+from common.models.job import JOB_ID_RE, Bodies, Job, JobStatus, JobType, new_job_id
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-    from common.settings import BulkQueueSettings
+    from common.models.settings import BulkQueueSettings
 
 IDEMPOTENCY_SECONDS = 24 * 60 * 60
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.errors import QueueError
-from common.models import QueueMessage, QueueName
+from common.models.errors import QueueError
+from common.models.job import QueueMessage, QueueName
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

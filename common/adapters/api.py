@@ -33,7 +33,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from pydantic import TypeAdapter, ValidationError
 
-from common.api_models import (
+from common.adapters.observability import logger
+from common.models.api import (
     BODY_TOO_LARGE,
     MAX_BODY_DEPTH,
     TOO_MANY_RECIPIENTS,
@@ -49,10 +50,9 @@ from common.api_models import (
     Unauthenticated,
     UnfinishedBulkSend,
 )
-from common.errors import EmailOpsError, JobNotFound
-from common.models import Domain
-from common.observability import logger
-from common.settings import ApiSettings, get_cors_settings
+from common.models.errors import EmailOpsError, JobNotFound
+from common.models.job import Domain
+from common.models.settings import ApiSettings, get_cors_settings
 
 EVERY_DOMAIN = "*"
 IDEMPOTENCY_HEADER = "Idempotency-Key"

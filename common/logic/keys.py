@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.models import JobStatus, JobType
+from common.models.job import JobStatus, JobType
 
 DOMAIN_SHARDS = 4  # ByDomain, ByDomainType
 SCOPE_SHARDS = 16  # ByScope
@@ -135,7 +135,7 @@ class KeyedJob:
 
     @classmethod
     def of(cls, job: Any, *, parked: bool = False) -> KeyedJob:
-        """From anything with those attributes (``common.models.Job``)."""
+        """From anything with those attributes (``common.models.job.Job``)."""
         return cls(
             job_id=job.job_id,
             domain=job.domain,

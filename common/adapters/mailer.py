@@ -1,6 +1,6 @@
 """SES v2: the only code that sends email, and the one place its errors are classified.
 
-Every error a send can raise becomes one of four outcomes (``common.errors``):
+Every error a send can raise becomes one of four outcomes (``common.models.errors``):
 
 - ``BackPressure``: SES throttles, a quota is reached, or sending is paused
   (account or configuration set). Waited out, not counted toward giving up.
@@ -35,8 +35,8 @@ from botocore.exceptions import (
     ValidationError as BotocoreValidationError,
 )
 
-from common.errors import AmbiguousSendError, BackPressure, PermanentSendError, TransientSendError
-from common.models import Bodies, Job
+from common.models.errors import AmbiguousSendError, BackPressure, PermanentSendError, TransientSendError
+from common.models.job import Bodies, Job
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
@@ -213,7 +213,7 @@ def ascii_address(address: str) -> str:
     local, at, domain = address.rpartition("@")
     if not at or domain.isascii():
         return address
-    # Imported on first use, as in common.models: a cold start does not pay for it.
+    # Imported on first use, as in common.models.job: a cold start does not pay for it.
     from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
 
     try:
@@ -232,7 +232,7 @@ class Mailer:
         self._configuration_set = configuration_set
 
     def send(self, job: Job, bodies: Bodies) -> str:
-        """Send one job with its body (stored apart: ``common.bodies``); returns SES's message id.
+        """Send one job with its body (stored apart: ``common.adapters.bodies``); returns SES's message id.
 
         Raises ``BackPressure``, ``AmbiguousSendError``, ``TransientSendError``
         (all three: try again later) or ``PermanentSendError``.

@@ -1,7 +1,7 @@
 """Secrets Manager: secrets read at run time, never put into the environment.
 
 Each value is read once and then kept for ``max_age`` seconds per execution
-environment by Powertools' parameters utility (``common.aws.secrets``): a
+environment by Powertools' parameters utility (``common.adapters.aws.secrets``): a
 function makes one ``GetSecretValue`` call per secret when it starts and one
 more per ``max_age`` after that, so a rotated secret is picked up within
 ``max_age`` without a deploy.
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import ClientError
 
-from common import aws
-from common.errors import SecretUnavailable
+from common.adapters import aws
+from common.models.errors import SecretUnavailable
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider

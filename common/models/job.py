@@ -27,22 +27,22 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from ulid import ULID
 
-from common.clock import to_rfc3339, utc_now
+from common.logic.clock import to_rfc3339, utc_now
 
 # ------------------------------------------------------------------ limits
 MAX_SUBJECT_CHARS = 200
 MAX_BODY_CHARS = 100_000
 # Both bodies of one email together, in UTF-8 (unchanged since version 1, when
-# they shared the job's item; they are now stored apart: common.bodies).
+# they shared the job's item; they are now stored apart: common.adapters.bodies).
 MAX_BODIES_BYTES = 300_000
 MAX_IDEMPOTENCY_KEY_CHARS = 128
 MAX_JOBS_PER_ENQUEUE = 100
 BODIES_TOO_LARGE = "bodies_too_large"  # validation error type of the MAX_BODIES_BYTES check
 BODY_MISSING = "body_missing"  # validation error type: neither body_text nor body_html
 # An HTML-only request leaves this much of MAX_BODIES_BYTES for the plain-text
-# alternative made from its HTML (common.plaintext), so there is always room for one.
+# alternative made from its HTML (common.logic.plaintext), so there is always room for one.
 DERIVED_TEXT_RESERVE_BYTES = 1_000
-# Why an address SES cannot send to is refused (common.recipients uses it too).
+# Why an address SES cannot send to is refused (common.logic.recipients uses it too).
 NON_ASCII_LOCAL_PART = (
     "the part before the @-sign must be ASCII: SES cannot send to internationalised "
     "mailbox names (an internationalised domain is fine)"
@@ -244,7 +244,7 @@ class Job(BaseModel):
     attempts: int = 0
     sent_at: Timestamp | None = None
     error: str | None = None
-    # The id of its body item (common.bodies): the job's own id, or its bulk send's.
+    # The id of its body item (common.adapters.bodies): the job's own id, or its bulk send's.
     body: Annotated[str, Field(pattern=JOB_ID_RE.pattern)]
     reply_to: str | None = None
     message_id: str | None = None
@@ -261,7 +261,7 @@ class Job(BaseModel):
 
 class Bodies(BaseModel):
     """An email's content: its plain text and, optionally, its HTML (stored
-    apart from the job, once per job or once per bulk send: common.bodies)."""
+    apart from the job, once per job or once per bulk send: common.adapters.bodies)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -304,7 +304,7 @@ class EmailRequest(BaseModel):
     """One email a Privas service asks to send (docs/api.md).
 
     ``body_text``, ``body_html`` or both; without ``body_text`` the job's text
-    is made from the HTML when it is enqueued (``common.plaintext``).
+    is made from the HTML when it is enqueued (``common.logic.plaintext``).
     """
 
     model_config = ConfigDict(extra="forbid")

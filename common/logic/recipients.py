@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from common.models import normalize_address
+from common.models.job import normalize_address
 
 # Commas, semicolons, spaces and line breaks (and any other whitespace).
 _SEPARATORS = re.compile(r"[,;\s]+")
