@@ -268,6 +268,10 @@ def test_every_built_handler_runs_from_its_artifact(built):
     ]:
         route_key, status, answer = _http(built, method, target, body)
         called[route_key] = (status, answer)
+    bulk_id = called["POST /jobs/bulk"][1]["bulk_id"]
+    route_key, status, answer = _http(built, "GET", f"/bulks/{bulk_id}", None)
+    called[route_key] = (status, answer)
+    assert status == 200 and answer["total"] == 1, answer
     assert called["GET /jobs"][0] == 200
     assert [item["job_id"] for item in called["GET /jobs"][1]["items"]] == [job_id]
     assert called["GET /jobs/{job_id}"][0] == 200
