@@ -1,25 +1,33 @@
 """GET /jobs, GET /jobs/{job_id} and GET /bulks/{bulk_id} (docs/storage.md, sections 8 and 9).
 
-A query is planned into a **source** (``plan``): index partitions, each read
-newest first as keys only, merged by job id, plus checks on the entries (what
-an index projects) and on the jobs. The rules, first that applies wins:
-``bulk_id`` → ``ByBulk`` (after the bulk item's domain is checked);
-``recipient`` → ``ByRecipient``; a status of the exceptional set →
-``ByDomainStatus`` / ``ByScopeStatus``; ``queued``, ``sending``, ``sent`` →
-``InFlight`` (``sent`` also reads the parked ``sent`` jobs of the exact
-indexes); ``type`` → ``ByDomainType`` / ``ByScope``; otherwise ``ByDomain`` /
-``ByScope``. ``created_after``/``created_before`` are a sort-key range on every
-partition. Every partition key is derived from the caller's own domains or
-checked against them before any job is fetched.
+A query is planned into a **source** (``plan``): index partitions (or ranges of
+one: a sort key prefix), each read newest first as keys only, merged by job
+id, plus checks on the entries (what an index projects) and on the jobs. The
+rules, first that applies wins: ``bulk_id`` without ``recipient`` →
+``ByBulk`` (after the bulk item's domain is checked); ``recipient`` →
+``ByRecipient``, or ``ByRecipientStatus`` for a status of the exceptional
+set, one range ``<domain>#<type>#`` per domain and type (a ``*`` caller: the
+partition's groups, found by a skip scan); a status of the exceptional set →
+``ByDomainStatus`` / ``ByScopeStatus``; ``queued``, ``sending``, ``sent`` of a
+caller's domains → their ``InFlight`` shards (``sent`` also reads the parked
+``sent`` jobs of the exact indexes); ``type`` → ``ByDomainType`` /
+``ByScope``; otherwise ``ByDomain`` / ``ByScope`` (a ``*`` caller's in-flight
+status too, checked on the job). ``created_after``/``created_before`` are a
+sort-key range on every partition. Every partition key is derived from the
+caller's own domains or checked against them before any job is fetched.
 
-The merge is lazy: each partition is read in batches of ``⌈(limit+1)/n⌉``
-entries, more only from a partition whose batch ran out while it might hold
-the next newest row. The newest entries passing the entry check are fetched
-with one eventually consistent ``BatchGetItem`` (≤ 100 keys), checked again
-(a job may have moved since the index was read: it is dropped and the page
-reads on), until ``limit + 1`` jobs match or every partition is exhausted:
-every page is full but the last, and the look-ahead row makes
-``next_cursor`` null exactly on the last page.
+The merge is lazy: each range is read in batches of ``⌈(limit+1)/n⌉``
+entries, more only from a range whose batch ran out while it might hold the
+next newest row (no more than the rows still wanted from an exact source;
+twice the last batch from a filtered one). A page's reads are bounded
+(``PAGE_ENTRY_BUDGET``, ``PAGE_QUERY_BUDGET``): a filtered page that reaches
+the budget answers what it found with a cursor below the last entry read.
+The newest entries passing the entry check are fetched with one eventually
+consistent ``BatchGetItem`` (≤ 100 keys), checked again (a job may have moved
+since the index was read: it is dropped and the page reads on), until
+``limit + 1`` jobs match, every partition is exhausted or the budget is
+spent: every page is full but the last (or one cut by the budget), and the
+look-ahead row makes ``next_cursor`` null exactly on the last page.
 
 Job ids are unique and every partition is merged by id, so after a page whose
 last row is ``L`` every partition has returned exactly its rows newer than
