@@ -226,7 +226,7 @@ def combinations() -> list[Combination]:
 
 IN_FLIGHT_LISTED = (JobStatus.QUEUED, JobStatus.SENDING, JobStatus.SENT)
 BUDGET = (
-    f"the page's budget ({PAGE_ENTRY_BUDGET:,} entries, {PAGE_QUERY_BUDGET} Queries beyond a first Query of each range)"
+    f"the page's budget ({PAGE_ENTRY_BUDGET:,} entries, {PAGE_QUERY_BUDGET} Queries)"
 )
 
 

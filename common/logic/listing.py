@@ -300,11 +300,12 @@ def _fingerprint(query: ListJobsQuery, source: Plan) -> str:
 
 # ------------------------------------------------------------------ the merge
 # What one page may read, whatever the table holds (docs/storage.md, section 8):
-# beyond one first Query of each range of its plan, index entries and Queries.
-# A page that reaches either stops there: it returns the rows found so far and a
-# cursor below the last entry it read, so the next page goes on from there.
+# index entries and Queries in all, the first round included (every range of
+# the plan gets its first Query even past them). A page that reaches either
+# makes no more Queries: it returns the rows found so far and a cursor below
+# the last entry it read, so the next page goes on from there.
 PAGE_ENTRY_BUDGET = 2_000
-PAGE_QUERY_BUDGET = 200
+PAGE_QUERY_BUDGET = 100
 MAX_QUERY_LIMIT = 1_000  # the largest batch one Query asks for
 
 
