@@ -225,9 +225,7 @@ def combinations() -> list[Combination]:
 
 
 IN_FLIGHT_LISTED = (JobStatus.QUEUED, JobStatus.SENDING, JobStatus.SENT)
-BUDGET = (
-    f"the page's budget ({PAGE_ENTRY_BUDGET:,} entries, {PAGE_QUERY_BUDGET} Queries)"
-)
+BUDGET = f"the page's budget ({PAGE_ENTRY_BUDGET:,} entries, {PAGE_QUERY_BUDGET} Queries)"
 
 
 def bound(partitions: list[Partition], combo: Combination, ratio: float, fetch_ratio: float) -> str:
