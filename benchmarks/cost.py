@@ -40,6 +40,8 @@ PRICES: dict[str, tuple[float, str]] = {
     "s3_put": (0.005 / 1000, "S3 Standard: $0.005 per 1,000 PUT requests"),
     "s3_get": (0.0004 / 1000, "S3 Standard: $0.0004 per 1,000 GET requests"),
 }
+# The prices alone, by key: what every cost below multiplies by (built once).
+PRICE: dict[str, float] = {key: value for key, (value, _) in PRICES.items()}
 KB = 1024
 MILLION = 1_000_000
 
@@ -127,6 +129,11 @@ def table_indexes(logical: str = "JobsTable") -> tuple[tuple[str, ...], list[Ind
     return table_keys, indexes
 
 
+def index_names(logical: str = "JobsTable") -> tuple[str, ...]:
+    """The names of the table's global secondary indexes, in the template's order."""
+    return tuple(index.name for index in table_indexes(logical)[1])
+
+
 # ---------------------------------------------------------------- a job's writes
 @dataclass(frozen=True)
 class Step:
@@ -198,7 +205,7 @@ class EmailPath:
 
     def costs(self) -> dict[str, float]:
         """US dollars per million emails, by service."""
-        p = {key: value for key, (value, _) in PRICES.items()}
+        p = PRICE
         return {
             "Lambda": MILLION
             * (self.lambda_requests * p["lambda_request"] + self.lambda_gb_seconds * p["lambda_gb_second"]),
@@ -288,7 +295,7 @@ class CaseCost:
     path: EmailPath
 
     def costs(self) -> dict[str, float]:
-        p = {key: value for key, (value, _) in PRICES.items()}
+        p = PRICE
         measured = self.path.costs()
         return {
             "SES": measured["SES"],

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from benchmarks.harness import BenchError, BenchStack
 from common.adapters.jobs import BulkItem, JobsTable
 from common.logic.clock import utc_now
-from common.logic.listing import plan
+from common.logic.listing import PAGE_ENTRY_BUDGET, PAGE_QUERY_BUDGET, Partition, plan
 from common.models.api import Caller, ListJobsQuery
 from common.models.job import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, new_job_id
 
@@ -225,39 +225,30 @@ def combinations() -> list[Combination]:
 
 
 IN_FLIGHT_LISTED = (JobStatus.QUEUED, JobStatus.SENDING, JobStatus.SENT)
+BUDGET = f"the page's budget ({PAGE_ENTRY_BUDGET:,} entries, {PAGE_QUERY_BUDGET} Queries)"
 
 
-def bound(partitions: int, combo: Combination, ratio: float, fetch_ratio: float) -> str:
+def bound(partitions: list[Partition], combo: Combination, ratio: float, fetch_ratio: float) -> str:
     """What bounds a combination's reads per row when they are above ``NEAR``."""
     if max(ratio, fetch_ratio) <= NEAR:
         return ""
     reasons = []
-    if partitions > 1:
-        reasons.append(f"merge of {partitions} partitions: ≤ {partitions} x (limit + 1) entries a round")
-    if combo.recipient or combo.bulk:
-        what = "the recipient's" if combo.recipient else "the bulk send's"
-        checked = [
-            name
-            for name, on in (
-                ("status", combo.status is not None),
-                ("type", combo.job_type is not None),
-                ("domain", combo.domain is not None and combo.recipient is not None),
-            )
-            if on
-        ]
-        if checked:
-            reasons.append(f"{', '.join(checked)} checked within {what} jobs: ≤ their number")
+    n = len(partitions)
+    if any(p.grouped for p in partitions):
+        reasons.append("merge of the recipient's domains and types, each found by a one-entry Query")
+    elif n > 1:
+        what = "ranges" if combo.recipient else "partitions"
+        reasons.append(f"merge of {n} {what}: ≤ limit + 1 + {n} x ⌈(limit + 1) ÷ {n}⌉ entries a page")
+    exact = combo.status is not None and combo.status.exceptional
+    if combo.bulk and combo.status is not None and not combo.recipient:
+        reasons.append("status checked on ByBulk's projected status: ≤ the bulk send's jobs (≤ 1,000)")
+    elif combo.recipient and combo.status is not None and not exact:
+        reasons.append(f"status checked within the recipient's jobs of those domains, and ≤ {BUDGET}")
     elif combo.status in IN_FLIGHT_LISTED:
-        if combo.caller == "every domain (*)":
-            reasons.append(
-                "`*`: each InFlight shard is read whole (every domain's entries): ≤ the platform's in-flight jobs"
-            )
-        else:
-            reasons.append(
-                "queued, sending, sent share InFlight, the status checked on its entries: ≤ the domains' in-flight jobs"
-            )
+        where = "ByScope (every job)" if combo.caller == "every domain (*)" else "InFlight (the domain's backlog)"
+        reasons.append(f"status checked on the jobs of {where}: ≤ {BUDGET}")
     elif combo.status is JobStatus.DELIVERED:
-        reasons.append("delivered is checked on the job: ≤ 1 ÷ the share delivered among the newest jobs")
+        reasons.append(f"delivered checked on the job: ≈ 1 ÷ its share among the newest jobs, ≤ {BUDGET}")
     return "; ".join(reasons) or "none identified"
 
 
@@ -345,7 +336,7 @@ def measure(bench: BenchStack, *, total: int, limit: int, pages: int) -> ListCos
                 jobs_fetched=fetched,
                 items_returned=returned,
                 read_units=after.read_units - before.read_units,
-                bound=error or bound(len(partitions), combo, ratio, fetch_ratio),
+                bound=error or bound(partitions, combo, ratio, fetch_ratio),
             )
         )
     failed = seeded.statuses.get(JobStatus.FAILED.value, 0)

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from benchmarks.cost import item_size
+from benchmarks.cost import index_names, item_size
 from benchmarks.ledger import wire
 
 BENCH_AGENT = "emailops-bench"
@@ -209,18 +209,7 @@ class SdkObserver:
     """Hooks on the botocore session every client of this process is made from
     (the functions', the pollers'): counts what the recorder cannot see."""
 
-    LISTING_INDEXES = frozenset(
-        {
-            "ByDomain",
-            "ByDomainType",
-            "ByScope",
-            "ByRecipient",
-            "InFlight",
-            "ByBulk",
-            "ByDomainStatus",
-            "ByScopeStatus",
-        }
-    )
+    LISTING_INDEXES = frozenset(index_names())  # every index of JobsTable, from template.yaml
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -14,7 +14,16 @@ from benchmarks.calls import CallCounts
 from benchmarks.capacity import READ_LIMIT, WRITE_LIMIT, CapacityModel
 from benchmarks.capacity import printed_lines as _printed
 from benchmarks.coldstart import ColdStarts
-from benchmarks.cost import PRICES, PRICES_AS_OF, PRICES_REGION, CaseCost, EmailPath, JobWrites, item_size
+from benchmarks.cost import (
+    PRICES,
+    PRICES_AS_OF,
+    PRICES_REGION,
+    CaseCost,
+    EmailPath,
+    JobWrites,
+    index_names,
+    item_size,
+)
 from benchmarks.listing import NEAR, ListCosts
 from benchmarks.pipeline import Pipeline
 from benchmarks.priority import TARGET_RATIO, Priority
@@ -123,6 +132,26 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 # ---------------------------------------------------------------- summary
+def list_summary_rows(lists: ListCosts) -> list[SummaryRow]:
+    """Figure 3's rows of the summary: the worst ratio of one partition and of a merge."""
+    rows: list[SummaryRow] = []
+    single = [row for row in lists.rows if row.partitions == 1]
+    merged = [row for row in lists.rows if row.partitions > 1]
+    for label, group in (("one index partition", single), ("several partitions, merged", merged)):
+        if group:
+            worst = max(group, key=lambda row: row.ratio)
+            rows.append(
+                SummaryRow(
+                    "3. List cost",
+                    f"items read ÷ returned, {label} (worst: {worst.caller}, {worst.filters})",
+                    f"{worst.ratio:.2f}",
+                    "1",
+                    worst.ratio,
+                )
+            )
+    return rows
+
+
 def summary_rows(r: Results) -> list[SummaryRow]:
     rows: list[SummaryRow] = []
     for case in r.calls.cases:
@@ -150,20 +179,7 @@ def summary_rows(r: Results) -> list[SummaryRow]:
                 cold.ratio_to_boto3,
             )
         )
-    single = [row for row in r.lists.rows if row.partitions == 1]
-    merged = [row for row in r.lists.rows if row.partitions > 1]
-    for label, group in (("one index partition", single), ("several partitions, merged", merged)):
-        if group:
-            worst = max(group, key=lambda row: row.ratio)
-            rows.append(
-                SummaryRow(
-                    "3. List cost",
-                    f"items read ÷ returned, {label} (worst: {worst.filters})",
-                    f"{worst.ratio:.2f}",
-                    "1",
-                    worst.ratio,
-                )
-            )
+    rows += list_summary_rows(r.lists)
     p = r.pipeline
     rows.append(
         SummaryRow(
@@ -368,6 +384,10 @@ def _cold_section(r: Results) -> str:
 
 
 def _list_section(r: Results) -> str:
+    return list_section(r.lists)
+
+
+def list_section(lists: ListCosts) -> str:
     rows = [
         [
             row.caller,
@@ -383,25 +403,26 @@ def _list_section(r: Results) -> str:
             f"{row.read_units / row.pages:.1f}" if row.pages else "—",
             row.bound,
         ]
-        for row in r.lists.rows
+        for row in lists.rows
     ]
-    limit = r.lists.limit
-    mix = ", ".join(f"{status} {n:,}" for status, n in sorted(r.lists.statuses.items(), key=lambda kv: -kv[1]))
-    near = sum(1 for row in r.lists.rows if max(row.ratio, row.fetch_ratio) <= NEAR)
-    unbounded = [row for row in r.lists.rows if row.bound == "none identified"]
+    limit = lists.limit
+    mix = ", ".join(f"{status} {n:,}" for status, n in sorted(lists.statuses.items(), key=lambda kv: -kv[1]))
+    near = sum(1 for row in lists.rows if max(row.ratio, row.fetch_ratio) <= NEAR)
+    unbounded = [row for row in lists.rows if row.bound == "none identified"]
     return "\n".join(
         [
             "## 3. List cost",
             "",
-            f"{r.lists.jobs:,} jobs over two domains and every type ({mix}; docs/storage.md section 12's mix),",
-            f"one recipient receiving 2% of them, and a bulk send of {r.lists.bulk_size:,} still draining (45%",
+            f"{lists.jobs:,} jobs over two domains and every type ({mix}; docs/storage.md section 12's mix),",
+            f"one recipient receiving 2% of them, and a bulk send of {lists.bulk_size:,} still draining (45%",
             f"`queued`), read through `GET /jobs` with `limit={limit}`, up to"
-            f" {max(row.pages for row in r.lists.rows)} pages per combination. Entries read are the",
+            f" {max(row.pages for row in lists.rows)} pages per combination. Entries read are the",
             "`ScannedCount` of each Query the list function made on a listing index; jobs fetched, the job items",
             "its `BatchGetItem` returned; read units, both priced (a Query per started 4 KB of what it read, a",
             "fetched item per 4 KB, halved: eventually consistent), per page. The request log holds requests,",
-            "not responses, so these come from the function's SDK client. `*` callers also see the jobs the other",
-            "benchmarks made. The index column names the plan's partitions (`common.logic.listing.plan`).",
+            "not responses, so these come from the function's SDK client. Figure 3 runs first, on a table of its",
+            "own jobs (moto's Query reads its whole table, so the other figures' jobs would only slow it down).",
+            "The index column names the plan's partitions or ranges (`common.logic.listing.plan`).",
             "",
             _table(
                 [
@@ -421,20 +442,18 @@ def _list_section(r: Results) -> str:
                 rows,
             ),
             "",
-            f"{near} of {len(r.lists.rows)} combinations read at most 1.1 entries and fetch at most 1.1 jobs per",
+            f"{near} of {len(lists.rows)} combinations read at most 1.1 entries and fetch at most 1.1 jobs per",
             "row returned. A page reads one entry more than it returns (the look-ahead that makes the last",
-            "page's `next_cursor` null). What bounds the others, as the last column says: a merge over several",
-            "partitions (a caller's domains, a domain's 4 or 8 shards, `*`'s 16 per type or 64 `InFlight` shards)",
-            "reads about ⌈(limit + 1) ÷ n⌉ entries from each partition a round, more only from those that may hold",
-            "the next row: at most n x (limit + 1) a round, whatever the table holds. `queued`, `sending` and",
-            "`sent` share `InFlight`, so one of them is checked on its entries (≤ the caller's in-flight jobs);",
-            "a `*` caller's in-flight listing reads each of the 64 shards whole, since a shard mixes every",
-            "domain (≤ the platform's in-flight jobs: the figures' own purged and sent jobs are among them here).",
-            "`delivered` is listed from the immutable indexes and checked on the job: ≤ 1 ÷ the share of",
-            "delivered jobs among the newest (96% in the seeded mix, but the other figures' jobs are `sent`,",
-            "which is what a `*` caller sees first). A status, type or domain asked with `recipient` or",
-            "`bulk_id` is checked within that recipient's or bulk send's jobs (≤ their number; ≤ 1,000 for a",
-            "bulk)."
+            "page's `next_cursor` null). What bounds the others, as the last column says (docs/storage.md,",
+            "section 8): a merge over n ranges (a caller's domains, a domain's 4 or 8 shards, the 5 types of a",
+            "recipient's or of an exact status's partitions, `*`'s 16 shards per type) reads ⌈(limit + 1) ÷ n⌉",
+            "entries from each, then no more than the rows still wanted from those that may hold the next row:",
+            "at most limit + 1 + n x ⌈(limit + 1) ÷ n⌉ a page, whatever the table holds. A status that has no",
+            "partition of its own (`queued`, `sending`, `sent` over the domain's `InFlight` shards; `delivered`,",
+            "and a `*` caller's in-flight statuses, over the immutable indexes) is checked on the job, its reads",
+            "doubling from Query to Query, within the page's budget: a page that reaches it returns what it found",
+            "and a cursor below the last entry read. `status` with `bulk_id` is checked on `ByBulk`'s projected",
+            "status, within the bulk's ≤ 1,000 entries."
             + (
                 " Above 1.1 with no bound named: "
                 + "; ".join(f"{row.caller}, {row.filters} ({row.ratio:.2f})" for row in unbounded)
@@ -628,6 +647,28 @@ def _size(item: Any) -> str:
     return f"{item_size(item):,}"
 
 
+def list_notes(lists: ListCosts) -> list[str]:
+    """Figure 3's notes of "Far from the minimum, and why"."""
+    notes: list[str] = []
+    failed_lists = [row for row in lists.rows if row.bound.startswith("the page failed")]
+    if failed_lists:
+        notes.append(
+            "- **List pages that failed**: "
+            + "; ".join(f"{row.caller}, {row.filters}: {row.bound}" for row in failed_lists)
+            + " (figure 3)."
+        )
+    far_lists = [row for row in lists.rows if row.ratio > NEAR]
+    single = [row for row in far_lists if row.partitions == 1]
+    if far_lists:
+        worst = max(far_lists, key=lambda row: row.ratio)
+        notes.append(
+            f"- **List cost**: {len(far_lists)} of {len(lists.rows)} filter combinations read more than 1.1"
+            f" entries per row returned ({len(single)} of them from one partition); the worst, {worst.ratio:.2f}"
+            f" ({worst.caller}, {worst.filters}), is bounded by: {worst.bound}. Each figure's bound is in figure 3."
+        )
+    return notes
+
+
 def _far_section(r: Results) -> str:
     """Each figure far from its minimum or target, and why."""
     notes: list[str] = []
@@ -649,22 +690,7 @@ def _far_section(r: Results) -> str:
             " (figure 2; it is imported on first use, so ListJobs and Sweeper do not pay for it). A saving left:"
             " `defer_build=True` on the models a function does not use would spare it their schema building."
         )
-    failed_lists = [row for row in r.lists.rows if row.bound.startswith("the page failed")]
-    if failed_lists:
-        notes.append(
-            "- **List pages that failed**: "
-            + "; ".join(f"{row.caller}, {row.filters}: {row.bound}" for row in failed_lists)
-            + " (figure 3)."
-        )
-    far_lists = [row for row in r.lists.rows if row.ratio > NEAR]
-    if far_lists:
-        worst = max(far_lists, key=lambda row: row.ratio)
-        notes.append(
-            f"- **List cost**: {len(far_lists)} of {len(r.lists.rows)} filter combinations read more than 1.1"
-            f" entries per row returned; the worst, {worst.ratio:.2f} ({worst.caller}, {worst.filters}), is bounded"
-            f" by: {worst.bound}. Merges over several domains or shards are bounded by their partitions' count"
-            " times a page; a filter checked within a recipient's or a bulk send's jobs by their number (figure 3)."
-        )
+    notes += list_notes(r.lists)
     p = r.pipeline
     notes.append(
         f"- **Pipeline**: {p.ratio:.2f}x the embedded AWS's ceiling"
@@ -814,17 +840,7 @@ def summary_json(r: Results) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- figures 6 (three cases) and 7
-_ORDER = (
-    "table",
-    "ByDomain",
-    "ByDomainType",
-    "ByScope",
-    "ByRecipient",
-    "InFlight",
-    "ByBulk",
-    "ByDomainStatus",
-    "ByScopeStatus",
-)
+_ORDER = ("table", *index_names())  # the table, then its indexes as template.yaml lists them
 
 
 def _u(value: float) -> str:
@@ -995,3 +1011,23 @@ def _capacity_section(r: Results) -> str:
             "",
         ]
     )
+
+
+def splice_list_figure(page: str, lists: ListCosts) -> str:
+    """``page`` (docs/benchmarks.md as a full run wrote it) with figure 3 measured
+    again: its section, its summary rows and its notes replaced, the rest kept."""
+    lines = page.split("\n")
+    rows = [
+        f"| {row.figure} | {row.what} | {row.measured} | {row.reference} | {_ratio(row.ratio)} |"
+        for row in list_summary_rows(lists)
+    ]
+    at = next(i for i, line in enumerate(lines) if line.startswith("| 3. List cost |"))
+    lines = [line for line in lines if not line.startswith("| 3. List cost |")]
+    lines[at:at] = rows
+    kept = [line for line in lines if not line.startswith(("- **List cost**", "- **List pages that failed**"))]
+    notes_at = next(i for i, line in enumerate(kept) if line.startswith("- **Pipeline**"))
+    kept[notes_at:notes_at] = list_notes(lists)
+    text = "\n".join(kept)
+    start = text.index("## 3. List cost")
+    end = text.index("\n## 4. ", start)
+    return text[:start] + list_section(lists).rstrip("\n") + "\n" + text[end:]

@@ -34,7 +34,7 @@ have none). It carries none of the index keys, so it never shows in a listing.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -97,6 +97,18 @@ def _failed(operation: str, exc: ClientError | BotoCoreError) -> StorageError:
 
 def _backoff(attempt: int) -> None:
     time.sleep(min(0.05 * (2**attempt), 2.0))
+
+
+def _conditionally(operation: str, write: Callable[[], object]) -> bool:
+    """Make one conditional write: True when it was made, False when its condition
+    failed (the one place a ``ConditionalCheckFailedException`` becomes False)."""
+    try:
+        write()
+    except (ClientError, BotoCoreError) as exc:
+        if _code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise _failed(operation, exc) from exc
+    return True
 
 
 class ClaimOutcome(Enum):
@@ -376,6 +388,35 @@ class JobsTable:
             raise _failed(f"Query ({index})", exc) from exc
         return [deserialize(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey") or None
 
+    def sort_key_groups(self, index: str, key: str, *, id_chars: int) -> list[str]:
+        """The distinct ``<group>`` parts of a partition whose sort keys are
+        ``<group><job id>`` (``id_chars`` long), greatest first: a skip scan, one
+        Query of one entry per group and one more that finds none."""
+        partition_attr, sort_attr = keys.INDEXES[index]
+        groups: list[str] = []
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": index,
+                "KeyConditionExpression": "#p = :p",
+                "ExpressionAttributeNames": {"#p": partition_attr},
+                "ExpressionAttributeValues": serialize({":p": key}),
+                "ScanIndexForward": False,
+                "Limit": 1,
+            }
+            if groups:  # every sort key of a group is longer than, so above, the group itself
+                kwargs["KeyConditionExpression"] += " AND #s < :below"
+                kwargs["ExpressionAttributeNames"]["#s"] = sort_attr
+                kwargs["ExpressionAttributeValues"] |= serialize({":below": groups[-1]})
+            try:
+                response = self._client.query(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise _failed(f"Query ({index})", exc) from exc
+            items = response.get("Items") or []
+            if not items:
+                return groups
+            groups.append(str(deserialize(items[0])[sort_attr])[:-id_chars])
+
     def in_flight(self, shard: str) -> list[str]:
         """The job ids of one ``InFlight`` shard (``fk`` value), every page read."""
         found: list[str] = []
@@ -515,28 +556,24 @@ class JobsTable:
     def put_body_if_absent(self, body: Item) -> bool:
         """Write a body item unless it exists (one conditional PutItem): a
         retried bulk send never rewrites its body. Returns whether this call wrote it."""
-        try:
-            self._client.put_item(TableName=self._table, Item=body, ConditionExpression="attribute_not_exists(pk)")
-        except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise _failed("PutItem (body)", exc) from exc
-        return True
+        return _conditionally(
+            "PutItem (body)",
+            lambda: self._client.put_item(
+                TableName=self._table, Item=body, ConditionExpression="attribute_not_exists(pk)"
+            ),
+        )
 
     def put_if_absent(self, job: Job, *, due_at: int) -> bool:
         """Write a new job unless an item with its id exists (one conditional
         PutItem). Returns whether this call wrote it."""
-        try:
-            self._client.put_item(
+        return _conditionally(
+            "PutItem (job)",
+            lambda: self._client.put_item(
                 TableName=self._table,
                 Item=self.to_item(job, due_at=due_at),
                 ConditionExpression="attribute_not_exists(pk)",
-            )
-        except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise _failed("PutItem (job)", exc) from exc
-        return True
+            ),
+        )
 
     def existing_ids(self, job_ids: Sequence[str]) -> set[str]:
         """Which of ``job_ids`` (unique) are stored: strongly consistent
@@ -682,29 +719,34 @@ class JobsTable:
             sets["due_at"] = ":due"
             values[":due"] = due_at
         expression = "SET " + ", ".join(f"{k} = {v}" for k, v in sets.items()) + " REMOVE " + ", ".join(removes)
-        try:
-            self._client.update_item(
+        return _conditionally(
+            "UpdateItem (attempt)",
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": job.job_id}},
                 UpdateExpression=expression,
                 ConditionExpression="lease_token = :token",
                 ExpressionAttributeNames={"#status": "status", "#error": "error"},
                 ExpressionAttributeValues=serialize(values),
-            )
-        except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise _failed("UpdateItem (attempt)", exc) from exc
-        return True
+            ),
+        )
 
-    def settle(self, job_id: str, status: JobStatus, *, error: str | None = None) -> bool:
+    def settle(
+        self, job_id: str, status: JobStatus, *, error: str | None = None, current: keys.KeyedJob | None = None
+    ) -> bool:
         """Move a job to ``status`` outside a worker's lease (a delivery event, a
-        cancel): one conditional ``UpdateItem`` through ``keys.transition`` from
-        the status read (strongly consistent), conditional on it still being
-        that status (parked or not). Returns False for an unknown job or when
-        its status changed meanwhile (the caller reads again and decides). The
-        next issues add de-duplication and precedence of events.
+        cancel): one conditional ``UpdateItem`` through ``keys.transition``,
+        conditional on the job still being in its current status (parked or
+        not). The keys and the current status come from ``current`` when the
+        caller knows them (one call), else from a strongly consistent read (two
+        calls: what to set and remove depends on the status and on the domain,
+        type and recipient the keys are built from). Returns False for an
+        unknown job or when its status is not (or no longer) the one known (the
+        caller reads again and decides). The next issues add de-duplication
+        and precedence of events.
         """
+        if current is not None:
+            return current.job_id == job_id and self._move(current, status, error=error)
         try:
             response = self._client.get_item(TableName=self._table, Key={"pk": {"S": job_id}}, ConsistentRead=True)
         except (ClientError, BotoCoreError) as exc:
@@ -712,8 +754,7 @@ class JobsTable:
         item = response.get("Item")
         if item is None or "job_id" not in item:
             return False
-        before = keys.KeyedJob.from_item(deserialize(item))
-        return self._move(before, status, error=error)
+        return self._move(keys.KeyedJob.from_item(deserialize(item)), status, error=error)
 
     def _move(
         self, before: keys.KeyedJob, status: JobStatus, *, parked: bool = False, error: str | None = None
@@ -739,20 +780,17 @@ class JobsTable:
         condition = "#status = :old AND " + ("attribute_exists(esk)" if before.parked else "attribute_not_exists(esk)")
         if before.status.exceptional:
             condition = "#status = :old"
-        try:
-            self._client.update_item(
+        return _conditionally(
+            "UpdateItem (settle)",
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": before.job_id}},
                 UpdateExpression=expression.strip(),
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=serialize(values),
-            )
-        except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise _failed("UpdateItem (settle)", exc) from exc
-        return True
+            ),
+        )
 
     # ------------------------------------------------------------ sweeping
     def in_flight_jobs(self, job_ids: Sequence[str]) -> list[SweepCandidate]:
@@ -781,17 +819,14 @@ class JobsTable:
 
     def postpone_sweep(self, job_id: str, *, seen_due_at: int, new_due_at: int) -> bool:
         """Move a swept job's ``due_at`` on, unless it changed since it was read."""
-        try:
-            self._client.update_item(
+        return _conditionally(
+            "UpdateItem (sweep)",
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": job_id}},
                 UpdateExpression="SET due_at = :new",
                 # A job past sending has no due_at; a claimed one has a new one.
                 ConditionExpression="attribute_exists(fk) AND due_at = :seen",
                 ExpressionAttributeValues=serialize({":new": new_due_at, ":seen": seen_due_at}),
-            )
-        except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise _failed("UpdateItem (sweep)", exc) from exc
-        return True
+            ),
+        )

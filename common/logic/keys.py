@@ -33,14 +33,17 @@ INDEXES: dict[str, tuple[str, str]] = {
     "ByDomain": ("dk", "pk"),
     "ByDomainType": ("dtk", "pk"),
     "ByScope": ("tk", "pk"),
-    "ByRecipient": ("rk", "pk"),
+    "ByRecipient": ("rk", "rs"),
+    "ByRecipientStatus": ("rek", "rs"),
     "InFlight": ("fk", "fs"),
     "ByBulk": ("bk", "pk"),
     "ByDomainStatus": ("esk", "pk"),
     "ByScopeStatus": ("esa", "pk"),
 }
 # The attributes that depend on the status: everything a status change may write.
-STATUS_ATTRIBUTES = ("status", "fk", "fs", "esk", "esa")
+STATUS_ATTRIBUTES = ("status", "fk", "fs", "esk", "esa", "rek")
+# Every sort key that is not the job id itself ends with it: ``<group>#<job_id>``.
+JOB_ID_CHARS = 26
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CROCKFORD_VALUE = {c: i for i, c in enumerate(_CROCKFORD)}
@@ -83,6 +86,22 @@ def tk(job_type: JobType, shard_no: int) -> str:
 def rk(recipient: str) -> str:
     """The recipient as stored (already normalised), lower-cased whole."""
     return recipient.lower()
+
+
+def rs_group(domain: str, job_type: JobType) -> str:
+    """The part of ``rs`` before the job id: one domain's jobs of one type."""
+    return f"{domain}#{job_type.value}#"
+
+
+def rs(domain: str, job_type: JobType, job_id: str) -> str:
+    """``ByRecipient``'s and ``ByRecipientStatus``'s sort key: a recipient's jobs of one
+    domain and type are one range, newest first by job id."""
+    return rs_group(domain, job_type) + job_id
+
+
+def rek(recipient: str, status: JobStatus) -> str:
+    """``ByRecipientStatus``: a recipient's jobs in one status of the exceptional set."""
+    return f"{rk(recipient)}#{status.value}"
 
 
 def inflight_shard(domain: str, domain_shard: int) -> int:
@@ -178,6 +197,7 @@ def index_attributes(job: KeyedJob) -> dict[str, str]:
         "dtk": dtk(job.domain, job.type, r % DOMAIN_SHARDS),
         "tk": tk(job.type, r % SCOPE_SHARDS),
         "rk": rk(job.recipient),
+        "rs": rs(job.domain, job.type, job.job_id),
     }
     if _in_flight(job):
         values["fk"] = fk(inflight_shard(job.domain, r % DOMAIN_INFLIGHT_SHARDS))
@@ -187,6 +207,7 @@ def index_attributes(job: KeyedJob) -> dict[str, str]:
     if _in_exact_indexes(job):
         values["esk"] = esk(job.domain, job.status, job.type)
         values["esa"] = esa(job.status, job.type, r % STATUS_SCOPE_SHARDS)
+        values["rek"] = rek(job.recipient, job.status)
     return values
 
 

@@ -1,25 +1,33 @@
 """GET /jobs, GET /jobs/{job_id} and GET /bulks/{bulk_id} (docs/storage.md, sections 8 and 9).
 
-A query is planned into a **source** (``plan``): index partitions, each read
-newest first as keys only, merged by job id, plus checks on the entries (what
-an index projects) and on the jobs. The rules, first that applies wins:
-``bulk_id`` → ``ByBulk`` (after the bulk item's domain is checked);
-``recipient`` → ``ByRecipient``; a status of the exceptional set →
-``ByDomainStatus`` / ``ByScopeStatus``; ``queued``, ``sending``, ``sent`` →
-``InFlight`` (``sent`` also reads the parked ``sent`` jobs of the exact
-indexes); ``type`` → ``ByDomainType`` / ``ByScope``; otherwise ``ByDomain`` /
-``ByScope``. ``created_after``/``created_before`` are a sort-key range on every
-partition. Every partition key is derived from the caller's own domains or
-checked against them before any job is fetched.
+A query is planned into a **source** (``plan``): index partitions (or ranges of
+one: a sort key prefix), each read newest first as keys only, merged by job
+id, plus checks on the entries (what an index projects) and on the jobs. The
+rules, first that applies wins: ``bulk_id`` without ``recipient`` →
+``ByBulk`` (after the bulk item's domain is checked); ``recipient`` →
+``ByRecipient``, or ``ByRecipientStatus`` for a status of the exceptional
+set, one range ``<domain>#<type>#`` per domain and type (a ``*`` caller: the
+partition's groups, found by a skip scan); a status of the exceptional set →
+``ByDomainStatus`` / ``ByScopeStatus``; ``queued``, ``sending``, ``sent`` of a
+caller's domains → their ``InFlight`` shards (``sent`` also reads the parked
+``sent`` jobs of the exact indexes); ``type`` → ``ByDomainType`` /
+``ByScope``; otherwise ``ByDomain`` / ``ByScope`` (a ``*`` caller's in-flight
+status too, checked on the job). ``created_after``/``created_before`` are a
+sort-key range on every partition. Every partition key is derived from the
+caller's own domains or checked against them before any job is fetched.
 
-The merge is lazy: each partition is read in batches of ``⌈(limit+1)/n⌉``
-entries, more only from a partition whose batch ran out while it might hold
-the next newest row. The newest entries passing the entry check are fetched
-with one eventually consistent ``BatchGetItem`` (≤ 100 keys), checked again
-(a job may have moved since the index was read: it is dropped and the page
-reads on), until ``limit + 1`` jobs match or every partition is exhausted:
-every page is full but the last, and the look-ahead row makes
-``next_cursor`` null exactly on the last page.
+The merge is lazy: each range is read in batches of ``⌈(limit+1)/n⌉``
+entries, more only from a range whose batch ran out while it might hold the
+next newest row (no more than the rows still wanted from an exact source;
+twice the last batch from a filtered one). A page's reads are bounded
+(``PAGE_ENTRY_BUDGET``, ``PAGE_QUERY_BUDGET``): a filtered page that reaches
+the budget answers what it found with a cursor below the last entry read.
+The newest entries passing the entry check are fetched with one eventually
+consistent ``BatchGetItem`` (≤ 100 keys), checked again (a job may have moved
+since the index was read: it is dropped and the page reads on), until
+``limit + 1`` jobs match, every partition is exhausted or the budget is
+spent: every page is full but the last (or one cut by the budget), and the
+look-ahead row makes ``next_cursor`` null exactly on the last page.
 
 Job ids are unique and every partition is merged by id, so after a page whose
 last row is ``L`` every partition has returned exactly its rows newer than
@@ -119,14 +127,18 @@ class CursorCodec:
 # ------------------------------------------------------------------ the plan
 @dataclass(frozen=True)
 class Partition:
-    """One index partition. ``prefix``: what every sort key of the partition that
-    matches starts with (``InFlight``: ``<domain>#``). ``whole``: a shard of many
-    domains, read whole and sorted here (a ``*`` caller's in-flight listing)."""
+    """One index partition, or one range of it. ``prefix``: what every sort key of
+    the range starts with (``InFlight``: ``<domain>#``; ``ByRecipient``:
+    ``<domain>#<type>#``); the job id follows it. ``grouped``: the partition's sort
+    keys are ``<group><job_id>`` with groups not known in advance (a ``*`` caller's
+    recipient search): each page finds them with one one-entry Query per group,
+    keeping those ending with ``suffix``, and merges them as ranges."""
 
     index: str
     key: str
     prefix: str = ""
-    whole: bool = False
+    grouped: bool = False
+    suffix: str = ""
 
 
 EntryCheck = Callable[[dict[str, Any]], bool]
@@ -143,6 +155,9 @@ class Plan:
     entry_check: EntryCheck = _always
     job_check: JobCheck = _always
     describe: list[Any] = field(default_factory=list)  # what the fingerprint covers besides the partitions
+    # Whether the partitions hold jobs that do not match (a filter checked on the
+    # entries or the jobs): its reads then grow faster, within the page's budget.
+    filtered: bool = False
 
 
 _IN_FLIGHT_LISTED = (JobStatus.QUEUED, JobStatus.SENDING, JobStatus.SENT)
@@ -156,6 +171,11 @@ def _domains(query: ListJobsQuery, caller: Caller) -> list[str] | None:
     if caller.every_domain:
         return None
     return sorted(caller.domains)
+
+
+def _exact_status(status: JobStatus | None) -> bool:
+    """Statuses with partitions of their own (the sparse exact indexes)."""
+    return status is not None and status.exceptional
 
 
 def plan(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable) -> Plan:
@@ -174,58 +194,81 @@ def plan(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable) -> Plan:
             and (query.bulk_id is None or job.bulk_id == query.bulk_id)
         )
 
+    bulk_entry: EntryCheck = _always
     if query.bulk_id is not None:
         bulk = jobs.get_bulk(query.bulk_id)
         if bulk is None or not visible(bulk.domain) or not caller.may_see(bulk.domain):
             return Plan([], describe=["bulk"])
         if job_type is not None and job_type is not JobType.MANUAL:
             return Plan([], describe=["bulk"])
-        partitions = [Partition("ByBulk", keys.bk(query.bulk_id, n)) for n in range(keys.BULK_SHARDS)]
+        # A bulk's jobs are one domain's and of type manual.
+        domains, job_type = [bulk.domain], JobType.MANUAL
+        bulk_id = query.bulk_id
 
         def bulk_entry(entry: dict[str, Any]) -> bool:
-            return status is None or entry.get("status") == status.value
+            return entry.get("bulk_id") == bulk_id
 
-        return Plan(partitions, bulk_entry, job_matches, ["bulk"])
+        if query.recipient is None:
+            partitions = [Partition("ByBulk", keys.bk(bulk_id, n)) for n in range(keys.BULK_SHARDS)]
 
+            def bulk_status(entry: dict[str, Any]) -> bool:
+                return status is None or entry.get("status") == status.value
+
+            return Plan(partitions, bulk_status, job_matches, ["bulk"], filtered=status is not None)
+
+    types = [job_type] if job_type is not None else list(JobType)
     if query.recipient is not None:
+        # ByRecipient, or ByRecipientStatus for a status of the exact set: one range
+        # per domain and type (a * caller: the groups the partition holds).
+        exact = _exact_status(status)
+        index, key = (
+            ("ByRecipientStatus", keys.rek(query.recipient, status))
+            if exact and status is not None
+            else ("ByRecipient", keys.rk(query.recipient))
+        )
+        if domains is None:
+            suffix = f"#{job_type.value}#" if job_type is not None else ""
+            partitions = [Partition(index, key, grouped=True, suffix=suffix)]
+        else:
+            partitions = [Partition(index, key, prefix=keys.rs_group(d, t)) for d in domains for t in types]
+        filtered = (status is not None and not exact) or query.bulk_id is not None
+        return Plan(partitions, bulk_entry, job_matches, ["recipient"], filtered=filtered)
 
-        def recipient_entry(entry: dict[str, Any]) -> bool:
-            return visible(str(entry.get("domain"))) and (job_type is None or entry.get("type") == job_type.value)
-
-        return Plan([Partition("ByRecipient", keys.rk(query.recipient))], recipient_entry, job_matches, ["recipient"])
-
-    return Plan(_status_type_partitions(domains, status, job_type), job_check=job_matches, describe=["index"])
+    partitions, filtered = _status_type_partitions(domains, status, job_type)
+    return Plan(partitions, job_check=job_matches, describe=["index"], filtered=filtered)
 
 
 def _status_type_partitions(
     domains: list[str] | None, status: JobStatus | None, job_type: JobType | None
-) -> list[Partition]:
-    """The partitions for a status and a type, either or both absent."""
+) -> tuple[list[Partition], bool]:
+    """The partitions for a status and a type, either or both absent, and whether
+    the status is checked on the jobs they hold."""
     types = [job_type] if job_type is not None else list(JobType)
-    if status is not None and status.exceptional:
-        return _exact_partitions(domains, status, types)
-    if status in _IN_FLIGHT_LISTED:
-        if domains is None:
-            partitions = [Partition("InFlight", shard, whole=True) for shard in keys.all_inflight_keys()]
-        else:
-            partitions = [
-                Partition("InFlight", shard, prefix=f"{domain}#")
-                for domain in domains
-                for shard in keys.domain_inflight_keys(domain)
-            ]
+    if _exact_status(status) and status is not None:
+        return _exact_partitions(domains, status, types), False
+    if status in _IN_FLIGHT_LISTED and domains is not None:
+        partitions = [
+            Partition("InFlight", shard, prefix=f"{domain}#")
+            for domain in domains
+            for shard in keys.domain_inflight_keys(domain)
+        ]
         if status is JobStatus.SENT:  # and the parked ones
             partitions += _exact_partitions(domains, JobStatus.SENT, types)
-        return partitions
-    # delivered, or no status: the immutable indexes, the status checked on the job
+        return partitions, True
+    # delivered, no status, or a * caller's in-flight status: the immutable
+    # indexes, the status checked on the job
+    filtered = status is not None
     if domains is None:
-        return [Partition("ByScope", keys.tk(t, n)) for t in types for n in range(keys.SCOPE_SHARDS)]
+        return [Partition("ByScope", keys.tk(t, n)) for t in types for n in range(keys.SCOPE_SHARDS)], filtered
     if job_type is not None:
         return [
             Partition("ByDomainType", keys.dtk(domain, job_type, n))
             for domain in domains
             for n in range(keys.DOMAIN_SHARDS)
-        ]
-    return [Partition("ByDomain", keys.dk(domain, n)) for domain in domains for n in range(keys.DOMAIN_SHARDS)]
+        ], filtered
+    return [
+        Partition("ByDomain", keys.dk(domain, n)) for domain in domains for n in range(keys.DOMAIN_SHARDS)
+    ], filtered
 
 
 def _exact_partitions(domains: list[str] | None, status: JobStatus, types: list[JobType]) -> list[Partition]:
@@ -239,7 +282,7 @@ def _exact_partitions(domains: list[str] | None, status: JobStatus, types: list[
 def _fingerprint(query: ListJobsQuery, source: Plan) -> str:
     described = json.dumps(
         {
-            "p": [[p.index, p.key, p.prefix] for p in source.partitions],
+            "p": [[p.index, p.key, p.prefix, p.grouped, p.suffix] for p in source.partitions],
             "d": source.describe,
             "q": [
                 query.status,
@@ -256,6 +299,16 @@ def _fingerprint(query: ListJobsQuery, source: Plan) -> str:
 
 
 # ------------------------------------------------------------------ the merge
+# What one page may read, whatever the table holds (docs/storage.md, section 8):
+# index entries and Queries in all, the first round included (every range of
+# the plan gets its first Query even past them). A page that reaches either
+# makes no more Queries: it returns the rows found so far and a cursor below
+# the last entry it read, so the next page goes on from there.
+PAGE_ENTRY_BUDGET = 2_000
+PAGE_QUERY_BUDGET = 100
+MAX_QUERY_LIMIT = 1_000  # the largest batch one Query asks for
+
+
 def _predecessor(job_id: str) -> str | None:
     """The largest 26-character Crockford string below ``job_id`` (None: none)."""
     alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -269,48 +322,67 @@ def _predecessor(job_id: str) -> str | None:
     return None
 
 
-class _Stream:
-    """One partition read newest first, lazily, within the sort-key range."""
+@dataclass
+class _Reads:
+    """What a page has read so far, against its budget."""
 
-    def __init__(self, jobs: JobsTable, partition: Partition, low: str, high: str, batch: int) -> None:
+    entries: int = 0
+    queries: int = 0
+
+    def spent(self) -> bool:
+        return self.entries >= PAGE_ENTRY_BUDGET or self.queries >= PAGE_QUERY_BUDGET
+
+
+@dataclass(frozen=True)
+class _Range:
+    """The sort keys of one partition a stream reads: ``prefix`` + a job id between
+    ``low`` and ``high``; ``n``: the partition's position in the plan."""
+
+    n: int
+    index: str
+    key: str
+    low: str
+    high: str
+
+
+class _Stream:
+    """One range of a partition read newest first, lazily, ``batch`` entries a
+    Query. When every entry read is a row (an exact source), no Query asks for
+    more than the rows still wanted, so a page reads at most ``limit + 1 + n *
+    batch`` entries over ``n`` ranges; when entries are checked (a filtered
+    source), each Query asks for twice the last (at most ``MAX_QUERY_LIMIT``), so
+    sparse rows cost few Queries."""
+
+    def __init__(self, jobs: JobsTable, where: _Range, batch: int, reads: _Reads) -> None:
         self._jobs = jobs
-        self._partition = partition
-        self._low, self._high = low, high
+        self.where = where
         self._batch = batch
+        self._reads = reads
         self._buffer: deque[dict[str, Any]] = deque()
         self._start: Any = None
         self.done = False
         self.popped_last: str | None = None
 
-    def _fill(self) -> None:
-        p = self._partition
-        if p.whole:
-            entries: list[dict[str, Any]] = []
-            start: Any = None
-            while True:
-                read, start = self._jobs.query_partition(p.index, p.key, low=None, high=None, limit=1000, start=start)
-                entries += read
-                if start is None:
-                    break
-            inside = [e for e in entries if self._low <= str(e["pk"]) <= self._high]
-            self._buffer.extend(sorted(inside, key=lambda e: str(e["pk"]), reverse=True))
-            self.done = True
-            return
-        while not self._buffer and not self.done:
-            read, self._start = self._jobs.query_partition(
-                p.index,
-                p.key,
-                low=p.prefix + self._low,
-                high=p.prefix + self._high,
-                limit=self._batch,
-                start=self._start,
-            )
-            self._buffer.extend(read)
-            self.done = self._start is None
+    def _fill(self, wanted: int | None) -> None:
+        size = self._batch if wanted is None else max(1, min(self._batch, wanted))
+        w = self.where
+        read, self._start = self._jobs.query_partition(
+            w.index, w.key, low=w.low, high=w.high, limit=size, start=self._start
+        )
+        self._reads.entries += len(read)
+        self._reads.queries += 1
+        if wanted is None:  # a filtered source: the rows may be far apart
+            self._batch = min(2 * self._batch, MAX_QUERY_LIMIT)
+        self._buffer.extend(read)
+        self.done = self._start is None
 
-    def peek(self) -> str | None:
+    def peek(self, wanted: int | None) -> str | None:
+        """The newest job id left; reads when the buffer is empty (``wanted``: the
+        rows still wanted when every entry is a row, else None)."""
         if not self._buffer and not self.done:
-            self._fill()
+            if self._start is not None and self._reads.spent():  # a first Query is always made
+                raise _BudgetSpent
+            self._fill(wanted)
         return str(self._buffer[0]["pk"]) if self._buffer else None
 
     def pop(self) -> dict[str, Any]:
@@ -319,8 +391,59 @@ class _Stream:
         return entry
 
     def exhausted_below(self, last: str) -> bool:
-        """Nothing of this partition is left below ``last``."""
+        """Nothing of this range is left below ``last``."""
         return self.done and not self._buffer and (self.popped_last is None or self.popped_last >= last)
+
+
+class _BudgetSpent(Exception):
+    """A page reached its read budget."""
+
+
+def _ranges(jobs: JobsTable, partition: Partition) -> list[str]:
+    """The sort key prefixes to read in ``partition``: its one prefix, or its groups
+    (one Query of one entry per group, and one more: bounded by the groups, not
+    by the jobs; outside the page's budget, which the merge then spends)."""
+    if not partition.grouped:
+        return [partition.prefix]
+    groups = jobs.sort_key_groups(partition.index, partition.key, id_chars=keys.JOB_ID_CHARS)
+    return [group for group in groups if group.endswith(partition.suffix)]
+
+
+@dataclass
+class _Merged:
+    matched: list[Job]
+    last_read: str | None  # the last entry taken from the merge
+    spent: bool  # the page's budget ran out
+
+
+def _merge(source: Plan, streams: list[_Stream], wanted: int, jobs: JobsTable) -> _Merged:
+    """The newest ``wanted`` matching jobs across ``streams`` (fewer if they run out,
+    or the page's budget does): entries merged by job id, checked, then fetched
+    with one BatchGetItem per round and checked again."""
+    merged = _Merged([], None, spent=False)
+    while len(merged.matched) < wanted and not merged.spent:
+        candidates: list[str] = []
+        drained = False
+        try:
+            while len(candidates) < min(wanted - len(merged.matched), 100):
+                rows_left = None if source.filtered else wanted - len(merged.matched) - len(candidates)
+                heads = [(head, stream) for stream in streams if (head := stream.peek(rows_left)) is not None]
+                if not heads:
+                    drained = True
+                    break
+                _head, stream = max(heads, key=lambda pair: pair[0])
+                entry = stream.pop()
+                merged.last_read = str(entry["pk"])
+                if source.entry_check(entry):
+                    candidates.append(merged.last_read)
+        except _BudgetSpent:
+            merged.spent = True
+        if candidates:
+            fetched = jobs.fetch_many(candidates)
+            merged.matched += [job for job_id in candidates if (job := fetched.get(job_id)) and source.job_check(job)]
+        if drained:
+            break
+    return merged
 
 
 def list_jobs(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable, cursors: CursorCodec) -> JobsPage:
@@ -339,39 +462,26 @@ def list_jobs(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable, cursors:
         high = min(high, below)
 
     wanted = query.limit + 1
-    batch = -(-wanted // len(source.partitions))
-    streams = [
-        _Stream(jobs, partition, low, high, batch)
-        for n, partition in enumerate(source.partitions)
-        if position is None or not position.exhausted >> n & 1
+    reads = _Reads()
+    live = [n for n in range(len(source.partitions)) if position is None or not position.exhausted >> n & 1]
+    ranges = [
+        _Range(n, p.index, p.key, prefix + low, prefix + high)
+        for n in live
+        for p in [source.partitions[n]]
+        for prefix in _ranges(jobs, p)
     ]
-    indexed = [n for n in range(len(source.partitions)) if position is None or not position.exhausted >> n & 1]
-    matched: list[Job] = []
-    while len(matched) < wanted:
-        candidates: list[str] = []
-        drained = False
-        while len(candidates) < min(wanted - len(matched), 100):
-            heads = [(head, stream) for stream in streams if (head := stream.peek()) is not None]
-            if not heads:
-                drained = True
-                break
-            _head, stream = max(heads, key=lambda pair: pair[0])
-            entry = stream.pop()
-            if source.entry_check(entry):
-                candidates.append(str(entry["pk"]))
-        if candidates:
-            fetched = jobs.fetch_many(candidates)
-            matched += [job for job_id in candidates if (job := fetched.get(job_id)) and source.job_check(job)]
-        if drained:
-            break
+    batch = max(1, -(-wanted // max(1, len(ranges))))
+    streams = [_Stream(jobs, where, batch, reads) for where in ranges]
+    merged = _merge(source, streams, wanted, jobs)
 
-    page = matched[: query.limit]
+    page = merged.matched[: query.limit]
+    more = len(merged.matched) > query.limit
+    last = page[-1].job_id if more else merged.last_read if merged.spent else None
     next_cursor = None
-    if len(matched) > query.limit:
-        last = page[-1].job_id
+    if last is not None and (more or any(not stream.exhausted_below(last) for stream in streams)):
         exhausted = position.exhausted if position is not None else 0
-        for n, stream in zip(indexed, streams, strict=True):
-            if stream.exhausted_below(last):
+        for n in live:
+            if all(stream.exhausted_below(last) for stream in streams if stream.where.n == n):
                 exhausted |= 1 << n
         next_cursor = cursors.encode(fingerprint, Position(last, exhausted))
     return JobsPage(items=[JobSummary.model_validate(job.model_dump()) for job in page], next_cursor=next_cursor)

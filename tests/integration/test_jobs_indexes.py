@@ -4,6 +4,7 @@ fetch_many and the bulk item (docs/storage.md, sections 3 to 5)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -14,19 +15,20 @@ from common.adapters.jobs import BulkItem, ClaimOutcome, JobsTable
 from common.logic import keys
 from common.logic.clock import utc_now
 from common.models.job import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage, new_job_id
-from local.template import Stack
+from local.template import Stack, load_template
 
-ALL_INDEXES = (
-    "ByDomain",
-    "ByDomainType",
-    "ByScope",
-    "ByRecipient",
-    "InFlight",
-    "ByBulk",
-    "ByDomainStatus",
-    "ByScopeStatus",
-)
+# Every index of JobsTable, as template.yaml defines them (name -> key attributes).
+_GSIS = load_template()["Resources"]["JobsTable"]["Properties"]["GlobalSecondaryIndexes"]
+ALL_INDEXES = tuple(gsi["IndexName"] for gsi in _GSIS)
 EVERY_JOB = {"ByDomain", "ByDomainType", "ByScope", "ByRecipient"}
+EXACT = {"ByDomainStatus", "ByScopeStatus", "ByRecipientStatus"}  # the sparse indexes of the exceptional statuses
+
+
+def test_the_service_knows_every_index_of_the_template_by_its_keys() -> None:
+    """``keys.INDEXES`` (what the service queries: Lambda has no template.yaml) is the
+    template's list of indexes, with the same partition and sort key attributes."""
+    from_template = {gsi["IndexName"]: tuple(k["AttributeName"] for k in gsi["KeySchema"]) for gsi in _GSIS}
+    assert from_template == keys.INDEXES
 
 
 def make_job(*, bulk_id: str | None = None, job_type: JobType = JobType.MANUAL) -> Job:
@@ -87,23 +89,25 @@ def test_a_created_job_is_in_exactly_the_designed_indexes_with_their_projections
     assert set(found["ByDomain"]) == {"pk", "dk"}
     assert set(found["ByScope"]) == {"pk", "tk"}
     assert set(found["InFlight"]) == {"pk", "fk", "fs"}
-    assert set(found["ByRecipient"]) == {"pk", "rk", "domain", "type"}  # bulk_id absent: not projected empty
+    assert set(found["ByRecipient"]) == {"pk", "rk", "rs"}  # bulk_id absent: not projected empty
     assert found["ByRecipient"]["rk"]["S"] == "owner@acme.com"
+    # sorted by domain, type, then job id: one domain's (and type's) jobs are one range
+    assert found["ByRecipient"]["rs"]["S"] == f"acme.com#escalation#{plain.job_id}"
 
     found = entries(client, name, bulk)
     assert set(found) == EVERY_JOB | {"InFlight", "ByBulk"}
     assert set(found["ByBulk"]) == {"pk", "bk", "status"}
-    assert set(found["ByRecipient"]) == {"pk", "rk", "domain", "type", "bulk_id"}
+    assert set(found["ByRecipient"]) == {"pk", "rk", "rs", "bulk_id"}
 
 
 @pytest.mark.parametrize(
     ("status", "indexes"),
     [
         (JobStatus.SENT, EVERY_JOB | {"InFlight", "ByBulk"}),
-        (JobStatus.DELAYED, EVERY_JOB | {"InFlight", "ByBulk", "ByDomainStatus", "ByScopeStatus"}),
+        (JobStatus.DELAYED, EVERY_JOB | {"InFlight", "ByBulk", *EXACT}),
         (JobStatus.DELIVERED, EVERY_JOB | {"ByBulk"}),
-        (JobStatus.BOUNCED, EVERY_JOB | {"ByBulk", "ByDomainStatus", "ByScopeStatus"}),
-        (JobStatus.CANCELED, EVERY_JOB | {"ByBulk", "ByDomainStatus", "ByScopeStatus"}),
+        (JobStatus.BOUNCED, EVERY_JOB | {"ByBulk", *EXACT}),
+        (JobStatus.CANCELED, EVERY_JOB | {"ByBulk", *EXACT}),
     ],
 )
 def test_settle_moves_the_sparse_indexes(
@@ -117,6 +121,8 @@ def test_settle_moves_the_sparse_indexes(
     assert found["ByBulk"]["status"]["S"] == status.value
     if "ByDomainStatus" in found:
         assert set(found["ByDomainStatus"]) == {"pk", "esk"}
+        assert set(found["ByRecipientStatus"]) == {"pk", "rek", "rs", "bulk_id"}
+        assert found["ByRecipientStatus"]["rek"]["S"] == f"owner@acme.com#{status.value}"
     stored = table.get(job.job_id)
     assert stored is not None and stored.status is status
 
@@ -145,11 +151,7 @@ def test_a_retrying_job_claimed_leaves_the_exact_indexes(table: JobsTable, clien
     assert claim.job is not None
     entry = AttemptLogEntry(at=utc_now(), outcome=AttemptOutcome.RETRY, error="throttled")
     assert table.record_attempt(claim.job, token="t1", entry=entry, status=JobStatus.RETRYING, due_at=5)
-    assert set(entries(client, stack.names["JobsTable"], job)) == EVERY_JOB | {
-        "InFlight",
-        "ByDomainStatus",
-        "ByScopeStatus",
-    }
+    assert set(entries(client, stack.names["JobsTable"], job)) == EVERY_JOB | {"InFlight"} | EXACT
     again = table.claim(message, now_ms=2_000, lease_seconds=60, token="t2", due_at=0)
     assert again.outcome is ClaimOutcome.CLAIMED
     assert set(entries(client, stack.names["JobsTable"], job)) == EVERY_JOB | {"InFlight"}
@@ -158,6 +160,21 @@ def test_a_retrying_job_claimed_leaves_the_exact_indexes(table: JobsTable, clien
     assert table.record_attempt(again.job, token="t2", entry=failed, status=JobStatus.FAILED)
     item = client.get_item(TableName=stack.names["JobsTable"], Key={"pk": {"S": job.job_id}})["Item"]
     assert "due_at" not in item and "fk" not in item and item["esk"]["S"] == "acme.com#failed#manual"
+
+
+def test_settle_from_a_known_status_is_one_call(table: JobsTable, client: Any) -> None:
+    """A caller that knows the job's keys and status (an event path) settles it with
+    one conditional UpdateItem, no read; a wrong status known is refused."""
+    job = make_job()
+    table.put_new([job], due_at=0)
+    calls: list[str] = []
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    known = keys.KeyedJob.of(job)
+    assert not table.settle(job.job_id, JobStatus.DELIVERED, current=replace(known, status=JobStatus.SENT))
+    assert table.settle(job.job_id, JobStatus.CANCELED, current=known)
+    assert calls == ["UpdateItem", "UpdateItem"]
+    stored = table.get(job.job_id)
+    assert stored is not None and stored.status is JobStatus.CANCELED
 
 
 def test_settle_is_conditional_on_the_status_read(table: JobsTable) -> None:
@@ -194,4 +211,4 @@ def test_a_bulk_item_reads_back_and_shows_in_no_index(table: JobsTable, client: 
     assert table.get_bulk(bulk_id) == bulk
     assert table.get_bulk(new_job_id()[0]) is None
     item = client.get_item(TableName=stack.names["JobsTable"], Key={"pk": {"S": f"k#{bulk_id}"}})["Item"]
-    assert not set(item) & {"dk", "dtk", "tk", "rk", "fk", "bk", "esk", "esa"}
+    assert not set(item) & {attribute for attribute, _sort in keys.INDEXES.values()}

@@ -163,16 +163,31 @@ def test_an_exceptional_status_reads_the_exact_indexes() -> None:
 def test_in_flight_statuses_read_the_domains_in_flight_shards() -> None:
     queued = partitions(ListJobsQuery(domain="acme.com", status=JobStatus.QUEUED), TWO)
     assert queued == [Partition("InFlight", k, prefix="acme.com#") for k in keys.domain_inflight_keys("acme.com")]
-    everyone = partitions(ListJobsQuery(status=JobStatus.SENDING), EVERYONE)
-    assert everyone == [Partition("InFlight", k, whole=True) for k in keys.all_inflight_keys()]
+    # A * caller: InFlight's sort keys start with the domain, so no shard is in time
+    # order across domains; the immutable indexes, the status checked on the job.
+    everyone = partitions(ListJobsQuery(status=JobStatus.SENDING, type=JobType.MANUAL), EVERYONE)
+    assert everyone == [Partition("ByScope", f"manual#{n}") for n in range(16)]
     # sent: and the parked sent jobs of the exact indexes
     sent = partitions(ListJobsQuery(domain="acme.com", status=JobStatus.SENT, type=JobType.MANUAL), TWO)
     assert sent == [*queued, Partition("ByDomainStatus", "acme.com#sent#manual")]
 
 
-def test_recipient_reads_its_one_partition_in_lower_case() -> None:
-    query = ListJobsQuery(recipient="Owner@Acme.COM", status=JobStatus.FAILED)
-    assert partitions(query, TWO) == [Partition("ByRecipient", "owner@acme.com")]
+def test_recipient_reads_one_range_per_domain_and_type_in_lower_case() -> None:
+    query = ListJobsQuery(recipient="Owner@Acme.COM", type=JobType.MANUAL)
+    assert partitions(query, TWO) == [
+        Partition("ByRecipient", "owner@acme.com", prefix=f"{domain}#manual#") for domain in ("acme.com", "beta.io")
+    ]
+    every_type = partitions(ListJobsQuery(recipient="owner@acme.com", domain="beta.io"), TWO)
+    assert every_type == [Partition("ByRecipient", "owner@acme.com", prefix=f"beta.io#{t.value}#") for t in JobType]
+    # an exceptional status: the recipient's partition of that status
+    failed = partitions(ListJobsQuery(recipient="Owner@Acme.COM", status=JobStatus.FAILED, domain="acme.com"), TWO)
+    assert failed == [
+        Partition("ByRecipientStatus", "owner@acme.com#failed", prefix=f"acme.com#{t.value}#") for t in JobType
+    ]
+    # a * caller: the partition's groups (domain and type), found as it is read
+    assert partitions(ListJobsQuery(recipient="owner@acme.com", type=JobType.MANUAL), EVERYONE) == [
+        Partition("ByRecipient", "owner@acme.com", grouped=True, suffix="#manual#")
+    ]
 
 
 def test_fingerprints_differ_between_callers_and_filters() -> None:
@@ -193,4 +208,4 @@ def test_fingerprints_differ_between_callers_and_filters() -> None:
         for q in queries
         for c in (a, b, ab, EVERYONE)
     }
-    assert len(prints) == len(queries) * 4 - 3  # a recipient's partition is the same for every caller
+    assert len(prints) == len(queries) * 4

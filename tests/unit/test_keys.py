@@ -41,12 +41,12 @@ def test_transition_changes_exactly_the_attributes_of_the_status_sets(old: JobSt
     if new.value in IN_FLIGHT and old.value not in IN_FLIGHT:
         expected_set |= {"fk", "fs"}
     if new.value in EXCEPTIONAL and old is not new:
-        expected_set |= {"esk", "esa"}
+        expected_set |= {"esk", "esa", "rek"}
     expected_remove = set()
     if old.value in IN_FLIGHT and new.value not in IN_FLIGHT:
         expected_remove |= {"fk", "fs"}
     if old.value in EXCEPTIONAL and new.value not in EXCEPTIONAL:
-        expected_remove |= {"esk", "esa"}
+        expected_remove |= {"esk", "esa", "rek"}
     assert set(change.set) == expected_set
     assert change.remove == expected_remove
     # What is set is what a job created in that status carries.
@@ -64,6 +64,7 @@ def test_a_job_carries_the_keys_of_its_indexes() -> None:
         "dtk": f"acme.com#manual#{r % 4}",
         "tk": f"manual#{r % 16}",
         "rk": "owner@acme.com",
+        "rs": f"acme.com#manual#{JOB_ID}",
         "fk": f"f#{(keys.domain_hash('acme.com') + r % 8) % 64}",
         "fs": f"acme.com#{JOB_ID}",
         "bk": f"{bulk_id}#{r % 4}",
@@ -71,18 +72,20 @@ def test_a_job_carries_the_keys_of_its_indexes() -> None:
     bounced = keys.index_attributes(job(JobStatus.BOUNCED))
     assert bounced["esk"] == "acme.com#bounced#manual"
     assert bounced["esa"] == f"bounced#manual#{r % 4}"
+    assert bounced["rek"] == "owner@acme.com#bounced"
     assert "fk" not in bounced and "bk" not in bounced
 
 
 def test_parking_moves_a_sent_job_from_in_flight_to_the_exact_indexes() -> None:
     change = keys.transition(job(JobStatus.SENT), JobStatus.SENT, parked=True)
-    assert set(change.set) == {"esk", "esa"}
+    assert set(change.set) == {"esk", "esa", "rek"}
     assert change.set["esk"] == "acme.com#sent#manual"
+    assert change.set["rek"] == "owner@acme.com#sent"
     assert change.remove == {"fk", "fs"}
     # ... and its delivery later leaves them
     later = keys.transition(job(JobStatus.SENT, parked=True), JobStatus.DELIVERED)
     assert set(later.set) == {"status"}
-    assert later.remove == {"esk", "esa"}
+    assert later.remove == {"esk", "esa", "rek"}
 
 
 def test_shards_are_stable_and_spread() -> None:
