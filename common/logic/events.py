@@ -176,7 +176,7 @@ class SesEventBridgeEvent(_Lenient):
 # ------------------------------------------------------------------ words
 _BOUNCES: dict[tuple[str, str], str] = {
     ("Undetermined", "Undetermined"): "SES could not determine why",
-    ("Permanent", "General"): "the recipient's mail server rejected it for good",
+    ("Permanent", "General"): "refused for good",
     ("Permanent", "NoEmail"): "the address does not exist",
     ("Permanent", "Suppressed"): (
         "SES did not send it: the address has a recent history of bouncing (SES's global suppression list)"
@@ -190,6 +190,7 @@ _BOUNCES: dict[tuple[str, str], str] = {
     ("Transient", "ContentRejected"): "the recipient's mail server rejected its content",
     ("Transient", "AttachmentRejected"): "the recipient's mail server rejected an attachment",
 }
+_SES_SIDE = frozenset({"Suppressed", "OnAccountSuppressionList"})
 _DELAYS: dict[str, str] = {
     "InternalFailure": "an internal SES issue",
     "General": "a failure while talking to the recipient's mail server",
@@ -294,10 +295,12 @@ def _bounce(bounce: SesBounce) -> _Meaning:
         f"SES's subtype {_clean(bounce.bounce_sub_type, 40)}"
     )
     permanent = bounce.bounce_type == "Permanent"
-    head = f"{_clean(bounce.bounce_type, 20)} bounce: {words}"
+    head = f"{_clean(bounce.bounce_type, 20)} bounce ({words})"
     tail = f"Correct the address; {SUPPRESSED_WORDS}." if permanent else "It may succeed later: retry the job."
     room = MAX_EVENT_DETAIL_CHARS - len(head) - len(tail) - 45
-    detail = _sentence(head, _remote(bounce.bounced_recipients, room), tail)
+    # SES's own refusals carry SES's words, not a remote server's: the subtype says it all.
+    remote = "" if bounce.bounce_sub_type in _SES_SIDE else _remote(bounce.bounced_recipients, room)
+    detail = _sentence(head, remote, tail)
     return _Meaning(
         bounce.timestamp,
         JobEventType.BOUNCED,
