@@ -2,8 +2,10 @@
 
 One email of each system type through ``EnqueueFunction`` (the Lambda Invoke
 API, as Privas services call it), a small Bulk Send through the HTTP API (as
-the Email Operations page calls it), then the log as a table until every job
-is sent, and where to read what SES sent.
+the Email Operations page calls it), then the log as a table until SES has
+reported on every job (the local stack emulates SES's mailbox simulator: one
+bulk recipient bounces, one complains), the delivery events and suppression
+entries those two made, and where to read what SES sent.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ from local.tokens import mint, template_rules
 
 DOMAIN = "acme.com"
 WAIT_SECONDS = 60
-FINAL = ("sent", "failed")
+# Where a job rests once SES has reported on it (or it never reached SES).
+FINAL = ("delivered", "bounced", "complained", "failed", "suppressed", "canceled")
+# SES's mailbox simulator (emulated by the local stack): a hard bounce and a complaint.
+BOUNCES = "bounce@simulator.amazonses.com"
+COMPLAINS = "complaint@simulator.amazonses.com"
 
 EMAILS = [
     {
@@ -121,6 +127,7 @@ class Demo:
         system_ids = self.enqueue()
         bulk_ids = self.bulk_send(system_ids[:1])
         rows = self.watch(set(system_ids + bulk_ids))
+        self.show_events(rows)
         self.show_sent_mail(rows)
 
     def enqueue(self) -> list[str]:
@@ -148,7 +155,7 @@ class Demo:
         bulk = {
             "domain": DOMAIN,
             "job_ids": selected,
-            "extra_recipients": "ann@example.org, bob@example.org\ncarol@example.org",
+            "extra_recipients": f"ann@example.org, bob@example.org\ncarol@example.org {BOUNCES} {COMPLAINS}",
             "subject": "Our opening hours change next week",
             "body": "From Monday we are open from 8 to 18.",
         }
@@ -160,7 +167,7 @@ class Demo:
         return job_ids
 
     def watch(self, ours: set[str]) -> list[dict[str, Any]]:
-        print(f"\n3. The log (GET {self.settings.api_url}/jobs?domain={DOMAIN}), until every job is sent")
+        print(f"\n3. The log (GET {self.settings.api_url}/jobs?domain={DOMAIN}), until SES has reported on every job")
         shown = ""
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
@@ -173,20 +180,46 @@ class Demo:
                 print(f"\n{current}")
                 shown = current
             if len(rows) == len(ours) and all(r["status"] in FINAL for r in rows):
-                sent = sum(1 for r in rows if r["status"] == "sent")
-                print(f"\n   {sent} of {len(rows)} sent.")
+                delivered = sum(1 for r in rows if r["status"] == "delivered")
+                print(f"\n   {delivered} of {len(rows)} delivered.")
                 return rows
             if time.monotonic() > deadline:
                 waiting = len(ours) - sum(1 for r in rows if r["status"] in FINAL)
                 raise DemoError(
-                    f"{waiting} job(s) neither sent nor failed after {WAIT_SECONDS} s: is the stack's worker"
-                    " running? (Retries wait BackoffBaseSeconds, doubling; EMAILOPS_SES_FAULTS makes them happen.)"
+                    f"{waiting} job(s) without SES's report after {WAIT_SECONDS} s: is the stack's worker"
+                    " running? (Retries wait BackoffBaseSeconds, doubling; EMAILOPS_SES_FAULTS makes them happen;"
+                    " EMAILOPS_SES_EVENTS=off leaves jobs sent.)"
                 )
             time.sleep(1)
 
+    def show_events(self, rows: list[dict[str, Any]]) -> None:
+        print("\n4. SES's events (GET /jobs/{job_id}: events), for the bounce and the complaint")
+        expected = {BOUNCES: "bounced", COMPLAINS: "complained"}
+        for row in rows:
+            if row["recipient"] not in expected:
+                continue
+            deadline = time.monotonic() + 10  # the complaint follows the delivery
+            _, detail = self.api("GET", f"/jobs/{row['job_id']}")
+            while detail.get("status") != expected[row["recipient"]] and time.monotonic() < deadline:
+                time.sleep(0.5)
+                _, detail = self.api("GET", f"/jobs/{row['job_id']}")
+            print(f"   {row['recipient']} is {detail['status']}:")
+            for event in detail.get("events", []):
+                print(f"     {_time(event['at'])} {event['type']:<10} {event['detail']}")
+        status, page = self.api("GET", f"/suppressions?domain={DOMAIN}")
+        if status == 200:
+            print(f"\n   {DOMAIN}'s suppression list (GET /suppressions?domain={DOMAIN}):")
+            for item in page.get("items", []):
+                print(f"     {item['email']:<36} {item['reason']:<11} job {item.get('job_id') or '-'}")
+        else:
+            print(
+                f"\n   Both addresses are now on {DOMAIN}'s suppression list (items sup#{DOMAIN}#<address>"
+                " in the jobs table)."
+            )
+
     def show_sent_mail(self, rows: list[dict[str, Any]]) -> None:
         aws = self.settings.aws_endpoint
-        print(f"\n4. What SES accepted, in the embedded AWS ({aws}/moto-api/data.json, under ses.Message):")
+        print(f"\n5. What SES accepted, in the embedded AWS ({aws}/moto-api/data.json, under ses.Message):")
         with urllib.request.urlopen(f"{aws}/moto-api/data.json", timeout=30) as raw:  # noqa: S310 - a local URL
             messages = json.loads(raw.read()).get("ses", {}).get("Message", [])
         by_id = {m.get("id"): m for m in messages}

@@ -25,7 +25,8 @@ from local.lambda_api import LambdaApi
 from local.pollers import QueuePoller, SchedulePoller, queue_sources, schedules
 from local.runtime import ConfigurationError, LocalFunction, load_functions, shared_environment
 from local.ses import FAULTS_VARIABLE, SesFaultInjector, SesFaults, check_sender, verify_sender_identity
-from local.template import REGION, Stack, create_stack, default_parameters, load_template
+from local.ses_events import SesEventEmulator, SesEventPublisher
+from local.template import ACCOUNT, REGION, Stack, create_stack, default_parameters, load_template
 from local.tokens import DEFAULT_SECRET, JwtRules, jwt_rules
 
 if TYPE_CHECKING:
@@ -52,6 +53,9 @@ class Settings:
     schedule_seconds: int = DEFAULT_SCHEDULE_SECONDS
     parameters: Mapping[str, str] = field(default_factory=dict)
     ses_faults: SesFaults = field(default_factory=SesFaults)
+    # SES's delivery events, emulated after each accepted send (local/ses_events.py);
+    # EMAILOPS_SES_EVENTS=off leaves every sent job "sent", as with a broken event path.
+    ses_events: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +76,7 @@ class Settings:
             schedule_seconds=_int(env, "EMAILOPS_SCHEDULE_SECONDS", cls.schedule_seconds),
             parameters=parameters,
             ses_faults=SesFaults.parse(env.get(FAULTS_VARIABLE, "")),
+            ses_events=_switch(env, SES_EVENTS_VARIABLE, default=True),
         )
 
     @property
@@ -90,6 +95,20 @@ class Settings:
     @property
     def lambda_url(self) -> str:
         return f"http://{httpd.HOST}:{self.lambda_port}"
+
+
+SES_EVENTS_VARIABLE = "EMAILOPS_SES_EVENTS"
+
+
+def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise ConfigurationError(f"{name}={raw!r}: expected on or off")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -191,6 +210,7 @@ class LocalStack:
         self._aws_thread: threading.Thread | None = None
         self._servers: list[ThreadingHTTPServer] = []
         self._serving: list[ThreadingHTTPServer] = []
+        self.ses_events: SesEventPublisher | None = None
 
     def start(self) -> None:
         """Bind every port (``PortInUse`` before anything starts), then start
@@ -256,6 +276,23 @@ class LocalStack:
         if self._aws_socket is None:
             raise RuntimeError("the embedded AWS's port is not bound")
         app: Callable[..., Iterable[bytes]] = _DynamoDbOneAtATime(DomainDispatcherApplication(create_backend_app))
+        # SES's delivery events, as its mailbox simulator publishes them (behind
+        # the fault injector: a refused send publishes nothing).
+        endpoint = self.settings.aws_endpoint
+        if self.settings.ses_events:
+            self.ses_events = SesEventPublisher(
+                lambda: boto3.client(
+                    "events",
+                    region_name=REGION,
+                    endpoint_url=endpoint,
+                    aws_access_key_id="local",
+                    aws_secret_access_key="local",  # noqa: S106 - the embedded AWS takes any key
+                ),
+                region=REGION,
+                account=ACCOUNT,
+                identity=default_parameters(load_template(), dict(self.settings.template_overrides))["SenderIdentity"],
+            )
+            app = SesEventEmulator(app, self.ses_events)
         if self.settings.ses_faults.active:
             app = SesFaultInjector(app, self.settings.ses_faults)
         server = make_server(
@@ -290,6 +327,9 @@ class LocalStack:
         for server in self._servers:
             server.server_close()
         self._servers.clear()
+        if self.ses_events is not None:
+            self.ses_events.stop()
+            self.ses_events = None
         if self._aws_server is not None:
             if self._aws_thread is not None:  # shutdown() waits for serve_forever() to end
                 self._aws_server.shutdown()

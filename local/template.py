@@ -221,4 +221,29 @@ def create_stack(session: Any, *, prefix: str = "emailops", overrides: dict[str,
         arn = secretsmanager.create_secret(Name=f"{prefix}-{logical}", SecretString=value)["ARN"]
         stack.names[logical] = arn  # Ref of a secret is its ARN
         stack.arns[logical] = arn
+
+    create_event_rules(session, stack, prefix=prefix)
     return stack
+
+
+def create_event_rules(session: Any, stack: Stack, *, prefix: str) -> None:
+    """The template's EventBridge rules with their SQS targets (SES's events
+    reach SesEventsQueue through them, as in AWS; the embedded EventBridge
+    matches the pattern and delivers to the queue). Queue policies are AWS's
+    to enforce; the embedded AWS does not check them."""
+    events = session.client("events", region_name=stack.region)
+    for logical, resource in stack.of_type("AWS::Events::Rule").items():
+        props = stack.resolve(resource["Properties"])
+        name = f"{prefix}-{logical}"
+        bus = str(props.get("EventBusName", "default"))
+        arn = events.put_rule(
+            Name=name,
+            EventPattern=json.dumps(props["EventPattern"]),
+            State=str(props.get("State", "ENABLED")),
+            EventBusName=bus,
+        )["RuleArn"]
+        stack.names[logical] = name
+        stack.arns[logical] = arn
+        targets = [{"Id": str(t["Id"]), "Arn": str(t["Arn"])} for t in props.get("Targets", [])]
+        if targets:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)

@@ -229,6 +229,27 @@ class AttemptLogEntry(BaseModel):
     error: str | None = None
 
 
+class EventType(StrEnum):
+    """What SES reported about an email it accepted (contract, section 2)."""
+
+    DELIVERED = "delivered"
+    DELAYED = "delayed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    REJECTED = "rejected"
+
+
+MAX_EVENT_DETAIL_CHARS = 300  # keeps a job with its events under 1 KB on the common paths
+
+
+class EventEntry(BaseModel):
+    """One distinct SES event of a job, as the job's detail shows it."""
+
+    at: Timestamp
+    type: EventType
+    detail: Annotated[str, StringConstraints(max_length=MAX_EVENT_DETAIL_CHARS)]
+
+
 class Job(BaseModel):
     """A job as stored: one email to one recipient."""
 
@@ -253,6 +274,9 @@ class Job(BaseModel):
     # The request's fingerprint (EmailRequest.fingerprint), kept on the key's marker.
     request_fingerprint: str | None = None
     bulk_id: str | None = None
+    # SES's events, in the order they were written (common.adapters.jobs.apply_event);
+    # never written at creation (exclude): a job has none until SES reports one.
+    events: list[EventEntry] = Field(default_factory=list, exclude=True)
 
     @property
     def queue(self) -> QueueName:
@@ -382,9 +406,13 @@ class JobDetail(JobSummary):
     reply_to: str | None = None
     message_id: str | None = None
     attempt_log: list[AttemptLogEntry]
+    # One entry per distinct SES event, oldest first by ``at``.
+    events: list[EventEntry] = Field(default_factory=list)
 
     @classmethod
     def from_job(cls, job: Job, bodies: Bodies) -> JobDetail:
         return cls.model_validate(
-            job.model_dump(exclude={"body"}) | {"body_text": bodies.text, "body_html": bodies.html}
+            job.model_dump(exclude={"body"})
+            | {"body_text": bodies.text, "body_html": bodies.html}
+            | {"events": sorted(job.events, key=lambda entry: entry.at)}
         )

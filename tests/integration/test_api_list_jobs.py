@@ -24,7 +24,7 @@ SUMMARY_FIELDS = {
     "error",
     "bulk_id",
 }
-DETAIL_FIELDS = SUMMARY_FIELDS | {"body_text", "body_html", "reply_to", "message_id", "attempt_log"}
+DETAIL_FIELDS = SUMMARY_FIELDS | {"body_text", "body_html", "reply_to", "message_id", "attempt_log", "events"}
 
 
 @pytest.fixture
@@ -252,6 +252,7 @@ def test_one_job_with_its_body_and_attempt_log(admin: Admin) -> None:
     assert reply.body["body_text"] == "Hello,\n\nthe full body."
     assert reply.body["message_id"] == "ses-1"
     assert reply.body["attempt_log"] == [{"at": reply.body["created_at"], "outcome": "sent", "error": None}]
+    assert reply.body["events"] == []  # no SES event yet
 
 
 @pytest.mark.parametrize("job_id", ["01JGQ6Z1T8W3Y5K7M9P2R4S6V8", "not-a-ulid", "bulk", "01jgq6z1t8w3y5k7m9p2r4s6v8"])

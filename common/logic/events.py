@@ -1,0 +1,521 @@
+"""SES's delivery events become job statuses (contract, sections 2 and 7).
+
+SES publishes the configuration set's events to EventBridge's default bus; a
+rule sends this stack's to the ``SesEventsQueue``, whose batches reach
+``SesEventsFunction``. Each SQS record's body is one EventBridge event whose
+``detail`` is SES's event record (``eventType``, ``mail`` with the tags the
+worker sent, and one sub-object: ``delivery``, ``bounce``, ``complaint``,
+``deliveryDelay`` or ``reject``).
+
+Per event: the job is the one SES's echo of the ``job_id`` tag names; the
+event is written with one conditional update (``JobsTable.apply_event``):
+
+- an event applied twice leaves one entry: its identity (type, SES message
+  id, the event's own time and feedback id, recipients) is hashed into an id
+  the write refuses to add twice;
+- statuses follow section 2's precedence whatever the order of arrival:
+  ``complained`` > ``bounced`` > ``delivered`` > ``delayed`` > ``sent``; a
+  weaker event arriving late is still listed in ``events``;
+- ``reject`` (SES accepted the email, then found a virus) makes a job that
+  was not delivered ``failed``, with SES's reason in ``error`` (``failed``
+  ranks between ``delayed`` and ``delivered``: see ``RANK``);
+- a permanent bounce or a complaint puts the recipient on the job's domain's
+  suppression list (``suppress_recipient``); a transient bounce does not;
+- an event for an unknown job is logged (ids only) and dropped; one for a job
+  still ``sending`` goes back to the queue (the worker's outcome is due); a
+  record that is not an SES event goes back too, and ends in the queue's
+  dead-letter queue after ``maxReceiveCount`` receives: nothing is retried
+  forever.
+
+Nothing here logs an address, a body, an account id or an ARN: SES's record
+carries all of them, and only ids, types and outcomes are logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from common.adapters.jobs import EventOutcome, EventWrite, JobsTable, SuppressionItem
+from common.adapters.mailer import redact
+from common.adapters.observability import logger, metrics
+from common.logic.clock import utc_now
+from common.models.errors import EmailOpsError
+from common.models.job import (
+    JOB_ID_RE,
+    MAX_EVENT_DETAIL_CHARS,
+    EventEntry,
+    JobStatus,
+    JobType,
+)
+from common.models.job import (
+    EventType as JobEventType,
+)
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from common.models.job import Job
+
+Clock = Callable[[], datetime]
+
+# ------------------------------------------------------------------ precedence
+# Section 2: complained > bounced > delivered > delayed > sent. A job not yet
+# sent by our records (queued, retrying: an earlier attempt SES did accept) is
+# below sent: SES's word settles it, and the claim then refuses to send it
+# again. ``failed`` sits between delayed and delivered: a reject (SES accepted
+# the email, then refused it) replaces what was not delivered, and SES's own
+# report of a delivery, bounce or complaint replaces a ``failed`` (the worker
+# took an ambiguous answer for a failure, or SES rejected a copy): SES knows.
+# So every pair of events ends in the same status whatever their order.
+RANK: dict[JobStatus, int] = {
+    JobStatus.QUEUED: -1,
+    JobStatus.RETRYING: -1,
+    JobStatus.SENT: 0,
+    JobStatus.DELAYED: 1,
+    JobStatus.FAILED: 2,
+    JobStatus.DELIVERED: 3,
+    JobStatus.BOUNCED: 4,
+    JobStatus.COMPLAINED: 5,
+}
+
+
+def overridden_by(status: JobStatus) -> frozenset[JobStatus]:
+    """The statuses an event standing for ``status`` replaces: every weaker one.
+    Nothing replaces ``canceled`` or ``suppressed`` (never sent), and ``sending``
+    waits for its worker's outcome."""
+    return frozenset(s for s, rank in RANK.items() if rank < RANK[status])
+
+
+# ------------------------------------------------------------------ SES's record
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class SesMail(_Lenient):
+    message_id: str = Field(alias="messageId", min_length=1)
+    timestamp: datetime | None = None
+    tags: dict[str, list[str]] = Field(default_factory=dict)
+
+    def tag(self, name: str) -> str | None:
+        values = self.tags.get(name) or []
+        return values[0] if values else None
+
+
+class SesRecipientStatus(_Lenient):
+    email_address: str | None = Field(alias="emailAddress", default=None)
+    status: str | None = None
+    diagnostic_code: str | None = Field(alias="diagnosticCode", default=None)
+
+
+class SesDelivery(_Lenient):
+    timestamp: datetime
+    recipients: list[str] = Field(default_factory=list)
+    smtp_response: str | None = Field(alias="smtpResponse", default=None)
+
+
+class SesBounce(_Lenient):
+    bounce_type: str = Field(alias="bounceType")
+    bounce_sub_type: str = Field(alias="bounceSubType", default="Undetermined")
+    bounced_recipients: list[SesRecipientStatus] = Field(alias="bouncedRecipients", default_factory=list)
+    timestamp: datetime
+    feedback_id: str | None = Field(alias="feedbackId", default=None)
+
+
+class SesComplaint(_Lenient):
+    complained_recipients: list[SesRecipientStatus] = Field(alias="complainedRecipients", default_factory=list)
+    timestamp: datetime
+    feedback_id: str | None = Field(alias="feedbackId", default=None)
+    complaint_feedback_type: str | None = Field(alias="complaintFeedbackType", default=None)
+    complaint_sub_type: str | None = Field(alias="complaintSubType", default=None)
+
+
+class SesDeliveryDelay(_Lenient):
+    timestamp: datetime
+    delay_type: str = Field(alias="delayType", default="Undetermined")
+    expiration_time: datetime | None = Field(alias="expirationTime", default=None)
+    delayed_recipients: list[SesRecipientStatus] = Field(alias="delayedRecipients", default_factory=list)
+
+
+class SesReject(_Lenient):
+    reason: str = "unknown"
+
+
+class SesRecord(_Lenient):
+    """SES's event record (the same JSON SNS, Firehose and EventBridge carry)."""
+
+    event_type: str = Field(alias="eventType")
+    mail: SesMail
+    delivery: SesDelivery | None = None
+    bounce: SesBounce | None = None
+    complaint: SesComplaint | None = None
+    delivery_delay: SesDeliveryDelay | None = Field(alias="deliveryDelay", default=None)
+    reject: SesReject | None = None
+
+
+class SesEventBridgeEvent(_Lenient):
+    """The EventBridge event SES puts on the default bus (``source`` ``aws.ses``)."""
+
+    source: str
+    detail_type: str = Field(alias="detail-type")
+    time: datetime | None = None
+    detail: SesRecord
+
+
+# ------------------------------------------------------------------ words
+_BOUNCES: dict[tuple[str, str], str] = {
+    ("Undetermined", "Undetermined"): "SES could not determine why",
+    ("Permanent", "General"): "refused for good",
+    ("Permanent", "NoEmail"): "the address does not exist",
+    ("Permanent", "Suppressed"): (
+        "SES did not send it: the address has a recent history of bouncing (SES's global suppression list)"
+    ),
+    ("Permanent", "OnAccountSuppressionList"): (
+        "SES did not send it: the address is on the SES account's own suppression list"
+    ),
+    ("Transient", "General"): "the recipient's mail server refused it for now",
+    ("Transient", "MailboxFull"): "the recipient's mailbox is full",
+    ("Transient", "MessageTooLarge"): "the message is too large for the recipient's mail server",
+    ("Transient", "ContentRejected"): "the recipient's mail server rejected its content",
+    ("Transient", "AttachmentRejected"): "the recipient's mail server rejected an attachment",
+}
+_SES_SIDE = frozenset({"Suppressed", "OnAccountSuppressionList"})
+_DELAYS: dict[str, str] = {
+    "InternalFailure": "an internal SES issue",
+    "General": "a failure while talking to the recipient's mail server",
+    "MailboxFull": "the recipient's mailbox is full",
+    "SpamDetected": "the recipient's mail server received much unsolicited email from this sender",
+    "RecipientServerError": "a temporary issue on the recipient's mail server",
+    "IPFailure": "the recipient's provider blocks or throttles the sending IP address",
+    "TransientCommunicationFailure": "a temporary communication failure with the recipient's mail server",
+    "BYOIPHostNameLookupUnavailable": "SES could not look up the sending IP address's host name",
+    "Undetermined": "SES could not determine why",
+    "SendingDeferral": "SES deferred it",
+}
+_REJECTS: dict[str, str] = {"Bad content": "SES found a virus in it"}
+COMPLAINT_WORDS = "the recipient marked this email as spam"
+SUPPRESSED_WORDS = "the address is now on the domain's suppression list"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _clean(text: str, limit: int) -> str:
+    """Another server's words, made safe to show: one line, no ARN or
+    account id, at most ``limit`` characters."""
+    one_line = redact(_CONTROL.sub(" ", text)).strip()
+    return one_line if len(one_line) <= limit else one_line[: max(limit - 1, 0)] + "…"
+
+
+def _remote(recipients: list[SesRecipientStatus], room: int) -> str:
+    """The remote server's status and diagnostic, as a clause (or "")."""
+    first = recipients[0] if recipients else None
+    if first is None or not (first.status or first.diagnostic_code):
+        return ""
+    said = " ".join(part for part in (first.status, first.diagnostic_code) if part)
+    return f"; the recipient's mail server answered: {_clean(said, max(room, 20))}"
+
+
+def _sentence(head: str, remote: str, tail: str) -> str:
+    """``head`` + ``remote`` + ``tail``, cut in ``remote`` so it fits the detail limit."""
+    text = f"{head}{remote}. {tail}".strip() if tail else f"{head}{remote}."
+    if len(text) <= MAX_EVENT_DETAIL_CHARS:
+        return text
+    return _clean(text, MAX_EVENT_DETAIL_CHARS)
+
+
+# ------------------------------------------------------------------ interpreting
+@dataclass(frozen=True)
+class Interpreted:
+    """One SES event, as this service applies it."""
+
+    job_id: str
+    domain: str | None  # from the tags (a hint: the job's own is what counts)
+    job_type: JobType | None
+    event_id: str
+    entry: EventEntry
+    status: JobStatus
+    error: str | None  # the job's ``error`` when the event moves it
+    suppression: str | None  # "bounced" | "complained": the recipient goes on the domain's list
+    ses_message_id: str
+
+
+class NotAnSesEvent(EmailOpsError):
+    """A record that is not an SES event for this service (it ends in the DLQ)."""
+
+    code = "not_an_ses_event"
+
+
+class Ignored(Exception):
+    """An SES event this service does not act on (no job tag, or a type not subscribed)."""
+
+
+def event_id(record: SesRecord, at: datetime, feedback_id: str | None, recipients: list[str]) -> str:
+    """What makes two deliveries of one event the same event: SES's type, its
+    message id, the event's own time, its feedback id and its recipients."""
+    identity = [record.event_type, record.mail.message_id, at.isoformat(), feedback_id or "", sorted(recipients)]
+    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class _Meaning:
+    at: datetime
+    kind: JobEventType
+    status: JobStatus
+    detail: str
+    error: str | None = None
+    suppression: str | None = None
+    feedback_id: str | None = None
+    recipients: tuple[str, ...] = ()
+
+
+def _addresses(recipients: list[SesRecipientStatus]) -> tuple[str, ...]:
+    return tuple(r.email_address for r in recipients if r.email_address)
+
+
+def _delivery(delivery: SesDelivery) -> _Meaning:
+    said = _clean(delivery.smtp_response or "", 120)
+    detail = "Delivered: the recipient's mail server accepted it" + (f" ({said})." if said else ".")
+    return _Meaning(
+        delivery.timestamp, JobEventType.DELIVERED, JobStatus.DELIVERED, detail, recipients=tuple(delivery.recipients)
+    )
+
+
+def _bounce(bounce: SesBounce) -> _Meaning:
+    words = _BOUNCES.get((bounce.bounce_type, bounce.bounce_sub_type)) or (
+        f"SES's subtype {_clean(bounce.bounce_sub_type, 40)}"
+    )
+    permanent = bounce.bounce_type == "Permanent"
+    head = f"{_clean(bounce.bounce_type, 20)} bounce ({words})"
+    tail = f"Correct the address; {SUPPRESSED_WORDS}." if permanent else "It may succeed later: retry the job."
+    room = MAX_EVENT_DETAIL_CHARS - len(head) - len(tail) - 45
+    # SES's own refusals carry SES's words, not a remote server's: the subtype says it all.
+    remote = "" if bounce.bounce_sub_type in _SES_SIDE else _remote(bounce.bounced_recipients, room)
+    detail = _sentence(head, remote, tail)
+    return _Meaning(
+        bounce.timestamp,
+        JobEventType.BOUNCED,
+        JobStatus.BOUNCED,
+        detail,
+        error=detail,
+        suppression="bounced" if permanent else None,
+        feedback_id=bounce.feedback_id,
+        recipients=_addresses(bounce.bounced_recipients),
+    )
+
+
+def _complaint(complaint: SesComplaint) -> _Meaning:
+    kind = complaint.complaint_feedback_type
+    how = f" (feedback type: {_clean(kind, 30)})" if kind else ""
+    return _Meaning(
+        complaint.timestamp,
+        JobEventType.COMPLAINED,
+        JobStatus.COMPLAINED,
+        f"Complaint: {COMPLAINT_WORDS}{how}; {SUPPRESSED_WORDS}.",
+        suppression="complained",
+        feedback_id=complaint.feedback_id,
+        recipients=_addresses(complaint.complained_recipients),
+    )
+
+
+def _delay(delay: SesDeliveryDelay) -> _Meaning:
+    words = _DELAYS.get(delay.delay_type) or f"SES's delay type {_clean(delay.delay_type, 40)}"
+    until = (
+        f"SES keeps trying until {delay.expiration_time.strftime('%Y-%m-%d %H:%M UTC')}."
+        if delay.expiration_time
+        else "SES keeps trying."
+    )
+    head = f"Delivery delayed: {words}"
+    room = MAX_EVENT_DETAIL_CHARS - len(head) - len(until) - 45
+    detail = _sentence(head, _remote(delay.delayed_recipients, room), until)
+    recipients = _addresses(delay.delayed_recipients)
+    return _Meaning(delay.timestamp, JobEventType.DELAYED, JobStatus.DELAYED, detail, recipients=recipients)
+
+
+def _reject(reject: SesReject, at: datetime) -> _Meaning:
+    why = _REJECTS.get(reject.reason)
+    detail = (
+        f"Rejected by SES after it was accepted: {_clean(reject.reason, 60)}"
+        + (f" ({why})" if why else "")
+        + "; it was not delivered. Remove the offending content and send it again."
+    )
+    return _Meaning(at, JobEventType.REJECTED, JobStatus.FAILED, detail, error=detail)
+
+
+def _meaning(event: SesEventBridgeEvent) -> _Meaning:
+    record = event.detail
+    if record.event_type == "Delivery" and record.delivery is not None:
+        return _delivery(record.delivery)
+    if record.event_type == "Bounce" and record.bounce is not None:
+        return _bounce(record.bounce)
+    if record.event_type == "Complaint" and record.complaint is not None:
+        return _complaint(record.complaint)
+    if record.event_type == "DeliveryDelay" and record.delivery_delay is not None:
+        return _delay(record.delivery_delay)
+    if record.event_type == "Reject" and record.reject is not None:
+        # A reject has no time of its own: EventBridge's, else the send's.
+        return _reject(record.reject, event.time or record.mail.timestamp or utc_now())
+    raise Ignored(f"event type {record.event_type!r} is not acted on")
+
+
+def interpret(event: SesEventBridgeEvent) -> Interpreted:
+    """What one SES event means for its job. ``Ignored`` for what we do not act on."""
+    record = event.detail
+    job_id = record.mail.tag("job_id")
+    if job_id is None or not JOB_ID_RE.match(job_id):
+        raise Ignored("no job_id tag")
+    try:
+        job_type: JobType | None = JobType(record.mail.tag("type") or "")
+    except ValueError:
+        job_type = None
+    meaning = _meaning(event)
+    entry = EventEntry(at=meaning.at, type=meaning.kind, detail=_clean(meaning.detail, MAX_EVENT_DETAIL_CHARS))
+    return Interpreted(
+        job_id=job_id,
+        domain=record.mail.tag("domain"),
+        job_type=job_type,
+        event_id=event_id(record, entry.at, meaning.feedback_id, list(meaning.recipients)),
+        entry=entry,
+        status=meaning.status,
+        error=meaning.error,
+        suppression=meaning.suppression,
+        ses_message_id=record.mail.message_id,
+    )
+
+
+# ------------------------------------------------------------------ applying
+_METRIC_FOR: dict[JobEventType, str] = {
+    JobEventType.DELIVERED: "EmailsDelivered",
+    JobEventType.DELAYED: "EmailsDelayed",
+    JobEventType.BOUNCED: "EmailsBounced",
+    JobEventType.COMPLAINED: "EmailsComplained",
+    JobEventType.REJECTED: "EmailsRejected",
+}
+
+
+class NotSentYet(EmailOpsError):
+    """The event's job is still being sent: the record goes back to the queue."""
+
+    code = "not_sent_yet"
+
+
+def suppress_recipient(
+    jobs: JobsTable, *, domain: str, email: str, reason: str, job_id: str | None, now: datetime
+) -> bool:
+    """HOOK for the suppression store: put ``email`` on ``domain``'s suppression
+    list (``reason`` ``bounced`` or ``complained``, with the job's id), unless
+    it is listed already (its first entry stays). One conditional PutItem of
+    ``sup#<domain>#<email, lower-case>`` (docs/storage.md, section 3); the
+    suppression store's own writer can take this over unchanged."""
+    return jobs.put_suppression_if_absent(
+        SuppressionItem(domain=domain, email=email, reason=reason, created_at=now, job_id=job_id)
+    )
+
+
+@dataclass(frozen=True)
+class Applied:
+    outcome: EventOutcome
+    event: Interpreted
+    suppressed: bool = False
+
+
+def apply(event: SesEventBridgeEvent, jobs: JobsTable, *, clock: Clock = utc_now) -> Applied:
+    """Apply one SES event to its job (and its suppression list)."""
+    meaning = interpret(event)
+    result = jobs.apply_event(
+        EventWrite(
+            job_id=meaning.job_id,
+            domain=meaning.domain,
+            type=meaning.job_type,
+            event_id=meaning.event_id,
+            entry=meaning.entry,
+            status=meaning.status,
+            moves_from=overridden_by(meaning.status),
+            error=meaning.error,
+        )
+    )
+    if result.outcome is EventOutcome.NOT_SENT_YET:
+        raise NotSentYet("the job is still being sent; the event is applied once the worker has finished")
+    suppressed = False
+    job: Job | None = result.job
+    if meaning.suppression is not None and job is not None:
+        # Also on a duplicate: the first delivery may have stopped between its two writes.
+        suppressed = suppress_recipient(
+            jobs,
+            domain=job.domain,
+            email=job.recipient,
+            reason=meaning.suppression,
+            job_id=job.job_id,
+            now=clock(),
+        )
+    return Applied(result.outcome, meaning, suppressed)
+
+
+def parse_record(body: str) -> SesEventBridgeEvent:
+    """An SQS record's body: the EventBridge event SES published."""
+    try:
+        event = SesEventBridgeEvent.model_validate_json(body)
+    except ValidationError as exc:
+        raise NotAnSesEvent("the record is not an SES event from EventBridge") from exc
+    if event.source != "aws.ses":
+        raise NotAnSesEvent("the record's event does not come from SES")
+    return event
+
+
+def process_batch(
+    event: dict[str, Any], jobs: JobsTable, context: LambdaContext | None = None, *, clock: Clock = utc_now
+) -> PartialItemFailureResponse:
+    """Every record of an SQS batch of SES events; returns only the failed ones."""
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    def handle(record: SQSRecord) -> str:
+        keys: dict[str, Any] = {"sqs_message_id": record.message_id}
+        try:
+            parsed = parse_record(record.body)
+            keys["ses_event_type"] = parsed.detail.event_type
+            done = apply(parsed, jobs, clock=clock)
+        except Ignored as exc:
+            logger.info("SES event ignored", extra=keys | {"reason": str(exc)})
+            metrics.add_metric(name="SesEventsIgnored", unit=MetricUnit.Count, value=1)
+            return "ignored"
+        except NotSentYet as exc:
+            logger.info("SES event for a job still sending; it goes back to the queue", extra=keys)
+            metrics.add_metric(name="SesEventsPostponed", unit=MetricUnit.Count, value=1)
+            raise exc
+        except EmailOpsError as exc:
+            logger.error("SES event failed; it goes back to the queue", extra=keys | {"reason": str(exc)})
+            raise
+        except Exception as exc:
+            # Type only: an unexpected exception's text may quote the record (addresses).
+            logger.error("SES event failed; it goes back to the queue", extra=keys | {"error_type": type(exc).__name__})
+            raise
+        keys |= {
+            "job_id": done.event.job_id,
+            "ses_message_id": done.event.ses_message_id,
+            "event": done.event.entry.type.value,
+            "outcome": done.outcome.value,
+            "suppressed": done.suppressed,
+        }
+        if done.outcome is EventOutcome.UNKNOWN_JOB:
+            logger.warning("SES event for an unknown job: dropped", extra=keys)
+            metrics.add_metric(name="SesEventsUnknownJob", unit=MetricUnit.Count, value=1)
+            return str(done.outcome.value)
+        if done.outcome is EventOutcome.DUPLICATE:
+            metrics.add_metric(name="SesEventsDuplicate", unit=MetricUnit.Count, value=1)
+        else:
+            metrics.add_metric(name=_METRIC_FOR[done.event.entry.type], unit=MetricUnit.Count, value=1)
+        if done.suppressed:
+            metrics.add_metric(name="RecipientsSuppressed", unit=MetricUnit.Count, value=1)
+        logger.info("SES event applied", extra=keys)
+        return str(done.outcome.value)
+
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

@@ -1,0 +1,22 @@
+"""SesEventsFunction: SQS batches of SES's events from EventBridge (partial batch response)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common.adapters import aws
+from common.adapters.jobs import JobsTable
+from common.adapters.observability import logger, metrics, tracer
+from common.logic.events import process_batch
+from common.models.settings import get_ses_events_settings
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = get_ses_events_settings()
+    jobs = JobsTable(aws.dynamodb(), settings.jobs_table, retention_days=settings.retention_days)
+    return dict(process_batch(event, jobs, context))
