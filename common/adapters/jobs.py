@@ -853,8 +853,11 @@ class JobsTable:
           than the job has): the same write built from the job itself.
         """
         old: dict[str, Any] | None = None
-        if write.domain is None or write.type is None:
-            # Without the tags the status keys cannot be built blind: read the job first.
+        if write.domain is None or write.type is None or write.status.exceptional:
+            # Without the tags the status keys cannot be built blind, nor the
+            # exceptional statuses' recipient key (``rek``) without the job's own
+            # recipient: read the job first (rare events only: delays, bounces,
+            # complaints, rejects).
             old = self._raw(write.job_id)
         for _ in range(_UNPROCESSED_RETRIES):
             if old is None:
