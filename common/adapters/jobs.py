@@ -638,8 +638,9 @@ class JobsTable:
         """Make a job that was never sent ``suppressed`` (its recipient joined the
         domain's suppression list after it was queued), with one conditional
         update: only from ``queued``, ``retrying`` or an expired ``sending`` (as
-        ``claim``), so a job sent or held meanwhile is never touched. No attempt
-        is counted. Returns whether the job was changed."""
+        ``claim``), and only the job of that domain, type and recipient, so a
+        job sent or held meanwhile is never touched. No attempt is counted.
+        Returns whether the job was changed."""
         job_type = JobType(message.type)
         base = keys.KeyedJob(message.job_id, message.domain, job_type, "", JobStatus.QUEUED)
         olds = [replace(base, status=status) for status in (JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENDING)]
@@ -651,6 +652,7 @@ class JobsTable:
             ":sending": JobStatus.SENDING.value,
             ":domain": message.domain,
             ":type": job_type.value,
+            ":recipient": message.recipient,
             ":now": now_ms,
             ":error": error,
         }
@@ -665,7 +667,7 @@ class JobsTable:
                 TableName=self._table,
                 Key={"pk": {"S": message.job_id}},
                 ConditionExpression=(
-                    "attribute_exists(job_id) AND #domain = :domain AND #type = :type "
+                    "attribute_exists(job_id) AND #domain = :domain AND #type = :type AND recipient = :recipient "
                     "AND (#status IN (:queued, :retrying) OR (#status = :sending AND lease_until < :now))"
                 ),
                 UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),

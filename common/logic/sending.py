@@ -26,7 +26,14 @@ attempt's outcome, conditional on still holding the lease). Nothing else:
   next delivery (or the sweeper) claims the job again; attempts consumed that
   way still count, so a job cannot be retried forever;
 - a record that can never be processed (not a job message, or no such job)
-  is parked in its queue's dead-letter queue, and the rest of its batch goes on.
+  is parked in its queue's dead-letter queue, and the rest of its batch goes on;
+- a job whose recipient joined its domain's suppression list after it was
+  queued is not claimed nor sent: one read per batch finds those recipients
+  (``check_suppressions``) and one conditional update makes the job
+  ``suppressed`` (docs/decisions.md, "The worker checks each batch's
+  recipients before claiming them");
+- a ``manual`` email carries the one-click unsubscribe headers (RFC 8058),
+  its link signed with the unsubscribe key (``common.logic.suppression_links``).
 
 Bodies are stored apart (``common.adapters.bodies``). Before its records, a batch's
 bodies that this execution environment has not cached are read with one
