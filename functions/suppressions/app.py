@@ -49,12 +49,18 @@ LIST_RESPONSES = documented(
 PUT_RESPONSES = documented(
     200,
     "the entry listed for the address: added with reason manual, or the one already there",
-    {400: "invalid_request: the domain or the address is not valid"},
+    {
+        400: "invalid_request: the domain or the address is not valid",
+        404: "not_found: a path this route does not match",
+    },
 )
 DELETE_RESPONSES = documented(
     204,
     "removed: that domain's emails reach the address again",
-    {400: "invalid_request: the domain or the address is not valid", 404: "not_found: the address is not listed"},
+    {
+        400: "invalid_request: the domain or the address is not valid",
+        404: "not_found: the address is not listed (or a path this route does not match)",
+    },
 )
 
 
