@@ -193,6 +193,7 @@ class SuppressionStore:
         ``after``; and the position of the last one returned when more follow."""
         wanted = limit + 1  # one more, to know whether another page follows
         entries: list[SuppressionEntry] = []
+        sort_keys: list[str] = []  # each entry's ssk as stored (a cursor names it exactly)
         start: dict[str, Any] | None = None
         if after is not None:
             start = {
@@ -215,11 +216,12 @@ class SuppressionStore:
                 response = self._client.query(**kwargs)
             except (ClientError, BotoCoreError) as exc:
                 raise _failed("Query (suppressions)", exc) from exc
-            entries += [_entry(item) for item in response.get("Items", [])]
+            for item in response.get("Items", []):
+                entries.append(_entry(item))
+                sort_keys.append(str(item["ssk"]["S"]))
             start = response.get("LastEvaluatedKey")
             if not start:
                 break
         if len(entries) <= limit:
             return entries, None
-        last = entries[limit - 1]
-        return entries[:limit], PagePosition(ssk=f"{to_rfc3339(last.created_at)}#{last.email}", email=last.email)
+        return entries[:limit], PagePosition(ssk=sort_keys[limit - 1], email=entries[limit - 1].email)
