@@ -20,21 +20,25 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from pydantic import BaseModel
 
 from common.models.api import ListJobsQuery
+from common.models.suppression import ListSuppressionsQuery
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "openapi.json"
-API_FUNCTIONS = ("list_jobs", "bulk_queue")
+API_FUNCTIONS = ("list_jobs", "bulk_queue", "suppressions")
 TITLE = "Email Operations API"
 DESCRIPTION = (
     "The admin API behind the Email Operations page of Privas AI: the log of every email, "
-    "one job with its body, and Bulk Send. Every route needs a JWT whose `domains` claim "
+    "one job with its body, Bulk Send and the suppression lists. Every route needs a JWT whose `domains` claim "
     "(space-separated, `*` for every domain) lists the domains the caller may act on. "
     'Every error has the body {"error": {"code", "message"}}.'
 )
 SECURITY_SCHEMES = {"dashboardJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
 # Query models whose limits (enums, ranges, defaults) the parameters should show:
 # Powertools lists a query model's fields with their base types only.
-QUERY_MODELS: dict[tuple[str, str], type[BaseModel]] = {("/jobs", "get"): ListJobsQuery}
+QUERY_MODELS: dict[tuple[str, str], type[BaseModel]] = {
+    ("/jobs", "get"): ListJobsQuery,
+    ("/suppressions", "get"): ListSuppressionsQuery,
+}
 
 
 def load_app(name: str) -> APIGatewayHttpResolver:

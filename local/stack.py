@@ -233,7 +233,7 @@ class LocalStack:
         os.environ.update(local_aws_environment(s, REGION))
 
         session = boto3.Session(region_name=REGION)
-        stack = create_stack(session, overrides=s.template_overrides)
+        stack = create_stack(session, overrides=s.template_overrides, api_url=s.api_url)
         # As in AWS, SES sends only from what SenderIdentity verifies.
         verify_sender_identity(session.client("sesv2", region_name=REGION), stack.parameters["SenderIdentity"])
         self.stack = stack

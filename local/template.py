@@ -51,6 +51,8 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 
 _DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:")
+# ``https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}``: an API's default endpoint.
+_API_URL = re.compile(r"^https://\$\{([A-Za-z0-9]+)\}\.execute-api\.\$\{AWS::Region\}\.\$\{AWS::URLSuffix\}(/.*)?$")
 
 
 @cache
@@ -74,6 +76,9 @@ class Stack:
     arns: dict[str, str] = field(default_factory=dict)
     region: str = REGION
     account: str = ACCOUNT
+    # Where the HTTP APIs are served (the local stack's http://127.0.0.1:<port>);
+    # None: an execute-api URL as in AWS.
+    api_url: str | None = None
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -103,7 +108,12 @@ class Stack:
         return {k: self.resolve(v) for k, v in value.items()}
 
     def _ref(self, name: str) -> Any:
-        pseudo = {"AWS::Region": self.region, "AWS::AccountId": self.account, "AWS::Partition": "aws"}
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
@@ -113,6 +123,12 @@ class Stack:
         raise KeyError(f"Ref {name}: unknown parameter or resource")
 
     def _sub(self, text: str) -> str:
+        api_url = _API_URL.match(text)
+        if api_url and self.resources.get(api_url.group(1), {}).get("Type") == "AWS::Serverless::HttpApi":
+            # An HTTP API's own URL: where the local stack serves it, when it does.
+            base = self.api_url or f"https://{api_url.group(1).lower()}.execute-api.{self.region}.amazonaws.com"
+            return base + (api_url.group(2) or "")
+
         def replace(match: re.Match[str]) -> str:
             ref = match.group(1)
             if "." in ref:
@@ -149,11 +165,14 @@ def default_parameters(template: dict[str, Any], overrides: dict[str, str] | Non
     return {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in params.items()}
 
 
-def create_stack(session: Any, *, prefix: str = "emailops", overrides: dict[str, str] | None = None) -> Stack:
+def create_stack(
+    session: Any, *, prefix: str = "emailops", overrides: dict[str, str] | None = None, api_url: str | None = None
+) -> Stack:
     """Create the template's tables, queues, buckets and SES configuration through
-    ``session`` (a boto3 Session, pointed at moto) and return their names."""
+    ``session`` (a boto3 Session, pointed at moto) and return their names.
+    ``api_url``: where the HTTP APIs are served (their URL in the functions' environments)."""
     template = load_template()
-    stack = Stack(template=template, parameters=default_parameters(template, overrides))
+    stack = Stack(template=template, parameters=default_parameters(template, overrides), api_url=api_url)
     dynamodb = session.client("dynamodb", region_name=stack.region)
     sqs = session.client("sqs", region_name=stack.region)
     sesv2 = session.client("sesv2", region_name=stack.region)

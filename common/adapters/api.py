@@ -53,6 +53,12 @@ from common.models.api import (
 from common.models.errors import EmailOpsError, JobNotFound
 from common.models.job import Domain
 from common.models.settings import ApiSettings, get_cors_settings
+from common.models.suppression import (
+    InvalidAddress,
+    InvalidUnsubscribeRequest,
+    SuppressionNotFound,
+    UnsubscribeLinkNotFound,
+)
 
 EVERY_DOMAIN = "*"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -64,6 +70,10 @@ _ANSWERS: dict[type[Exception], tuple[HTTPStatus, str | None]] = {
     Forbidden: (HTTPStatus.FORBIDDEN, None),
     JobNotFound: (HTTPStatus.NOT_FOUND, None),
     BulkNotFound: (HTTPStatus.NOT_FOUND, None),
+    SuppressionNotFound: (HTTPStatus.NOT_FOUND, None),
+    UnsubscribeLinkNotFound: (HTTPStatus.NOT_FOUND, None),
+    InvalidAddress: (HTTPStatus.BAD_REQUEST, None),
+    InvalidUnsubscribeRequest: (HTTPStatus.BAD_REQUEST, None),
     InvalidCursor: (HTTPStatus.BAD_REQUEST, None),
     MalformedBody: (HTTPStatus.BAD_REQUEST, None),
     NoRecipients: (HTTPStatus.BAD_REQUEST, None),

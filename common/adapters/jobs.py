@@ -672,6 +672,52 @@ class JobsTable:
         waits = int(str(attributes.get("waits", {}).get("N", "0")))
         return Claim(ClaimOutcome.CLAIMED, self.from_item(attributes), waits)
 
+    def suppress_unsent(self, message: QueueMessage, *, now_ms: int, error: str) -> bool:
+        """Make a job that was never sent ``suppressed`` (its recipient joined the
+        domain's suppression list after it was queued), with one conditional
+        update: only from ``queued``, ``retrying`` or an expired ``sending`` (as
+        ``claim``), and only the job of that domain, type and recipient, so a
+        job sent or held meanwhile is never touched. No attempt is counted.
+        Returns whether the job was changed."""
+        job_type = JobType(message.type)
+        base = keys.KeyedJob(message.job_id, message.domain, job_type, "", JobStatus.QUEUED)
+        olds = [replace(base, status=status) for status in (JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENDING)]
+        change = keys.transition_from(base, olds, JobStatus.SUPPRESSED)
+        names = {"#status": "status", "#domain": "domain", "#type": "type", "#error": "error"}
+        values: dict[str, Any] = {
+            ":queued": JobStatus.QUEUED.value,
+            ":retrying": JobStatus.RETRYING.value,
+            ":sending": JobStatus.SENDING.value,
+            ":domain": message.domain,
+            ":type": job_type.value,
+            ":recipient": message.recipient,
+            ":now": now_ms,
+            ":error": error,
+        }
+        sets = ["#error = :error"]
+        for n, (name, value) in enumerate(change.set.items()):
+            names[f"#k{n}"] = name
+            values[f":k{n}"] = value
+            sets.append(f"#k{n} = :k{n}")
+        removes = sorted({*change.remove, "due_at", "lease_until", "lease_token"})
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": message.job_id}},
+                ConditionExpression=(
+                    "attribute_exists(job_id) AND #domain = :domain AND #type = :type AND recipient = :recipient "
+                    "AND (#status IN (:queued, :retrying) OR (#status = :sending AND lease_until < :now))"
+                ),
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _failed("UpdateItem (suppress)", exc) from exc
+        return True
+
     def record_attempt(
         self,
         job: Job,
@@ -802,7 +848,13 @@ class JobsTable:
             found.append(
                 SweepCandidate(
                     # The body id rides along, so the worker reads the body before its claim.
-                    QueueMessage(job_id=job.job_id, domain=job.domain, type=job.type, body=values.get("body")),
+                    QueueMessage(
+                        job_id=job.job_id,
+                        domain=job.domain,
+                        type=job.type,
+                        body=values.get("body"),
+                        recipient=job.recipient,
+                    ),
                     int(values.get("due_at", 0)),
                     status=job.status,
                     sent_at=values.get("sent_at"),

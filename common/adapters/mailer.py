@@ -225,14 +225,39 @@ def ascii_address(address: str) -> str:
     return f"{local}@{ascii_domain}"
 
 
+# SES v2 Content.Simple.Headers: a value of printable ASCII, and a name and
+# value of at most 996 characters together (SES API reference, MessageHeader).
+MAX_HEADER_CHARS = 996
+_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+ONE_CLICK_POST = "List-Unsubscribe=One-Click"
+
+
+def unsubscribe_headers(url: str) -> list[dict[str, str]]:
+    """RFC 8058's two headers for a one-click unsubscribe URL, checked against SES's limits."""
+    headers = [
+        {"Name": "List-Unsubscribe", "Value": f"<{url}>"},
+        {"Name": "List-Unsubscribe-Post", "Value": ONE_CLICK_POST},
+    ]
+    for header in headers:
+        if len(header["Name"]) + len(header["Value"]) > MAX_HEADER_CHARS or not _PRINTABLE_ASCII.match(header["Value"]):
+            raise PermanentSendError(
+                "the unsubscribe link does not fit an email header (printable ASCII, at most "
+                f"{MAX_HEADER_CHARS} characters); the operator's logs have the details"
+            )
+    return headers
+
+
 class Mailer:
     def __init__(self, client: SESV2Client, *, sender: str, configuration_set: str) -> None:
         self._client = client
         self._sender = sender
         self._configuration_set = configuration_set
 
-    def send(self, job: Job, bodies: Bodies) -> str:
+    def send(self, job: Job, bodies: Bodies, *, unsubscribe_url: str | None = None) -> str:
         """Send one job with its body (stored apart: ``common.adapters.bodies``); returns SES's message id.
+
+        ``unsubscribe_url``: sent as ``List-Unsubscribe`` with
+        ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058).
 
         Raises ``BackPressure``, ``AmbiguousSendError``, ``TransientSendError``
         (all three: try again later) or ``PermanentSendError``.
@@ -240,10 +265,13 @@ class Mailer:
         body: dict[str, Any] = {"Text": {"Data": bodies.text, "Charset": "UTF-8"}}
         if bodies.html:
             body["Html"] = {"Data": bodies.html, "Charset": "UTF-8"}
+        simple: dict[str, Any] = {"Subject": {"Data": job.subject, "Charset": "UTF-8"}, "Body": body}
+        if unsubscribe_url is not None:
+            simple["Headers"] = unsubscribe_headers(unsubscribe_url)
         request: dict[str, Any] = {
             "FromEmailAddress": self._sender,
             "Destination": {"ToAddresses": [ascii_address(job.recipient)]},
-            "Content": {"Simple": {"Subject": {"Data": job.subject, "Charset": "UTF-8"}, "Body": body}},
+            "Content": {"Simple": simple},
             "ConfigurationSetName": self._configuration_set,
             "EmailTags": [
                 {"Name": "job_id", "Value": job.job_id},

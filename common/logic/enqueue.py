@@ -16,7 +16,10 @@ The flow of one invocation (docs/api.md):
    the same key with a different request").
 3. Each remaining request becomes a ``queued`` job, due for the sweeper
    ``grace`` seconds from now; an HTML-only one gets a plain-text version
-   made from its HTML (``common.logic.plaintext``).
+   made from its HTML (``common.logic.plaintext``). A recipient on the
+   domain's suppression list (one BatchGetItem for the whole payload:
+   ``common.logic.suppressions``) makes its job ``suppressed`` instead, with an
+   ``error`` saying why and how to lift it: stored, never queued nor sent.
 4. ``common.logic.outbox`` stores the new jobs and queues them: how writes are
    batched, and what happens when DynamoDB or SQS fails part-way, is told there.
 
@@ -41,9 +44,11 @@ from common.adapters.bodies import BodyStore
 from common.adapters.jobs import JobsTable
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
+from common.adapters.suppressions import SuppressionStore
 from common.logic.clock import epoch_seconds, utc_now
 from common.logic.outbox import Outbox
 from common.logic.plaintext import plain_text_alternative
+from common.logic.suppressions import Suppressions, suppressed_error
 from common.models.errors import IdempotencyKeyReused, StorageError
 from common.models.job import (
     BODIES_TOO_LARGE,
@@ -253,9 +258,11 @@ class Enqueuer:
         *,
         sweep_grace_seconds: int,
         clock: Callable[[], datetime] = utc_now,
+        suppressions: Suppressions | None = None,
     ) -> None:
         self._jobs = jobs
         self._outbox = Outbox(jobs, queues, bodies)
+        self._suppressions = suppressions
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
 
@@ -268,7 +275,27 @@ class Enqueuer:
             JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url),
             BodyStore(dynamodb, settings.jobs_table, s3, settings.bodies_bucket),
             sweep_grace_seconds=settings.sweep_grace_seconds,
+            suppressions=Suppressions(SuppressionStore(dynamodb, settings.jobs_table)),
         )
+
+    def _suppress(self, jobs: dict[int, Job]) -> dict[int, Job]:
+        """The new jobs, those whose recipient is on its domain's list made ``suppressed``."""
+        if self._suppressions is None or not jobs:
+            return jobs
+        found = self._suppressions.find((job.domain, job.recipient) for job in jobs.values())
+        if not found:
+            return jobs
+        checked: dict[int, Job] = {}
+        for position, job in jobs.items():
+            entry = found.get((job.domain, job.recipient.lower()))
+            checked[position] = (
+                job
+                if entry is None
+                else job.model_copy(update={"status": JobStatus.SUPPRESSED, "error": suppressed_error(entry)})
+            )
+        suppressed = sum(1 for job in checked.values() if job.status is JobStatus.SUPPRESSED)
+        metrics.add_metric(name="EmailsSuppressed", unit=MetricUnit.Count, value=suppressed)
+        return checked
 
     def enqueue(self, requests: Sequence[EmailRequest]) -> EnqueueResult:
         """Store one job per request (one per idempotency key) and queue the new ones.
@@ -304,6 +331,7 @@ class Enqueuer:
             for first in dict.fromkeys(stands_for)
             if first not in seen_first
         }
+        new = self._suppress(new)
         bodies = {job.body: bodies_of(requests[first]) for first, job in new.items()}
         try:
             stored = self._outbox.store_and_queue(list(new.values()), due_at=due_at, bodies=bodies)

@@ -488,17 +488,25 @@ def list_jobs(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable, cursors:
 
 
 # ------------------------------------------------------------------ one job, one bulk
-def job_detail(job_id: str, caller: Caller, *, jobs: JobsTable, bodies: BodyStore) -> JobDetail:
+def job_detail(
+    job_id: str,
+    caller: Caller,
+    *,
+    jobs: JobsTable,
+    bodies: BodyStore,
+    unsubscribe_url: Callable[[Job], str | None] | None = None,
+) -> JobDetail:
     """One job with its body (read after the job's domain is checked) and
     attempt log; the same 404 whether it does not exist or belongs to a domain
-    the caller may not see."""
+    the caller may not see. ``unsubscribe_url``: a manual job's one-click
+    unsubscribe URL (``common.logic.suppression_links``)."""
     job = jobs.get(job_id) if JOB_ID_RE.fullmatch(job_id) else None
     if job is None or not caller.may_see(job.domain):
         raise JobNotFound("no such job")
     found = bodies.get(job.body)
     if found is None:
         raise StorageError("the job's body is not stored")
-    return JobDetail.from_job(job, found)
+    return JobDetail.from_job(job, found, unsubscribe_url=unsubscribe_url(job) if unsubscribe_url else None)
 
 
 def bulk_progress(bulk_id: str, caller: Caller, *, jobs: JobsTable) -> BulkProgress:

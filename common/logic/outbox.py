@@ -40,7 +40,7 @@ from common.adapters.jobs import BATCH_WRITE_LIMIT, Item, JobsTable
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
 from common.models.errors import StorageError
-from common.models.job import Bodies, Job, QueueMessage
+from common.models.job import Bodies, Job, JobStatus, QueueMessage
 
 # Conditional PutItems in flight at once (botocore keeps 10 connections per
 # client), and how many jobs are stored before their messages are queued.
@@ -208,10 +208,14 @@ class Outbox:
 
     def _queue(self, created: Sequence[Job]) -> list[str]:
         """Queue the new jobs' messages; returns the ids of those left to the sweeper."""
-        metrics.add_metric(name="EmailsQueued", unit=MetricUnit.Count, value=len(created))
-        return self._send(created)
+        queued = [job for job in created if job.status is JobStatus.QUEUED]
+        metrics.add_metric(name="EmailsQueued", unit=MetricUnit.Count, value=len(queued))
+        return self._send(queued)
 
     def _send(self, created: Sequence[Job]) -> list[str]:
+        """Queue the messages of those jobs that are ``queued`` (a job stored
+        ``suppressed`` is never queued)."""
+        created = [job for job in created if job.status is JobStatus.QUEUED]
         if not created:
             return []
         unsent = [m.job_id for m in self._queues.send([QueueMessage.for_job(job) for job in created])]

@@ -26,7 +26,14 @@ attempt's outcome, conditional on still holding the lease). Nothing else:
   next delivery (or the sweeper) claims the job again; attempts consumed that
   way still count, so a job cannot be retried forever;
 - a record that can never be processed (not a job message, or no such job)
-  is parked in its queue's dead-letter queue, and the rest of its batch goes on.
+  is parked in its queue's dead-letter queue, and the rest of its batch goes on;
+- a job whose recipient joined its domain's suppression list after it was
+  queued is not claimed nor sent: one read per batch finds those recipients
+  (``check_suppressions``) and one conditional update makes the job
+  ``suppressed`` (docs/decisions.md, "The worker checks each batch's
+  recipients before claiming them");
+- a ``manual`` email carries the one-click unsubscribe headers (RFC 8058),
+  its link signed with the unsubscribe key (``common.logic.suppression_links``).
 
 Bodies are stored apart (``common.adapters.bodies``). Before its records, a batch's
 bodies that this execution environment has not cached are read with one
@@ -56,14 +63,19 @@ from common.adapters.jobs import ClaimOutcome, JobsTable
 from common.adapters.mailer import Mailer
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import DeadLetters, Visibility
+from common.adapters.secrets import read_secret
+from common.adapters.suppressions import SuppressionStore
 from common.logic.clock import epoch_seconds, utc_now
 from common.logic.pacing import Pacer
+from common.logic.suppression_links import MIN_UNSUBSCRIBE_KEY_CHARS, UnsubscribeLinks
+from common.logic.suppressions import Suppressions, suppressed_error
 from common.models.errors import (
     AmbiguousSendError,
     BackPressure,
     EmailOpsError,
     PermanentSendError,
     QueueError,
+    SecretUnavailable,
     SendError,
     StorageError,
     TransientSendError,
@@ -117,6 +129,7 @@ class Outcome(StrEnum):
     LEASE_LOST = "lease_lost"  # another worker took the job meanwhile: it decides
     POISON = "poison"  # can never be processed: parked in the dead-letter queue
     REQUEUED = "requeued"  # to be tried again from a fresh copy of its message, delayed
+    SUPPRESSED = "suppressed"  # its recipient joined the suppression list after it was queued: not sent
 
 
 @dataclass(frozen=True)
@@ -199,9 +212,15 @@ class Worker:
         new_token: Callable[[], str] = new_lease_token,
         pacer: Pacer | None = None,
         bodies: CachedBodies | None = None,
+        links: UnsubscribeLinks | None = None,
+        suppressions: Suppressions | None = None,
     ) -> None:
         self._jobs = jobs
         self._bodies = bodies
+        self._links = links
+        self._suppressions = suppressions
+        # The batch's suppressed (domain, address lower-case) pairs, and what suppressed them.
+        self._suppressed: dict[tuple[str, str], str] = {}
         self._pacer = pacer or Pacer.unlimited()
         self._mailer = mailer
         self._dead_letters = dead_letters
@@ -229,6 +248,32 @@ class Worker:
                 "reading the batch's bodies failed; each is read with its record", extra={"reason": str(exc)}
             )
 
+    def check_suppressions(self, recipients: list[tuple[str, str]]) -> None:
+        """Which of a batch's ``(domain, recipient)`` pairs are suppressed now:
+        one eventually consistent BatchGetItem (0.5 RRU per address). Best
+        effort: when it fails the batch is sent as enqueue checked it."""
+        self._suppressed = {}
+        if self._suppressions is None or not recipients:
+            return
+        try:
+            found = self._suppressions.find(recipients)
+        except StorageError as exc:
+            logger.warning("reading the batch's suppressions failed; sent as queued", extra={"reason": str(exc)})
+            return
+        self._suppressed = {pair: suppressed_error(entry) for pair, entry in found.items()}
+
+    def _suppressed_now(self, message: QueueMessage) -> Result | None:
+        """A job whose recipient was suppressed after it was queued becomes
+        ``suppressed``, unsent (unless it was sent or taken meanwhile)."""
+        if message.recipient is None:
+            return None
+        error = self._suppressed.get((message.domain, message.recipient.lower()))
+        if error is None:
+            return None
+        if not self._jobs.suppress_unsent(message, now_ms=epoch_millis(self._clock()), error=error):
+            return None  # sent, failed or held meanwhile: the claim decides
+        return Result(Outcome.SUPPRESSED, message, error=error)
+
     def _bodies_of(self, job: Job) -> Bodies | None:
         if self._bodies is None:
             raise StorageError("the worker has no body store")
@@ -255,6 +300,9 @@ class Worker:
             message = QueueMessage.model_validate_json(delivery.body)
         except ValidationError:
             return self._poison(delivery, None, "not a job message: expected JSON with job_id, domain and type")
+        suppressed = self._suppressed_now(message)
+        if suppressed is not None:
+            return suppressed
 
         # Wait for this environment's turn to send before the claim, so the
         # wait never eats into the lease.
@@ -305,10 +353,22 @@ class Worker:
     def _send(self, job: Job, message: QueueMessage, bodies: Bodies) -> str:
         """One SendEmail; a failure is logged here with what only the operator may read."""
         try:
-            return self._mailer.send(job, bodies)
+            return self._mailer.send(job, bodies, unsubscribe_url=self._unsubscribe_url(job))
         except SendError as exc:
             logger.warning("the send failed", extra=_keys(message, error=str(exc), **exc.detail))
             raise
+
+    def _unsubscribe_url(self, job: Job) -> str | None:
+        """A manual job's one-click unsubscribe URL; signing it needs the key."""
+        if self._links is None:
+            return None
+        try:
+            return self._links.url_for(job)
+        except SecretUnavailable as exc:
+            raise TransientSendError(
+                "the unsubscribe link could not be signed (its key was not readable); it is tried again automatically",
+                detail={"reason": str(exc)},
+            ) from exc
 
     def _transient(
         self, job: Job, message: QueueMessage, token: str, delivery: Delivery, error: str, *, counted: int
@@ -404,6 +464,7 @@ _METRIC_FOR = {
     Outcome.DUPLICATE: "DuplicateDeliveries",
     Outcome.LEASE_LOST: "LeasesLost",
     Outcome.REQUEUED: "SendRetries",
+    Outcome.SUPPRESSED: "EmailsSuppressed",
 }
 
 
@@ -429,6 +490,19 @@ def _body_ids(event: dict[str, Any]) -> list[str]:
     return ids
 
 
+def _recipients(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """The ``(domain, recipient)`` pairs the batch's messages name."""
+    pairs: list[tuple[str, str]] = []
+    for record in event.get("Records") or []:
+        try:
+            message = QueueMessage.model_validate_json(record.get("body") or "")
+        except (ValidationError, AttributeError):
+            continue
+        if message.recipient is not None:
+            pairs.append((message.domain, message.recipient))
+    return pairs
+
+
 def process_batch(
     event: dict[str, Any], worker: Worker, context: LambdaContext | None = None
 ) -> PartialItemFailureResponse:
@@ -436,6 +510,7 @@ def process_batch(
     # An all-failed batch is reported record by record too, rather than raised.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     worker.prefetch(_body_ids(event))
+    worker.check_suppressions(_recipients(event))
 
     def handle(record: SQSRecord) -> str:
         delivery = Delivery(
@@ -533,4 +608,13 @@ def worker_from_settings(
             BodyStore(dynamodb, settings.jobs_table, s3, settings.bodies_bucket),
             cache if cache is not None else BodyCache(),
         ),
+        links=UnsubscribeLinks(
+            lambda: read_secret(
+                settings.unsubscribe_secret_id,
+                max_age=settings.secrets_max_age_seconds,
+                min_length=MIN_UNSUBSCRIBE_KEY_CHARS,
+            ),
+            settings.api_base_url,
+        ),
+        suppressions=Suppressions(SuppressionStore(dynamodb, settings.jobs_table)),
     )

@@ -304,7 +304,8 @@ class QueueMessage(BaseModel):
     Domain and type ride along so the worker's claim can rewrite the status
     index keys in its one conditional update (which also checks them);
     ``body`` (the job's body id) lets the worker read a batch's bodies before
-    its claims. Messages queued before it was added have none.
+    its claims, ``recipient`` check them against the suppression lists.
+    Messages queued before they were added have neither.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -313,10 +314,13 @@ class QueueMessage(BaseModel):
     domain: Domain
     type: JobType
     body: Annotated[str, Field(pattern=JOB_ID_RE.pattern)] | None = None
+    # Lets the worker check a batch's recipients against their domains'
+    # suppression lists before its claims (one BatchGetItem per batch).
+    recipient: Annotated[str, Field(max_length=320)] | None = None
 
     @classmethod
     def for_job(cls, job: Job) -> QueueMessage:
-        return cls(job_id=job.job_id, domain=job.domain, type=job.type, body=job.body)
+        return cls(job_id=job.job_id, domain=job.domain, type=job.type, body=job.body, recipient=job.recipient)
 
     @property
     def queue(self) -> QueueName:
@@ -408,11 +412,14 @@ class JobDetail(JobSummary):
     attempt_log: list[AttemptLogEntry]
     # One entry per distinct SES event, oldest first by ``at``.
     events: list[EventEntry] = Field(default_factory=list)
+    unsubscribe_url: str | None = Field(
+        default=None, description="manual jobs: the one-click unsubscribe URL sent in the email's headers; else null"
+    )
 
     @classmethod
-    def from_job(cls, job: Job, bodies: Bodies) -> JobDetail:
+    def from_job(cls, job: Job, bodies: Bodies, *, unsubscribe_url: str | None = None) -> JobDetail:
         return cls.model_validate(
             job.model_dump(exclude={"body"})
-            | {"body_text": bodies.text, "body_html": bodies.html}
+            | {"body_text": bodies.text, "body_html": bodies.html, "unsubscribe_url": unsubscribe_url}
             | {"events": sorted(job.events, key=lambda entry: entry.at)}
         )

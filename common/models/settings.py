@@ -50,7 +50,17 @@ class SweeperSettings(QueueingSettings):
     sweep_batch_limit: int = Field(alias="SWEEP_BATCH_LIMIT", default=1000, ge=1)
 
 
-class WorkerSettings(BodiesSettings):
+class UnsubscribeKeySettings(_Settings):
+    # The Secrets Manager secret (ARN or name) whose value signs one-click
+    # unsubscribe tokens (HMAC-SHA256), read at run time like the cursor key.
+    unsubscribe_secret_id: str = Field(alias="UNSUBSCRIBE_SECRET_ID", min_length=1, repr=False)
+    # How long a secret read is kept before it is read again (picks up rotation).
+    secrets_max_age_seconds: int = Field(alias="SECRETS_MAX_AGE_SECONDS", default=300, ge=0, le=3600)
+
+
+class WorkerSettings(BodiesSettings, UnsubscribeKeySettings):
+    # The HTTP API's base URL: one-click unsubscribe links point under it.
+    api_base_url: str = Field(alias="API_BASE_URL", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
     priority_queue_url: str = Field(alias="PRIORITY_QUEUE_URL", min_length=1)
     bulk_queue_url: str = Field(alias="BULK_QUEUE_URL", min_length=1)
     priority_queue_arn: str = Field(alias="PRIORITY_QUEUE_ARN", min_length=1)
@@ -99,7 +109,12 @@ class ApiSettings(JobsSettings):
     domains_claim: str = Field(alias="DOMAINS_CLAIM", default="domains", min_length=1)
 
 
-class ListJobsSettings(ApiSettings, BodiesSettings):
+class ListJobsSettings(ApiSettings, BodiesSettings, UnsubscribeKeySettings):
+    # The base of a job's unsubscribe_url. Unset in AWS (the function is one of
+    # the HTTP API's own integrations, so it cannot reference its URL): the
+    # URL the request came in on is used (common.logic.suppression_links).
+    api_base_url: str | None = Field(alias="API_BASE_URL", default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+
     # The Secrets Manager secret (ARN or name) whose value signs the page
     # cursors of GET /jobs (HMAC-SHA256). The value itself is read at run time
     # (common.adapters.secrets), never passed in the environment.
@@ -114,6 +129,16 @@ class BulkQueueSettings(QueueingSettings, ApiSettings, BodiesSettings):
 
 class SesEventsSettings(JobsSettings):
     """SesEventsFunction: SES's events applied to the jobs table (and its suppression entries)."""
+
+
+class SuppressionsSettings(ApiSettings):
+    # GET /suppressions' page cursors are signed with the cursor key of GET /jobs.
+    cursor_secret_id: str = Field(alias="CURSOR_SECRET_ID", min_length=1, repr=False)
+    secrets_max_age_seconds: int = Field(alias="SECRETS_MAX_AGE_SECONDS", default=300, ge=0, le=3600)
+
+
+class UnsubscribeSettings(JobsSettings, UnsubscribeKeySettings):
+    pass
 
 
 S = TypeVar("S", bound=_Settings)
@@ -158,10 +183,26 @@ def get_ses_events_settings() -> SesEventsSettings:
     return _load(SesEventsSettings)
 
 
+@cache
+def get_suppressions_settings() -> SuppressionsSettings:
+    return _load(SuppressionsSettings)
+
+
+@cache
+def get_unsubscribe_settings() -> UnsubscribeSettings:
+    return _load(UnsubscribeSettings)
+
+
 def reset_settings() -> None:
     """Forget every cached settings object (tests change the environment)."""
     for getter in (get_enqueue_settings, get_worker_settings, get_sweeper_settings):
         getter.cache_clear()
-    for api_getter in (get_cors_settings, get_list_jobs_settings, get_bulk_queue_settings):
+    for api_getter in (
+        get_cors_settings,
+        get_list_jobs_settings,
+        get_bulk_queue_settings,
+        get_suppressions_settings,
+        get_unsubscribe_settings,
+    ):
         api_getter.cache_clear()
     get_ses_events_settings.cache_clear()

@@ -16,6 +16,7 @@ from common.adapters.jobs import JobsTable
 from common.adapters.observability import logger, tracer
 from common.adapters.secrets import read_secret
 from common.logic.listing import MIN_CURSOR_KEY_CHARS, CursorCodec, bulk_progress, job_detail, list_jobs
+from common.logic.suppression_links import MIN_UNSUBSCRIBE_KEY_CHARS, UnsubscribeLinks, request_base_url
 from common.models.api import BulkProgress, Caller, JobsPage, ListJobsQuery
 from common.models.job import JobDetail
 from common.models.settings import get_list_jobs_settings
@@ -42,6 +43,21 @@ def _cursors() -> CursorCodec:
     return CursorCodec(key)
 
 
+def _links() -> UnsubscribeLinks:
+    """Manual jobs' unsubscribe URLs, under the API's base URL (in AWS: the one
+    this request came in on; the function cannot reference its own API)."""
+    settings = get_list_jobs_settings()
+
+    def key() -> str:
+        return read_secret(
+            settings.unsubscribe_secret_id,
+            max_age=settings.secrets_max_age_seconds,
+            min_length=MIN_UNSUBSCRIBE_KEY_CHARS,
+        )
+
+    return UnsubscribeLinks(key, settings.api_base_url or request_base_url(app.current_event.raw_event))
+
+
 LIST_RESPONSES = documented(
     200,
     "a page of the log, newest first",
@@ -52,7 +68,9 @@ LIST_RESPONSES = documented(
     },
 )
 DETAIL_RESPONSES = documented(
-    200, "the job with its body and attempt log", {404: "not_found: no such job, or one of another domain"}
+    200,
+    "the job with its body and attempt log, and a manual job's unsubscribe_url",
+    {404: "not_found: no such job, or one of another domain"},
 )
 BULK_RESPONSES = documented(
     200,
@@ -68,7 +86,7 @@ def get_jobs(query: Annotated[ListJobsQuery, Query()], caller: Annotated[Caller,
 
 @app.get("/jobs/<job_id>", summary="One job with its body", responses=DETAIL_RESPONSES)
 def get_job(job_id: str, caller: Annotated[Caller, Depends(current_caller)]) -> JobDetail:
-    return job_detail(job_id, caller, jobs=_jobs(), bodies=_bodies())
+    return job_detail(job_id, caller, jobs=_jobs(), bodies=_bodies(), unsubscribe_url=_links().url_for)
 
 
 @app.get("/bulks/<bulk_id>", summary="A bulk send's progress", responses=BULK_RESPONSES)

@@ -17,11 +17,25 @@ def test_the_checked_in_document_matches_the_code() -> None:
     assert openapi.DOCUMENT.read_text(encoding="utf-8") == openapi.render(), "run `make openapi`"
 
 
-def test_the_document_holds_the_four_routes_and_their_errors() -> None:
+def test_the_document_holds_the_admin_routes_and_their_errors() -> None:
     document = json.loads(openapi.render())
     assert document["openapi"].startswith("3.")
     paths = document["paths"]
-    assert set(paths) == {"/jobs", "/jobs/{job_id}", "/jobs/bulk", "/bulks/{bulk_id}"}
+    assert set(paths) == {
+        "/jobs",
+        "/jobs/{job_id}",
+        "/jobs/bulk",
+        "/bulks/{bulk_id}",
+        "/suppressions",
+        "/suppressions/{domain}/{email}",
+    }
+    assert set(paths["/suppressions"]["get"]["responses"]) == {"200", "400", "401", "403", "414", "500"}
+    assert set(paths["/suppressions/{domain}/{email}"]) == {"put", "delete"}
+    assert set(paths["/suppressions/{domain}/{email}"]["delete"]["responses"]) == {
+        *("204", "400", "401", "403", "404", "414", "500")
+    }
+    [domain] = [p for p in paths["/suppressions"]["get"]["parameters"] if p["name"] == "domain"]
+    assert domain["required"] is True
     assert set(paths["/bulks/{bulk_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "414", "500"}
     filters = {p["name"] for p in paths["/jobs"]["get"]["parameters"]}
     assert {"recipient", "bulk_id", "created_after", "created_before"} <= filters

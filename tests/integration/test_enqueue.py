@@ -224,9 +224,9 @@ def test_single_request_is_stored_queued_and_on_the_priority_queue(
     assert job["fk"] in keys.domain_inflight_keys("acme.com")
     assert job["fs"] == f"acme.com#{job_id}"
     assert epoch_seconds(before) + grace <= job["due_at"] <= epoch_seconds(after + timedelta(seconds=grace))
-    # And its message (ids only, no body; its body id is its own) is on the priority queue
+    # And its message (ids and the recipient, no body; its body id is its own) is on the priority queue
     assert drain(stack, "PriorityQueue") == [
-        {"job_id": job_id, "domain": "acme.com", "type": "escalation", "body": job_id}
+        {"job_id": job_id, "domain": "acme.com", "type": "escalation", "body": job_id, "recipient": "owner@acme.com"}
     ]
     assert drain(stack, "BulkQueue") == []
 
@@ -454,6 +454,7 @@ def test_a_batch_whose_seventh_request_reuses_a_key_writes_nothing(
     drain(stack, "PriorityQueue")
     before = stored_items(stack)
     writes = calls.count("TransactWriteItems", "BatchWriteItem")
+    reads = calls.count("BatchGetItem")
     # When a batch of 100 (keyed and not) reuses it for another request in its 7th
     jobs = requests(60, keyed=True) + requests(40, keyed=False, job_type="manual")
     jobs[6] = valid_request(idempotency_key="conv-6", subject="Another")
@@ -463,7 +464,7 @@ def test_a_batch_whose_seventh_request_reuses_a_key_writes_nothing(
     assert [(d["index"], d["field"]) for d in result["error"]["details"]] == [(6, "idempotency_key")]
     # And none of it was written or queued: the markers were read first, in one call
     assert calls.count("TransactWriteItems", "BatchWriteItem") == writes
-    assert calls.count("BatchGetItem") == 2  # one per invocation
+    assert calls.count("BatchGetItem") == reads + 1  # the markers only: refused before the suppression list is read
     assert stored_items(stack) == before
     assert queued_ids(stack) == {"PriorityQueue": [], "BulkQueue": []}
     assert not calls.violations
@@ -715,11 +716,11 @@ def test_calls_per_enqueue_are_the_minimum(
     # And SQS cost ceil(n/10) calls; DynamoDB ceil(2n/25) batch writes (each
     # job and its body), or one transaction per job (marker, job, body) where
     # an idempotency key needs a conditional write, after one read of the
-    # keys' markers (100 per BatchGetItem)
+    # recipients' suppression entries and one of the keys' markers (100 per BatchGetItem)
     assert calls.count("SendMessageBatch") == math.ceil(n / SQS_BATCH_LIMIT)
     writes = n if keyed else math.ceil(2 * n / BATCH_WRITE_LIMIT)
     assert calls.count("TransactWriteItems" if keyed else "BatchWriteItem") == writes
-    reads = math.ceil(n / BATCH_GET_LIMIT) if keyed else 0
+    reads = math.ceil(n / BATCH_GET_LIMIT) * (2 if keyed else 1)
     assert calls.count("BatchGetItem") == reads
     # And nothing else was called
     assert sum(calls.calls.values()) == math.ceil(n / SQS_BATCH_LIMIT) + writes + reads

@@ -321,11 +321,14 @@ def test_per_sent_email_one_claim_one_send_one_write(harness: Harness, lambda_co
     assert len(event["Records"]) == 3
     assert send_worker_handler(event, lambda_context) == {"batchItemFailures": []}
     # Then it made exactly 3 claims, 3 SES sends and 3 final writes, and for
-    # the batch one read of its bodies, and nothing else
-    assert calls.names() == Counter({"UpdateItem": 6, "SendEmail": 3, "BatchGetItem": 1})
-    (read,) = calls.params("BatchGetItem")
+    # the batch one read of its bodies and one of its recipients' suppression
+    # entries (eventually consistent), and nothing else
+    assert calls.names() == Counter({"UpdateItem": 6, "SendEmail": 3, "BatchGetItem": 2})
+    read, suppressions = calls.params("BatchGetItem")
     assert [len(r["Keys"]) for r in read["RequestItems"].values()] == [3]
     assert all(r["ConsistentRead"] for r in read["RequestItems"].values())
+    assert [len(r["Keys"]) for r in suppressions["RequestItems"].values()] == [3]
+    assert not any(r["ConsistentRead"] for r in suppressions["RequestItems"].values())
     updates = calls.params("UpdateItem")
     claims = [u for u in updates if u.get("ReturnValues") == "ALL_NEW"]
     finals = [u for u in updates if u.get("ConditionExpression") == "lease_token = :token"]

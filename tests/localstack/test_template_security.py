@@ -26,6 +26,8 @@ LOGGED = {
 FLOOD_EXPOSED = {
     "ListJobsFunction": "ApiReservedConcurrency",
     "BulkQueueFunction": "ApiReservedConcurrency",
+    "SuppressionsFunction": "ApiReservedConcurrency",
+    "UnsubscribeFunction": "ApiReservedConcurrency",
     "EnqueueFunction": "EnqueueReservedConcurrency",
 }
 
@@ -117,16 +119,36 @@ def test_no_secret_is_resolved_into_an_environment() -> None:
         if r["Type"] == "AWS::Serverless::Function"
     ]
     assert "resolve:" not in yaml.safe_dump(environments)
-    # The list function gets the secret's ARN and may read that secret only
-    variables = template["Resources"]["ListJobsFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables["CURSOR_SECRET_ID"] == {"Ref": "CursorSecret"}
-    reads = [s for s in statements("ListJobsFunction") if any(a.startswith("secretsmanager:") for a in s["Action"])]
-    assert reads == [
-        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": {"Ref": "CursorSecret"}}
-    ]
+    # Each function gets the ARNs of the secrets it reads, and may read those secrets only
+    readers = {
+        "ListJobsFunction": {"CURSOR_SECRET_ID": "CursorSecret", "UNSUBSCRIBE_SECRET_ID": "UnsubscribeSecret"},
+        "SuppressionsFunction": {"CURSOR_SECRET_ID": "CursorSecret"},
+        "SendWorkerFunction": {"UNSUBSCRIBE_SECRET_ID": "UnsubscribeSecret"},
+        "UnsubscribeFunction": {"UNSUBSCRIBE_SECRET_ID": "UnsubscribeSecret"},
+    }
+    for logical, secrets in readers.items():
+        variables = template["Resources"][logical]["Properties"]["Environment"]["Variables"]
+        for variable, secret in secrets.items():
+            assert variables[variable] == {"Ref": secret}
+        reads = [s for s in statements(logical) if any(a.startswith("secretsmanager:") for a in s["Action"])]
+        assert reads == [
+            {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": {"Ref": secret}}
+            for secret in secrets.values()
+        ]
     for logical, resource in template["Resources"].items():
-        if resource["Type"] == "AWS::Serverless::Function" and logical != "ListJobsFunction":
+        if resource["Type"] == "AWS::Serverless::Function" and logical not in readers:
             assert not [s for s in statements(logical) if any(a.startswith("secretsmanager:") for a in s["Action"])]
+
+
+def test_only_the_unsubscribe_routes_go_without_a_jwt() -> None:
+    template = load_template()
+    stack = Stack(template=template, parameters=default_parameters(template))
+    open_routes = {route.route_key for route in routes(stack) if route.authorizer is None}
+    assert open_routes == {"GET /unsubscribe/{token}", "POST /unsubscribe/{token}"}
+    # The function behind them may only add suppression entries
+    [write] = [s for s in statements("UnsubscribeFunction") if any(a.startswith("dynamodb:") for a in s["Action"])]
+    assert write["Action"] == ["dynamodb:PutItem", "dynamodb:GetItem"]
+    assert write["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["sup#*"]}}
 
 
 def test_the_bodies_bucket_is_private_encrypted_tls_only_and_expires_with_the_jobs() -> None:

@@ -1,0 +1,227 @@
+"""Suppression lists in the jobs table: the only code that reads or writes them.
+
+One list per domain (docs/storage.md, section 3, "Suppression entry"). An
+entry is the item ``pk = sup#<domain>#<email, lower-case>`` with ``domain``,
+``email``, ``reason``, ``created_at``, ``job_id`` (absent for ``None``) and
+the keys of the sparse index ``BySuppression``: ``spk = <domain>``,
+``ssk = <created_at>#<email>``, so a descending Query lists a domain newest
+first. No other item carries ``spk``.
+
+- ``add``: one PutItem conditional on the entry being new; an address
+  already listed keeps its entry (returned as it is).
+- ``remove``: one DeleteItem conditional on the entry existing.
+- ``get_many``: BatchGetItem, at most 100 keys per call (AWS's limit, asserted
+  here: moto accepts more), unprocessed keys retried.
+- ``page``: one partition of ``BySuppression``, newest first, ``limit + 1``
+  entries read so the caller knows whether another page follows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common.logic.clock import to_rfc3339
+from common.models.errors import StorageError
+from common.models.suppression import SuppressionEntry
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+SUPPRESSION_INDEX = "BySuppression"
+BATCH_GET_LIMIT = 100  # AWS: at most 100 keys per BatchGetItem
+_UNPROCESSED_RETRIES = 8
+_FIELDS = ("domain", "email", "reason", "created_at", "job_id")
+_PROJECTION = ", ".join(f"#{name}" for name in _FIELDS)
+_NAMES = {f"#{name}": name for name in _FIELDS}
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def suppression_pk(domain: str, email: str) -> str:
+    """The entry's key: addresses compare case-insensitively."""
+    return f"sup#{domain}#{email.lower()}"
+
+
+def suppression_item(entry: SuppressionEntry) -> dict[str, AttributeValueTypeDef]:
+    """The item of an entry, with the listing keys: what every writer must put."""
+    created_at = to_rfc3339(entry.created_at)
+    email = entry.email.lower()
+    values: dict[str, Any] = {
+        "pk": suppression_pk(entry.domain, email),
+        "domain": entry.domain,
+        "email": email,
+        "reason": entry.reason.value,
+        "created_at": created_at,
+        "job_id": entry.job_id,
+        "spk": entry.domain,
+        "ssk": f"{created_at}#{email}",
+    }
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def _entry(item: Mapping[str, Any]) -> SuppressionEntry:
+    """Items read back are validated again."""
+    values = {k: _deserializer.deserialize(v) for k, v in item.items() if k in _FIELDS}
+    return SuppressionEntry.model_validate(values)
+
+
+def _code(exc: Exception) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+
+
+def _failed(operation: str, exc: ClientError | BotoCoreError) -> StorageError:
+    return StorageError(f"{operation} failed: {_code(exc) or type(exc).__name__}")
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(0.05 * (2**attempt), 2.0))
+
+
+@dataclass(frozen=True)
+class PagePosition:
+    """Where a page of one domain's list starts: strictly after this entry."""
+
+    ssk: str
+    email: str
+
+
+class SuppressionStore:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def add(self, entry: SuppressionEntry) -> tuple[SuppressionEntry, bool]:
+        """Put ``entry`` unless its address is listed: returns the entry listed
+        (the one found, or this one) and whether this call wrote it."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=suppression_item(entry),
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise _failed("PutItem (suppression)", exc) from exc
+            old: Mapping[str, Any] = exc.response.get("Item") or {} if isinstance(exc, ClientError) else {}  # type: ignore[assignment]
+            if old:
+                return _entry(old), False
+            found = self.get(entry.domain, entry.email)  # no old item came back: read it
+            if found is None:  # removed meanwhile: the caller may try again
+                raise StorageError("PutItem (suppression) failed: the entry changed meanwhile") from exc
+            return found, False
+        return entry.model_copy(update={"email": entry.email.lower()}), True
+
+    def remove(self, domain: str, email: str) -> bool:
+        """Delete the entry; False when the address is not listed."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": suppression_pk(domain, email)}},
+                ConditionExpression="attribute_exists(pk)",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise _failed("DeleteItem (suppression)", exc) from exc
+        return True
+
+    def get(self, domain: str, email: str) -> SuppressionEntry | None:
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": suppression_pk(domain, email)}},
+                ProjectionExpression=_PROJECTION,
+                ExpressionAttributeNames=_NAMES,
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _failed("GetItem (suppression)", exc) from exc
+        item = response.get("Item")
+        return _entry(item) if item else None
+
+    def get_many(
+        self, addresses: Iterable[tuple[str, str]], *, consistent: bool = False
+    ) -> dict[tuple[str, str], SuppressionEntry]:
+        """The entries of those ``(domain, email)`` pairs that are listed, keyed by
+        ``(domain, email lower-case)``: one BatchGetItem per 100 distinct pairs."""
+        wanted = list(dict.fromkeys((domain, email.lower()) for domain, email in addresses))
+        found: dict[tuple[str, str], SuppressionEntry] = {}
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            chunk = wanted[start : start + BATCH_GET_LIMIT]
+            for entry in self._batch_get([suppression_pk(d, e) for d, e in chunk], consistent=consistent):
+                found[(entry.domain, entry.email)] = entry
+        return found
+
+    def _batch_get(self, pks: Sequence[str], *, consistent: bool) -> list[SuppressionEntry]:
+        if len(pks) > BATCH_GET_LIMIT:
+            raise ValueError(f"BatchGetItem takes at most {BATCH_GET_LIMIT} keys")
+        request: dict[str, Any] = {
+            self._table: {
+                "Keys": [{"pk": {"S": pk}} for pk in pks],
+                "ProjectionExpression": _PROJECTION,
+                "ExpressionAttributeNames": _NAMES,
+                "ConsistentRead": consistent,
+            }
+        }
+        found: list[SuppressionEntry] = []
+        for attempt in range(_UNPROCESSED_RETRIES):
+            try:
+                response = self._client.batch_get_item(RequestItems=request)
+            except (ClientError, BotoCoreError) as exc:
+                raise _failed("BatchGetItem (suppressions)", exc) from exc
+            found += [_entry(item) for item in response.get("Responses", {}).get(self._table, [])]
+            unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
+            if not unprocessed or not unprocessed.get("Keys"):
+                return found
+            request = {self._table: unprocessed}
+            _backoff(attempt)
+        raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
+
+    def page(
+        self, domain: str, *, limit: int, after: PagePosition | None = None
+    ) -> tuple[list[SuppressionEntry], PagePosition | None]:
+        """Up to ``limit`` entries of ``domain``'s list, newest first, after
+        ``after``; and the position of the last one returned when more follow."""
+        wanted = limit + 1  # one more, to know whether another page follows
+        entries: list[SuppressionEntry] = []
+        sort_keys: list[str] = []  # each entry's ssk as stored (a cursor names it exactly)
+        start: dict[str, Any] | None = None
+        if after is not None:
+            start = {
+                "spk": {"S": domain},
+                "ssk": {"S": after.ssk},
+                "pk": {"S": suppression_pk(domain, after.email)},
+            }
+        while len(entries) < wanted:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": SUPPRESSION_INDEX,
+                "KeyConditionExpression": "spk = :domain",
+                "ExpressionAttributeValues": {":domain": {"S": domain}},
+                "ScanIndexForward": False,
+                "Limit": wanted - len(entries),
+            }
+            if start is not None:
+                kwargs["ExclusiveStartKey"] = start
+            try:
+                response = self._client.query(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise _failed("Query (suppressions)", exc) from exc
+            for item in response.get("Items", []):
+                entries.append(_entry(item))
+                sort_keys.append(str(item["ssk"]["S"]))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        if len(entries) <= limit:
+            return entries, None
+        return entries[:limit], PagePosition(ssk=sort_keys[limit - 1], email=entries[limit - 1].email)

@@ -1,0 +1,88 @@
+"""SuppressionsFunction: GET /suppressions (a domain's list), PUT and DELETE
+/suppressions/{domain}/{email} (add by hand, remove)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common.adapters import aws
+from common.adapters.api import api_resolver, caller_dependency, documented
+from common.adapters.observability import logger, tracer
+from common.adapters.secrets import read_secret
+from common.adapters.suppressions import SuppressionStore
+from common.logic.listing import MIN_CURSOR_KEY_CHARS
+from common.logic.suppressions import SuppressionCursors, lift, list_suppressions, suppress_by_hand
+from common.models.api import Caller
+from common.models.settings import get_suppressions_settings
+from common.models.suppression import ListSuppressionsQuery, SuppressionEntry, SuppressionsPage
+
+app = api_resolver()
+current_caller = caller_dependency(get_suppressions_settings)
+
+
+def _store() -> SuppressionStore:
+    return SuppressionStore(aws.dynamodb(), get_suppressions_settings().jobs_table)
+
+
+def _cursors() -> SuppressionCursors:
+    settings = get_suppressions_settings()
+    key = read_secret(
+        settings.cursor_secret_id, max_age=settings.secrets_max_age_seconds, min_length=MIN_CURSOR_KEY_CHARS
+    )
+    return SuppressionCursors(key)
+
+
+LIST_RESPONSES = documented(
+    200,
+    "a page of the domain's suppression list, newest first",
+    {
+        400: "invalid_request (domain missing or not a host name, a limit out of 1-100), "
+        "invalid_cursor (altered, or of another domain's list)"
+    },
+)
+PUT_RESPONSES = documented(
+    200,
+    "the entry listed for the address: added with reason manual, or the one already there",
+    {
+        400: "invalid_request: the domain or the address is not valid",
+        404: "not_found: a path this route does not match",
+    },
+)
+DELETE_RESPONSES = documented(
+    204,
+    "removed: that domain's emails reach the address again",
+    {
+        400: "invalid_request: the domain or the address is not valid",
+        404: "not_found: the address is not listed (or a path this route does not match)",
+    },
+)
+
+
+@app.get("/suppressions", summary="A domain's suppression list", responses=LIST_RESPONSES)
+def get_suppressions(
+    query: Annotated[ListSuppressionsQuery, Query()], caller: Annotated[Caller, Depends(current_caller)]
+) -> SuppressionsPage:
+    return list_suppressions(query, caller, store=_store(), cursors=_cursors)
+
+
+@app.put("/suppressions/<domain>/<email>", summary="Suppress an address by hand", responses=PUT_RESPONSES)
+def put_suppression(domain: str, email: str, caller: Annotated[Caller, Depends(current_caller)]) -> SuppressionEntry:
+    return suppress_by_hand(unquote(domain), unquote(email), caller, store=_store())
+
+
+@app.delete("/suppressions/<domain>/<email>", summary="Remove an address from the list", responses=DELETE_RESPONSES)
+def delete_suppression(domain: str, email: str, caller: Annotated[Caller, Depends(current_caller)]) -> Response[None]:
+    lift(unquote(domain), unquote(email), caller, store=_store())
+    return Response(status_code=204)
+
+
+@logger.inject_lambda_context(log_event=False)  # the event carries the caller's token
+@tracer.capture_lambda_handler(capture_response=False)  # responses carry addresses
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

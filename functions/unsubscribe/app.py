@@ -1,0 +1,68 @@
+"""UnsubscribeFunction: GET and POST /unsubscribe/{token}, without a JWT (RFC 8058
+one-click unsubscribe from an admin's bulk email). A GET only shows a page
+whose button makes the POST; the POST adds the recipient to the domain's
+suppression list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from common.adapters import aws
+from common.adapters.api import api_resolver
+from common.adapters.observability import logger, metrics, tracer
+from common.adapters.secrets import read_secret
+from common.adapters.suppressions import SuppressionStore
+from common.logic.suppression_links import (
+    MIN_UNSUBSCRIBE_KEY_CHARS,
+    PAGE_HEADERS,
+    UnsubscribeTokens,
+    confirm_page,
+    done_page,
+    require_one_click,
+)
+from common.logic.suppressions import unsubscribe
+from common.models.settings import get_unsubscribe_settings
+
+app = api_resolver()
+
+
+def _tokens() -> UnsubscribeTokens:
+    settings = get_unsubscribe_settings()
+    key = read_secret(
+        settings.unsubscribe_secret_id,
+        max_age=settings.secrets_max_age_seconds,
+        min_length=MIN_UNSUBSCRIBE_KEY_CHARS,
+    )
+    return UnsubscribeTokens(key)
+
+
+def _html(text: str) -> Response[str]:
+    return Response(status_code=200, content_type=content_types.TEXT_HTML, body=text, headers=dict(PAGE_HEADERS))
+
+
+@app.get("/unsubscribe/<token>", include_in_schema=False)
+def get_unsubscribe(token: str) -> Response[str]:
+    domain, _ = _tokens().read(token)
+    return _html(confirm_page(domain))
+
+
+@app.post("/unsubscribe/<token>", include_in_schema=False)
+def post_unsubscribe(token: str) -> Response[str]:
+    domain, email = _tokens().read(token)
+    event = app.current_event
+    require_one_click(event.decoded_body or "", event.headers.get("content-type") or "")
+    unsubscribe(domain, email, store=SuppressionStore(aws.dynamodb(), get_unsubscribe_settings().jobs_table))
+    logger.info("recipient unsubscribed", extra={"domain": domain})
+    metrics.add_metric(name="Unsubscribes", unit=MetricUnit.Count, value=1)
+    return _html(done_page(domain))
+
+
+@logger.inject_lambda_context(log_event=False)  # the path carries the token
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
