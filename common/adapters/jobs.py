@@ -45,6 +45,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field
 from ulid import ULID
 
+from common.adapters.suppressions import SuppressionStore
 from common.logic import keys
 from common.logic.clock import epoch_seconds, to_rfc3339
 from common.models.errors import IdempotencyKeyReused, StorageError
@@ -1021,21 +1022,9 @@ class JobsTable:
             return None, deserialize(old)
         return EventOutcome.APPLIED, deserialize(response["Attributes"])
 
-    def put_suppression_if_absent(self, entry: SuppressionItem) -> bool:
-        """Put a recipient on a domain's suppression list unless it is listed
-        (one conditional PutItem; an entry already there keeps its reason and
-        date). Returns whether this call wrote it."""
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=serialize(entry.item()),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise _failed("PutItem (suppression)", exc) from exc
-        return True
+    def suppressions(self) -> SuppressionStore:
+        """The suppression entries kept in this table (docs/storage.md, section 3)."""
+        return SuppressionStore(self._client, self._table)
 
 
 # ------------------------------------------------------------------ SES events
@@ -1067,33 +1056,3 @@ class EventWrite:
 class EventResult:
     outcome: EventOutcome
     job: Job | None = None  # after the write (``APPLIED``, ``RECORDED``), else as found
-
-
-def suppression_pk(domain: str, email: str) -> str:
-    return f"sup#{domain}#{email.lower()}"
-
-
-@dataclass(frozen=True)
-class SuppressionItem:
-    """A domain's suppression entry (docs/storage.md, section 3)."""
-
-    domain: str
-    email: str
-    reason: str  # bounced | complained | unsubscribed | manual
-    created_at: datetime
-    job_id: str | None = None
-
-    def item(self) -> dict[str, Any]:
-        email = self.email.lower()
-        created = to_rfc3339(self.created_at)
-        return {
-            "pk": suppression_pk(self.domain, email),
-            "domain": self.domain,
-            "email": email,
-            "reason": self.reason,
-            "created_at": created,
-            "job_id": self.job_id,
-            # The sparse BySuppression index (storage.md, section 3): a domain's list, newest first.
-            "spk": self.domain,
-            "ssk": f"{created}#{email}",
-        }

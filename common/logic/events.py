@@ -45,7 +45,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.adapters.jobs import EventOutcome, EventWrite, JobsTable, SuppressionItem
+from common.adapters.jobs import EventOutcome, EventWrite, JobsTable
 from common.adapters.mailer import redact
 from common.adapters.observability import logger, metrics
 from common.logic.clock import utc_now
@@ -60,6 +60,7 @@ from common.models.job import (
 from common.models.job import (
     EventType as JobEventType,
 )
+from common.models.suppression import SuppressionEntry, SuppressionReason
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -411,14 +412,15 @@ class NotSentYet(EmailOpsError):
 def suppress_recipient(
     jobs: JobsTable, *, domain: str, email: str, reason: str, job_id: str | None, now: datetime
 ) -> bool:
-    """HOOK for the suppression store: put ``email`` on ``domain``'s suppression
+    """Put ``email`` on ``domain``'s suppression
     list (``reason`` ``bounced`` or ``complained``, with the job's id), unless
-    it is listed already (its first entry stays). One conditional PutItem of
-    ``sup#<domain>#<email, lower-case>`` (docs/storage.md, section 3); the
-    suppression store's own writer can take this over unchanged."""
-    return jobs.put_suppression_if_absent(
-        SuppressionItem(domain=domain, email=email, reason=reason, created_at=now, job_id=job_id)
+    it is listed already (its first entry stays): the suppression store's one
+    conditional PutItem (docs/storage.md, section 3). Returns whether it wrote."""
+    entry = SuppressionEntry(
+        domain=domain, email=email, reason=SuppressionReason(reason), created_at=now, job_id=job_id
     )
+    _, wrote = jobs.suppressions().add(entry)
+    return wrote
 
 
 @dataclass(frozen=True)
