@@ -25,7 +25,8 @@ import boto3
 import pytest
 
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import JobsTable, deserialize, serialize, suppression_pk
+from common.adapters.jobs import JobsTable, deserialize, serialize
+from common.adapters.suppressions import suppression_pk
 from common.logic import keys
 from common.logic.events import RANK, overridden_by
 from common.logic.listing import job_detail
