@@ -23,7 +23,7 @@ from common.models.api import ListJobsQuery
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "openapi.json"
-API_FUNCTIONS = ("list_jobs", "bulk_queue")
+API_FUNCTIONS = ("list_jobs", "bulk_queue", "job_actions")
 TITLE = "Email Operations API"
 DESCRIPTION = (
     "The admin API behind the Email Operations page of Privas AI: the log of every email, "

@@ -332,3 +332,44 @@ class BulkSendResponse(BaseModel):
         if isinstance(data, dict) and "rejected_total" not in data and isinstance(data.get("rejected"), list):
             return data | {"rejected_total": len(data["rejected"])}
         return data
+
+
+# ------------------------------------------------------------------ cancel and retry (v2)
+class NotCancelable(EmailOpsError):
+    """Only a job still ``queued`` or ``retrying`` can be canceled (409)."""
+
+    code = "not_cancelable"
+
+
+class NotRetryable(EmailOpsError):
+    """Only a job ``failed``, ``bounced`` or ``canceled`` can be sent again (409)."""
+
+    code = "not_retryable"
+
+
+class RecipientSuppressed(EmailOpsError):
+    """The job's recipient is on its domain's suppression list now (409): never named in the message."""
+
+    code = "suppressed"
+
+
+class BulkCancelUnfinished(EmailOpsError):
+    """A bulk cancel that ran out of time part-way (503): says how many were
+    canceled and that calling again cancels the rest (it is safe to repeat)."""
+
+    code = "cancel_unfinished"
+
+    def __init__(self, *, bulk_id: str, canceled: int) -> None:
+        self.canceled = canceled
+        super().__init__(
+            f"{canceled} jobs of bulk send {bulk_id} were canceled before this request ran out of time; "
+            "send the same request again to cancel the rest (jobs already canceled are not counted twice)"
+        )
+
+
+class CancelResult(BaseModel):
+    canceled: int = Field(description="jobs of the bulk send this request moved from queued or retrying to canceled")
+
+
+class RetryResult(BaseModel):
+    job_id: str = Field(description="the new job, queued; its retry_of is the job retried")

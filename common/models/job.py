@@ -253,6 +253,8 @@ class Job(BaseModel):
     # The request's fingerprint (EmailRequest.fingerprint), kept on the key's marker.
     request_fingerprint: str | None = None
     bulk_id: str | None = None
+    # The job this one sends again (POST /jobs/{job_id}/retry), or None.
+    retry_of: Annotated[str, Field(pattern=JOB_ID_RE.pattern)] | None = None
 
     @property
     def queue(self) -> QueueName:
@@ -382,6 +384,7 @@ class JobDetail(JobSummary):
     reply_to: str | None = None
     message_id: str | None = None
     attempt_log: list[AttemptLogEntry]
+    retry_of: str | None = Field(default=None, description="the job this one sends again, or null")
 
     @classmethod
     def from_job(cls, job: Job, bodies: Bodies) -> JobDetail:

@@ -112,6 +112,10 @@ class BulkQueueSettings(QueueingSettings, ApiSettings, BodiesSettings):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
 
 
+class JobActionsSettings(QueueingSettings, ApiSettings):
+    """Cancel and retry: the jobs table and both queues (a retry goes on its type's)."""
+
+
 S = TypeVar("S", bound=_Settings)
 
 
@@ -149,9 +153,15 @@ def get_bulk_queue_settings() -> BulkQueueSettings:
     return _load(BulkQueueSettings)
 
 
+@cache
+def get_job_actions_settings() -> JobActionsSettings:
+    return _load(JobActionsSettings)
+
+
 def reset_settings() -> None:
     """Forget every cached settings object (tests change the environment)."""
     for getter in (get_enqueue_settings, get_worker_settings, get_sweeper_settings):
         getter.cache_clear()
     for api_getter in (get_cors_settings, get_list_jobs_settings, get_bulk_queue_settings):
         api_getter.cache_clear()
+    get_job_actions_settings.cache_clear()

@@ -17,11 +17,30 @@ def test_the_checked_in_document_matches_the_code() -> None:
     assert openapi.DOCUMENT.read_text(encoding="utf-8") == openapi.render(), "run `make openapi`"
 
 
-def test_the_document_holds_the_four_routes_and_their_errors() -> None:
+def test_the_document_holds_the_routes_and_their_errors() -> None:
     document = json.loads(openapi.render())
     assert document["openapi"].startswith("3.")
     paths = document["paths"]
-    assert set(paths) == {"/jobs", "/jobs/{job_id}", "/jobs/bulk", "/bulks/{bulk_id}"}
+    assert set(paths) == {
+        "/jobs",
+        "/jobs/{job_id}",
+        "/jobs/bulk",
+        "/bulks/{bulk_id}",
+        "/jobs/{job_id}/cancel",
+        "/bulks/{bulk_id}/cancel",
+        "/jobs/{job_id}/retry",
+    }
+    assert set(paths["/jobs/{job_id}/cancel"]["post"]["responses"]) == {"200", "401", "403", "404", "409", "414", "500"}
+    assert set(paths["/bulks/{bulk_id}/cancel"]["post"]["responses"]) == {
+        "200",
+        "401",
+        "403",
+        "404",
+        "414",
+        "500",
+        "503",
+    }
+    assert set(paths["/jobs/{job_id}/retry"]["post"]["responses"]) == {"202", "401", "403", "404", "409", "414", "500"}
     assert set(paths["/bulks/{bulk_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "414", "500"}
     filters = {p["name"] for p in paths["/jobs"]["get"]["parameters"]}
     assert {"recipient", "bulk_id", "created_after", "created_before"} <= filters

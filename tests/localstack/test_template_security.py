@@ -26,6 +26,7 @@ LOGGED = {
 FLOOD_EXPOSED = {
     "ListJobsFunction": "ApiReservedConcurrency",
     "BulkQueueFunction": "ApiReservedConcurrency",
+    "JobActionsFunction": "ApiReservedConcurrency",
     "EnqueueFunction": "EnqueueReservedConcurrency",
 }
 
@@ -60,16 +61,17 @@ def test_every_route_is_throttled_and_bulk_send_harder() -> None:
         "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
         "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
     }
-    assert api["RouteSettings"] == {
-        "POST /jobs/bulk": {
-            "ThrottlingRateLimit": {"Ref": "BulkThrottlingRateLimit"},
-            "ThrottlingBurstLimit": {"Ref": "BulkThrottlingBurstLimit"},
-        }
+    heavy = {
+        "ThrottlingRateLimit": {"Ref": "BulkThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "BulkThrottlingBurstLimit"},
     }
-    # The route named is one the API serves
+    # Bulk Send and a bulk cancel (each up to 1,000 writes)
+    assert api["RouteSettings"] == {"POST /jobs/bulk": heavy, "POST /bulks/{bulk_id}/cancel": heavy}
+    # The routes named are ones the API serves
     template = load_template()
     stack = Stack(template=template, parameters=default_parameters(template))
-    assert "POST /jobs/bulk" in {route.route_key for route in routes(stack)}
+    served = {route.route_key for route in routes(stack)}
+    assert {"POST /jobs/bulk", "POST /bulks/{bulk_id}/cancel"} <= served
     params = template["Parameters"]
     assert int(params["BulkThrottlingRateLimit"]["Default"]) <= int(params["ApiThrottlingRateLimit"]["Default"])
 
@@ -156,6 +158,7 @@ def test_only_writers_may_put_bodies_and_only_readers_get_them() -> None:
         "SendWorkerFunction": ["s3:GetObject"],
         "ListJobsFunction": ["s3:GetObject"],
         "SweeperFunction": [],
+        "JobActionsFunction": [],
     }
     for logical, actions in expected.items():
         s3 = [s for s in statements(logical) if any(str(a).startswith("s3:") for a in s["Action"])]
