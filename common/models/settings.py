@@ -113,7 +113,10 @@ class BulkQueueSettings(QueueingSettings, ApiSettings, BodiesSettings):
 
 
 class JobActionsSettings(QueueingSettings, ApiSettings):
-    """Cancel and retry: the jobs table and both queues (a retry goes on its type's)."""
+    """Cancel and retry: the jobs table, both job queues (a retry goes on its
+    type's), and the actions queue (a bulk cancel's rest, finished in the background)."""
+
+    actions_queue_url: str = Field(alias="ACTIONS_QUEUE_URL", min_length=1)
 
 
 S = TypeVar("S", bound=_Settings)

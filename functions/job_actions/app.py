@@ -1,5 +1,6 @@
 """JobActionsFunction: POST /jobs/{job_id}/cancel, POST /bulks/{bulk_id}/cancel and
-POST /jobs/{job_id}/retry (cancel and retry)."""
+POST /jobs/{job_id}/retry (cancel and retry); and, from the actions queue, the
+rest of a bulk cancel that one request handed on."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.adapters import aws
 from common.adapters.api import api_resolver, caller_dependency, documented
 from common.adapters.observability import logger, metrics, tracer
-from common.logic.actions import JobActions
+from common.logic.actions import JobActions, finish_bulk_cancels
 from common.models.api import Caller, CancelResult, RetryResult
 from common.models.job import JobSummary
 from common.models.settings import get_job_actions_settings
@@ -27,7 +28,8 @@ CANCEL_RESPONSES = documented(
 )
 BULK_CANCEL_RESPONSES = documented(
     200,
-    "every job of the bulk send still queued or retrying is now canceled; canceled counts them",
+    "every job of the bulk send still queued or retrying is canceled; canceled counts those this request "
+    "canceled. With pending, the request handed the rest on: those are canceled in the background, within seconds",
     {
         404: "not_found: no such bulk send, or one of another domain",
         503: "cancel_unfinished: the request ran out of time part-way; the message says how many were "
@@ -68,4 +70,6 @@ def retry_job(job_id: str, caller: Annotated[Caller, Depends(current_caller)]) -
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "Records" in event:  # the actions queue
+        return dict(finish_bulk_cancels(event, _actions(), context))
     return app.resolve(event, context)

@@ -13,12 +13,14 @@ import pytest
 from moto.dynamodb.models import DynamoDBBackend
 
 from common.adapters import aws
+from common.adapters.queues import ActionsQueue
 from common.logic import keys
-from common.logic.actions import CANCEL_RESERVE_MS, CANCEL_WAVE, JobActions
-from common.models.api import BulkCancelUnfinished, Caller
+from common.logic.actions import CANCEL_RESERVE_MS, CANCEL_WAVE, SYNC_SECONDS, JobActions
+from common.models.api import BulkCancelMessage, BulkCancelUnfinished, Caller
 from common.models.job import Job, JobStatus, JobType, QueueMessage
 from common.models.settings import get_job_actions_settings
 from local.template import Stack
+from tests.helpers import load_function
 from tests.integration import api_support
 from tests.integration.api_support import Admin, Reply, store_jobs
 from tests.integration.test_send_worker import BULK, PRIORITY, REGION, Harness
@@ -315,19 +317,101 @@ def test_another_tenants_bulk_or_an_unknown_one_is_404_and_nothing_changes(
     assert {harness.job(job_id).status for job_id in answer["job_ids"]} == {JobStatus.QUEUED}
 
 
-def test_a_bulk_cancel_out_of_time_stops_says_so_and_a_second_call_finishes(harness: Harness, admin: Actions) -> None:
-    # Given a bulk of more jobs than one wave, and an invocation with time for one wave only
-    answer = bulk_of(admin, CANCEL_WAVE + 5)
+class Ticks:
+    """A monotonic clock that moves ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def actions_for(harness: Harness, **kwargs: Any) -> JobActions:
     actions = JobActions.from_settings(get_job_actions_settings(), dynamodb=harness.dynamodb, sqs=harness.sqs)
-    caller = Caller(subject="admin-1", domains=frozenset({"acme.com"}))
+    for name, value in kwargs.items():
+        setattr(actions, f"_{name}", value)
+    return actions
+
+
+CALLER = Caller(subject="admin-1", domains=frozenset({"acme.com"}))
+
+
+def actions_messages(harness: Harness) -> list[dict[str, Any]]:
+    return harness.receive("ActionsQueue")
+
+
+def test_a_bulk_cancel_that_takes_too_long_hands_the_rest_on_and_it_is_finished(
+    harness: Harness, admin: Actions, lambda_context: Any
+) -> None:
+    # Given a bulk of more jobs than one wave, and a store so slow that one wave uses the request's time
+    answer = bulk_of(admin, CANCEL_WAVE + 5)
+    actions = actions_for(harness, monotonic=Ticks(SYNC_SECONDS / 2 + 0.1))
+    # When the admin cancels it
+    result = actions.cancel_bulk(answer["bulk_id"], CALLER)
+    # Then the answer says how many were canceled and how many were handed on
+    assert result.model_dump() == {"canceled": CANCEL_WAVE, "pending": 5}
+    statuses = [harness.job(job_id).status for job_id in answer["job_ids"]]
+    assert statuses.count(JobStatus.CANCELED) == CANCEL_WAVE
+    [message] = actions_messages(harness)
+    assert BulkCancelMessage.model_validate_json(message["Body"]) == BulkCancelMessage(
+        bulk_id=answer["bulk_id"], domain="acme.com"
+    )
+    # And when the actions queue's message reaches the function, the rest is canceled
+    event = harness.event([message], "ActionsQueue")
+    assert load_function("job_actions").handler(event, lambda_context) == {"batchItemFailures": []}
+    assert {harness.job(job_id).status for job_id in answer["job_ids"]} == {JobStatus.CANCELED}
+    assert actions_messages(harness) == []
+    # A second delivery of the same message changes nothing
+    assert load_function("job_actions").handler(event, lambda_context) == {"batchItemFailures": []}
+    assert admin.bulk_progress(answer["bulk_id"]).body["counts"]["canceled"] == CANCEL_WAVE + 5
+    assert harness.sent() == []
+
+
+def test_the_rest_of_a_bulk_cancel_out_of_time_is_handed_on_again(harness: Harness, admin: Actions) -> None:
+    answer = bulk_of(admin, CANCEL_WAVE + 5)
+    message = BulkCancelMessage(bulk_id=answer["bulk_id"], domain="acme.com")
     left = iter([CANCEL_RESERVE_MS + 1, CANCEL_RESERVE_MS - 1])
+    assert actions_for(harness).finish_bulk_cancel(message, time_left_ms=lambda: next(left)) == CANCEL_WAVE
+    [again] = actions_messages(harness)
+    assert BulkCancelMessage.model_validate_json(again["Body"]) == message
+    assert actions_for(harness).finish_bulk_cancel(message) == 5
+
+
+def test_a_bulk_cancel_that_cannot_hand_on_says_how_many_and_a_second_call_finishes(
+    harness: Harness, admin: Actions
+) -> None:
+    answer = bulk_of(admin, CANCEL_WAVE + 5)
+    actions = actions_for(harness, monotonic=Ticks(SYNC_SECONDS / 2 + 0.1))
+    broken = boto3.client("sqs", region_name=REGION, endpoint_url="http://127.0.0.1:9")
+    actions._actions_queue = ActionsQueue(broken, url="http://127.0.0.1:9/queue/none")
     with pytest.raises(BulkCancelUnfinished) as stopped:
-        actions.cancel_bulk(answer["bulk_id"], caller, time_left_ms=lambda: next(left))
+        actions.cancel_bulk(answer["bulk_id"], CALLER)
     assert stopped.value.canceled == CANCEL_WAVE
     assert f"{CANCEL_WAVE} jobs" in str(stopped.value)
     # When the same request comes again, it cancels the rest
-    assert actions.cancel_bulk(answer["bulk_id"], caller).canceled == 5
+    assert actions_for(harness).cancel_bulk(answer["bulk_id"], CALLER).model_dump() == {"canceled": 5}
     assert {harness.job(job_id).status for job_id in answer["job_ids"]} == {JobStatus.CANCELED}
+
+
+def test_an_actions_message_for_no_such_bulk_or_not_a_bulk_cancel_is_dropped(
+    harness: Harness, admin: Actions, lambda_context: Any
+) -> None:
+    answer = bulk_of(admin, 2)
+    bodies = [
+        BulkCancelMessage(bulk_id=answer["bulk_id"], domain="other.net").model_dump_json(),
+        BulkCancelMessage(bulk_id="01JGQ6Z1T8W3Y5K7M9P2R4S6V8", domain="acme.com").model_dump_json(),
+        '{"hello": "world"}',
+    ]
+    for body in bodies:
+        harness.sqs.send_message(QueueUrl=harness.stack.names["ActionsQueue"], MessageBody=body)
+    while messages := actions_messages(harness):
+        event = harness.event(messages, "ActionsQueue")
+        assert load_function("job_actions").handler(event, lambda_context) == {"batchItemFailures": []}
+        harness.settle(event, {"batchItemFailures": []}, "ActionsQueue")
+    assert {harness.job(job_id).status for job_id in answer["job_ids"]} == {JobStatus.QUEUED}
 
 
 def test_a_bulk_cancel_waits_briefly_for_jobs_the_index_does_not_hold_yet(harness: Harness, admin: Actions) -> None:
@@ -337,10 +421,7 @@ def test_a_bulk_cancel_waits_briefly_for_jobs_the_index_does_not_hold_yet(harnes
     item["total"] = {"N": "5"}
     harness.dynamodb.put_item(TableName=harness.stack.names["JobsTable"], Item=item)
     naps: list[float] = []
-    actions = JobActions.from_settings(get_job_actions_settings(), dynamodb=harness.dynamodb, sqs=harness.sqs)
-    actions._sleep = naps.append
-    caller = Caller(subject="admin-1", domains=frozenset({"acme.com"}))
-    assert actions.cancel_bulk(answer["bulk_id"], caller).canceled == 3
+    assert actions_for(harness, sleep=naps.append).cancel_bulk(answer["bulk_id"], CALLER).canceled == 3
     assert len(naps) == 3 and sum(naps) <= 2
 
 
