@@ -21,15 +21,17 @@ included because the index lags the table by moments: a job indexed as
 the condition and is not counted. Jobs the index does not hold yet (a bulk
 created a moment ago) are waited for, briefly (``INDEX_WAITS``).
 
-The request cancels for at most ``SYNC_SECONDS`` (checked between waves of
-``CANCEL_WAVE``), well inside API Gateway's 29 s: in DynamoDB 1,000 jobs take
+The request cancels for at most ``SYNC_SECONDS`` (a wave of ``CANCEL_WAVE``
+starts only if it should end in time, judged by the longest wave so far),
+well inside API Gateway's 29 s: in DynamoDB 1,000 jobs take
 about a second, so it finishes and answers ``{"canceled": n}``. When it does
 not (a slow store, such as the embedded AWS, which needs about 19 s for 1,000),
 it puts one message naming the bulk on the actions queue and answers
 ``{"canceled": n, "pending": m}``: ``m`` jobs were left, and the actions
 queue's consumer (``finish_bulk_cancel``, this function again) reads the
 bulk's jobs afresh and cancels every one still queued or retrying, handing on
-again while any is left. Cancelling is idempotent, so a message delivered twice
+again while any is left (its own invocation's time, less ``CANCEL_RESERVE_MS``,
+bounds it the same way). Cancelling is idempotent, so a message delivered twice
 changes nothing more; one that fails comes back; the dead-letter queue takes
 one that fails five times. If the message cannot be sent, the answer is 503
 ``cancel_unfinished``, saying how many were canceled: the same request again
@@ -93,7 +95,9 @@ _BULK_CANDIDATES = frozenset({JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SE
 # Conditional writes in flight at once (botocore keeps 10 connections per client).
 CANCEL_CONCURRENCY = 8
 # Writes between two looks at the time taken.
-CANCEL_WAVE = 100
+CANCEL_WAVE = 50
+# A wave starts only with this many times the longest wave so far still in hand.
+WAVE_MARGIN = 1.5
 # How long a bulk cancel request cancels before it hands the rest on: well
 # inside API Gateway's 29 s (1,000 jobs take about 1 s in DynamoDB, 19 s in
 # the embedded AWS; docs/benchmarks.md).
@@ -173,10 +177,11 @@ class JobActions:
             raise BulkNotFound("no such bulk send")
         started = self._monotonic()
 
-        def may_go_on() -> bool:
-            return self._monotonic() - started < SYNC_SECONDS and time_left_ms() >= CANCEL_RESERVE_MS
+        def room_ms() -> float:
+            spent_ms = (self._monotonic() - started) * 1000
+            return min(SYNC_SECONDS * 1000 - spent_ms, time_left_ms() - CANCEL_RESERVE_MS)
 
-        canceled, left = self._cancel_waves(bulk, self._candidates(bulk), may_go_on)
+        canceled, left = self._cancel_waves(bulk, self._candidates(bulk), room_ms)
         if not left:
             self._counted(bulk, canceled, finished=True)
             return CancelResult(canceled=canceled)
@@ -198,7 +203,9 @@ class JobActions:
         if bulk is None or bulk.domain != message.domain:
             logger.warning("a bulk cancel for an unknown bulk send is dropped", extra={"bulk_id": message.bulk_id})
             return 0
-        canceled, left = self._cancel_waves(bulk, self._candidates(bulk), lambda: time_left_ms() >= CANCEL_RESERVE_MS)
+        canceled, left = self._cancel_waves(
+            bulk, self._candidates(bulk), lambda: float(time_left_ms() - CANCEL_RESERVE_MS)
+        )
         if left:
             self._hand_on(bulk)
         self._counted(bulk, canceled, finished=not left, pending=left or None)
@@ -209,19 +216,24 @@ class JobActions:
             raise QueueError("no actions queue to hand the rest on to")
         self._actions_queue.send(BulkCancelMessage(bulk_id=bulk.bulk_id, domain=bulk.domain).model_dump_json())
 
-    def _cancel_waves(self, bulk: BulkItem, candidates: list[str], may_go_on: Callable[[], bool]) -> tuple[int, int]:
-        """Cancel ``candidates``, ``CANCEL_CONCURRENCY`` at a time, a wave of
-        ``CANCEL_WAVE`` while ``may_go_on()``. Returns (canceled, not tried)."""
+    def _cancel_waves(self, bulk: BulkItem, candidates: list[str], room_ms: Callable[[], float]) -> tuple[int, int]:
+        """Cancel ``candidates``, ``CANCEL_CONCURRENCY`` at a time, in waves of
+        ``CANCEL_WAVE``; a wave starts only while ``room_ms()`` (the time this
+        call may still spend) exceeds ``WAVE_MARGIN`` times the longest wave
+        so far. Returns (canceled, not tried)."""
         canceled = 0
+        longest_ms = 0.0
         with ThreadPoolExecutor(max_workers=CANCEL_CONCURRENCY) as pool:
             for start in range(0, len(candidates), CANCEL_WAVE):
-                if not may_go_on():
+                if room_ms() <= WAVE_MARGIN * longest_ms:
                     return canceled, len(candidates) - start
+                began = self._monotonic()
                 wave = candidates[start : start + CANCEL_WAVE]
                 outcomes = pool.map(
                     lambda job_id: self._jobs.cancel(job_id, domain=bulk.domain, job_type=JobType.MANUAL), wave
                 )
                 canceled += sum(1 for outcome in outcomes if outcome.canceled)
+                longest_ms = max(longest_ms, (self._monotonic() - began) * 1000)
         return canceled, 0
 
     def _candidates(self, bulk: BulkItem) -> list[str]:
