@@ -166,3 +166,36 @@ def test_only_writers_may_put_bodies_and_only_readers_get_them() -> None:
         assert all(s["Resource"] == objects and s["Effect"] == "Allow" for s in s3), logical
         variables = resources()[logical]["Properties"].get("Environment", {}).get("Variables", {})
         assert (variables.get("BODIES_BUCKET") == {"Ref": "BodiesBucket"}) == bool(actions), logical
+
+
+def test_cancel_and_retry_may_touch_the_jobs_table_the_bulk_index_and_the_queues_only() -> None:
+    resource = resources()["JobActionsFunction"]["Properties"]
+    granted = {
+        (action, json.dumps(s["Resource"], sort_keys=True))
+        for s in statements("JobActionsFunction")
+        for action in s["Action"]
+    }
+    table = json.dumps({"Fn::GetAtt": ["JobsTable", "Arn"]})
+    queues = json.dumps(
+        [{"Fn::GetAtt": [q, "Arn"]} for q in ("PriorityQueue", "BulkQueue", "ActionsQueue")], sort_keys=True
+    )
+    assert granted == {
+        ("dynamodb:GetItem", table),
+        ("dynamodb:UpdateItem", table),
+        ("dynamodb:BatchWriteItem", table),
+        ("dynamodb:Query", json.dumps({"Fn::Sub": "${JobsTable.Arn}/index/ByBulk"})),
+        ("sqs:SendMessage", queues),
+    }
+    # Its routes sit behind the JWT authorizer (the API's default); the actions queue feeds it one bulk at a time
+    events = resource["Events"]
+    assert {e["Properties"].get("Path") for e in events.values() if e["Type"] == "HttpApi"} == {
+        "/jobs/{job_id}/cancel",
+        "/bulks/{bulk_id}/cancel",
+        "/jobs/{job_id}/retry",
+    }
+    assert all("Auth" not in e["Properties"] for e in events.values())
+    [source] = [e["Properties"] for e in events.values() if e["Type"] == "SQS"]
+    assert (source["Queue"], source["BatchSize"]) == ({"Fn::GetAtt": ["ActionsQueue", "Arn"]}, 1)
+    assert resources()["ActionsQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]
+    }
