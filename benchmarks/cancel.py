@@ -106,8 +106,8 @@ def section(cost: CancelCost) -> str:
             f"## Figure 8: cancelling a bulk send of {cost.jobs:,}",
             "",
             "`POST /bulks/{bulk_id}/cancel` on a bulk whose jobs are all still queued (benchmarks/cancel.py):",
-            "one conditional `UpdateItem` per job, after one `GetItem` (the bulk's item) and one `Query` per",
-            "`ByBulk` shard.",
+            "one conditional `UpdateItem` per job; each invocation (the request, and each run of the actions",
+            "queue's consumer) first reads the bulk's item (`GetItem`) and its 4 `ByBulk` shards (`Query`).",
             "",
             "| | |",
             "|---|---|",
@@ -122,10 +122,10 @@ def section(cost: CancelCost) -> str:
             rows,
             "",
             "Here the embedded AWS serves the writes one at a time"
-            f" ({cost.total_seconds / cost.jobs * 1000:.0f} ms per job over the whole cancel), so a request",
-            "stops after 10 s and hands the rest on. In DynamoDB,",
-            "whose conditional writes take milliseconds, the request's 8 at a time should cancel 1,000 in",
-            "about a second (an estimate, not measured here): within the request.",
+            f" ({cost.total_seconds / cost.jobs * 1000:.0f} ms per job over the whole cancel, hand-offs included),",
+            "so the request stops within its 10 s and hands the rest on. In DynamoDB, whose conditional writes",
+            "take milliseconds, the request's 8 at a time should cancel 1,000 in about a second (an estimate,",
+            "not measured here): within the request.",
             "",
         ]
     )
