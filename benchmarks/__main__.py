@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import calls, capacity, coldstart, cost, listing, pipeline, priority, report, writes
+from benchmarks import calls, cancel, capacity, coldstart, cost, listing, pipeline, priority, report, writes
 from benchmarks.harness import BenchError, BenchStack, prepare_recording
 from benchmarks.workload import DOMAIN, addresses, bulk_request, system_email
 from local import motofix
@@ -48,6 +48,7 @@ class Sizes:
     bulk_size: int
     write_bulk: int
     timeout: float
+    cancel_bulk: int = 1000  # figure 8: the bulk send cancelled
 
 
 FULL = Sizes(
@@ -85,6 +86,7 @@ SMOKE = Sizes(
     bulk_size=100,
     write_bulk=20,
     timeout=60,
+    cancel_bulk=20,
 )
 
 
@@ -199,6 +201,8 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         prio = priority.measure(bench, samples=sizes.samples, bulks=sizes.bulks, bulk_size=sizes.bulk_size)
         _progress(f"write units per email: three cases, the last a bulk send of {sizes.write_bulk:,}")
         write_cases, write_segments = writes.measure(bench, bulk_size=sizes.write_bulk, timeout=sizes.timeout)
+        _progress(f"cancelling a bulk send of {sizes.cancel_bulk:,}")
+        canceled = cancel.measure(bench, size=sizes.cancel_bulk, timeout=sizes.timeout)
         table_names = dict(bench.stack.names)
     finally:
         bench.stop()
@@ -251,6 +255,7 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         write_cases=write_cases,
         case_costs=case_costs,
         capacity=model,
+        cancel=canceled,
     )
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.calls import CallCounts
+from benchmarks.cancel import CancelCost
+from benchmarks.cancel import section as cancel_section
 from benchmarks.capacity import READ_LIMIT, WRITE_LIMIT, CapacityModel
 from benchmarks.capacity import printed_lines as _printed
 from benchmarks.coldstart import ColdStarts
@@ -95,6 +97,7 @@ class Results:
     write_cases: WriteCases
     case_costs: list[CaseCost]
     capacity: CapacityModel
+    cancel: CancelCost | None = None  # figure 8 (benchmarks/cancel.py)
 
 
 @dataclass(frozen=True)
@@ -775,6 +778,8 @@ def render(r: Results) -> str:
         _cost_section(r),
         _capacity_section(r),
     ]
+    if r.cancel is not None:
+        sections.append(cancel_section(r.cancel))
     return "\n".join(header) + "\n" + "\n".join(sections)
 
 
@@ -793,6 +798,7 @@ def summary_json(r: Results) -> dict[str, Any]:
             for case in r.calls.cases
         ],
         "printed": printed_lines(r),
+        "cancel": None if r.cancel is None else r.cancel.__dict__,
         "lists": [
             {
                 "caller": row.caller,

@@ -24,7 +24,7 @@ from common.models.suppression import ListSuppressionsQuery
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "openapi.json"
-API_FUNCTIONS = ("list_jobs", "bulk_queue", "suppressions")
+API_FUNCTIONS = ("list_jobs", "bulk_queue", "suppressions", "job_actions")
 TITLE = "Email Operations API"
 DESCRIPTION = (
     "The admin API behind the Email Operations page of Privas AI: the log of every email, "

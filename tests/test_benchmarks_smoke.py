@@ -193,3 +193,19 @@ def test_a_bulk_poll_makes_one_getitem_and_one_query_per_shard(smoke_run) -> Non
     poll = json.loads(summary.read_text(encoding="utf-8"))["poll"]
 
     assert poll["calls"] == {"dynamodb:GetItem": 1, "dynamodb:Query": 4}
+
+
+def test_cancelling_a_bulk_costs_one_conditional_write_per_job_and_is_on_the_page(smoke_run) -> None:
+    done, page, summary = smoke_run
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    figure = json.loads(summary.read_text(encoding="utf-8"))["cancel"]
+
+    jobs = figure["jobs"]
+    assert jobs > 0
+    # A small bulk: the request cancels every job itself, within the gateway's 29 s
+    assert (figure["canceled_in_request"], figure["pending"]) == (jobs, 0)
+    assert 0 < figure["request_seconds"] < 29
+    # The bulk's item, one Query per ByBulk shard, one conditional write per job; nothing queued or sent
+    assert figure["calls"] == {"dynamodb:GetItem": 1, "dynamodb:Query": 4, "dynamodb:UpdateItem": jobs}
+    assert f"## Figure 8: cancelling a bulk send of {jobs:,}" in page.read_text(encoding="utf-8")

@@ -38,6 +38,7 @@ from common.models.api import (
     BODY_TOO_LARGE,
     MAX_BODY_DEPTH,
     TOO_MANY_RECIPIENTS,
+    BulkCancelUnfinished,
     BulkNotFound,
     Caller,
     ErrorDetail,
@@ -46,6 +47,9 @@ from common.models.api import (
     InvalidCursor,
     MalformedBody,
     NoRecipients,
+    NotCancelable,
+    NotRetryable,
+    RecipientSuppressed,
     TooManyRecipients,
     Unauthenticated,
     UnfinishedBulkSend,
@@ -81,6 +85,10 @@ _ANSWERS: dict[type[Exception], tuple[HTTPStatus, str | None]] = {
     IdempotencyValidationError: (HTTPStatus.CONFLICT, "idempotency_key_reused"),
     IdempotencyAlreadyInProgressError: (HTTPStatus.CONFLICT, "idempotency_in_progress"),
     UnfinishedBulkSend: (HTTPStatus.INTERNAL_SERVER_ERROR, None),
+    NotCancelable: (HTTPStatus.CONFLICT, None),
+    NotRetryable: (HTTPStatus.CONFLICT, None),
+    RecipientSuppressed: (HTTPStatus.CONFLICT, None),
+    BulkCancelUnfinished: (HTTPStatus.SERVICE_UNAVAILABLE, None),
 }
 _MESSAGES: dict[str, str] = {
     "idempotency_key_reused": f"this {IDEMPOTENCY_HEADER} was already used for a different request",

@@ -1026,6 +1026,91 @@ class JobsTable:
         """The suppression entries kept in this table (docs/storage.md, section 3)."""
         return SuppressionStore(self._client, self._table)
 
+    # ------------------------------------------------------------ cancel and retry (v2)
+    def cancel(self, job_id: str, *, domain: str, job_type: JobType, recipient: str) -> CancelOutcome:
+        """Move a job from ``queued`` or ``retrying`` to ``canceled``: one
+        conditional ``UpdateItem`` (the same condition the worker's claim
+        needs, so exactly one of a cancel and a claim wins). Its index keys move
+        as for any status past sending (``keys.transition_from``, valid from
+        both statuses): out of ``InFlight``, into the exact status indexes
+        under ``canceled``; ``ByBulk``'s projected status follows. The lease
+        and sweep attributes go: nothing sends or sweeps it any more.
+        ``domain``, ``type`` and ``recipient`` (which the keys are built from:
+        ``canceled`` is an exceptional status, its ``rek`` names the recipient) are
+        part of the condition. Returns the job after the write, or as found when
+        refused."""
+        base = keys.KeyedJob(job_id, domain, job_type, recipient, JobStatus.QUEUED)
+        olds = [replace(base, status=status) for status in CANCELABLE]
+        change = keys.transition_from(base, olds, JobStatus.CANCELED)
+        names = {"#status": "status", "#domain": "domain", "#type": "type", "#recipient": "recipient"}
+        values: dict[str, Any] = {
+            ":queued": JobStatus.QUEUED.value,
+            ":retrying": JobStatus.RETRYING.value,
+            ":domain": domain,
+            ":type": job_type.value,
+            ":recipient": recipient,
+        }
+        sets = []
+        for n, (name, value) in enumerate(sorted(change.set.items())):
+            placeholder = "#status" if name == "status" else f"#k{n}"
+            names[placeholder] = name
+            values[f":k{n}"] = value
+            sets.append(f"{placeholder} = :k{n}")
+        removes = [*sorted(change.remove), "due_at", "lease_until", "lease_token"]
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": job_id}},
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(dict.fromkeys(removes)),
+                ConditionExpression=(
+                    "attribute_exists(job_id) AND #domain = :domain AND #type = :type "
+                    "AND #recipient = :recipient AND #status IN (:queued, :retrying)"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if not isinstance(exc, ClientError) or _code(exc) != "ConditionalCheckFailedException":
+                raise _failed("UpdateItem (cancel)", exc) from exc
+            old: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            return CancelOutcome(False, self.from_item(old) if "job_id" in old else None)
+        return CancelOutcome(True, self.from_item(response["Attributes"]))
+
+    def keep_body_until(self, body_id: str, expires_at: int) -> bool:
+        """Make a stored body item live at least until ``expires_at`` (a retry
+        reuses its job's body: it must not expire before the new job). One
+        conditional ``UpdateItem``; returns False when the body is not stored."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"b#{body_id}"}},
+                UpdateExpression="SET expires_at = :until",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at < :until)"
+                ),
+                ExpressionAttributeValues=serialize({":until": expires_at}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if not isinstance(exc, ClientError) or _code(exc) != "ConditionalCheckFailedException":
+                raise _failed("UpdateItem (body expiry)", exc) from exc
+            # Refused: either it already lives long enough, or it is not there.
+            found: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            return "pk" in found
+        return True
+
+
+# A cancel moves a job from these statuses only (the contract's cancelable set).
+CANCELABLE = (JobStatus.QUEUED, JobStatus.RETRYING)
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    canceled: bool
+    job: Job | None  # after the cancel; as found when refused; None: no such job
+
 
 # ------------------------------------------------------------------ SES events
 class EventOutcome(Enum):

@@ -118,3 +118,19 @@ class Visibility:
         except (ClientError, BotoCoreError) as exc:
             code = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
             raise QueueError(f"SendMessage (requeue) failed: {code}") from exc
+
+
+class ActionsQueue:
+    """The actions queue: work an admin's request hands on to finish in the
+    background (the rest of a bulk cancel)."""
+
+    def __init__(self, client: SQSClient, *, url: str) -> None:
+        self._client = client
+        self._url = url
+
+    def send(self, body: str) -> None:
+        try:
+            self._client.send_message(QueueUrl=self._url, MessageBody=body)
+        except (ClientError, BotoCoreError) as exc:
+            code = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            raise QueueError(f"SendMessage (actions) failed: {code}") from exc

@@ -199,6 +199,25 @@ class Outbox:
             raise PartlyStored(failure, stored=known, requested=len(jobs)) from failure
         return stored
 
+    def store_and_queue_on_stored_bodies(self, jobs: Sequence[Job], *, due_at: int) -> Stored:
+        """Store new jobs whose body items are stored already (a retry reuses
+        its job's body: ``JobsTable.keep_body_until`` made it live as long),
+        25 per BatchWriteItem, and queue them. Raises ``StorageError`` after
+        queueing those written before DynamoDB failed."""
+        stored = Stored()
+        try:
+            for start in range(0, len(jobs), BATCH_WRITE_LIMIT):
+                chunk = list(jobs[start : start + BATCH_WRITE_LIMIT])
+                self._jobs.put_new(chunk, due_at=due_at)
+                stored.created += chunk
+                stored.stored_id.update((job.job_id, job.job_id) for job in chunk)
+        except StorageError as exc:
+            logger.exception("storing jobs failed; those stored are queued", extra={"requested": len(jobs)})
+            self._queue(stored.created)
+            raise PartlyStored(exc, stored=len(stored.created), requested=len(jobs)) from exc
+        stored.unqueued = self._queue(stored.created)
+        return stored
+
     def _put(self, job: Job, due_at: int) -> StorageError | None:
         try:
             self._jobs.put_if_absent(job, due_at=due_at)

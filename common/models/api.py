@@ -332,3 +332,63 @@ class BulkSendResponse(BaseModel):
         if isinstance(data, dict) and "rejected_total" not in data and isinstance(data.get("rejected"), list):
             return data | {"rejected_total": len(data["rejected"])}
         return data
+
+
+# ------------------------------------------------------------------ cancel and retry (v2)
+class NotCancelable(EmailOpsError):
+    """Only a job still ``queued`` or ``retrying`` can be canceled (409)."""
+
+    code = "not_cancelable"
+
+
+class NotRetryable(EmailOpsError):
+    """Only a job ``failed``, ``bounced`` or ``canceled`` can be sent again (409)."""
+
+    code = "not_retryable"
+
+
+class RecipientSuppressed(EmailOpsError):
+    """The job's recipient is on its domain's suppression list now (409): never named in the message."""
+
+    code = "suppressed"
+
+
+class BulkCancelUnfinished(EmailOpsError):
+    """A bulk cancel that ran out of time part-way (503): says how many were
+    canceled and that calling again cancels the rest (it is safe to repeat)."""
+
+    code = "cancel_unfinished"
+
+    def __init__(self, *, bulk_id: str, canceled: int) -> None:
+        self.canceled = canceled
+        super().__init__(
+            f"{canceled} jobs of bulk send {bulk_id} were canceled before this request ran out of time; "
+            "send the same request again to cancel the rest (jobs already canceled are not counted twice)"
+        )
+
+
+class CancelResult(BaseModel):
+    """What a bulk cancel answers: ``{"canceled": n}`` once every job is done
+    with; ``pending`` only while the rest is being finished in the background."""
+
+    canceled: int = Field(description="jobs of the bulk send this request moved from queued or retrying to canceled")
+    pending: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="present only when the request handed the rest on to finish in the background: how many "
+        "jobs were still to cancel then (each still queued or retrying is canceled within seconds; "
+        "GET /bulks/{bulk_id} shows them move to canceled)",
+    )
+
+
+class BulkCancelMessage(BaseModel):
+    """A bulk cancel handed on to finish in the background (the actions queue)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bulk_id: str = Field(pattern=JOB_ID_RE.pattern)
+    domain: Domain
+
+
+class RetryResult(BaseModel):
+    job_id: str = Field(description="the new job, queued; its retry_of is the job retried")

@@ -277,6 +277,8 @@ class Job(BaseModel):
     # SES's events, in the order they were written (common.adapters.jobs.apply_event);
     # never written at creation (exclude): a job has none until SES reports one.
     events: list[EventEntry] = Field(default_factory=list, exclude=True)
+    # The job this one sends again (POST /jobs/{job_id}/retry), or None.
+    retry_of: Annotated[str, Field(pattern=JOB_ID_RE.pattern)] | None = None
 
     @property
     def queue(self) -> QueueName:
@@ -415,6 +417,7 @@ class JobDetail(JobSummary):
     unsubscribe_url: str | None = Field(
         default=None, description="manual jobs: the one-click unsubscribe URL sent in the email's headers; else null"
     )
+    retry_of: str | None = Field(default=None, description="the job this one sends again, or null")
 
     @classmethod
     def from_job(cls, job: Job, bodies: Bodies, *, unsubscribe_url: str | None = None) -> JobDetail:

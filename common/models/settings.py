@@ -141,6 +141,13 @@ class UnsubscribeSettings(JobsSettings, UnsubscribeKeySettings):
     pass
 
 
+class JobActionsSettings(QueueingSettings, ApiSettings):
+    """Cancel and retry: the jobs table, both job queues (a retry goes on its
+    type's), and the actions queue (a bulk cancel's rest, finished in the background)."""
+
+    actions_queue_url: str = Field(alias="ACTIONS_QUEUE_URL", min_length=1)
+
+
 S = TypeVar("S", bound=_Settings)
 
 
@@ -193,6 +200,11 @@ def get_unsubscribe_settings() -> UnsubscribeSettings:
     return _load(UnsubscribeSettings)
 
 
+@cache
+def get_job_actions_settings() -> JobActionsSettings:
+    return _load(JobActionsSettings)
+
+
 def reset_settings() -> None:
     """Forget every cached settings object (tests change the environment)."""
     for getter in (get_enqueue_settings, get_worker_settings, get_sweeper_settings):
@@ -206,3 +218,4 @@ def reset_settings() -> None:
     ):
         api_getter.cache_clear()
     get_ses_events_settings.cache_clear()
+    get_job_actions_settings.cache_clear()

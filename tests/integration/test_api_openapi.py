@@ -17,7 +17,7 @@ def test_the_checked_in_document_matches_the_code() -> None:
     assert openapi.DOCUMENT.read_text(encoding="utf-8") == openapi.render(), "run `make openapi`"
 
 
-def test_the_document_holds_the_admin_routes_and_their_errors() -> None:
+def test_the_document_holds_the_routes_and_their_errors() -> None:
     document = json.loads(openapi.render())
     assert document["openapi"].startswith("3.")
     paths = document["paths"]
@@ -28,6 +28,9 @@ def test_the_document_holds_the_admin_routes_and_their_errors() -> None:
         "/bulks/{bulk_id}",
         "/suppressions",
         "/suppressions/{domain}/{email}",
+        "/jobs/{job_id}/cancel",
+        "/bulks/{bulk_id}/cancel",
+        "/jobs/{job_id}/retry",
     }
     assert set(paths["/suppressions"]["get"]["responses"]) == {"200", "400", "401", "403", "414", "500"}
     assert set(paths["/suppressions/{domain}/{email}"]) == {"put", "delete"}
@@ -36,6 +39,17 @@ def test_the_document_holds_the_admin_routes_and_their_errors() -> None:
     }
     [domain] = [p for p in paths["/suppressions"]["get"]["parameters"] if p["name"] == "domain"]
     assert domain["required"] is True
+    assert set(paths["/jobs/{job_id}/cancel"]["post"]["responses"]) == {"200", "401", "403", "404", "409", "414", "500"}
+    assert set(paths["/bulks/{bulk_id}/cancel"]["post"]["responses"]) == {
+        "200",
+        "401",
+        "403",
+        "404",
+        "414",
+        "500",
+        "503",
+    }
+    assert set(paths["/jobs/{job_id}/retry"]["post"]["responses"]) == {"202", "401", "403", "404", "409", "414", "500"}
     assert set(paths["/bulks/{bulk_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "414", "500"}
     filters = {p["name"] for p in paths["/jobs"]["get"]["parameters"]}
     assert {"recipient", "bulk_id", "created_after", "created_before"} <= filters

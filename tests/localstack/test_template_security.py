@@ -28,6 +28,7 @@ FLOOD_EXPOSED = {
     "BulkQueueFunction": "ApiReservedConcurrency",
     "SuppressionsFunction": "ApiReservedConcurrency",
     "UnsubscribeFunction": "ApiReservedConcurrency",
+    "JobActionsFunction": "ApiReservedConcurrency",
     "EnqueueFunction": "EnqueueReservedConcurrency",
 }
 
@@ -62,16 +63,17 @@ def test_every_route_is_throttled_and_bulk_send_harder() -> None:
         "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
         "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
     }
-    assert api["RouteSettings"] == {
-        "POST /jobs/bulk": {
-            "ThrottlingRateLimit": {"Ref": "BulkThrottlingRateLimit"},
-            "ThrottlingBurstLimit": {"Ref": "BulkThrottlingBurstLimit"},
-        }
+    heavy = {
+        "ThrottlingRateLimit": {"Ref": "BulkThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "BulkThrottlingBurstLimit"},
     }
-    # The route named is one the API serves
+    # Bulk Send and a bulk cancel (each up to 1,000 writes)
+    assert api["RouteSettings"] == {"POST /jobs/bulk": heavy, "POST /bulks/{bulk_id}/cancel": heavy}
+    # The routes named are ones the API serves
     template = load_template()
     stack = Stack(template=template, parameters=default_parameters(template))
-    assert "POST /jobs/bulk" in {route.route_key for route in routes(stack)}
+    served = {route.route_key for route in routes(stack)}
+    assert {"POST /jobs/bulk", "POST /bulks/{bulk_id}/cancel"} <= served
     params = template["Parameters"]
     assert int(params["BulkThrottlingRateLimit"]["Default"]) <= int(params["ApiThrottlingRateLimit"]["Default"])
 
@@ -178,6 +180,7 @@ def test_only_writers_may_put_bodies_and_only_readers_get_them() -> None:
         "SendWorkerFunction": ["s3:GetObject"],
         "ListJobsFunction": ["s3:GetObject"],
         "SweeperFunction": [],
+        "JobActionsFunction": [],
     }
     for logical, actions in expected.items():
         s3 = [s for s in statements(logical) if any(str(a).startswith("s3:") for a in s["Action"])]
@@ -185,3 +188,36 @@ def test_only_writers_may_put_bodies_and_only_readers_get_them() -> None:
         assert all(s["Resource"] == objects and s["Effect"] == "Allow" for s in s3), logical
         variables = resources()[logical]["Properties"].get("Environment", {}).get("Variables", {})
         assert (variables.get("BODIES_BUCKET") == {"Ref": "BodiesBucket"}) == bool(actions), logical
+
+
+def test_cancel_and_retry_may_touch_the_jobs_table_the_bulk_index_and_the_queues_only() -> None:
+    resource = resources()["JobActionsFunction"]["Properties"]
+    granted = {
+        (action, json.dumps(s["Resource"], sort_keys=True))
+        for s in statements("JobActionsFunction")
+        for action in s["Action"]
+    }
+    table = json.dumps({"Fn::GetAtt": ["JobsTable", "Arn"]})
+    queues = json.dumps(
+        [{"Fn::GetAtt": [q, "Arn"]} for q in ("PriorityQueue", "BulkQueue", "ActionsQueue")], sort_keys=True
+    )
+    assert granted == {
+        ("dynamodb:GetItem", table),
+        ("dynamodb:UpdateItem", table),
+        ("dynamodb:BatchWriteItem", table),
+        ("dynamodb:Query", json.dumps({"Fn::Sub": "${JobsTable.Arn}/index/ByBulk"})),
+        ("sqs:SendMessage", queues),
+    }
+    # Its routes sit behind the JWT authorizer (the API's default); the actions queue feeds it one bulk at a time
+    events = resource["Events"]
+    assert {e["Properties"].get("Path") for e in events.values() if e["Type"] == "HttpApi"} == {
+        "/jobs/{job_id}/cancel",
+        "/bulks/{bulk_id}/cancel",
+        "/jobs/{job_id}/retry",
+    }
+    assert all("Auth" not in e["Properties"] for e in events.values())
+    [source] = [e["Properties"] for e in events.values() if e["Type"] == "SQS"]
+    assert (source["Queue"], source["BatchSize"]) == ({"Fn::GetAtt": ["ActionsQueue", "Arn"]}, 1)
+    assert resources()["ActionsQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["ActionsDeadLetterQueue", "Arn"]
+    }

@@ -1,0 +1,342 @@
+"""Cancel and retry (docs/api.md): ``POST /jobs/{job_id}/cancel``,
+``POST /bulks/{bulk_id}/cancel`` and ``POST /jobs/{job_id}/retry``.
+
+**Cancel** reads the job (strongly consistent; 404 unless it is of one of the
+caller's domains, whether it exists or not), then makes one conditional write
+(``JobsTable.cancel``): ``queued`` or ``retrying`` → ``canceled``. The worker's
+claim is a conditional write on the same item that needs ``queued`` or
+``retrying`` too, and DynamoDB applies the two one after the other: whichever
+comes second fails its condition. So a job is never both canceled and sent; a
+job a worker already holds (``sending``) is not cancelable (409) and
+finishes; a canceled job's message, when it arrives, is refused by the
+claim and sends nothing; the sweeper never queues it again (it has left
+``InFlight``).
+
+**A bulk cancel** reads the bulk's item (404 as above), then its jobs from the
+four ``ByBulk`` shards (keys and the projected status), and cancels each one
+whose indexed status is ``queued``, ``retrying`` or ``sending`` with the same
+conditional write, ``CANCEL_CONCURRENCY`` at a time. ``sending`` is
+included because the index lags the table by moments: a job indexed as
+``sending`` may be ``retrying`` by now; one truly held by a worker fails
+the condition and is not counted. Jobs the index does not hold yet (a bulk
+created a moment ago) are waited for, briefly (``INDEX_WAITS``).
+
+The request cancels for at most ``SYNC_SECONDS`` (a wave of ``CANCEL_WAVE``
+starts only if it should end in time, judged by the longest wave so far),
+well inside API Gateway's 29 s: in DynamoDB 1,000 jobs take
+about a second, so it finishes and answers ``{"canceled": n}``. When it does
+not (a slow store, such as the embedded AWS, which needs about 19 s for 1,000),
+it puts one message naming the bulk on the actions queue and answers
+``{"canceled": n, "pending": m}``: ``m`` jobs were left, and the actions
+queue's consumer (``finish_bulk_cancel``, this function again) reads the
+bulk's jobs afresh and cancels every one still queued or retrying, handing on
+again while any is left (its own invocation's time, less ``CANCEL_RESERVE_MS``,
+bounds it the same way). Cancelling is idempotent, so a message delivered twice
+changes nothing more; one that fails comes back; the dead-letter queue takes
+one that fails five times. If the message cannot be sent, the answer is 503
+``cancel_unfinished``, saying how many were canceled: the same request again
+cancels the rest.
+
+**Retry** reads the job (404 as above); only ``failed``, ``bounced`` or
+``canceled`` may be sent again (else 409 ``not_retryable``), and not to a
+recipient now on the domain's suppression list (409 ``suppressed``). The new
+job copies domain, type, recipient, subject, reply-to and the body id (the
+body item is reused, not copied, and made to live as long as the new job),
+has ``retry_of`` = the old id and no ``bulk_id`` (the bulk send's counts stay
+the jobs it created), and goes through the outbox: stored, then queued on its
+type's queue. The old job is not written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from pydantic import ValidationError
+
+from common.adapters.bodies import BodyStore
+from common.adapters.jobs import CANCELABLE, BulkItem, JobsTable
+from common.adapters.observability import logger, metrics
+from common.adapters.queues import ActionsQueue, JobQueues
+from common.logic import keys
+from common.logic.clock import epoch_seconds, utc_now
+from common.logic.outbox import Outbox
+from common.models.api import (
+    BulkCancelMessage,
+    BulkCancelUnfinished,
+    BulkNotFound,
+    Caller,
+    CancelResult,
+    NotCancelable,
+    NotRetryable,
+    RecipientSuppressed,
+    RetryResult,
+)
+from common.models.errors import JobNotFound, QueueError
+from common.models.job import JOB_ID_RE, Job, JobStatus, JobSummary, JobType, new_job_id
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+    from common.models.settings import JobActionsSettings
+
+RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.BOUNCED, JobStatus.CANCELED})
+# What a bulk cancel tries: the cancelable statuses, and sending (the index may lag).
+_BULK_CANDIDATES = frozenset({JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENDING})
+# Conditional writes in flight at once (botocore keeps 10 connections per client).
+CANCEL_CONCURRENCY = 8
+# Writes between two looks at the time taken.
+CANCEL_WAVE = 50
+# A wave starts only with this many times the longest wave so far still in hand.
+WAVE_MARGIN = 1.5
+# How long a bulk cancel request cancels before it hands the rest on: well
+# inside API Gateway's 29 s (1,000 jobs take about 1 s in DynamoDB, 19 s in
+# the embedded AWS; docs/benchmarks.md).
+SYNC_SECONDS = 10.0
+# Time kept in hand when an invocation stops cancelling: one more wave and the answer.
+CANCEL_RESERVE_MS = 5_000
+# How often, and how long apart, a bulk cancel reads the index again while it
+# holds fewer jobs than the bulk created (it lags the table by moments).
+INDEX_WAITS = 3
+INDEX_WAIT_SECONDS = 0.5
+
+TimeLeft = Callable[[], int]  # milliseconds left in this invocation
+
+
+def _no_deadline() -> int:
+    return 1 << 31
+
+
+class JobActions:
+    def __init__(
+        self,
+        jobs: JobsTable,
+        outbox: Outbox,
+        *,
+        sweep_grace_seconds: int,
+        actions_queue: ActionsQueue | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._jobs = jobs
+        self._outbox = outbox
+        self._actions_queue = actions_queue
+        self._monotonic = monotonic
+        self._grace = timedelta(seconds=sweep_grace_seconds)
+        self._clock = clock
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(cls, settings: JobActionsSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient) -> JobActions:
+        jobs = JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days)
+        queues = JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url)
+        # A retry reuses stored bodies: no S3 client, no bucket.
+        outbox = Outbox(jobs, queues, BodyStore(dynamodb, settings.jobs_table, None, None))
+        return cls(
+            jobs,
+            outbox,
+            sweep_grace_seconds=settings.sweep_grace_seconds,
+            actions_queue=ActionsQueue(sqs, url=settings.actions_queue_url),
+        )
+
+    def _visible_job(self, job_id: str, caller: Caller) -> Job:
+        job = self._jobs.get(job_id) if JOB_ID_RE.fullmatch(job_id) else None
+        if job is None or not caller.may_see(job.domain):
+            raise JobNotFound("no such job")
+        return job
+
+    # ------------------------------------------------------------ cancel
+    def cancel(self, job_id: str, caller: Caller) -> JobSummary:
+        job = self._visible_job(job_id, caller)
+        if job.status not in CANCELABLE:
+            raise NotCancelable(_not_cancelable(job.status))
+        outcome = self._jobs.cancel(job.job_id, domain=job.domain, job_type=job.type, recipient=job.recipient)
+        if not outcome.canceled or outcome.job is None:
+            # A worker claimed it (or another cancel won) between the read and the write.
+            now = outcome.job.status if outcome.job is not None else job.status
+            raise NotCancelable(_not_cancelable(now))
+        metrics.add_metric(name="EmailsCanceled", unit=MetricUnit.Count, value=1)
+        logger.info("job canceled", extra={"job_id": job.job_id, "domain": job.domain, "was": job.status.value})
+        return JobSummary.model_validate(outcome.job.model_dump())
+
+    def cancel_bulk(self, bulk_id: str, caller: Caller, *, time_left_ms: TimeLeft = _no_deadline) -> CancelResult:
+        """Cancel a bulk's jobs for up to ``SYNC_SECONDS``; hand the rest, if
+        any, to the actions queue and say how many were pending then."""
+        bulk = self._jobs.get_bulk(bulk_id) if JOB_ID_RE.fullmatch(bulk_id) else None
+        if bulk is None or not caller.may_see(bulk.domain):
+            raise BulkNotFound("no such bulk send")
+        started = self._monotonic()
+
+        def room_ms() -> float:
+            spent_ms = (self._monotonic() - started) * 1000
+            return min(SYNC_SECONDS * 1000 - spent_ms, time_left_ms() - CANCEL_RESERVE_MS)
+
+        canceled, left = self._cancel_waves(bulk, self._candidates(bulk), room_ms)
+        if not left:
+            self._counted(bulk, canceled, finished=True)
+            return CancelResult(canceled=canceled)
+        try:
+            self._hand_on(bulk)
+        except QueueError as exc:
+            logger.error("a bulk cancel could not be handed on", extra={"bulk_id": bulk.bulk_id, "reason": str(exc)})
+            self._counted(bulk, canceled, finished=False)
+            raise BulkCancelUnfinished(bulk_id=bulk.bulk_id, canceled=canceled) from exc
+        self._counted(bulk, canceled, finished=False, pending=left)
+        return CancelResult(canceled=canceled, pending=left)
+
+    def finish_bulk_cancel(self, message: BulkCancelMessage, *, time_left_ms: TimeLeft = _no_deadline) -> int:
+        """The rest of a bulk cancel handed on by ``cancel_bulk``: cancel while
+        time is left, and hand on again what is still left (each delivery makes
+        progress). Returns how many it canceled. Raises ``QueueError`` when the
+        rest cannot be handed on: the message then comes back."""
+        bulk = self._jobs.get_bulk(message.bulk_id)
+        if bulk is None or bulk.domain != message.domain:
+            logger.warning("a bulk cancel for an unknown bulk send is dropped", extra={"bulk_id": message.bulk_id})
+            return 0
+        canceled, left = self._cancel_waves(
+            bulk, self._candidates(bulk), lambda: float(time_left_ms() - CANCEL_RESERVE_MS)
+        )
+        if left:
+            self._hand_on(bulk)
+        self._counted(bulk, canceled, finished=not left, pending=left or None)
+        return canceled
+
+    def _hand_on(self, bulk: BulkItem) -> None:
+        if self._actions_queue is None:
+            raise QueueError("no actions queue to hand the rest on to")
+        self._actions_queue.send(BulkCancelMessage(bulk_id=bulk.bulk_id, domain=bulk.domain).model_dump_json())
+
+    def _cancel_waves(
+        self, bulk: BulkItem, candidates: list[tuple[str, str]], room_ms: Callable[[], float]
+    ) -> tuple[int, int]:
+        """Cancel ``candidates``, ``CANCEL_CONCURRENCY`` at a time, in waves of
+        ``CANCEL_WAVE``; a wave starts only while ``room_ms()`` (the time this
+        call may still spend) exceeds ``WAVE_MARGIN`` times the longest wave
+        so far. Returns (canceled, not tried)."""
+        canceled = 0
+        longest_ms = 0.0
+        with ThreadPoolExecutor(max_workers=CANCEL_CONCURRENCY) as pool:
+            for start in range(0, len(candidates), CANCEL_WAVE):
+                if room_ms() <= WAVE_MARGIN * longest_ms:
+                    return canceled, len(candidates) - start
+                began = self._monotonic()
+                wave = candidates[start : start + CANCEL_WAVE]
+                outcomes = pool.map(
+                    lambda job: self._jobs.cancel(
+                        job[0], domain=bulk.domain, job_type=JobType.MANUAL, recipient=job[1]
+                    ),
+                    wave,
+                )
+                canceled += sum(1 for outcome in outcomes if outcome.canceled)
+                longest_ms = max(longest_ms, (self._monotonic() - began) * 1000)
+        return canceled, 0
+
+    def _candidates(self, bulk: BulkItem) -> list[tuple[str, str]]:
+        """The bulk's jobs (id, recipient) whose indexed status a cancel may change,
+        newest last (``ByBulk`` projects both: a cancel's keys need the recipient)."""
+        entries: list[dict[str, Any]] = []
+        for attempt in range(INDEX_WAITS + 1):
+            entries = self._bulk_entries(bulk.bulk_id)
+            if len(entries) >= bulk.total or attempt == INDEX_WAITS:
+                break
+            self._sleep(INDEX_WAIT_SECONDS)
+        return sorted(
+            (str(e["pk"]), str(e["recipient"])) for e in entries if JobStatus(e["status"]) in _BULK_CANDIDATES
+        )
+
+    def _bulk_entries(self, bulk_id: str) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = []
+        for n in range(keys.BULK_SHARDS):
+            start: Any = None
+            while True:
+                read, start = self._jobs.query_partition(
+                    "ByBulk", keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
+                )
+                entries += read
+                if start is None:
+                    break
+        return entries
+
+    @staticmethod
+    def _counted(bulk: BulkItem, canceled: int, *, finished: bool, pending: int | None = None) -> None:
+        metrics.add_metric(name="EmailsCanceled", unit=MetricUnit.Count, value=canceled)
+        logger.info(
+            "bulk cancel done" if finished else "bulk cancel not done",
+            extra={"bulk_id": bulk.bulk_id, "domain": bulk.domain, "canceled": canceled, "pending": pending},
+        )
+
+    # ------------------------------------------------------------ retry
+    def retry(self, job_id: str, caller: Caller) -> RetryResult:
+        job = self._visible_job(job_id, caller)
+        if job.status not in RETRYABLE:
+            raise NotRetryable(
+                f"the job is {job.status.value}: only a failed, bounced or canceled job can be sent again"
+            )
+        if self._jobs.suppressions().get(job.domain, job.recipient) is not None:
+            raise RecipientSuppressed(
+                f"the job's recipient is on {job.domain}'s suppression list: remove the address from it "
+                "to send to it again"
+            )
+        now = self._clock()
+        new = self.retry_job(job, now)
+        if not self._jobs.keep_body_until(job.body, self._jobs.expires_at(new.created_at)):
+            raise NotRetryable("the job's body is no longer stored, so it cannot be sent again")
+        self._outbox.store_and_queue_on_stored_bodies([new], due_at=epoch_seconds(now + self._grace))
+        logger.info(
+            "job retried",
+            extra={"job_id": new.job_id, "retry_of": job.job_id, "domain": job.domain, "type": job.type.value},
+        )
+        return RetryResult(job_id=new.job_id)
+
+    @staticmethod
+    def retry_job(job: Job, now: datetime) -> Job:
+        """The new job a retry of ``job`` creates: the same email, queued, linked by ``retry_of``."""
+        job_id, created_at = new_job_id(now)
+        return Job(
+            job_id=job_id,
+            created_at=created_at,
+            domain=job.domain,
+            type=job.type,
+            recipient=job.recipient,
+            subject=job.subject,
+            status=JobStatus.QUEUED,
+            body=job.body,
+            reply_to=job.reply_to,
+            retry_of=job.job_id,
+        )
+
+
+def _not_cancelable(status: JobStatus) -> str:
+    if status is JobStatus.SENDING:
+        return "the job is sending: a worker holds it and will finish it; only a queued or retrying job can be canceled"
+    return f"the job is {status.value}: only a queued or retrying job can be canceled"
+
+
+def finish_bulk_cancels(
+    event: dict[str, Any], actions: JobActions, context: LambdaContext | None = None
+) -> PartialItemFailureResponse:
+    """The actions queue's records (one bulk each): what fails goes back to the
+    queue and is tried again; a record that is not a bulk cancel is dropped
+    with a log line (it can never be processed)."""
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    time_left: TimeLeft = context.get_remaining_time_in_millis if context is not None else _no_deadline
+
+    def handle(record: SQSRecord) -> int:
+        try:
+            message = BulkCancelMessage.model_validate_json(record.body)
+        except ValidationError:
+            logger.error("not a bulk cancel message: dropped", extra={"sqs_message_id": record.message_id})
+            return 0
+        return actions.finish_bulk_cancel(message, time_left_ms=time_left)
+
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
