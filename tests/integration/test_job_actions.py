@@ -14,11 +14,14 @@ from moto.dynamodb.models import DynamoDBBackend
 
 from common.adapters import aws
 from common.adapters.queues import ActionsQueue
+from common.adapters.suppressions import SuppressionStore
 from common.logic import keys
 from common.logic.actions import CANCEL_RESERVE_MS, CANCEL_WAVE, SYNC_SECONDS, JobActions
+from common.logic.clock import utc_now
 from common.models.api import BulkCancelMessage, BulkCancelUnfinished, Caller
 from common.models.job import Job, JobStatus, JobType, QueueMessage
 from common.models.settings import get_job_actions_settings
+from common.models.suppression import SuppressionEntry, SuppressionReason
 from local.template import Stack
 from tests.helpers import load_function
 from tests.integration import api_support
@@ -437,10 +440,8 @@ def test_every_other_status_is_not_retryable(harness: Harness, admin: Actions, s
 
 
 def put_suppression(harness: Harness, domain: str, email: str) -> None:
-    harness.dynamodb.put_item(
-        TableName=harness.stack.names["JobsTable"],
-        Item={"pk": {"S": f"sup#{domain}#{email.lower()}"}, "domain": {"S": domain}, "email": {"S": email.lower()}},
-    )
+    entry = SuppressionEntry(domain=domain, email=email, reason=SuppressionReason.MANUAL, created_at=utc_now())
+    SuppressionStore(harness.dynamodb, harness.stack.names["JobsTable"]).add(entry)
 
 
 def test_a_suppressed_recipient_is_not_retried(harness: Harness, admin: Actions) -> None:
