@@ -12,7 +12,7 @@ import { forgetToken, isExpired, readClaims, storeToken, storedToken, takeTokenF
 
 const REFRESH_MS = 3000;
 const BULK_POLL_MS = 2000;
-const COLUMNS = 10;
+const COLUMNS = 8;
 
 const $ = (id) => document.getElementById(id);
 
@@ -313,12 +313,12 @@ function createRow(job) {
     el("span", { "aria-hidden": "true", className: "arrow", text: "▸" }),
   );
   toggle.addEventListener("click", () => toggleDetail(id));
+  // The row's controls sit at its left, in its first cell: the table's columns
+  // are the help page's eight and no others.
   const row = el(
     "tr",
     { className: "job" },
-    el("td", { className: "narrow" }, checkbox),
-    el("td", { className: "narrow" }, toggle),
-    el("td", { className: "created" }),
+    el("td", { className: "created" }, el("span", { className: "row-controls" }, checkbox, toggle), el("span", { className: "when" })),
     el("td", { className: "domain" }),
     el("td", { className: "recipient" }),
     el("td", { className: "subject" }),
@@ -332,29 +332,29 @@ function createRow(job) {
 }
 
 function updateRow(row, job) {
-  const cells = row.children;
+  const [created, domain, recipient, subject, status, attempts, sentAt, error] = row.children;
   const before = row.dataset.status;
-  cells[0].firstChild.checked = state.selected.has(job.job_id);
+  created.querySelector("input").checked = state.selected.has(job.job_id);
   if (row.dataset.created !== job.created_at) {
-    cells[2].replaceChildren(timeElement(job.created_at));
+    created.querySelector(".when").replaceChildren(timeElement(job.created_at));
     row.dataset.created = job.created_at;
   }
-  setText(cells[3], job.domain);
-  setText(cells[4], job.recipient);
-  setText(cells[5], job.subject);
-  cells[5].title = job.subject;
+  setText(domain, job.domain);
+  setText(recipient, job.recipient);
+  setText(subject, job.subject);
+  subject.title = job.subject;
   if (before !== job.status) {
-    cells[6].replaceChildren(badge(job.status));
+    status.replaceChildren(badge(job.status));
     row.dataset.status = job.status;
   }
-  setText(cells[7], String(job.attempts));
+  setText(attempts, String(job.attempts));
   if ((row.dataset.sentAt || "") !== (job.sent_at || "")) {
-    cells[8].replaceChildren(timeElement(job.sent_at));
+    sentAt.replaceChildren(timeElement(job.sent_at));
     row.dataset.sentAt = job.sent_at || "";
   }
-  setText(cells[9], job.error || "");
-  cells[9].title = job.error || "";
-  cells[9].classList.toggle("has-error", Boolean(job.error));
+  setText(error, job.error || "");
+  error.title = job.error || "";
+  error.classList.toggle("has-error", Boolean(job.error));
   // An opened email follows its job.
   if (before && before !== job.status && state.details.has(job.job_id)) loadDetail(job.job_id);
 }
@@ -770,7 +770,12 @@ function start() {
   $("bulk").addEventListener("close", stopBulkPoll);
   $("bulk-form").addEventListener("submit", queueBulk);
   for (const id of ["bulk-extra", "bulk-subject"]) $(id).addEventListener("input", updateBulkCount);
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => {
+    // A signed-in URL opened in this tab again (another token, say).
+    const fresh = takeTokenFromAddress();
+    if (fresh) signIn(fresh);
+    else route();
+  });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && state.api && currentView() === "log" && !state.refreshTimer) {
       loadLog({ quiet: true });
