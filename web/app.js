@@ -154,6 +154,13 @@ function buildDomainField() {
   field.append(control);
 }
 
+// A selection belongs to one domain's Bulk Send: cleared at once, rows too.
+function clearSelection() {
+  state.selected.clear();
+  for (const box of $("log-body").querySelectorAll("tr.job input[type=checkbox]")) box.checked = false;
+  updateBulkButton();
+}
+
 function fillSelect(select, values, names = {}) {
   for (const value of values) select.append(el("option", { value, text: names[value] || value }));
 }
@@ -170,7 +177,7 @@ function readFilters() {
 function filtersChanged() {
   const next = readFilters();
   if (next.domain !== state.filters.domain) {
-    state.selected.clear();
+    clearSelection();
     state.suppressionsCursor = null;
   }
   state.filters = next;
@@ -512,11 +519,13 @@ function updateBulkButton() {
   setText($("selection-hint"), hint);
 }
 
+// What the dialog says before queueing; the API's answer has the last word
+// (it also rejects addresses that are not addresses, or suppressed).
 function bulkRecipients() {
-  const selected = new Set([...state.selected.values()].map((r) => r.toLowerCase()));
+  const selected = [...state.selected.values()].map((r) => r.toLowerCase());
   const typed = splitAddresses($("bulk-extra").value).map((a) => a.toLowerCase());
   const all = new Set([...selected, ...typed]);
-  return { selected: selected.size, typed: typed.length, total: all.size, duplicates: selected.size + typed.length - all.size };
+  return { selected: selected.length, typed: typed.length, total: all.size, duplicates: selected.length + typed.length - all.size };
 }
 
 function updateBulkCount() {
@@ -592,7 +601,7 @@ async function queueBulk(event) {
   submit.removeAttribute("aria-busy");
   for (const id of ["bulk-subject", "bulk-body", "bulk-extra"]) $(id).disabled = true;
   showBulkResult(answer);
-  state.selected.clear();
+  clearSelection();
   state.cursor = null;
   state.previous = [];
   loadLog({ quiet: true });
