@@ -344,3 +344,17 @@ def test_the_log_passes_axe(page: Page, page_stack: PageStack) -> None:
     page.goto(page_stack.url())  # still signed in: the sign-in view is the other one
     page.get_by_role("button", name="Sign out").click()
     assert axe_violations(page) == []
+
+
+def test_the_url_the_stack_prints_opens_the_page_signed_in(page: Page, page_stack: PageStack) -> None:
+    printed = re.findall(r"(http://127\.0\.0\.1:\d+/#token=[\w.-]+)", page_stack.stack.output())
+    assert len(printed) == 1
+    assert printed[0].startswith(f"{page_stack.api}/#token=")
+    page.goto(printed[0])
+    expect(page.get_by_text("Signed in for acme.com, beta.io")).to_be_visible()
+    assert page.get_by_role("combobox", name="Domain").locator("option").all_inner_texts() == [
+        "All my domains",
+        "acme.com",
+        "beta.io",
+    ]
+    assert "token" not in page.url
