@@ -75,7 +75,7 @@ def test_without_a_token_the_page_asks_for_one_and_signs_in_with_it(page: Page, 
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.get_by_role("table")).to_be_hidden()
     screenshot(page, "sign-in")
-    page.get_by_label("Token").fill(token(domain))
+    page.get_by_role("textbox", name="Token").fill(token(domain))
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("combobox", name="Domain")).to_be_visible()
     expect(page.get_by_text("No emails yet for your domains")).to_be_visible()
@@ -341,6 +341,13 @@ def test_the_log_passes_axe(page: Page, page_stack: PageStack) -> None:
     expect(job_rows(page)).to_have_count(2)
     screenshot(page, "log")
     assert axe_violations(page) == []
+    # The suppressions view, before a domain is chosen (the list itself: test_page_actions.py)
+    page.get_by_role("link", name="Suppressions").click()
+    expect(page.get_by_text("Choose a domain above to see its suppression list.")).to_be_visible()
+    expect(page.get_by_role("link", name="Suppressions")).to_have_attribute("aria-current", "page")
+    assert axe_violations(page) == []
+    page.get_by_role("link", name="Log").click()
+    expect(job_rows(page)).to_have_count(2)
     page.goto(page_stack.url())  # still signed in: the sign-in view is the other one
     page.get_by_role("button", name="Sign out").click()
     assert axe_violations(page) == []
