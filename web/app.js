@@ -27,6 +27,7 @@ const state = {
   selected: new Map(), // job_id -> recipient
   rows: new Map(), // job_id -> <tr>
   details: new Map(), // job_id -> <tr> of the opened email
+  notes: new Map(), // job_id -> what the last Cancel or Retry answered (kept when the email is shown again)
   loading: false,
   refreshTimer: null,
   expiryTimer: null,
@@ -225,7 +226,8 @@ function scheduleRefresh() {
   }, REFRESH_MS);
 }
 
-async function loadLog({ announce = false, quiet = false } = {}) {
+// announce: say "Loading" while it loads (a refresh does not).
+async function loadLog({ announce = false } = {}) {
   if (!state.api) return;
   stopRefresh();
   const api = state.api;
@@ -257,7 +259,7 @@ async function loadLog({ announce = false, quiet = false } = {}) {
   $("first-page").hidden = state.previous.length === 0;
   const emptyText = emptyLogText(filters);
   const count = (page.items || []).length;
-  setText($("log-state"), count === 0 ? emptyText : quiet ? $("log-state").textContent || logSummary(count) : logSummary(count));
+  setText($("log-state"), count === 0 ? emptyText : logSummary(count));
   scheduleRefresh();
 }
 
@@ -374,6 +376,7 @@ function toggleDetail(jobId) {
   if (open) {
     open.remove();
     state.details.delete(jobId);
+    state.notes.delete(jobId);
     toggle.setAttribute("aria-expanded", "false");
     toggle.removeAttribute("aria-controls");
     return;
@@ -402,8 +405,9 @@ async function loadDetail(jobId) {
   const focusedAction = detailRow.contains(document.activeElement) ? document.activeElement.textContent : null;
   detailRow.firstChild.replaceChildren(renderDetail(job));
   if (focusedAction) {
+    // Keep the keyboard where it was: the same button, else the next action, else the row's arrow.
     const again = [...detailRow.querySelectorAll("button")].find((b) => b.textContent === focusedAction);
-    if (again) again.focus();
+    (again || detailRow.querySelector(".actions button") || state.rows.get(jobId)?.querySelector("button.toggle"))?.focus();
   }
 }
 
@@ -460,7 +464,7 @@ function renderDetail(job) {
     );
   }
 
-  const message = el("p", { className: "action-message", role: "status" });
+  const message = el("p", { className: "action-message", role: "status", text: state.notes.get(job.job_id) || "" });
   const actions = el("div", { className: "actions" });
   if (CANCELABLE.has(job.status)) {
     actions.append(el("button", { type: "button", className: "danger", text: "Cancel", onclick: () => act("cancel", job, message) }));
@@ -475,18 +479,23 @@ function renderDetail(job) {
 }
 
 async function act(action, job, message) {
-  setText(message, action === "cancel" ? "Canceling…" : "Queueing again…");
+  const say = (text) => {
+    state.notes.set(job.job_id, text);
+    const shown = state.details.get(job.job_id)?.querySelector(".action-message") || message;
+    setText(shown, text);
+  };
+  say(action === "cancel" ? "Canceling…" : "Queueing again…");
   try {
     if (action === "cancel") {
       await state.api.cancel(job.job_id);
-      setText(message, "Canceled: this email will not be sent.");
+      say("Canceled: this email will not be sent.");
     } else {
       const answer = await state.api.retry(job.job_id);
-      setText(message, `Queued again as a new email (${answer.job_id}).`);
+      say(`Queued again as a new email (${answer.job_id}).`);
     }
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return failed(error, "changing the email");
-    setText(message, describeError(error, action === "cancel" ? "canceling" : "retrying"));
+    say(describeError(error, action === "cancel" ? "canceling" : "retrying"));
     return;
   }
   await loadLog({ quiet: true });
