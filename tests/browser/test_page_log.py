@@ -119,7 +119,7 @@ def test_the_log_has_the_help_pages_columns_and_one_row_per_job_newest_first(pag
         toggle = row.get_by_role("button", name="Show body")
         expect(toggle).to_have_attribute("aria-expanded", "false")
     # Status as a badge with its word; Attempts; the domain
-    expect(rows.nth(0).locator(".badge")).to_have_text(re.compile("(queued|sending|sent)$"))
+    expect(rows.nth(0).locator(".badge")).to_have_text(re.compile("(queued|sending|sent|delivered)$"))
     expect(rows.nth(2)).to_contain_text(domain)
 
 
