@@ -121,3 +121,31 @@ def test_an_empty_suppression_list_says_so(page: Page, page_stack: PageStack) ->
     page.get_by_role("link", name="Suppressions").click()
     expect(page.get_by_text(f"No suppressed addresses for {domain}.")).to_be_visible()
     expect(page.get_by_role("heading", name=f"Suppressions for {domain}")).to_be_visible()
+
+
+def test_a_bounced_email_shows_its_delivery_events_and_what_retry_answers(page: Page, page_stack: PageStack) -> None:
+    domain = new_domain()
+    tok = token(domain)
+    [job_id] = page_stack.enqueue(email(domain, "bounce@simulator.amazonses.com", "Will bounce"))
+    # The local stack emulates SES's mailbox simulator: a permanent bounce within seconds
+    page_stack.wait_for_status(job_id, tok, {"bounced"}, timeout=60)
+    page.goto(page_stack.url(tok))
+    row = page.locator(f"#log-body tr.job[data-job-id='{job_id}']")
+    expect(row.locator(".badge")).to_have_text(re.compile("bounced$"))
+    row.get_by_role("button", name="Show body").click()
+    detail = page.locator(f"#detail-{job_id}")
+    timeline = detail.locator(".timeline li")
+    # One timeline: the attempt first, then the bounce with SES's detail
+    expect(timeline.first).to_contain_text("Accepted by SES")
+    expect(timeline.last).to_contain_text("Bounced.")
+    events = page_stack.get(f"/jobs/{job_id}", tok).json()["events"]
+    assert events and events[-1]["type"] == "bounced"
+    expect(timeline.last).to_contain_text(events[-1]["detail"])
+    expect(detail.get_by_role("button", name="Cancel")).to_have_count(0)
+    screenshot(page, "opened-bounced")
+    assert axe_violations(page) == []
+    # The bounce put the address on the suppression list: Retry says what the API says
+    detail.get_by_role("button", name="Retry").click()
+    refused = page_stack.call("POST", f"/jobs/{job_id}/retry", tok)
+    assert refused.status_code == 409
+    expect(detail.get_by_role("status")).to_have_text(refused.json()["error"]["message"])

@@ -321,7 +321,7 @@ def test_a_403_and_a_lost_network_are_said_plainly_and_the_table_kept(page: Page
     page.unroute("**/jobs?*")
 
     page.route("**/jobs?*", lambda route: route.abort("internetdisconnected"))
-    page.get_by_role("combobox", name="Status").select_option("sent")
+    page.get_by_role("combobox", name="Type").select_option("ai_followup")
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("Could not reach the service")
     expect(job_rows(page)).to_have_count(1)
