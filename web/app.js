@@ -11,7 +11,7 @@ import {
 import { forgetToken, isExpired, readClaims, storeToken, storedToken, takeTokenFromAddress } from "./token.js";
 
 const REFRESH_MS = 3000;
-const BULK_POLL_MS = 2000;
+const BULK_POLL_MS = 3000;
 const COLUMNS = 8;
 
 const $ = (id) => document.getElementById(id);
@@ -101,10 +101,26 @@ function showSignIn(reason) {
   $("app").hidden = true;
   $("who").hidden = true;
   hideBanner();
+  forgetData();
   $("signin").hidden = false;
   setText($("signin-reason"), reason || "Paste an admin token for your domains.");
   $("token-input").value = "";
   $("token-input").focus();
+}
+
+// Nothing one token was shown stays for the next (the filters do).
+function forgetData() {
+  state.jobs = new Map();
+  state.rows.clear();
+  state.details.clear();
+  state.notes.clear();
+  state.selected.clear();
+  state.cursor = null;
+  state.previous = [];
+  state.nextCursor = null;
+  $("log-body").replaceChildren();
+  $("suppressions-body").replaceChildren();
+  setText($("log-state"), "");
 }
 
 function signIn(token) {
@@ -131,6 +147,9 @@ function signIn(token) {
     }
   }
   buildDomainField();
+  // A domain kept from before that this token does not have is dropped.
+  state.filters.domain = $("f-domain").value.trim().toLowerCase();
+  updateBulkButton();
   route();
 }
 
@@ -219,7 +238,8 @@ function stopRefresh() {
 function scheduleRefresh() {
   stopRefresh();
   const moving = [...state.jobs.values()].some((job) => MOVING.has(job.status));
-  if (!moving || currentView() !== "log" || !state.api) return;
+  // Not behind the Bulk Send dialog (its progress bar polls instead): the log refreshes when it closes.
+  if (!moving || currentView() !== "log" || !state.api || $("bulk").open) return;
   state.refreshTimer = setTimeout(() => {
     if (document.visibilityState === "hidden") scheduleRefresh();
     else loadLog({ quiet: true });
@@ -785,7 +805,11 @@ function start() {
   $("suppressions-next").addEventListener("click", () => loadSuppressions({ more: true }));
   $("bulk-open").addEventListener("click", openBulk);
   $("bulk-close").addEventListener("click", () => $("bulk").close());
-  $("bulk").addEventListener("close", stopBulkPoll);
+  $("bulk").addEventListener("close", () => {
+    stopBulkPoll();
+    if (state.api && currentView() === "log") loadLog();
+    if ($("bulk-open").disabled) $("log-title").focus();
+  });
   $("bulk-form").addEventListener("submit", queueBulk);
   for (const id of ["bulk-extra", "bulk-subject"]) $(id).addEventListener("input", updateBulkCount);
   window.addEventListener("hashchange", () => {

@@ -365,3 +365,20 @@ def test_the_url_the_stack_prints_opens_the_page_signed_in(page: Page, page_stac
         "beta.io",
     ]
     assert "token" not in page.url
+
+
+def test_signing_in_with_another_token_shows_nothing_of_the_first(page: Page, page_stack: PageStack) -> None:
+    first, second = new_domain("first"), new_domain("second")
+    page_stack.enqueue(email(first, "mine@example.org", "The first tenant's"))
+    page.goto(page_stack.url(token(first)))
+    page.get_by_role("combobox", name="Domain").select_option(first)
+    expect(job_rows(page)).to_have_count(1)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#log-body tr")).to_have_count(0)
+    page.get_by_role("textbox", name="Token").fill(token(second))
+    page.get_by_role("button", name="Sign in").click()
+    # The first token's domain is not kept as a filter the second may not use
+    expect(page.get_by_text("No emails yet for your domains")).to_be_visible()
+    expect(page.get_by_role("combobox", name="Domain")).to_have_value("")
+    assert "mine@example.org" not in page.content()
+    assert page.get_by_role("alert").is_hidden()
