@@ -12,6 +12,7 @@ CHECKOV_SKIPS := CKV_AWS_27,CKV_AWS_115,CKV_AWS_116,CKV_AWS_117,CKV_AWS_119,CKV_
 .PHONY: help install test lint typecheck template-check unit clean openapi openapi-check fuzz
 .PHONY: run token demo build
 .PHONY: bench
+.PHONY: browser-deps screenshot
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -34,6 +35,27 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 install: $(BIN)/.installed ## create .venv with everything the tests and the local stack need
 
+# The page's browser tests (tests/browser) drive Debian's chromium through
+# Playwright (never `playwright install`, which downloads a browser) and check
+# it with axe-core from npm (package-lock.json).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+node_modules/.installed: package.json package-lock.json
+	command -v npm >/dev/null || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y npm; }
+	npm ci --no-audit --no-fund
+	touch $@
+
+browser-deps: $(CHROMIUM) node_modules/.installed ## chromium (apt) and axe-core (npm) for the browser tests
+
+screenshot: install browser-deps ## docs/page.png, the README's picture of the page, from a browser test
+	$(BIN)/pytest -q tests/browser/test_page_screenshot.py
+	cp test-output/browser/page.png docs/page.png
+
 lint: install ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -46,7 +68,7 @@ template-check: install $(CHECKOV_VENV)/.installed ## cfn-lint and checkov on te
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact \
 		--skip-download --skip-check $(CHECKOV_SKIPS)
 
-unit: build ## pytest only (the built-artifact tests need `make build`)
+unit: build browser-deps ## pytest only (the built-artifact tests need `make build`)
 	$(BIN)/pytest -q
 
 openapi: install ## write docs/openapi.json from the API functions' code
@@ -82,9 +104,9 @@ BUILD_INPUTS := template.yaml requirements.txt local/build.py $(wildcard common/
 
 build: .aws-sam/.built ## sam validate --lint + sam build (no containers), and the host build the tests import
 
-test: lint typecheck template-check openapi-check build ## everything CI runs: linters, template and OpenAPI checks, every test, schemathesis
+test: lint typecheck template-check openapi-check build browser-deps ## everything CI runs: linters, template and OpenAPI checks, every test, schemathesis
 	$(BIN)/pytest -q --ignore=$(FUZZ_TESTS)
 	$(BIN)/pytest -q $(FUZZ_TESTS)
 
 clean: ## remove the virtual environments and build output
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache node_modules test-output

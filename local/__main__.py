@@ -92,6 +92,9 @@ def banner(stack: LocalStack) -> str:
     )
     lines += [
         "",
+        f"The Email Operations page, signed in for {' and '.join(DEMO_DOMAINS)}:",
+        f"  {page_url(s.api_url, token)}",
+        "",
         f'A token for {" ".join(DEMO_DOMAINS)} (12 h; make token DOMAINS="..." for others):',
         f"  {token}",
         "",
@@ -103,6 +106,12 @@ def banner(stack: LocalStack) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def page_url(api_url: str, token: str) -> str:
+    """The page, signed in: the token in the fragment, which the browser never
+    sends; the page takes it from there and removes it from the address bar."""
+    return f"{api_url}/#token={token}"
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ ships, and their host-architecture twin that these tests run."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -53,12 +54,17 @@ def built_template(build: Path) -> dict:
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    """Every file under ``folder`` (caches aside) and the SHA-256 of its bytes."""
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-    }
+    """Every file under ``folder`` (caches aside) and the SHA-256 of its bytes.
+    A linked folder is followed, as ``sam build`` follows it when it copies
+    (``functions/page/web`` is ``web/``)."""
+    digest = {}
+    for top, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            path = Path(top) / name
+            if path.suffix != ".pyc":
+                digest[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digest
 
 
 def assert_same_files(built: Path, source: Path) -> None:

@@ -229,7 +229,11 @@ def _http(built: BuiltFunctions, method: str, target: str, body=None) -> tuple[s
         claims={"domains": DOMAIN, "sub": "build-test", "iat": int(time.time())},
     )
     response = built.invoke(route.function, event)
-    return route.route_key, response["statusCode"], json.loads(response["body"])
+    headers = {name.lower(): value for name, value in (response.get("headers") or {}).items()}
+    # The page's files are text; everything else answers JSON
+    text = response["body"]
+    answer = text if headers.get("content-type", "").startswith("text/") else json.loads(text)
+    return route.route_key, response["statusCode"], answer
 
 
 def _schedule_event(kind: str) -> dict:
@@ -265,6 +269,8 @@ def test_every_built_handler_runs_from_its_artifact(built):
         ("GET", f"/jobs?domain={DOMAIN}", None),
         ("GET", f"/jobs/{job_id}", None),
         ("POST", "/jobs/bulk", {"domain": DOMAIN, "job_ids": [job_id], "subject": "News", "body": "Hello"}),
+        ("GET", "/", None),
+        ("GET", "/static/app.js", None),
     ]:
         route_key, status, answer = _http(built, method, target, body)
         called[route_key] = (status, answer)
@@ -278,6 +284,11 @@ def test_every_built_handler_runs_from_its_artifact(built):
     assert called["GET /jobs/{job_id}"][1]["status"] == "sent"
     assert called["POST /jobs/bulk"][0] == 202
     assert called["POST /jobs/bulk"][1]["queued"] == 1
+    # The page and its files, from the artifact (web/ copied in by sam build)
+    assert called["GET /"][0] == 200
+    assert "<title>Email Operations</title>" in called["GET /"][1]
+    assert called["GET /static/{file}"][0] == 200
+    assert "import" in called["GET /static/{file}"][1]
     assert set(called) == {route.route_key for route in routes(stack)}, "every route of the template was called"
 
     # Scheduled functions, with the event their schedule sends

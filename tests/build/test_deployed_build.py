@@ -49,6 +49,12 @@ def test_every_function_is_built_from_its_own_code_only(template, deploy_build):
         assert [{"Ref": name} for name in layers(template)] == attached
 
 
+def test_the_page_function_carries_the_pages_files_as_tested(deploy_build):
+    # functions/page/web links to web/; sam build copies the files themselves
+    assert_same_files(deploy_build / "PageFunction" / "web", ROOT / "web")
+    assert (deploy_build / "PageFunction" / "web" / "index.html").is_file()
+
+
 def test_the_layer_holds_common_exactly_as_tested(template, deploy_build):
     for logical in layers(template):
         assert_same_files(deploy_build / logical / "python" / "common", ROOT / "common")

@@ -1,0 +1,212 @@
+"""Fixtures of the browser tests: Debian's chromium driven by Playwright (no
+browser download), against a local stack of their own on free ports.
+
+One browser for the session, one fresh context (and so fresh sessionStorage)
+per test. Every request the browser makes is recorded, and a test fails when
+one went anywhere but the stack's API port. Screenshots go to
+``test-output/browser/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from local.tokens import mint, template_rules
+from tests.e2e.stack_process import ROOT, RunningStack, start_stack, stop_stack, wait_ready, wait_until
+
+# Only loopback resolves, and the two fetchers Playwright's defaults miss go to
+# a dead loopback port: the browser makes no request off this machine.
+QUIET_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+    "--gaia-url=http://127.0.0.1:9",
+    "--component-updater=url-source=http://127.0.0.1:9/",
+]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+OUTPUT = ROOT / "test-output" / "browser"
+SECRET = "dev-secret"  # the local stack's default
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail(f"no chromium at {path}: `make test` installs Debian's (apt-get install chromium)", pytrace=False)
+    return path
+
+
+def token(*domains: str, ttl_seconds: int = 3600) -> str:
+    return mint(list(domains), secret=SECRET, rules=template_rules(), ttl_seconds=ttl_seconds)
+
+
+def new_domain(prefix: str = "acme") -> str:
+    """A domain of this test alone: the stack is shared by the session."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}.com"
+
+
+@dataclass
+class PageStack:
+    stack: RunningStack
+
+    @property
+    def api(self) -> str:
+        return self.stack.api
+
+    def url(self, tok: str | None = None, fragment: str = "") -> str:
+        if tok is not None:
+            return f"{self.api}/#token={tok}"
+        return f"{self.api}/{fragment}"
+
+    def enqueue(self, *requests_: dict[str, Any]) -> list[str]:
+        """Jobs queued as Privas services queue them (Lambda Invoke), in order."""
+        answer = self.stack.lambda_client().invoke(
+            FunctionName="EnqueueFunction", Payload=json.dumps({"jobs": list(requests_)})
+        )
+        result = json.loads(answer["Payload"].read())
+        assert "job_ids" in result, result
+        job_ids: list[str] = result["job_ids"]
+        return job_ids
+
+    def get(self, path: str, tok: str) -> requests.Response:
+        return requests.get(f"{self.api}{path}", headers={"Authorization": f"Bearer {tok}"}, timeout=30)
+
+    def call(self, method: str, path: str, tok: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {tok}", **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.api}{path}", headers=headers, timeout=30, **kwargs)
+
+    def wait_for_status(self, job_id: str, tok: str, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            answer = self.get(f"/jobs/{job_id}", tok)
+            job: dict[str, Any] = answer.json()
+            return job if answer.status_code == 200 and job["status"] in statuses else None
+
+        found: dict[str, Any] = wait_until(reached, timeout, interval=0.5, message=f"{job_id} to be {statuses}")
+        return found
+
+
+def email(domain: str, to: str, subject: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "ai_followup", "domain": domain, "to": to, "subject": subject, "body_text": "Hello.", **extra}
+
+
+def start_page_stack(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> Iterator[PageStack]:
+    log = tmp_path_factory.mktemp(name) / "stack.log"
+    process, ports = start_stack(log, **env)
+    running = RunningStack(
+        process=process,
+        log=log,
+        api=f"http://127.0.0.1:{ports['EMAILOPS_API_PORT']}",
+        lambda_endpoint=f"http://127.0.0.1:{ports['EMAILOPS_LAMBDA_PORT']}",
+        aws=f"http://127.0.0.1:{ports['EMAILOPS_AWS_PORT']}",
+    )
+    try:
+        wait_ready(process, running.api, log)
+        yield PageStack(running)
+    finally:
+        # Still draining a bulk on a busy machine, it is killed: all a test needs
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            stop_stack(process)
+
+
+@pytest.fixture(scope="session")
+def page_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PageStack]:
+    yield from start_page_stack(tmp_path_factory, "page-stack")
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(executable_path=chromium_path(), args=QUIET_ARGS)
+    yield launched
+    launched.close()
+
+
+@dataclass
+class Watch:
+    """What the browser did during one test."""
+
+    allowed_origin: str
+    requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def foreign(self) -> list[str]:
+        return [
+            url
+            for url in self.requests
+            if not url.startswith(("data:", "about:", "blob:"))
+            and f"{urlsplit(url).scheme}://{urlsplit(url).netloc}" != self.allowed_origin
+        ]
+
+
+def open_context(browser: Browser, stack: PageStack, watch: Watch) -> BrowserContext:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="Europe/Berlin")
+    context.set_default_timeout(15_000)
+    context.on("request", lambda request: watch.requests.append(request.url))
+    context.on("weberror", lambda error: watch.errors.append(str(error.error)))
+    return context
+
+
+@pytest.fixture
+def watch(page_stack: PageStack) -> Watch:
+    return Watch(allowed_origin=page_stack.api)
+
+
+@pytest.fixture
+def context(browser: Browser, page_stack: PageStack, watch: Watch) -> Iterator[BrowserContext]:
+    context = open_context(browser, page_stack, watch)
+    yield context
+    context.close()
+    assert watch.foreign() == [], "the page made a request off its own origin"
+    assert watch.dialogs == [], "something opened a JavaScript dialog"
+    assert watch.errors == [], "the page threw"
+
+
+@pytest.fixture
+def page(context: BrowserContext, watch: Watch) -> Page:
+    page = context.new_page()
+    page.on("dialog", lambda dialog: (watch.dialogs.append(dialog.message), dialog.dismiss()))
+    return page
+
+
+def screenshot(page: Page, name: str) -> Path:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    path = OUTPUT / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.1 A and AA violations on the page as it is now.
+
+    Evaluated through the DevTools protocol, which the page's CSP does not
+    govern (an injected <script> would be refused, as it should be)."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `npm ci` (make test runs it)", pytrace=False)
+    page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
+    result: dict[str, Any] = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        WCAG_TAGS,
+    )
+    return [
+        {"id": v["id"], "help": v["help"], "nodes": [n["html"][:200] for n in v["nodes"]]} for v in result["violations"]
+    ]

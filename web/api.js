@@ -1,0 +1,90 @@
+// The HTTP API of docs/api.md, on this page's own origin, with the admin's token.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// The service could not be reached (no answer at all).
+export class NetworkError extends Error {}
+
+export class Api {
+  constructor(token) {
+    this.token = token;
+  }
+
+  async request(method, path, body, extraHeaders = {}) {
+    const headers = { ...extraHeaders, Authorization: `Bearer ${this.token}` };
+    const init = { method, headers, cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch {
+      throw new NetworkError("Could not reach the service.");
+    }
+    if (response.status === 204) return null;
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      const error = (data && data.error) || {};
+      throw new ApiError(
+        response.status,
+        error.code || (data && data.message) || "error",
+        error.message || (data && data.message) || `The service answered ${response.status}.`,
+      );
+    }
+    return data;
+  }
+
+  listJobs(filters, cursor) {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filters)) {
+      if (value) query.set(key, value);
+    }
+    if (cursor) query.set("cursor", cursor);
+    query.set("limit", "50");
+    return this.request("GET", `jobs?${query}`);
+  }
+
+  job(jobId) {
+    return this.request("GET", `jobs/${encodeURIComponent(jobId)}`);
+  }
+
+  cancel(jobId) {
+    return this.request("POST", `jobs/${encodeURIComponent(jobId)}/cancel`);
+  }
+
+  retry(jobId) {
+    return this.request("POST", `jobs/${encodeURIComponent(jobId)}/retry`);
+  }
+
+  // The same key for the same dialog: a second click queues nothing more.
+  bulkSend(payload, idempotencyKey) {
+    return this.request("POST", "jobs/bulk", payload, { "Idempotency-Key": idempotencyKey });
+  }
+
+  bulk(bulkId) {
+    return this.request("GET", `bulks/${encodeURIComponent(bulkId)}`);
+  }
+
+  suppressions(domain, cursor) {
+    const query = new URLSearchParams({ domain, limit: "50" });
+    if (cursor) query.set("cursor", cursor);
+    return this.request("GET", `suppressions?${query}`);
+  }
+
+  unsuppress(domain, email) {
+    return this.request("DELETE", `suppressions/${encodeURIComponent(domain)}/${encodeURIComponent(email)}`);
+  }
+}
