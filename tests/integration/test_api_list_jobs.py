@@ -24,7 +24,7 @@ SUMMARY_FIELDS = {
     "error",
     "bulk_id",
 }
-DETAIL_FIELDS = SUMMARY_FIELDS | {"body_text", "body_html", "reply_to", "message_id", "attempt_log"}
+DETAIL_FIELDS = SUMMARY_FIELDS | {"body_text", "body_html", "reply_to", "message_id", "attempt_log", "unsubscribe_url"}
 
 
 @pytest.fixture
