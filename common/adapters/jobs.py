@@ -681,7 +681,10 @@ class JobsTable:
         job sent or held meanwhile is never touched. No attempt is counted.
         Returns whether the job was changed."""
         job_type = JobType(message.type)
-        base = keys.KeyedJob(message.job_id, message.domain, job_type, "", JobStatus.QUEUED)
+        if message.recipient is None:  # a message without it is checked by no list
+            return False
+        # suppressed is exceptional: its rek names the recipient (checked by the condition).
+        base = keys.KeyedJob(message.job_id, message.domain, job_type, message.recipient, JobStatus.QUEUED)
         olds = [replace(base, status=status) for status in (JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENDING)]
         change = keys.transition_from(base, olds, JobStatus.SUPPRESSED)
         names = {"#status": "status", "#domain": "domain", "#type": "type", "#error": "error"}

@@ -24,7 +24,9 @@ SUMMARY_FIELDS = {
     "error",
     "bulk_id",
 }
-DETAIL_FIELDS = SUMMARY_FIELDS | {"body_text", "body_html", "reply_to", "message_id", "attempt_log", "events"}
+DETAIL_FIELDS = SUMMARY_FIELDS | {
+    *("body_text", "body_html", "reply_to", "message_id", "attempt_log", "events", "unsubscribe_url", "retry_of")
+}
 
 
 @pytest.fixture
