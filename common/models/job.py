@@ -224,6 +224,8 @@ def bodies_size(body_text: str, body_html: str | None) -> int:
 
 # ------------------------------------------------------------ the job
 class AttemptLogEntry(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     at: Timestamp
     outcome: AttemptOutcome
     error: str | None = None
@@ -232,7 +234,7 @@ class AttemptLogEntry(BaseModel):
 class Job(BaseModel):
     """A job as stored: one email to one recipient."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     job_id: Annotated[str, Field(pattern=JOB_ID_RE.pattern)]
     created_at: Timestamp
@@ -263,7 +265,7 @@ class Bodies(BaseModel):
     """An email's content: its plain text and, optionally, its HTML (stored
     apart from the job, once per job or once per bulk send: common.adapters.bodies)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     text: str
     html: str | None = None
@@ -283,7 +285,7 @@ class QueueMessage(BaseModel):
     its claims. Messages queued before it was added have none.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     job_id: Annotated[str, Field(pattern=JOB_ID_RE.pattern)]
     domain: Domain
@@ -307,7 +309,7 @@ class EmailRequest(BaseModel):
     is made from the HTML when it is enqueued (``common.logic.plaintext``).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     type: JobType
     domain: Domain
@@ -352,7 +354,7 @@ class EmailRequest(BaseModel):
 
 
 class EnqueueBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     jobs: Annotated[list[EmailRequest], Field(min_length=1, max_length=MAX_JOBS_PER_ENQUEUE)]
 
@@ -360,6 +362,8 @@ class EnqueueBatch(BaseModel):
 # ------------------------------------------------------------ responses
 class JobSummary(BaseModel):
     """A row of the log (docs/api.md)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     job_id: str
     created_at: Timestamp
