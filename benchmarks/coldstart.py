@@ -176,8 +176,16 @@ def _run(module: str, path: list[Path], env: Mapping[str, str], *, importtime: b
         command += ["-X", "importtime"]
     command += ["-c", _TIMED_IMPORT.format(module=module)]
     full_env = {**env, "PYTHONPATH": os.pathsep.join(str(p) for p in path)}
+    # In the first folder, as Lambda runs in the function's: ``-c`` puts the
+    # working directory first on sys.path, and this repository's would shadow the path.
     done = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        command, env=full_env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False
+        command,
+        env=full_env,
+        cwd=path[0],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"import {module} failed: {done.stderr.strip().splitlines()[-1:]}")

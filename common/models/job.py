@@ -25,7 +25,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
-from ulid import ULID
 
 from common.logic.clock import to_rfc3339, utc_now
 
@@ -211,6 +210,9 @@ Timestamp = Annotated[datetime, AfterValidator(_to_utc_millis), PlainSerializer(
 def new_job_id(now: datetime | None = None) -> tuple[str, datetime]:
     """A ULID and the creation time it encodes (to the millisecond), so that
     ordering by ``job_id`` is ordering by ``created_at``, ties by ``job_id``."""
+    # Imported here: the functions that make no job (the worker, the sweeper, the log) never load it.
+    from ulid import ULID  # noqa: PLC0415
+
     ulid = ULID.from_datetime(now or utc_now())
     return str(ulid), ulid.datetime
 
