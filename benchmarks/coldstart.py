@@ -4,10 +4,14 @@ Each handler module is imported the way Lambda imports it, in a fresh process
 per run: its function folder first on ``sys.path``, then the layer (the
 repository root for ``common``, and a folder holding only the runtime
 dependencies of ``requirements.txt`` plus the boto3 Lambda provides), no
-site-packages, and the environment variables Lambda sets (so Powertools'
-Tracer runs as it does there). The figure is the median of several runs of
-``import app``, beside the median of ``import boto3`` alone. One more run
-under ``python -X importtime`` says what dominates.
+site-packages, and the template's and Lambda's environment variables (so the
+tracer is what the template gives: the X-Ray SDK only with ``TraceSdkCalls``).
+The figure is the median of several runs of ``import app``, beside the median of ``import boto3`` alone (one run of it
+before each run of a handler, so both see the same load), each the CPU time
+of the importing process (``time.process_time``): an import is CPU-bound, and
+CPU time does not grow with the load other processes put on the machine, as
+wall time does (on a shared two-core machine, wall times of one import varied
+twofold). One more run under ``python -X importtime`` says what dominates.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ HANDLERS = {
     "BulkQueueFunction": "bulk_queue",
     "SweeperFunction": "sweeper",
 }
-_TIMED_IMPORT = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+_TIMED_IMPORT = "import time; t = time.process_time(); import {module}; print(time.process_time() - t)"
 _IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)$")
 RUN_TIMEOUT_SECONDS = 60
 
@@ -166,14 +170,22 @@ def lambda_environment(function: str, code_dir: Path, template_env: Mapping[str,
 
 
 def _run(module: str, path: list[Path], env: Mapping[str, str], *, importtime: bool = False) -> tuple[float, str]:
-    """Seconds ``import module`` took in a fresh process, and its stderr."""
+    """CPU seconds ``import module`` took in a fresh process, and its stderr."""
     command = [sys.executable, "-S"]
     if importtime:
         command += ["-X", "importtime"]
     command += ["-c", _TIMED_IMPORT.format(module=module)]
     full_env = {**env, "PYTHONPATH": os.pathsep.join(str(p) for p in path)}
+    # In the first folder, as Lambda runs in the function's: ``-c`` puts the
+    # working directory first on sys.path, and this repository's would shadow the path.
     done = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        command, env=full_env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False
+        command,
+        env=full_env,
+        cwd=path[0],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"import {module} failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -215,18 +227,26 @@ def heaviest_own(costs: list[ImportCost], *, top: int = 3) -> list[ImportCost]:
 def measure(
     *, runs: int, site: Path, environments: Mapping[str, Mapping[str, str]], functions: Iterable[str] | None = None
 ) -> ColdStarts:
-    """``environments``: each function's template environment, by logical id."""
+    """``environments``: each function's template environment, by logical id.
+
+    Each run of a handler's import is paired with a run of ``import boto3`` just
+    before it, and a handler's ratio is the median of its runs over the median of
+    its paired baseline runs: both see the same load from other processes."""
     baseline_env = lambda_environment("boto3", ROOT, {})
     _run("boto3", [site], baseline_env)  # warm-up
-    boto3_runs = [_run("boto3", [site], baseline_env)[0] for _ in range(runs)]
-    boto3_ms = statistics.median(boto3_runs) * 1000
+    all_baseline: list[float] = []
     results: list[ColdStart] = []
     for function in functions or HANDLERS:
         code_dir = ROOT / "functions" / HANDLERS[function]
         path = [code_dir, ROOT, site]
         env = lambda_environment(function, code_dir, environments.get(function, {}))
         _run("app", path, env)  # warm-up: bytecode caches written, as an installed package has them
-        seconds = [_run("app", path, env)[0] for _ in range(runs)]
+        baseline: list[float] = []
+        seconds: list[float] = []
+        for _ in range(runs):
+            baseline.append(_run("boto3", [site], baseline_env)[0])
+            seconds.append(_run("app", path, env)[0])
+        all_baseline += baseline
         _, stderr = _run("app", path, env, importtime=True)
         costs = parse_importtime(stderr)
         median_ms = statistics.median(seconds) * 1000
@@ -235,9 +255,10 @@ def measure(
                 function=function,
                 median_ms=median_ms,
                 runs=runs,
-                ratio_to_boto3=median_ms / boto3_ms,
+                ratio_to_boto3=statistics.median(seconds) / statistics.median(baseline),
                 dominant=by_package(costs),
                 heaviest_own=heaviest_own(costs),
             )
         )
+    boto3_ms = statistics.median(all_baseline) * 1000 if all_baseline else 0.0
     return ColdStarts(boto3_ms=boto3_ms, runs=runs, functions=results)

@@ -363,24 +363,26 @@ def _cold_section(r: Results) -> str:
         [
             "## 2. Cold start",
             "",
-            f"Import time of each handler module in a fresh process, median of {r.cold.runs} runs, beside",
-            f"`import boto3` alone ({r.cold.boto3_ms:,.0f} ms). Each run sees what a deployed function sees:",
-            "its folder, then the layer (the `common` package and exactly the packages `requirements.txt`",
-            "installs), then the runtime's boto3, no site-packages, and Lambda's environment variables (so",
-            "Powertools' Tracer is on, as with `Tracing: Active`). What dominates comes from one more run under",
-            "`python -X importtime`: each package's modules' own import times, summed (ms), and the three",
-            "modules that cost most by themselves. Python here is this machine's, not Lambda's 3.13.",
+            f"CPU time of importing each handler module in a fresh process, median of {r.cold.runs} runs, beside",
+            f"`import boto3` alone ({r.cold.boto3_ms:,.0f} ms; one run of it before each run of a handler, and each",
+            "ratio is over the runs paired with that handler's: on a shared machine both see the same load).",
+            "Each run sees what a deployed function sees: its folder, then the layer (the `common` package and",
+            "exactly the packages `requirements.txt` installs), then the runtime's boto3, no site-packages, and",
+            "the template's environment with Lambda's variables (`TraceSdkCalls` at its default, `false`: no",
+            "X-Ray SDK). What dominates comes from one more run under `python -X importtime` (wall time): each",
+            "package's modules' own import times, summed (ms), and the three modules that cost most by",
+            "themselves. Python here is this machine's, not Lambda's 3.13.",
             "",
             _table(["function", "import", "÷ boto3", "by package (ms)", "heaviest modules (ms)"], rows),
             "",
-            "boto3 and botocore are a floor every function pays. Above it: pydantic and the models built at",
-            "import (`common.models.job`, `common.models.api`), Powertools (its logger, and for the API functions",
-            "its event handler and OpenAPI layer), the X-Ray SDK behind the Tracer, and email-validator,",
-            "whose `rfc_constants` compiles its regular expressions at import. The Tracer patches botocore",
-            "only (`common/adapters/observability.py`): the functions make no other HTTP calls, and its default,",
-            "`patch_all()`, looked for and patched every library the X-Ray SDK supports (about 10 ms of each",
-            "cold start with the deployed packages when this was measured, 2026-11-23; more where other",
-            "packages, such as requests, are installed).",
+            "boto3 and botocore are a floor every function pays. Above it: pydantic (a third to a half of",
+            "`import boto3` by itself), the models the service defines (built on first use: `defer_build`),",
+            "Powertools' logger",
+            "and metrics, and for the API functions Powertools' event handler, whose package imports every",
+            "resolver and every event data class. Not imported any more: the X-Ray SDK (only with",
+            "`TraceSdkCalls`), Powertools' batch utility in the worker (it built the parser's models of every",
+            "event source), and, on first use only, email-validator, inscriptis and the Secrets Manager",
+            'provider (docs/decisions.md, "Cold starts: what each function imports").',
             "",
         ]
     )
@@ -688,10 +690,9 @@ def _far_section(r: Results) -> str:
         low = min(c.ratio_to_boto3 for c in r.cold.functions)
         high = max(c.ratio_to_boto3 for c in r.cold.functions)
         notes.append(
-            f"- **Cold start**: {low:.1f}x to {high:.1f}x `import boto3`. The rest is pydantic and the models the"
-            " service defines, Powertools, the X-Ray SDK, and email-validator where a function checks addresses"
-            " (figure 2; it is imported on first use, so ListJobs and Sweeper do not pay for it). A saving left:"
-            " `defer_build=True` on the models a function does not use would spare it their schema building."
+            f"- **Cold start**: {low:.1f}x to {high:.1f}x `import boto3` (goal ≤ 1.5x). The rest is pydantic, the"
+            " models the service defines, Powertools' logger and metrics, and for the API functions Powertools'"
+            " event handler (figure 2)."
         )
     notes += list_notes(r.lists)
     p = r.pipeline

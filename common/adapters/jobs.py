@@ -42,8 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, Field
-from ulid import ULID
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.adapters.suppressions import SuppressionStore
 from common.logic import keys
@@ -140,6 +139,8 @@ class SweepCandidate:
 class IdempotencyMarker(BaseModel):
     """What an idempotency key stands for: the first job's id and its request's fingerprint."""
 
+    model_config = ConfigDict(defer_build=True)
+
     target_job_id: str = Field(pattern=JOB_ID_RE.pattern)
     fingerprint: str | None = None  # absent on markers written before version 2
 
@@ -152,6 +153,8 @@ class IdempotencyMarker(BaseModel):
 class JobRecipient(BaseModel):
     """Who a job was for: what a bulk send reads of a selected row."""
 
+    model_config = ConfigDict(defer_build=True)
+
     job_id: str = Field(pattern=JOB_ID_RE.pattern)
     domain: str
     recipient: str
@@ -162,6 +165,8 @@ class BulkRecord(BaseModel):
     for every later one: the bulk id (a ULID whose time is the jobs'
     ``created_at``), the request's fingerprint, and the secret its job ids are
     derived with. Never returned to anyone: ``id_key`` stays in the table."""
+
+    model_config = ConfigDict(defer_build=True)
 
     key_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     bulk_id: str = Field(pattern=JOB_ID_RE.pattern)
@@ -181,6 +186,8 @@ def bulk_record_pk(key_hash: str) -> str:
 class BulkItem(BaseModel):
     """A bulk send as ``GET /bulks/{bulk_id}`` shows it: written once with its jobs."""
 
+    model_config = ConfigDict(defer_build=True)
+
     bulk_id: str = Field(pattern=JOB_ID_RE.pattern)
     domain: str
     subject: str
@@ -190,6 +197,9 @@ class BulkItem(BaseModel):
     @classmethod
     def of(cls, bulk_id: str, domain: str, subject: str, total: int) -> BulkItem:
         """A bulk's item; its ``created_at`` is the time its id (a ULID) encodes."""
+        # Imported here: the worker and the sweeper never make one (docs/decisions.md, "Cold starts").
+        from ulid import ULID  # noqa: PLC0415
+
         return cls(
             bulk_id=bulk_id, domain=domain, subject=subject, created_at=ULID.from_str(bulk_id).datetime, total=total
         )

@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
 from common.adapters.bodies import BodyStore
@@ -91,6 +91,8 @@ _MESSAGES = {
 class ErrorDetail(BaseModel):
     """One problem: which request (in a batch), which field, and what is wrong."""
 
+    model_config = ConfigDict(defer_build=True)
+
     index: int | None = None
     field: str | None = None
     message: str
@@ -103,16 +105,22 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     message: str
     details: list[ErrorDetail] | None = None
 
 
 class ErrorResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     error: ErrorBody
 
 
 class EnqueueResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     job_ids: list[str]
 
 

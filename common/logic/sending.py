@@ -54,7 +54,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pydantic import ValidationError
 
 from common.adapters.aws import SES_CONNECT_TIMEOUT_SECONDS, SES_READ_TIMEOUT_SECONDS
@@ -64,6 +63,7 @@ from common.adapters.mailer import Mailer
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import DeadLetters, Visibility
 from common.adapters.secrets import read_secret
+from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
 from common.adapters.suppressions import SuppressionStore
 from common.logic.clock import epoch_seconds, utc_now
 from common.logic.pacing import Pacer
@@ -83,8 +83,6 @@ from common.models.errors import (
 from common.models.job import AttemptLogEntry, AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
@@ -508,16 +506,15 @@ def process_batch(
 ) -> PartialItemFailureResponse:
     """Every record of an SQS batch; returns only the failed ones (partial batch response)."""
     # An all-failed batch is reported record by record too, rather than raised.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     worker.prefetch(_body_ids(event))
     worker.check_suppressions(_recipients(event))
 
-    def handle(record: SQSRecord) -> str:
+    def handle(record: SqsRecord) -> str:
         delivery = Delivery(
             record.body,
             record.event_source_arn,
             record.receipt_handle,
-            receive_count=int(record.attributes.approximate_receive_count or 1),
+            receive_count=record.approximate_receive_count,
         )
         if context is not None and context.get_remaining_time_in_millis() < worker.time_needed_ms():
             # Once short of time, every later record is too: all go back unattempted.
@@ -559,7 +556,7 @@ def process_batch(
             raise RetryLater(f"retry in {result.delay_seconds} s")
         return result.outcome.value
 
-    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+    return process_partial_response(event, handle)
 
 
 # ---------------------------------------------------------------- wiring

@@ -134,7 +134,7 @@ class UnfinishedBulkSend(EmailOpsError):
 class Caller(BaseModel):
     """Who calls, from the verified JWT: its subject and the domains it may act on."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     subject: str
     domains: frozenset[str] = frozenset()
@@ -155,12 +155,16 @@ class Caller(BaseModel):
 
 # ------------------------------------------------------------------ errors out
 class ErrorDetail(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     code: str = Field(description="snake_case, stable: what went wrong")
     message: str = Field(description="for a person")
 
 
 class ErrorResponse(BaseModel):
     """Every 4xx and 5xx answer has this body."""
+
+    model_config = ConfigDict(defer_build=True)
 
     error: ErrorDetail
 
@@ -187,6 +191,8 @@ CreatedBound = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidato
 
 
 class ListJobsQuery(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     domain: Domain | None = Field(default=None, description="one of your domains; without it, all of them merged")
     status: JobStatus | None = None
     type: JobType | None = None
@@ -205,6 +211,8 @@ class ListJobsQuery(BaseModel):
 
 
 class JobsPage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[JobSummary]
     next_cursor: str | None = Field(description="null on the last page")
 
@@ -217,6 +225,8 @@ class BulkNotFound(EmailOpsError):
 
 
 class BulkProgress(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     bulk_id: str
     domain: str
     subject: str
@@ -262,6 +272,7 @@ ExtraRecipients = Annotated[str | None, AfterValidator(_short_address_list)]
 
 class BulkSendRequest(BaseModel):
     model_config = ConfigDict(
+        defer_build=True,
         extra="forbid",
         # In the OpenAPI document: schemathesis sends it, so one request of its run is queued.
         json_schema_extra={
@@ -308,6 +319,8 @@ ListedText = Annotated[str, BeforeValidator(_cut_text), StringConstraints(max_le
 
 
 class RejectedInput(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     input: ListedText = Field(
         description=f"a selected job id or a typed-in address, as sent; one longer than "
         f"{MAX_REJECTED_CHARS} characters is cut to its first {MAX_REJECTED_CHARS - 1} and an ellipsis"
@@ -316,6 +329,8 @@ class RejectedInput(BaseModel):
 
 
 class BulkSendResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     bulk_id: str
     queued: int = Field(description="jobs created and queued: one per recipient")
     job_ids: list[str]

@@ -25,7 +25,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
-from ulid import ULID
 
 from common.logic.clock import to_rfc3339, utc_now
 
@@ -211,6 +210,9 @@ Timestamp = Annotated[datetime, AfterValidator(_to_utc_millis), PlainSerializer(
 def new_job_id(now: datetime | None = None) -> tuple[str, datetime]:
     """A ULID and the creation time it encodes (to the millisecond), so that
     ordering by ``job_id`` is ordering by ``created_at``, ties by ``job_id``."""
+    # Imported here: the functions that make no job (the worker, the sweeper, the log) never load it.
+    from ulid import ULID  # noqa: PLC0415
+
     ulid = ULID.from_datetime(now or utc_now())
     return str(ulid), ulid.datetime
 
@@ -224,6 +226,8 @@ def bodies_size(body_text: str, body_html: str | None) -> int:
 
 # ------------------------------------------------------------ the job
 class AttemptLogEntry(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     at: Timestamp
     outcome: AttemptOutcome
     error: str | None = None
@@ -253,7 +257,7 @@ class EventEntry(BaseModel):
 class Job(BaseModel):
     """A job as stored: one email to one recipient."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     job_id: Annotated[str, Field(pattern=JOB_ID_RE.pattern)]
     created_at: Timestamp
@@ -289,7 +293,7 @@ class Bodies(BaseModel):
     """An email's content: its plain text and, optionally, its HTML (stored
     apart from the job, once per job or once per bulk send: common.adapters.bodies)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     text: str
     html: str | None = None
@@ -310,7 +314,7 @@ class QueueMessage(BaseModel):
     Messages queued before they were added have neither.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     job_id: Annotated[str, Field(pattern=JOB_ID_RE.pattern)]
     domain: Domain
@@ -337,7 +341,7 @@ class EmailRequest(BaseModel):
     is made from the HTML when it is enqueued (``common.logic.plaintext``).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     type: JobType
     domain: Domain
@@ -382,7 +386,7 @@ class EmailRequest(BaseModel):
 
 
 class EnqueueBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     jobs: Annotated[list[EmailRequest], Field(min_length=1, max_length=MAX_JOBS_PER_ENQUEUE)]
 
@@ -390,6 +394,8 @@ class EnqueueBatch(BaseModel):
 # ------------------------------------------------------------ responses
 class JobSummary(BaseModel):
     """A row of the log (docs/api.md)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     job_id: str
     created_at: Timestamp

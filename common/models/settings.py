@@ -21,7 +21,7 @@ MIN_SEND_RATE_PER_WORKER = 0.1
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", populate_by_name=True)
 
 
 class JobsSettings(_Settings):
