@@ -518,6 +518,7 @@ def worker_from_settings(
                 settings.priority_queue_arn: settings.priority_queue_url,
                 settings.bulk_queue_arn: settings.bulk_queue_url,
             },
+            grouped_arns=frozenset({settings.bulk_queue_arn}),
         ),
         SendPolicy(
             max_attempts=settings.max_attempts,
