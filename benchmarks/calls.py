@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from benchmarks.harness import BenchError, BenchStack
 from benchmarks.recording import Call, Segment
 from benchmarks.workload import DOMAIN, addresses, bulk_request, prose, system_email
+from common.logic import reputation
 
 Key = tuple[str, str]  # (service, action label)
 BWI = ("dynamodb", "BatchWriteItem")
@@ -29,6 +30,7 @@ SEND = ("ses", "SendEmail")
 RECEIVE = ("sqs", "ReceiveMessage")
 DELETE = ("sqs", "DeleteMessageBatch")
 BATCH_GET = ("dynamodb", "BatchGetItem")
+QUERY = ("dynamodb", "Query")
 S3_PUT = ("s3", "PutObject")
 S3_GET = ("s3", "GetObject")
 IDEMPOTENCY_PUT = ("dynamodb", "PutItem (IdempotencyTable)")
@@ -253,18 +255,19 @@ def _bulk_cases(bench: BenchStack, size: int, selected: list[str]) -> list[Case]
             raise BenchError(f"the bulk send with selected rows queued {answer['queued']}, not {size}")
         return [str(job_id) for job_id in answer["job_ids"]]
 
-    messages = {SMB: math.ceil(size / 10)}
+    # The pause check (common/logic/reputation.py): one Query per partition of the domain's window.
+    every_bulk = {SMB: math.ceil(size / 10), QUERY: reputation.CHECK_QUERIES}
     return [
         # The bulk's item for GET /bulks/{bulk_id} (one PutItem), then its jobs and
         # their one body item, 25 per BatchWriteItem.
-        Case(f"bulk send of {size:,}", plain, {PUT: 1, BWI: math.ceil((size + 1) / 25), **messages}),
+        Case(f"bulk send of {size:,}", plain, {PUT: 1, BWI: math.ceil((size + 1) / 25), **every_bulk}),
         Case(
             f"bulk send of {size:,}, Idempotency-Key, {len(selected)} selected rows",
             keyed,
             # The bulk send's record, its item, its body, then one conditional PutItem per job.
             {
                 PUT: 3 + size,
-                **messages,
+                **every_bulk,
                 BATCH_GET: math.ceil(len(selected) / 100),
                 IDEMPOTENCY_PUT: 1,
                 IDEMPOTENCY_UPDATE: 1,

@@ -9,7 +9,9 @@ and to typed-in addresses (docs/api.md).
    (``common.logic.recipients``). Duplicates are dropped case-insensitively, the
    first seen kept.
 3. No valid recipient: 400 ``no_recipients``; more than 1,000: 413
-   ``too_many_recipients``. Nothing is written in either case.
+   ``too_many_recipients``. Then a domain whose recent bounce or complaint
+   rate passed the thresholds: 409 ``domain_paused``
+   (``common.logic.reputation``). Nothing is written in any of these cases.
 4. One ``manual`` job per recipient, all with the same ``bulk_id`` and
    ``created_at``, and one body for all of them, stored once under the bulk
    id (``common.adapters.bodies``). Each job id is a ULID with that time and, as its random
@@ -71,6 +73,7 @@ from common.adapters.queues import JobQueues
 from common.logic.clock import epoch_seconds, utc_now
 from common.logic.outbox import Outbox, PartlyStored, Stored
 from common.logic.recipients import RecipientList
+from common.logic.reputation import ReputationCheck, Thresholds
 from common.models.api import (
     MAX_RECIPIENTS,
     MAX_REJECTED_LISTED,
@@ -162,9 +165,11 @@ class BulkSender:
         *,
         sweep_grace_seconds: int,
         idempotency: BasePersistenceLayer | None = None,
+        reputation: ReputationCheck | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._jobs = jobs
+        self._reputation = reputation
         self._outbox = Outbox(jobs, queues, bodies)
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
@@ -183,12 +188,20 @@ class BulkSender:
     def from_settings(
         cls, settings: BulkQueueSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient, s3: S3Client
     ) -> BulkSender:
+        jobs = JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days)
+        thresholds = Thresholds(
+            bounce_rate=settings.pause_bounce_rate / 100,
+            complaint_rate=settings.pause_complaint_rate / 100,
+            minimum_sends=settings.pause_minimum_sends,
+            exempt=settings.exempt_domains,
+        )
         return cls(
-            JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
+            jobs,
             JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url),
             BodyStore(dynamodb, settings.jobs_table, s3, settings.bodies_bucket),
             sweep_grace_seconds=settings.sweep_grace_seconds,
             idempotency=idempotency_store(settings.idempotency_table, dynamodb),
+            reputation=ReputationCheck(jobs, thresholds),
         )
 
     def send(self, request: BulkSendRequest, caller: Caller, *, idempotency_key: str | None = None) -> BulkSendResponse:
@@ -218,6 +231,9 @@ class BulkSender:
         total = len(recipients.addresses)
         if total > MAX_RECIPIENTS:
             raise TooManyRecipients(f"{total} recipients; a bulk send may have at most {MAX_RECIPIENTS}")
+        if self._reputation is not None:
+            # 409 domain_paused past the bounce or complaint threshold; nothing is written.
+            self._reputation.require_good(request.domain)
 
         now = self._clock()
         due_at = epoch_seconds(now + self._grace)
