@@ -35,6 +35,7 @@ from botocore.exceptions import (
     ValidationError as BotocoreValidationError,
 )
 
+from common.adapters.tenants import Tenants
 from common.models.errors import AmbiguousSendError, BackPressure, PermanentSendError, TransientSendError
 from common.models.job import Bodies, Job
 
@@ -226,10 +227,14 @@ def ascii_address(address: str) -> str:
 
 
 class Mailer:
-    def __init__(self, client: SESV2Client, *, sender: str, configuration_set: str) -> None:
+    def __init__(
+        self, client: SESV2Client, *, sender: str, configuration_set: str, tenants: Tenants | None = None
+    ) -> None:
+        """``tenants``: with the ``SesTenants`` option, each email is sent under its domain's SES tenant."""
         self._client = client
         self._sender = sender
         self._configuration_set = configuration_set
+        self._tenants = tenants
 
     def send(self, job: Job, bodies: Bodies) -> str:
         """Send one job with its body (stored apart: ``common.adapters.bodies``); returns SES's message id.
@@ -253,6 +258,10 @@ class Mailer:
         }
         if job.reply_to:
             request["ReplyToAddresses"] = [ascii_address(job.reply_to)]
+        if self._tenants is not None:
+            tenant = self._tenants.for_domain(job.domain)
+            if tenant is not None:
+                request["TenantName"] = tenant
         try:
             response = self._client.send_email(**request)
         except ClientError as exc:

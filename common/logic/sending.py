@@ -56,6 +56,7 @@ from common.adapters.jobs import ClaimOutcome, JobsTable
 from common.adapters.mailer import Mailer
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import DeadLetters, Visibility
+from common.adapters.tenants import Tenants
 from common.logic.clock import epoch_seconds, utc_now
 from common.logic.pacing import Pacer
 from common.models.errors import (
@@ -499,12 +500,13 @@ def worker_from_settings(
     jitter: Jitter = small_jitter,
     pacer: Pacer | None = None,
     cache: BodyCache | None = None,
+    tenants: Tenants | None = None,
 ) -> Worker:
     """``pacer`` and ``cache``: the execution environment's (``None``: no
     pacing; a cache for this worker alone). ``s3``: for large bodies."""
     return Worker(
         JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
-        Mailer(sesv2, sender=settings.sender_address, configuration_set=settings.configuration_set),
+        Mailer(sesv2, sender=settings.sender_address, configuration_set=settings.configuration_set, tenants=tenants),
         DeadLetters(
             sqs,
             dlq_urls={
