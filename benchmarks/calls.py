@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from benchmarks.harness import BenchError, BenchStack
 from benchmarks.recording import Call, Segment
 from benchmarks.workload import DOMAIN, addresses, bulk_request, prose, system_email
-from common.logic import reputation
 
 Key = tuple[str, str]  # (service, action label)
 BWI = ("dynamodb", "BatchWriteItem")
@@ -241,6 +240,10 @@ def _enqueue_cases(bench: BenchStack, batch: int, keep: dict[str, list[str]]) ->
 
 
 def _bulk_cases(bench: BenchStack, size: int, selected: list[str]) -> list[Case]:
+    # Imported here, once the local stack has set the functions' environment:
+    # the service's modules read Powertools' settings when first imported.
+    from common.logic import reputation  # noqa: PLC0415
+
     token = bench.token([DOMAIN])
     run_id = uuid.uuid4().hex[:8]
 

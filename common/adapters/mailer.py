@@ -35,12 +35,13 @@ from botocore.exceptions import (
     ValidationError as BotocoreValidationError,
 )
 
-from common.adapters.tenants import Tenants
 from common.models.errors import AmbiguousSendError, BackPressure, PermanentSendError, TransientSendError
 from common.models.job import Bodies, Job
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
+
+    from common.adapters.tenants import Tenants
 
 THROTTLED_WAIT_SECONDS = 5  # throttled: the rate frees up within seconds
 PAUSED_WAIT_SECONDS = 300  # paused or over quota: an operator or the clock must act

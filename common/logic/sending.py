@@ -56,7 +56,6 @@ from common.adapters.jobs import ClaimOutcome, JobsTable
 from common.adapters.mailer import Mailer
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import DeadLetters, Visibility
-from common.adapters.tenants import Tenants
 from common.logic.clock import epoch_seconds, utc_now
 from common.logic.pacing import Pacer
 from common.models.errors import (
@@ -80,6 +79,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sqs import SQSClient
 
+    from common.adapters.tenants import Tenants
     from common.models.settings import WorkerSettings
 
 Clock = Callable[[], datetime]
