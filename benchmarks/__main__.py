@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import calls, capacity, coldstart, cost, listing, pipeline, priority, report, writes
+from benchmarks import calls, capacity, coldstart, cost, fairness, listing, pipeline, priority, report, writes
 from benchmarks.harness import BenchError, BenchStack, prepare_recording
 from benchmarks.workload import DOMAIN, addresses, bulk_request, system_email
 from local import motofix
@@ -193,6 +193,9 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         pipe = pipeline.measure(bench, size=sizes.pipeline, ceiling_size=sizes.ceiling, timeout=sizes.timeout)
         _progress(f"priority: escalations, idle and while {sizes.bulks} bulk sends of {sizes.bulk_size:,} drain")
         prio = priority.measure(bench, samples=sizes.samples, bulks=sizes.bulks, bulk_size=sizes.bulk_size)
+        backlog = fairness.SMOKE_BACKLOG if smoke else fairness.FULL_BACKLOG
+        _progress(f"fairness: a bulk send of {fairness.SMALL_BULK} while another domain's {backlog:,} drain")
+        fair = fairness.measure(bench, backlog=backlog, samples=max(1, sizes.samples // 3), timeout=sizes.timeout)
         _progress(f"list cost: {sizes.list_total:,} jobs")
         lists = listing.measure(bench, total=sizes.list_total, limit=sizes.list_limit, pages=sizes.list_pages)
         _progress(f"write units per email: three cases, the last a bulk send of {sizes.write_bulk:,}")
@@ -249,6 +252,7 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         write_cases=write_cases,
         case_costs=case_costs,
         capacity=model,
+        fairness=fair,
     )
 
 

@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks import fairness
 from benchmarks.calls import CallCounts
 from benchmarks.capacity import READ_LIMIT, WRITE_LIMIT, CapacityModel
 from benchmarks.capacity import printed_lines as _printed
 from benchmarks.coldstart import ColdStarts
 from benchmarks.cost import PRICES, PRICES_AS_OF, PRICES_REGION, CaseCost, EmailPath, JobWrites, item_size
+from benchmarks.fairness import Fairness
 from benchmarks.listing import NEAR, ListCosts
 from benchmarks.pipeline import Pipeline
 from benchmarks.priority import TARGET_RATIO, Priority
@@ -86,6 +88,7 @@ class Results:
     write_cases: WriteCases
     case_costs: list[CaseCost]
     capacity: CapacityModel
+    fairness: Fairness | None = None  # figure 8 (benchmarks/fairness.py)
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,8 @@ def summary_rows(r: Results) -> list[SummaryRow]:
             m.one_domain.emails_per_second / GOAL_ONE_DOMAIN,
         )
     )
+    if r.fairness is not None:
+        rows.append(fairness.summary_row(r.fairness))
     return rows
 
 
@@ -749,6 +754,8 @@ def render(r: Results) -> str:
         _cost_section(r),
         _capacity_section(r),
     ]
+    if r.fairness is not None:
+        sections.append(fairness.section(r.fairness))
     return "\n".join(header) + "\n" + "\n".join(sections)
 
 
@@ -805,6 +812,7 @@ def summary_json(r: Results) -> dict[str, Any]:
             "hottest": [list(h) for h in r.capacity.platform.hottest],
             "poll_read_units": r.capacity.poll_read_units,
         },
+        "fairness": r.fairness.as_dict() if r.fairness is not None else None,
         "worker": {
             "emails": r.calls.worker.emails,
             "calls": {f"{k[0]}:{k[1]}": v for k, v in r.calls.worker.calls.items()},

@@ -193,3 +193,17 @@ def test_a_bulk_poll_makes_one_getitem_and_one_query_per_shard(smoke_run) -> Non
     poll = json.loads(summary.read_text(encoding="utf-8"))["poll"]
 
     assert poll["calls"] == {"dynamodb:GetItem": 1, "dynamodb:Query": 4}
+
+
+def test_the_fairness_figure_sends_a_small_bulk_before_another_domain_s_backlog_drains(smoke_run) -> None:
+    done, page, summary = smoke_run
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    fairness = json.loads(summary.read_text(encoding="utf-8"))["fairness"]
+
+    # Every loaded sample was sent while the other domain still had a backlog on the bulk queue
+    assert fairness["small_bulk"] == 10
+    assert fairness["loaded_ms"] and fairness["idle_ms"]
+    assert all(left > 0 for left in fairness["backlog_left"])
+    assert fairness["ratio"] > 0
+    assert "## 8. Fairness across domains on the bulk queue" in page.read_text(encoding="utf-8")
