@@ -29,6 +29,7 @@ SEND = ("ses", "SendEmail")
 RECEIVE = ("sqs", "ReceiveMessage")
 DELETE = ("sqs", "DeleteMessageBatch")
 BATCH_GET = ("dynamodb", "BatchGetItem")
+QUERY = ("dynamodb", "Query")
 S3_PUT = ("s3", "PutObject")
 S3_GET = ("s3", "GetObject")
 IDEMPOTENCY_PUT = ("dynamodb", "PutItem (IdempotencyTable)")
@@ -239,6 +240,10 @@ def _enqueue_cases(bench: BenchStack, batch: int, keep: dict[str, list[str]]) ->
 
 
 def _bulk_cases(bench: BenchStack, size: int, selected: list[str]) -> list[Case]:
+    # Imported here, once the local stack has set the functions' environment:
+    # the service's modules read Powertools' settings when first imported.
+    from common.logic import reputation  # noqa: PLC0415
+
     token = bench.token([DOMAIN])
     run_id = uuid.uuid4().hex[:8]
 
@@ -253,18 +258,19 @@ def _bulk_cases(bench: BenchStack, size: int, selected: list[str]) -> list[Case]
             raise BenchError(f"the bulk send with selected rows queued {answer['queued']}, not {size}")
         return [str(job_id) for job_id in answer["job_ids"]]
 
-    messages = {SMB: math.ceil(size / 10)}
+    # The pause check (common/logic/reputation.py): one Query per partition of the domain's window.
+    every_bulk = {SMB: math.ceil(size / 10), QUERY: reputation.CHECK_QUERIES}
     return [
         # The bulk's item for GET /bulks/{bulk_id} (one PutItem), then its jobs and
         # their one body item, 25 per BatchWriteItem.
-        Case(f"bulk send of {size:,}", plain, {PUT: 1, BWI: math.ceil((size + 1) / 25), **messages}),
+        Case(f"bulk send of {size:,}", plain, {PUT: 1, BWI: math.ceil((size + 1) / 25), **every_bulk}),
         Case(
             f"bulk send of {size:,}, Idempotency-Key, {len(selected)} selected rows",
             keyed,
             # The bulk send's record, its item, its body, then one conditional PutItem per job.
             {
                 PUT: 3 + size,
-                **messages,
+                **every_bulk,
                 BATCH_GET: math.ceil(len(selected) / 100),
                 IDEMPOTENCY_PUT: 1,
                 IDEMPOTENCY_UPDATE: 1,

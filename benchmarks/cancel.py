@@ -103,7 +103,7 @@ def section(cost: CancelCost) -> str:
     )
     return "\n".join(
         [
-            f"## Figure 8: cancelling a bulk send of {cost.jobs:,}",
+            f"## 8. Cancelling a bulk send of {cost.jobs:,}",
             "",
             "`POST /bulks/{bulk_id}/cancel` on a bulk whose jobs are all still queued (benchmarks/cancel.py):",
             "one conditional `UpdateItem` per job; each invocation (the request, and each run of the actions",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks import fairness
 from benchmarks.calls import CallCounts
 from benchmarks.cancel import CancelCost
 from benchmarks.cancel import section as cancel_section
@@ -26,6 +27,7 @@ from benchmarks.cost import (
     index_names,
     item_size,
 )
+from benchmarks.fairness import Fairness
 from benchmarks.listing import NEAR, ListCosts
 from benchmarks.pipeline import Pipeline
 from benchmarks.priority import TARGET_RATIO, Priority
@@ -98,6 +100,7 @@ class Results:
     case_costs: list[CaseCost]
     capacity: CapacityModel
     cancel: CancelCost | None = None  # figure 8 (benchmarks/cancel.py)
+    fairness: Fairness | None = None  # figure 9 (benchmarks/fairness.py)
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,8 @@ def summary_rows(r: Results) -> list[SummaryRow]:
             m.one_domain.emails_per_second / GOAL_ONE_DOMAIN,
         )
     )
+    if r.fairness is not None:
+        rows.append(fairness.summary_row(r.fairness))
     return rows
 
 
@@ -781,6 +786,8 @@ def render(r: Results) -> str:
     ]
     if r.cancel is not None:
         sections.append(cancel_section(r.cancel))
+    if r.fairness is not None:
+        sections.append(fairness.section(r.fairness))
     return "\n".join(header) + "\n" + "\n".join(sections)
 
 
@@ -838,6 +845,7 @@ def summary_json(r: Results) -> dict[str, Any]:
             "hottest": [list(h) for h in r.capacity.platform.hottest],
             "poll_read_units": r.capacity.poll_read_units,
         },
+        "fairness": r.fairness.as_dict() if r.fairness is not None else None,
         "worker": {
             "emails": r.calls.worker.emails,
             "calls": {f"{k[0]}:{k[1]}": v for k, v in r.calls.worker.calls.items()},

@@ -41,6 +41,8 @@ from common.models.job import Bodies, Job
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
 
+    from common.adapters.tenants import Tenants
+
 THROTTLED_WAIT_SECONDS = 5  # throttled: the rate frees up within seconds
 PAUSED_WAIT_SECONDS = 300  # paused or over quota: an operator or the clock must act
 
@@ -248,10 +250,14 @@ def unsubscribe_headers(url: str) -> list[dict[str, str]]:
 
 
 class Mailer:
-    def __init__(self, client: SESV2Client, *, sender: str, configuration_set: str) -> None:
+    def __init__(
+        self, client: SESV2Client, *, sender: str, configuration_set: str, tenants: Tenants | None = None
+    ) -> None:
+        """``tenants``: with the ``SesTenants`` option, each email is sent under its domain's SES tenant."""
         self._client = client
         self._sender = sender
         self._configuration_set = configuration_set
+        self._tenants = tenants
 
     def send(self, job: Job, bodies: Bodies, *, unsubscribe_url: str | None = None) -> str:
         """Send one job with its body (stored apart: ``common.adapters.bodies``); returns SES's message id.
@@ -281,6 +287,10 @@ class Mailer:
         }
         if job.reply_to:
             request["ReplyToAddresses"] = [ascii_address(job.reply_to)]
+        if self._tenants is not None:
+            tenant = self._tenants.for_domain(job.domain)
+            if tenant is not None:
+                request["TenantName"] = tenant
         try:
             response = self._client.send_email(**request)
         except ClientError as exc:

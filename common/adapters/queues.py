@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from common.models.errors import QueueError
 from common.models.job import QueueMessage, QueueName
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 SEND_BATCH_LIMIT = 10  # AWS: at most 10 entries per SendMessageBatch
 MAX_VISIBILITY_SECONDS = 43_200  # AWS: 12 hours
 MAX_DELAY_SECONDS = 900  # AWS: a message may be delayed 15 minutes at most
 _FAILED_ENTRY_RETRIES = 3
+MAX_GROUP_ID_CHARS = 128  # AWS: MessageGroupId is 1-128 characters
+
+
+def group_id(domain: str) -> str:
+    """The ``MessageGroupId`` of a domain's bulk-queue messages: the tenant of
+    SQS fair queues (docs/decisions.md, "Fair bulk queue").
+
+    A domain (a lower-case host name: letters, digits, '-' and '.') is a valid
+    group id as it is up to 128 characters; a longer one keeps its first 111
+    characters and a hash of the whole, so two domains never share a group.
+    """
+    if len(domain) <= MAX_GROUP_ID_CHARS:
+        return domain
+    digest = hashlib.sha256(domain.encode()).hexdigest()[:16]
+    return f"{domain[: MAX_GROUP_ID_CHARS - 17]}~{digest}"
 
 
 def _code(exc: ClientError) -> str:
@@ -26,7 +45,13 @@ def _code(exc: ClientError) -> str:
 
 
 class JobQueues:
-    """The priority and the bulk queue."""
+    """The priority and the bulk queue.
+
+    Every bulk-queue message carries its domain as ``MessageGroupId`` (a
+    standard queue with group ids is an SQS fair queue): one domain's large
+    backlog does not hold back another domain's bulk send. Priority-queue
+    messages carry none: that queue is never a bulk send's.
+    """
 
     def __init__(self, client: SQSClient, *, priority_url: str, bulk_url: str) -> None:
         self._client = client
@@ -42,16 +67,25 @@ class JobQueues:
         for queue in QueueName:
             mine = [m for m in messages if m.queue is queue]
             for start in range(0, len(mine), SEND_BATCH_LIMIT):
-                unsent += self._send_batch(self._urls[queue], mine[start : start + SEND_BATCH_LIMIT])
+                unsent += self._send_batch(
+                    self._urls[queue], mine[start : start + SEND_BATCH_LIMIT], grouped=queue is QueueName.BULK
+                )
         return unsent
 
-    def _send_batch(self, url: str, batch: Sequence[QueueMessage]) -> list[QueueMessage]:
+    @staticmethod
+    def _entry(entry_id: str, message: QueueMessage, *, grouped: bool) -> SendMessageBatchRequestEntryTypeDef:
+        entry: SendMessageBatchRequestEntryTypeDef = {"Id": entry_id, "MessageBody": message.model_dump_json()}
+        if grouped:
+            entry["MessageGroupId"] = group_id(message.domain)
+        return entry
+
+    def _send_batch(self, url: str, batch: Sequence[QueueMessage], *, grouped: bool) -> list[QueueMessage]:
         pending = {str(i): message for i, message in enumerate(batch)}
         for attempt in range(_FAILED_ENTRY_RETRIES):
             try:
                 response = self._client.send_message_batch(
                     QueueUrl=url,
-                    Entries=[{"Id": i, "MessageBody": m.model_dump_json()} for i, m in pending.items()],
+                    Entries=[self._entry(i, m, grouped=grouped) for i, m in pending.items()],
                 )
             except (ClientError, BotoCoreError):
                 # botocore already retried throttling, 5xx and connection
@@ -88,10 +122,14 @@ class DeadLetters:
 class Visibility:
     """Delays a received message's next delivery (the retry backoff), or replaces it with a fresh copy."""
 
-    def __init__(self, client: SQSClient, *, queue_urls: dict[str, str]) -> None:
-        """``queue_urls``: queue ARN -> queue URL."""
+    def __init__(
+        self, client: SQSClient, *, queue_urls: dict[str, str], grouped_arns: frozenset[str] = frozenset()
+    ) -> None:
+        """``queue_urls``: queue ARN -> queue URL; ``grouped_arns``: the queues
+        whose messages carry their domain as ``MessageGroupId`` (the bulk queue)."""
         self._client = client
         self._urls = queue_urls
+        self._grouped = grouped_arns
 
     def delay(self, source_arn: str, receipt_handle: str, seconds: int) -> None:
         url = self._urls.get(source_arn)
@@ -111,10 +149,17 @@ class Visibility:
         url = self._urls.get(source_arn)
         if url is None:
             raise QueueError("unknown source queue")
+        request: dict[str, Any] = {
+            "QueueUrl": url,
+            "MessageBody": body,
+            "DelaySeconds": max(0, min(delay_seconds, MAX_DELAY_SECONDS)),
+        }
+        if source_arn in self._grouped:
+            # A body that is not a job message goes back as it came, in no group.
+            with contextlib.suppress(ValidationError):
+                request["MessageGroupId"] = group_id(QueueMessage.model_validate_json(body).domain)
         try:
-            self._client.send_message(
-                QueueUrl=url, MessageBody=body, DelaySeconds=max(0, min(delay_seconds, MAX_DELAY_SECONDS))
-            )
+            self._client.send_message(**request)
         except (ClientError, BotoCoreError) as exc:
             code = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
             raise QueueError(f"SendMessage (requeue) failed: {code}") from exc

@@ -13,6 +13,9 @@ and to typed-in addresses (docs/api.md).
    Then addresses on the domain's suppression list (one BatchGetItem per 100:
    at most 10 for 1,000) are left out and listed in ``rejected`` with a
    reason ``suppressed: <reason>``; none left is 400 ``no_recipients`` too.
+   ``too_many_recipients``. Then a domain whose recent bounce or complaint
+   rate passed the thresholds: 409 ``domain_paused``
+   (``common.logic.reputation``). Nothing is written in any of these cases.
 4. One ``manual`` job per recipient, all with the same ``bulk_id`` and
    ``created_at``, and one body for all of them, stored once under the bulk
    id (``common.adapters.bodies``). Each job id is a ULID with that time and, as its random
@@ -75,6 +78,7 @@ from common.adapters.suppressions import SuppressionStore
 from common.logic.clock import epoch_seconds, utc_now
 from common.logic.outbox import Outbox, PartlyStored, Stored
 from common.logic.recipients import RecipientList
+from common.logic.reputation import ReputationCheck, Thresholds
 from common.logic.suppressions import Suppressions, bulk_rejection
 from common.models.api import (
     MAX_RECIPIENTS,
@@ -167,11 +171,13 @@ class BulkSender:
         *,
         sweep_grace_seconds: int,
         idempotency: BasePersistenceLayer | None = None,
+        reputation: ReputationCheck | None = None,
         clock: Callable[[], datetime] = utc_now,
         suppressions: Suppressions | None = None,
     ) -> None:
         self._jobs = jobs
         self._suppressions = suppressions
+        self._reputation = reputation
         self._outbox = Outbox(jobs, queues, bodies)
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
@@ -190,13 +196,21 @@ class BulkSender:
     def from_settings(
         cls, settings: BulkQueueSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient, s3: S3Client
     ) -> BulkSender:
+        jobs = JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days)
+        thresholds = Thresholds(
+            bounce_rate=settings.pause_bounce_rate / 100,
+            complaint_rate=settings.pause_complaint_rate / 100,
+            minimum_sends=settings.pause_minimum_sends,
+            exempt=settings.exempt_domains,
+        )
         return cls(
-            JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
+            jobs,
             JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url),
             BodyStore(dynamodb, settings.jobs_table, s3, settings.bodies_bucket),
             sweep_grace_seconds=settings.sweep_grace_seconds,
             idempotency=idempotency_store(settings.idempotency_table, dynamodb),
             suppressions=Suppressions(SuppressionStore(dynamodb, settings.jobs_table)),
+            reputation=ReputationCheck(jobs, thresholds),
         )
 
     def send(self, request: BulkSendRequest, caller: Caller, *, idempotency_key: str | None = None) -> BulkSendResponse:
@@ -230,6 +244,9 @@ class BulkSender:
         if not recipients.addresses:
             raise NoRecipients(f"no valid recipient: every address is on {request.domain}'s suppression list")
         total = len(recipients.addresses)
+        if self._reputation is not None:
+            # 409 domain_paused past the bounce or complaint threshold; nothing is written.
+            self._reputation.require_good(request.domain)
 
         now = self._clock()
         due_at = epoch_seconds(now + self._grace)

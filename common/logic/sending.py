@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sqs import SQSClient
 
+    from common.adapters.tenants import Tenants
     from common.models.settings import WorkerSettings
 
 Clock = Callable[[], datetime]
@@ -571,12 +572,13 @@ def worker_from_settings(
     jitter: Jitter = small_jitter,
     pacer: Pacer | None = None,
     cache: BodyCache | None = None,
+    tenants: Tenants | None = None,
 ) -> Worker:
     """``pacer`` and ``cache``: the execution environment's (``None``: no
     pacing; a cache for this worker alone). ``s3``: for large bodies."""
     return Worker(
         JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
-        Mailer(sesv2, sender=settings.sender_address, configuration_set=settings.configuration_set),
+        Mailer(sesv2, sender=settings.sender_address, configuration_set=settings.configuration_set, tenants=tenants),
         DeadLetters(
             sqs,
             dlq_urls={
@@ -590,6 +592,7 @@ def worker_from_settings(
                 settings.priority_queue_arn: settings.priority_queue_url,
                 settings.bulk_queue_arn: settings.bulk_queue_url,
             },
+            grouped_arns=frozenset({settings.bulk_queue_arn}),
         ),
         SendPolicy(
             max_attempts=settings.max_attempts,

@@ -97,6 +97,18 @@ class TooManyRecipients(EmailOpsError):
     code = TOO_MANY_RECIPIENTS
 
 
+class DomainPaused(EmailOpsError):
+    """The domain's recent bounce or complaint rate passed the service's
+    thresholds: its bulk sends are held (409); the message says the rate and
+    how to resume (``common.logic.reputation``)."""
+
+    code = "domain_paused"
+
+    def __init__(self, message: str, *, reputation: Any = None) -> None:
+        super().__init__(message)
+        self.reputation = reputation
+
+
 class BulkKeyReused(IdempotencyValidationError):
     """A bulk send's ``Idempotency-Key`` already stands for a different request:
     the same refusal (409 ``idempotency_key_reused``) as Powertools' own check."""

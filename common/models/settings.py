@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -79,9 +79,16 @@ class WorkerSettings(BodiesSettings, UnsubscribeKeySettings):
     max_send_rate: float = Field(alias="MAX_SEND_RATE", default=14, gt=0)
     priority_maximum_concurrency: int = Field(alias="PRIORITY_MAXIMUM_CONCURRENCY", default=5, ge=1)
     bulk_maximum_concurrency: int = Field(alias="BULK_MAXIMUM_CONCURRENCY", default=2, ge=1)
+    # The SesTenants option: each domain an SES tenant (common.adapters.tenants),
+    # associated with the sender identity and the configuration set.
+    ses_tenants: Literal["Yes", "No"] = Field(alias="SES_TENANTS", default="No")
+    ses_identity_arn: str | None = Field(alias="SES_IDENTITY_ARN", default=None, min_length=1, repr=False)
+    configuration_set_arn: str | None = Field(alias="CONFIGURATION_SET_ARN", default=None, min_length=1, repr=False)
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkerSettings:
+        if self.ses_tenants == "Yes" and not (self.ses_identity_arn and self.configuration_set_arn):
+            raise ValueError("SES_TENANTS=Yes needs SES_IDENTITY_ARN and CONFIGURATION_SET_ARN")
         if self.max_receive_count <= self.max_attempts:
             raise ValueError(
                 "MAX_RECEIVE_COUNT must be above MAX_ATTEMPTS, or retrying jobs reach the dead-letter queue"
@@ -125,6 +132,17 @@ class ListJobsSettings(ApiSettings, BodiesSettings, UnsubscribeKeySettings):
 
 class BulkQueueSettings(QueueingSettings, ApiSettings, BodiesSettings):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    # A domain's bulk sends are paused past these rates over its recent sends
+    # (common.logic.reputation); percentages, as the template's parameters.
+    pause_bounce_rate: float = Field(alias="PAUSE_BOUNCE_RATE", default=5.0, gt=0, le=100)
+    pause_complaint_rate: float = Field(alias="PAUSE_COMPLAINT_RATE", default=0.1, gt=0, le=100)
+    pause_minimum_sends: int = Field(alias="PAUSE_MINIMUM_SENDS", default=100, ge=1)
+    # Domains never paused (the operator's override), comma-separated.
+    pause_exempt_domains: str = Field(alias="PAUSE_EXEMPT_DOMAINS", default="")
+
+    @property
+    def exempt_domains(self) -> frozenset[str]:
+        return frozenset(d.strip().lower() for d in self.pause_exempt_domains.split(",") if d.strip())
 
 
 class SesEventsSettings(JobsSettings):

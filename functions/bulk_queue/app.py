@@ -24,7 +24,9 @@ BULK_RESPONSES = documented(
     {
         400: "invalid_request (malformed JSON, a field missing or invalid), no_recipients",
         409: "idempotency_key_reused: the Idempotency-Key came with a different request; "
-        "idempotency_in_progress: its first request is still running",
+        "idempotency_in_progress: its first request is still running; "
+        "domain_paused: the domain's recent bounce or complaint rate passed the service's thresholds "
+        "(the message says the rate and how to resume); its system emails still flow",
         413: "body_too_large, too_many_recipients",
         500: "bulk_send_unfinished: storage failed part-way; the message says how many emails are queued "
         "(with an Idempotency-Key, the same request again queues the rest); internal_error",

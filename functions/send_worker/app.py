@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.adapters import aws
 from common.adapters.bodies import BodyCache
 from common.adapters.observability import logger, metrics, tracer
+from common.adapters.tenants import Tenants
 from common.logic.pacing import Pacer
 from common.logic.sending import process_batch, worker_from_settings
 from common.models.settings import get_worker_settings
@@ -27,6 +28,17 @@ def body_cache() -> BodyCache:
     return BodyCache()
 
 
+@cache
+def tenants() -> Tenants | None:
+    """With the SesTenants option: the domains' SES tenants this execution environment has made."""
+    settings = get_worker_settings()
+    if settings.ses_tenants != "Yes" or not settings.ses_identity_arn or not settings.configuration_set_arn:
+        return None
+    return Tenants(
+        aws.sesv2(), identity_arn=settings.ses_identity_arn, configuration_set_arn=settings.configuration_set_arn
+    )
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
@@ -39,5 +51,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         s3=aws.s3(),
         pacer=pacer(),
         cache=body_cache(),
+        tenants=tenants(),
     )
     return dict(process_batch(event, worker, context))

@@ -1,0 +1,170 @@
+"""A domain's recent bounce and complaint rates, and the pause of its bulk sends
+(contract: ``409 domain_paused`` on ``POST /jobs/bulk``; docs/decisions.md,
+"Paused domains").
+
+**The window**: the domain's jobs created in the last ``WINDOW_HOURS`` (24),
+but at most its newest ``MAX_SAMPLE`` (10,000) jobs; both are read from the
+indexes that exist (docs/storage.md, sections 4-5), when a bulk send is
+posted, never kept as counters:
+
+- the domain's jobs in the window: its four ``ByDomain`` partitions, newest
+  first, back to the window's start or ``MAX_SAMPLE / 4`` entries each (the
+  shards are uniform, so each holds a quarter of the newest jobs); where a
+  shard stops short of the window, its oldest entry read is that shard's
+  start;
+- its jobs ``bounced``, ``complained``, ``failed``, ``suppressed`` and
+  ``canceled`` in the window: the ``ByDomainStatus`` partitions
+  ``<domain>#<status>#<type>`` (5 statuses x 5 types), each entry counted
+  only if it is not older than its own shard's start.
+
+**Sends** are the jobs in the window less those never handed to SES
+(``failed``, ``suppressed``, ``canceled``); jobs still queued count as sends
+(they are about to be). **Bounce rate** = ``bounced`` / sends; **complaint
+rate** = ``complained`` / sends (a job keeps its strongest status, so a
+complained job is not also counted as bounced).
+
+**Cost of one check** (eventually consistent Queries, 0.5 read units per 4 KB
+read, at least 0.5 per Query): 29 Queries; the ``ByDomain`` entries read are
+at most 10,000 of about 90 bytes (≤ 110 read units), the status entries as
+many as the window holds of those statuses (few: they are what pauses a
+domain). A domain sending 1,000 emails a day costs ≈ 16 read units
+($0.000002) per bulk send; the largest, ≈ 125 ($0.000016).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from common.adapters.jobs import JobsTable
+from common.logic import keys
+from common.logic.clock import utc_now
+from common.models.api import DomainPaused
+from common.models.job import JobStatus, JobType
+
+WINDOW_HOURS = 24
+MAX_SAMPLE = 10_000
+_PER_SHARD = MAX_SAMPLE // keys.DOMAIN_SHARDS
+_PAGE = 1_000
+NEVER_SENT = (JobStatus.FAILED, JobStatus.SUPPRESSED, JobStatus.CANCELED)
+COUNTED = (JobStatus.BOUNCED, JobStatus.COMPLAINED, *NEVER_SENT)
+# Queries of one check while no partition holds more than a page of the window.
+CHECK_QUERIES = keys.DOMAIN_SHARDS + len(COUNTED) * len(JobType)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """From the template's parameters (``PauseBounceRate`` … ``PauseExemptDomains``)."""
+
+    bounce_rate: float  # a fraction: 0.05 = 5%
+    complaint_rate: float  # 0.001 = 0.1%
+    minimum_sends: int  # fewer sends in the window: never paused
+    exempt: frozenset[str] = frozenset()  # the operator's override
+
+
+@dataclass(frozen=True)
+class Reputation:
+    domain: str
+    sends: int
+    bounced: int
+    complained: int
+    window_start: datetime  # the oldest moment the figures cover
+    sampled: bool  # True when MAX_SAMPLE, not the 24 hours, bounded the window
+
+    @property
+    def bounce_rate(self) -> float:
+        return self.bounced / self.sends if self.sends else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.complained / self.sends if self.sends else 0.0
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def verdict(reputation: Reputation, thresholds: Thresholds) -> str | None:
+    """Why the domain's bulk sends are paused (a sentence for its admin), or ``None``."""
+    if reputation.domain in thresholds.exempt or reputation.sends < thresholds.minimum_sends:
+        return None
+    which = "the past 24 hours" if not reputation.sampled else f"its newest {MAX_SAMPLE:,} emails"
+    of = f"of the {reputation.sends:,} emails {reputation.domain} sent in {which}"
+    if reputation.complaint_rate >= thresholds.complaint_rate:
+        reason = (
+            f"{_percent(reputation.complaint_rate)} {of} were marked as spam by their recipients "
+            f"(the limit is {_percent(thresholds.complaint_rate)})"
+        )
+    elif reputation.bounce_rate >= thresholds.bounce_rate:
+        reason = f"{_percent(reputation.bounce_rate)} {of} bounced (the limit is {_percent(thresholds.bounce_rate)})"
+    else:
+        return None
+    return (
+        f"Bulk sends of {reputation.domain} are paused: {reason}. Its system emails still go out. "
+        "To resume: send only to recipients who asked for these emails (addresses that bounced or complained "
+        "are already on the domain's suppression list and are skipped); the rate falls as the window moves "
+        "on and as good emails are sent; or ask the operator to exempt the domain (PauseExemptDomains)."
+    )
+
+
+class ReputationCheck:
+    def __init__(self, jobs: JobsTable, thresholds: Thresholds, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._jobs = jobs
+        self._thresholds = thresholds
+        self._clock = clock
+
+    def require_good(self, domain: str) -> Reputation | None:
+        """Raise ``DomainPaused`` when the domain's rates passed a threshold.
+        An exempt domain is not measured (``None``)."""
+        if domain in self._thresholds.exempt:
+            return None
+        reputation = self.measure(domain)
+        reason = verdict(reputation, self._thresholds)
+        if reason is not None:
+            raise DomainPaused(reason, reputation=reputation)
+        return reputation
+
+    def measure(self, domain: str) -> Reputation:
+        now = self._clock()
+        start = now - timedelta(hours=WINDOW_HOURS)
+        low = keys.ulid_bound_low(max(0, int(start.timestamp() * 1000)))
+        high = keys.ulid_bound_high(keys.ULID_MAX_MS)
+        # Each shard's own start: the window's, or its oldest entry read when the sample ran out first.
+        starts: list[str] = []
+        created = 0
+        for shard_no in range(keys.DOMAIN_SHARDS):
+            ids = self._read("ByDomain", keys.dk(domain, shard_no), low, high, cap=_PER_SHARD)
+            created += len(ids)
+            starts.append(ids[-1] if len(ids) >= _PER_SHARD else low)
+        counts = dict.fromkeys(COUNTED, 0)
+        earliest = min(starts)
+        for status in COUNTED:
+            for job_type in JobType:
+                for job_id in self._read("ByDomainStatus", keys.esk(domain, status, job_type), earliest, high):
+                    if job_id >= starts[keys.shard(job_id, keys.DOMAIN_SHARDS)]:
+                        counts[status] += 1
+        sampled = earliest > low
+        return Reputation(
+            domain=domain,
+            sends=max(0, created - sum(counts[s] for s in NEVER_SENT)),
+            bounced=counts[JobStatus.BOUNCED],
+            complained=counts[JobStatus.COMPLAINED],
+            window_start=datetime.fromtimestamp(keys.ulid_time_ms(earliest) / 1000, tz=now.tzinfo)
+            if sampled
+            else start,
+            sampled=sampled,
+        )
+
+    def _read(self, index: str, key: str, low: str, high: str, *, cap: int | None = None) -> list[str]:
+        """Job ids of one partition between ``low`` and ``high``, newest first, at most ``cap``."""
+        found: list[str] = []
+        start: Any = None
+        while cap is None or len(found) < cap:
+            limit = _PAGE if cap is None else cap - len(found)
+            entries, start = self._jobs.query_partition(index, key, low=low, high=high, limit=limit, start=start)
+            found += [str(entry["pk"]) for entry in entries]
+            if start is None:
+                break
+        return found

@@ -1,0 +1,216 @@
+"""Paused domains: POST /jobs/bulk answers 409 domain_paused past the bounce or
+complaint threshold over the domain's recent sends (common/logic/reputation.py),
+while its system emails still flow. Jobs with delivery statuses are written
+directly, as the event path would leave them."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from common.logic import reputation
+from common.logic.clock import utc_now
+from common.logic.reputation import ReputationCheck, Thresholds, verdict
+from common.models.job import JobStatus, JobType
+from common.models.settings import reset_settings
+from local.template import Stack
+from tests.helpers import load_function
+from tests.integration.api_support import Admin, jobs_table, make_job, store_jobs
+
+ACME = "acme.com"
+BETA = "beta.io"
+
+
+@pytest.fixture
+def admin(stack: Stack, lambda_context) -> Admin:
+    return Admin(lambda_context, domains=f"{ACME} {BETA}")
+
+
+def history(domain: str = ACME, *, hours_ago: float = 1, **statuses: int) -> None:
+    """``statuses``: how many jobs of the domain in each status, created ``hours_ago``."""
+    at = utc_now() - timedelta(hours=hours_ago)
+    jobs = [
+        make_job(domain, status=JobStatus(status), job_type=job_type, at=at + timedelta(milliseconds=i))
+        for status, count in statuses.items()
+        for i in range(count)
+        for job_type in [list(JobType)[i % len(JobType)]]
+    ]
+    store_jobs(jobs)
+
+
+def post(admin: Admin, domain: str = ACME) -> Any:
+    return admin.bulk({"domain": domain, "subject": "News", "body": "Hello", "extra_recipients": "a@example.org"})
+
+
+def bulk_queue_depth(stack: Stack) -> int:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    got = sqs.receive_message(QueueUrl=stack.names["BulkQueue"], MaxNumberOfMessages=10)
+    return len(got.get("Messages", []))
+
+
+def manual_jobs(domain: str = ACME) -> int:
+    entries = 0
+    for shard in range(4):
+        found, _ = jobs_table().query_partition(
+            "ByDomainType", f"{domain}#manual#{shard}", low=None, high=None, limit=1000
+        )
+        entries += len(found)
+    return entries
+
+
+def assert_paused(reply: Any, *words: str) -> str:
+    assert reply.status == 409, reply.body
+    assert set(reply.body) == {"error"}
+    assert reply.body["error"]["code"] == "domain_paused"
+    message = str(reply.body["error"]["message"])
+    for word in ("%", "To resume", "PauseExemptDomains", *words):
+        assert word in message
+    return message
+
+
+# ------------------------------------------------------------------ paused
+def test_past_the_bounce_rate_a_bulk_send_is_409_and_nothing_is_written_or_queued(admin: Admin, stack: Stack) -> None:
+    # Given acme.com's last day: 100 sent or delivered, 6 bounced (5.7%, the limit 5%)
+    history(sent=60, delivered=40, bounced=6)
+    manual_before = manual_jobs()
+
+    # When its admin posts a bulk send
+    reply = post(admin)
+
+    # Then 409 domain_paused says the rate, the limit and how to resume
+    message = assert_paused(reply, "5.66%", "bounced", "the limit is 5%", "106 emails")
+    assert "acme.com" in message
+    # and nothing was written or queued
+    assert manual_jobs() == manual_before
+    assert bulk_queue_depth(stack) == 0
+
+
+def test_past_the_complaint_rate_a_bulk_send_is_409(admin: Admin) -> None:
+    history(delivered=199, complained=1)  # 0.5%, the limit 0.1%
+    assert_paused(post(admin), "0.5%", "marked as spam", "the limit is 0.1%")
+
+
+def test_never_sent_jobs_do_not_dilute_the_rate(admin: Admin) -> None:
+    # 6 bounced of 106 sent: 5.7%; the 100 suppressed, failed and canceled were never sent
+    history(sent=100, bounced=6, suppressed=60, failed=30, canceled=10)
+    assert_paused(post(admin), "5.66%")
+
+
+def test_a_paused_domain_s_system_emails_still_flow(admin: Admin, stack: Stack, lambda_context) -> None:
+    history(sent=100, bounced=10)
+    assert post(admin).status == 409
+    enqueue = load_function("enqueue").handler
+    answer = enqueue(
+        {"type": "escalation", "domain": ACME, "to": "owner@acme.com", "subject": "Bell", "body_text": "Hi"},
+        lambda_context,
+    )
+    (job_id,) = answer["job_ids"]
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    got = sqs.receive_message(QueueUrl=stack.names["PriorityQueue"], MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"])["job_id"] for m in got["Messages"]] == [job_id]
+
+
+# ------------------------------------------------------------------ not paused
+def test_below_the_thresholds_the_bulk_send_is_queued(admin: Admin) -> None:
+    history(sent=100, bounced=4)  # 3.8%
+    assert post(admin).status == 202
+
+
+def test_too_few_sends_to_judge_are_never_paused(admin: Admin) -> None:
+    history(sent=40, bounced=40)  # 50%, but 80 sends < PauseMinimumSends (100)
+    assert post(admin).status == 202
+
+
+def test_bounces_older_than_the_window_do_not_count(admin: Admin) -> None:
+    history(hours_ago=25, bounced=50)
+    history(sent=100)
+    assert post(admin).status == 202
+
+
+def test_another_domain_s_bounces_never_pause_this_one(admin: Admin) -> None:
+    history(BETA, sent=100, bounced=50)
+    history(ACME, sent=100)
+    assert post(admin, ACME).status == 202
+    assert post(admin, BETA).status == 409
+
+
+def test_an_exempt_domain_is_not_paused(admin: Admin, monkeypatch: pytest.MonkeyPatch) -> None:
+    history(sent=100, bounced=50)
+    monkeypatch.setenv("PAUSE_EXEMPT_DOMAINS", f"other.example, {ACME.upper()}")
+    reset_settings()
+    assert post(admin).status == 202
+
+
+def test_the_thresholds_come_from_the_template_s_parameters(admin: Admin, monkeypatch: pytest.MonkeyPatch) -> None:
+    history(sent=20, bounced=2)  # 9.1% of 22
+    monkeypatch.setenv("PAUSE_MINIMUM_SENDS", "20")
+    monkeypatch.setenv("PAUSE_BOUNCE_RATE", "10")
+    reset_settings()
+    assert post(admin).status == 202  # one more job: 2 of 23 = 8.7%
+    monkeypatch.setenv("PAUSE_BOUNCE_RATE", "8.5")
+    reset_settings()
+    assert_paused(post(admin), "8.7%", "the limit is 8.5%")
+
+
+def test_the_template_passes_the_thresholds_to_the_bulk_function(stack: Stack) -> None:
+    environment = stack.function_environment("BulkQueueFunction")
+    assert environment["PAUSE_BOUNCE_RATE"] == "5"
+    assert environment["PAUSE_COMPLAINT_RATE"] == "0.1"
+    assert environment["PAUSE_MINIMUM_SENDS"] == "100"
+    assert environment["PAUSE_EXEMPT_DOMAINS"] == ""
+
+
+# ------------------------------------------------------------------ the window and its cost
+def test_the_window_is_at_most_the_newest_sample(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given 30 bounced jobs two hours ago, then 200 sent jobs
+    history(hours_ago=2, bounced=30)
+    history(sent=200)
+    thresholds = Thresholds(bounce_rate=0.05, complaint_rate=0.001, minimum_sends=100)
+    check = ReputationCheck(jobs_table(), thresholds)
+
+    # Over the whole day the rate is 13%
+    whole = check.measure(ACME)
+    assert (whole.sends, whole.bounced, whole.sampled) == (230, 30, False)
+    assert verdict(whole, thresholds) is not None
+
+    # With a sample of the newest 120 jobs (30 a shard), the old bounces fall out of it
+    monkeypatch.setattr(reputation, "MAX_SAMPLE", 120)
+    monkeypatch.setattr(reputation, "_PER_SHARD", 30)
+    sampled = check.measure(ACME)
+    assert sampled.sampled
+    assert sampled.sends == 120
+    assert sampled.bounced == 0
+    assert verdict(sampled, thresholds) is None
+
+
+def test_one_check_is_29_small_queries_of_two_indexes(stack: Stack) -> None:
+    history(sent=100, bounced=3)
+    table = jobs_table()
+    queries: list[dict[str, Any]] = []
+    table._client.meta.events.register(
+        "before-parameter-build.dynamodb.Query", lambda params, **_: queries.append(params)
+    )
+
+    ReputationCheck(table, Thresholds(0.05, 0.001, 100)).measure(ACME)
+
+    assert len(queries) == 4 + 5 * 5
+    assert {q["IndexName"] for q in queries} == {"ByDomain", "ByDomainStatus"}
+    # A quarter of the 10,000-job sample per ByDomain shard; pages of 1,000 status entries
+    assert all(q["Limit"] <= 2500 for q in queries if q["IndexName"] == "ByDomain")
+    assert all(q["Limit"] <= 1000 for q in queries if q["IndexName"] == "ByDomainStatus")
+    assert all(q["ExpressionAttributeValues"][":p"]["S"].startswith(f"{ACME}#") for q in queries)
+
+
+def test_a_paused_refusal_does_not_use_an_idempotency_key_up(admin: Admin, monkeypatch: pytest.MonkeyPatch) -> None:
+    history(sent=100, bounced=50)
+    body = {"domain": ACME, "subject": "News", "body": "Hello", "extra_recipients": "a@example.org"}
+    assert_paused(admin.bulk(body, key="spring-news"))
+    monkeypatch.setenv("PAUSE_EXEMPT_DOMAINS", ACME)
+    reset_settings()
+    reply = admin.bulk(body, key="spring-news")
+    assert reply.status == 202, reply.body
+    assert reply.body["queued"] == 1
