@@ -322,15 +322,21 @@ def _predecessor(job_id: str) -> str | None:
     return None
 
 
+def _never() -> bool:
+    return False
+
+
 @dataclass
 class _Reads:
-    """What a page has read so far, against its budget."""
+    """What a page has read so far, against its budget (and the function's time:
+    ``out_of_time`` says when the page should stop reading, whatever it read)."""
 
     entries: int = 0
     queries: int = 0
+    out_of_time: Callable[[], bool] = _never
 
     def spent(self) -> bool:
-        return self.entries >= PAGE_ENTRY_BUDGET or self.queries >= PAGE_QUERY_BUDGET
+        return self.entries >= PAGE_ENTRY_BUDGET or self.queries >= PAGE_QUERY_BUDGET or self.out_of_time()
 
 
 @dataclass(frozen=True)
@@ -446,8 +452,16 @@ def _merge(source: Plan, streams: list[_Stream], wanted: int, jobs: JobsTable) -
     return merged
 
 
-def list_jobs(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable, cursors: CursorCodec) -> JobsPage:
-    """One page of the log, newest first."""
+def list_jobs(
+    query: ListJobsQuery,
+    caller: Caller,
+    *,
+    jobs: JobsTable,
+    cursors: CursorCodec,
+    out_of_time: Callable[[], bool] = _never,
+) -> JobsPage:
+    """One page of the log, newest first. ``out_of_time``: whether the function
+    is running out of time (the page then ends as when its budget is spent)."""
     source = plan(query, caller, jobs=jobs)
     fingerprint = _fingerprint(query, source)
     position = cursors.decode(query.cursor, fingerprint=fingerprint) if query.cursor is not None else None
@@ -462,7 +476,7 @@ def list_jobs(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable, cursors:
         high = min(high, below)
 
     wanted = query.limit + 1
-    reads = _Reads()
+    reads = _Reads(out_of_time=out_of_time)
     live = [n for n in range(len(source.partitions)) if position is None or not position.exhausted >> n & 1]
     ranges = [
         _Range(n, p.index, p.key, prefix + low, prefix + high)
