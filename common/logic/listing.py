@@ -299,11 +299,13 @@ def _fingerprint(query: ListJobsQuery, source: Plan) -> str:
 
 
 # ------------------------------------------------------------------ the merge
-# What one page may read, whatever the table holds (docs/storage.md, section 8):
-# index entries and Queries in all, the first round included (every range of
-# the plan gets its first Query even past them). A page that reaches either
-# makes no more Queries: it returns the rows found so far and a cursor below
-# the last entry it read, so the next page goes on from there.
+# What one page of a filtered source may read, whatever the table holds
+# (docs/storage.md, section 8): index entries and Queries in all, the first
+# round included (every range of the plan gets its first Query even past
+# them). A page that reaches either makes no more Queries: it returns the rows
+# found so far and a cursor below the last entry it read, so the next page goes
+# on from there. An exact source needs no budget: it reads at most
+# ``limit + 1 + n * ⌈(limit + 1) / n⌉`` entries over n ranges.
 PAGE_ENTRY_BUDGET = 2_000
 PAGE_QUERY_BUDGET = 100
 MAX_QUERY_LIMIT = 1_000  # the largest batch one Query asks for
@@ -322,15 +324,23 @@ def _predecessor(job_id: str) -> str | None:
     return None
 
 
+def _never() -> bool:
+    return False
+
+
 @dataclass
 class _Reads:
-    """What a page has read so far, against its budget."""
+    """What a page has read so far, against its budget (and the function's time:
+    ``out_of_time`` says when the page should stop reading, whatever it read)."""
 
     entries: int = 0
     queries: int = 0
+    out_of_time: Callable[[], bool] = _never
+    budgeted: bool = True  # an exact source is bounded by its ranges: only the time applies
 
     def spent(self) -> bool:
-        return self.entries >= PAGE_ENTRY_BUDGET or self.queries >= PAGE_QUERY_BUDGET
+        over = self.entries >= PAGE_ENTRY_BUDGET or self.queries >= PAGE_QUERY_BUDGET
+        return (self.budgeted and over) or self.out_of_time()
 
 
 @dataclass(frozen=True)
@@ -446,8 +456,16 @@ def _merge(source: Plan, streams: list[_Stream], wanted: int, jobs: JobsTable) -
     return merged
 
 
-def list_jobs(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable, cursors: CursorCodec) -> JobsPage:
-    """One page of the log, newest first."""
+def list_jobs(
+    query: ListJobsQuery,
+    caller: Caller,
+    *,
+    jobs: JobsTable,
+    cursors: CursorCodec,
+    out_of_time: Callable[[], bool] = _never,
+) -> JobsPage:
+    """One page of the log, newest first. ``out_of_time``: whether the function
+    is running out of time (the page then ends as when its budget is spent)."""
     source = plan(query, caller, jobs=jobs)
     fingerprint = _fingerprint(query, source)
     position = cursors.decode(query.cursor, fingerprint=fingerprint) if query.cursor is not None else None
@@ -462,7 +480,7 @@ def list_jobs(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable, cursors:
         high = min(high, below)
 
     wanted = query.limit + 1
-    reads = _Reads()
+    reads = _Reads(out_of_time=out_of_time, budgeted=source.filtered)
     live = [n for n in range(len(source.partitions)) if position is None or not position.exhausted >> n & 1]
     ranges = [
         _Range(n, p.index, p.key, prefix + low, prefix + high)

@@ -107,3 +107,26 @@ def test_an_exact_listing_is_never_cut_short(lambda_context: Any, crowded: list[
     replies = admin.pages(limit=LIMIT, domain="beta.io")
     assert [len(reply.body["items"]) for reply in replies] == [10, 10, 10]
     assert page_ids(replies) == newest_first(crowded, JobStatus.DELIVERED)
+
+
+class HurriedContext:
+    """A Lambda context with 5 s left: less than a page keeps in hand."""
+
+    function_name = "ListJobsFunction"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:list"
+    aws_request_id = "hurried"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 5_000
+
+
+def test_a_page_short_of_time_stops_after_its_first_round(stack: Stack, crowded: list[Job]) -> None:
+    """Past the first Query of each range a page reads nothing more once the
+    function runs short of time; paging on still returns every job once."""
+    admin = Admin(HurriedContext(), domains="acme.com")
+    replies = admin.pages(limit=LIMIT, domain="acme.com", status="queued")
+    assert all(reply.status == 200 for reply in replies)
+    assert page_ids(replies) == newest_first(crowded, JobStatus.QUEUED)
+    assert len(replies) > 2  # 8 ranges of 2 entries a page, 200 in-flight jobs: many pages
