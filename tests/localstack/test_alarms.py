@@ -252,3 +252,23 @@ def test_the_dashboard_shows_every_alarm() -> None:
     for props in alarms().values():
         for metric in watched(props):
             assert f'"{metric["MetricName"]}"' in body, metric["MetricName"]
+
+
+def test_the_dashboard_graphs_every_dead_letter_queue_and_every_functions_errors() -> None:
+    body = resources()["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    for queue in dead_letter_queues():
+        assert f'"ApproximateNumberOfMessagesVisible", "QueueName", "${{{queue}.QueueName}}"' in body, queue
+    for function in (k for k, v in resources().items() if v["Type"] == "AWS::Serverless::Function"):
+        assert f'"Errors", "FunctionName", "${{{function}}}"' in body, function
+
+
+def test_ses_events_waiting_over_15_minutes_alarm_before_their_queue_parks_them() -> None:
+    props = alarms()["SesEventsQueueOldestMessageAlarm"]
+    [metric] = watched(props)
+    assert (metric["Namespace"], metric["MetricName"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
+    assert dimension(metric, "QueueName") == {"Fn::GetAtt": ["SesEventsQueue", "QueueName"]}
+    assert (props["Threshold"], props["ComparisonOperator"]) == (900, "GreaterThanThreshold")
+    # An event is parked after maxReceiveCount receives, a visibility timeout apart
+    queue = resources()["SesEventsQueue"]["Properties"]
+    parked_after = queue["RedrivePolicy"]["maxReceiveCount"] * queue["VisibilityTimeout"]
+    assert props["Threshold"] + props["Period"] * props["EvaluationPeriods"] < parked_after

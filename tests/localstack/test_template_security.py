@@ -143,11 +143,20 @@ def test_no_secret_is_resolved_into_an_environment() -> None:
             assert not [s for s in statements(logical) if any(a.startswith("secretsmanager:") for a in s["Action"])]
 
 
-def test_only_the_unsubscribe_routes_go_without_a_jwt() -> None:
+def test_only_the_unsubscribe_and_page_routes_go_without_a_jwt() -> None:
     template = load_template()
     stack = Stack(template=template, parameters=default_parameters(template))
-    open_routes = {route.route_key for route in routes(stack) if route.authorizer is None}
-    assert open_routes == {"GET /unsubscribe/{token}", "POST /unsubscribe/{token}"}
+    open_routes = {route.route_key: route for route in routes(stack) if route.authorizer is None}
+    assert set(open_routes) == {
+        "GET /unsubscribe/{token}",
+        "POST /unsubscribe/{token}",
+        # The page's static files: it asks for a token and sends it with every API call
+        "GET /",
+        "GET /static/{file}",
+    }
+    # The page's function touches nothing of AWS (the basic execution role only)
+    assert {open_routes[key].function for key in ("GET /", "GET /static/{file}")} == {"PageFunction"}
+    assert statements("PageFunction") == []
     # The function behind them may only add suppression entries
     [write] = [s for s in statements("UnsubscribeFunction") if any(a.startswith("dynamodb:") for a in s["Action"])]
     assert write["Action"] == ["dynamodb:PutItem", "dynamodb:GetItem"]
