@@ -34,6 +34,7 @@ S3_PUT = ("s3", "PutObject")
 S3_GET = ("s3", "GetObject")
 IDEMPOTENCY_PUT = ("dynamodb", "PutItem (IdempotencyTable)")
 IDEMPOTENCY_UPDATE = ("dynamodb", "UpdateItem (IdempotencyTable)")
+EVENTS_QUEUE = "SesEventsQueue"
 PUT_EVENTS = ("events", "PutEvents")  # the emulated SES's: SES's side, not the service's
 LONG_POLL_SECONDS = 1.5  # the local pollers' long poll, with a margin
 MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
@@ -246,14 +247,21 @@ def _drain(
     invocations_before = bench.durations.count("SendWorkerFunction")
     unique = list(dict.fromkeys(created))
     bench.hold_ses_events()  # SES's events wait until the worker's stretch ends
+    resume = bench.pause_poller(EVENTS_QUEUE)
     try:
         bench.wait_sent(unique, timeout=timeout)
         end_mark, end_seen = recorder.mark(), observer.snapshot()
-    finally:
+        # The events go onto their queue while its consumer waits, then it drains a full queue.
         released = bench.release_ses_events()
-    if released != len(unique):
-        raise BenchError(f"SES accepted {released} sends for {len(unique)} jobs")
-    bench.wait_sent(unique, timeout=timeout, status="delivered", queues=("SesEventsQueue",))
+        if released != len(unique):
+            raise BenchError(f"SES accepted {released} sends for {len(unique)} jobs")
+        bench.wait_until(
+            lambda: bench.visible(EVENTS_QUEUE) >= released, timeout=timeout, what="SES's events reaching their queue"
+        )
+    finally:
+        bench.release_ses_events()
+        resume()
+    bench.wait_sent(unique, timeout=timeout, status="delivered", queues=(EVENTS_QUEUE,))
     events_mark, events_seen = recorder.mark(), observer.snapshot()
     recorder.stop()
     segment = recorder.segment(mark, end_mark)

@@ -176,6 +176,28 @@ class BenchStack:
         with self._held_lock:
             self._held_sends = []
 
+    def pause_poller(self, logical: str) -> Callable[[], None]:
+        """Stop the event source of queue ``logical`` from receiving (a receive
+        under way ends first, within its long poll); returns what resumes it."""
+        name = self.queue_url(logical).rsplit("/", 1)[-1]
+        poller = next(p for p in self.local.queue_pollers if p.source.queue_name == name)
+        poll_once = poller.poll_once
+        running = threading.Event()
+
+        def paused(stop: threading.Event | None = None) -> int:
+            if not running.is_set():
+                running.wait(0.1)
+                return 0
+            return poll_once(stop)
+
+        poller.poll_once = paused  # type: ignore[method-assign]
+
+        def resume() -> None:
+            running.set()
+            poller.poll_once = poll_once  # type: ignore[method-assign]
+
+        return resume
+
     def release_ses_events(self) -> int:
         """Publish the events of the sends held, all at once; how many sends."""
         with self._held_lock:
@@ -278,6 +300,13 @@ class BenchStack:
             ],
         )["Attributes"]
         return sum(int(value) for value in attributes.values())
+
+    def visible(self, logical: str) -> int:
+        """Messages on a queue that a receive would return now."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url(logical), AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
 
     def purge(self, logical: str) -> None:
         self.sqs.purge_queue(QueueUrl=self.queue_url(logical))
