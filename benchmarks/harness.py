@@ -88,6 +88,7 @@ class BenchStack:
         self._local: LocalStack | None = None
         self.durations = Durations(defaultdict(list))
         self._durations_lock = threading.Lock()
+        self._running = 0  # invocations under way, of every function
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -233,10 +234,13 @@ class BenchStack:
 
         def timed(event: Any) -> Any:
             started = time.perf_counter()
+            with self._durations_lock:
+                self._running += 1
             try:
                 return invoke(event)
             finally:
                 with self._durations_lock:
+                    self._running -= 1
                     self.durations.seconds[name].append(time.perf_counter() - started)
 
         function.invoke = timed  # type: ignore[method-assign]
@@ -341,6 +345,21 @@ class BenchStack:
         response = self.dynamodb.get_item(TableName=self.jobs_table, Key={"pk": {"S": job_id}}, ConsistentRead=True)
         item: dict[str, Any] = response.get("Item") or {}
         return item
+
+    def wait_idle(self, *, timeout: float, quiet: float = 1.5) -> None:
+        """Wait until no function has run for ``quiet`` seconds: a batch a worker
+        received before a purge is still written when the purge returns."""
+
+        def idle() -> bool:
+            with self._durations_lock:
+                return self._running == 0
+
+        deadline = time.monotonic() + timeout
+        while True:
+            self.wait_until(idle, timeout=max(deadline - time.monotonic(), 0), what="the functions going idle")
+            time.sleep(quiet)
+            if idle():
+                return
 
     def wait_until(self, done: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.1) -> float:
         """Seconds until ``done()``; ``BenchError`` after ``timeout``."""

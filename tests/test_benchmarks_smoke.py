@@ -186,6 +186,8 @@ def test_write_units_are_counted_for_the_three_cases_step_by_step_with_the_deliv
         assert steps["body item"]["table"] * case["emails"] == pytest.approx(1)
         # Leaving flight with the delivery event is one InFlight write
         assert steps["sent → delivered"]["InFlight"] == 1
+        # Only the case's own jobs are written in its stretch (none left over from the figure before)
+        assert "condition failed" not in steps, case["case"]
         assert case["wru_per_email"] == pytest.approx(sum(sum(row.values()) for row in steps.values()))
     # A large body goes through S3 once each way; the bulk's once for all its emails
     assert cases[0]["s3_puts"] == 0 and cases[1]["s3_puts"] == 1 and cases[1]["s3_gets"] >= 1
