@@ -471,8 +471,14 @@ def list_section(lists: ListCosts) -> str:
             "`ScannedCount` of each Query the list function made on a listing index; jobs fetched, the job items",
             "its `BatchGetItem` returned; read units, both priced (a Query per started 4 KB of what it read, a",
             "fetched item per 4 KB, halved: eventually consistent), per page. The request log holds requests,",
-            "not responses, so these come from the function's SDK client. Figure 3 runs first, on a table of its",
-            "own jobs (moto's Query reads its whole table, so the other figures' jobs would only slow it down).",
+            "not responses, so these come from the function's SDK client.",
+            (
+                "Figure 3 was measured alone (`python -m benchmarks --figure 3`), on a table of its own jobs"
+                if lists.alone
+                else "Figure 3 runs second, after figure 1 (whose jobs, of `acme.com`, share the table: only the"
+                " every-domain rows can read them; `python -m benchmarks --figure 3` measures it alone)"
+            )
+            + " (moto's Query reads its whole table, so the other figures' jobs would only slow it down).",
             "The index column names the plan's partitions or ranges (`common.logic.listing.plan`).",
             "",
             _table(

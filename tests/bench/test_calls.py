@@ -1,9 +1,11 @@
-"""Figure 1's minimums and figure 8's summary row, on given counts (the measurement runs in the smoke run)."""
+"""Figure 1's minimums, figure 3's setting, figure 8's summary row (the measurements run in the smoke run)."""
 
 from __future__ import annotations
 
 from benchmarks.calls import BATCH_GET, DELETE, PUT_EVENTS, RECEIVE, SEND, UPDATE, EventsResult, WorkerResult
 from benchmarks.cancel import GATEWAY_SECONDS, CancelCost, summary_row
+from benchmarks.listing import ListCost, ListCosts
+from benchmarks.report import list_section
 
 
 def test_the_worker_reads_bodies_and_suppression_entries_once_per_batch_of_ten() -> None:
@@ -39,3 +41,15 @@ def test_figure_8_s_summary_row_sets_the_request_against_the_gateway_s_limit() -
     assert "1,000" in row.what
     assert row.measured == "8.7 s"
     assert row.ratio == 8.7 / GATEWAY_SECONDS
+
+
+def test_figure_3_says_whether_it_was_measured_alone_or_after_figure_1() -> None:
+    def lists(*, alone: bool) -> ListCosts:
+        row = ListCost("one domain", "domain=a.example", "ByDomain", 4, 1, 4, 5, 5, 5, 2.0, "")
+        return ListCosts(jobs=10, failed=0, limit=5, rows=[row], statuses={"sent": 10}, bulk_size=0, alone=alone)
+
+    assert "measured alone (`python -m benchmarks --figure 3`), on a table of its own jobs" in list_section(
+        lists(alone=True)
+    )
+    assert "after figure 1" not in list_section(lists(alone=True))
+    assert "Figure 3 runs second, after figure 1" in list_section(lists(alone=False))
