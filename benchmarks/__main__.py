@@ -57,7 +57,7 @@ FULL = Sizes(
     batch=100,
     bulk=1000,
     selected=100,
-    round_delay=15,
+    round_delay=60,
     list_total=4_000,
     list_limit=50,
     list_pages=2,
@@ -180,10 +180,8 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         _progress("starting the local stack")
         bench.start()
         _warm_up(bench)
-        # First: moto's Query reads the whole table, so the list figure runs before
-        # the others add their jobs (its ratios do not depend on them).
-        _progress(f"list cost: {sizes.list_total:,} jobs")
-        lists = listing.measure(bench, total=sizes.list_total, limit=sizes.list_limit, pages=sizes.list_pages)
+        # First: moto's TransactWriteItems copies every table it writes (its rollback), so a
+        # keyed enqueue of 100 on a table of thousands of jobs outlasts the function's 30 s.
         _progress("AWS calls per email")
         counts = calls.measure(
             bench,
@@ -192,6 +190,12 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
             selected=sizes.selected,
             delay=sizes.round_delay,
             timeout=sizes.timeout,
+        )
+        # Next: moto's Query reads the whole table, so the list figure runs before the
+        # others add more jobs. Figure 1's are of another domain: only the * caller sees them.
+        _progress(f"list cost: {sizes.list_total:,} jobs")
+        lists = listing.measure(
+            bench, total=sizes.list_total, limit=sizes.list_limit, pages=sizes.list_pages, alone=False
         )
         writes_ = _job_writes(bench, counts)
         idempotency = cost.idempotency_units(_idempotency_bodies(bench, counts))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from benchmarks.harness import BenchError, BenchStack
-from benchmarks.recording import Call, Segment
+from benchmarks.recording import Call, Observed, Segment
 from benchmarks.workload import DOMAIN, addresses, bulk_request, prose, system_email
 
 Key = tuple[str, str]  # (service, action label)
@@ -34,6 +34,8 @@ S3_PUT = ("s3", "PutObject")
 S3_GET = ("s3", "GetObject")
 IDEMPOTENCY_PUT = ("dynamodb", "PutItem (IdempotencyTable)")
 IDEMPOTENCY_UPDATE = ("dynamodb", "UpdateItem (IdempotencyTable)")
+EVENTS_QUEUE = "SesEventsQueue"
+PUT_EVENTS = ("events", "PutEvents")  # the emulated SES's: SES's side, not the service's
 LONG_POLL_SECONDS = 1.5  # the local pollers' long poll, with a margin
 MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 
@@ -75,9 +77,15 @@ class WorkerResult:
     @property
     def minimum(self) -> dict[Key, int]:
         batches = math.ceil(self.emails / 10)
-        # Per batch, one read of the bodies it names (none cached: every job has its own),
-        # and one S3 GET per body stored there.
-        minimum = {UPDATE: 2 * self.emails, SEND: self.emails, RECEIVE: batches, DELETE: batches, BATCH_GET: batches}
+        # Per batch, one read of the bodies it names (none cached: every job has its own)
+        # and one of its recipients' suppression entries; one S3 GET per body stored there.
+        minimum = {
+            UPDATE: 2 * self.emails,
+            SEND: self.emails,
+            RECEIVE: batches,
+            DELETE: batches,
+            BATCH_GET: 2 * batches,
+        }
         if self.s3_bodies:
             minimum[S3_GET] = self.s3_bodies
         return minimum
@@ -99,10 +107,39 @@ class WorkerResult:
 
 
 @dataclass
+class EventsResult:
+    """SES's delivery events of the emails the worker sent: SesEventsFunction's calls."""
+
+    emails: int
+    calls: dict[Key, int]  # ReceiveMessage: the receives that returned messages
+    not_ours: dict[Key, int]  # SES's side: the emulated SES's PutEvents
+    empty_polls: int
+
+    @property
+    def minimum(self) -> dict[Key, int]:
+        # Per event one conditional UpdateItem of its job; SQS returns at most 10 messages a
+        # receive, and the event source mapping deletes what it received, 10 per call.
+        batches = math.ceil(self.emails / 10)
+        return {UPDATE: self.emails, RECEIVE: batches, DELETE: batches}
+
+    def __add__(self, other: EventsResult) -> EventsResult:
+        def merged(a: dict[Key, int], b: dict[Key, int]) -> dict[Key, int]:
+            return {key: a.get(key, 0) + b.get(key, 0) for key in {*a, *b}}
+
+        return EventsResult(
+            self.emails + other.emails,
+            merged(self.calls, other.calls),
+            merged(self.not_ours, other.not_ours),
+            self.empty_polls + other.empty_polls,
+        )
+
+
+@dataclass
 class Round:
     cases: list[CaseResult]
     worker: WorkerResult | None  # None: the round's messages were purged, not sent
-    segments: dict[str, Segment] = field(default_factory=dict)  # by case name, and "worker"
+    segments: dict[str, Segment] = field(default_factory=dict)  # by case name, "worker" and "events"
+    events: EventsResult | None = None  # the delivery events of what the worker sent
 
 
 @dataclass
@@ -117,6 +154,14 @@ class CallCounts:
     @property
     def worker(self) -> WorkerResult:
         measured = [r.worker for r in self.rounds if r.worker is not None]
+        total = measured[0]
+        for more in measured[1:]:
+            total = total + more
+        return total
+
+    @property
+    def events(self) -> EventsResult:
+        measured = [r.events for r in self.rounds if r.events is not None]
         total = measured[0]
         for more in measured[1:]:
             total = total + more
@@ -183,25 +228,70 @@ def run_round(bench: BenchStack, cases: list[Case], *, delay: int, timeout: floa
         bench.purge("PriorityQueue")
         bench.purge("BulkQueue")
         return Round(results, None, segments)
+    return _drain(bench, Round(results, None, segments), cases, created=created, mark=mark, seen=seen, timeout=timeout)
+
+
+def _drain(
+    bench: BenchStack,
+    round_: Round,
+    cases: list[Case],
+    *,
+    created: list[str],
+    mark: int,
+    seen: Observed,
+    timeout: float,
+) -> Round:
+    """The worker sends what the cases queued (its stretch of the log), then SES's
+    delivery events of those emails are let go and applied (the events' stretch)."""
+    recorder, observer = bench.recorder, bench.observer
     invocations_before = bench.durations.count("SendWorkerFunction")
     unique = list(dict.fromkeys(created))
-    bench.wait_sent(unique, timeout=timeout)
-    end_mark, end_seen = recorder.mark(), observer.snapshot()
+    bench.hold_ses_events()  # SES's events wait until the worker's stretch ends
+    resume = bench.pause_poller(EVENTS_QUEUE)
+    try:
+        bench.wait_sent(unique, timeout=timeout)
+        end_mark, end_seen = recorder.mark(), observer.snapshot()
+        # The events go onto their queue while its consumer waits, then it drains a full queue.
+        released = bench.release_ses_events()
+        if released != len(unique):
+            raise BenchError(f"SES accepted {released} sends for {len(unique)} jobs")
+        bench.wait_until(
+            lambda: bench.visible(EVENTS_QUEUE) >= released, timeout=timeout, what="SES's events reaching their queue"
+        )
+    finally:
+        bench.release_ses_events()
+        resume()
+    bench.wait_sent(unique, timeout=timeout, status="delivered", queues=(EVENTS_QUEUE,))
+    events_mark, events_seen = recorder.mark(), observer.snapshot()
     recorder.stop()
     segment = recorder.segment(mark, end_mark)
     calls = _calls(bench, segment)
     productive = end_seen.receives_with_messages - seen.receives_with_messages
     recorded_receives = calls.pop(RECEIVE, 0)
     calls[RECEIVE] = productive
-    segments["worker"] = segment
-    worker = WorkerResult(
+    round_.segments["worker"] = segment
+    round_.worker = WorkerResult(
         emails=len(unique),
         calls=calls,
         empty_polls=max(recorded_receives - productive, 0),
         invocations=bench.durations.count("SendWorkerFunction") - invocations_before,
         s3_bodies=sum(case.s3_bodies for case in cases),
     )
-    return Round(results, worker, segments)
+    events_segment = recorder.segment(end_mark, events_mark)
+    round_.segments["events"] = events_segment
+    round_.events = _events(bench, events_segment, len(unique), end_seen, events_seen)
+    return round_
+
+
+def _events(bench: BenchStack, segment: Segment, emails: int, before: Observed, after: Observed) -> EventsResult:
+    """The stretch from the worker's last send until every job reads ``delivered``:
+    the emulated SES's PutEvents, then SesEventsFunction's receives, writes and deletes."""
+    calls = _calls(bench, segment)
+    not_ours = {PUT_EVENTS: calls.pop(PUT_EVENTS, 0)}
+    productive = after.receives_with_messages - before.receives_with_messages
+    recorded_receives = calls.pop(RECEIVE, 0)
+    calls[RECEIVE] = productive
+    return EventsResult(emails, calls, not_ours, max(recorded_receives - productive, 0))
 
 
 def _enqueue_cases(bench: BenchStack, batch: int, keep: dict[str, list[str]]) -> list[Case]:
@@ -224,17 +314,25 @@ def _enqueue_cases(bench: BenchStack, batch: int, keep: dict[str, list[str]]) ->
     def many_keyed() -> list[str]:
         return bench.enqueue({"jobs": [system_email(1000 + i, key=f"bench-{run_id}-{i}") for i in range(batch)]})
 
+    # Every payload reads its recipients' suppression entries first: one BatchGetItem
+    # per 100 distinct addresses (common/logic/suppressions.py); with keys, the keys'
+    # markers are read too, 100 per BatchGetItem.
+    suppressed = math.ceil(batch / 100)
     return [
-        Case("enqueue 1", one, {BWI: 1, SMB: 1}),
+        Case("enqueue 1", one, {BATCH_GET: 1, BWI: 1, SMB: 1}),
         # Its body compresses to more than 4 KB: an S3 object, PUT before the items are written.
-        Case("enqueue 1, 100,000-character body", one_large, {S3_PUT: 1, BWI: 1, SMB: 1}, s3_bodies=1),
-        Case("enqueue 1, idempotency key", one_keyed, {BATCH_GET: 1, TWI: 1, SMB: 1}),
+        Case("enqueue 1, 100,000-character body", one_large, {BATCH_GET: 1, S3_PUT: 1, BWI: 1, SMB: 1}, s3_bodies=1),
+        Case("enqueue 1, idempotency key", one_keyed, {BATCH_GET: 1 + 1, TWI: 1, SMB: 1}),
         # Each job with its body item: 2 requests per job, 25 per BatchWriteItem.
-        Case(f"enqueue {batch}", many, {BWI: math.ceil(2 * batch / 25), SMB: math.ceil(batch / 10)}),
+        Case(
+            f"enqueue {batch}",
+            many,
+            {BATCH_GET: suppressed, BWI: math.ceil(2 * batch / 25), SMB: math.ceil(batch / 10)},
+        ),
         Case(
             f"enqueue {batch}, idempotency keys",
             many_keyed,
-            {BATCH_GET: math.ceil(batch / 100), TWI: batch, SMB: math.ceil(batch / 10)},
+            {BATCH_GET: math.ceil(batch / 100) + suppressed, TWI: batch, SMB: math.ceil(batch / 10)},
         ),
     ]
 
@@ -258,12 +356,19 @@ def _bulk_cases(bench: BenchStack, size: int, selected: list[str]) -> list[Case]
             raise BenchError(f"the bulk send with selected rows queued {answer['queued']}, not {size}")
         return [str(job_id) for job_id in answer["job_ids"]]
 
-    # The pause check (common/logic/reputation.py): one Query per partition of the domain's window.
+    # Every bulk send reads its recipients' suppression entries (one BatchGetItem per 100)
+    # and makes the pause check (common/logic/reputation.py): one Query per partition of
+    # the domain's window.
+    suppressed = math.ceil(size / 100)
     every_bulk = {SMB: math.ceil(size / 10), QUERY: reputation.CHECK_QUERIES}
     return [
         # The bulk's item for GET /bulks/{bulk_id} (one PutItem), then its jobs and
         # their one body item, 25 per BatchWriteItem.
-        Case(f"bulk send of {size:,}", plain, {PUT: 1, BWI: math.ceil((size + 1) / 25), **every_bulk}),
+        Case(
+            f"bulk send of {size:,}",
+            plain,
+            {PUT: 1, BWI: math.ceil((size + 1) / 25), BATCH_GET: suppressed, **every_bulk},
+        ),
         Case(
             f"bulk send of {size:,}, Idempotency-Key, {len(selected)} selected rows",
             keyed,
@@ -271,7 +376,8 @@ def _bulk_cases(bench: BenchStack, size: int, selected: list[str]) -> list[Case]
             {
                 PUT: 3 + size,
                 **every_bulk,
-                BATCH_GET: math.ceil(len(selected) / 100),
+                # The selected rows' recipients, 100 per BatchGetItem, then the suppression read.
+                BATCH_GET: math.ceil(len(selected) / 100) + suppressed,
                 IDEMPOTENCY_PUT: 1,
                 IDEMPOTENCY_UPDATE: 1,
             },

@@ -88,6 +88,7 @@ class BenchStack:
         self._local: LocalStack | None = None
         self.durations = Durations(defaultdict(list))
         self._durations_lock = threading.Lock()
+        self._running = 0  # invocations under way, of every function
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -103,9 +104,10 @@ class BenchStack:
                 lambda_port=_free_port(),
                 aws_port=_free_port(),
                 schedule_seconds=SCHEDULE_SECONDS,
-                # Jobs stay "sent": the figures wait for "sent", and figure 6 writes
-                # each delivery event itself (JobsTable.settle), recorded with the rest.
-                ses_events=False,
+                # SES's events are emulated, but held (hold_ses_events): outside figure 1's
+                # SES events stretch jobs stay "sent": the figures wait for "sent", and
+                # figure 6 writes each delivery event itself (JobsTable.settle).
+                ses_events=True,
             )
             local = LocalStack(settings)
             try:
@@ -116,6 +118,7 @@ class BenchStack:
                 continue
             self._local = local
             break
+        self._gate_ses_events()
         # The functions behind the Lambda Invoke API and the HTTP API, and each
         # queue event source's own execution environment.
         for function in [*self.local.functions.values(), *(p.function for p in self.local.queue_pollers)]:
@@ -151,6 +154,59 @@ class BenchStack:
             ),
         )
 
+    # ------------------------------------------------------------ SES's events
+    def _gate_ses_events(self) -> None:
+        """The emulated SES publishes nothing unless a stretch holds its sends
+        (``hold_ses_events``) and then lets their events go (``release_ses_events``)."""
+        publisher = self.local.ses_events
+        if publisher is None:
+            raise BenchError("the local stack emulates no SES events")
+        self._publish: Callable[[Any], None] = publisher.accepted
+        self._held_sends: list[Any] | None = None
+        self._held_lock = threading.Lock()
+
+        def gate(send: Any) -> None:
+            with self._held_lock:
+                if self._held_sends is not None:
+                    self._held_sends.append(send)
+
+        publisher.accepted = gate  # type: ignore[method-assign]
+
+    def hold_ses_events(self) -> None:
+        """From now on SES's sends are kept, their events not yet published."""
+        with self._held_lock:
+            self._held_sends = []
+
+    def pause_poller(self, logical: str) -> Callable[[], None]:
+        """Stop the event source of queue ``logical`` from receiving (a receive
+        under way ends first, within its long poll); returns what resumes it."""
+        name = self.queue_url(logical).rsplit("/", 1)[-1]
+        poller = next(p for p in self.local.queue_pollers if p.source.queue_name == name)
+        poll_once = poller.poll_once
+        running = threading.Event()
+
+        def paused(stop: threading.Event | None = None) -> int:
+            if not running.is_set():
+                running.wait(0.1)
+                return 0
+            return poll_once(stop)
+
+        poller.poll_once = paused  # type: ignore[method-assign]
+
+        def resume() -> None:
+            running.set()
+            poller.poll_once = poll_once  # type: ignore[method-assign]
+
+        return resume
+
+    def release_ses_events(self) -> int:
+        """Publish the events of the sends held, all at once; how many sends."""
+        with self._held_lock:
+            sends, self._held_sends = self._held_sends or [], None
+        for send in sends:
+            self._publish(send)
+        return len(sends)
+
     def stop(self) -> None:
         if self._local is not None:
             self._local.stop()
@@ -178,10 +234,13 @@ class BenchStack:
 
         def timed(event: Any) -> Any:
             started = time.perf_counter()
+            with self._durations_lock:
+                self._running += 1
             try:
                 return invoke(event)
             finally:
                 with self._durations_lock:
+                    self._running -= 1
                     self.durations.seconds[name].append(time.perf_counter() - started)
 
         function.invoke = timed  # type: ignore[method-assign]
@@ -246,6 +305,13 @@ class BenchStack:
         )["Attributes"]
         return sum(int(value) for value in attributes.values())
 
+    def visible(self, logical: str) -> int:
+        """Messages on a queue that a receive would return now."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url(logical), AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
     def purge(self, logical: str) -> None:
         self.sqs.purge_queue(QueueUrl=self.queue_url(logical))
 
@@ -280,6 +346,21 @@ class BenchStack:
         item: dict[str, Any] = response.get("Item") or {}
         return item
 
+    def wait_idle(self, *, timeout: float, quiet: float = 1.5) -> None:
+        """Wait until no function has run for ``quiet`` seconds: a batch a worker
+        received before a purge is still written when the purge returns."""
+
+        def idle() -> bool:
+            with self._durations_lock:
+                return self._running == 0
+
+        deadline = time.monotonic() + timeout
+        while True:
+            self.wait_until(idle, timeout=max(deadline - time.monotonic(), 0), what="the functions going idle")
+            time.sleep(quiet)
+            if idle():
+                return
+
     def wait_until(self, done: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.1) -> float:
         """Seconds until ``done()``; ``BenchError`` after ``timeout``."""
         started = time.monotonic()
@@ -289,19 +370,29 @@ class BenchStack:
             time.sleep(interval)
         return time.monotonic() - started
 
-    def wait_sent(self, job_ids: Sequence[str], *, timeout: float, interval: float = 0.25) -> list[dict[str, Any]]:
-        """Wait until every job is sent and every queue is empty; the jobs as read last."""
+    def wait_sent(
+        self,
+        job_ids: Sequence[str],
+        *,
+        timeout: float,
+        interval: float = 0.25,
+        status: str = "sent",
+        queues: Sequence[str] = ("PriorityQueue", "BulkQueue"),
+    ) -> list[dict[str, Any]]:
+        """Wait until every job reads ``status`` and every one of ``queues`` is
+        empty; the jobs as read last."""
         last: list[dict[str, Any]] = []
 
         def all_sent() -> bool:
             nonlocal last
-            if self.backlog("PriorityQueue") or self.backlog("BulkQueue"):
+            if any(self.backlog(queue) for queue in queues):
                 return False
             last = self.jobs(job_ids)
             failed = [job for job in last if job.get("status") == "failed"]
             if failed:
                 raise BenchError(f"{len(failed)} job(s) failed, e.g. {failed[0]['job_id']}")
-            return len(last) == len(job_ids) and all(job.get("status") == "sent" for job in last)
+            return len(last) == len(job_ids) and all(job.get("status") == status for job in last)
 
-        self.wait_until(all_sent, timeout=timeout, what=f"sending {len(job_ids)} job(s)", interval=interval)
+        what = f"{len(job_ids)} job(s) reading {status}"
+        self.wait_until(all_sent, timeout=timeout, what=what, interval=interval)
         return last

@@ -81,6 +81,7 @@ class ListCosts:
     rows: list[ListCost]
     statuses: dict[str, int]
     bulk_size: int
+    alone: bool = True  # False: after figure 1, whose jobs share the table
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,7 @@ def _describe(combo: Combination, seeded: Seeded) -> tuple[dict[str, str], ListJ
     return params, query, ", ".join(parts) or "none"
 
 
-def measure(bench: BenchStack, *, total: int, limit: int, pages: int) -> ListCosts:
+def measure(bench: BenchStack, *, total: int, limit: int, pages: int, alone: bool = True) -> ListCosts:
     seeded = seed(bench, total)
     tokens = {
         "one domain": bench.token([LIST_DOMAINS[0]]),
@@ -341,5 +342,11 @@ def measure(bench: BenchStack, *, total: int, limit: int, pages: int) -> ListCos
         )
     failed = seeded.statuses.get(JobStatus.FAILED.value, 0)
     return ListCosts(
-        jobs=total, failed=failed, limit=limit, rows=rows, statuses=seeded.statuses, bulk_size=seeded.bulk_size
+        jobs=total,
+        failed=failed,
+        limit=limit,
+        rows=rows,
+        statuses=seeded.statuses,
+        bulk_size=seeded.bulk_size,
+        alone=alone,
     )

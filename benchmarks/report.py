@@ -14,6 +14,7 @@ from benchmarks import fairness
 from benchmarks.calls import CallCounts
 from benchmarks.cancel import CancelCost
 from benchmarks.cancel import section as cancel_section
+from benchmarks.cancel import summary_row as cancel_summary_row
 from benchmarks.capacity import READ_LIMIT, WRITE_LIMIT, CapacityModel
 from benchmarks.capacity import printed_lines as _printed
 from benchmarks.coldstart import ColdStarts
@@ -35,6 +36,7 @@ from benchmarks.writes import WriteCases
 from local.template import ROOT
 
 FAR = 1.2  # a ratio above this is called out
+EVENTS_ROW = "SES events, per delivered email"
 # Issue #9's goals for figures 6 and 7.
 GOAL_WRU = 15.0  # write units per email, each case
 GOAL_WRU_SPREAD = 0.20  # the two single-email cases within 20% of each other
@@ -175,6 +177,10 @@ def summary_rows(r: Results) -> list[SummaryRow]:
     measured = sum(worker.calls.values()) / worker.emails
     minimum = sum(worker.minimum.values()) / worker.emails
     rows.append(SummaryRow("1. AWS calls", "worker, per sent email", _n(measured), _n(minimum), measured / minimum))
+    events = r.calls.events
+    measured = sum(events.calls.values()) / events.emails
+    minimum = sum(events.minimum.values()) / events.emails
+    rows.append(SummaryRow("1. AWS calls", EVENTS_ROW, _n(measured), _n(minimum), measured / minimum))
     for cold in r.cold.functions:
         rows.append(
             SummaryRow(
@@ -246,6 +252,8 @@ def summary_rows(r: Results) -> list[SummaryRow]:
             m.one_domain.emails_per_second / GOAL_ONE_DOMAIN,
         )
     )
+    if r.cancel is not None:
+        rows.append(cancel_summary_row(r.cancel))
     if r.fairness is not None:
         rows.append(fairness.summary_row(r.fairness))
     return rows
@@ -264,6 +272,24 @@ def summary_table(r: Results) -> str:
 
 
 # ---------------------------------------------------------------- details
+def _per_email_rows(
+    rows: list[list[str]],
+    far: list[str],
+    names: tuple[str, str],  # the rows' name, and the short one of a note
+    *,
+    emails: int,
+    calls: dict[tuple[str, str], int],
+    minimums: dict[tuple[str, str], int],
+) -> None:
+    for key in sorted(set(calls) | set(minimums)):
+        count, minimum = calls.get(key, 0), minimums.get(key, 0)
+        ratio = count / minimum if minimum else None
+        per = f"{count / emails:.3f}"
+        rows.append([names[0], _n(emails), key[0], key[1], per, f"{minimum / emails:.3f}", _ratio(ratio)])
+        if (ratio is None and count) or (ratio is not None and ratio > FAR):
+            far.append(f"{names[1]}: {key[0]} {key[1]} ({per} per email)")
+
+
 def _calls_section(r: Results) -> str:
     rows: list[list[str]] = []
     far: list[str] = []
@@ -275,23 +301,24 @@ def _calls_section(r: Results) -> str:
             rows.append([case.name, _n(case.emails), key[0], key[1], _n(count), _n(minimum), _ratio(ratio)])
             if (ratio is None and count) or (ratio is not None and ratio > FAR):
                 far.append(f"{case.name}: {key[0]} {key[1]} ({_n(count)} for a minimum of {_n(minimum)})")
-    worker = r.calls.worker
-    for key in sorted(set(worker.calls) | set(worker.minimum)):
-        count, minimum = worker.calls.get(key, 0), worker.minimum.get(key, 0)
-        ratio = count / minimum if minimum else None
+    worker, events = r.calls.worker, r.calls.events
+    for names, emails, calls, minimums in (
+        (("worker, per sent email", "worker"), worker.emails, worker.calls, worker.minimum),
+        ((EVENTS_ROW, "SES events"), events.emails, events.calls, events.minimum),
+    ):
+        _per_email_rows(rows, far, names, emails=emails, calls=calls, minimums=minimums)
+    for key, count in sorted(events.not_ours.items()):
         rows.append(
             [
-                "worker, per sent email",
-                _n(worker.emails),
+                f"{EVENTS_ROW}: SES's side, not the service's",
+                _n(events.emails),
                 key[0],
                 key[1],
-                f"{count / worker.emails:.3f}",
-                f"{minimum / worker.emails:.3f}",
-                _ratio(ratio),
+                f"{count / events.emails:.3f}",
+                "—",
+                "—",
             ]
         )
-        if (ratio is None and count) or (ratio is not None and ratio > FAR):
-            far.append(f"worker: {key[0]} {key[1]} ({count / worker.emails:.3f} per email)")
     poll = r.write_cases.cases[-1].poll if r.write_cases.cases else None
     if poll is not None:
         bulk = r.write_cases.cases[-1]
@@ -314,6 +341,7 @@ def _calls_section(r: Results) -> str:
             if (ratio is None and count) or (ratio is not None and ratio > FAR):
                 far.append(f"GET /bulks: {service} {action} ({_n(count)} for a minimum of {_n(minimum)})")
     idle = sum(case.idle_polls for case in r.calls.cases)
+    checks = next((c.minimum.get(("dynamodb", "Query"), 0) for c in r.calls.cases if c.name.startswith("bulk")), 0)
     text = [
         "## 1. AWS calls per email",
         "",
@@ -327,17 +355,30 @@ def _calls_section(r: Results) -> str:
         "long-polls for 1 s; Lambda's for up to 20 s: a fixed cost per queue, not per email).",
         "",
         "Design minimums (each job's body is an item of its own, a bulk send's one for all its jobs; a body",
-        "over 4 KB compressed adds one S3 PUT, and one S3 GET by the worker: the 100,000-character case):",
-        "without idempotency keys ⌈2N/25⌉",
-        "BatchWriteItem + ⌈N/10⌉ SendMessageBatch; with keys ⌈N/100⌉ BatchGetItem (the keys' markers, read",
-        "first) + N TransactWriteItems (marker, job, body) + ⌈N/10⌉ SendMessageBatch; a bulk send one PutItem",
-        "(the bulk's item, for GET /bulks) + ⌈(N+1)/25⌉ BatchWriteItem + ⌈N/10⌉ SendMessageBatch, plus one",
-        "BatchGetItem per 100 selected rows and, with an Idempotency-Key, one PutItem for the bulk send's",
-        "record, one for its item, one for its body and one conditional",
-        "PutItem per job instead of the BatchWriteItem, and the idempotency layer's PutItem (claim the key) and",
+        "over 4 KB compressed adds one S3 PUT, and one S3 GET by the worker: the 100,000-character case).",
+        "Every path reads its recipients' suppression entries before it writes: ⌈N/100⌉ BatchGetItem (N",
+        "distinct addresses; 100 keys per BatchGetItem). An enqueue of N without idempotency keys: that read",
+        "+ ⌈2N/25⌉ BatchWriteItem + ⌈N/10⌉ SendMessageBatch; with keys, ⌈N/100⌉ BatchGetItem more (the keys'",
+        "markers, read first) + N TransactWriteItems (marker, job, body) + ⌈N/10⌉ SendMessageBatch. A bulk",
+        f"send: the suppression read, the pause check ({checks} Queries, `common/logic/reputation.py`: the domain's",
+        "`ByDomain` shards and its `ByDomainStatus` partitions of the statuses counted, while none holds more",
+        "than a page of the window), one PutItem (the bulk's item, for GET /bulks) + ⌈(N+1)/25⌉",
+        "BatchWriteItem + ⌈N/10⌉ SendMessageBatch, plus one BatchGetItem per 100 selected rows and, with an",
+        "Idempotency-Key, one PutItem for the bulk send's record, one for its item, one for its body and one",
+        "conditional PutItem per job instead of the BatchWriteItem, and the idempotency layer's PutItem",
+        "(claim the key) and",
         "UpdateItem (store the response); the worker, per email, one UpdateItem to claim, one SES SendEmail,",
         "one UpdateItem to record the outcome, and per batch of 10 one ReceiveMessage, one",
-        "DeleteMessageBatch and one BatchGetItem of the bodies it has not cached. One `GET /bulks/{bulk_id}`",
+        "DeleteMessageBatch, one BatchGetItem of the bodies it has not cached and one BatchGetItem of its",
+        "recipients' suppression entries (an address suppressed after it was queued is not sent).",
+        "SES's delivery events of the emails the worker sent (the embedded SES emulates them, as its",
+        "mailbox simulator does: one delivery per email) are held until the worker's stretch ends, then let",
+        "go at once onto SesEventsQueue while its event source waits, and counted apart until every job reads",
+        "`delivered`: per event one conditional UpdateItem of its job by SesEventsFunction, and per 10 events",
+        "one ReceiveMessage and one DeleteMessageBatch (the event source mapping's, draining a full queue; at",
+        "a trickle of events its receives return fewer). The emulated SES's `events:PutEvents` (one per",
+        "event, onto EventBridge, whose rule puts it on the queue) is SES's side: shown apart, not counted.",
+        "One `GET /bulks/{bulk_id}`",
         "poll: one GetItem (the bulk's item: its domain is checked before anything else is read) and one",
         "Query per `ByBulk` shard (4; more only past 1 MB of entries in a shard, which 1,000 jobs never reach),",
         "measured on figure 6's bulk send once all its jobs are delivered"
@@ -430,8 +471,14 @@ def list_section(lists: ListCosts) -> str:
             "`ScannedCount` of each Query the list function made on a listing index; jobs fetched, the job items",
             "its `BatchGetItem` returned; read units, both priced (a Query per started 4 KB of what it read, a",
             "fetched item per 4 KB, halved: eventually consistent), per page. The request log holds requests,",
-            "not responses, so these come from the function's SDK client. Figure 3 runs first, on a table of its",
-            "own jobs (moto's Query reads its whole table, so the other figures' jobs would only slow it down).",
+            "not responses, so these come from the function's SDK client.",
+            (
+                "Figure 3 was measured alone (`python -m benchmarks --figure 3`), on a table of its own jobs"
+                if lists.alone
+                else "Figure 3 runs second, after figure 1 (whose jobs, of `acme.com`, share the table: only the"
+                " every-domain rows can read them; `python -m benchmarks --figure 3` measures it alone)"
+            )
+            + " (moto's Query reads its whole table, so the other figures' jobs would only slow it down).",
             "The index column names the plan's partitions or ranges (`common.logic.listing.plan`).",
             "",
             _table(
@@ -850,6 +897,12 @@ def summary_json(r: Results) -> dict[str, Any]:
             "emails": r.calls.worker.emails,
             "calls": {f"{k[0]}:{k[1]}": v for k, v in r.calls.worker.calls.items()},
             "minimum": {f"{k[0]}:{k[1]}": v for k, v in r.calls.worker.minimum.items()},
+        },
+        "ses_events": {
+            "emails": r.calls.events.emails,
+            "calls": {f"{k[0]}:{k[1]}": v for k, v in r.calls.events.calls.items()},
+            "minimum": {f"{k[0]}:{k[1]}": v for k, v in r.calls.events.minimum.items()},
+            "not_ours": {f"{k[0]}:{k[1]}": v for k, v in r.calls.events.not_ours.items()},
         },
     }
 

@@ -164,6 +164,9 @@ def measure(bench: BenchStack, *, bulk_size: int, timeout: float) -> tuple[Write
         return [str(j) for j in answer["job_ids"]], str(answer["bulk_id"])
 
     bench.set_queue_delay(0)
+    # What the figure before left in flight (figure 5 purges its bulk sends mid-batch) would be
+    # written in the first case's stretch, to jobs the replay never saw created.
+    bench.wait_idle(timeout=timeout)
     bench.recorder.start()
     try:
         runs = [

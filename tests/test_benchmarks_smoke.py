@@ -1,7 +1,7 @@
 """The benchmarks, in their smallest form, so that they cannot rot.
 
 ``python -m benchmarks --smoke`` starts its own local stack in a fresh
-process and runs one small case of each of the seven figures. Beyond running,
+process and runs one small case of each of the nine figures. Beyond running,
 the counts it makes are held to the design's minimums: a change that adds an
 AWS call to the enqueue, the bulk send or the worker fails here.
 """
@@ -9,6 +9,7 @@ AWS call to the enqueue, the bulk send or the worker fails here.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -19,7 +20,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_SECONDS = 270  # the fairness figure (8) adds about 10 s
-FIGURES = ("1. AWS calls", "2. Cold start", "3. List cost", "4. Pipeline", "5. Priority", "6. Cost", "7. Capacity")
+FIGURES = (
+    "1. AWS calls",
+    "2. Cold start",
+    "3. List cost",
+    "4. Pipeline",
+    "5. Priority",
+    "6. Cost",
+    "7. Capacity",
+    "8. Cancel",
+    "9. Fairness",
+)
 # Issue #9's three lines, exactly as make bench prints them.
 PRINTED = (
     re.compile(r"^write units per email, worst case: \d+(\.\d+)?$", re.MULTILINE),
@@ -45,7 +56,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
     return done, page, summary
 
 
-def test_the_smoke_run_prints_a_summary_of_all_seven_figures(smoke_run) -> None:
+def test_the_smoke_run_prints_a_summary_of_all_nine_figures(smoke_run) -> None:
     # Given / When: the smoke run
     done, _, _ = smoke_run
 
@@ -86,6 +97,13 @@ def test_enqueue_and_bulk_send_make_exactly_the_design_minimum_of_calls(smoke_ru
     assert {"enqueue 1", "enqueue 1, idempotency key", "enqueue 1, 100,000-character body"} <= set(cases)
     assert cases["enqueue 1, 100,000-character body"]["calls"]["s3:PutObject"] == 1
     assert any(name.startswith("bulk send") for name in cases)
+    # Every payload reads its recipients' suppression entries once (up to 100 addresses)
+    assert cases["enqueue 1"]["calls"]["dynamodb:BatchGetItem"] == 1
+    # ... and a keyed one its keys' markers too
+    assert cases["enqueue 1, idempotency key"]["calls"]["dynamodb:BatchGetItem"] == 2
+    # A bulk send makes the pause check: one Query per partition of the domain's window
+    bulks = [case for name, case in cases.items() if name.startswith("bulk send")]
+    assert all(case["calls"]["dynamodb:Query"] == 29 for case in bulks)
     for name, case in cases.items():
         assert case["calls"] == case["minimum"], name
 
@@ -103,8 +121,9 @@ def test_the_worker_claims_sends_and_records_each_email_once(smoke_run) -> None:
     # Receives and deletes go by batch: never more than one each per email.
     assert 0 < worker["calls"]["sqs:ReceiveMessage"] <= emails
     assert 0 < worker["calls"]["sqs:DeleteMessageBatch"] <= emails
-    # Bodies: at most one read per batch.
-    assert worker["calls"].get("dynamodb:BatchGetItem", 0) <= worker["calls"]["sqs:ReceiveMessage"]
+    # Per batch, one read of its bodies and one of its recipients' suppression entries: no more.
+    assert worker["calls"]["dynamodb:BatchGetItem"] == 2 * worker["calls"]["sqs:ReceiveMessage"]
+    assert worker["minimum"]["dynamodb:BatchGetItem"] == 2 * worker["minimum"]["sqs:ReceiveMessage"]
     assert set(worker["calls"]) <= {
         "dynamodb:UpdateItem",
         "dynamodb:BatchGetItem",
@@ -115,6 +134,29 @@ def test_the_worker_claims_sends_and_records_each_email_once(smoke_run) -> None:
     }
     # The one body stored in S3 (the 100,000-character case) is read from S3 once
     assert worker["calls"].get("s3:GetObject") == worker["minimum"]["s3:GetObject"] == 1
+
+
+def test_each_delivery_event_costs_one_write_and_ses_s_put_events_is_counted_apart(smoke_run) -> None:
+    done, page, summary = smoke_run
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    results = json.loads(summary.read_text(encoding="utf-8"))
+
+    # Every email the worker sent was delivered, and its event applied
+    events, emails = results["ses_events"], results["worker"]["emails"]
+    assert events["emails"] == emails
+    # One conditional write per event; receives and deletes of a full queue go by 10
+    assert events["minimum"] == {
+        "dynamodb:UpdateItem": emails,
+        "sqs:ReceiveMessage": math.ceil(emails / 10),
+        "sqs:DeleteMessageBatch": math.ceil(emails / 10),
+    }
+    assert events["calls"] == events["minimum"]
+    # The emulated SES's PutEvents are SES's side: shown apart, one per event
+    assert events["not_ours"] == {"events:PutEvents": emails}
+    # The worker's stretch holds none of them
+    assert "events:PutEvents" not in results["worker"]["calls"]
+    assert "| SES events, per delivered email |" in page.read_text(encoding="utf-8")
 
 
 def test_the_three_lines_of_issue_9_are_printed_and_on_the_page(smoke_run) -> None:
@@ -144,6 +186,8 @@ def test_write_units_are_counted_for_the_three_cases_step_by_step_with_the_deliv
         assert steps["body item"]["table"] * case["emails"] == pytest.approx(1)
         # Leaving flight with the delivery event is one InFlight write
         assert steps["sent → delivered"]["InFlight"] == 1
+        # Only the case's own jobs are written in its stretch (none left over from the figure before)
+        assert "condition failed" not in steps, case["case"]
         assert case["wru_per_email"] == pytest.approx(sum(sum(row.values()) for row in steps.values()))
     # A large body goes through S3 once each way; the bulk's once for all its emails
     assert cases[0]["s3_puts"] == 0 and cases[1]["s3_puts"] == 1 and cases[1]["s3_gets"] >= 1
