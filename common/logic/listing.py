@@ -305,9 +305,13 @@ def _fingerprint(query: ListJobsQuery, source: Plan) -> str:
 # them). A page that reaches either makes no more Queries: it returns the rows
 # found so far and a cursor below the last entry it read, so the next page goes
 # on from there. An exact source needs no budget: it reads at most
-# ``limit + 1 + n * ⌈(limit + 1) / n⌉`` entries over n ranges.
-PAGE_ENTRY_BUDGET = 2_000
-PAGE_QUERY_BUDGET = 100
+# ``limit + 1 + n * ⌈(limit + 1) / n⌉`` entries over n ranges. The budget is
+# wide enough that a ``*`` caller's sparse in-flight status (80 ranges, each
+# read with doubling batches) still fills its pages over a few thousand jobs;
+# the function's time guard (a page stops with 10 s left) bounds it where the
+# store is slow.
+PAGE_ENTRY_BUDGET = 10_000
+PAGE_QUERY_BUDGET = 500
 MAX_QUERY_LIMIT = 1_000  # the largest batch one Query asks for
 
 
