@@ -22,7 +22,6 @@ decompressed bodies per execution environment, least recently used out.
 from __future__ import annotations
 
 import struct
-import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common.adapters.dynamo import BATCH_GET_LIMIT, UNPROCESSED_RETRIES, backoff, storage_error
 from common.models.errors import StorageError
 from common.models.job import Bodies
 
@@ -40,9 +40,7 @@ if TYPE_CHECKING:
 
 # Compressed parts above this many bytes go to S3 (docs/decisions.md, "Bodies").
 S3_THRESHOLD = 4_096
-BATCH_GET_LIMIT = 100  # AWS: at most 100 keys per BatchGetItem
 CACHE_BYTES = 64 * 1024 * 1024  # decompressed bodies kept per execution environment
-_UNPROCESSED_RETRIES = 8
 _LENGTH = struct.Struct(">I")
 
 
@@ -100,11 +98,6 @@ def compress(bodies: Bodies) -> Parts:
 
 def decompress(parts: Parts) -> Bodies:
     return Bodies(text=_inflate(parts.text), html=_inflate(parts.html) if parts.html is not None else None)
-
-
-def _failed(operation: str, exc: ClientError | BotoCoreError) -> StorageError:
-    code = str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
-    return StorageError(f"{operation} failed: {code or type(exc).__name__}")
 
 
 # ------------------------------------------------------------------ the cache
@@ -178,7 +171,7 @@ class BodyStore:
         try:
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType="application/octet-stream")
         except (ClientError, BotoCoreError) as exc:
-            raise _failed("S3 PutObject", exc) from exc
+            raise storage_error("S3 PutObject", exc) from exc
 
     def get(self, body_id: str) -> Bodies | None:
         """One body (GetItem, strongly consistent; an S3 GET for a large one)."""
@@ -187,7 +180,7 @@ class BodyStore:
                 TableName=self._table, Key={"pk": {"S": body_pk(body_id)}}, ConsistentRead=True
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _failed("GetItem (body)", exc) from exc
+            raise storage_error("GetItem (body)", exc) from exc
         item = response.get("Item")
         return self._bodies_of(item) if item else None
 
@@ -207,17 +200,17 @@ class BodyStore:
             raise ValueError(f"BatchGetItem takes at most {BATCH_GET_LIMIT} keys")
         request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
         found: list[Mapping[str, Any]] = []
-        for attempt in range(_UNPROCESSED_RETRIES):
+        for attempt in range(UNPROCESSED_RETRIES):
             try:
                 response = self._dynamodb.batch_get_item(RequestItems=request)
             except (ClientError, BotoCoreError) as exc:
-                raise _failed("BatchGetItem (bodies)", exc) from exc
+                raise storage_error("BatchGetItem (bodies)", exc) from exc
             found += response.get("Responses", {}).get(self._table, [])
             unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
             if not unprocessed or not unprocessed.get("Keys"):
                 return found
             request = {self._table: unprocessed}
-            time.sleep(min(0.05 * (2**attempt), 2.0))
+            backoff(attempt)
         raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} body keys unprocessed")
 
     def _bodies_of(self, item: Mapping[str, Any]) -> Bodies:
@@ -234,7 +227,7 @@ class BodyStore:
         try:
             return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError) as exc:
-            raise _failed("S3 GetObject", exc) from exc
+            raise storage_error("S3 GetObject", exc) from exc
 
 
 def _binary(value: Any) -> bytes:

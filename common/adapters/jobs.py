@@ -33,8 +33,7 @@ have none). It carries none of the index keys, so it never shows in a listing.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -44,6 +43,16 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.adapters.dynamo import (
+    BATCH_GET_LIMIT,
+    BATCH_WRITE_LIMIT,
+    UNPROCESSED_RETRIES,
+    backoff,
+    conditionally,
+    error_code,
+    storage_error,
+    update_or_old,
+)
 from common.adapters.suppressions import SuppressionStore
 from common.logic import keys
 from common.logic.clock import epoch_seconds, to_rfc3339
@@ -65,9 +74,6 @@ if TYPE_CHECKING:
 
 Item = dict[str, "AttributeValueTypeDef"]
 
-BATCH_WRITE_LIMIT = 25  # AWS: at most 25 requests per BatchWriteItem
-BATCH_GET_LIMIT = 100  # AWS: at most 100 keys per BatchGetItem
-_UNPROCESSED_RETRIES = 8
 _SWEEP_PROJECTION = "pk, job_id, #domain, #type, recipient, #status, bulk_id, due_at, sent_at, esk, body"
 
 _serializer = TypeSerializer()
@@ -84,32 +90,6 @@ def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def idempotency_pk(domain: str, key: str) -> str:
     return f"idem#{domain}#{key}"
-
-
-def _code(exc: Exception) -> str:
-    """A ClientError's code ("" for anything else)."""
-    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
-
-
-def _failed(operation: str, exc: ClientError | BotoCoreError) -> StorageError:
-    """The one translation of what botocore raised (after its own retries)."""
-    return StorageError(f"{operation} failed: {_code(exc) or type(exc).__name__}")
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(min(0.05 * (2**attempt), 2.0))
-
-
-def _conditionally(operation: str, write: Callable[[], object]) -> bool:
-    """Make one conditional write: True when it was made, False when its condition
-    failed (the one place a ``ConditionalCheckFailedException`` becomes False)."""
-    try:
-        write()
-    except (ClientError, BotoCoreError) as exc:
-        if _code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise _failed(operation, exc) from exc
-    return True
 
 
 class ClaimOutcome(Enum):
@@ -249,16 +229,16 @@ class JobsTable:
         if len(requests) > BATCH_WRITE_LIMIT:
             raise ValueError(f"BatchWriteItem takes at most {BATCH_WRITE_LIMIT} requests")
         pending: dict[str, list[Any]] = {self._table: requests}
-        for attempt in range(_UNPROCESSED_RETRIES):
+        for attempt in range(UNPROCESSED_RETRIES):
             try:
                 response = self._client.batch_write_item(RequestItems=pending)
             except (ClientError, BotoCoreError) as exc:
-                raise _failed("BatchWriteItem", exc) from exc
+                raise storage_error("BatchWriteItem", exc) from exc
             unprocessed = response.get("UnprocessedItems") or {}
             if not unprocessed.get(self._table):
                 return
             pending = {self._table: list(unprocessed[self._table])}
-            _backoff(attempt)
+            backoff(attempt)
         raise StorageError(f"BatchWriteItem left {len(pending[self._table])} items unprocessed")
 
     def put_new_idempotent(self, job: Job, *, due_at: int, body: Item | None = None) -> str:
@@ -301,13 +281,13 @@ class JobsTable:
             items.append(
                 {"Put": {"TableName": self._table, "Item": body, "ConditionExpression": "attribute_not_exists(pk)"}}
             )
-        for attempt in range(_UNPROCESSED_RETRIES):
+        for attempt in range(UNPROCESSED_RETRIES):
             try:
                 self._client.transact_write_items(TransactItems=items)
                 return job.job_id
             except (ClientError, BotoCoreError) as exc:
-                if not isinstance(exc, ClientError) or _code(exc) != "TransactionCanceledException":
-                    raise _failed("TransactWriteItems", exc) from exc
+                if not isinstance(exc, ClientError) or error_code(exc) != "TransactionCanceledException":
+                    raise storage_error("TransactWriteItems", exc) from exc
                 reasons = exc.response.get("CancellationReasons") or []
                 first = reasons[0] if reasons else {}
                 if first.get("Code") == "ConditionalCheckFailed" and "Item" in first:
@@ -317,7 +297,7 @@ class JobsTable:
                     return found.target_job_id
                 # A conflicting transaction on the same key: try again shortly;
                 # if it won, the next try finds its marker.
-                _backoff(attempt)
+                backoff(attempt)
         raise StorageError("TransactWriteItems kept conflicting")
 
     def idempotency_markers(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], IdempotencyMarker]:
@@ -339,17 +319,17 @@ class JobsTable:
             self._table: {"Keys": keys, "ProjectionExpression": projection, "ConsistentRead": True}
         }
         found: list[dict[str, Any]] = []
-        for attempt in range(_UNPROCESSED_RETRIES):
+        for attempt in range(UNPROCESSED_RETRIES):
             try:
                 response = self._client.batch_get_item(RequestItems=request)
             except (ClientError, BotoCoreError) as exc:
-                raise _failed("BatchGetItem", exc) from exc
+                raise storage_error("BatchGetItem", exc) from exc
             found += [deserialize(item) for item in response.get("Responses", {}).get(self._table, [])]
             unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
             if not unprocessed or not unprocessed.get("Keys"):
                 return found
             request = {self._table: unprocessed}
-            _backoff(attempt)
+            backoff(attempt)
         raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
 
     # ------------------------------------------------------------ reading
@@ -357,7 +337,7 @@ class JobsTable:
         try:
             response = self._client.get_item(TableName=self._table, Key={"pk": {"S": job_id}}, ConsistentRead=True)
         except (ClientError, BotoCoreError) as exc:
-            raise _failed("GetItem", exc) from exc
+            raise storage_error("GetItem", exc) from exc
         item = response.get("Item")
         if item is None or "job_id" not in item:
             return None
@@ -397,7 +377,7 @@ class JobsTable:
         try:
             response = self._client.query(**kwargs)
         except (ClientError, BotoCoreError) as exc:
-            raise _failed(f"Query ({index})", exc) from exc
+            raise storage_error(f"Query ({index})", exc) from exc
         return [deserialize(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey") or None
 
     def sort_key_groups(self, index: str, key: str, *, id_chars: int) -> list[str]:
@@ -423,7 +403,7 @@ class JobsTable:
             try:
                 response = self._client.query(**kwargs)
             except (ClientError, BotoCoreError) as exc:
-                raise _failed(f"Query ({index})", exc) from exc
+                raise storage_error(f"Query ({index})", exc) from exc
             items = response.get("Items") or []
             if not items:
                 return groups
@@ -474,17 +454,17 @@ class JobsTable:
                 "ExpressionAttributeNames": {"#domain": "domain", "#type": "type", "#status": "status"},
             }
         found: list[Item] = []
-        for attempt in range(_UNPROCESSED_RETRIES):
+        for attempt in range(UNPROCESSED_RETRIES):
             try:
                 response = self._client.batch_get_item(RequestItems=request)
             except (ClientError, BotoCoreError) as exc:
-                raise _failed("BatchGetItem (jobs)", exc) from exc
+                raise storage_error("BatchGetItem (jobs)", exc) from exc
             found += list(response.get("Responses", {}).get(self._table, []))
             unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
             if not unprocessed or not unprocessed.get("Keys"):
                 return found
             request = {self._table: unprocessed}
-            _backoff(attempt)
+            backoff(attempt)
         raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
 
     # ------------------------------------------------------------ bulks
@@ -498,13 +478,13 @@ class JobsTable:
         try:
             self._client.put_item(TableName=self._table, Item=serialize(values))
         except (ClientError, BotoCoreError) as exc:
-            raise _failed("PutItem (bulk)", exc) from exc
+            raise storage_error("PutItem (bulk)", exc) from exc
 
     def get_bulk(self, bulk_id: str) -> BulkItem | None:
         try:
             response = self._client.get_item(TableName=self._table, Key={"pk": {"S": bulk_pk(bulk_id)}})
         except (ClientError, BotoCoreError) as exc:
-            raise _failed("GetItem (bulk)", exc) from exc
+            raise storage_error("GetItem (bulk)", exc) from exc
         item = response.get("Item")
         return None if item is None else BulkItem.model_validate(deserialize(item))
 
@@ -527,11 +507,11 @@ class JobsTable:
             }
         }
         found: list[JobRecipient] = []
-        for attempt in range(_UNPROCESSED_RETRIES):
+        for attempt in range(UNPROCESSED_RETRIES):
             try:
                 response = self._client.batch_get_item(RequestItems=request)
             except (ClientError, BotoCoreError) as exc:
-                raise _failed("BatchGetItem", exc) from exc
+                raise storage_error("BatchGetItem", exc) from exc
             for item in response.get("Responses", {}).get(self._table, []):
                 if "job_id" in item:
                     found.append(JobRecipient.model_validate(deserialize(item)))
@@ -539,7 +519,7 @@ class JobsTable:
             if not unprocessed or not unprocessed.get("Keys"):
                 return found
             request = {self._table: unprocessed}
-            _backoff(attempt)
+            backoff(attempt)
         raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
 
     # ------------------------------------------------------------ bulk sends
@@ -558,8 +538,8 @@ class JobsTable:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except (ClientError, BotoCoreError) as exc:
-            if not isinstance(exc, ClientError) or _code(exc) != "ConditionalCheckFailedException":
-                raise _failed("PutItem (bulk record)", exc) from exc
+            if not isinstance(exc, ClientError) or error_code(exc) != "ConditionalCheckFailedException":
+                raise storage_error("PutItem (bulk record)", exc) from exc
             old: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
             found = deserialize(old) | {"key_hash": record.key_hash}
             return BulkRecord.model_validate(found), False
@@ -568,7 +548,7 @@ class JobsTable:
     def put_body_if_absent(self, body: Item) -> bool:
         """Write a body item unless it exists (one conditional PutItem): a
         retried bulk send never rewrites its body. Returns whether this call wrote it."""
-        return _conditionally(
+        return conditionally(
             "PutItem (body)",
             lambda: self._client.put_item(
                 TableName=self._table, Item=body, ConditionExpression="attribute_not_exists(pk)"
@@ -578,7 +558,7 @@ class JobsTable:
     def put_if_absent(self, job: Job, *, due_at: int) -> bool:
         """Write a new job unless an item with its id exists (one conditional
         PutItem). Returns whether this call wrote it."""
-        return _conditionally(
+        return conditionally(
             "PutItem (job)",
             lambda: self._client.put_item(
                 TableName=self._table,
@@ -599,17 +579,17 @@ class JobsTable:
                     "ConsistentRead": True,
                 }
             }
-            for attempt in range(_UNPROCESSED_RETRIES):
+            for attempt in range(UNPROCESSED_RETRIES):
                 try:
                     response = self._client.batch_get_item(RequestItems=request)
                 except (ClientError, BotoCoreError) as exc:
-                    raise _failed("BatchGetItem (existing jobs)", exc) from exc
+                    raise storage_error("BatchGetItem (existing jobs)", exc) from exc
                 found.update(str(item["pk"]["S"]) for item in response.get("Responses", {}).get(self._table, []))
                 unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
                 if not unprocessed or not unprocessed.get("Keys"):
                     break
                 request = {self._table: unprocessed}
-                _backoff(attempt)
+                backoff(attempt)
             else:
                 raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
         return found
@@ -655,8 +635,9 @@ class JobsTable:
         expression += "".join(f", {name} = {placeholder}" for name, placeholder in sets.items())
         if change.remove:
             expression += " REMOVE " + ", ".join(sorted(change.remove))
-        try:
-            response = self._client.update_item(
+        claimed, attributes = update_or_old(
+            "UpdateItem (claim)",
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": message.job_id}},
                 ConditionExpression=(
@@ -668,18 +649,15 @@ class JobsTable:
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except (ClientError, BotoCoreError) as exc:
-            if not isinstance(exc, ClientError) or _code(exc) != "ConditionalCheckFailedException":
-                raise _failed("UpdateItem (claim)", exc) from exc
-            old: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
-            if "job_id" not in old:
+            ),
+        )
+        if not claimed:
+            if "job_id" not in attributes:
                 return Claim(ClaimOutcome.MISSING)
-            job = self.from_item(old)
+            job = self.from_item(attributes)
             if job.domain != message.domain or job.type is not job_type:
                 return Claim(ClaimOutcome.MISSING)
             return Claim(ClaimOutcome.FINAL if job.status.past_sending else ClaimOutcome.BUSY, job)
-        attributes = response["Attributes"]
         waits = int(str(attributes.get("waits", {}).get("N", "0")))
         return Claim(ClaimOutcome.CLAIMED, self.from_item(attributes), waits)
 
@@ -727,9 +705,9 @@ class JobsTable:
                 ExpressionAttributeValues=serialize(values),
             )
         except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return False
-            raise _failed("UpdateItem (suppress)", exc) from exc
+            raise storage_error("UpdateItem (suppress)", exc) from exc
         return True
 
     def record_attempt(
@@ -780,7 +758,7 @@ class JobsTable:
             sets["due_at"] = ":due"
             values[":due"] = due_at
         expression = "SET " + ", ".join(f"{k} = {v}" for k, v in sets.items()) + " REMOVE " + ", ".join(removes)
-        return _conditionally(
+        return conditionally(
             "UpdateItem (attempt)",
             lambda: self._client.update_item(
                 TableName=self._table,
@@ -811,7 +789,7 @@ class JobsTable:
         try:
             response = self._client.get_item(TableName=self._table, Key={"pk": {"S": job_id}}, ConsistentRead=True)
         except (ClientError, BotoCoreError) as exc:
-            raise _failed("GetItem", exc) from exc
+            raise storage_error("GetItem", exc) from exc
         item = response.get("Item")
         if item is None or "job_id" not in item:
             return False
@@ -841,7 +819,7 @@ class JobsTable:
         condition = "#status = :old AND " + ("attribute_exists(esk)" if before.parked else "attribute_not_exists(esk)")
         if before.status.exceptional:
             condition = "#status = :old"
-        return _conditionally(
+        return conditionally(
             "UpdateItem (settle)",
             lambda: self._client.update_item(
                 TableName=self._table,
@@ -886,7 +864,7 @@ class JobsTable:
 
     def postpone_sweep(self, job_id: str, *, seen_due_at: int, new_due_at: int) -> bool:
         """Move a swept job's ``due_at`` on, unless it changed since it was read."""
-        return _conditionally(
+        return conditionally(
             "UpdateItem (sweep)",
             lambda: self._client.update_item(
                 TableName=self._table,
@@ -925,7 +903,7 @@ class JobsTable:
             # recipient: read the job first (rare events only: delays, bounces,
             # complaints, rejects).
             old = self._raw(write.job_id)
-        for _ in range(_UNPROCESSED_RETRIES):
+        for _ in range(UNPROCESSED_RETRIES):
             if old is None:
                 assert write.domain is not None and write.type is not None  # noqa: S101 - checked above
                 base = keys.KeyedJob(write.job_id, write.domain, write.type, "", write.status)
@@ -955,7 +933,7 @@ class JobsTable:
         try:
             response = self._client.get_item(TableName=self._table, Key={"pk": {"S": job_id}}, ConsistentRead=True)
         except (ClientError, BotoCoreError) as exc:
-            raise _failed("GetItem", exc) from exc
+            raise storage_error("GetItem", exc) from exc
         return deserialize(response.get("Item") or {})
 
     def _event_update(
@@ -1017,8 +995,9 @@ class JobsTable:
         }
         item_values = serialize(values)
         item_values[":event_id_set"] = {"SS": [write.event_id]}
-        try:
-            response = self._client.update_item(
+        applied, item = update_or_old(
+            "UpdateItem (event)",
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": write.job_id}},
                 UpdateExpression=expression,
@@ -1027,13 +1006,9 @@ class JobsTable:
                 ExpressionAttributeValues=item_values,
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except (ClientError, BotoCoreError) as exc:
-            if not isinstance(exc, ClientError) or _code(exc) != "ConditionalCheckFailedException":
-                raise _failed("UpdateItem (event)", exc) from exc
-            old: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
-            return None, deserialize(old)
-        return EventOutcome.APPLIED, deserialize(response["Attributes"])
+            ),
+        )
+        return (EventOutcome.APPLIED if applied else None), deserialize(item)
 
     def suppressions(self) -> SuppressionStore:
         """The suppression entries kept in this table (docs/storage.md, section 3)."""
@@ -1070,8 +1045,9 @@ class JobsTable:
             values[f":k{n}"] = value
             sets.append(f"{placeholder} = :k{n}")
         removes = [*sorted(change.remove), "due_at", "lease_until", "lease_token"]
-        try:
-            response = self._client.update_item(
+        canceled, item = update_or_old(
+            "UpdateItem (cancel)",
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": job_id}},
                 UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(dict.fromkeys(removes)),
@@ -1083,13 +1059,9 @@ class JobsTable:
                 ExpressionAttributeValues=serialize(values),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except (ClientError, BotoCoreError) as exc:
-            if not isinstance(exc, ClientError) or _code(exc) != "ConditionalCheckFailedException":
-                raise _failed("UpdateItem (cancel)", exc) from exc
-            old: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
-            return CancelOutcome(False, self.from_item(old) if "job_id" in old else None)
-        return CancelOutcome(True, self.from_item(response["Attributes"]))
+            ),
+        )
+        return CancelOutcome(canceled, self.from_item(item) if "job_id" in item else None)
 
     def keep_body_until(self, body_id: str, expires_at: int) -> bool:
         """Make a stored body item live at least until ``expires_at`` (a retry
@@ -1107,8 +1079,8 @@ class JobsTable:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except (ClientError, BotoCoreError) as exc:
-            if not isinstance(exc, ClientError) or _code(exc) != "ConditionalCheckFailedException":
-                raise _failed("UpdateItem (body expiry)", exc) from exc
+            if not isinstance(exc, ClientError) or error_code(exc) != "ConditionalCheckFailedException":
+                raise storage_error("UpdateItem (body expiry)", exc) from exc
             # Refused: either it already lives long enough, or it is not there.
             found: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
             return "pk" in found

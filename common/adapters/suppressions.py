@@ -18,7 +18,6 @@ first. No other item carries ``spk``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common.adapters.dynamo import BATCH_GET_LIMIT, UNPROCESSED_RETRIES, backoff, error_code, storage_error
 from common.logic.clock import to_rfc3339
 from common.models.errors import StorageError
 from common.models.suppression import SuppressionEntry
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 SUPPRESSION_INDEX = "BySuppression"
-BATCH_GET_LIMIT = 100  # AWS: at most 100 keys per BatchGetItem
-_UNPROCESSED_RETRIES = 8
 _FIELDS = ("domain", "email", "reason", "created_at", "job_id")
 _PROJECTION = ", ".join(f"#{name}" for name in _FIELDS)
 _NAMES = {f"#{name}": name for name in _FIELDS}
@@ -73,18 +71,6 @@ def _entry(item: Mapping[str, Any]) -> SuppressionEntry:
     return SuppressionEntry.model_validate(values)
 
 
-def _code(exc: Exception) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
-
-
-def _failed(operation: str, exc: ClientError | BotoCoreError) -> StorageError:
-    return StorageError(f"{operation} failed: {_code(exc) or type(exc).__name__}")
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(min(0.05 * (2**attempt), 2.0))
-
-
 @dataclass(frozen=True)
 class PagePosition:
     """Where a page of one domain's list starts: strictly after this entry."""
@@ -109,8 +95,8 @@ class SuppressionStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except (ClientError, BotoCoreError) as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise _failed("PutItem (suppression)", exc) from exc
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise storage_error("PutItem (suppression)", exc) from exc
             old: Mapping[str, Any] = exc.response.get("Item") or {} if isinstance(exc, ClientError) else {}  # type: ignore[assignment]
             if old:
                 return _entry(old), False
@@ -129,9 +115,9 @@ class SuppressionStore:
                 ConditionExpression="attribute_exists(pk)",
             )
         except (ClientError, BotoCoreError) as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return False
-            raise _failed("DeleteItem (suppression)", exc) from exc
+            raise storage_error("DeleteItem (suppression)", exc) from exc
         return True
 
     def get(self, domain: str, email: str) -> SuppressionEntry | None:
@@ -144,7 +130,7 @@ class SuppressionStore:
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _failed("GetItem (suppression)", exc) from exc
+            raise storage_error("GetItem (suppression)", exc) from exc
         item = response.get("Item")
         return _entry(item) if item else None
 
@@ -173,17 +159,17 @@ class SuppressionStore:
             }
         }
         found: list[SuppressionEntry] = []
-        for attempt in range(_UNPROCESSED_RETRIES):
+        for attempt in range(UNPROCESSED_RETRIES):
             try:
                 response = self._client.batch_get_item(RequestItems=request)
             except (ClientError, BotoCoreError) as exc:
-                raise _failed("BatchGetItem (suppressions)", exc) from exc
+                raise storage_error("BatchGetItem (suppressions)", exc) from exc
             found += [_entry(item) for item in response.get("Responses", {}).get(self._table, [])]
             unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
             if not unprocessed or not unprocessed.get("Keys"):
                 return found
             request = {self._table: unprocessed}
-            _backoff(attempt)
+            backoff(attempt)
         raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
 
     def page(
@@ -215,7 +201,7 @@ class SuppressionStore:
             try:
                 response = self._client.query(**kwargs)
             except (ClientError, BotoCoreError) as exc:
-                raise _failed("Query (suppressions)", exc) from exc
+                raise storage_error("Query (suppressions)", exc) from exc
             for item in response.get("Items", []):
                 entries.append(_entry(item))
                 sort_keys.append(str(item["ssk"]["S"]))

@@ -13,7 +13,7 @@ and to typed-in addresses (docs/api.md).
    Then addresses on the domain's suppression list (one BatchGetItem per 100:
    at most 10 for 1,000) are left out and listed in ``rejected`` with a
    reason ``suppressed: <reason>``; none left is 400 ``no_recipients`` too.
-   ``too_many_recipients``. Then a domain whose recent bounce or complaint
+   Then a domain whose recent bounce or complaint
    rate passed the thresholds: 409 ``domain_paused``
    (``common.logic.reputation``). Nothing is written in any of these cases.
 4. One ``manual`` job per recipient, all with the same ``bulk_id`` and

@@ -40,21 +40,19 @@ partitions>}`` and an HMAC-SHA256 signature: one altered, forged, of version
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.adapters.bodies import BodyStore
 from common.adapters.jobs import JobsTable
 from common.logic import keys
+from common.logic.signing import SignedCursors
 from common.models.api import BulkNotFound, BulkProgress, Caller, InvalidCursor, JobsPage, ListJobsQuery
 from common.models.errors import JobNotFound, StorageError
 from common.models.job import JOB_ID_RE, Job, JobDetail, JobStatus, JobSummary, JobType
@@ -69,14 +67,6 @@ class _CursorBody(BaseModel):
     f: str  # fingerprint of the plan and the filters
     l: str = Field(pattern=JOB_ID_RE.pattern)  # noqa: E741 - the last job id returned
     x: int = Field(default=0, ge=0)  # bitmap of exhausted partitions
-
-
-def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 # The shortest cursor key accepted: HMAC-SHA256 wants a key of some length.
@@ -96,29 +86,14 @@ class CursorCodec:
     """Signs and checks page cursors with a secret key (HMAC-SHA256)."""
 
     def __init__(self, secret: str) -> None:
-        self._key = secret.encode()
-
-    def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()
+        self._cursors = SignedCursors(secret, _CursorBody)
 
     def encode(self, fingerprint: str, position: Position) -> str:
-        body = _CursorBody(f=fingerprint, l=position.last, x=position.exhausted)
-        payload = body.model_dump_json().encode()
-        return f"{_b64encode(payload)}.{_b64encode(self._sign(payload))}"
+        return self._cursors.encode(_CursorBody(f=fingerprint, l=position.last, x=position.exhausted))
 
     def decode(self, cursor: str, *, fingerprint: str) -> Position:
         """The position a cursor holds, if this service made it for this very query."""
-        try:
-            payload_text, signature_text = cursor.split(".")
-            payload, signature = _b64decode(payload_text), _b64decode(signature_text)
-        except (ValueError, binascii.Error) as exc:
-            raise InvalidCursor("the cursor is malformed: start again without it") from exc
-        if not hmac.compare_digest(signature, self._sign(payload)):
-            raise InvalidCursor("the cursor is not one this service made: start again without it")
-        try:
-            body = _CursorBody.model_validate(json.loads(payload))
-        except (ValueError, ValidationError) as exc:
-            raise InvalidCursor("the cursor is malformed or of an older version: start again without it") from exc
+        body = self._cursors.decode(cursor)
         if body.f != fingerprint:
             raise InvalidCursor("the cursor belongs to another query: start again without it")
         return Position(body.l, body.x)

@@ -17,11 +17,6 @@ entry's key is the address as enqueue normalises it, lower-cased.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -29,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from common.adapters.suppressions import PagePosition, SuppressionStore
 from common.logic.clock import utc_now
+from common.logic.signing import SignedCursors
 from common.models.api import Caller, Forbidden, InvalidCursor
 from common.models.job import Domain, normalize_address
 from common.models.suppression import (
@@ -98,41 +94,19 @@ class _CursorBody(BaseModel):
     e: str  # the last entry's address
 
 
-def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class SuppressionCursors:
     """Page cursors of ``GET /suppressions``, signed (HMAC-SHA256) with the cursor key."""
 
     _PURPOSE = b"email-operations/suppressions-cursor/v1\n"
 
     def __init__(self, key: str) -> None:
-        self._key = key.encode()
-
-    def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, self._PURPOSE + payload, hashlib.sha256).digest()
+        self._cursors = SignedCursors(key, _CursorBody, purpose=self._PURPOSE)
 
     def encode(self, domain: str, position: PagePosition) -> str:
-        payload = _CursorBody(d=domain, s=position.ssk, e=position.email).model_dump_json().encode()
-        return f"{_b64encode(payload)}.{_b64encode(self._sign(payload))}"
+        return self._cursors.encode(_CursorBody(d=domain, s=position.ssk, e=position.email))
 
     def decode(self, cursor: str, *, domain: str) -> PagePosition:
-        try:
-            payload_text, signature_text = cursor.split(".")
-            payload, signature = _b64decode(payload_text), _b64decode(signature_text)
-        except (ValueError, binascii.Error) as exc:
-            raise InvalidCursor("the cursor is malformed: start again without it") from exc
-        if not hmac.compare_digest(signature, self._sign(payload)):
-            raise InvalidCursor("the cursor is not one this service made: start again without it")
-        try:
-            body = _CursorBody.model_validate(json.loads(payload))
-        except (ValueError, ValidationError) as exc:
-            raise InvalidCursor("the cursor is malformed: start again without it") from exc
+        body = self._cursors.decode(cursor)
         if body.d != domain:
             raise InvalidCursor("the cursor belongs to another domain's list: start again without it")
         return PagePosition(ssk=body.s, email=body.e)

@@ -18,7 +18,8 @@ import pytest
 from benchmarks.cost import item_size
 from common.adapters import aws
 from common.adapters.bodies import S3_THRESHOLD, BodyCache, BodyStore, Parts, body_pk, compress, decompress
-from common.adapters.jobs import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, JobsTable
+from common.adapters.dynamo import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT
+from common.adapters.jobs import JobsTable
 from common.logic.bulk import BulkSender, bulk_key_hash
 from common.models.api import BulkSendRequest, Caller
 from common.models.job import Bodies, JobStatus, JobType, QueueMessage

@@ -10,8 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from common.adapters import aws
+from common.adapters.dynamo import BATCH_GET_LIMIT
 from common.adapters.jobs import JobsTable
-from common.adapters.suppressions import BATCH_GET_LIMIT, SuppressionStore, suppression_item
+from common.adapters.suppressions import SuppressionStore, suppression_item
 from common.logic.clock import utc_now
 from common.models.job import JobStatus
 from common.models.settings import get_list_jobs_settings

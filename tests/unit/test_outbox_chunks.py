@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.adapters.jobs import BATCH_WRITE_LIMIT
+from common.adapters.dynamo import BATCH_WRITE_LIMIT
 from common.logic.outbox import _chunks
 from common.models.job import Job, JobType, new_job_id
 

@@ -1,0 +1,59 @@
+"""What every adapter of the jobs table shares: AWS's batch limits, the one
+translation of botocore's errors, the back-off between retries of unprocessed
+items, and conditional writes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common.models.errors import StorageError
+
+BATCH_WRITE_LIMIT = 25  # AWS: at most 25 requests per BatchWriteItem
+BATCH_GET_LIMIT = 100  # AWS: at most 100 keys per BatchGetItem
+UNPROCESSED_RETRIES = 8  # rounds of a batch's unprocessed items before it fails
+
+
+def error_code(exc: Exception) -> str:
+    """A ClientError's code ("" for anything else)."""
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+
+
+def storage_error(operation: str, exc: ClientError | BotoCoreError) -> StorageError:
+    """The one translation of what botocore raised (after its own retries)."""
+    return StorageError(f"{operation} failed: {error_code(exc) or type(exc).__name__}")
+
+
+def backoff(attempt: int) -> None:
+    """The pause before round ``attempt + 1`` of a batch's unprocessed items."""
+    time.sleep(min(0.05 * (2**attempt), 2.0))
+
+
+def conditionally(operation: str, write: Callable[[], object]) -> bool:
+    """Make one conditional write: True when it was made, False when its condition
+    failed (the one place a ``ConditionalCheckFailedException`` becomes False)."""
+    try:
+        write()
+    except (ClientError, BotoCoreError) as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise storage_error(operation, exc) from exc
+    return True
+
+
+def update_or_old(operation: str, update: Callable[[], Mapping[str, Any]]) -> tuple[bool, Mapping[str, Any]]:
+    """Make one conditional UpdateItem asked for ``ReturnValues="ALL_NEW"`` and
+    ``ReturnValuesOnConditionCheckFailure="ALL_OLD"``: ``(True, the item after
+    it)``, or ``(False, the item as found)`` when its condition failed (``{}``
+    when there is no item)."""
+    try:
+        response = update()
+    except (ClientError, BotoCoreError) as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise storage_error(operation, exc) from exc
+        old: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[union-attr,assignment]
+        return False, old
+    return True, response["Attributes"]
