@@ -38,6 +38,11 @@ HANDLERS = {
     "ListJobsFunction": "list_jobs",
     "BulkQueueFunction": "bulk_queue",
     "SweeperFunction": "sweeper",
+    "SesEventsFunction": "ses_events",
+    "JobActionsFunction": "job_actions",
+    "SuppressionsFunction": "suppressions",
+    "UnsubscribeFunction": "unsubscribe",
+    "PageFunction": "page",
 }
 _TIMED_IMPORT = "import time; t = time.process_time(); import {module}; print(time.process_time() - t)"
 _IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)$")
