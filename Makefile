@@ -104,8 +104,13 @@ BUILD_INPUTS := template.yaml requirements.txt local/build.py $(wildcard common/
 
 build: .aws-sam/.built ## sam validate --lint + sam build (no containers), and the host build the tests import
 
+# make test runs the test files on TEST_WORKERS processes (pytest-xdist), each file
+# whole on one of them, so a file's module fixtures (a world of jobs, a local
+# stack) are built once.
+TEST_WORKERS ?= 2
+
 test: lint typecheck template-check openapi-check build browser-deps ## everything CI runs: linters, template and OpenAPI checks, every test, schemathesis
-	$(BIN)/pytest -q --ignore=$(FUZZ_TESTS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --ignore=$(FUZZ_TESTS)
 	$(BIN)/pytest -q $(FUZZ_TESTS)
 
 clean: ## remove the virtual environments and build output
