@@ -12,7 +12,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common.adapters.observability import logger
 from common.logic.page import SECURITY_HEADERS, PageAssets
-from common.models.api import ErrorDetail, ErrorResponse
 
 # web/ of the repository: a link here, so that sam build copies the files into
 # this function's artifact.
@@ -25,11 +24,13 @@ def assets() -> PageAssets:
 
 
 def _not_found() -> dict[str, Any]:
-    body = ErrorResponse(error=ErrorDetail(code="not_found", message="no such file"))
+    # The API's error envelope (common.models.api.ErrorResponse), written out:
+    # this function serves files and imports no pydantic model.
+    body = {"error": {"code": "not_found", "message": "no such file"}}
     return {
         "statusCode": 404,
         "headers": {"content-type": "application/json", **SECURITY_HEADERS},
-        "body": json.dumps(body.model_dump()),
+        "body": json.dumps(body),
     }
 
 
