@@ -398,8 +398,13 @@ def test_ctrl_c_stops_everything_cleanly(tmp_path):
     assert returncode == 0
 
     for variable in ("EMAILOPS_API_PORT", "EMAILOPS_LAMBDA_PORT", "EMAILOPS_AWS_PORT"):
-        with socket.socket() as sock:  # every port is free again
+        # Every port is free again for the next `make run`, whose servers set
+        # SO_REUSEADDR as this socket does: a connection closed a moment ago
+        # may still be in TIME_WAIT, which only a listener without it minds.
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", int(env[variable])))
+            sock.listen()
 
 
 def test_a_port_in_use_gets_a_clear_message(tmp_path):
