@@ -29,7 +29,7 @@ class PartialItemFailureResponse(TypedDict):
 
 @dataclass(frozen=True)
 class SqsRecord:
-    """The fields of one SQS record the worker reads."""
+    """The fields of one SQS record the handlers read."""
 
     message_id: str
     body: str

@@ -56,13 +56,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pydantic import ValidationError
 
 from common.adapters.bodies import BodyStore
 from common.adapters.jobs import CANCELABLE, BulkItem, JobsTable
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import ActionsQueue, JobQueues
+from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
 from common.logic import keys
 from common.logic.clock import epoch_seconds, utc_now
 from common.logic.outbox import Outbox
@@ -81,8 +81,6 @@ from common.models.errors import JobNotFound, QueueError
 from common.models.job import JOB_ID_RE, Job, JobStatus, JobSummary, JobType, new_job_id
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
@@ -328,10 +326,9 @@ def finish_bulk_cancels(
     """The actions queue's records (one bulk each): what fails goes back to the
     queue and is tried again; a record that is not a bulk cancel is dropped
     with a log line (it can never be processed)."""
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     time_left: TimeLeft = context.get_remaining_time_in_millis if context is not None else _no_deadline
 
-    def handle(record: SQSRecord) -> int:
+    def handle(record: SqsRecord) -> int:
         try:
             message = BulkCancelMessage.model_validate_json(record.body)
         except ValidationError:
@@ -339,4 +336,4 @@ def finish_bulk_cancels(
             return 0
         return actions.finish_bulk_cancel(message, time_left_ms=time_left)
 
-    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+    return process_partial_response(event, handle)

@@ -42,12 +42,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.adapters.jobs import EventOutcome, EventWrite, JobsTable
 from common.adapters.mailer import redact
 from common.adapters.observability import logger, metrics
+from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
 from common.logic.clock import utc_now
 from common.models.errors import EmailOpsError
 from common.models.job import (
@@ -63,8 +63,6 @@ from common.models.job import (
 from common.models.suppression import SuppressionEntry, SuppressionReason
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from common.models.job import Job
@@ -477,9 +475,8 @@ def process_batch(
     event: dict[str, Any], jobs: JobsTable, context: LambdaContext | None = None, *, clock: Clock = utc_now
 ) -> PartialItemFailureResponse:
     """Every record of an SQS batch of SES events; returns only the failed ones."""
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-    def handle(record: SQSRecord) -> str:
+    def handle(record: SqsRecord) -> str:
         keys: dict[str, Any] = {"sqs_message_id": record.message_id}
         try:
             parsed = parse_record(record.body)
@@ -520,4 +517,4 @@ def process_batch(
         logger.info("SES event applied", extra=keys)
         return str(done.outcome.value)
 
-    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+    return process_partial_response(event, handle)

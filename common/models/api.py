@@ -40,11 +40,9 @@ from common.models.job import (
     Subject,
     Timestamp,
 )
+from common.models.paging import DEFAULT_PAGE_SIZE, MAX_CURSOR_CHARS, MAX_PAGE_SIZE
 
 # ------------------------------------------------------------------ limits
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 50
-MAX_CURSOR_CHARS = 16_384
 MAX_RECIPIENTS = 1_000
 # Selected rows: one recipient each, so the recipient limit bounds them too.
 MAX_BULK_JOB_IDS = MAX_RECIPIENTS

@@ -11,9 +11,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from common.models.api import DEFAULT_PAGE_SIZE, MAX_CURSOR_CHARS, MAX_PAGE_SIZE
 from common.models.errors import EmailOpsError
 from common.models.job import Domain, Timestamp
+from common.models.paging import DEFAULT_PAGE_SIZE, MAX_CURSOR_CHARS, MAX_PAGE_SIZE
 
 
 class SuppressionReason(StrEnum):
