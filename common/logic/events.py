@@ -63,8 +63,6 @@ from common.models.job import (
 from common.models.suppression import SuppressionEntry, SuppressionReason
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-
     from common.models.job import Job
 
 Clock = Callable[[], datetime]
@@ -471,9 +469,7 @@ def parse_record(body: str) -> SesEventBridgeEvent:
     return event
 
 
-def process_batch(
-    event: dict[str, Any], jobs: JobsTable, context: LambdaContext | None = None, *, clock: Clock = utc_now
-) -> PartialItemFailureResponse:
+def process_batch(event: dict[str, Any], jobs: JobsTable, *, clock: Clock = utc_now) -> PartialItemFailureResponse:
     """Every record of an SQS batch of SES events; returns only the failed ones."""
 
     def handle(record: SqsRecord) -> str:

@@ -19,4 +19,4 @@ from common.models.settings import get_ses_events_settings
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_ses_events_settings()
     jobs = JobsTable(aws.dynamodb(), settings.jobs_table, retention_days=settings.retention_days)
-    return dict(process_batch(event, jobs, context))
+    return dict(process_batch(event, jobs))

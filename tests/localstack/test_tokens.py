@@ -65,6 +65,20 @@ EXP = int(time.time()) + 3600  # valid for the whole test run
         (jwt.encode({"domains": "a.com"}, SECRET, algorithm="HS256"), "exp"),
         (jwt.encode({"domains": "a.com", "exp": "tomorrow"}, SECRET, algorithm="HS256"), "exp"),
     ],
+    # Fixed ids: a token's text changes with the clock, and every test worker
+    # (pytest-xdist) must collect the same ids.
+    ids=[
+        "another-secret",
+        "hs512",
+        "expired",
+        "not-valid-yet",
+        "other-issuer",
+        "other-audience",
+        "alg-none",
+        "malformed",
+        "no-exp",
+        "exp-not-a-number",
+    ],
 )
 def test_anything_else_is_refused(token, reason):
     with pytest.raises(Unauthorized, match=reason):
