@@ -45,7 +45,6 @@ from common.models.api import (
     ErrorDetail,
     ErrorResponse,
     Forbidden,
-    InvalidCursor,
     MalformedBody,
     NoRecipients,
     NotCancelable,
@@ -55,7 +54,7 @@ from common.models.api import (
     Unauthenticated,
     UnfinishedBulkSend,
 )
-from common.models.errors import EmailOpsError, JobNotFound
+from common.models.errors import EmailOpsError, InvalidCursor, JobNotFound
 from common.models.job import Domain
 from common.models.settings import ApiSettings, get_cors_settings
 from common.models.suppression import (

@@ -53,8 +53,8 @@ from common.adapters.bodies import BodyStore
 from common.adapters.jobs import JobsTable
 from common.logic import keys
 from common.logic.signing import SignedCursors
-from common.models.api import BulkNotFound, BulkProgress, Caller, InvalidCursor, JobsPage, ListJobsQuery
-from common.models.errors import JobNotFound, StorageError
+from common.models.api import BulkNotFound, BulkProgress, Caller, JobsPage, ListJobsQuery
+from common.models.errors import InvalidCursor, JobNotFound, StorageError
 from common.models.job import JOB_ID_RE, Job, JobDetail, JobStatus, JobSummary, JobType
 
 CURSOR_VERSION = 2

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from common.models.api import InvalidCursor
+from common.models.errors import InvalidCursor
 
 Body = TypeVar("Body", bound=BaseModel)
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from common.adapters.suppressions import PagePosition, SuppressionStore
 from common.logic.clock import utc_now
 from common.logic.signing import SignedCursors
-from common.models.api import Caller, Forbidden, InvalidCursor
+from common.models.errors import InvalidCursor
 from common.models.job import Domain, normalize_address
 from common.models.suppression import (
     REASON_WORDS,
@@ -36,6 +37,9 @@ from common.models.suppression import (
     SuppressionReason,
     SuppressionsPage,
 )
+
+if TYPE_CHECKING:
+    from common.models.api import Caller
 
 SUPPRESSED = "suppressed"  # what a bulk send's rejection reason begins with
 
@@ -113,17 +117,12 @@ class SuppressionCursors:
 
 
 # ------------------------------------------------------------------ the routes
-def _require(caller: Caller, domain: str) -> None:
-    if not caller.may_see(domain):
-        raise Forbidden(f"{domain} is not among your domains")
-
-
 def list_suppressions(
     query: ListSuppressionsQuery, caller: Caller, *, store: SuppressionStore, cursors: Callable[[], SuppressionCursors]
 ) -> SuppressionsPage:
     """One page of the caller's domain's list, newest first. ``cursors`` is
     called only when a cursor is read or made (it reads the key)."""
-    _require(caller, query.domain)
+    caller.require(query.domain)
     after = cursors().decode(query.cursor, domain=query.domain) if query.cursor else None
     entries, last = store.page(query.domain, limit=query.limit, after=after)
     next_cursor = cursors().encode(query.domain, last) if last is not None else None
@@ -136,7 +135,7 @@ def suppress_by_hand(
     """``PUT``: the entry listed for the address (this new one, or the one already there)."""
     domain = checked_domain(domain)
     address = checked_address(email)
-    _require(caller, domain)
+    caller.require(domain)
     entry, _ = store.add(
         SuppressionEntry(domain=domain, email=address, reason=SuppressionReason.MANUAL, created_at=clock())
     )
@@ -147,7 +146,7 @@ def lift(domain: str, email: str, caller: Caller, *, store: SuppressionStore) ->
     """``DELETE``: that domain's emails reach the address again."""
     domain = checked_domain(domain)
     address = checked_address(email)
-    _require(caller, domain)
+    caller.require(domain)
     if not store.remove(domain, address):
         raise SuppressionNotFound(f"{address} is not on {domain}'s suppression list")
 

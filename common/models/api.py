@@ -77,12 +77,6 @@ class MalformedBody(EmailOpsError):
     code = "invalid_request"
 
 
-class InvalidCursor(EmailOpsError):
-    """A cursor altered, forged, or made for another query."""
-
-    code = "invalid_cursor"
-
-
 class NoRecipients(EmailOpsError):
     """A bulk send left without one valid recipient."""
 

@@ -84,3 +84,9 @@ class IdempotencyKeyReused(EmailOpsError):
         self.domain = domain
         self.key = key
         super().__init__("idempotency key already used for a different request")
+
+
+class InvalidCursor(EmailOpsError):
+    """A cursor altered, forged, or made for another query."""
+
+    code = "invalid_cursor"

@@ -19,13 +19,12 @@ from common.adapters.api import caller_from_event, error_response, parse_domains
 from common.models.api import (
     MAX_BODY_DEPTH,
     Forbidden,
-    InvalidCursor,
     MalformedBody,
     NoRecipients,
     TooManyRecipients,
     Unauthenticated,
 )
-from common.models.errors import JobNotFound, QueueError, StorageError
+from common.models.errors import InvalidCursor, JobNotFound, QueueError, StorageError
 from local.template import Stack
 from tests.helpers import load_function
 from tests.integration.api_support import Admin, event

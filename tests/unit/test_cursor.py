@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from common.logic import keys
 from common.logic.listing import CursorCodec, Partition, Position, _fingerprint, plan
-from common.models.api import Caller, InvalidCursor, ListJobsQuery
+from common.models.api import Caller, ListJobsQuery
+from common.models.errors import InvalidCursor
 from common.models.job import JobStatus, JobType
 
 SECRET = "a-test-secret-of-enough-length"
