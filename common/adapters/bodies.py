@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.adapters.dynamo import BATCH_GET_LIMIT, UNPROCESSED_RETRIES, backoff, storage_error
+from common.adapters.dynamo import BATCH_GET_LIMIT, batch_get, storage_error
 from common.models.errors import StorageError
 from common.models.job import Bodies
 
@@ -195,23 +195,8 @@ class BodyStore:
                 found[str(item["pk"]["S"])[2:]] = self._bodies_of(item)
         return found
 
-    def _batch_get(self, keys: list[Any]) -> list[Mapping[str, Any]]:
-        if len(keys) > BATCH_GET_LIMIT:
-            raise ValueError(f"BatchGetItem takes at most {BATCH_GET_LIMIT} keys")
-        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
-        found: list[Mapping[str, Any]] = []
-        for attempt in range(UNPROCESSED_RETRIES):
-            try:
-                response = self._dynamodb.batch_get_item(RequestItems=request)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error("BatchGetItem (bodies)", exc) from exc
-            found += response.get("Responses", {}).get(self._table, [])
-            unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
-            if not unprocessed or not unprocessed.get("Keys"):
-                return found
-            request = {self._table: unprocessed}
-            backoff(attempt)
-        raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} body keys unprocessed")
+    def _batch_get(self, keys: list[Any]) -> list[dict[str, Any]]:
+        return batch_get(self._dynamodb, self._table, keys, operation="BatchGetItem (bodies)")
 
     def _bodies_of(self, item: Mapping[str, Any]) -> Bodies:
         if "s3" in item:

@@ -1,16 +1,19 @@
 """What every adapter of the jobs table shares: AWS's batch limits, the one
 translation of botocore's errors, the back-off between retries of unprocessed
-items, and conditional writes."""
+items, BatchGetItem with those retries, and conditional writes."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.models.errors import StorageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 BATCH_WRITE_LIMIT = 25  # AWS: at most 25 requests per BatchWriteItem
 BATCH_GET_LIMIT = 100  # AWS: at most 100 keys per BatchGetItem
@@ -57,3 +60,40 @@ def update_or_old(operation: str, update: Callable[[], Mapping[str, Any]]) -> tu
         old: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[union-attr,assignment]
         return False, old
     return True, response["Attributes"]
+
+
+def batch_get(
+    client: DynamoDBClient,
+    table: str,
+    keys: Sequence[Mapping[str, Any]],
+    *,
+    operation: str,
+    consistent: bool = True,
+    projection: str | None = None,
+    names: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """The raw items of up to 100 ``keys`` of ``table`` that exist: one
+    BatchGetItem (AWS's limit, asserted here: moto accepts more), and again
+    for what comes back unprocessed, with ``backoff`` between rounds; a
+    ``StorageError`` after ``UNPROCESSED_RETRIES`` rounds."""
+    if len(keys) > BATCH_GET_LIMIT:
+        raise ValueError(f"BatchGetItem takes at most {BATCH_GET_LIMIT} keys")
+    wanted: dict[str, Any] = {"Keys": list(keys), "ConsistentRead": consistent}
+    if projection is not None:
+        wanted["ProjectionExpression"] = projection
+    if names:
+        wanted["ExpressionAttributeNames"] = dict(names)
+    request: dict[str, Any] = {table: wanted}
+    found: list[dict[str, Any]] = []
+    for attempt in range(UNPROCESSED_RETRIES):
+        try:
+            response = client.batch_get_item(RequestItems=request)
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error(operation, exc) from exc
+        found += response.get("Responses", {}).get(table, [])
+        unprocessed = (response.get("UnprocessedKeys") or {}).get(table)
+        if not unprocessed or not unprocessed.get("Keys"):
+            return found
+        request = {table: unprocessed}
+        backoff(attempt)
+    raise StorageError(f"{operation} left {len(request[table]['Keys'])} keys unprocessed")

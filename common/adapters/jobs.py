@@ -48,6 +48,7 @@ from common.adapters.dynamo import (
     BATCH_WRITE_LIMIT,
     UNPROCESSED_RETRIES,
     backoff,
+    batch_get,
     conditionally,
     error_code,
     storage_error,
@@ -315,22 +316,8 @@ class JobsTable:
 
     def _batch_get_items(self, keys: list[Any], *, projection: str) -> list[dict[str, Any]]:
         """The items (deserialized) of up to 100 keys that exist, read consistently."""
-        request: dict[str, Any] = {
-            self._table: {"Keys": keys, "ProjectionExpression": projection, "ConsistentRead": True}
-        }
-        found: list[dict[str, Any]] = []
-        for attempt in range(UNPROCESSED_RETRIES):
-            try:
-                response = self._client.batch_get_item(RequestItems=request)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error("BatchGetItem", exc) from exc
-            found += [deserialize(item) for item in response.get("Responses", {}).get(self._table, [])]
-            unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
-            if not unprocessed or not unprocessed.get("Keys"):
-                return found
-            request = {self._table: unprocessed}
-            backoff(attempt)
-        raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
+        raws = batch_get(self._client, self._table, keys, operation="BatchGetItem", projection=projection)
+        return [deserialize(raw) for raw in raws]
 
     # ------------------------------------------------------------ reading
     def get(self, job_id: str) -> Job | None:
@@ -445,27 +432,15 @@ class JobsTable:
         return found
 
     def _batch_get_raw(self, keys_: list[Any], *, consistent: bool, projection: str | None = None) -> list[Item]:
-        if len(keys_) > BATCH_GET_LIMIT:
-            raise ValueError(f"BatchGetItem takes at most {BATCH_GET_LIMIT} keys")
-        request: dict[str, Any] = {self._table: {"Keys": keys_, "ConsistentRead": consistent}}
-        if projection is not None:
-            request[self._table] |= {
-                "ProjectionExpression": projection,
-                "ExpressionAttributeNames": {"#domain": "domain", "#type": "type", "#status": "status"},
-            }
-        found: list[Item] = []
-        for attempt in range(UNPROCESSED_RETRIES):
-            try:
-                response = self._client.batch_get_item(RequestItems=request)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error("BatchGetItem (jobs)", exc) from exc
-            found += list(response.get("Responses", {}).get(self._table, []))
-            unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
-            if not unprocessed or not unprocessed.get("Keys"):
-                return found
-            request = {self._table: unprocessed}
-            backoff(attempt)
-        raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
+        return batch_get(
+            self._client,
+            self._table,
+            keys_,
+            operation="BatchGetItem (jobs)",
+            consistent=consistent,
+            projection=projection,
+            names={"#domain": "domain", "#type": "type", "#status": "status"} if projection is not None else None,
+        )
 
     # ------------------------------------------------------------ bulks
     def put_bulk(self, bulk: BulkItem) -> None:
@@ -499,28 +474,16 @@ class JobsTable:
         return found
 
     def _batch_get(self, keys: list[Any]) -> list[JobRecipient]:
-        request: dict[str, Any] = {
-            self._table: {
-                "Keys": keys,
-                "ProjectionExpression": "job_id, #domain, recipient",
-                "ExpressionAttributeNames": {"#domain": "domain"},
-            }
-        }
-        found: list[JobRecipient] = []
-        for attempt in range(UNPROCESSED_RETRIES):
-            try:
-                response = self._client.batch_get_item(RequestItems=request)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error("BatchGetItem", exc) from exc
-            for item in response.get("Responses", {}).get(self._table, []):
-                if "job_id" in item:
-                    found.append(JobRecipient.model_validate(deserialize(item)))
-            unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
-            if not unprocessed or not unprocessed.get("Keys"):
-                return found
-            request = {self._table: unprocessed}
-            backoff(attempt)
-        raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
+        raws = batch_get(
+            self._client,
+            self._table,
+            keys,
+            operation="BatchGetItem",
+            consistent=False,
+            projection="job_id, #domain, recipient",
+            names={"#domain": "domain"},
+        )
+        return [JobRecipient.model_validate(deserialize(raw)) for raw in raws if "job_id" in raw]
 
     # ------------------------------------------------------------ bulk sends
     def open_bulk(self, record: BulkRecord, *, now: int) -> tuple[BulkRecord, bool]:
@@ -572,26 +535,10 @@ class JobsTable:
         BatchGetItem, 100 keys per call, reading the key only."""
         found: set[str] = set()
         for start in range(0, len(job_ids), BATCH_GET_LIMIT):
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [{"pk": {"S": job_id}} for job_id in job_ids[start : start + BATCH_GET_LIMIT]],
-                    "ProjectionExpression": "pk",
-                    "ConsistentRead": True,
-                }
-            }
-            for attempt in range(UNPROCESSED_RETRIES):
-                try:
-                    response = self._client.batch_get_item(RequestItems=request)
-                except (ClientError, BotoCoreError) as exc:
-                    raise storage_error("BatchGetItem (existing jobs)", exc) from exc
-                found.update(str(item["pk"]["S"]) for item in response.get("Responses", {}).get(self._table, []))
-                unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
-                if not unprocessed or not unprocessed.get("Keys"):
-                    break
-                request = {self._table: unprocessed}
-                backoff(attempt)
-            else:
-                raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
+            keys_ = [{"pk": {"S": job_id}} for job_id in job_ids[start : start + BATCH_GET_LIMIT]]
+            operation = "BatchGetItem (existing jobs)"
+            raws = batch_get(self._client, self._table, keys_, operation=operation, projection="pk")
+            found.update(str(raw["pk"]["S"]) for raw in raws)
         return found
 
     # ------------------------------------------------------------ sending

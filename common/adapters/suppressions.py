@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.adapters.dynamo import BATCH_GET_LIMIT, UNPROCESSED_RETRIES, backoff, error_code, storage_error
+from common.adapters.dynamo import BATCH_GET_LIMIT, batch_get, error_code, storage_error
 from common.logic.clock import to_rfc3339
 from common.models.errors import StorageError
 from common.models.suppression import SuppressionEntry
@@ -148,29 +148,16 @@ class SuppressionStore:
         return found
 
     def _batch_get(self, pks: Sequence[str], *, consistent: bool) -> list[SuppressionEntry]:
-        if len(pks) > BATCH_GET_LIMIT:
-            raise ValueError(f"BatchGetItem takes at most {BATCH_GET_LIMIT} keys")
-        request: dict[str, Any] = {
-            self._table: {
-                "Keys": [{"pk": {"S": pk}} for pk in pks],
-                "ProjectionExpression": _PROJECTION,
-                "ExpressionAttributeNames": _NAMES,
-                "ConsistentRead": consistent,
-            }
-        }
-        found: list[SuppressionEntry] = []
-        for attempt in range(UNPROCESSED_RETRIES):
-            try:
-                response = self._client.batch_get_item(RequestItems=request)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error("BatchGetItem (suppressions)", exc) from exc
-            found += [_entry(item) for item in response.get("Responses", {}).get(self._table, [])]
-            unprocessed = (response.get("UnprocessedKeys") or {}).get(self._table)
-            if not unprocessed or not unprocessed.get("Keys"):
-                return found
-            request = {self._table: unprocessed}
-            backoff(attempt)
-        raise StorageError(f"BatchGetItem left {len(request[self._table]['Keys'])} keys unprocessed")
+        raws = batch_get(
+            self._client,
+            self._table,
+            [{"pk": {"S": pk}} for pk in pks],
+            operation="BatchGetItem (suppressions)",
+            consistent=consistent,
+            projection=_PROJECTION,
+            names=_NAMES,
+        )
+        return [_entry(raw) for raw in raws]
 
     def page(
         self, domain: str, *, limit: int, after: PagePosition | None = None
