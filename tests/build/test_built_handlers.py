@@ -29,7 +29,7 @@ from common.adapters.jobs import JobsTable
 from local.build import host_architecture, host_runtime, host_template
 from local.events import http_event, scheduled_event, sqs_event
 from local.http_api import routes
-from local.pollers import queue_sources
+from local.pollers import RECEIVE_LIMIT, queue_sources
 from local.template import ROOT, create_stack
 from tests.build.conftest import assert_same_files, distributions, layers
 from tests.e2e.stack_process import free_port, wait_until
@@ -261,8 +261,11 @@ def test_every_built_handler_runs_from_its_artifact(built):  # noqa: PLR0915 - o
 
     # The queue consumer, with the SQS event Lambda builds from the queued message
     for source in queue_sources(stack):
+        # One ReceiveMessage (at most 10, AWS's limit) is enough for the one message queued
         received = sqs.receive_message(
-            QueueUrl=source.queue_url, MaxNumberOfMessages=source.batch_size, MessageSystemAttributeNames=["All"]
+            QueueUrl=source.queue_url,
+            MaxNumberOfMessages=min(source.batch_size, RECEIVE_LIMIT),
+            MessageSystemAttributeNames=["All"],
         )
         if received.get("Messages"):
             event = sqs_event(received["Messages"], queue_arn=source.queue_arn, region="us-east-1")
