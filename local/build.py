@@ -9,6 +9,10 @@ twice from the same sources:
   wheels with compiled code (``pydantic_core``) do not load on x86_64, nor
   cp313 ones in Python 3.11.
 
+The layer is built by ``layer/Makefile`` (pip for the runtime and the
+architecture, then the runtime's bytecode); this module tells it the host's
+for the twin.
+
 The tests then prove the two builds hold the same code and the same pinned
 dependency versions, that the deployed one's compiled code is for the
 template's runtime and architecture, and run the host build's handlers from
@@ -38,6 +42,12 @@ HOST_TEMPLATE = BUILD_ROOT / "host" / "template.yaml"
 
 _LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 _ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+# The wheels' platform tags for each Lambda architecture: what layer/Makefile's pip
+# may install (Lambda's python3.13 runs on Amazon Linux 2023, glibc 2.34).
+LAYER_PLATFORMS = {
+    "arm64": "manylinux2014_aarch64 manylinux_2_28_aarch64",
+    "x86_64": "manylinux2014_x86_64 manylinux_2_28_x86_64",
+}
 
 
 class BuildError(Exception):
@@ -162,6 +172,8 @@ def build(sam: str) -> None:
         + yaml.safe_dump(twin, sort_keys=False),
         encoding="utf-8",
     )
+    # layer/Makefile builds for the template's runtime and architecture unless told otherwise
+    host_env = dict(env, LAYER_PYTHON=runtime, LAYER_PLATFORMS=LAYER_PLATFORMS[architecture])
     _run(
         [
             sam,
@@ -173,7 +185,7 @@ def build(sam: str) -> None:
             "--build-dir",
             str(HOST_DIR),
         ],
-        env,
+        host_env,
     )
 
 

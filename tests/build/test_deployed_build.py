@@ -4,11 +4,15 @@ dependencies, compiled for the template's runtime and architecture."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from local.build import sam_environment
 from local.template import ROOT
 from tests.build.conftest import assert_same_files, built_template, distributions, layers
 
@@ -79,3 +83,43 @@ def test_compiled_code_is_for_the_templates_runtime_and_architecture(template, d
             assert _elf_machine(extension) == ELF_MACHINES[architecture], extension
             if ".cpython-" in extension.name:
                 assert tag in extension.name, extension
+
+
+# What the runtime's Python says of each .py file of a layer: its bytecode is
+# missing, or for another Python, or not hash-based and unchecked, or not of that source.
+_BYTECODE_CHECK = """
+import importlib.util, json, pathlib, sys
+site, problems, checked = pathlib.Path(sys.argv[1]), [], 0
+for source in sorted(site.rglob("*.py")):
+    checked += 1
+    cached = pathlib.Path(importlib.util.cache_from_source(str(source)))
+    if not cached.is_file():
+        problems.append([str(source.relative_to(site)), "no bytecode"])
+        continue
+    header = cached.read_bytes()[:16]
+    if header[:4] != importlib.util.MAGIC_NUMBER:
+        problems.append([str(source.relative_to(site)), "bytecode of another Python"])
+    elif int.from_bytes(header[4:8], "little") != 1:
+        problems.append([str(source.relative_to(site)), "not unchecked hash-based bytecode"])
+    elif header[8:16] != importlib.util.source_hash(source.read_bytes()):
+        problems.append([str(source.relative_to(site)), "bytecode of another source"])
+print(json.dumps({"checked": checked, "problems": problems}))
+"""
+
+
+def test_the_layer_ships_the_runtimes_bytecode_of_every_module(template, deploy_build):
+    # Lambda cannot write bytecode to a layer (read-only), so what the layer does not
+    # ship is compiled at every cold start; hash-based, as ZIP keeps no exact timestamps.
+    runtime = template["Globals"]["Function"]["Runtime"]
+    env = sam_environment({runtime})  # the runtime's Python, as make build found it
+    python = shutil.which(runtime, path=env.get("PATH"))
+    assert python, f"no {runtime} on PATH (make build needs it too)"
+    for logical in layers(template):
+        site = deploy_build / logical / "python"
+        done = subprocess.run(  # noqa: S603 - the runtime's Python, our own script
+            [python, "-I", "-c", _BYTECODE_CHECK, str(site)], env=env, capture_output=True, text=True, check=True
+        )
+        report = json.loads(done.stdout)
+        assert report["checked"] > 1000, "common and the dependencies: over a thousand modules"
+        assert report["problems"] == []
+        assert (site / "common" / "models" / "__pycache__").is_dir()
