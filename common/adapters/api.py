@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from common.adapters.observability import logger
 from common.models.api import (
@@ -314,7 +314,7 @@ def documented(status: int, description: str, errors: Mapping[int, str]) -> dict
 
 
 # ------------------------------------------------------------------ the caller
-_domain = TypeAdapter(Domain)
+_domain = TypeAdapter(Domain, config=ConfigDict(defer_build=True))
 
 
 def parse_domains_claim(value: Any) -> tuple[bool, frozenset[str]]:

@@ -97,7 +97,7 @@ def overridden_by(status: JobStatus) -> frozenset[JobStatus]:
 
 # ------------------------------------------------------------------ SES's record
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", populate_by_name=True)
 
 
 class SesMail(_Lenient):

@@ -61,7 +61,7 @@ CURSOR_VERSION = 2
 
 
 class _CursorBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     v: Literal[2] = 2  # CURSOR_VERSION
     f: str  # fingerprint of the plan and the filters

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 SUPPRESSED = "suppressed"  # what a bulk send's rejection reason begins with
 
 
-_domain = TypeAdapter(Domain)
+_domain = TypeAdapter(Domain, config=ConfigDict(defer_build=True))
 
 
 def checked_domain(raw: str) -> str:
@@ -91,7 +91,7 @@ class Suppressions:
 
 # ------------------------------------------------------------------ the cursor
 class _CursorBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     d: str  # the domain listed
     s: str  # the last entry's ssk

@@ -390,6 +390,8 @@ class CancelResult(BaseModel):
     """What a bulk cancel answers: ``{"canceled": n}`` once every job is done
     with; ``pending`` only while the rest is being finished in the background."""
 
+    model_config = ConfigDict(defer_build=True)
+
     canceled: int = Field(description="jobs of the bulk send this request moved from queued or retrying to canceled")
     pending: int | None = Field(
         default=None,
@@ -403,11 +405,13 @@ class CancelResult(BaseModel):
 class BulkCancelMessage(BaseModel):
     """A bulk cancel handed on to finish in the background (the actions queue)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     bulk_id: str = Field(pattern=JOB_ID_RE.pattern)
     domain: Domain
 
 
 class RetryResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     job_id: str = Field(description="the new job, queued; its retry_of is the job retried")

@@ -249,6 +249,8 @@ MAX_EVENT_DETAIL_CHARS = 300  # keeps a job with its events under 1 KB on the co
 class EventEntry(BaseModel):
     """One distinct SES event of a job, as the job's detail shows it."""
 
+    model_config = ConfigDict(defer_build=True)
+
     at: Timestamp
     type: EventType
     detail: Annotated[str, StringConstraints(max_length=MAX_EVENT_DETAIL_CHARS)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.models.errors import EmailOpsError
 from common.models.job import Domain, Timestamp
@@ -35,6 +35,8 @@ REASON_WORDS: dict[SuppressionReason, str] = {
 class SuppressionEntry(BaseModel):
     """One address on one domain's list."""
 
+    model_config = ConfigDict(defer_build=True)
+
     domain: str
     email: str = Field(description="lower-case")
     reason: SuppressionReason
@@ -43,6 +45,8 @@ class SuppressionEntry(BaseModel):
 
 
 class ListSuppressionsQuery(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     domain: Domain = Field(description="one of your domains (required)")
     limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     cursor: str | None = Field(
@@ -51,6 +55,8 @@ class ListSuppressionsQuery(BaseModel):
 
 
 class SuppressionsPage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[SuppressionEntry]
     next_cursor: str | None = Field(description="null on the last page")
 
