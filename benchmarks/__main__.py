@@ -9,6 +9,7 @@ python -m benchmarks --keep               # keep the request log and the functio
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -164,13 +165,7 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
     _progress(f"working files (request log, functions' logs; removed at the end unless --keep): {workdir}")
 
     _progress("cold start: importing each handler in fresh processes")
-    site = coldstart.lambda_like_site(workdir / "lambda-site")
-    cold = coldstart.measure(
-        runs=sizes.cold_runs,
-        site=site,
-        environments=coldstart.template_environments(),
-        functions=sizes.cold_functions,
-    )
+    cold = _cold_starts(workdir, sizes)
 
     bench = BenchStack(workdir, recording)
     functions_log = (workdir / "functions.log").open("w", encoding="utf-8")
@@ -342,19 +337,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _cold_starts(workdir: Path, sizes: Sizes) -> coldstart.ColdStarts:
+    """Figure 2: each handler's import, the libraries' floors, and each import from source."""
+    site = coldstart.lambda_like_site(workdir / "lambda-site")
+    environments = coldstart.template_environments()
+    cold = coldstart.measure(runs=sizes.cold_runs, site=site, environments=environments, functions=sizes.cold_functions)
+    layer, functions_dir = coldstart.source_copy(site, workdir / "from-source")
+    boto3_ms, from_source = coldstart.from_source(
+        runs=sizes.cold_runs,
+        layer=layer,
+        functions_dir=functions_dir,
+        environments=environments,
+        functions=sizes.cold_functions,
+    )
+    return dataclasses.replace(
+        cold,
+        floors=coldstart.floors(runs=sizes.cold_runs, site=site),
+        from_source=from_source,
+        boto3_from_source_ms=boto3_ms,
+    )
+
+
 def _cold_figure_only(args: argparse.Namespace) -> int:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="emailops-bench-"))
     output: Path = args.output or DOC
     sizes = SMOKE if args.smoke else FULL
     try:
-        site = coldstart.lambda_like_site(workdir / "lambda-site")
-        cold = coldstart.measure(
-            runs=sizes.cold_runs,
-            site=site,
-            environments=coldstart.template_environments(),
-            functions=sizes.cold_functions,
-        )
+        cold = _cold_starts(workdir, sizes)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -12,6 +12,12 @@ of the importing process (``time.process_time``): an import is CPU-bound, and
 CPU time does not grow with the load other processes put on the machine, as
 wall time does (on a shared two-core machine, wall times of one import varied
 twofold). One more run under ``python -X importtime`` says what dominates.
+
+Two more measures say what the figure cannot: the floors (the libraries alone,
+none of the service's code: what no change to the service can go below), and
+each import from source, without the layer's bytecode, as a layer that ships
+none is imported in Lambda (its file system is read-only, so nothing compiled
+there is kept).
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -44,7 +51,14 @@ HANDLERS = {
     "UnsubscribeFunction": "unsubscribe",
     "PageFunction": "page",
 }
-_TIMED_IMPORT = "import time; t = time.process_time(); import {module}; print(time.process_time() - t)"
+_TIMED_IMPORT = "import time; t = time.process_time(); {statement}; print(time.process_time() - t)"
+# The libraries alone, as the service's functions import them: boto3, pydantic's
+# models and fields, Powertools' logger and metrics; the API functions add its event handler.
+_LIBRARIES = "import boto3; from pydantic import BaseModel, Field; from aws_lambda_powertools import Logger, Metrics"
+FLOORS = {
+    "every function but the page": _LIBRARIES,
+    "the API functions": _LIBRARIES + "; from aws_lambda_powertools.event_handler import APIGatewayHttpResolver",
+}
 _IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)$")
 RUN_TIMEOUT_SECONDS = 60
 
@@ -67,10 +81,32 @@ class ColdStart:
 
 
 @dataclass(frozen=True)
+class Floor:
+    """The libraries a kind of function imports, alone: ``import boto3`` paired, as a handler's."""
+
+    functions: str
+    statement: str
+    median_ms: float
+    ratio_to_boto3: float
+
+
+@dataclass(frozen=True)
+class FromSource:
+    """One import without the layer's bytecode, beside ``import boto3`` from source too."""
+
+    function: str
+    median_ms: float
+    ratio_to_boto3: float
+
+
+@dataclass(frozen=True)
 class ColdStarts:
     boto3_ms: float
     runs: int
     functions: list[ColdStart]
+    floors: list[Floor] = field(default_factory=list)
+    from_source: list[FromSource] = field(default_factory=list)
+    boto3_from_source_ms: float = 0.0
 
 
 # ---------------------------------------------------------------- the import path
@@ -176,10 +212,16 @@ def lambda_environment(function: str, code_dir: Path, template_env: Mapping[str,
 
 def _run(module: str, path: list[Path], env: Mapping[str, str], *, importtime: bool = False) -> tuple[float, str]:
     """CPU seconds ``import module`` took in a fresh process, and its stderr."""
+    return _run_statement(f"import {module}", path, env, importtime=importtime)
+
+
+def _run_statement(
+    statement: str, path: list[Path], env: Mapping[str, str], *, importtime: bool = False
+) -> tuple[float, str]:
     command = [sys.executable, "-S"]
     if importtime:
         command += ["-X", "importtime"]
-    command += ["-c", _TIMED_IMPORT.format(module=module)]
+    command += ["-c", _TIMED_IMPORT.format(statement=statement)]
     full_env = {**env, "PYTHONPATH": os.pathsep.join(str(p) for p in path)}
     # In the first folder, as Lambda runs in the function's: ``-c`` puts the
     # working directory first on sys.path, and this repository's would shadow the path.
@@ -193,7 +235,7 @@ def _run(module: str, path: list[Path], env: Mapping[str, str], *, importtime: b
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"import {module} failed: {done.stderr.strip().splitlines()[-1:]}")
+        raise RuntimeError(f"{statement} failed: {done.stderr.strip().splitlines()[-1:]}")
     return float(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
@@ -267,3 +309,75 @@ def measure(
         )
     boto3_ms = statistics.median(all_baseline) * 1000 if all_baseline else 0.0
     return ColdStarts(boto3_ms=boto3_ms, runs=runs, functions=results)
+
+
+# ---------------------------------------------------------------- what the figure cannot say
+def floors(*, runs: int, site: Path) -> list[Floor]:
+    """The libraries alone (``FLOORS``), each run paired with one of ``import boto3``."""
+    env = lambda_environment("boto3", ROOT, {})
+    _run("boto3", [site], env)  # warm-up
+    found = []
+    for functions, statement in FLOORS.items():
+        _run_statement(statement, [site], env)  # warm-up
+        baseline, seconds = [], []
+        for _ in range(runs):
+            baseline.append(_run("boto3", [site], env)[0])
+            seconds.append(_run_statement(statement, [site], env)[0])
+        found.append(
+            Floor(
+                functions=functions,
+                statement=statement,
+                median_ms=statistics.median(seconds) * 1000,
+                ratio_to_boto3=statistics.median(seconds) / statistics.median(baseline),
+            )
+        )
+    return found
+
+
+def source_copy(site: Path, target: Path) -> tuple[Path, Path]:
+    """The layer (``site``'s packages and ``common``) and the functions' folders,
+    copied without any bytecode: (the layer's folder, the functions' folder)."""
+    no_bytecode = shutil.ignore_patterns("__pycache__", "*.pyc")
+    layer, functions = target / "layer", target / "functions"
+    layer.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(site.iterdir()):
+        source = entry.resolve()
+        if source.is_dir():
+            shutil.copytree(source, layer / entry.name, ignore=no_bytecode, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, layer / entry.name)
+    shutil.copytree(ROOT / "common", layer / "common", ignore=no_bytecode, dirs_exist_ok=True)
+    shutil.copytree(ROOT / "functions", functions, ignore=no_bytecode, dirs_exist_ok=True)
+    return layer, functions
+
+
+def from_source(
+    *,
+    runs: int,
+    layer: Path,
+    functions_dir: Path,
+    environments: Mapping[str, Mapping[str, str]],
+    functions: Iterable[str] | None = None,
+) -> tuple[float, list[FromSource]]:
+    """Each import with no bytecode of the layer's or the function's (none is
+    written either: ``PYTHONDONTWRITEBYTECODE``), beside ``import boto3`` from the
+    same bytecode-less layer; the standard library keeps its own, as Lambda's runtime has it."""
+    baseline_env = {**lambda_environment("boto3", ROOT, {}), "PYTHONDONTWRITEBYTECODE": "1"}
+    all_baseline: list[float] = []
+    found = []
+    for function in functions or HANDLERS:
+        code_dir = functions_dir / HANDLERS[function]
+        env = {**lambda_environment(function, code_dir, environments.get(function, {})), "PYTHONDONTWRITEBYTECODE": "1"}
+        baseline, seconds = [], []
+        for _ in range(runs):
+            baseline.append(_run("boto3", [layer], baseline_env)[0])
+            seconds.append(_run("app", [code_dir, layer], env)[0])
+        all_baseline += baseline
+        found.append(
+            FromSource(
+                function=function,
+                median_ms=statistics.median(seconds) * 1000,
+                ratio_to_boto3=statistics.median(seconds) / statistics.median(baseline),
+            )
+        )
+    return (statistics.median(all_baseline) * 1000 if all_baseline else 0.0), found

@@ -404,16 +404,51 @@ def _cold_section(r: Results) -> str:
 
 
 def cold_section(cold_starts: ColdStarts) -> str:
+    from_source = {f.function: f for f in cold_starts.from_source}
+
+    def source_cell(function: str) -> str:
+        found = from_source.get(function)
+        return f"{found.median_ms:,.0f} ms ({found.ratio_to_boto3:.2f}x)" if found else "—"
+
     rows = [
         [
             cold.function,
             f"{cold.median_ms:,.0f} ms",
             _ratio(cold.ratio_to_boto3),
+            source_cell(cold.function),
             ", ".join(f"{c.module} {c.self_ms:,.0f}" for c in cold.dominant),
             ", ".join(f"{c.module} {c.self_ms:,.0f}" for c in cold.heaviest_own),
         ]
         for cold in cold_starts.functions
     ]
+    floor_rows = [
+        [floor.functions, f"`{floor.statement}`", f"{floor.median_ms:,.0f} ms", _ratio(floor.ratio_to_boto3)]
+        for floor in cold_starts.floors
+    ]
+    floors = (
+        [
+            "The floors: the libraries alone, none of the service's code, timed the same way (each run paired with",
+            "one of `import boto3`). No change to the service's own code can bring a function below its floor.",
+            "",
+            _table(["functions", "imports", "import", "÷ boto3"], floor_rows),
+            "",
+        ]
+        if floor_rows
+        else []
+    )
+    source = (
+        [
+            "From source: the same imports with no bytecode of the layer's or the function's, none written",
+            f"either, beside `import boto3` from the same layer ({cold_starts.boto3_from_source_ms:,.0f} ms). That is",
+            "what Lambda does with a layer that ships no bytecode (its file system is read-only, so nothing it",
+            "compiles is kept): `sam build`'s Python builder makes such a layer, so `layer/Makefile` builds this",
+            "one and ships the runtime's bytecode of every module (docs/decisions.md, \"The layer ships its",
+            'bytecode").',
+            "",
+        ]
+        if cold_starts.from_source
+        else []
+    )
     return "\n".join(
         [
             "## 2. Cold start",
@@ -429,8 +464,13 @@ def cold_section(cold_starts: ColdStarts) -> str:
             "package's modules' own import times, summed (ms), and the three modules that cost most by",
             "themselves. Python here is this machine's, not Lambda's 3.13.",
             "",
-            _table(["function", "import", "÷ boto3", "by package (ms)", "heaviest modules (ms)"], rows),
+            _table(
+                ["function", "import", "÷ boto3", "from source (÷ boto3)", "by package (ms)", "heaviest modules (ms)"],
+                rows,
+            ),
             "",
+            *floors,
+            *source,
             "boto3 and botocore are a floor every function pays. Above it: pydantic (a third to a half of",
             "`import boto3` by itself), the models the service defines (built on first use: `defer_build`),",
             "Powertools' logger",
@@ -743,10 +783,12 @@ def cold_notes(cold_starts: ColdStarts) -> list[str]:
         return []
     low = min(c.ratio_to_boto3 for c in cold_starts.functions)
     high = max(c.ratio_to_boto3 for c in cold_starts.functions)
+    floors = "; ".join(f"{floor.functions}: {floor.ratio_to_boto3:.2f}x" for floor in cold_starts.floors)
     return [
         f"- **Cold start**: {low:.1f}x to {high:.1f}x `import boto3` (goal ≤ {COLD_TARGET}x; {len(over)} of"
         f" {len(cold_starts.functions)} functions over it). The rest is pydantic, the models the service defines,"
         " Powertools' logger and metrics, and for the API functions Powertools' event handler (figure 2)."
+        + (f" The libraries alone, without the service's code, are already {floors}." if floors else "")
     ]
 
 

@@ -90,3 +90,90 @@ def test_figure_2_measured_alone_replaces_only_its_own_rows_section_and_note() -
     assert "old section text" not in spliced and "Measured alone." in spliced
     assert spliced.index("## 2. Cold start") < spliced.index("Measured alone.") < spliced.index("## 3. List cost")
     assert spliced.endswith("## 3. List cost\nlist text")
+
+
+def test_the_floors_are_paired_with_boto3_as_the_handlers_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    timed: list[str] = []
+
+    def fake_statement(
+        statement: str, path: list[Path], env: Mapping[str, str], *, importtime: bool = False
+    ) -> tuple[float, str]:
+        timed.append(statement)
+        if statement == "import boto3":
+            return 0.100, ""
+        return (0.150 if "event_handler" in statement else 0.120), ""
+
+    monkeypatch.setattr(coldstart, "_run_statement", fake_statement)
+    floors = coldstart.floors(runs=3, site=Path("."))
+    assert [(f.functions, round(f.ratio_to_boto3, 6)) for f in floors] == [
+        ("every function but the page", 1.2),
+        ("the API functions", 1.5),
+    ]
+    # The API functions' floor is the others' plus the event handler, and no service code is imported
+    assert floors[1].statement.startswith(floors[0].statement + "; ")
+    assert not any("common" in statement or "app" in statement.split() for statement in timed)
+
+
+def test_the_copy_from_source_holds_the_layer_and_functions_without_bytecode(tmp_path: Path) -> None:
+    installed = tmp_path / "installed"
+    (installed / "pkg" / "__pycache__").mkdir(parents=True)
+    (installed / "pkg" / "__init__.py").write_text("X = 1\n")
+    (installed / "pkg" / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"\0")
+    (installed / "single.py").write_text("Y = 2\n")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "pkg").symlink_to(installed / "pkg")
+    (site / "single.py").symlink_to(installed / "single.py")
+
+    layer, functions = coldstart.source_copy(site, tmp_path / "copy")
+
+    copied = {p.relative_to(layer).as_posix() for p in layer.rglob("*") if p.is_file()}
+    assert {"pkg/__init__.py", "single.py", "common/__init__.py", "common/models/job.py"} <= copied
+    everything = [*layer.rglob("*"), *functions.rglob("*")]
+    assert not [p for p in everything if p.suffix == ".pyc" or p.name == "__pycache__"]
+    assert not [p for p in everything if p.is_symlink()], "files, not links back to the bytecode's folders"
+    assert (functions / "send_worker" / "app.py").is_file()
+    assert (functions / "page" / "web" / "index.html").is_file()
+
+
+def test_an_import_from_source_writes_no_bytecode_and_is_paired_with_boto3_from_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[str, list[Path], str | None]] = []
+
+    def fake_run(
+        module: str, path: list[Path], env: Mapping[str, str], *, importtime: bool = False
+    ) -> tuple[float, str]:
+        seen.append((module, path, env.get("PYTHONDONTWRITEBYTECODE")))
+        return (0.300 if module == "boto3" else 0.600), ""
+
+    monkeypatch.setattr(coldstart, "_run", fake_run)
+    layer, functions = Path("/layer"), Path("/functions")
+    boto3_ms, found = coldstart.from_source(
+        runs=2, layer=layer, functions_dir=functions, environments={}, functions=["SweeperFunction"]
+    )
+    assert round(boto3_ms) == 300
+    assert [(f.function, round(f.median_ms), round(f.ratio_to_boto3, 6)) for f in found] == [
+        ("SweeperFunction", 600, 2.0)
+    ]
+    one_run = [("boto3", [layer], "1"), ("app", [functions / "sweeper", layer], "1")]
+    assert seen == one_run * 2
+
+
+def test_figure_2_shows_the_floors_and_the_imports_from_source() -> None:
+    from benchmarks import report
+
+    cold = coldstart.ColdStarts(
+        boto3_ms=200.0,
+        runs=5,
+        functions=[coldstart.ColdStart("EnqueueFunction", 340.0, 5, 1.7, [], [])],
+        floors=[coldstart.Floor("the API functions", "import boto3; import x", 330.0, 1.65)],
+        from_source=[coldstart.FromSource("EnqueueFunction", 900.0, 1.8)],
+        boto3_from_source_ms=500.0,
+    )
+    section = report.cold_section(cold)
+    assert "| EnqueueFunction | 340 ms | 1.70x | 900 ms (1.80x) |" in section
+    assert "| the API functions | `import boto3; import x` | 330 ms |" in section
+    assert "`import boto3` from the same layer (500 ms)" in section
+    (note,) = report.cold_notes(cold)
+    assert "the API functions: 1.65x" in note
