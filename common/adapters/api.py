@@ -54,7 +54,7 @@ from common.models.api import (
     Unauthenticated,
     UnfinishedBulkSend,
 )
-from common.models.errors import EmailOpsError, InvalidCursor, JobNotFound
+from common.models.errors import EmailOpsError, IdempotencyKeyReused, InvalidCursor, JobNotFound
 from common.models.job import Domain
 from common.models.settings import ApiSettings, get_cors_settings
 from common.models.suppression import (
@@ -84,6 +84,7 @@ _ANSWERS: dict[type[Exception], tuple[HTTPStatus, str | None]] = {
     TooManyRecipients: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, None),
     DomainPaused: (HTTPStatus.CONFLICT, None),
     IdempotencyValidationError: (HTTPStatus.CONFLICT, "idempotency_key_reused"),
+    IdempotencyKeyReused: (HTTPStatus.CONFLICT, None),
     IdempotencyAlreadyInProgressError: (HTTPStatus.CONFLICT, "idempotency_in_progress"),
     UnfinishedBulkSend: (HTTPStatus.INTERNAL_SERVER_ERROR, None),
     NotCancelable: (HTTPStatus.CONFLICT, None),

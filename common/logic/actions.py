@@ -274,7 +274,11 @@ class JobActions:
         )
 
     # ------------------------------------------------------------ retry
-    def retry(self, job_id: str, caller: Caller) -> RetryResult:
+    def retry(self, job_id: str, caller: Caller, *, idempotency_key: str | None = None) -> RetryResult:
+        """A new job sending ``job_id``'s email again. With ``idempotency_key``
+        the same key for the same job answers the first retry's job and
+        creates nothing more; for any other request of the domain (another
+        job's retry, an enqueued email) it is ``IdempotencyKeyReused``."""
         job = self._visible_job(job_id, caller)
         if job.status not in RETRYABLE:
             raise NotRetryable(
@@ -286,19 +290,21 @@ class JobActions:
                 "to send to it again"
             )
         now = self._clock()
-        new = self.retry_job(job, now)
+        new = self.retry_job(job, now, idempotency_key=idempotency_key)
         if not self._jobs.keep_body_until(job.body, self._jobs.expires_at(new.created_at)):
             raise NotRetryable("the job's body is no longer stored, so it cannot be sent again")
-        self._outbox.store_and_queue_on_stored_bodies([new], due_at=epoch_seconds(now + self._grace))
+        stored = self._outbox.store_and_queue_on_stored_bodies([new], due_at=epoch_seconds(now + self._grace))
+        answer = stored.stored_id[new.job_id]
         logger.info(
-            "job retried",
-            extra={"job_id": new.job_id, "retry_of": job.job_id, "domain": job.domain, "type": job.type.value},
+            "job retried" if answer == new.job_id else "job retried already with this idempotency key",
+            extra={"job_id": answer, "retry_of": job.job_id, "domain": job.domain, "type": job.type.value},
         )
-        return RetryResult(job_id=new.job_id)
+        return RetryResult(job_id=answer)
 
     @staticmethod
-    def retry_job(job: Job, now: datetime) -> Job:
-        """The new job a retry of ``job`` creates: the same email, queued, linked by ``retry_of``."""
+    def retry_job(job: Job, now: datetime, *, idempotency_key: str | None = None) -> Job:
+        """The new job a retry of ``job`` creates: the same email, queued, linked by ``retry_of``
+        (with ``idempotency_key``: carrying it, and the fingerprint of a retry of ``job``)."""
         job_id, created_at = new_job_id(now)
         return Job(
             job_id=job_id,
@@ -311,7 +317,15 @@ class JobActions:
             body=job.body,
             reply_to=job.reply_to,
             retry_of=job.job_id,
+            idempotency_key=idempotency_key,
+            request_fingerprint=retry_fingerprint(job.job_id) if idempotency_key is not None else None,
         )
+
+
+def retry_fingerprint(job_id: str) -> str:
+    """What an idempotency key of a retry stands for: the retry of that job (no
+    enqueue request's fingerprint, ``v1:`` and a SHA-256, can equal it)."""
+    return f"retry:{job_id}"
 
 
 def _not_cancelable(status: JobStatus) -> str:

@@ -203,15 +203,24 @@ class Outbox:
     def store_and_queue_on_stored_bodies(self, jobs: Sequence[Job], *, due_at: int) -> Stored:
         """Store new jobs whose body items are stored already (a retry reuses
         its job's body: ``JobsTable.keep_body_until`` made it live as long),
-        25 per BatchWriteItem, and queue them. Raises ``StorageError`` after
+        25 per BatchWriteItem, and queue them. A job with an idempotency key
+        is one transaction with its key's marker instead: when the key stands
+        for a job already, nothing is written or queued, and ``stored_id``
+        maps the job's id to that one's. Raises ``StorageError`` after
         queueing those written before DynamoDB failed."""
         stored = Stored()
+        unkeyed = [job for job in jobs if job.idempotency_key is None]
         try:
-            for start in range(0, len(jobs), BATCH_WRITE_LIMIT):
-                chunk = list(jobs[start : start + BATCH_WRITE_LIMIT])
+            for start in range(0, len(unkeyed), BATCH_WRITE_LIMIT):
+                chunk = list(unkeyed[start : start + BATCH_WRITE_LIMIT])
                 self._jobs.put_new(chunk, due_at=due_at)
                 stored.created += chunk
                 stored.stored_id.update((job.job_id, job.job_id) for job in chunk)
+            for job in jobs:
+                if job.idempotency_key is not None:
+                    stored.stored_id[job.job_id] = self._jobs.put_new_idempotent(job, due_at=due_at)
+                    if stored.stored_id[job.job_id] == job.job_id:
+                        stored.created.append(job)
         except StorageError as exc:
             logger.exception("storing jobs failed; those stored are queued", extra={"requested": len(jobs)})
             self._queue(stored.created)

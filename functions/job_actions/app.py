@@ -7,14 +7,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common.adapters import aws
-from common.adapters.api import api_resolver, caller_dependency, documented
+from common.adapters.api import IDEMPOTENCY_HEADER, api_resolver, caller_dependency, documented
 from common.adapters.observability import logger, metrics, tracer
 from common.logic.actions import JobActions, finish_bulk_cancels
 from common.models.api import Caller, CancelResult, RetryResult
-from common.models.job import JobSummary
+from common.models.job import IdempotencyKey, JobSummary
 from common.models.settings import get_job_actions_settings
 
 app = api_resolver()
@@ -42,7 +43,8 @@ RETRY_RESPONSES = documented(
     {
         404: NOT_FOUND,
         409: "not_retryable: the job is not failed, bounced or canceled (or its body is no longer stored); "
-        "suppressed: its recipient is now on the domain's suppression list",
+        "suppressed: its recipient is now on the domain's suppression list; "
+        "idempotency_key_reused: the Idempotency-Key stands for another request of the domain",
     },
 )
 
@@ -62,8 +64,12 @@ def cancel_bulk(bulk_id: str, caller: Annotated[Caller, Depends(current_caller)]
 
 
 @app.post("/jobs/<job_id>/retry", status_code=202, summary="Send a job again", responses=RETRY_RESPONSES)
-def retry_job(job_id: str, caller: Annotated[Caller, Depends(current_caller)]) -> RetryResult:
-    return _actions().retry(job_id, caller)
+def retry_job(
+    job_id: str,
+    caller: Annotated[Caller, Depends(current_caller)],
+    idempotency_key: Annotated[IdempotencyKey | None, Header(alias=IDEMPOTENCY_HEADER)] = None,
+) -> RetryResult:
+    return _actions().retry(job_id, caller, idempotency_key=idempotency_key)
 
 
 @logger.inject_lambda_context(log_event=False)  # the event carries the caller's token

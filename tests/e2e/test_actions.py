@@ -86,6 +86,19 @@ def test_a_failed_job_retried_over_http_is_sent_as_a_new_linked_job(local_stack)
     assert (other.status_code, other.json()["error"]["code"]) == (404, "not_found")
 
 
+def test_a_retry_repeated_with_its_idempotency_key_over_http_sends_once(local_stack):
+    domain = new_domain()
+    [failed] = write_jobs(local_stack, domain, 1, status=JobStatus.FAILED)
+    headers = {**auth(domain), "Idempotency-Key": "retry-once"}
+    url = f"{local_stack.api}/jobs/{failed.job_id}/retry"
+    first = requests.post(url, headers=headers, timeout=30)
+    assert first.status_code == 202, first.text
+    wait_sent(local_stack, first.json()["job_id"], domain)
+    again = requests.post(url, headers=headers, timeout=30)
+    assert (again.status_code, again.json()) == (202, first.json())
+    assert sent_to(local_stack, failed.recipient) == 1
+
+
 def test_a_canceled_job_is_never_sent_when_its_message_arrives(local_stack):
     domain = new_domain()
     [queued] = write_jobs(local_stack, domain, 1, status=JobStatus.QUEUED)

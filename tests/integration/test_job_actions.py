@@ -49,8 +49,14 @@ class Actions(Admin):
     def cancel_bulk(self, bulk_id: str) -> Reply:
         return self._post(f"/bulks/{bulk_id}/cancel", "POST /bulks/{bulk_id}/cancel", {"bulk_id": bulk_id})
 
-    def retry(self, job_id: str) -> Reply:
-        return self._post(f"/jobs/{job_id}/retry", "POST /jobs/{job_id}/retry", {"job_id": job_id})
+    def retry(self, job_id: str, *, key: str | None = None) -> Reply:
+        ev = self._event("job_actions", "POST", f"/jobs/{job_id}/retry")
+        ev["routeKey"] = ev["requestContext"]["routeKey"] = "POST /jobs/{job_id}/retry"
+        ev["pathParameters"] = {"job_id": job_id}
+        ev["headers"].pop("idempotency-key", None)
+        if key is not None:
+            ev["headers"]["idempotency-key"] = key
+        return self._call("job_actions", ev)
 
 
 @pytest.fixture
@@ -560,3 +566,111 @@ def test_a_retry_whose_body_is_gone_is_refused(harness: Harness, admin: Actions)
     assert (reply.status, reply.code) == (409, "not_retryable")
     assert "body" in reply.body["error"]["message"]
     assert harness.receive() == []
+
+
+# ------------------------------------------------------- retry with an Idempotency-Key
+def _retries_of(harness: Harness, job_id: str) -> list[str]:
+    """Every stored job whose retry_of is ``job_id`` (a scan: the test's table is small)."""
+    scanned = harness.dynamodb.scan(
+        TableName=harness.stack.names["JobsTable"],
+        FilterExpression="retry_of = :old",
+        ExpressionAttributeValues={":old": {"S": job_id}},
+    )
+    return sorted(item["pk"]["S"] for item in scanned["Items"])
+
+
+def test_a_retry_sent_twice_with_one_idempotency_key_makes_one_job_and_sends_once(
+    harness: Harness, admin: Actions
+) -> None:
+    job = stored_job(JobStatus.FAILED, recipient="owner@acme.com")
+    first = admin.retry(job.job_id, key="retry-1")
+    again = admin.retry(job.job_id, key="retry-1")
+    assert (first.status, again.status) == (202, 202)
+    assert again.body == first.body
+    assert _retries_of(harness, job.job_id) == [first.body["job_id"]]
+    # One message, one email
+    event = harness.deliver(PRIORITY)
+    assert [QueueMessage.model_validate_json(r["body"]).job_id for r in event["Records"]] == [first.body["job_id"]]
+    assert harness.process(event) == {"batchItemFailures": []}
+    assert harness.deliver(PRIORITY)["Records"] == []
+    harness.assert_sent_once_after(first.body["job_id"], attempts=1)
+    # A third call after it was sent still answers the same job, and sends nothing more
+    assert admin.retry(job.job_id, key="retry-1").body == first.body
+    assert harness.receive(PRIORITY) == []
+    assert harness.sent_to("owner@acme.com") == 1
+
+
+def test_retries_at_once_with_one_idempotency_key_make_one_job(
+    harness: Harness, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = stored_job(JobStatus.BOUNCED)
+    # DynamoDB runs each transaction atomically; moto applies one by copying the
+    # table and swapping it in, so two at once in threads may lose one's writes.
+    # One at a time, as DynamoDB orders them: the race left is the retries'.
+    lock = threading.Lock()
+    transact = harness.dynamodb.transact_write_items
+
+    def one_at_a_time(**kwargs: Any) -> Any:
+        with lock:
+            return transact(**kwargs)
+
+    monkeypatch.setattr(harness.dynamodb, "transact_write_items", one_at_a_time)
+    actions = JobActions.from_settings(get_job_actions_settings(), dynamodb=harness.dynamodb, sqs=harness.sqs)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: actions.retry(job.job_id, CALLER, idempotency_key="once"), range(4)))
+    assert len({answer.job_id for answer in answers}) == 1
+    assert _retries_of(harness, job.job_id) == [answers[0].job_id]
+    assert len(harness.receive(PRIORITY)) == 1
+
+
+def test_without_a_key_or_with_another_key_each_retry_is_a_new_job(harness: Harness, admin: Actions) -> None:
+    job = stored_job(JobStatus.CANCELED)
+    made = {
+        admin.retry(job.job_id).body["job_id"],
+        admin.retry(job.job_id).body["job_id"],
+        admin.retry(job.job_id, key="a").body["job_id"],
+        admin.retry(job.job_id, key="b").body["job_id"],
+    }
+    assert len(made) == 4
+    assert _retries_of(harness, job.job_id) == sorted(made)
+
+
+def test_a_key_already_standing_for_another_request_of_the_domain_is_refused(
+    harness: Harness, admin: Actions, lambda_context: Any
+) -> None:
+    one, other = stored_job(JobStatus.FAILED), stored_job(JobStatus.FAILED, recipient="another@example.org")
+    assert admin.retry(one.job_id, key="shared").status == 202
+    # The same key for another job's retry
+    reused = admin.retry(other.job_id, key="shared")
+    assert (reused.status, reused.code) == (409, "idempotency_key_reused")
+    assert "another@example.org" not in str(reused.body)
+    assert _retries_of(harness, other.job_id) == []
+    # A key an enqueued email of the domain holds (one namespace per domain)
+    enqueue = load_function("enqueue")
+    request = {"type": "escalation", "domain": "acme.com", "to": "owner@acme.com", "subject": "Bell"}
+    enqueued = enqueue.handler(
+        {"jobs": [{**request, "body_text": "Hi", "idempotency_key": "enqueued-key"}]}, lambda_context
+    )
+    assert len(enqueued["job_ids"]) == 1
+    refused = admin.retry(other.job_id, key="enqueued-key")
+    assert (refused.status, refused.code) == (409, "idempotency_key_reused")
+    assert _retries_of(harness, other.job_id) == []
+
+
+def test_a_key_is_scoped_to_its_domain(harness: Harness, stack: Stack, lambda_context: Any) -> None:
+    acme = Actions(lambda_context, domains="acme.com")
+    beta = Actions(lambda_context, domains="beta.io", sub="admin-2")
+    mine, theirs = stored_job(JobStatus.FAILED), stored_job(JobStatus.FAILED, domain="beta.io")
+    ours, others = acme.retry(mine.job_id, key="k"), beta.retry(theirs.job_id, key="k")
+    assert (ours.status, others.status) == (202, 202)
+    assert _retries_of(harness, mine.job_id) == [ours.body["job_id"]]
+    assert _retries_of(harness, theirs.job_id) == [others.body["job_id"]]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 129, "with space", "caf\u00e9"])
+def test_a_bad_idempotency_key_is_a_400_and_makes_nothing(harness: Harness, admin: Actions, key: str) -> None:
+    job = stored_job(JobStatus.FAILED)
+    reply = admin.retry(job.job_id, key=key)
+    assert (reply.status, reply.code) == (400, "invalid_request")
+    assert "Idempotency-Key" in reply.body["error"]["message"]
+    assert _retries_of(harness, job.job_id) == []
