@@ -41,6 +41,7 @@ RETRY_RESPONSES = documented(
     202,
     "a new job sending the same email, queued; its retry_of is the job retried, which is unchanged",
     {
+        400: "invalid_request: a bad Idempotency-Key header",
         404: NOT_FOUND,
         409: "not_retryable: the job is not failed, bounced or canceled (or its body is no longer stored); "
         "suppressed: its recipient is now on the domain's suppression list; "

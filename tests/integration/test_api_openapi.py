@@ -49,7 +49,10 @@ def test_the_document_holds_the_routes_and_their_errors() -> None:
         "500",
         "503",
     }
-    assert set(paths["/jobs/{job_id}/retry"]["post"]["responses"]) == {"202", "401", "403", "404", "409", "414", "500"}
+    retry = paths["/jobs/{job_id}/retry"]["post"]
+    assert set(retry["responses"]) == {"202", "400", "401", "403", "404", "409", "414", "500"}
+    [key] = [p for p in retry["parameters"] if p["in"] == "header"]
+    assert (key["name"].lower(), key.get("required", False)) == ("idempotency-key", False)
     assert set(paths["/bulks/{bulk_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "414", "500"}
     filters = {p["name"] for p in paths["/jobs"]["get"]["parameters"]}
     assert {"recipient", "bulk_id", "created_after", "created_before"} <= filters
