@@ -1140,43 +1140,56 @@ def _capacity_section(r: Results) -> str:
     )
 
 
-def splice_list_figure(page: str, lists: ListCosts) -> str:
-    """``page`` (docs/benchmarks.md as a full run wrote it) with figure 3 measured
-    again: its section, its summary rows and its notes replaced, the rest kept."""
+def _splice_figure(
+    page: str,
+    *,
+    figure: str,
+    rows: list[SummaryRow],
+    own_notes: tuple[str, ...],
+    notes: list[str],
+    notes_before: tuple[str, ...],
+    section: str,
+) -> str:
+    """``page`` (docs/benchmarks.md as a full run wrote it) with one figure
+    measured again: its summary rows (``| <figure> |``), its notes (lines
+    starting with ``own_notes``, put back before the first note starting with
+    ``notes_before``) and its section (``## <figure>`` up to the next ``## ``)
+    replaced by the new ones; the rest kept."""
     lines = page.split("\n")
-    rows = [
-        f"| {row.figure} | {row.what} | {row.measured} | {row.reference} | {_ratio(row.ratio)} |"
-        for row in list_summary_rows(lists)
-    ]
-    at = next(i for i, line in enumerate(lines) if line.startswith("| 3. List cost |"))
-    lines = [line for line in lines if not line.startswith("| 3. List cost |")]
-    lines[at:at] = rows
-    kept = [line for line in lines if not line.startswith(("- **List cost**", "- **List pages that failed**"))]
-    notes_at = next(i for i, line in enumerate(kept) if line.startswith("- **Pipeline**"))
-    kept[notes_at:notes_at] = list_notes(lists)
+    table = [f"| {row.figure} | {row.what} | {row.measured} | {row.reference} | {_ratio(row.ratio)} |" for row in rows]
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"| {figure} |"))
+    lines = [line for line in lines if not line.startswith(f"| {figure} |")]
+    lines[at:at] = table
+    kept = [line for line in lines if not line.startswith(own_notes)]
+    notes_at = next(i for i, line in enumerate(kept) if line.startswith(notes_before))
+    kept[notes_at:notes_at] = notes
     text = "\n".join(kept)
-    start = text.index("## 3. List cost")
-    end = text.index("\n## 4. ", start)
-    return text[:start] + list_section(lists).rstrip("\n") + "\n" + text[end:]
+    start = text.index(f"## {figure}")
+    end = text.index("\n## ", start + 1)
+    return text[:start] + section.rstrip("\n") + "\n" + text[end:]
+
+
+def splice_list_figure(page: str, lists: ListCosts) -> str:
+    """``page`` with figure 3 measured again (``_splice_figure``)."""
+    return _splice_figure(
+        page,
+        figure="3. List cost",
+        rows=list_summary_rows(lists),
+        own_notes=("- **List cost**", "- **List pages that failed**"),
+        notes=list_notes(lists),
+        notes_before=("- **Pipeline**",),
+        section=list_section(lists),
+    )
 
 
 def splice_cold_figure(page: str, cold_starts: ColdStarts, remark: str = "") -> str:
-    """``page`` (docs/benchmarks.md as a full run wrote it) with figure 2 measured
-    again: its section (followed by ``remark``), its summary rows and its note
-    replaced, the rest kept."""
-    lines = page.split("\n")
-    rows = [
-        f"| {row.figure} | {row.what} | {row.measured} | {row.reference} | {_ratio(row.ratio)} |"
-        for row in cold_summary_rows(cold_starts)
-    ]
-    at = next(i for i, line in enumerate(lines) if line.startswith("| 2. Cold start |"))
-    lines = [line for line in lines if not line.startswith("| 2. Cold start |")]
-    lines[at:at] = rows
-    kept = [line for line in lines if not line.startswith("- **Cold start**")]
-    notes_at = next(i for i, line in enumerate(kept) if line.startswith(("- **List", "- **Pipeline**")))
-    kept[notes_at:notes_at] = cold_notes(cold_starts)
-    text = "\n".join(kept)
-    start = text.index("## 2. Cold start")
-    end = text.index("\n## 3. ", start)
-    section = cold_section(cold_starts).rstrip("\n") + ("\n\n" + remark if remark else "")
-    return text[:start] + section + "\n" + text[end:]
+    """``page`` with figure 2 measured again (``_splice_figure``), its section followed by ``remark``."""
+    return _splice_figure(
+        page,
+        figure="2. Cold start",
+        rows=cold_summary_rows(cold_starts),
+        own_notes=("- **Cold start**",),
+        notes=cold_notes(cold_starts),
+        notes_before=("- **List", "- **Pipeline**"),
+        section=cold_section(cold_starts).rstrip("\n") + ("\n\n" + remark if remark else ""),
+    )

@@ -124,11 +124,7 @@ class Outbox:
                 stored.stored_id.update((job.job_id, job.job_id) for job in chunk)
             for job in jobs:
                 if job.idempotency_key is not None:
-                    stored.stored_id[job.job_id] = self._jobs.put_new_idempotent(
-                        job, due_at=due_at, body=items[job.body]
-                    )
-                    if stored.stored_id[job.job_id] == job.job_id:
-                        stored.created.append(job)
+                    self._put_keyed(stored, job, due_at=due_at, body=items[job.body])
         except StorageError as exc:
             logger.exception(
                 "storing jobs failed; those stored are queued",
@@ -218,15 +214,21 @@ class Outbox:
                 stored.stored_id.update((job.job_id, job.job_id) for job in chunk)
             for job in jobs:
                 if job.idempotency_key is not None:
-                    stored.stored_id[job.job_id] = self._jobs.put_new_idempotent(job, due_at=due_at)
-                    if stored.stored_id[job.job_id] == job.job_id:
-                        stored.created.append(job)
+                    self._put_keyed(stored, job, due_at=due_at)
         except StorageError as exc:
             logger.exception("storing jobs failed; those stored are queued", extra={"requested": len(jobs)})
             self._queue(stored.created)
             raise PartlyStored(exc, stored=len(stored.created), requested=len(jobs)) from exc
         stored.unqueued = self._queue(stored.created)
         return stored
+
+    def _put_keyed(self, stored: Stored, job: Job, *, due_at: int, body: Item | None = None) -> None:
+        """Store a job with an idempotency key and its marker (``body``: its body
+        item too, in the same transaction); ``stored`` learns which job the key
+        stands for, and counts this one as created when it is that job."""
+        stored.stored_id[job.job_id] = self._jobs.put_new_idempotent(job, due_at=due_at, body=body)
+        if stored.stored_id[job.job_id] == job.job_id:
+            stored.created.append(job)
 
     def _put(self, job: Job, due_at: int) -> StorageError | None:
         try:
