@@ -27,10 +27,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from common.adapters.observability import logger
@@ -39,6 +35,7 @@ from common.models.api import (
     MAX_BODY_DEPTH,
     TOO_MANY_RECIPIENTS,
     BulkCancelUnfinished,
+    BulkKeyReused,
     BulkNotFound,
     Caller,
     DomainPaused,
@@ -54,9 +51,9 @@ from common.models.api import (
     Unauthenticated,
     UnfinishedBulkSend,
 )
+from common.models.api_settings import ApiSettings, get_cors_settings
 from common.models.errors import EmailOpsError, IdempotencyKeyReused, InvalidCursor, JobNotFound
 from common.models.job import Domain
-from common.models.settings import ApiSettings, get_cors_settings
 from common.models.suppression import (
     InvalidAddress,
     InvalidUnsubscribeRequest,
@@ -83,9 +80,8 @@ _ANSWERS: dict[type[Exception], tuple[HTTPStatus, str | None]] = {
     NoRecipients: (HTTPStatus.BAD_REQUEST, None),
     TooManyRecipients: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, None),
     DomainPaused: (HTTPStatus.CONFLICT, None),
-    IdempotencyValidationError: (HTTPStatus.CONFLICT, "idempotency_key_reused"),
     IdempotencyKeyReused: (HTTPStatus.CONFLICT, None),
-    IdempotencyAlreadyInProgressError: (HTTPStatus.CONFLICT, "idempotency_in_progress"),
+    BulkKeyReused: (HTTPStatus.CONFLICT, None),
     UnfinishedBulkSend: (HTTPStatus.INTERNAL_SERVER_ERROR, None),
     NotCancelable: (HTTPStatus.CONFLICT, None),
     NotRetryable: (HTTPStatus.CONFLICT, None),
@@ -96,6 +92,17 @@ _MESSAGES: dict[str, str] = {
     "idempotency_key_reused": f"this {IDEMPOTENCY_HEADER} was already used for a different request",
     "idempotency_in_progress": f"a request with this {IDEMPOTENCY_HEADER} is still being processed: try again shortly",
 }
+
+
+def answer_as(kind: type[Exception], status: HTTPStatus, code: str) -> None:
+    """Answer ``kind`` (and its subclasses) with ``status`` and ``code``: for the
+    errors of a library only one function imports (Powertools' idempotency, in
+    ``common.logic.bulk``), registered by the module that imports it, so that the
+    other functions need not load it (it imports boto3: docs/decisions.md,
+    "Cold starts: botocore, not boto3")."""
+    _ANSWERS[kind] = (status, code)
+
+
 # Validation error types the contract answers with 413.
 _OVERSIZE = {BODY_TOO_LARGE, TOO_MANY_RECIPIENTS}
 _MAX_LISTED_ERRORS = 5

@@ -1,5 +1,10 @@
 """AWS clients: made once per execution environment, lazily, never at import time.
 
+They are botocore's clients, made by one botocore session, as ``boto3.client``
+makes them (boto3's default session is a botocore session underneath), without
+importing boto3: its package brings s3transfer and multiprocessing, which no
+function here uses (docs/decisions.md, "Cold starts: botocore, not boto3").
+
 Adapters take a client in their constructor, so tests can hand in their own
 (a moto-backed one, or one wrapped in ``botocore.stub.Stubber``).
 """
@@ -7,9 +12,9 @@ Adapters take a client in their constructor, so tests can hand in their own
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
@@ -37,28 +42,37 @@ _SINGLE_SHOT = Config(
 
 
 @cache
+def _session() -> botocore.session.Session:
+    return botocore.session.get_session()
+
+
+def _client(service: str, config: Config) -> Any:
+    return _session().create_client(service, config=config)
+
+
+@cache
 def dynamodb() -> DynamoDBClient:
-    return boto3.client("dynamodb", config=_RETRYING)
+    return cast("DynamoDBClient", _client("dynamodb", _RETRYING))
 
 
 @cache
 def sqs() -> SQSClient:
-    return boto3.client("sqs", config=_RETRYING)
+    return cast("SQSClient", _client("sqs", _RETRYING))
 
 
 @cache
 def s3() -> S3Client:
-    return boto3.client("s3", config=_RETRYING)
+    return cast("S3Client", _client("s3", _RETRYING))
 
 
 @cache
 def sesv2() -> SESV2Client:
-    return boto3.client("sesv2", config=_SINGLE_SHOT)
+    return cast("SESV2Client", _client("sesv2", _SINGLE_SHOT))
 
 
 @cache
 def secretsmanager() -> SecretsManagerClient:
-    return boto3.client("secretsmanager", config=_RETRYING)
+    return cast("SecretsManagerClient", _client("secretsmanager", _RETRYING))
 
 
 @cache
@@ -73,6 +87,6 @@ def secrets() -> SecretsProvider:
 
 def reset_clients() -> None:
     """Forget every cached client, and the secrets read (tests start a fresh moto backend)."""
-    for getter in (dynamodb, sqs, s3, sesv2, secretsmanager):
+    for getter in (_session, dynamodb, sqs, s3, sesv2, secretsmanager):
         getter.cache_clear()
     secrets.cache_clear()

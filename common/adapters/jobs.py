@@ -39,10 +39,10 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.adapters.attribute_values import Item, deserialize, serialize
 from common.adapters.dynamo import (
     BATCH_GET_LIMIT,
     BATCH_WRITE_LIMIT,
@@ -71,22 +71,9 @@ from common.models.job import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
-
-Item = dict[str, "AttributeValueTypeDef"]
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 _SWEEP_PROJECTION = "pk, job_id, #domain, #type, recipient, #status, bulk_id, due_at, sent_at, esk, body"
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def serialize(values: Mapping[str, Any]) -> Item:
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
-
-
-def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
 
 
 def idempotency_pk(domain: str, key: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import ClientError
 
 from common.adapters import aws
@@ -27,6 +26,11 @@ def read_secret(secret_id: str, *, max_age: int, min_length: int = 1, provider: 
     Raises ``SecretUnavailable`` naming only the AWS error code: botocore's
     message quotes the secret's ARN (and the account id), which are never logged.
     """
+    # Imported on first use, with the provider: Powertools' parameters package
+    # imports boto3, which a function that never reads a secret (the worker
+    # sending system emails, enqueue, the sweeper) need not load.
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError  # noqa: PLC0415
+
     try:
         value = (provider or aws.secrets()).get(secret_id, max_age=max_age)
     except GetParameterError as exc:

@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.dynamo import BATCH_GET_LIMIT, batch_get, error_code, storage_error
 from common.logic.clock import to_rfc3339
 from common.models.errors import StorageError
@@ -38,9 +38,6 @@ SUPPRESSION_INDEX = "BySuppression"
 _FIELDS = ("domain", "email", "reason", "created_at", "job_id")
 _PROJECTION = ", ".join(f"#{name}" for name in _FIELDS)
 _NAMES = {f"#{name}": name for name in _FIELDS}
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 def suppression_pk(domain: str, email: str) -> str:
@@ -62,12 +59,12 @@ def suppression_item(entry: SuppressionEntry) -> dict[str, AttributeValueTypeDef
         "spk": entry.domain,
         "ssk": f"{created_at}#{email}",
     }
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+    return serialize(values)
 
 
 def _entry(item: Mapping[str, Any]) -> SuppressionEntry:
     """Items read back are validated again."""
-    values = {k: _deserializer.deserialize(v) for k, v in item.items() if k in _FIELDS}
+    values = deserialize({k: v for k, v in item.items() if k in _FIELDS})
     return SuppressionEntry.model_validate(values)
 
 

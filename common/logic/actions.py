@@ -72,20 +72,21 @@ from common.models.api import (
     BulkNotFound,
     Caller,
     CancelResult,
+    JobSummary,
     NotCancelable,
     NotRetryable,
     RecipientSuppressed,
     RetryResult,
 )
 from common.models.errors import JobNotFound, QueueError
-from common.models.job import JOB_ID_RE, Job, JobStatus, JobSummary, JobType, new_job_id
+from common.models.job import JOB_ID_RE, Job, JobStatus, JobType, new_job_id
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
-    from common.models.settings import JobActionsSettings
+    from common.models.api_settings import JobActionsSettings
 
 RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.BOUNCED, JobStatus.CANCELED})
 # What a bulk cancel tries: the cancelable statuses, and sending (the index may lag).

@@ -59,6 +59,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import cache
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -67,9 +68,14 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from ulid import ULID
 
+from common.adapters.api import answer_as
 from common.adapters.bodies import BodyStore
 from common.adapters.jobs import BulkItem, BulkRecord, JobRecipient, JobsTable
 from common.adapters.observability import logger
@@ -100,9 +106,13 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-    from common.models.settings import BulkQueueSettings
+    from common.models.api_settings import BulkQueueSettings
 
 IDEMPOTENCY_SECONDS = 24 * 60 * 60
+
+# Powertools' own refusals of a repeated key, answered in the contract's terms.
+answer_as(IdempotencyValidationError, HTTPStatus.CONFLICT, "idempotency_key_reused")
+answer_as(IdempotencyAlreadyInProgressError, HTTPStatus.CONFLICT, "idempotency_in_progress")
 
 # The key is (caller, header value); the request must be the same, or 409.
 IDEMPOTENCY = IdempotencyConfig(

@@ -56,13 +56,12 @@ from common.models.job import (
     MAX_BODIES_BYTES,
     MAX_BODY_CHARS,
     Bodies,
-    EmailRequest,
-    EnqueueBatch,
     Job,
     JobStatus,
     bodies_size,
     new_job_id,
 )
+from common.models.requests import EmailRequest, EnqueueBatch
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -53,9 +53,9 @@ from common.adapters.bodies import BodyStore
 from common.adapters.jobs import JobsTable
 from common.logic import keys
 from common.logic.signing import SignedCursors
-from common.models.api import BulkNotFound, BulkProgress, Caller, JobsPage, ListJobsQuery
+from common.models.api import BulkNotFound, BulkProgress, Caller, JobDetail, JobsPage, JobSummary, ListJobsQuery
 from common.models.errors import InvalidCursor, JobNotFound, StorageError
-from common.models.job import JOB_ID_RE, Job, JobDetail, JobStatus, JobSummary, JobType
+from common.models.job import JOB_ID_RE, Job, JobStatus, JobType
 
 CURSOR_VERSION = 2
 

@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from common.adapters.attribute_values import Item
 from common.adapters.bodies import BodyStore, body_pk
 from common.adapters.dynamo import BATCH_WRITE_LIMIT
-from common.adapters.jobs import Item, JobsTable
+from common.adapters.jobs import JobsTable
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
 from common.models.errors import StorageError

@@ -14,7 +14,6 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -32,10 +31,13 @@ from common.models.job import (
     JOB_ID_RE,
     MAX_BODIES_BYTES,
     MAX_BODY_CHARS,
+    AttemptLogEntry,
+    Bodies,
     Domain,
     EmailAddress,
+    EventEntry,
+    Job,
     JobStatus,
-    JobSummary,
     JobType,
     Subject,
     Timestamp,
@@ -101,9 +103,11 @@ class DomainPaused(EmailOpsError):
         self.reputation = reputation
 
 
-class BulkKeyReused(IdempotencyValidationError):
+class BulkKeyReused(EmailOpsError):
     """A bulk send's ``Idempotency-Key`` already stands for a different request:
     the same refusal (409 ``idempotency_key_reused``) as Powertools' own check."""
+
+    code = "idempotency_key_reused"
 
 
 class UnfinishedBulkSend(EmailOpsError):
@@ -174,6 +178,48 @@ class ErrorResponse(BaseModel):
 
 
 # ------------------------------------------------------------------ GET /jobs
+class JobSummary(BaseModel):
+    """A row of the log (docs/api.md)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    job_id: str
+    created_at: Timestamp
+    domain: str
+    type: JobType
+    recipient: str
+    subject: str
+    status: JobStatus
+    attempts: int
+    sent_at: Timestamp | None = None
+    error: str | None = None
+    bulk_id: str | None = None
+
+
+class JobDetail(JobSummary):
+    """A row expanded: the body, and every attempt."""
+
+    body_text: str
+    body_html: str | None = None
+    reply_to: str | None = None
+    message_id: str | None = None
+    attempt_log: list[AttemptLogEntry]
+    # One entry per distinct SES event, oldest first by ``at``.
+    events: list[EventEntry] = Field(default_factory=list)
+    unsubscribe_url: str | None = Field(
+        default=None, description="manual jobs: the one-click unsubscribe URL sent in the email's headers; else null"
+    )
+    retry_of: str | None = Field(default=None, description="the job this one sends again, or null")
+
+    @classmethod
+    def from_job(cls, job: Job, bodies: Bodies, *, unsubscribe_url: str | None = None) -> JobDetail:
+        return cls.model_validate(
+            job.model_dump(exclude={"body"})
+            | {"body_text": bodies.text, "body_html": bodies.html, "unsubscribe_url": unsubscribe_url}
+            | {"events": sorted(job.events, key=lambda entry: entry.at)}
+        )
+
+
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

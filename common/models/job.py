@@ -1,14 +1,15 @@
 """Models are the contract: fields, limits and formats of docs/api.md in one place.
 
-Request models (what callers send), the domain model ``Job`` (what is stored,
-re-validated when read back) and response models (what callers get) are
-separate and converted explicitly.
+This module holds the limits, the value types and the domain model ``Job``
+(what is stored, re-validated when read back); request models (what callers
+send: ``common.models.requests``) and response models (what callers get:
+``common.models.api``) are separate and converted explicitly. Every function
+imports this module, so it defines only what the sending path needs too
+(docs/decisions.md, "Cold starts").
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -22,9 +23,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
-    model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from common.logic.clock import to_rfc3339, utc_now
 
@@ -333,104 +332,3 @@ class QueueMessage(BaseModel):
     @property
     def queue(self) -> QueueName:
         return queue_for(self.type)
-
-
-# ------------------------------------------------------------ requests
-class EmailRequest(BaseModel):
-    """One email a Privas service asks to send (docs/api.md).
-
-    ``body_text``, ``body_html`` or both; without ``body_text`` the job's text
-    is made from the HTML when it is enqueued (``common.logic.plaintext``).
-    """
-
-    model_config = ConfigDict(defer_build=True, extra="forbid")
-
-    type: JobType
-    domain: Domain
-    to: EmailAddress
-    subject: Subject
-    body_text: BodyText | None = None
-    body_html: BodyHtml | None = None
-    reply_to: EmailAddress | None = None
-    idempotency_key: IdempotencyKey | None = None
-
-    @model_validator(mode="after")
-    def _has_a_body_that_fits_one_item(self) -> EmailRequest:
-        # Their own error types, so callers can name the fields they are about.
-        if self.body_text is None:
-            if self.body_html is None:
-                raise PydanticCustomError(BODY_MISSING, "is required unless body_html is given")
-            limit = MAX_BODIES_BYTES - DERIVED_TEXT_RESERVE_BYTES
-            if bodies_size("", self.body_html) > limit:
-                raise PydanticCustomError(
-                    BODIES_TOO_LARGE,
-                    "body_html without body_text must not exceed {limit} bytes (UTF-8): "
-                    "the plain-text version made from it needs the rest of {total}",
-                    {"limit": limit, "total": MAX_BODIES_BYTES, "field": "body_html"},
-                )
-        elif bodies_size(self.body_text, self.body_html) > MAX_BODIES_BYTES:
-            raise PydanticCustomError(
-                BODIES_TOO_LARGE,
-                "body_text and body_html together must not exceed {limit} bytes (UTF-8)",
-                {"limit": MAX_BODIES_BYTES, "field": "body_text"},
-            )
-        return self
-
-    def fingerprint(self) -> str:
-        """What makes two requests with one idempotency key the same request:
-        a SHA-256 of type, recipient, subject, bodies and reply-to, in their
-        normal forms, addresses compared case-insensitively as everywhere in
-        this service (never the bodies themselves)."""
-        reply_to = self.reply_to.lower() if self.reply_to else None
-        parts = [self.type.value, self.to.lower(), self.subject, self.body_text, self.body_html, reply_to]
-        canonical = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
-        return "v1:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-class EnqueueBatch(BaseModel):
-    model_config = ConfigDict(defer_build=True, extra="forbid")
-
-    jobs: Annotated[list[EmailRequest], Field(min_length=1, max_length=MAX_JOBS_PER_ENQUEUE)]
-
-
-# ------------------------------------------------------------ responses
-class JobSummary(BaseModel):
-    """A row of the log (docs/api.md)."""
-
-    model_config = ConfigDict(defer_build=True)
-
-    job_id: str
-    created_at: Timestamp
-    domain: str
-    type: JobType
-    recipient: str
-    subject: str
-    status: JobStatus
-    attempts: int
-    sent_at: Timestamp | None = None
-    error: str | None = None
-    bulk_id: str | None = None
-
-
-class JobDetail(JobSummary):
-    """A row expanded: the body, and every attempt."""
-
-    body_text: str
-    body_html: str | None = None
-    reply_to: str | None = None
-    message_id: str | None = None
-    attempt_log: list[AttemptLogEntry]
-    # One entry per distinct SES event, oldest first by ``at``.
-    events: list[EventEntry] = Field(default_factory=list)
-    unsubscribe_url: str | None = Field(
-        default=None, description="manual jobs: the one-click unsubscribe URL sent in the email's headers; else null"
-    )
-    retry_of: str | None = Field(default=None, description="the job this one sends again, or null")
-
-    @classmethod
-    def from_job(cls, job: Job, bodies: Bodies, *, unsubscribe_url: str | None = None) -> JobDetail:
-        return cls.model_validate(
-            job.model_dump(exclude={"body"})
-            | {"body_text": bodies.text, "body_html": bodies.html, "unsubscribe_url": unsubscribe_url}
-            | {"events": sorted(job.events, key=lambda entry: entry.at)}
-        )

@@ -1,5 +1,10 @@
 """Settings: one model per function, built from the environment ``template.yaml`` sets.
 
+This module holds the shared parts and the settings of the functions that
+send (enqueue, the worker, the sweeper, SES's events); the admin API's are in
+``common.models.api_settings``, so that a sending function does not build them
+at its cold start (docs/decisions.md, "Cold starts").
+
 Each getter reads the environment once per execution environment; a missing
 or malformed variable fails at start with a clear message, not mid-request.
 Tests call ``reset_settings()`` after changing the environment.
@@ -8,8 +13,9 @@ Tests call ``reset_settings()`` after changing the environment.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,11 +26,11 @@ PositiveSeconds = Annotated[int, Field(ge=0)]
 MIN_SEND_RATE_PER_WORKER = 0.1
 
 
-class _Settings(BaseModel):
+class FunctionSettings(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", populate_by_name=True)
 
 
-class JobsSettings(_Settings):
+class JobsSettings(FunctionSettings):
     jobs_table: str = Field(alias="JOBS_TABLE", min_length=1)
     retention_days: int = Field(alias="RETENTION_DAYS", default=90, ge=1)
 
@@ -50,7 +56,7 @@ class SweeperSettings(QueueingSettings):
     sweep_batch_limit: int = Field(alias="SWEEP_BATCH_LIMIT", default=1000, ge=1)
 
 
-class UnsubscribeKeySettings(_Settings):
+class UnsubscribeKeySettings(FunctionSettings):
     # The Secrets Manager secret (ARN or name) whose value signs one-click
     # unsubscribe tokens (HMAC-SHA256), read at run time like the cursor key.
     unsubscribe_secret_id: str = Field(alias="UNSUBSCRIBE_SECRET_ID", min_length=1, repr=False)
@@ -106,134 +112,51 @@ class WorkerSettings(BodiesSettings, UnsubscribeKeySettings):
         return self.max_send_rate / (self.priority_maximum_concurrency + self.bulk_maximum_concurrency)
 
 
-class CorsSettings(_Settings):
-    # The admin dashboard's origin; without it, the API sends no CORS headers.
-    cors_allow_origin: str | None = Field(alias="CORS_ALLOW_ORIGIN", default=None, min_length=1)
-
-
-class ApiSettings(JobsSettings):
-    # The JWT claim listing the caller's domains.
-    domains_claim: str = Field(alias="DOMAINS_CLAIM", default="domains", min_length=1)
-
-
-class ListJobsSettings(ApiSettings, BodiesSettings, UnsubscribeKeySettings):
-    # The base of a job's unsubscribe_url. Unset in AWS (the function is one of
-    # the HTTP API's own integrations, so it cannot reference its URL): the
-    # URL the request came in on is used (common.logic.suppression_links).
-    api_base_url: str | None = Field(alias="API_BASE_URL", default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
-
-    # The Secrets Manager secret (ARN or name) whose value signs the page
-    # cursors of GET /jobs (HMAC-SHA256). The value itself is read at run time
-    # (common.adapters.secrets), never passed in the environment.
-    cursor_secret_id: str = Field(alias="CURSOR_SECRET_ID", min_length=1, repr=False)
-    # How long a secret read is kept before it is read again (picks up rotation).
-    secrets_max_age_seconds: int = Field(alias="SECRETS_MAX_AGE_SECONDS", default=300, ge=0, le=3600)
-
-
-class BulkQueueSettings(QueueingSettings, ApiSettings, BodiesSettings):
-    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
-    # A domain's bulk sends are paused past these rates over its recent sends
-    # (common.logic.reputation); percentages, as the template's parameters.
-    pause_bounce_rate: float = Field(alias="PAUSE_BOUNCE_RATE", default=5.0, gt=0, le=100)
-    pause_complaint_rate: float = Field(alias="PAUSE_COMPLAINT_RATE", default=0.1, gt=0, le=100)
-    pause_minimum_sends: int = Field(alias="PAUSE_MINIMUM_SENDS", default=100, ge=1)
-    # Domains never paused (the operator's override), comma-separated.
-    pause_exempt_domains: str = Field(alias="PAUSE_EXEMPT_DOMAINS", default="")
-
-    @property
-    def exempt_domains(self) -> frozenset[str]:
-        return frozenset(d.strip().lower() for d in self.pause_exempt_domains.split(",") if d.strip())
-
-
 class SesEventsSettings(JobsSettings):
     """SesEventsFunction: SES's events applied to the jobs table (and its suppression entries)."""
 
 
-class SuppressionsSettings(ApiSettings):
-    # GET /suppressions' page cursors are signed with the cursor key of GET /jobs.
-    cursor_secret_id: str = Field(alias="CURSOR_SECRET_ID", min_length=1, repr=False)
-    secrets_max_age_seconds: int = Field(alias="SECRETS_MAX_AGE_SECONDS", default=300, ge=0, le=3600)
+S = TypeVar("S", bound=FunctionSettings)
+G = TypeVar("G", bound=Callable[[], FunctionSettings])
+# Every getter's cache, so reset_settings() forgets them all (common.models.api_settings adds its own).
+_GETTERS: list[Any] = []
 
 
-class UnsubscribeSettings(JobsSettings, UnsubscribeKeySettings):
-    pass
-
-
-class JobActionsSettings(QueueingSettings, ApiSettings):
-    """Cancel and retry: the jobs table, both job queues (a retry goes on its
-    type's), and the actions queue (a bulk cancel's rest, finished in the background)."""
-
-    actions_queue_url: str = Field(alias="ACTIONS_QUEUE_URL", min_length=1)
-
-
-S = TypeVar("S", bound=_Settings)
-
-
-def _load(model: type[S]) -> S:
+def load(model: type[S]) -> S:
     return model.model_validate(dict(os.environ))
 
 
+def registered(getter: G) -> G:
+    """A cached settings getter, forgotten by ``reset_settings()``."""
+    _GETTERS.append(getter)
+    return getter
+
+
+@registered
 @cache
 def get_enqueue_settings() -> EnqueueSettings:
-    return _load(EnqueueSettings)
+    return load(EnqueueSettings)
 
 
+@registered
 @cache
 def get_worker_settings() -> WorkerSettings:
-    return _load(WorkerSettings)
+    return load(WorkerSettings)
 
 
+@registered
 @cache
 def get_sweeper_settings() -> SweeperSettings:
-    return _load(SweeperSettings)
+    return load(SweeperSettings)
 
 
-@cache
-def get_cors_settings() -> CorsSettings:
-    return _load(CorsSettings)
-
-
-@cache
-def get_list_jobs_settings() -> ListJobsSettings:
-    return _load(ListJobsSettings)
-
-
-@cache
-def get_bulk_queue_settings() -> BulkQueueSettings:
-    return _load(BulkQueueSettings)
-
-
+@registered
 @cache
 def get_ses_events_settings() -> SesEventsSettings:
-    return _load(SesEventsSettings)
-
-
-@cache
-def get_suppressions_settings() -> SuppressionsSettings:
-    return _load(SuppressionsSettings)
-
-
-@cache
-def get_unsubscribe_settings() -> UnsubscribeSettings:
-    return _load(UnsubscribeSettings)
-
-
-@cache
-def get_job_actions_settings() -> JobActionsSettings:
-    return _load(JobActionsSettings)
+    return load(SesEventsSettings)
 
 
 def reset_settings() -> None:
     """Forget every cached settings object (tests change the environment)."""
-    for getter in (get_enqueue_settings, get_worker_settings, get_sweeper_settings):
+    for getter in _GETTERS:
         getter.cache_clear()
-    for api_getter in (
-        get_cors_settings,
-        get_list_jobs_settings,
-        get_bulk_queue_settings,
-        get_suppressions_settings,
-        get_unsubscribe_settings,
-    ):
-        api_getter.cache_clear()
-    get_ses_events_settings.cache_clear()
-    get_job_actions_settings.cache_clear()

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+# Garbage collection waits until the imports are done: they make objects that
+# live as long as the execution environment, which a collection would only walk
+# (docs/decisions.md, "Cold starts: no garbage collection during init").
+import gc
+
+gc.disable()
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -13,8 +20,8 @@ from common.adapters.api import IDEMPOTENCY_HEADER, api_resolver, caller_depende
 from common.adapters.observability import logger, metrics, tracer
 from common.logic.bulk import IDEMPOTENCY, BulkSender
 from common.models.api import BulkSendRequest, BulkSendResponse, Caller
+from common.models.api_settings import get_bulk_queue_settings
 from common.models.job import IdempotencyKey
-from common.models.settings import get_bulk_queue_settings
 
 app = api_resolver()
 current_caller = caller_dependency(get_bulk_queue_settings)
@@ -50,3 +57,8 @@ def post_bulk(
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     IDEMPOTENCY.register_lambda_context(context)
     return app.resolve(event, context)
+
+
+# What the imports made stays out of every later collection (it is never garbage).
+gc.freeze()
+gc.enable()

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+# Garbage collection waits until the imports are done: they make objects that
+# live as long as the execution environment, which a collection would only walk
+# (docs/decisions.md, "Cold starts: no garbage collection during init").
+import gc
+
+gc.disable()
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,3 +25,8 @@ from common.models.settings import get_enqueue_settings
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     enqueuer = Enqueuer.from_settings(get_enqueue_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs(), s3=aws.s3())
     return handle_invocation(event, enqueuer)
+
+
+# What the imports made stays out of every later collection (it is never garbage).
+gc.freeze()
+gc.enable()

@@ -4,6 +4,13 @@ rest of a bulk cancel that one request handed on."""
 
 from __future__ import annotations
 
+# Garbage collection waits until the imports are done: they make objects that
+# live as long as the execution environment, which a collection would only walk
+# (docs/decisions.md, "Cold starts: no garbage collection during init").
+import gc
+
+gc.disable()
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -14,9 +21,9 @@ from common.adapters import aws
 from common.adapters.api import IDEMPOTENCY_HEADER, api_resolver, caller_dependency, documented
 from common.adapters.observability import logger, metrics, tracer
 from common.logic.actions import JobActions, finish_bulk_cancels
-from common.models.api import Caller, CancelResult, RetryResult
-from common.models.job import IdempotencyKey, JobSummary
-from common.models.settings import get_job_actions_settings
+from common.models.api import Caller, CancelResult, JobSummary, RetryResult
+from common.models.api_settings import get_job_actions_settings
+from common.models.job import IdempotencyKey
 
 app = api_resolver()
 current_caller = caller_dependency(get_job_actions_settings)
@@ -80,3 +87,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:  # the actions queue
         return dict(finish_bulk_cancels(event, _actions(), context))
     return app.resolve(event, context)
+
+
+# What the imports made stays out of every later collection (it is never garbage).
+gc.freeze()
+gc.enable()

@@ -3,6 +3,13 @@ GET /bulks/{bulk_id} (a bulk send's progress)."""
 
 from __future__ import annotations
 
+# Garbage collection waits until the imports are done: they make objects that
+# live as long as the execution environment, which a collection would only walk
+# (docs/decisions.md, "Cold starts: no garbage collection during init").
+import gc
+
+gc.disable()
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -17,9 +24,8 @@ from common.adapters.observability import logger, tracer
 from common.adapters.secrets import read_secret
 from common.logic.listing import MIN_CURSOR_KEY_CHARS, CursorCodec, bulk_progress, job_detail, list_jobs
 from common.logic.suppression_links import MIN_UNSUBSCRIBE_KEY_CHARS, UnsubscribeLinks, request_base_url
-from common.models.api import BulkProgress, Caller, JobsPage, ListJobsQuery
-from common.models.job import JobDetail
-from common.models.settings import get_list_jobs_settings
+from common.models.api import BulkProgress, Caller, JobDetail, JobsPage, ListJobsQuery
+from common.models.api_settings import get_list_jobs_settings
 
 app = api_resolver()
 current_caller = caller_dependency(get_list_jobs_settings)
@@ -107,3 +113,8 @@ def get_bulk(bulk_id: str, caller: Annotated[Caller, Depends(current_caller)]) -
 @tracer.capture_lambda_handler(capture_response=False)  # responses carry email bodies
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+# What the imports made stays out of every later collection (it is never garbage).
+gc.freeze()
+gc.enable()

@@ -3,6 +3,13 @@ token (the page asks for one; every API call it makes carries it)."""
 
 from __future__ import annotations
 
+# Garbage collection waits until the imports are done: they make objects that
+# live as long as the execution environment, which a collection would only walk
+# (docs/decisions.md, "Cold starts: no garbage collection during init").
+import gc
+
+gc.disable()
+
 import json
 from functools import cache
 from pathlib import Path
@@ -42,3 +49,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("no such page file", extra={"route": event.get("routeKey")})
         return _not_found()
     return asset.response()
+
+
+# What the imports made stays out of every later collection (it is never garbage).
+gc.freeze()
+gc.enable()

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+# Garbage collection waits until the imports are done: they make objects that
+# live as long as the execution environment, which a collection would only walk
+# (docs/decisions.md, "Cold starts: no garbage collection during init").
+import gc
+
+gc.disable()
+
 from functools import cache
 from typing import Any
 
@@ -54,3 +61,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         tenants=tenants(),
     )
     return dict(process_batch(event, worker, context))
+
+
+# What the imports made stays out of every later collection (it is never garbage).
+gc.freeze()
+gc.enable()

@@ -3,6 +3,13 @@
 
 from __future__ import annotations
 
+# Garbage collection waits until the imports are done: they make objects that
+# live as long as the execution environment, which a collection would only walk
+# (docs/decisions.md, "Cold starts: no garbage collection during init").
+import gc
+
+gc.disable()
+
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -19,7 +26,7 @@ from common.adapters.suppressions import SuppressionStore
 from common.logic.listing import MIN_CURSOR_KEY_CHARS
 from common.logic.suppressions import SuppressionCursors, lift, list_suppressions, suppress_by_hand
 from common.models.api import Caller
-from common.models.settings import get_suppressions_settings
+from common.models.api_settings import get_suppressions_settings
 from common.models.suppression import ListSuppressionsQuery, SuppressionEntry, SuppressionsPage
 
 app = api_resolver()
@@ -86,3 +93,8 @@ def delete_suppression(domain: str, email: str, caller: Annotated[Caller, Depend
 @tracer.capture_lambda_handler(capture_response=False)  # responses carry addresses
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+# What the imports made stays out of every later collection (it is never garbage).
+gc.freeze()
+gc.enable()

@@ -5,6 +5,13 @@ suppression list."""
 
 from __future__ import annotations
 
+# Garbage collection waits until the imports are done: they make objects that
+# live as long as the execution environment, which a collection would only walk
+# (docs/decisions.md, "Cold starts: no garbage collection during init").
+import gc
+
+gc.disable()
+
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -25,7 +32,7 @@ from common.logic.suppression_links import (
     require_one_click,
 )
 from common.logic.suppressions import unsubscribe
-from common.models.settings import get_unsubscribe_settings
+from common.models.api_settings import get_unsubscribe_settings
 
 app = api_resolver()
 
@@ -66,3 +73,8 @@ def post_unsubscribe(token: str) -> Response[str]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+# What the imports made stays out of every later collection (it is never garbage).
+gc.freeze()
+gc.enable()

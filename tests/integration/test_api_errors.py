@@ -15,9 +15,11 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from pydantic import BaseModel, ValidationError
 
+import common.logic.bulk  # noqa: F401 - registers the answers to Powertools' idempotency errors
 from common.adapters.api import caller_from_event, error_response, parse_domains_claim, read_json_object
 from common.models.api import (
     MAX_BODY_DEPTH,
+    BulkKeyReused,
     Forbidden,
     MalformedBody,
     NoRecipients,
@@ -112,6 +114,7 @@ def _body(response) -> dict[str, Any]:
         (TooManyRecipients("1001"), 413, "too_many_recipients"),
         (IdempotencyValidationError("different payload"), 409, "idempotency_key_reused"),
         (IdempotencyAlreadyInProgressError("running"), 409, "idempotency_in_progress"),
+        (BulkKeyReused("this Idempotency-Key stands for another bulk send"), 409, "idempotency_key_reused"),
         (StorageError("BatchWriteItem failed: ProvisionedThroughputExceededException"), 500, "internal_error"),
         (QueueError("SendMessage failed"), 500, "internal_error"),
         (RuntimeError("boom at /var/task/common/adapters/jobs.py line 12"), 500, "internal_error"),

@@ -21,8 +21,9 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from common.adapters import aws
+from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import deserialize, idempotency_pk, serialize
+from common.adapters.jobs import idempotency_pk
 from common.logic import keys
 from common.logic.clock import epoch_seconds, utc_now
 from common.logic.plaintext import SHORTENED_NOTE

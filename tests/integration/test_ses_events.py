@@ -24,8 +24,9 @@ from typing import Any
 import boto3
 import pytest
 
+from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import JobsTable, deserialize, serialize
+from common.adapters.jobs import JobsTable
 from common.adapters.suppressions import suppression_pk
 from common.logic import keys
 from common.logic.events import RANK, overridden_by

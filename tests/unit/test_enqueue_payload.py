@@ -16,11 +16,11 @@ from common.models.job import (
     MAX_BODIES_BYTES,
     MAX_BODY_CHARS,
     NON_ASCII_LOCAL_PART,
-    EmailRequest,
     JobStatus,
     JobType,
     bodies_size,
 )
+from common.models.requests import EmailRequest
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 

@@ -1,0 +1,89 @@
+"""What a Privas service sends to enqueue emails (docs/api.md, "Enqueue"): one
+request, or a batch of up to ``MAX_JOBS_PER_ENQUEUE``.
+
+Apart from the job (``common.models.job``): only the functions that take
+requests (enqueue) build these models, not those that send or sweep
+(docs/decisions.md, "Cold starts").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from common.models.job import (
+    BODIES_TOO_LARGE,
+    BODY_MISSING,
+    DERIVED_TEXT_RESERVE_BYTES,
+    MAX_BODIES_BYTES,
+    MAX_JOBS_PER_ENQUEUE,
+    BodyHtml,
+    BodyText,
+    Domain,
+    EmailAddress,
+    IdempotencyKey,
+    JobType,
+    Subject,
+    bodies_size,
+)
+
+
+class EmailRequest(BaseModel):
+    """One email a Privas service asks to send (docs/api.md).
+
+    ``body_text``, ``body_html`` or both; without ``body_text`` the job's text
+    is made from the HTML when it is enqueued (``common.logic.plaintext``).
+    """
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    type: JobType
+    domain: Domain
+    to: EmailAddress
+    subject: Subject
+    body_text: BodyText | None = None
+    body_html: BodyHtml | None = None
+    reply_to: EmailAddress | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+    @model_validator(mode="after")
+    def _has_a_body_that_fits_one_item(self) -> EmailRequest:
+        # Their own error types, so callers can name the fields they are about.
+        if self.body_text is None:
+            if self.body_html is None:
+                raise PydanticCustomError(BODY_MISSING, "is required unless body_html is given")
+            limit = MAX_BODIES_BYTES - DERIVED_TEXT_RESERVE_BYTES
+            if bodies_size("", self.body_html) > limit:
+                raise PydanticCustomError(
+                    BODIES_TOO_LARGE,
+                    "body_html without body_text must not exceed {limit} bytes (UTF-8): "
+                    "the plain-text version made from it needs the rest of {total}",
+                    {"limit": limit, "total": MAX_BODIES_BYTES, "field": "body_html"},
+                )
+        elif bodies_size(self.body_text, self.body_html) > MAX_BODIES_BYTES:
+            raise PydanticCustomError(
+                BODIES_TOO_LARGE,
+                "body_text and body_html together must not exceed {limit} bytes (UTF-8)",
+                {"limit": MAX_BODIES_BYTES, "field": "body_text"},
+            )
+        return self
+
+    def fingerprint(self) -> str:
+        """What makes two requests with one idempotency key the same request:
+        a SHA-256 of type, recipient, subject, bodies and reply-to, in their
+        normal forms, addresses compared case-insensitively as everywhere in
+        this service (never the bodies themselves)."""
+        reply_to = self.reply_to.lower() if self.reply_to else None
+        parts = [self.type.value, self.to.lower(), self.subject, self.body_text, self.body_html, reply_to]
+        canonical = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+        return "v1:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class EnqueueBatch(BaseModel):
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    jobs: Annotated[list[EmailRequest], Field(min_length=1, max_length=MAX_JOBS_PER_ENQUEUE)]

@@ -1,0 +1,95 @@
+"""What importing each handler loads and leaves behind, in a fresh process that
+sees what a deployed function sees (figure 2's path and environment)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import coldstart
+
+# The functions that send (docs/benchmarks.md, figure 2): none of them uses boto3's
+# resources or S3 transfers, so none loads boto3 (botocore makes their clients).
+SENDING = ("EnqueueFunction", "SendWorkerFunction", "SweeperFunction", "SesEventsFunction")
+# Only bulk sends use Powertools' idempotency, whose DynamoDB layer needs boto3.
+NEEDS_BOTO3 = {"BulkQueueFunction"}
+_PROBE = """
+import gc, json, sys
+import app
+print(json.dumps({
+    "modules": sorted({name.split(".")[0] for name in sys.modules}),
+    "ours": sorted(name for name in sys.modules if name.startswith("common.")),
+    "gc_enabled": gc.isenabled(),
+    "frozen": gc.get_freeze_count(),
+    "app_from": app.__file__,
+}))
+"""
+
+
+_SITE: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _lambda_site(tmp_path_factory: pytest.TempPathFactory) -> None:
+    _SITE.append(coldstart.lambda_like_site(tmp_path_factory.mktemp("lambda-site")))
+
+
+@cache
+def _imported(function: str) -> dict[str, Any]:
+    code_dir = coldstart.ROOT / "functions" / coldstart.HANDLERS[function]
+    env = coldstart.lambda_environment(function, code_dir, coldstart.template_environments().get(function, {}))
+    env["PYTHONPATH"] = f"{code_dir}:{coldstart.ROOT}:{_SITE[-1]}"
+    done = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        [sys.executable, "-S", "-c", _PROBE], env=env, cwd=code_dir, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["app_from"] == str(code_dir / "app.py")
+    return result
+
+
+@pytest.mark.parametrize("function", sorted(coldstart.HANDLERS))
+def test_no_function_but_bulk_sends_loads_boto3_or_s3transfer(function: str) -> None:
+    modules = set(_imported(function)["modules"])
+    assert "botocore" in modules or function == "PageFunction"
+    if function in NEEDS_BOTO3:
+        assert "boto3" in modules  # the probe can see boto3 when it is there
+    else:
+        assert not modules & {"boto3", "s3transfer", "multiprocessing"}
+
+
+@pytest.mark.parametrize("function", SENDING)
+def test_the_sending_functions_load_none_of_the_admin_apis_code(function: str) -> None:
+    probe = _imported(function)
+    assert "asyncio" not in probe["modules"]  # Powertools' event handler package brings it
+    ours = set(probe["ours"])
+    assert "common.models.job" in ours
+    assert not ours & {"common.models.api", "common.models.api_settings", "common.adapters.api"}
+    # Requests are built by the one function that takes them.
+    assert ("common.models.requests" in ours) == (function == "EnqueueFunction")
+
+
+@pytest.mark.parametrize("function", sorted(coldstart.HANDLERS))
+def test_each_handler_collects_garbage_again_after_its_imports_with_them_frozen(function: str) -> None:
+    probe = _imported(function)
+    assert probe["gc_enabled"] is True
+    # What the imports made sits in the permanent generation: thousands of objects.
+    assert probe["frozen"] > 10_000
+
+
+def test_a_handler_pauses_collection_before_its_first_import() -> None:
+    for function, folder in coldstart.HANDLERS.items():
+        source = (coldstart.ROOT / "functions" / folder / "app.py").read_text(encoding="utf-8")
+        statements = [
+            line
+            for line in source.split('"""', 2)[2].splitlines()
+            if line.strip() and not line.startswith("#") and "__future__" not in line
+        ]
+        assert statements[:2] == ["import gc", "gc.disable()"], function
+        assert statements[-2:] == ["gc.freeze()", "gc.enable()"], function
