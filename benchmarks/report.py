@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fairness
+from benchmarks import coldstart, fairness
 from benchmarks.calls import CallCounts
 from benchmarks.cancel import CancelCost
 from benchmarks.cancel import section as cancel_section
@@ -428,7 +428,9 @@ def cold_section(cold_starts: ColdStarts) -> str:
     floors = (
         [
             "The floors: the libraries alone, none of the service's code, timed the same way (each run paired with",
-            "one of `import boto3`). No change to the service's own code can bring a function below its floor.",
+            "one of `import boto3`, collection paused as the handlers pause it). No change to the service's own",
+            "code can bring a function below its floor. The last row is no floor but `import boto3` itself with",
+            "collection paused: how much lower a handler's figure is for the pause alone.",
             "",
             _table(["functions", "imports", "import", "÷ boto3"], floor_rows),
             "",
@@ -471,15 +473,16 @@ def cold_section(cold_starts: ColdStarts) -> str:
             "",
             *floors,
             *source,
-            "boto3 and botocore are a floor every function pays. Above it: pydantic (a third to a half of",
-            "`import boto3` by itself), the models the service defines (built on first use: `defer_build`),",
-            "Powertools' logger",
-            "and metrics, and for the API functions Powertools' event handler, whose package imports every",
-            "resolver and every event data class. Not imported any more: the X-Ray SDK (only with",
-            "`TraceSdkCalls`), Powertools' batch utility (it built the parser's models of every event source),",
-            "the API's models where only the log's are used, and, on first use only, email-validator,",
-            "inscriptis and the Secrets Manager",
-            'provider (docs/decisions.md, "Cold starts: what each function imports").',
+            "botocore is a floor every function but the page pays; boto3 itself only bulk sends load (Powertools'",
+            "idempotency needs it), as the clients are botocore's. Each handler pauses garbage collection while",
+            'it imports (docs/decisions.md, "Cold starts: no garbage collection during init"). Above the floor:',
+            "pydantic (a third of `import boto3` by itself), the models the service defines (built on first use:",
+            "`defer_build`), Powertools' logger and metrics, and for the API functions Powertools' event handler,",
+            "whose package imports every resolver and every event data class. Not imported any more: boto3 and",
+            "s3transfer, the X-Ray SDK (only with `TraceSdkCalls`), Powertools' batch utility (it built the",
+            "parser's models of every event source), the admin API's models and settings where a function sends,",
+            "and, on first use only, email-validator, inscriptis and the Secrets Manager provider",
+            '(docs/decisions.md, "Cold starts: what each function imports").',
             "",
         ]
     )
@@ -783,7 +786,11 @@ def cold_notes(cold_starts: ColdStarts) -> list[str]:
         return []
     low = min(c.ratio_to_boto3 for c in cold_starts.functions)
     high = max(c.ratio_to_boto3 for c in cold_starts.functions)
-    floors = "; ".join(f"{floor.functions}: {floor.ratio_to_boto3:.2f}x" for floor in cold_starts.floors)
+    floors = "; ".join(
+        f"{floor.functions}: {floor.ratio_to_boto3:.2f}x"
+        for floor in cold_starts.floors
+        if floor.functions != coldstart.BOTO3_PAUSED
+    )
     return [
         f"- **Cold start**: {low:.1f}x to {high:.1f}x `import boto3` (goal ≤ {COLD_TARGET}x; {len(over)} of"
         f" {len(cold_starts.functions)} functions over it). The rest is pydantic, the models the service defines,"

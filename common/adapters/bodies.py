@@ -25,8 +25,7 @@ import struct
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -53,8 +52,7 @@ def s3_key(domain: str, body_id: str) -> str:
 
 
 # ------------------------------------------------------------------ the parts
-@dataclass(frozen=True)
-class Parts:
+class Parts(NamedTuple):
     """The compressed parts of one body."""
 
     text: bytes

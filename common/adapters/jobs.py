@@ -34,10 +34,9 @@ have none). It carries none of the index keys, so it never shows in a listing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
@@ -87,16 +86,14 @@ class ClaimOutcome(Enum):
     MISSING = "missing"  # no such job: the message can never be processed
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     outcome: ClaimOutcome
     job: Job | None = None
     # Attempts of this job met by back-pressure (``record_attempt(waited=True)``).
     waits: int = 0
 
 
-@dataclass(frozen=True)
-class SweepCandidate:
+class SweepCandidate(NamedTuple):
     message: QueueMessage
     due_at: int
     status: JobStatus = JobStatus.QUEUED
@@ -544,7 +541,7 @@ class JobsTable:
         # The recipient and bulk id change no key a claim sets (fk/fs, status);
         # esk/esa are only removed.
         base = keys.KeyedJob(message.job_id, message.domain, job_type, "", JobStatus.QUEUED)
-        olds = [replace(base, status=status) for status in (JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENDING)]
+        olds = [base._replace(status=status) for status in (JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENDING)]
         change = keys.transition_from(base, olds, JobStatus.SENDING)
         sets = {name: f":k_{name}" for name in change.set if name != "status"}
         values = serialize(
@@ -607,7 +604,7 @@ class JobsTable:
             return False
         # suppressed is exceptional: its rek names the recipient (checked by the condition).
         base = keys.KeyedJob(message.job_id, message.domain, job_type, message.recipient, JobStatus.QUEUED)
-        olds = [replace(base, status=status) for status in (JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENDING)]
+        olds = [base._replace(status=status) for status in (JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENDING)]
         change = keys.transition_from(base, olds, JobStatus.SUPPRESSED)
         names = {"#status": "status", "#domain": "domain", "#type": "type", "#error": "error"}
         values: dict[str, Any] = {
@@ -660,7 +657,7 @@ class JobsTable:
         job its ``sent_at`` and ``message_id``. Conditional on still holding the
         lease; returns False when another worker took the job meanwhile.
         ``waited``: the attempt met back-pressure; it is also counted in ``waits``."""
-        change = keys.transition(replace(keys.KeyedJob.of(job), status=JobStatus.SENDING), status)
+        change = keys.transition(keys.KeyedJob.of(job)._replace(status=JobStatus.SENDING), status)
         sets = {"#status": ":status", "attempt_log": "list_append(attempt_log, :entry)"}
         values: dict[str, Any] = {
             ":status": status.value,
@@ -841,9 +838,9 @@ class JobsTable:
             if old is None:
                 assert write.domain is not None and write.type is not None  # noqa: S101 - checked above
                 base = keys.KeyedJob(write.job_id, write.domain, write.type, "", write.status)
-                olds = [replace(base, status=status) for status in sorted(write.moves_from)]
+                olds = [base._replace(status=status) for status in sorted(write.moves_from)]
                 if JobStatus.SENT in write.moves_from:
-                    olds.append(replace(base, status=JobStatus.SENT, parked=True))
+                    olds.append(base._replace(status=JobStatus.SENT, parked=True))
                 outcome, found = self._event_update(write, base, olds, exact=None)
             else:
                 if "job_id" not in old:
@@ -962,7 +959,7 @@ class JobsTable:
         part of the condition. Returns the job after the write, or as found when
         refused."""
         base = keys.KeyedJob(job_id, domain, job_type, recipient, JobStatus.QUEUED)
-        olds = [replace(base, status=status) for status in CANCELABLE]
+        olds = [base._replace(status=status) for status in CANCELABLE]
         change = keys.transition_from(base, olds, JobStatus.CANCELED)
         names = {"#status": "status", "#domain": "domain", "#type": "type", "#recipient": "recipient"}
         values: dict[str, Any] = {
@@ -1025,8 +1022,7 @@ class JobsTable:
 CANCELABLE = (JobStatus.QUEUED, JobStatus.RETRYING)
 
 
-@dataclass(frozen=True)
-class CancelOutcome:
+class CancelOutcome(NamedTuple):
     canceled: bool
     job: Job | None  # after the cancel; as found when refused; None: no such job
 
@@ -1040,8 +1036,7 @@ class EventOutcome(Enum):
     NOT_SENT_YET = "not_sent_yet"  # the job is still ``sending``: apply the event later
 
 
-@dataclass(frozen=True)
-class EventWrite:
+class EventWrite(NamedTuple):
     """One SES event, ready to write (``common.logic.events`` builds it)."""
 
     job_id: str
@@ -1056,7 +1051,6 @@ class EventWrite:
     error: str | None = None  # the job's ``error`` when the event moves it
 
 
-@dataclass(frozen=True)
-class EventResult:
+class EventResult(NamedTuple):
     outcome: EventOutcome
     job: Job | None = None  # after the write (``APPLIED``, ``RECORDED``), else as found

@@ -20,9 +20,8 @@ redacted, for the worker to log.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -54,8 +53,7 @@ class Kind(Enum):
     PERMANENT = "permanent"
 
 
-@dataclass(frozen=True)
-class SesError:
+class SesError(NamedTuple):
     kind: Kind
     reason: str  # a plain cause and what to do, for the tenant admin
 

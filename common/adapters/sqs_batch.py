@@ -13,8 +13,7 @@ once pydantic is loaded, builds the parser's models of every event source
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 from common.adapters.observability import logger
 
@@ -27,8 +26,7 @@ class PartialItemFailureResponse(TypedDict):
     batchItemFailures: list[BatchItemFailure]
 
 
-@dataclass(frozen=True)
-class SqsRecord:
+class SqsRecord(NamedTuple):
     """The fields of one SQS record the handlers read."""
 
     message_id: str

@@ -19,8 +19,7 @@ first. No other item carries ``spk``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -68,8 +67,7 @@ def _entry(item: Mapping[str, Any]) -> SuppressionEntry:
     return SuppressionEntry.model_validate(values)
 
 
-@dataclass(frozen=True)
-class PagePosition:
+class PagePosition(NamedTuple):
     """Where a page of one domain's list starts: strictly after this entry."""
 
     ssk: str

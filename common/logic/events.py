@@ -37,9 +37,8 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -231,8 +230,7 @@ def _sentence(head: str, remote: str, tail: str) -> str:
 
 
 # ------------------------------------------------------------------ interpreting
-@dataclass(frozen=True)
-class Interpreted:
+class Interpreted(NamedTuple):
     """One SES event, as this service applies it."""
 
     job_id: str
@@ -263,8 +261,7 @@ def event_id(record: SesRecord, at: datetime, feedback_id: str | None, recipient
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:20]
 
 
-@dataclass(frozen=True)
-class _Meaning:
+class _Meaning(NamedTuple):
     at: datetime
     kind: JobEventType
     status: JobStatus
@@ -419,8 +416,7 @@ def suppress_recipient(
     return wrote
 
 
-@dataclass(frozen=True)
-class Applied:
+class Applied(NamedTuple):
     outcome: EventOutcome
     event: Interpreted
     suppressed: bool = False

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from common.models.job import JobStatus, JobType
 
@@ -139,8 +138,7 @@ def esa(status: JobStatus, job_type: JobType, shard_no: int) -> str:
 
 
 # ------------------------------------------------------------------ a job's keys
-@dataclass(frozen=True)
-class KeyedJob:
+class KeyedJob(NamedTuple):
     """What a job's index keys depend on. ``parked``: a ``sent`` job the sweeper
     moved out of ``InFlight`` into the exact status indexes (no event came)."""
 
@@ -211,8 +209,7 @@ def index_attributes(job: KeyedJob) -> dict[str, str]:
     return values
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(NamedTuple):
     """What an ``UpdateItem`` sets and removes for a status change: exactly the
     attributes that change."""
 
@@ -232,7 +229,7 @@ def transition_from(
     """One update valid from any of ``olds`` (the states a condition allows): sets
     what differs from at least one of them, removes what any of them has that
     the new state has not (removing an absent attribute is a no-op)."""
-    after = index_attributes(replace(job, status=new_status, parked=parked))
+    after = index_attributes(job._replace(status=new_status, parked=parked))
     befores = [index_attributes(old) for old in olds]
     sets = {k: v for k, v in after.items() if any(before.get(k) != v for before in befores)}
     removes = frozenset(k for before in befores for k in before if k not in after)

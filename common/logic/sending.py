@@ -48,10 +48,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
@@ -131,8 +130,7 @@ class Outcome(StrEnum):
     SUPPRESSED = "suppressed"  # its recipient joined the suppression list after it was queued: not sent
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     """What the worker needs of one SQS record."""
 
     body: str
@@ -141,8 +139,7 @@ class Delivery:
     receive_count: int = 1  # SQS's ApproximateReceiveCount
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     outcome: Outcome
     message: QueueMessage | None = None
     attempts: int | None = None
@@ -154,8 +151,7 @@ class Result:
         return self.outcome is Outcome.RETRY
 
 
-@dataclass(frozen=True)
-class SendPolicy:
+class SendPolicy(NamedTuple):
     max_attempts: int = 5
     backoff_base_seconds: int = 30
     lease_seconds: int = 60

@@ -24,9 +24,8 @@ still lists it (docs/storage.md, section 10).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -48,8 +47,7 @@ if TYPE_CHECKING:
 PARK_AFTER = timedelta(hours=48)
 
 
-@dataclass(frozen=True)
-class SweepReport:
+class SweepReport(NamedTuple):
     found: int  # jobs past their due time
     queued: int  # of those, queued again
     unsent: int  # could not be queued: found again next run
@@ -57,7 +55,7 @@ class SweepReport:
     parked: int = 0  # sent jobs without an event for PARK_AFTER, moved out of InFlight
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        return dict(self._asdict())
 
 
 def _order(candidate: SweepCandidate) -> tuple[int, int, str]:

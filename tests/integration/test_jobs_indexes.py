@@ -4,7 +4,6 @@ fetch_many and the bulk item (docs/storage.md, sections 3 to 5)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -176,7 +175,7 @@ def test_settle_from_a_known_status_is_one_call(table: JobsTable, client: Any) -
     calls: list[str] = []
     client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     known = keys.KeyedJob.of(job)
-    assert not table.settle(job.job_id, JobStatus.DELIVERED, current=replace(known, status=JobStatus.SENT))
+    assert not table.settle(job.job_id, JobStatus.DELIVERED, current=known._replace(status=JobStatus.SENT))
     assert table.settle(job.job_id, JobStatus.CANCELED, current=known)
     assert calls == ["UpdateItem", "UpdateItem"]
     stored = table.get(job.job_id)
