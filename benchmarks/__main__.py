@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -338,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cold_starts(workdir: Path, sizes: Sizes) -> coldstart.ColdStarts:
-    """Figure 2: each handler's import, the libraries' floors, and each import from source."""
-    site = coldstart.lambda_like_site(workdir / "lambda-site")
+    """Figure 2: each handler's import, the libraries' floors, and each import from source,
+    under the functions' runtime (Lambda's Python) when this machine has it."""
+    runtime, site = _runtime_site(workdir)
     environments = coldstart.template_environments()
     cold = coldstart.measure(runs=sizes.cold_runs, site=site, environments=environments, functions=sizes.cold_functions)
     layer, functions_dir = coldstart.source_copy(site, workdir / "from-source")
@@ -352,10 +354,29 @@ def _cold_starts(workdir: Path, sizes: Sizes) -> coldstart.ColdStarts:
     )
     return dataclasses.replace(
         cold,
+        python=coldstart.python_version(),
+        runtime=runtime,
         floors=coldstart.floors(runs=sizes.cold_runs, site=site),
         from_source=from_source,
         boto3_from_source_ms=boto3_ms,
     )
+
+
+def _runtime_site(workdir: Path) -> tuple[str, Path]:
+    """The interpreter figure 2 times imports with, and the layer's packages for
+    it: the functions' runtime and a fresh install of them (returns its name, e.g.
+    "python3.13"), else this interpreter and links to its own packages ("")."""
+    python = coldstart.runtime_python()
+    if python is not None:
+        try:
+            site = coldstart.runtime_site(python, workdir / "runtime-site")
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            _progress(f"figure 2: the layer's packages did not install for {python} ({type(exc).__name__})")
+        else:
+            coldstart.use_python(python)
+            return Path(python).name, site
+    coldstart.use_python(sys.executable)
+    return "", coldstart.lambda_like_site(workdir / "lambda-site")
 
 
 def _cold_figure_only(args: argparse.Namespace) -> int:

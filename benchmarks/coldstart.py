@@ -13,6 +13,11 @@ CPU time does not grow with the load other processes put on the machine, as
 wall time does (on a shared two-core machine, wall times of one import varied
 twofold). One more run under ``python -X importtime`` says what dominates.
 
+The imports run under the functions' runtime, Lambda's Python (``python3.13``),
+when this machine has it: the layer's packages are installed for it into a
+folder of their own, as ``layer/Makefile`` installs them. Without it they run
+under this interpreter, and the page says so.
+
 Two more measures say what the figure cannot: the floors (the libraries alone,
 none of the service's code: what no change to the service can go below), and
 each import from source, without the layer's bytecode, as a layer that ships
@@ -113,6 +118,8 @@ class ColdStarts:
     boto3_ms: float
     runs: int
     functions: list[ColdStart]
+    python: str = ""  # the interpreter's version, e.g. "3.13.0"
+    runtime: str = ""  # the functions' runtime, when it was the interpreter (e.g. "python3.13")
     floors: list[Floor] = field(default_factory=list)
     from_source: list[FromSource] = field(default_factory=list)
     boto3_from_source_ms: float = 0.0
@@ -178,6 +185,74 @@ def lambda_like_site(target: Path) -> Path:
     return target
 
 
+# ---------------------------------------------------------------- the runtime's Python
+# The interpreter every import is timed with (``use_python``).
+_python = [sys.executable]
+
+
+def use_python(executable: str) -> None:
+    _python[0] = executable
+
+
+def python_version(executable: str | None = None) -> str:
+    done = subprocess.run(  # noqa: S603 - an interpreter found on PATH, fixed arguments
+        [executable or _python[0], "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+    )
+    return done.stdout.strip()
+
+
+def runtime_python() -> str | None:
+    """The functions' runtime (the template's ``Runtime``, ``python3.13``) on this
+    machine, as its executable's real path (pyenv's shims resolved), or None."""
+    from local.build import BuildError, sam_environment, template_runtimes  # noqa: PLC0415 - only here
+
+    runtimes = {runtime for runtime in template_runtimes(load_template()) if runtime.startswith("python3")}
+    if len(runtimes) != 1:
+        return None
+    runtime = runtimes.pop()
+    try:
+        env = sam_environment({runtime})
+    except BuildError:
+        return None
+    executable = shutil.which(runtime, path=env.get("PATH"))
+    if executable is None:
+        return None
+    done = subprocess.run(  # noqa: S603 - found on PATH, fixed arguments
+        [executable, "-c", "import sys; print(sys.executable)"], env=env, capture_output=True, text=True, check=False
+    )
+    found = done.stdout.strip()
+    return found if done.returncode == 0 and found else None
+
+
+def runtime_site(python: str, target: Path, requirements: Path = ROOT / "requirements.txt") -> Path:
+    """The layer's packages (``requirements.txt``, with their bytecode) installed
+    for ``python``, as ``layer/Makefile`` installs them for Lambda."""
+    subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--target",
+            str(target),
+            "-r",
+            str(requirements),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    return target
+
+
 # ---------------------------------------------------------------- measuring
 def template_environments() -> dict[str, dict[str, str]]:
     """Each function's environment from the template, as far as it resolves
@@ -227,7 +302,7 @@ def _run(module: str, path: list[Path], env: Mapping[str, str], *, importtime: b
 def _run_statement(
     statement: str, path: list[Path], env: Mapping[str, str], *, importtime: bool = False
 ) -> tuple[float, str]:
-    command = [sys.executable, "-S"]
+    command = [_python[0], "-S"]
     if importtime:
         command += ["-X", "importtime"]
     command += ["-c", _TIMED_IMPORT.format(statement=statement)]

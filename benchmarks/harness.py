@@ -27,6 +27,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 
 from benchmarks.recording import BENCH_AGENT, RECORDING_ENV, MotoRecorder, SdkObserver
+from common.adapters import aws
 from local.httpd import PortInUse
 from local.runtime import Invocation, LocalFunction
 from local.stack import LocalStack, Settings
@@ -92,12 +93,14 @@ class BenchStack:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        # Every client the stack makes (functions, pollers) comes from the
-        # default session: hook it before any is made.
+        # Every client the stack makes comes from one of two sessions: the
+        # functions' (botocore's, common.adapters.aws) and boto3's default one
+        # (the pollers'): hook both before any client is made.
         boto3.setup_default_session()
         if boto3.DEFAULT_SESSION is None:
             raise BenchError("boto3 has no default session")
         self.observer.install(boto3.DEFAULT_SESSION.events)
+        self.observer.install(aws.session())
         for attempt in range(_START_ATTEMPTS):
             settings = Settings(
                 api_port=_free_port(),

@@ -403,6 +403,16 @@ def _cold_section(r: Results) -> str:
     return cold_section(r.cold)
 
 
+def _interpreter(cold_starts: ColdStarts) -> str:
+    """Which Python the imports ran under: the functions' runtime, or this machine's."""
+    if cold_starts.runtime:
+        return (
+            f"Python {cold_starts.python}, the functions' runtime ({cold_starts.runtime}), with the layer's"
+            " packages installed for it as `layer/Makefile` installs them (this machine's platform, not arm64)."
+        )
+    return f"Python {cold_starts.python or platform.python_version()}, this machine's: Lambda's was not found here."
+
+
 def cold_section(cold_starts: ColdStarts) -> str:
     from_source = {f.function: f for f in cold_starts.from_source}
 
@@ -460,11 +470,11 @@ def cold_section(cold_starts: ColdStarts) -> str:
             "handler, and each ratio is over the runs paired with that handler's: on a shared machine both see",
             "the same load).",
             "Each run sees what a deployed function sees: its folder, then the layer (the `common` package and",
-            "exactly the packages `requirements.txt` installs), then the runtime's boto3, no site-packages, and",
+            "exactly the packages `requirements.txt` installs, boto3 among them), no site-packages, and",
             "the template's environment with Lambda's variables (`TraceSdkCalls` at its default, `false`: no",
             "X-Ray SDK). What dominates comes from one more run under `python -X importtime` (wall time): each",
             "package's modules' own import times, summed (ms), and the three modules that cost most by",
-            "themselves. Python here is this machine's, not Lambda's 3.13.",
+            f"themselves. {_interpreter(cold_starts)}",
             "",
             _table(
                 ["function", "import", "÷ boto3", "from source (÷ boto3)", "by package (ms)", "heaviest modules (ms)"],
@@ -473,9 +483,11 @@ def cold_section(cold_starts: ColdStarts) -> str:
             "",
             *floors,
             *source,
-            "botocore is a floor every function but the page pays; boto3 itself only bulk sends load (Powertools'",
-            "idempotency needs it), as the clients are botocore's. Each handler pauses garbage collection while",
-            'it imports (docs/decisions.md, "Cold starts: no garbage collection during init"). Above the floor:',
+            "botocore is a floor every function but the page pays. The clients are botocore's; boto3 itself is",
+            "loaded only by bulk sends (Powertools' idempotency needs it) and by the functions that read a secret",
+            "on every first request (Powertools' parameters needs it): the log, the suppression lists and",
+            "one-click unsubscribe. Each handler pauses garbage collection while it imports (docs/decisions.md,",
+            '"Cold starts: no garbage collection during init"). Above the floor:',
             "pydantic (a third of `import boto3` by itself), the models the service defines (built on first use:",
             "`defer_build`), Powertools' logger and metrics, and for the API functions Powertools' event handler,",
             "whose package imports every resolver and every event data class. Not imported any more: boto3 and",
@@ -791,10 +803,12 @@ def cold_notes(cold_starts: ColdStarts) -> list[str]:
         for floor in cold_starts.floors
         if floor.functions != coldstart.BOTO3_PAUSED
     )
+    names = ", ".join(c.function for c in over)
     return [
         f"- **Cold start**: {low:.1f}x to {high:.1f}x `import boto3` (goal ≤ {COLD_TARGET}x; {len(over)} of"
-        f" {len(cold_starts.functions)} functions over it). The rest is pydantic, the models the service defines,"
-        " Powertools' logger and metrics, and for the API functions Powertools' event handler (figure 2)."
+        f" {len(cold_starts.functions)} functions over it: {names}). Above boto3 are pydantic, the models the"
+        " service defines, Powertools' logger and metrics, and for the API functions Powertools' event handler,"
+        " the API's models and, where Powertools' parameters or idempotency is used, boto3 (figure 2)."
         + (f" The libraries alone, without the service's code, are already {floors}." if floors else "")
     ]
 

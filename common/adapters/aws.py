@@ -42,12 +42,13 @@ _SINGLE_SHOT = Config(
 
 
 @cache
-def _session() -> botocore.session.Session:
+def session() -> botocore.session.Session:
+    """The one botocore session the functions' clients come from (the benchmarks hook its events)."""
     return botocore.session.get_session()
 
 
 def _client(service: str, config: Config) -> Any:
-    return _session().create_client(service, config=config)
+    return session().create_client(service, config=config)
 
 
 @cache
@@ -87,6 +88,6 @@ def secrets() -> SecretsProvider:
 
 def reset_clients() -> None:
     """Forget every cached client, and the secrets read (tests start a fresh moto backend)."""
-    for getter in (_session, dynamodb, sqs, s3, sesv2, secretsmanager):
+    for getter in (session, dynamodb, sqs, s3, sesv2, secretsmanager):
         getter.cache_clear()
     secrets.cache_clear()

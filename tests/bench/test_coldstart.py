@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import coldstart
+from local.template import load_template
 
 
 def test_each_import_is_timed_in_cpu_time() -> None:
@@ -183,3 +184,35 @@ def test_figure_2_shows_the_floors_and_the_imports_from_source() -> None:
     assert "`import boto3` from the same layer (500 ms)" in section
     (note,) = report.cold_notes(cold)
     assert "the API functions: 1.65x" in note
+
+
+def test_the_functions_runtime_is_found_as_the_template_names_it() -> None:
+    # The template's Runtime (python3.13) is what Lambda runs; `sam build` needs it here too.
+    runtime = load_template()["Globals"]["Function"]["Runtime"]
+    python = coldstart.runtime_python()
+    assert python is not None, f"{runtime} is not on this machine"
+    assert Path(python).is_file()
+    assert coldstart.python_version(python).startswith(runtime.removeprefix("python") + ".")
+
+
+def test_the_runtime_site_holds_the_layers_packages_for_that_python(tmp_path: Path) -> None:
+    python = coldstart.runtime_python()
+    assert python is not None
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("annotated-types\n", encoding="utf-8")
+    site = coldstart.runtime_site(python, tmp_path / "site", requirements)
+    version = coldstart.python_version(python).split(".")
+    tag = f"cpython-{version[0]}{version[1]}"
+    assert (site / "annotated_types" / "__init__.py").is_file()
+    # with the bytecode of that interpreter, as the layer ships it
+    assert any(tag in pyc.name for pyc in (site / "annotated_types" / "__pycache__").iterdir())
+    assert not (site / "bin").exists()
+
+
+def test_the_page_names_the_python_the_imports_ran_under() -> None:
+    from benchmarks import report
+
+    ran = coldstart.ColdStarts(boto3_ms=100.0, runs=1, functions=[], python="3.13.0", runtime="python3.13")
+    assert "Python 3.13.0, the functions' runtime (python3.13)" in report.cold_section(ran)
+    fallback = coldstart.ColdStarts(boto3_ms=100.0, runs=1, functions=[], python="3.11.7")
+    assert "Python 3.11.7, this machine's: Lambda's was not found here." in report.cold_section(fallback)
