@@ -11,6 +11,7 @@ Adapters take a client in their constructor, so tests can hand in their own
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -47,8 +48,14 @@ def session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
+# A botocore session is not thread-safe; clients are (the local stack runs
+# several functions' first invocations at once in one process).
+_MAKING = threading.Lock()
+
+
 def _client(service: str, config: Config) -> Any:
-    return session().create_client(service, config=config)
+    with _MAKING:
+        return session().create_client(service, config=config)
 
 
 @cache
