@@ -65,7 +65,8 @@ def to_attribute_value(value: Any) -> AttributeValueTypeDef:
         return {"L": [to_attribute_value(member) for member in value]}
     elif isinstance(value, Mapping):
         return {"M": {key: to_attribute_value(member) for key, member in value.items()}}
-    raise TypeError(f"Unsupported type {type(value)!r} for value {value!r}")
+    # The type only, never the value: it may be an address (boto3's message quotes it).
+    raise TypeError(f"DynamoDB has no attribute value for a {type(value).__name__}")
 
 
 def serialize(values: Mapping[str, Any]) -> Item:

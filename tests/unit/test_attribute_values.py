@@ -90,6 +90,13 @@ def test_what_boto3_refuses_is_refused(value: Any) -> None:
         to_attribute_value(value)
 
 
+def test_a_refusal_names_the_type_never_the_value() -> None:
+    with pytest.raises(TypeError) as refused:
+        to_attribute_value({"owner@acme.com", 7})
+    assert "owner@acme.com" not in str(refused.value)
+    assert "set" in str(refused.value)
+
+
 def test_an_item_leaves_out_its_none_attributes() -> None:
     assert serialize({"pk": "job#1", "error": None, "attempts": 0}) == {"pk": {"S": "job#1"}, "attempts": {"N": "0"}}
 
