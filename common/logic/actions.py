@@ -78,7 +78,7 @@ from common.models.api import (
     RecipientSuppressed,
     RetryResult,
 )
-from common.models.errors import JobNotFound, QueueError
+from common.models.errors import IdempotencyKeyReused, JobNotFound, QueueError
 from common.models.job import JOB_ID_RE, Job, JobStatus, JobType, new_job_id
 
 if TYPE_CHECKING:
@@ -281,6 +281,10 @@ class JobActions:
         creates nothing more; for any other request of the domain (another
         job's retry, an enqueued email) it is ``IdempotencyKeyReused``."""
         job = self._visible_job(job_id, caller)
+        if idempotency_key is not None:
+            first = self._retried_with(job, idempotency_key)
+            if first is not None:
+                return first
         if job.status not in RETRYABLE:
             raise NotRetryable(
                 f"the job is {job.status.value}: only a failed, bounced or canceled job can be sent again"
@@ -301,6 +305,23 @@ class JobActions:
             extra={"job_id": answer, "retry_of": job.job_id, "domain": job.domain, "type": job.type.value},
         )
         return RetryResult(job_id=answer)
+
+    def _retried_with(self, job: Job, key: str) -> RetryResult | None:
+        """The answer to a keyed retry repeated: the first retry's job, whatever
+        happened since (its recipient suppressed, the old body gone), as docs/api.md
+        promises; ``IdempotencyKeyReused`` when the key stands for another request
+        of the domain; None for a key not seen (calls at the same moment are still
+        settled by the one conditional write of ``store_and_queue_on_stored_bodies``)."""
+        marker = self._jobs.idempotency_markers([(job.domain, key)]).get((job.domain, key))
+        if marker is None:
+            return None
+        if not marker.matches(retry_fingerprint(job.job_id)):
+            raise IdempotencyKeyReused(job.domain, key)
+        logger.info(
+            "job retried already with this idempotency key",
+            extra={"job_id": marker.target_job_id, "retry_of": job.job_id, "domain": job.domain},
+        )
+        return RetryResult(job_id=marker.target_job_id)
 
     @staticmethod
     def retry_job(job: Job, now: datetime, *, idempotency_key: str | None = None) -> Job:

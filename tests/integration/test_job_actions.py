@@ -600,6 +600,33 @@ def test_a_retry_sent_twice_with_one_idempotency_key_makes_one_job_and_sends_onc
     assert harness.sent_to("owner@acme.com") == 1
 
 
+def test_a_keyed_retry_repeated_after_its_recipient_was_suppressed_answers_the_first_retrys_job(
+    harness: Harness, admin: Actions
+) -> None:
+    # The first retry is made, then its recipient lands on the list (the retry bounced, say)
+    job = stored_job(JobStatus.FAILED, recipient="owner@acme.com")
+    first = admin.retry(job.job_id, key="after-bounce")
+    assert first.status == 202
+    put_suppression(harness, "acme.com", "owner@acme.com")
+    queued = harness.receive(PRIORITY)
+    # The repeat is answered as the first call was: that job, nothing new made or queued
+    again = admin.retry(job.job_id, key="after-bounce")
+    assert (again.status, again.body) == (202, first.body)
+    assert _retries_of(harness, job.job_id) == [first.body["job_id"]]
+    assert len(queued) == 1
+    assert harness.receive(PRIORITY) == []
+    # A new key is a new request: refused for the suppressed recipient
+    assert (admin.retry(job.job_id, key="later").status, admin.retry(job.job_id, key="later").code) == (
+        409,
+        "suppressed",
+    )
+    # The same key for another job of the domain is still refused
+    other = stored_job(JobStatus.FAILED, recipient="someone@acme.com")
+    reused = admin.retry(other.job_id, key="after-bounce")
+    assert (reused.status, reused.code) == (409, "idempotency_key_reused")
+    assert _retries_of(harness, other.job_id) == []
+
+
 def test_retries_at_once_with_one_idempotency_key_make_one_job(
     harness: Harness, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
