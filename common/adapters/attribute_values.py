@@ -25,10 +25,6 @@ Item = dict[str, "AttributeValueTypeDef"]
 _deserializer = TypeDeserializer()
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | Decimal) and not isinstance(value, bool)
-
-
 def _number(value: int | Decimal) -> str:
     """DynamoDB's number: 38 digits at most, exact (the context traps any rounding)."""
     number = str(DYNAMODB_CONTEXT.create_decimal(value))
@@ -48,7 +44,7 @@ def to_attribute_value(value: Any) -> AttributeValueTypeDef:
         return {"BOOL": value}
     if isinstance(value, float):
         raise TypeError("Float types are not supported. Use Decimal types instead.")
-    if _is_number(value):
+    if isinstance(value, int | Decimal):  # a bool was answered above
         return {"N": _number(value)}
     if isinstance(value, str):
         return {"S": value}

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-# Garbage collection waits until the imports are done: they make objects that
-# live as long as the execution environment, which a collection would only walk
-# (docs/decisions.md, "Cold starts: no garbage collection during init").
+# No collection until the imports are done (docs/decisions.md, "Cold starts: no garbage collection during init").
 import gc
 
 gc.disable()
@@ -63,6 +61,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dict(process_batch(event, worker, context))
 
 
-# What the imports made stays out of every later collection (it is never garbage).
+# What init made is never garbage: later collections skip it.
 gc.freeze()
 gc.enable()

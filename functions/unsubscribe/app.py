@@ -5,9 +5,7 @@ suppression list."""
 
 from __future__ import annotations
 
-# Garbage collection waits until the imports are done: they make objects that
-# live as long as the execution environment, which a collection would only walk
-# (docs/decisions.md, "Cold starts: no garbage collection during init").
+# No collection until the imports are done (docs/decisions.md, "Cold starts: no garbage collection during init").
 import gc
 
 gc.disable()
@@ -79,6 +77,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
 
 
-# What the imports made stays out of every later collection (it is never garbage).
+# What init made is never garbage: later collections skip it.
 gc.freeze()
 gc.enable()

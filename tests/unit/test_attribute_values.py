@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,5 +104,8 @@ def test_an_item_leaves_out_its_none_attributes() -> None:
 
 def test_the_codec_does_not_import_boto3() -> None:
     code = "import sys, common.adapters.attribute_values; print('boto3' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
     assert done.stdout.strip() == "False"
