@@ -484,16 +484,16 @@ def cold_section(cold_starts: ColdStarts) -> str:
             *floors,
             *source,
             "botocore is a floor every function but the page pays. The clients are botocore's; boto3 itself is",
-            "loaded only by bulk sends (Powertools' idempotency needs it) and by the functions that read a secret",
-            "on every first request (Powertools' parameters needs it): the log, the suppression lists and",
-            "one-click unsubscribe. Each handler pauses garbage collection while it imports (docs/decisions.md,",
+            "loaded only by bulk sends (Powertools' idempotency needs it). The functions that read a secret keep",
+            "it themselves over their botocore client (docs/decisions.md, \"Cold starts: secrets kept without",
+            "Powertools' parameters\"). Each handler pauses garbage collection while it imports (docs/decisions.md,",
             '"Cold starts: no garbage collection during init"). Above the floor:',
-            "pydantic (a third of `import boto3` by itself), the models the service defines (built on first use:",
+            "pydantic and its compiled core, the models the service defines (built on first use:",
             "`defer_build`), Powertools' logger and metrics, and for the API functions Powertools' event handler,",
             "whose package imports every resolver and every event data class. Not imported any more: boto3 and",
             "s3transfer, the X-Ray SDK (only with `TraceSdkCalls`), Powertools' batch utility (it built the",
             "parser's models of every event source), the admin API's models and settings where a function sends,",
-            "and, on first use only, email-validator, inscriptis and the Secrets Manager provider",
+            "Powertools' parameters, and, on first use only, email-validator and inscriptis",
             '(docs/decisions.md, "Cold starts: what each function imports").',
             "",
         ]
@@ -808,7 +808,7 @@ def cold_notes(cold_starts: ColdStarts) -> list[str]:
         f"- **Cold start**: {low:.1f}x to {high:.1f}x `import boto3` (goal ≤ {COLD_TARGET}x; {len(over)} of"
         f" {len(cold_starts.functions)} functions over it: {names}). Above boto3 are pydantic, the models the"
         " service defines, Powertools' logger and metrics, and for the API functions Powertools' event handler,"
-        " the API's models and, where Powertools' parameters or idempotency is used, boto3 (figure 2)."
+        " the API's models and, for bulk sends, the boto3 Powertools' idempotency imports (figure 2)."
         + (f" The libraries alone, without the service's code, are already {floors}." if floors else "")
     ]
 

@@ -19,12 +19,13 @@ import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sqs import SQSClient
+
+    from common.adapters.secrets import SecretValues
 
 # DynamoDB, SQS and S3: botocore's standard mode retries throttling and 5xx with
 # backoff; that is the only retry layer for them.
@@ -84,13 +85,12 @@ def secretsmanager() -> SecretsManagerClient:
 
 
 @cache
-def secrets() -> SecretsProvider:
-    """Powertools' Secrets Manager provider: it keeps each value it read for the
-    ``max_age`` its caller gives, for the life of the execution environment.
-    Imported here: only the function that reads a secret pays for the import."""
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider  # noqa: PLC0415
+def secrets() -> SecretValues:
+    """The secrets read, each kept for the ``max_age`` its reader gives, for the
+    life of the execution environment (over ``secretsmanager()``)."""
+    from common.adapters.secrets import SecretValues  # noqa: PLC0415 - it imports this module
 
-    return SecretsProvider(boto3_client=secretsmanager())
+    return SecretValues(secretsmanager())
 
 
 def reset_clients() -> None:

@@ -1,42 +1,75 @@
 """Secrets Manager: secrets read at run time, never put into the environment.
 
 Each value is read once and then kept for ``max_age`` seconds per execution
-environment by Powertools' parameters utility (``common.adapters.aws.secrets``): a
-function makes one ``GetSecretValue`` call per secret when it starts and one
-more per ``max_age`` after that, so a rotated secret is picked up within
-``max_age`` without a deploy.
+environment (``SecretValues``, one per environment: ``common.adapters.aws.secrets``):
+a function makes one ``GetSecretValue`` call per secret when it first needs it
+and one more per ``max_age`` after that, so a rotated secret is picked up within
+``max_age`` without a deploy. A ``max_age`` of 0 reads on every call.
+
+The values are kept here, over the functions' own botocore client, rather than
+by Powertools' parameters utility, which imports boto3 (docs/decisions.md,
+"Cold starts: secrets kept without Powertools' parameters").
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from common.adapters import aws
 from common.models.errors import SecretUnavailable
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 
-def read_secret(secret_id: str, *, max_age: int, min_length: int = 1, provider: SecretsProvider | None = None) -> str:
+class _Read(NamedTuple):
+    value: str | bytes
+    at: float  # on the keeper's clock
+
+
+class SecretValues:
+    """Each secret's value as last read; a reader takes it while it is younger
+    than the ``max_age`` that reader gives, and reads it again otherwise."""
+
+    def __init__(self, client: SecretsManagerClient, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._clock = clock
+        self._last: dict[str, _Read] = {}
+        # The local stack runs functions in threads of one process: one read at a time.
+        self._reading = threading.Lock()
+
+    def get(self, secret_id: str, *, max_age: int) -> str | bytes:
+        """The secret's ``SecretString`` (or ``SecretBinary``), read again when
+        the last read is ``max_age`` seconds old or older. Raises botocore's errors."""
+        with self._reading:
+            last = self._last.get(secret_id)
+            now = self._clock()
+            if last is not None and now - last.at < max_age:
+                return last.value
+            answer = self._client.get_secret_value(SecretId=secret_id)
+            value = answer["SecretString"] if "SecretString" in answer else answer.get("SecretBinary", b"")
+            self._last[secret_id] = _Read(value, now)
+            return value
+
+
+def read_secret(secret_id: str, *, max_age: int, min_length: int = 1, values: SecretValues | None = None) -> str:
     """The string value of secret ``secret_id`` (its ARN or name).
 
     Raises ``SecretUnavailable`` naming only the AWS error code: botocore's
     message quotes the secret's ARN (and the account id), which are never logged.
     """
-    # Imported on first use, with the provider: Powertools' parameters package
-    # imports boto3, which a function that never reads a secret (the worker
-    # sending system emails, enqueue, the sweeper) need not load.
-    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError  # noqa: PLC0415
-
     try:
-        value = (provider or aws.secrets()).get(secret_id, max_age=max_age)
-    except GetParameterError as exc:
-        cause = exc.__context__
-        code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
-        raise SecretUnavailable(f"a secret could not be read: {code or type(cause).__name__}") from None
+        value = (values or aws.secrets()).get(secret_id, max_age=max_age)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise SecretUnavailable(f"a secret could not be read: {code or type(exc).__name__}") from None
+    except BotoCoreError as exc:
+        raise SecretUnavailable(f"a secret could not be read: {type(exc).__name__}") from None
     if not isinstance(value, str) or len(value) < min_length:
         raise SecretUnavailable(f"a secret is not a string of at least {min_length} characters")
     return value

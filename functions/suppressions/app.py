@@ -11,10 +11,6 @@ gc.disable()
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-# Every first request reads a secret: Powertools' provider (and the boto3 it
-# imports) is loaded at init rather than on that request (docs/decisions.md,
-# "Cold starts: botocore, not boto3").
-import aws_lambda_powertools.utilities.parameters  # noqa: F401
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query

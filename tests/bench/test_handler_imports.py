@@ -17,10 +17,9 @@ from benchmarks import coldstart
 # The functions that send (docs/benchmarks.md, figure 2): none of them uses boto3's
 # resources or S3 transfers, so none loads boto3 (botocore makes their clients).
 SENDING = ("EnqueueFunction", "SendWorkerFunction", "SweeperFunction", "SesEventsFunction")
-# Bulk sends use Powertools' idempotency, whose DynamoDB layer needs boto3; the
-# log, the suppression lists and one-click unsubscribe read a secret on every
-# first request with Powertools' parameters, which imports boto3 too.
-NEEDS_BOTO3 = {"BulkQueueFunction", "ListJobsFunction", "SuppressionsFunction", "UnsubscribeFunction"}
+# Bulk sends use Powertools' idempotency, whose DynamoDB layer needs boto3. The
+# functions that read a secret keep it themselves (common.adapters.secrets).
+NEEDS_BOTO3 = {"BulkQueueFunction"}
 _PROBE = """
 import gc, json, sys
 import app
@@ -59,8 +58,10 @@ def _imported(function: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("function", sorted(coldstart.HANDLERS))
 def test_only_the_functions_that_need_boto3_load_it(function: str) -> None:
-    modules = set(_imported(function)["modules"])
+    probe = _imported(function)
+    modules = set(probe["modules"])
     assert "botocore" in modules or function == "PageFunction"
+    assert probe["parameters"] is False  # secrets are kept by common.adapters.secrets
     if function in NEEDS_BOTO3:
         assert "boto3" in modules  # at init, not on the first request
     else:
@@ -74,8 +75,6 @@ def test_the_sending_functions_load_none_of_the_admin_apis_code(function: str) -
     ours = set(probe["ours"])
     assert "common.models.job" in ours
     assert not ours & {"common.models.api", "common.models.api_settings", "common.adapters.api"}
-    # A secret is read only for a bulk email's unsubscribe link: its provider on first use.
-    assert probe["parameters"] is False
     # Requests are built by the one function that takes them.
     assert ("common.models.requests" in ours) == (function == "EnqueueFunction")
 
