@@ -54,7 +54,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    cold_runs=9,  # ratios moved by up to 0.5 between runs of 5 on this shared machine
+    cold_runs=15,  # one run's ratio strays by 0.1-0.2 on a shared machine: the median needs many
     cold_functions=None,
     batch=100,
     bulk=1000,

@@ -6,12 +6,16 @@ repository root for ``common``, and a folder holding only the runtime
 dependencies of ``requirements.txt`` plus the boto3 Lambda provides), no
 site-packages, and the template's and Lambda's environment variables (so the
 tracer is what the template gives: the X-Ray SDK only with ``TraceSdkCalls``).
-The figure is the median of several runs of ``import app``, beside the median of ``import boto3`` alone (one run of it
-before each run of a handler, so both see the same load), each the CPU time
-of the importing process (``time.process_time``): an import is CPU-bound, and
-CPU time does not grow with the load other processes put on the machine, as
-wall time does (on a shared two-core machine, wall times of one import varied
-twofold). One more run under ``python -X importtime`` says what dominates.
+Each run of ``import app`` is paired with a run of ``import boto3`` alone just
+before it, so both see the same load; the ratio is the median of the runs' own
+ratios, and the middle half of them (first to third quartile) says how far one
+run's ratio strays. Each time is the CPU time of the importing process
+(``time.process_time``): an import is CPU-bound, and CPU time grows less with
+the load other processes put on the machine than wall time does (on a shared
+two-core machine, wall times of one import varied twofold, and CPU times of
+``import boto3`` by half again between neighbouring runs, which is why the
+ratio is taken pair by pair). One more run under ``python -X importtime`` says
+what dominates.
 
 The imports run under the functions' runtime, Lambda's Python (``python3.13``),
 when this machine has it: the layer's packages are installed for it into a
@@ -34,9 +38,10 @@ import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from packaging.requirements import Requirement
 
@@ -89,9 +94,10 @@ class ColdStart:
     function: str
     median_ms: float
     runs: int
-    ratio_to_boto3: float
+    ratio_to_boto3: float  # the median of the runs' ratios (``paired_ratios``)
     dominant: list[ImportCost]  # packages by their modules' own import time, summed
     heaviest_own: list[ImportCost]  # by self time: the modules that cost by themselves
+    middle_half: tuple[float, float] | None = None  # the runs' ratios, first to third quartile
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,24 @@ class ColdStarts:
     floors: list[Floor] = field(default_factory=list)
     from_source: list[FromSource] = field(default_factory=list)
     boto3_from_source_ms: float = 0.0
+
+
+class PairedRatios(NamedTuple):
+    median: float
+    middle_half: tuple[float, float]  # first and third quartiles
+
+
+def paired_ratios(seconds: Sequence[float], baseline: Sequence[float]) -> PairedRatios:
+    """Each run's time over that of the ``import boto3`` run paired with it: their
+    median, and the middle half of them. A busy moment slows both runs of a
+    pair, so it moves that pair's ratio less than either time."""
+    if len(seconds) != len(baseline) or not seconds:
+        raise ValueError("one baseline run per run, and at least one run")
+    ratios = [run / base for run, base in zip(seconds, baseline, strict=True)]
+    if len(ratios) == 1:
+        return PairedRatios(ratios[0], (ratios[0], ratios[0]))
+    first, _, third = statistics.quantiles(ratios, n=4, method="inclusive")
+    return PairedRatios(statistics.median(ratios), (first, third))
 
 
 # ---------------------------------------------------------------- the import path
@@ -381,14 +405,16 @@ def measure(
         _, stderr = _run("app", path, env, importtime=True)
         costs = parse_importtime(stderr)
         median_ms = statistics.median(seconds) * 1000
+        ratios = paired_ratios(seconds, baseline)
         results.append(
             ColdStart(
                 function=function,
                 median_ms=median_ms,
                 runs=runs,
-                ratio_to_boto3=statistics.median(seconds) / statistics.median(baseline),
+                ratio_to_boto3=ratios.median,
                 dominant=by_package(costs),
                 heaviest_own=heaviest_own(costs),
+                middle_half=ratios.middle_half,
             )
         )
     boto3_ms = statistics.median(all_baseline) * 1000 if all_baseline else 0.0
@@ -412,7 +438,7 @@ def floors(*, runs: int, site: Path) -> list[Floor]:
                 functions=functions,
                 statement=statement,
                 median_ms=statistics.median(seconds) * 1000,
-                ratio_to_boto3=statistics.median(seconds) / statistics.median(baseline),
+                ratio_to_boto3=paired_ratios(seconds, baseline).median,
             )
         )
     return found
@@ -461,7 +487,7 @@ def from_source(
             FromSource(
                 function=function,
                 median_ms=statistics.median(seconds) * 1000,
-                ratio_to_boto3=statistics.median(seconds) / statistics.median(baseline),
+                ratio_to_boto3=paired_ratios(seconds, baseline).median,
             )
         )
     return (statistics.median(all_baseline) * 1000 if all_baseline else 0.0), found

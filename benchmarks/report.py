@@ -128,6 +128,10 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}x"
 
 
+def _middle_half(quartiles: tuple[float, float] | None) -> str:
+    return "—" if quartiles is None else f"{quartiles[0]:.2f}x to {quartiles[1]:.2f}x"
+
+
 def _n(value: float) -> str:
     if float(value).is_integer():
         return f"{int(value):,}"
@@ -425,6 +429,7 @@ def cold_section(cold_starts: ColdStarts) -> str:
             cold.function,
             f"{cold.median_ms:,.0f} ms",
             _ratio(cold.ratio_to_boto3),
+            _middle_half(cold.middle_half),
             source_cell(cold.function),
             ", ".join(f"{c.module} {c.self_ms:,.0f}" for c in cold.dominant),
             ", ".join(f"{c.module} {c.self_ms:,.0f}" for c in cold.heaviest_own),
@@ -466,9 +471,11 @@ def cold_section(cold_starts: ColdStarts) -> str:
             "## 2. Cold start",
             "",
             f"CPU time of importing each handler module in a fresh process, median of {cold_starts.runs} runs,",
-            f"beside `import boto3` alone ({cold_starts.boto3_ms:,.0f} ms; one run of it before each run of a",
-            "handler, and each ratio is over the runs paired with that handler's: on a shared machine both see",
-            "the same load).",
+            f"beside `import boto3` alone ({cold_starts.boto3_ms:,.0f} ms; one run of it just before each run of a",
+            "handler, so that on a shared machine both see the same load). Each ratio is the median of the runs'",
+            "own ratios (a handler's run over the boto3 run paired with it); the middle half of them (first to",
+            "third quartile) shows how far one run strays on this machine, and a difference between two functions",
+            "or two commits smaller than that spread says little.",
             "Each run sees what a deployed function sees: its folder, then the layer (the `common` package and",
             "exactly the packages `requirements.txt` installs, boto3 among them), no site-packages, and",
             "the template's environment with Lambda's variables (`TraceSdkCalls` at its default, `false`: no",
@@ -477,7 +484,15 @@ def cold_section(cold_starts: ColdStarts) -> str:
             f"themselves. {_interpreter(cold_starts)}",
             "",
             _table(
-                ["function", "import", "÷ boto3", "from source (÷ boto3)", "by package (ms)", "heaviest modules (ms)"],
+                [
+                    "function",
+                    "import",
+                    "÷ boto3",
+                    "runs' middle half",
+                    "from source (÷ boto3)",
+                    "by package (ms)",
+                    "heaviest modules (ms)",
+                ],
                 rows,
             ),
             "",
@@ -485,7 +500,7 @@ def cold_section(cold_starts: ColdStarts) -> str:
             *source,
             "botocore is a floor every function but the page pays. The clients are botocore's; boto3 itself is",
             "loaded only by bulk sends (Powertools' idempotency needs it). The functions that read a secret keep",
-            "it themselves over their botocore client (docs/decisions.md, \"Cold starts: secrets kept without",
+            'it themselves over their botocore client (docs/decisions.md, "Cold starts: secrets kept without',
             "Powertools' parameters\"). Each handler pauses garbage collection while it imports (docs/decisions.md,",
             '"Cold starts: no garbage collection during init"). Above the floor:',
             "pydantic and its compiled core, the models the service defines (built on first use:",

@@ -179,7 +179,7 @@ def test_figure_2_shows_the_floors_and_the_imports_from_source() -> None:
         boto3_from_source_ms=500.0,
     )
     section = report.cold_section(cold)
-    assert "| EnqueueFunction | 340 ms | 1.70x | 900 ms (1.80x) |" in section
+    assert "| EnqueueFunction | 340 ms | 1.70x | — | 900 ms (1.80x) |" in section
     assert "| the API functions | `import boto3; import x` | 330 ms |" in section
     assert "`import boto3` from the same layer (500 ms)" in section
     (note,) = report.cold_notes(cold)
@@ -216,3 +216,34 @@ def test_the_page_names_the_python_the_imports_ran_under() -> None:
     assert "Python 3.13.0, the functions' runtime (python3.13)" in report.cold_section(ran)
     fallback = coldstart.ColdStarts(boto3_ms=100.0, runs=1, functions=[], python="3.11.7")
     assert "Python 3.11.7, this machine's: Lambda's was not found here." in report.cold_section(fallback)
+
+
+def test_a_ratio_is_the_median_of_the_runs_own_ratios_with_their_middle_half() -> None:
+    # One busy moment slows a pair's two runs alike: the times' medians would
+    # drift, each pair's ratio barely moves
+    baseline = [0.100, 0.100, 0.200, 0.100, 0.100]
+    seconds = [0.140, 0.150, 0.290, 0.145, 0.160]
+    found = coldstart.paired_ratios(seconds, baseline)
+    assert round(found.median, 6) == 1.45
+    assert [round(q, 6) for q in found.middle_half] == [1.45, 1.5]
+    # One run: its own ratio; runs without their baseline are refused
+    assert coldstart.paired_ratios([0.25], [0.125]) == (2.0, (2.0, 2.0))
+    with pytest.raises(ValueError, match="one baseline run per run"):
+        coldstart.paired_ratios([0.3, 0.2], [0.2])
+
+
+def test_the_figure_shows_each_functions_middle_half_of_ratios() -> None:
+    from benchmarks import report
+
+    cold = coldstart.ColdStarts(
+        boto3_ms=200.0,
+        runs=15,
+        functions=[
+            coldstart.ColdStart("EnqueueFunction", 280.0, 15, 1.4, [], [], middle_half=(1.31, 1.52)),
+            coldstart.ColdStart("PageFunction", 80.0, 15, 0.4, [], []),
+        ],
+    )
+    section = report.cold_section(cold)
+    assert "| EnqueueFunction | 280 ms | 1.40x | 1.31x to 1.52x |" in section
+    assert "| PageFunction | 80 ms | 0.40x | — |" in section
+    assert "median of 15 runs" in section
