@@ -19,7 +19,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from pydantic import BaseModel
 
-from common.models.api import ListJobsQuery
+from common.models.listing import ListJobsQuery
 from common.models.suppression import ListSuppressionsQuery
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -66,17 +66,15 @@ from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, pro
 from common.logic import keys
 from common.logic.clock import epoch_seconds, utc_now
 from common.logic.outbox import Outbox
+from common.models.actions import BulkCancelMessage, CancelResult, RetryResult
 from common.models.api import (
-    BulkCancelMessage,
     BulkCancelUnfinished,
     BulkNotFound,
     Caller,
-    CancelResult,
     JobSummary,
     NotCancelable,
     NotRetryable,
     RecipientSuppressed,
-    RetryResult,
 )
 from common.models.errors import IdempotencyKeyReused, JobNotFound, QueueError
 from common.models.job import JOB_ID_RE, Job, JobStatus, JobType, new_job_id

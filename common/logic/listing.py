@@ -53,9 +53,10 @@ from common.adapters.bodies import BodyStore
 from common.adapters.jobs import JobsTable
 from common.logic import keys
 from common.logic.signing import SignedCursors
-from common.models.api import BulkNotFound, BulkProgress, Caller, JobDetail, JobsPage, JobSummary, ListJobsQuery
+from common.models.api import BulkNotFound, Caller, JobSummary
 from common.models.errors import InvalidCursor, JobNotFound, StorageError
 from common.models.job import JOB_ID_RE, Job, JobStatus, JobType
+from common.models.listing import BulkProgress, JobDetail, JobsPage, ListJobsQuery
 
 CURSOR_VERSION = 2
 
@@ -67,10 +68,6 @@ class _CursorBody(BaseModel):
     f: str  # fingerprint of the plan and the filters
     l: str = Field(pattern=JOB_ID_RE.pattern)  # noqa: E741 - the last job id returned
     x: int = Field(default=0, ge=0)  # bitmap of exhausted partitions
-
-
-# The shortest cursor key accepted: HMAC-SHA256 wants a key of some length.
-MIN_CURSOR_KEY_CHARS = 16
 
 
 @dataclass(frozen=True)

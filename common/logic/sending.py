@@ -89,7 +89,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from common.adapters.tenants import Tenants
-    from common.models.settings import WorkerSettings
+    from common.models.worker_settings import WorkerSettings
 
 Clock = Callable[[], datetime]
 Jitter = Callable[[int], int]

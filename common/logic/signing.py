@@ -18,6 +18,8 @@ from pydantic import BaseModel, ValidationError
 from common.models.errors import InvalidCursor
 
 Body = TypeVar("Body", bound=BaseModel)
+# The shortest cursor key accepted (the log's and the suppression list's): HMAC-SHA256 wants a key of some length.
+MIN_CURSOR_KEY_CHARS = 16
 
 
 def b64encode(raw: bytes) -> str:

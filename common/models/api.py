@@ -1,48 +1,34 @@
-"""The admin HTTP API's edge: who calls, what it may send, what it gets back,
-and the errors it answers with (docs/api.md).
+"""The admin HTTP API's edge: who calls, the errors it answers with (their
+bodies and their classes), the API's limits, and a row of the log (docs/api.md).
 
-Limits live in the types. The two limits the contract answers with 413
-rather than 400 (a body, a recipient list over its limit) raise pydantic
-errors of their own types, ``body_too_large`` and ``too_many_recipients``,
-so the one error mapping in ``common.adapters.api`` can tell them apart without
-reading any message text.
+What each route family takes and answers is in a module of its own, built
+only by the function that serves it (docs/decisions.md, "Cold starts: each
+function builds its own models"): ``common.models.listing`` (the log),
+``common.models.bulk_send`` (bulk sends) and ``common.models.actions``
+(cancel and retry).
+
+The two limits the contract answers with 413 rather than 400 (a body, a
+recipient list over its limit) raise pydantic errors of their own types,
+``body_too_large`` and ``too_many_recipients``, so the one error mapping in
+``common.adapters.api`` can tell them apart without reading any message text.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
-    model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from common.models.errors import EmailOpsError
 from common.models.job import (
-    JOB_ID_RE,
-    MAX_BODIES_BYTES,
-    MAX_BODY_CHARS,
-    AttemptLogEntry,
-    Bodies,
-    Domain,
-    EmailAddress,
-    EventEntry,
-    Job,
     JobStatus,
     JobType,
-    Subject,
     Timestamp,
 )
-from common.models.paging import DEFAULT_PAGE_SIZE, MAX_CURSOR_CHARS, MAX_PAGE_SIZE
 
 # ------------------------------------------------------------------ limits
 MAX_RECIPIENTS = 1_000
@@ -196,207 +182,11 @@ class JobSummary(BaseModel):
     bulk_id: str | None = None
 
 
-class JobDetail(JobSummary):
-    """A row expanded: the body, and every attempt."""
-
-    body_text: str
-    body_html: str | None = None
-    reply_to: str | None = None
-    message_id: str | None = None
-    attempt_log: list[AttemptLogEntry]
-    # One entry per distinct SES event, oldest first by ``at``.
-    events: list[EventEntry] = Field(default_factory=list)
-    unsubscribe_url: str | None = Field(
-        default=None, description="manual jobs: the one-click unsubscribe URL sent in the email's headers; else null"
-    )
-    retry_of: str | None = Field(default=None, description="the job this one sends again, or null")
-
-    @classmethod
-    def from_job(cls, job: Job, bodies: Bodies, *, unsubscribe_url: str | None = None) -> JobDetail:
-        return cls.model_validate(
-            job.model_dump(exclude={"body"})
-            | {"body_text": bodies.text, "body_html": bodies.html, "unsubscribe_url": unsubscribe_url}
-            | {"events": sorted(job.events, key=lambda entry: entry.at)}
-        )
-
-
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _rfc3339(value: Any) -> Any:
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        raise ValueError("must be an RFC 3339 date-time with a time zone, such as 2026-12-01T09:30:00Z")
-    return value
-
-
-def _after_1970(value: datetime) -> datetime:
-    if value < _EPOCH:
-        raise ValueError("must not be before 1970-01-01T00:00:00Z")
-    return value
-
-
-# Kept to the microsecond (not Timestamp's millisecond): the range is exact.
-CreatedBound = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_after_1970)]
-
-
-class ListJobsQuery(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    domain: Domain | None = Field(default=None, description="one of your domains; without it, all of them merged")
-    status: JobStatus | None = None
-    type: JobType | None = None
-    recipient: EmailAddress | None = Field(
-        default=None, description="an address: exactly that recipient's jobs, compared case-insensitively"
-    )
-    bulk_id: str | None = Field(default=None, pattern=JOB_ID_RE.pattern, description="that bulk send's jobs")
-    created_after: CreatedBound | None = Field(
-        default=None, description="RFC 3339: jobs created at or after this moment"
-    )
-    created_before: CreatedBound | None = Field(default=None, description="RFC 3339: jobs created before this moment")
-    limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    cursor: str | None = Field(
-        default=None, min_length=1, max_length=MAX_CURSOR_CHARS, description="next_cursor of the previous page"
-    )
-
-
-class JobsPage(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    items: list[JobSummary]
-    next_cursor: str | None = Field(description="null on the last page")
-
-
 # ------------------------------------------------------------------ GET /bulks/{bulk_id}
 class BulkNotFound(EmailOpsError):
     """No such bulk send, or one of a domain the caller may not see (the same 404)."""
 
     code = "not_found"
-
-
-class BulkProgress(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    bulk_id: str
-    domain: str
-    subject: str
-    created_at: Timestamp
-    total: int = Field(description="jobs the bulk send created")
-    counts: dict[JobStatus, int] = Field(description="every status, 0 where none; the counts sum to total")
-
-
-# ------------------------------------------------------------------ POST /jobs/bulk
-def _body_fits(value: str) -> str:
-    if len(value) > MAX_BODY_CHARS or len(value.encode()) > MAX_BODIES_BYTES:
-        raise PydanticCustomError(
-            BODY_TOO_LARGE,
-            "must be at most {chars} characters and {size} bytes (UTF-8)",
-            {"chars": MAX_BODY_CHARS, "size": MAX_BODIES_BYTES},
-        )
-    return value
-
-
-def _few_job_ids(value: list[str] | None) -> list[str] | None:
-    if value is not None and len(value) > MAX_BULK_JOB_IDS:
-        raise PydanticCustomError(
-            TOO_MANY_RECIPIENTS, "at most {limit} rows may be selected", {"limit": MAX_BULK_JOB_IDS}
-        )
-    return value
-
-
-def _short_address_list(value: str | None) -> str | None:
-    if value is not None and len(value) > MAX_EXTRA_RECIPIENTS_CHARS:
-        raise PydanticCustomError(
-            TOO_MANY_RECIPIENTS, "must be at most {limit} characters", {"limit": MAX_EXTRA_RECIPIENTS_CHARS}
-        )
-    return value
-
-
-BulkBody = Annotated[str, StringConstraints(min_length=1), AfterValidator(_body_fits)]
-SelectedJobIds = Annotated[
-    list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_JOB_ID_CHARS)]] | None,
-    AfterValidator(_few_job_ids),
-]
-ExtraRecipients = Annotated[str | None, AfterValidator(_short_address_list)]
-
-
-class BulkSendRequest(BaseModel):
-    model_config = ConfigDict(
-        defer_build=True,
-        extra="forbid",
-        # In the OpenAPI document: schemathesis sends it, so one request of its run is queued.
-        json_schema_extra={
-            "examples": [
-                {
-                    "domain": "acme.com",
-                    "extra_recipients": "a@example.org, b@example.net",
-                    "subject": "Our opening hours over the holidays",
-                    "body": "We are open every day from 9 to 17.",
-                }
-            ]
-        },
-    )
-
-    domain: Domain = Field(description="one of your domains; every recipient is written to it")
-    job_ids: SelectedJobIds = Field(default=None, description="selected rows: their recipients receive the email")
-    extra_recipients: ExtraRecipients = Field(
-        default=None, description="more addresses, separated by commas, semicolons, spaces or line breaks"
-    )
-    subject: Subject
-    body: BulkBody = Field(description=f"plain text, 1-{MAX_BODY_CHARS} characters")
-
-
-# What a 202 lists of the inputs it refused. The answer is kept for replays in
-# one DynamoDB item (400 KB): 1,000 job ids and 100 entries of 100 characters
-# each fit it even when every character takes 12 bytes of JSON
-# (docs/decisions.md, "Bulk Send: what the 202 lists").
-MAX_REJECTED_LISTED = 100
-MAX_REJECTED_CHARS = 100
-_CUT = "\N{HORIZONTAL ELLIPSIS}"
-
-
-def _cut_text(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > MAX_REJECTED_CHARS:
-        return value[: MAX_REJECTED_CHARS - len(_CUT)] + _CUT
-    return value
-
-
-def _first_listed(value: Any) -> Any:
-    return value[:MAX_REJECTED_LISTED] if isinstance(value, list) else value
-
-
-ListedText = Annotated[str, BeforeValidator(_cut_text), StringConstraints(max_length=MAX_REJECTED_CHARS)]
-
-
-class RejectedInput(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    input: ListedText = Field(
-        description=f"a selected job id or a typed-in address, as sent; one longer than "
-        f"{MAX_REJECTED_CHARS} characters is cut to its first {MAX_REJECTED_CHARS - 1} and an ellipsis"
-    )
-    reason: ListedText = Field(description=f"why, cut like input to {MAX_REJECTED_CHARS} characters")
-
-
-class BulkSendResponse(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    bulk_id: str
-    queued: int = Field(description="jobs created and queued: one per recipient")
-    job_ids: list[str]
-    rejected: Annotated[list[RejectedInput], BeforeValidator(_first_listed), Field(max_length=MAX_REJECTED_LISTED)] = (
-        Field(description=f"the first {MAX_REJECTED_LISTED} inputs refused, in the order sent")
-    )
-    rejected_total: int = Field(description="every input refused, listed in rejected or not")
-    duplicates: int = Field(description="recipients dropped because they were already in the list")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _count_of_older_answers(cls, data: Any) -> Any:
-        """Answers kept for replay before ``rejected_total`` existed listed every refusal."""
-        if isinstance(data, dict) and "rejected_total" not in data and isinstance(data.get("rejected"), list):
-            return data | {"rejected_total": len(data["rejected"])}
-        return data
 
 
 # ------------------------------------------------------------------ cancel and retry (v2)
@@ -430,34 +220,3 @@ class BulkCancelUnfinished(EmailOpsError):
             f"{canceled} jobs of bulk send {bulk_id} were canceled before this request ran out of time; "
             "send the same request again to cancel the rest (jobs already canceled are not counted twice)"
         )
-
-
-class CancelResult(BaseModel):
-    """What a bulk cancel answers: ``{"canceled": n}`` once every job is done
-    with; ``pending`` only while the rest is being finished in the background."""
-
-    model_config = ConfigDict(defer_build=True)
-
-    canceled: int = Field(description="jobs of the bulk send this request moved from queued or retrying to canceled")
-    pending: int | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description="present only when the request handed the rest on to finish in the background: how many "
-        "jobs were still to cancel then (each still queued or retrying is canceled within seconds; "
-        "GET /bulks/{bulk_id} shows them move to canceled)",
-    )
-
-
-class BulkCancelMessage(BaseModel):
-    """A bulk cancel handed on to finish in the background (the actions queue)."""
-
-    model_config = ConfigDict(defer_build=True, extra="forbid")
-
-    bulk_id: str = Field(pattern=JOB_ID_RE.pattern)
-    domain: Domain
-
-
-class RetryResult(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    job_id: str = Field(description="the new job, queued; its retry_of is the job retried")

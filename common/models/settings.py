@@ -1,9 +1,10 @@
 """Settings: one model per function, built from the environment ``template.yaml`` sets.
 
-This module holds the shared parts and the settings of the functions that
-send (enqueue, the worker, the sweeper, SES's events); the admin API's are in
-``common.models.api_settings``, so that a sending function does not build them
-at its cold start (docs/decisions.md, "Cold starts").
+This module holds the shared parts and the settings of enqueue, the sweeper
+and SES's events; the worker's, the largest, are in
+``common.models.worker_settings`` and the admin API's in
+``common.models.api_settings``, so that no function builds another's at its
+cold start (docs/decisions.md, "Cold starts").
 
 Each getter reads the environment once per execution environment; a missing
 or malformed variable fails at start with a clear message, not mid-request.
@@ -15,15 +16,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import cache
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from common.models.job import EmailAddress
+from pydantic import BaseModel, ConfigDict, Field
 
 PositiveSeconds = Annotated[int, Field(ge=0)]
-# Below this, a worker's turn to send might not come within its invocation.
-MIN_SEND_RATE_PER_WORKER = 0.1
 
 
 class FunctionSettings(BaseModel):
@@ -64,54 +61,6 @@ class UnsubscribeKeySettings(FunctionSettings):
     secrets_max_age_seconds: int = Field(alias="SECRETS_MAX_AGE_SECONDS", default=300, ge=0, le=3600)
 
 
-class WorkerSettings(BodiesSettings, UnsubscribeKeySettings):
-    # The HTTP API's base URL: one-click unsubscribe links point under it.
-    api_base_url: str = Field(alias="API_BASE_URL", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
-    priority_queue_url: str = Field(alias="PRIORITY_QUEUE_URL", min_length=1)
-    bulk_queue_url: str = Field(alias="BULK_QUEUE_URL", min_length=1)
-    priority_queue_arn: str = Field(alias="PRIORITY_QUEUE_ARN", min_length=1)
-    bulk_queue_arn: str = Field(alias="BULK_QUEUE_ARN", min_length=1)
-    priority_dlq_url: str = Field(alias="PRIORITY_DLQ_URL", min_length=1)
-    bulk_dlq_url: str = Field(alias="BULK_DLQ_URL", min_length=1)
-    sender_address: EmailAddress = Field(alias="SENDER_ADDRESS")
-    configuration_set: str = Field(alias="CONFIGURATION_SET", min_length=1)
-    max_attempts: int = Field(alias="MAX_ATTEMPTS", default=5, ge=1, le=20)
-    backoff_base_seconds: int = Field(alias="BACKOFF_BASE_SECONDS", default=30, ge=0, le=900)
-    lease_seconds: int = Field(alias="LEASE_SECONDS", default=60, ge=10)
-    sweep_grace_seconds: PositiveSeconds = Field(alias="SWEEP_GRACE_SECONDS", default=900)
-    # The queues' redrive maxReceiveCount (the worker keeps live jobs' messages below it).
-    max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", default=10, ge=2)
-    # The account's SES send rate, shared by every execution environment that may send at once.
-    max_send_rate: float = Field(alias="MAX_SEND_RATE", default=14, gt=0)
-    priority_maximum_concurrency: int = Field(alias="PRIORITY_MAXIMUM_CONCURRENCY", default=5, ge=1)
-    bulk_maximum_concurrency: int = Field(alias="BULK_MAXIMUM_CONCURRENCY", default=2, ge=1)
-    # The SesTenants option: each domain an SES tenant (common.adapters.tenants),
-    # associated with the sender identity and the configuration set.
-    ses_tenants: Literal["Yes", "No"] = Field(alias="SES_TENANTS", default="No")
-    ses_identity_arn: str | None = Field(alias="SES_IDENTITY_ARN", default=None, min_length=1, repr=False)
-    configuration_set_arn: str | None = Field(alias="CONFIGURATION_SET_ARN", default=None, min_length=1, repr=False)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> WorkerSettings:
-        if self.ses_tenants == "Yes" and not (self.ses_identity_arn and self.configuration_set_arn):
-            raise ValueError("SES_TENANTS=Yes needs SES_IDENTITY_ARN and CONFIGURATION_SET_ARN")
-        if self.max_receive_count <= self.max_attempts:
-            raise ValueError(
-                "MAX_RECEIVE_COUNT must be above MAX_ATTEMPTS, or retrying jobs reach the dead-letter queue"
-            )
-        if self.send_rate_per_worker < MIN_SEND_RATE_PER_WORKER:
-            raise ValueError(
-                "MAX_SEND_RATE shared by the queues' maximum concurrency leaves a worker less than one send "
-                "in 10 s: lower PriorityMaximumConcurrency and BulkMaximumConcurrency"
-            )
-        return self
-
-    @property
-    def send_rate_per_worker(self) -> float:
-        """One execution environment's share of the account's send rate."""
-        return self.max_send_rate / (self.priority_maximum_concurrency + self.bulk_maximum_concurrency)
-
-
 class SesEventsSettings(JobsSettings):
     """SesEventsFunction: SES's events applied to the jobs table (and its suppression entries)."""
 
@@ -136,12 +85,6 @@ def registered(getter: G) -> G:
 @cache
 def get_enqueue_settings() -> EnqueueSettings:
     return load(EnqueueSettings)
-
-
-@registered
-@cache
-def get_worker_settings() -> WorkerSettings:
-    return load(WorkerSettings)
 
 
 @registered

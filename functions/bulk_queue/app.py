@@ -17,8 +17,9 @@ from common.adapters import aws
 from common.adapters.api import IDEMPOTENCY_HEADER, api_resolver, caller_dependency, documented
 from common.adapters.observability import logger, metrics, tracer
 from common.logic.bulk import IDEMPOTENCY, BulkSender
-from common.models.api import BulkSendRequest, BulkSendResponse, Caller
+from common.models.api import Caller
 from common.models.api_settings import get_bulk_queue_settings
+from common.models.bulk_send import BulkSendRequest, BulkSendResponse
 from common.models.job import IdempotencyKey
 
 app = api_resolver()

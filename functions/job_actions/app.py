@@ -19,7 +19,8 @@ from common.adapters import aws
 from common.adapters.api import IDEMPOTENCY_HEADER, api_resolver, caller_dependency, documented
 from common.adapters.observability import logger, metrics, tracer
 from common.logic.actions import JobActions, finish_bulk_cancels
-from common.models.api import Caller, CancelResult, JobSummary, RetryResult
+from common.models.actions import CancelResult, RetryResult
+from common.models.api import Caller, JobSummary
 from common.models.api_settings import get_job_actions_settings
 from common.models.job import IdempotencyKey
 

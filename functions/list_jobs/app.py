@@ -20,10 +20,12 @@ from common.adapters.bodies import BodyStore
 from common.adapters.jobs import JobsTable
 from common.adapters.observability import logger, tracer
 from common.adapters.secrets import read_secret
-from common.logic.listing import MIN_CURSOR_KEY_CHARS, CursorCodec, bulk_progress, job_detail, list_jobs
+from common.logic.listing import CursorCodec, bulk_progress, job_detail, list_jobs
+from common.logic.signing import MIN_CURSOR_KEY_CHARS
 from common.logic.suppression_links import MIN_UNSUBSCRIBE_KEY_CHARS, UnsubscribeLinks, request_base_url
-from common.models.api import BulkProgress, Caller, JobDetail, JobsPage, ListJobsQuery
+from common.models.api import Caller
 from common.models.api_settings import get_list_jobs_settings
+from common.models.listing import BulkProgress, JobDetail, JobsPage, ListJobsQuery
 
 app = api_resolver()
 current_caller = caller_dependency(get_list_jobs_settings)

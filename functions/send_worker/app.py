@@ -18,7 +18,7 @@ from common.adapters.observability import logger, metrics, tracer
 from common.adapters.tenants import Tenants
 from common.logic.pacing import Pacer
 from common.logic.sending import process_batch, worker_from_settings
-from common.models.settings import get_worker_settings
+from common.models.worker_settings import get_worker_settings
 
 
 @cache

@@ -21,7 +21,7 @@ from common.adapters.api import api_resolver, caller_dependency, documented
 from common.adapters.observability import logger, tracer
 from common.adapters.secrets import read_secret
 from common.adapters.suppressions import SuppressionStore
-from common.logic.listing import MIN_CURSOR_KEY_CHARS
+from common.logic.signing import MIN_CURSOR_KEY_CHARS
 from common.logic.suppressions import SuppressionCursors, lift, list_suppressions, suppress_by_hand
 from common.models.api import Caller
 from common.models.api_settings import get_suppressions_settings

@@ -79,6 +79,23 @@ def test_the_sending_functions_load_none_of_the_admin_apis_code(function: str) -
     assert ("common.models.requests" in ours) == (function == "EnqueueFunction")
 
 
+# Models only one function uses, in modules of their own: no other function builds them.
+OWN_MODELS = {
+    "common.models.worker_settings": "SendWorkerFunction",
+    "common.models.listing": "ListJobsFunction",
+    "common.models.bulk_send": "BulkQueueFunction",
+    "common.models.actions": "JobActionsFunction",
+}
+
+
+@pytest.mark.parametrize("function", sorted(coldstart.HANDLERS))
+def test_a_function_builds_no_other_functions_own_models(function: str) -> None:
+    ours = set(_imported(function)["ours"])
+    assert {module for module in OWN_MODELS if module in ours} == {
+        module for module, owner in OWN_MODELS.items() if owner == function
+    }
+
+
 @pytest.mark.parametrize("function", sorted(coldstart.HANDLERS))
 def test_each_handler_collects_garbage_again_after_its_imports_with_them_frozen(function: str) -> None:
     probe = _imported(function)

@@ -20,7 +20,8 @@ from botocore.exceptions import ClientError
 from ulid import ULID
 
 from common.adapters import aws
-from common.models.api import MAX_EXTRA_RECIPIENTS_CHARS, MAX_REJECTED_CHARS, MAX_REJECTED_LISTED
+from common.models.api import MAX_EXTRA_RECIPIENTS_CHARS
+from common.models.bulk_send import MAX_REJECTED_CHARS, MAX_REJECTED_LISTED
 from local.template import Stack
 from tests.conftest import FakeLambdaContext
 from tests.integration.api_support import Admin, quick_queue_counts

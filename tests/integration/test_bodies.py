@@ -21,8 +21,9 @@ from common.adapters.bodies import S3_THRESHOLD, BodyCache, BodyStore, Parts, bo
 from common.adapters.dynamo import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT
 from common.adapters.jobs import JobsTable
 from common.logic.bulk import BulkSender, bulk_key_hash
-from common.models.api import BulkSendRequest, Caller
+from common.models.api import Caller
 from common.models.api_settings import get_bulk_queue_settings
+from common.models.bulk_send import BulkSendRequest
 from common.models.job import Bodies, JobStatus, JobType, QueueMessage
 from local.template import Stack
 from tests.helpers import load_function

@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from common.models.api_settings import get_bulk_queue_settings, get_list_jobs_settings
-from common.models.settings import get_enqueue_settings, get_sweeper_settings, get_worker_settings, reset_settings
+from common.models.settings import get_enqueue_settings, get_sweeper_settings, reset_settings
+from common.models.worker_settings import get_worker_settings
 from local.template import Stack
 
 

@@ -36,7 +36,7 @@ from common.adapters.mailer import PAUSED_WAIT_SECONDS, SES_ERRORS, THROTTLED_WA
 from common.logic.pacing import Pacer
 from common.logic.sending import MAX_PACE_SECONDS, SendPolicy, Worker, process_batch
 from common.models.job import AttemptOutcome, JobStatus, JobType
-from common.models.settings import WorkerSettings
+from common.models.worker_settings import WorkerSettings
 from local.template import load_template
 from tests.helpers import load_function
 from tests.integration.test_send_worker import (

@@ -15,7 +15,7 @@ from common.adapters import aws
 from common.adapters.queues import MAX_GROUP_ID_CHARS, JobQueues, Visibility, group_id
 from common.logic.sending import process_batch, worker_from_settings
 from common.models.job import JobType, QueueMessage
-from common.models.settings import get_worker_settings
+from common.models.worker_settings import get_worker_settings
 from local import motofix
 from local.events import sqs_event
 from local.motofix import FairOrder

@@ -9,15 +9,13 @@ from datetime import UTC, datetime
 from ulid import ULID
 
 from common.logic.bulk import bulk_job_id, bulk_key_hash, new_bulk_record
-from common.models.api import (
-    MAX_RECIPIENTS,
+from common.models.api import MAX_RECIPIENTS, Caller, UnfinishedBulkSend
+from common.models.bulk_send import (
     MAX_REJECTED_CHARS,
     MAX_REJECTED_LISTED,
     BulkSendRequest,
     BulkSendResponse,
-    Caller,
     RejectedInput,
-    UnfinishedBulkSend,
 )
 
 ITEM_LIMIT_BYTES = 400 * 1024

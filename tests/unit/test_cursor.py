@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from common.logic import keys
 from common.logic.listing import CursorCodec, Partition, Position, _fingerprint, plan
-from common.models.api import Caller, ListJobsQuery
+from common.models.api import Caller
 from common.models.errors import InvalidCursor
 from common.models.job import JobStatus, JobType
+from common.models.listing import ListJobsQuery
 
 SECRET = "a-test-secret-of-enough-length"
 ULID_A = "01JGQ6Z1T8W3Y5K7M9P2R4S6V8"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from common.adapters.jobs import JobRecipient
 from common.logic.bulk import collect_recipients
 from common.logic.recipients import RecipientList, parse_recipients, split_addresses
-from common.models.api import BulkSendRequest
+from common.models.bulk_send import BulkSendRequest
 from common.models.job import NON_ASCII_LOCAL_PART
 
 ROW = "01JGQ6Z1T8W3Y5K7M9P2R4S6V8"
