@@ -7,7 +7,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+from common.adapters import aws
 from common.adapters.bodies import BodyStore
 from common.adapters.jobs import JobsTable
 from common.models.job import Bodies, Job
@@ -44,3 +46,24 @@ def put_with_bodies(
                 job.body, job.domain, bodies[job.body], expires_at=table.expires_at(job.created_at)
             )
     table.put_new(list(jobs), due_at=due_at, bodies=list(items.values()))
+
+
+class Clock:
+    """A seconds clock (``time.monotonic``'s kind) that moves only when a test sets ``now``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def record_secret_reads() -> list[str]:
+    """The SecretId of every GetSecretValue the functions' client makes from now on."""
+    reads: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        reads.append(params["SecretId"])
+
+    aws.secretsmanager().meta.events.register("before-parameter-build.secrets-manager.GetSecretValue", record)
+    return reads

@@ -15,6 +15,7 @@ from botocore.stub import Stubber
 from common.adapters import aws
 from common.models.settings import reset_settings
 from local.template import Stack
+from tests.helpers import record_secret_reads
 from tests.integration.api_support import Admin, make_job, page_ids, store_jobs
 
 
@@ -25,14 +26,7 @@ def admin(stack: Stack, lambda_context: Any) -> Admin:
 
 @pytest.fixture
 def secret_reads() -> list[str]:
-    """The SecretId of every GetSecretValue the functions' client makes."""
-    reads: list[str] = []
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        reads.append(params["SecretId"])
-
-    aws.secretsmanager().meta.events.register("before-parameter-build.secrets-manager.GetSecretValue", record)
-    return reads
+    return record_secret_reads()
 
 
 def cursor_secret_value(stack: Stack) -> str:

@@ -15,16 +15,9 @@ from moto import mock_aws
 from common.adapters import aws
 from common.adapters.secrets import SecretValues, read_secret
 from common.models.errors import SecretUnavailable
+from tests.helpers import Clock, record_secret_reads
 
 NAME = "emailops-cursor-key"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -39,14 +32,7 @@ def secretsmanager() -> Iterator[Any]:
 
 @pytest.fixture
 def reads(secretsmanager: Any) -> list[str]:
-    """The SecretId of every GetSecretValue the client makes."""
-    made: list[str] = []
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        made.append(params["SecretId"])
-
-    secretsmanager.meta.events.register("before-parameter-build.secrets-manager.GetSecretValue", record)
-    return made
+    return record_secret_reads()
 
 
 def rotate(value: str) -> None:

@@ -14,17 +14,10 @@ from common.adapters.mailer import Mailer
 from common.adapters.tenants import RETRY_AFTER_SECONDS, TENANT_NAME, Tenants, tenant_name
 from common.models.job import Bodies, Job, JobType, new_job_id
 from local.template import load_template
+from tests.helpers import Clock
 
 IDENTITY = "arn:aws:ses:us-east-1:123456789012:identity/acme.com"
 CONFIG_SET = "arn:aws:ses:us-east-1:123456789012:configuration-set/email-operations"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
