@@ -65,8 +65,12 @@ export class Api {
     return this.request("POST", `jobs/${encodeURIComponent(jobId)}/cancel`);
   }
 
-  retry(jobId) {
-    return this.request("POST", `jobs/${encodeURIComponent(jobId)}/retry`);
+  // The same key for the same job: a second click (or a request sent again
+  // after a lost answer) answers the first retry's email and sends nothing more.
+  retry(jobId, idempotencyKey) {
+    return this.request("POST", `jobs/${encodeURIComponent(jobId)}/retry`, undefined, {
+      "Idempotency-Key": idempotencyKey,
+    });
   }
 
   // The same key for the same dialog: a second click queues nothing more.

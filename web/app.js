@@ -28,6 +28,7 @@ const state = {
   rows: new Map(), // job_id -> <tr>
   details: new Map(), // job_id -> <tr> of the opened email
   notes: new Map(), // job_id -> what the last Cancel or Retry answered (kept when the email is shown again)
+  retries: new Map(), // job_id -> {key, jobId}: its retry's Idempotency-Key and the email that retry made
   loading: false,
   refreshTimer: null,
   expiryTimer: null,
@@ -487,10 +488,10 @@ function renderDetail(job) {
   const message = el("p", { className: "action-message", role: "status", text: state.notes.get(job.job_id) || "" });
   const actions = el("div", { className: "actions" });
   if (CANCELABLE.has(job.status)) {
-    actions.append(el("button", { type: "button", className: "danger", text: "Cancel", onclick: () => act("cancel", job, message) }));
+    actions.append(el("button", { type: "button", className: "danger", text: "Cancel", onclick: (event) => act("cancel", job, message, event.currentTarget) }));
   }
   if (RETRYABLE.has(job.status)) {
-    actions.append(el("button", { type: "button", text: "Retry", onclick: () => act("retry", job, message) }));
+    actions.append(el("button", { type: "button", text: "Retry", onclick: (event) => act("retry", job, message, event.currentTarget) }));
   }
   if (job.unsubscribe_url) {
     history.append(el("p", { className: "hint", text: "Sent with a one-click unsubscribe link." }));
@@ -498,25 +499,41 @@ function renderDetail(job) {
   return el("div", { className: "detail-grid" }, el("div", {}, facts, body), el("div", {}, history, actions, message));
 }
 
-async function act(action, job, message) {
+// One key per job for the page's life: Retry clicked again, or after an answer
+// that was lost, answers the email the first retry made and sends nothing more.
+function retryOf(jobId) {
+  if (!state.retries.has(jobId)) state.retries.set(jobId, { key: crypto.randomUUID(), jobId: null });
+  return state.retries.get(jobId);
+}
+
+async function act(action, job, message, button) {
   const say = (text) => {
     state.notes.set(job.job_id, text);
     const shown = state.details.get(job.job_id)?.querySelector(".action-message") || message;
     setText(shown, text);
   };
   say(action === "cancel" ? "Canceling…" : "Queueing again…");
+  if (button) button.disabled = true; // one request at a time
   try {
     if (action === "cancel") {
       await state.api.cancel(job.job_id);
       say("Canceled: this email will not be sent.");
     } else {
-      const answer = await state.api.retry(job.job_id);
-      say(`Queued again as a new email (${answer.job_id}).`);
+      const retry = retryOf(job.job_id);
+      const answer = await state.api.retry(job.job_id, retry.key);
+      say(
+        answer.job_id === retry.jobId
+          ? `Already queued again as a new email (${answer.job_id}): nothing more was sent.`
+          : `Queued again as a new email (${answer.job_id}).`,
+      );
+      retry.jobId = answer.job_id;
     }
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return failed(error, "changing the email");
     say(describeError(error, action === "cancel" ? "canceling" : "retrying"));
     return;
+  } finally {
+    if (button) button.disabled = false;
   }
   await loadLog({ quiet: true });
   if (action === "cancel") await loadDetail(job.job_id);

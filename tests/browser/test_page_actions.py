@@ -59,6 +59,14 @@ def test_cancel_a_retrying_email_then_retry_it(throttled_page: Page, throttled_s
     # Canceled: no Cancel any more, Retry instead
     expect(detail.get_by_role("button", name="Cancel")).to_have_count(0)
     screenshot(page, "opened-canceled")
+    # Every Retry of this job carries the same Idempotency-Key
+    sent_keys: list[str | None] = []
+    page.on(
+        "request",
+        lambda r: (
+            sent_keys.append(r.headers.get("idempotency-key")) if r.url.endswith(f"/jobs/{job_id}/retry") else None
+        ),
+    )
     detail.get_by_role("button", name="Retry").click()
     expect(detail.get_by_role("status")).to_contain_text("Queued again as a new email")
     new_id = re.search(r"\(([0-9A-Z]{26})\)", detail.get_by_role("status").inner_text())
@@ -68,6 +76,13 @@ def test_cancel_a_retrying_email_then_retry_it(throttled_page: Page, throttled_s
     expect(page.locator(f"#log-body tr.job[data-job-id='{new_id.group(1)}']")).to_have_count(1)
     # The old job is unchanged
     assert stack.get(f"/jobs/{job_id}", tok).json()["status"] == "canceled"
+    # Retry clicked again: the answer is the first retry's email, nothing more is queued
+    detail.get_by_role("button", name="Retry").click()
+    expect(detail.get_by_role("status")).to_contain_text(f"Already queued again as a new email ({new_id.group(1)})")
+    expect(detail.get_by_role("button", name="Retry")).to_be_enabled()
+    assert len(sent_keys) == 2 and sent_keys[0] and sent_keys[0] == sent_keys[1]
+    domain_jobs = stack.get(f"/jobs?domain={domain}", tok).json()["items"]
+    assert sorted(j["job_id"] for j in domain_jobs) == sorted([job_id, new_id.group(1)])
 
 
 def test_the_suppression_list_and_remove(page: Page, page_stack: PageStack) -> None:
