@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common.adapters.botocore_errors import error_code, error_name
 from common.models.errors import StorageError
 
 if TYPE_CHECKING:
@@ -20,14 +21,9 @@ BATCH_GET_LIMIT = 100  # AWS: at most 100 keys per BatchGetItem
 UNPROCESSED_RETRIES = 8  # rounds of a batch's unprocessed items before it fails
 
 
-def error_code(exc: Exception) -> str:
-    """A ClientError's code ("" for anything else)."""
-    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
-
-
 def storage_error(operation: str, exc: ClientError | BotoCoreError) -> StorageError:
     """The one translation of what botocore raised (after its own retries)."""
-    return StorageError(f"{operation} failed: {error_code(exc) or type(exc).__name__}")
+    return StorageError(f"{operation} failed: {error_name(exc)}")
 
 
 def backoff(attempt: int) -> None:

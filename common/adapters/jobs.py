@@ -42,6 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.adapters.attribute_values import Item, deserialize, serialize
+from common.adapters.botocore_errors import error_code
 from common.adapters.dynamo import (
     BATCH_GET_LIMIT,
     BATCH_WRITE_LIMIT,
@@ -49,7 +50,6 @@ from common.adapters.dynamo import (
     backoff,
     batch_get,
     conditionally,
-    error_code,
     storage_error,
     update_or_old,
 )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from common.adapters.botocore_errors import error_name
 from common.models.errors import QueueError
 from common.models.job import QueueMessage, QueueName
 
@@ -38,10 +39,6 @@ def group_id(domain: str) -> str:
         return domain
     digest = hashlib.sha256(domain.encode()).hexdigest()[:16]
     return f"{domain[: MAX_GROUP_ID_CHARS - 17]}~{digest}"
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class JobQueues:
@@ -116,7 +113,7 @@ class DeadLetters:
         try:
             self._client.send_message(QueueUrl=url, MessageBody=body or json.dumps(None), MessageAttributes=attributes)
         except ClientError as exc:
-            raise QueueError(f"SendMessage (dead letter) failed: {_code(exc)}") from exc
+            raise QueueError(f"SendMessage (dead letter) failed: {error_name(exc)}") from exc
 
 
 class Visibility:
@@ -140,7 +137,7 @@ class Visibility:
                 QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=min(seconds, MAX_VISIBILITY_SECONDS)
             )
         except (ClientError, BotoCoreError) as exc:
-            code = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            code = error_name(exc)
             raise QueueError(f"ChangeMessageVisibility failed: {code}") from exc
 
     def requeue(self, source_arn: str, body: str, delay_seconds: int) -> None:
@@ -161,7 +158,7 @@ class Visibility:
         try:
             self._client.send_message(**request)
         except (ClientError, BotoCoreError) as exc:
-            code = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            code = error_name(exc)
             raise QueueError(f"SendMessage (requeue) failed: {code}") from exc
 
 
@@ -177,5 +174,5 @@ class ActionsQueue:
         try:
             self._client.send_message(QueueUrl=self._url, MessageBody=body)
         except (ClientError, BotoCoreError) as exc:
-            code = _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+            code = error_name(exc)
             raise QueueError(f"SendMessage (actions) failed: {code}") from exc

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.adapters import aws
-from common.adapters.dynamo import error_code
+from common.adapters.botocore_errors import error_name
 from common.models.errors import SecretUnavailable
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def read_secret(secret_id: str, *, max_age: int, min_length: int = 1, values: Se
     try:
         value = (values or aws.secrets()).get(secret_id, max_age=max_age)
     except (ClientError, BotoCoreError) as exc:
-        raise SecretUnavailable(f"a secret could not be read: {error_code(exc) or type(exc).__name__}") from None
+        raise SecretUnavailable(f"a secret could not be read: {error_name(exc)}") from None
     if not isinstance(value, str) or len(value) < min_length:
         raise SecretUnavailable(f"a secret is not a string of at least {min_length} characters")
     return value

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common.adapters.botocore_errors import error_code, error_name
 from common.adapters.observability import logger
 
 if TYPE_CHECKING:
@@ -48,12 +49,6 @@ def tenant_name(domain: str) -> str:
     if not TENANT_NAME.fullmatch(name):
         raise ValueError("a domain must be a host name to name an SES tenant")
     return name
-
-
-def _code(exc: ClientError | BotoCoreError) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return type(exc).__name__
 
 
 class Tenants:
@@ -87,7 +82,9 @@ class Tenants:
         except (ClientError, BotoCoreError) as exc:
             self._failed_at[name] = self._clock()
             # The code only: SES's message may name the account or an ARN.
-            logger.warning("SES tenant not made: sending without it", extra={"domain": domain, "error": _code(exc)})
+            logger.warning(
+                "SES tenant not made: sending without it", extra={"domain": domain, "error": error_name(exc)}
+            )
             return None
         self._failed_at.pop(name, None)
         self._ready.add(name)
@@ -98,11 +95,11 @@ class Tenants:
         try:
             self._client.create_tenant(TenantName=name)
         except ClientError as exc:
-            if _code(exc) != "AlreadyExistsException":
+            if error_code(exc) != "AlreadyExistsException":
                 raise
         for arn in self._resources:
             try:
                 self._client.create_tenant_resource_association(TenantName=name, ResourceArn=arn)
             except ClientError as exc:
-                if _code(exc) != "AlreadyExistsException":
+                if error_code(exc) != "AlreadyExistsException":
                     raise
