@@ -533,10 +533,21 @@ async function act(action, job, message, button) {
     say(describeError(error, action === "cancel" ? "canceling" : "retrying"));
     return;
   } finally {
-    if (button) button.disabled = false;
+    if (button) {
+      button.disabled = false;
+      // Disabling the button took the keyboard's focus away from it: give it back.
+      if (button.isConnected && keyboardLost()) button.focus();
+    }
   }
   await loadLog({ quiet: true });
   if (action === "cancel") await loadDetail(job.job_id);
+  // The email left the log (a filter no longer matches it): the log's heading, not nowhere.
+  if (keyboardLost()) $("log-title").focus();
+}
+
+// Focus fell back to the page itself (a focused control was disabled or removed).
+function keyboardLost() {
+  return !document.activeElement || document.activeElement === document.body;
 }
 
 // ------------------------------------------------------------------ paging
@@ -647,6 +658,8 @@ async function queueBulk(event) {
   submit.removeAttribute("aria-busy");
   for (const id of ["bulk-subject", "bulk-body", "bulk-extra"]) $(id).disabled = true;
   showBulkResult(answer);
+  // The fields and Queue Emails are done with: the keyboard goes to Close, after the result.
+  $("bulk-close").focus();
   clearSelection();
   state.cursor = null;
   state.previous = [];

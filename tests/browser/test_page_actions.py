@@ -52,9 +52,12 @@ def test_cancel_a_retrying_email_then_retry_it(throttled_page: Page, throttled_s
     detail = page.locator(f"#detail-{job_id}")
     expect(detail.locator(".timeline li").first).to_contain_text("tried again")
     expect(detail.get_by_role("button", name="Retry")).to_have_count(0)
-    detail.get_by_role("button", name="Cancel").click()
+    # With the keyboard: the focus stays in the email, on the action that follows (Retry)
+    detail.get_by_role("button", name="Cancel").focus()
+    page.keyboard.press("Enter")
     expect(detail.get_by_role("status")).to_contain_text("Canceled")
     expect(row.locator(".badge")).to_have_text(re.compile("canceled$"))
+    expect(detail.get_by_role("button", name="Retry")).to_be_focused()
     assert stack.get(f"/jobs/{job_id}", tok).json()["status"] == "canceled"
     # Canceled: no Cancel any more, Retry instead
     expect(detail.get_by_role("button", name="Cancel")).to_have_count(0)
@@ -80,6 +83,8 @@ def test_cancel_a_retrying_email_then_retry_it(throttled_page: Page, throttled_s
     detail.get_by_role("button", name="Retry").click()
     expect(detail.get_by_role("status")).to_contain_text(f"Already queued again as a new email ({new_id.group(1)})")
     expect(detail.get_by_role("button", name="Retry")).to_be_enabled()
+    # The button was disabled while its request ran; the focus came back to it
+    expect(detail.get_by_role("button", name="Retry")).to_be_focused()
     assert len(sent_keys) == 2 and sent_keys[0] and sent_keys[0] == sent_keys[1]
     domain_jobs = stack.get(f"/jobs?domain={domain}", tok).json()["items"]
     assert sorted(j["job_id"] for j in domain_jobs) == sorted([job_id, new_id.group(1)])

@@ -166,6 +166,8 @@ def test_a_bulk_send_with_the_keyboard_alone(page: Page, page_stack: PageStack) 
     tab_to(page, "Queue Emails")
     page.keyboard.press("Enter")
     expect(dialog).to_contain_text("Queued 2 emails.")
+    # The keyboard is not dropped on the page: Queue Emails is done with, Close is next
+    expect(dialog.get_by_role("button", name="Close")).to_be_focused()
     screenshot(page, "bulk-keyboard")
     # Escape closes it; the new jobs are in the log
     page.keyboard.press("Escape")
