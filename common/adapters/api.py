@@ -19,9 +19,11 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -47,6 +49,7 @@ from common.models.api import (
     NotCancelable,
     NotRetryable,
     RecipientSuppressed,
+    RepeatedQueryParameter,
     TooManyRecipients,
     Unauthenticated,
     UnfinishedBulkSend,
@@ -77,6 +80,7 @@ _ANSWERS: dict[type[Exception], tuple[HTTPStatus, str | None]] = {
     InvalidUnsubscribeRequest: (HTTPStatus.BAD_REQUEST, None),
     InvalidCursor: (HTTPStatus.BAD_REQUEST, None),
     MalformedBody: (HTTPStatus.BAD_REQUEST, None),
+    RepeatedQueryParameter: (HTTPStatus.BAD_REQUEST, None),
     NoRecipients: (HTTPStatus.BAD_REQUEST, None),
     TooManyRecipients: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, None),
     DomainPaused: (HTTPStatus.CONFLICT, None),
@@ -273,6 +277,20 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def repeated_query_parameters(raw_query_string: str) -> list[str]:
+    """The names given more than once in a query string, in the order first given.
+
+    API Gateway joins a repeated parameter's values with commas, which no value
+    here holds, and Powertools then validates one of them: refused instead."""
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for name, _ in parse_qsl(raw_query_string, keep_blank_values=True):
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    return repeated
+
+
 class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
     """Powertools' request validation with the body read by ``read_json_object``.
 
@@ -280,6 +298,12 @@ class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
     body that is not UTF-8, to multipart without a boundary and to deep nesting,
     and validates the first element of a JSON array in place of the body.
     """
+
+    def handler(self, app: EventHandlerInstance, next_middleware: NextMiddleware) -> Response[Any]:
+        repeated = repeated_query_parameters(app.current_event.raw_event.get("rawQueryString") or "")
+        if repeated:
+            raise RepeatedQueryParameter(f"{repeated[0]}: give it once (it was given more than once)")
+        return super().handler(app, next_middleware)
 
     def _get_body(self, app: EventHandlerInstance) -> dict[str, Any]:
         event = app.current_event

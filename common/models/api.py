@@ -65,6 +65,13 @@ class MalformedBody(EmailOpsError):
     code = "invalid_request"
 
 
+class RepeatedQueryParameter(EmailOpsError):
+    """A query parameter given more than once (``?status=a&status=b``): no route takes
+    one, and answering for one of the values would hide the others."""
+
+    code = "invalid_request"
+
+
 class NoRecipients(EmailOpsError):
     """A bulk send left without one valid recipient."""
 

@@ -285,3 +285,28 @@ def test_the_body_may_nest_as_deep_as_its_limit_and_no_deeper() -> None:
     assert read_json_object(nested(MAX_BODY_DEPTH), base64_encoded=False, content_type="application/json")
     with pytest.raises(MalformedBody, match="nested deeper"):
         read_json_object(nested(MAX_BODY_DEPTH + 1), base64_encoded=False, content_type="application/json")
+
+
+@pytest.mark.parametrize(
+    ("raw_query", "named"),
+    [
+        ("domain=acme.com&status=canceled&status=delivered", "status"),
+        ("status=failed&domain=acme.com&type=manual&type=manual", "type"),
+        ("domain=acme.com&domain=beta.io", "domain"),
+    ],
+)
+def test_a_query_parameter_given_twice_is_refused_not_half_read(stack: Stack, lambda_context, raw_query, named) -> None:
+    # API Gateway joins a repeated parameter's values with commas; Powertools would validate one of them.
+    admin = Admin(lambda_context, domains="acme.com beta.io")
+    ev = admin._event("list_jobs", "GET", "/jobs")
+    ev["rawQueryString"] = raw_query
+    joined: dict[str, str] = {}
+    for name, value in (pair.split("=") for pair in raw_query.split("&")):
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    ev["queryStringParameters"] = joined
+    reply = admin._call("list_jobs", ev)
+    assert reply.status == 400
+    assert reply.code == "invalid_request"
+    assert reply.body["error"]["message"].startswith(f"{named}: ")
+    # Each value alone is read
+    assert admin.list_jobs(domain="acme.com", status="canceled").status == 200
