@@ -292,7 +292,8 @@ def repeated_query_parameters(raw_query_string: str) -> list[str]:
 
 
 class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
-    """Powertools' request validation with the body read by ``read_json_object``.
+    """Powertools' request validation, with the body read by ``read_json_object``
+    and a query parameter given more than once refused (``repeated_query_parameters``).
 
     Powertools' own reading parses form and multipart bodies, answers 500 to a
     body that is not UTF-8, to multipart without a boundary and to deep nesting,
