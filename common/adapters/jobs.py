@@ -429,15 +429,21 @@ class JobsTable:
     # ------------------------------------------------------------ bulks
     def put_bulk(self, bulk: BulkItem) -> None:
         """Write a bulk's item (``k#<bulk_id>``): what ``GET /bulks/{bulk_id}`` reads.
-        Written again by a replay of the same bulk: the same values."""
-        values = bulk.model_dump(mode="json") | {
-            "pk": bulk_pk(bulk.bulk_id),
-            "expires_at": epoch_seconds(bulk.created_at + self._retention),
-        }
+        Written again by a replay of the same bulk: the same values. An
+        ``UpdateItem`` that sets only these, so a replay after a cancel keeps
+        the bulk's cancel mark."""
+        values = bulk.model_dump(mode="json") | {"expires_at": epoch_seconds(bulk.created_at + self._retention)}
+        names = {f"#f{n}": name for n, name in enumerate(values)}
         try:
-            self._client.put_item(TableName=self._table, Item=serialize(values))
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": bulk_pk(bulk.bulk_id)}},
+                UpdateExpression="SET " + ", ".join(f"{placeholder} = :f{placeholder[2:]}" for placeholder in names),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize({f":f{n}": value for n, value in enumerate(values.values())}),
+            )
         except (ClientError, BotoCoreError) as exc:
-            raise storage_error("PutItem (bulk)", exc) from exc
+            raise storage_error("UpdateItem (bulk)", exc) from exc
 
     def get_bulk(self, bulk_id: str) -> BulkItem | None:
         try:
@@ -446,6 +452,37 @@ class JobsTable:
             raise storage_error("GetItem (bulk)", exc) from exc
         item = response.get("Item")
         return None if item is None else BulkItem.model_validate(deserialize(item))
+
+    def mark_bulk_canceled(self, bulk_id: str, *, now_ms: int) -> bool:
+        """Mark a bulk send canceled (``canceled_at``, the first cancel's time,
+        kept by later ones): from then on the worker cancels, rather than
+        sends, any of its jobs it claims (``bulk_canceled``). One conditional
+        ``UpdateItem``; returns False when the bulk's item is not there."""
+        return conditionally(
+            "UpdateItem (bulk cancel mark)",
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": bulk_pk(bulk_id)}},
+                UpdateExpression="SET canceled_at = if_not_exists(canceled_at, :now)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=serialize({":now": now_ms}),
+            ),
+        )
+
+    def bulk_canceled(self, bulk_id: str) -> bool:
+        """Whether a bulk send was canceled: one strongly consistent ``GetItem``
+        of its item's ``canceled_at`` (1 RRU), so a mark written before the
+        read is always seen."""
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": bulk_pk(bulk_id)}},
+                ConsistentRead=True,
+                ProjectionExpression="canceled_at",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error("GetItem (bulk cancel mark)", exc) from exc
+        return "canceled_at" in (response.get("Item") or {})
 
     def recipients_of(self, job_ids: Sequence[str]) -> list[JobRecipient]:
         """Domain and recipient of each existing job among ``job_ids`` (unique ids),
@@ -969,13 +1006,8 @@ class JobsTable:
             ":type": job_type.value,
             ":recipient": recipient,
         }
-        sets = []
-        for n, (name, value) in enumerate(sorted(change.set.items())):
-            placeholder = "#status" if name == "status" else f"#k{n}"
-            names[placeholder] = name
-            values[f":k{n}"] = value
-            sets.append(f"{placeholder} = :k{n}")
-        removes = [*sorted(change.remove), "due_at", "lease_until", "lease_token"]
+        sets: list[str] = []
+        removes = _to_canceled(change, names, values, sets)
         canceled, item = update_or_old(
             "UpdateItem (cancel)",
             lambda: self._client.update_item(
@@ -993,6 +1025,29 @@ class JobsTable:
             ),
         )
         return CancelOutcome(canceled, self.from_item(item) if "job_id" in item else None)
+
+    def cancel_claimed(self, job: Job, *, token: str) -> bool:
+        """Move a job this worker has just claimed (``sending``, its lease
+        ``token``) to ``canceled``, unsent: its bulk send was canceled. One
+        conditional ``UpdateItem`` on the lease, which also takes back the
+        attempt the claim counted (nothing was tried). Returns False when the
+        lease was lost meanwhile."""
+        change = keys.transition(keys.KeyedJob.of(job)._replace(status=JobStatus.SENDING), JobStatus.CANCELED)
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":token": token, ":one": 1}
+        sets = ["attempts = attempts - :one"]
+        removes = _to_canceled(change, names, values, sets)
+        return conditionally(
+            "UpdateItem (cancel claimed)",
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": job.job_id}},
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(dict.fromkeys(removes)),
+                ConditionExpression="lease_token = :token",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+            ),
+        )
 
     def keep_body_until(self, body_id: str, expires_at: int) -> bool:
         """Make a stored body item live at least until ``expires_at`` (a retry
@@ -1016,6 +1071,18 @@ class JobsTable:
             found: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
             return "pk" in found
         return True
+
+
+def _to_canceled(change: keys.Transition, names: dict[str, str], values: dict[str, Any], sets: list[str]) -> list[str]:
+    """Add a move to ``canceled``'s index keys to an update's names, values and
+    SET clauses; return what it removes (the keys, and the lease and sweep
+    attributes: nothing sends or sweeps a canceled job)."""
+    for n, (name, value) in enumerate(sorted(change.set.items())):
+        placeholder = "#status" if name == "status" else f"#k{n}"
+        names[placeholder] = name
+        values[f":k{n}"] = value
+        sets.append(f"{placeholder} = :k{n}")
+    return [*sorted(change.remove), "due_at", "lease_until", "lease_token"]
 
 
 # A cancel moves a job from these statuses only (the contract's cancelable set).

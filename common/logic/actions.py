@@ -12,13 +12,17 @@ finishes; a canceled job's message, when it arrives, is refused by the
 claim and sends nothing; the sweeper never queues it again (it has left
 ``InFlight``).
 
-**A bulk cancel** reads the bulk's item (404 as above), then its jobs from the
-four ``ByBulk`` shards (keys and the projected status), and cancels each one
-whose indexed status is ``queued``, ``retrying`` or ``sending`` with the same
-conditional write, ``CANCEL_CONCURRENCY`` at a time. ``sending`` is
-included because the index lags the table by moments: a job indexed as
-``sending`` may be ``retrying`` by now; one truly held by a worker fails
-the condition and is not counted. Jobs the index does not hold yet (a bulk
+**A bulk cancel** reads the bulk's item (404 as above) and marks it canceled
+(``JobsTable.mark_bulk_canceled``). From then on the worker, right after it
+claims one of the bulk's jobs, reads the mark (strongly consistent) and makes
+the job ``canceled`` instead of sending it (``common.logic.sending``): no job
+still queued or retrying when the mark is written is sent, whoever reaches it
+first. Then it reads the bulk's jobs from the four ``ByBulk`` shards (keys
+and the projected status), and cancels each one whose indexed status is
+``queued``, ``retrying`` or ``sending`` with the same conditional write,
+``CANCEL_CONCURRENCY`` at a time. ``sending`` is included because the index
+lags the table by moments: a job indexed as ``sending`` may be ``retrying``
+by now; one truly held by a worker fails the condition and is not counted. Jobs the index does not hold yet (a bulk
 created a moment ago) are waited for, briefly (``INDEX_WAITS``).
 
 The request cancels for at most ``SYNC_SECONDS`` (a wave of ``CANCEL_WAVE``
@@ -27,7 +31,8 @@ well inside API Gateway's 29 s: in DynamoDB 1,000 jobs take
 about a second, so it finishes and answers ``{"canceled": n}``. When it does
 not (a slow store, such as the embedded AWS, which needs about 19 s for 1,000),
 it puts one message naming the bulk on the actions queue and answers
-``{"canceled": n, "pending": m}``: ``m`` jobs were left, and the actions
+``{"canceled": n, "pending": m}``: ``m`` jobs were left (still shown
+``queued`` or ``retrying``, but never sent: the mark holds them), and the actions
 queue's consumer (``finish_bulk_cancel``, this function again) reads the
 bulk's jobs afresh and cancels every one still queued or retrying, handing on
 again while any is left (its own invocation's time, less ``CANCEL_RESERVE_MS``,
@@ -173,6 +178,10 @@ class JobActions:
         if bulk is None or not caller.may_see(bulk.domain):
             raise BulkNotFound("no such bulk send")
         started = self._monotonic()
+        # First the mark: from here on a worker that claims one of the bulk's
+        # jobs cancels it instead of sending it, so none still queued now is sent.
+        if not self._jobs.mark_bulk_canceled(bulk.bulk_id, now_ms=int(self._clock().timestamp() * 1000)):
+            raise BulkNotFound("no such bulk send")
 
         def room_ms() -> float:
             spent_ms = (self._monotonic() - started) * 1000

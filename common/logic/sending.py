@@ -2,7 +2,8 @@
 
 Per record, the worker spends exactly one claim (a conditional ``UpdateItem``
 that also returns the job), one SES ``SendEmail`` and one final write (the
-attempt's outcome, conditional on still holding the lease). Nothing else:
+attempt's outcome, conditional on still holding the lease); a bulk send's
+job also one read of its bulk's cancel mark. Nothing else:
 
 - a repeated delivery, a concurrent worker, or a job already ``sent`` or
   ``failed`` loses the claim and sends nothing;
@@ -27,6 +28,10 @@ attempt's outcome, conditional on still holding the lease). Nothing else:
   way still count, so a job cannot be retried forever;
 - a record that can never be processed (not a job message, or no such job)
   is parked in its queue's dead-letter queue, and the rest of its batch goes on;
+- a job of a bulk send that was canceled (the bulk's cancel mark,
+  ``JobsTable.mark_bulk_canceled``) is made ``canceled`` right after its
+  claim and not sent: one strongly consistent read of the bulk's item per
+  bulk job claimed (``common.logic.actions``);
 - a job whose recipient joined its domain's suppression list after it was
   queued is not claimed nor sent: one read per batch finds those recipients
   (``check_suppressions``) and one conditional update makes the job
@@ -128,6 +133,7 @@ class Outcome(StrEnum):
     POISON = "poison"  # can never be processed: parked in the dead-letter queue
     REQUEUED = "requeued"  # to be tried again from a fresh copy of its message, delayed
     SUPPRESSED = "suppressed"  # its recipient joined the suppression list after it was queued: not sent
+    CANCELED = "canceled"  # its bulk send was canceled before it was sent: not sent
 
 
 class Delivery(NamedTuple):
@@ -317,6 +323,8 @@ class Worker:
         job = claim.job
         if claim.outcome is not ClaimOutcome.CLAIMED:
             return Result(Outcome.DUPLICATE, message, job.attempts)
+        if job.bulk_id is not None and self._jobs.bulk_canceled(job.bulk_id):
+            return self._canceled(job, message, token)
 
         # Attempts that met back-pressure do not count toward giving up.
         counted = job.attempts - claim.waits
@@ -375,6 +383,14 @@ class Worker:
         return self._retry(job, message, token, delivery, error, delay=self._policy.backoff(counted))
 
     # ------------------------------------------------------------ outcomes
+    def _canceled(self, job: Job, message: QueueMessage, token: str) -> Result:
+        """The job's bulk send was canceled after the job was queued, and the
+        cancel's own write has not reached it yet: cancel it here, unsent."""
+        if not self._jobs.cancel_claimed(job, token=token):
+            logger.warning("lease lost before a canceled bulk's job was canceled", extra=_keys(message))
+            return Result(Outcome.LEASE_LOST, message, job.attempts)
+        return Result(Outcome.CANCELED, message, job.attempts - 1)
+
     def _finish(
         self,
         job: Job,
@@ -460,6 +476,7 @@ _METRIC_FOR = {
     Outcome.LEASE_LOST: "LeasesLost",
     Outcome.REQUEUED: "SendRetries",
     Outcome.SUPPRESSED: "EmailsSuppressed",
+    Outcome.CANCELED: "EmailsCanceled",
 }
 
 

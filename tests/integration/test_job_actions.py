@@ -380,6 +380,69 @@ def test_a_bulk_cancel_that_takes_too_long_hands_the_rest_on_and_it_is_finished(
     assert harness.sent() == []
 
 
+def test_no_job_left_pending_by_a_bulk_cancel_is_sent_before_the_rest_is_finished(
+    harness: Harness, admin: Actions
+) -> None:
+    # Given a bulk cancel that ran out of time with 5 jobs still queued, its rest not finished yet
+    answer = bulk_of(admin, CANCEL_WAVE + 5)
+    actions = actions_for(harness, monotonic=Ticks(SYNC_SECONDS / 2 + 0.1))
+    assert actions.cancel_bulk(answer["bulk_id"], CALLER).model_dump() == {"canceled": CANCEL_WAVE, "pending": 5}
+    pending = [job_id for job_id in answer["job_ids"] if harness.job(job_id).status is JobStatus.QUEUED]
+    assert len(pending) == 5
+    # When the worker drains the bulk queue first
+    while (event := harness.deliver(BULK))["Records"]:
+        harness.settle(event, harness.process(event), BULK)
+    # Then it sent none of them: each was canceled on its claim, no attempt counted
+    assert harness.sent() == []
+    for job_id in pending:
+        stored = harness.job(job_id)
+        assert (stored.status, stored.attempts, stored.attempt_log) == (JobStatus.CANCELED, 0, [])
+        assert_keys_match_status(harness, job_id)
+    assert admin.bulk_progress(answer["bulk_id"]).body["counts"]["canceled"] == CANCEL_WAVE + 5
+
+
+def test_a_bulk_canceled_between_a_claim_and_the_send_is_not_sent(harness: Harness, admin: Actions) -> None:
+    # Given a worker that has just claimed a bulk's only job when the admin cancels the bulk
+    answer = bulk_of(admin, 1)
+    [job_id] = answer["job_ids"]
+    replies: list[Reply] = []
+    worker_dynamodb = boto3.client("dynamodb", region_name=REGION)
+
+    def cancel_once(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"]["pk"]["S"].startswith("k#") and not replies:
+            replies.append(admin.cancel_bulk(answer["bulk_id"]))
+
+    # (the worker's read of the bulk's mark comes after its claim)
+    worker_dynamodb.meta.events.register("before-parameter-build.dynamodb.GetItem", cancel_once)
+    worker = harness.worker(dynamodb=worker_dynamodb)
+    event = harness.deliver(BULK)
+    assert harness.process(event, worker) == {"batchItemFailures": []}
+    # Then the cancel found the job held (nothing for it to cancel)...
+    assert [(r.status, r.body) for r in replies] == [(200, {"canceled": 0})]
+    # ... and the worker, seeing the mark, canceled it instead of sending it
+    assert harness.sent() == []
+    stored = harness.job(job_id)
+    assert (stored.status, stored.attempts) == (JobStatus.CANCELED, 0)
+    assert_keys_match_status(harness, job_id)
+
+
+def test_a_bulk_not_canceled_is_sent_and_a_replayed_bulk_item_keeps_its_mark(harness: Harness, admin: Actions) -> None:
+    answer = bulk_of(admin, 2)
+    event = harness.deliver(BULK)
+    harness.settle(event, harness.process(event), BULK)
+    assert {harness.job(job_id).status for job_id in answer["job_ids"]} == {JobStatus.SENT}
+    assert len(harness.sent()) == 2
+    assert not harness.table.bulk_canceled(answer["bulk_id"])
+    # A cancel marks it; the bulk's item written again (a replay) keeps the mark
+    assert admin.cancel_bulk(answer["bulk_id"]).body == {"canceled": 0}
+    bulk = harness.table.get_bulk(answer["bulk_id"])
+    assert bulk is not None
+    harness.table.put_bulk(bulk)
+    assert harness.table.bulk_canceled(answer["bulk_id"])
+    assert harness.table.get_bulk(answer["bulk_id"]) == bulk
+    assert not harness.table.mark_bulk_canceled("01JGQ6Z1T8W3Y5K7M9P2R4S6V8", now_ms=1)
+
+
 def test_the_rest_of_a_bulk_cancel_out_of_time_is_handed_on_again(harness: Harness, admin: Actions) -> None:
     answer = bulk_of(admin, CANCEL_WAVE + 5)
     message = BulkCancelMessage(bulk_id=answer["bulk_id"], domain="acme.com")
