@@ -32,8 +32,10 @@ from common.models.job import (
 
 # ------------------------------------------------------------------ limits
 MAX_RECIPIENTS = 1_000
-# Selected rows: one recipient each, so the recipient limit bounds them too.
-MAX_BULK_JOB_IDS = MAX_RECIPIENTS
+# Selected rows: several rows may name one recipient (a visitor emailed more
+# than once), and the recipient limit counts after de-duplication, so more rows
+# than recipients may be selected. 5,000 rows are 50 BatchGetItem calls of 100 keys.
+MAX_BULK_JOB_IDS = 5_000
 MAX_JOB_ID_CHARS = 64
 # 1,000 addresses of the longest kind (320 characters) with a separator each,
 # rounded down: a longer list cannot be a list of 1,000 recipients worth sending.

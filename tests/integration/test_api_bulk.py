@@ -166,8 +166,29 @@ def test_1000_recipients_are_accepted_and_1001_are_413(
     assert (reply.body["queued"], reply.body["duplicates"]) == (1000, 50)
 
 
-def test_more_selected_rows_than_recipients_allowed_is_413(admin: Admin) -> None:
-    assert_error(admin.bulk(request(job_ids=["01JGQ6Z1T8W3Y5K7M9P2R4S6V8"] * 1001)), 413, "too_many_recipients")
+def test_more_selected_rows_than_allowed_is_413(admin: Admin) -> None:
+    assert_error(admin.bulk(request(job_ids=["01JGQ6Z1T8W3Y5K7M9P2R4S6V8"] * 5001)), 413, "too_many_recipients")
+
+
+def test_the_recipient_limit_counts_after_de_duplication_of_selected_rows(
+    admin: Admin, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 1,200 selected rows that name only three recipients (each emailed many times)
+    quick_queue_counts(monkeypatch)
+    rows = [make_job(recipient=f"visitor{i % 3}@example.org") for i in range(1200)]
+    store_jobs(rows)
+    reply = admin.bulk(request(job_ids=[row.job_id for row in rows]))
+    # Then three emails are queued: the limit of 1,000 counts recipients, not rows
+    assert reply.status == 202, reply.body
+    assert (reply.body["queued"], reply.body["duplicates"], reply.body["rejected"]) == (3, 1197, [])
+    assert len(queued_messages(stack)) == 3
+
+
+def test_many_selected_rows_none_of_the_domain_is_400_no_recipients(admin: Admin, stack: Stack) -> None:
+    unknown = [f"01JGQ6Z1T8W3Y5K7M9P{i:07d}" for i in range(5000)]
+    reply = admin.bulk(request(job_ids=unknown))
+    assert_error(reply, 400, "no_recipients")
+    assert queued_messages(stack) == []
 
 
 def test_an_oversized_address_list_is_413(admin: Admin) -> None:
