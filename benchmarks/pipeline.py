@@ -4,7 +4,8 @@ AWS's own ceiling measured in the same run.
 The pipeline's time runs from the POST to the last ``sent_at`` the worker
 wrote. The ceiling is the same mix of calls (BatchWriteItem of 25,
 SendMessageBatch of 10, then per batch of 10 a ReceiveMessage, per email a
-claim, a SendEmail and a final write, and a DeleteMessageBatch) made in a
+claim, a read of its bulk's cancel mark, a SendEmail and a final write, and a
+DeleteMessageBatch) made in a
 plain loop on one thread through the same adapters: no Lambda runtime, no
 poller, no Powertools. Its calls per second, divided by the calls per email,
 is the most emails per second the embedded AWS can take.
@@ -29,6 +30,7 @@ from common.models.job import AttemptLogEntry, AttemptOutcome, Bodies, Job, JobS
 
 PIPELINE_DOMAIN = "pipeline.example"
 CEILING_DOMAIN = "ceiling.example"
+CEILING_BULK = "01JGQ7A2B3C4D5E6F7G8H9J0K1"  # no such bulk: its mark is read as the worker reads one
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,9 @@ def run_ceiling(bench: BenchStack, size: int, *, stop: threading.Event | None = 
             )
             if claim.job is None:
                 raise BenchError("the ceiling's claim found no job")
+            # A bulk's email: the worker reads its bulk's cancel mark after the claim.
+            if table.bulk_canceled(CEILING_BULK):
+                raise BenchError("the ceiling's bulk reads as canceled")
             message_id = mailer.send(claim.job, bodies)  # as if cached: one body for all
             sent_at = utc_now()
             table.record_attempt(
@@ -149,7 +154,7 @@ def run_ceiling(bench: BenchStack, size: int, *, stop: threading.Event | None = 
                 message_id=message_id,
                 sent_at=sent_at,
             )
-            calls += 3
+            calls += 4
         if messages:
             bench.sqs.delete_message_batch(
                 QueueUrl=queue_url,

@@ -118,9 +118,9 @@ def measure(bench: BenchStack, *, samples: int, bulks: int, bulk_size: int, spac
 
 
 def _under_control_load(bench: BenchStack, *, samples: int, spacing: float) -> list[Sample]:
-    """Escalations while a plain loop makes the bulk worker's calls (claim, SendEmail,
-    final write) on a queue of its own: the same work competing for this process
-    and the embedded AWS, without a bulk send."""
+    """Escalations while a plain loop makes the bulk worker's calls (claim, read of
+    the bulk's cancel mark, SendEmail, final write) on a queue of its own: the
+    same work competing for this process and the embedded AWS, without a bulk send."""
     emails = 100 + 40 * samples  # more than it can send while the samples are taken
     stop = threading.Event()
     loop = threading.Thread(
