@@ -679,15 +679,20 @@ function showBulkResult(answer) {
     }),
   ];
   const rejected = answer.rejected || [];
+  // The answer lists the first 100 refusals; rejected_total counts them all.
+  const refused = Math.max(answer.rejected_total || 0, rejected.length);
   if (rejected.length) {
     parts.push(
-      el("h3", { text: `Not queued (${rejected.length})` }),
+      el("h3", { text: `Not queued (${refused})` }),
       el(
         "ul",
         { className: "rejected" },
         ...rejected.map((r) => el("li", {}, el("code", { text: r.input }), el("span", { text: ` — ${r.reason}` }))),
       ),
     );
+    if (refused > rejected.length) {
+      parts.push(el("p", { className: "hint", text: `The first ${rejected.length} of ${refused} are listed.` }));
+    }
     if (rejected.some((r) => /^suppressed/i.test(r.reason))) {
       parts.push(el("p", { className: "hint" }, document.createTextNode("Suppressed addresses are on the domain's "),
         el("a", { href: "#suppressions", text: "suppression list", onclick: () => $("bulk").close() }), document.createTextNode(".")));

@@ -118,6 +118,24 @@ def test_rejected_inputs_carrying_markup_are_shown_as_text(page: Page, page_stac
     assert watch.dialogs == []
 
 
+def test_more_refusals_than_the_answer_lists_are_counted_in_full(page: Page, page_stack: PageStack) -> None:
+    domain = new_domain()
+    page_stack.enqueue(email(domain, "row@example.org", "Row"))
+    open_log(page, page_stack, domain, 1)
+    page.locator("#log-body tr.job").first.get_by_role("checkbox", name=re.compile("^Select")).check()
+    page.get_by_role("button", name="Bulk Send").click()
+    dialog = page.get_by_role("dialog", name="Bulk Send")
+    # 130 typed-in words that are not addresses: the answer lists the first 100
+    dialog.get_by_label("Additional recipients").fill(" ".join(f"not-an-address-{i}" for i in range(130)))
+    dialog.get_by_label("Subject").fill("Hello")
+    dialog.get_by_label("Email Body").fill("Hi.")
+    dialog.get_by_role("button", name="Queue Emails").click()
+    expect(dialog).to_contain_text("Queued 1 email.")
+    expect(dialog.get_by_role("heading", name="Not queued (130)")).to_be_visible()
+    expect(dialog.locator("ul.rejected li")).to_have_count(100)
+    expect(dialog).to_contain_text("The first 100 of 130 are listed.")
+
+
 def focused(page: Page) -> str:
     return str(
         page.evaluate(
