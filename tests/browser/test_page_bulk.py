@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import PageStack, axe_violations, email, new_domain, screenshot, token
 
@@ -14,6 +14,16 @@ def open_log(page: Page, stack: PageStack, domain: str, rows: int) -> None:
     page.goto(stack.url(token(domain)))
     page.get_by_role("combobox", name="Domain").select_option(domain)
     expect(page.locator("#log-body tr.job")).to_have_count(rows)
+
+
+def dialog_for_one_row(page: Page, stack: PageStack, recipient: str, subject: str) -> Locator:
+    """A new domain with one email, its row selected, and the Bulk Send dialog opened."""
+    domain = new_domain()
+    stack.enqueue(email(domain, recipient, subject))
+    open_log(page, stack, domain, 1)
+    page.locator("#log-body tr.job").first.get_by_role("checkbox", name=re.compile("^Select")).check()
+    page.get_by_role("button", name="Bulk Send").click()
+    return page.get_by_role("dialog", name="Bulk Send")
 
 
 def test_bulk_send_is_usable_once_a_domain_is_chosen_and_a_row_selected(page: Page, page_stack: PageStack) -> None:
@@ -72,12 +82,7 @@ def test_bulk_send_is_usable_once_a_domain_is_chosen_and_a_row_selected(page: Pa
 
 
 def test_the_dialog_refuses_a_missing_subject_and_reports_the_apis_errors(page: Page, page_stack: PageStack) -> None:
-    domain = new_domain()
-    page_stack.enqueue(email(domain, "solo@example.org", "Solo"))
-    open_log(page, page_stack, domain, 1)
-    page.locator("#log-body tr.job").first.get_by_role("checkbox", name=re.compile("^Select")).check()
-    page.get_by_role("button", name="Bulk Send").click()
-    dialog = page.get_by_role("dialog", name="Bulk Send")
+    dialog = dialog_for_one_row(page, page_stack, "solo@example.org", "Solo")
     dialog.get_by_role("button", name="Queue Emails").click()
     expect(dialog.get_by_role("alert")).to_have_text("Write a subject.")
     expect(dialog.get_by_label("Subject")).to_be_focused()
@@ -95,12 +100,7 @@ def test_the_dialog_refuses_a_missing_subject_and_reports_the_apis_errors(page: 
 
 
 def test_rejected_inputs_carrying_markup_are_shown_as_text(page: Page, page_stack: PageStack, watch) -> None:
-    domain = new_domain()
-    page_stack.enqueue(email(domain, "row@example.org", "Row"))
-    open_log(page, page_stack, domain, 1)
-    page.locator("#log-body tr.job").first.get_by_role("checkbox", name=re.compile("^Select")).check()
-    page.get_by_role("button", name="Bulk Send").click()
-    dialog = page.get_by_role("dialog", name="Bulk Send")
+    dialog = dialog_for_one_row(page, page_stack, "row@example.org", "Row")
     payload = "<img/src=x/onerror=window.__pwned=1>"
     dialog.get_by_label("Additional recipients").fill(payload)
     dialog.get_by_label("Subject").fill("<script>window.__pwned=1</script>")
@@ -119,12 +119,7 @@ def test_rejected_inputs_carrying_markup_are_shown_as_text(page: Page, page_stac
 
 
 def test_more_refusals_than_the_answer_lists_are_counted_in_full(page: Page, page_stack: PageStack) -> None:
-    domain = new_domain()
-    page_stack.enqueue(email(domain, "row@example.org", "Row"))
-    open_log(page, page_stack, domain, 1)
-    page.locator("#log-body tr.job").first.get_by_role("checkbox", name=re.compile("^Select")).check()
-    page.get_by_role("button", name="Bulk Send").click()
-    dialog = page.get_by_role("dialog", name="Bulk Send")
+    dialog = dialog_for_one_row(page, page_stack, "row@example.org", "Row")
     # 130 typed-in words that are not addresses: the answer lists the first 100
     dialog.get_by_label("Additional recipients").fill(" ".join(f"not-an-address-{i}" for i in range(130)))
     dialog.get_by_label("Subject").fill("Hello")
