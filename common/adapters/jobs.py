@@ -432,15 +432,14 @@ class JobsTable:
         Written again by a replay of the same bulk: the same values. An
         ``UpdateItem`` that sets only these, so a replay after a cancel keeps
         the bulk's cancel mark."""
-        values = bulk.model_dump(mode="json") | {"expires_at": epoch_seconds(bulk.created_at + self._retention)}
-        names = {f"#f{n}": name for n, name in enumerate(values)}
+        fields = bulk.model_dump(mode="json") | {"expires_at": epoch_seconds(bulk.created_at + self._retention)}
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": bulk_pk(bulk.bulk_id)}},
-                UpdateExpression="SET " + ", ".join(f"{placeholder} = :f{placeholder[2:]}" for placeholder in names),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=serialize({f":f{n}": value for n, value in enumerate(values.values())}),
+                UpdateExpression="SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
+                ExpressionAttributeNames={f"#f{n}": name for n, name in enumerate(fields)},
+                ExpressionAttributeValues=serialize({f":f{n}": value for n, value in enumerate(fields.values())}),
             )
         except (ClientError, BotoCoreError) as exc:
             raise storage_error("UpdateItem (bulk)", exc) from exc

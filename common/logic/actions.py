@@ -22,8 +22,9 @@ and the projected status), and cancels each one whose indexed status is
 ``queued``, ``retrying`` or ``sending`` with the same conditional write,
 ``CANCEL_CONCURRENCY`` at a time. ``sending`` is included because the index
 lags the table by moments: a job indexed as ``sending`` may be ``retrying``
-by now; one truly held by a worker fails the condition and is not counted. Jobs the index does not hold yet (a bulk
-created a moment ago) are waited for, briefly (``INDEX_WAITS``).
+by now; one truly held by a worker fails the condition and is not counted.
+Jobs the index does not hold yet (a bulk created a moment ago) are waited
+for, briefly (``INDEX_WAITS``).
 
 The request cancels for at most ``SYNC_SECONDS`` (a wave of ``CANCEL_WAVE``
 starts only if it should end in time, judged by the longest wave so far),
@@ -69,7 +70,7 @@ from common.adapters.observability import logger, metrics
 from common.adapters.queues import ActionsQueue, JobQueues
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
 from common.logic import keys
-from common.logic.clock import epoch_seconds, utc_now
+from common.logic.clock import epoch_millis, epoch_seconds, utc_now
 from common.logic.outbox import Outbox
 from common.models.actions import BulkCancelMessage, CancelResult, RetryResult
 from common.models.api import (
@@ -180,7 +181,7 @@ class JobActions:
         started = self._monotonic()
         # First the mark: from here on a worker that claims one of the bulk's
         # jobs cancels it instead of sending it, so none still queued now is sent.
-        if not self._jobs.mark_bulk_canceled(bulk.bulk_id, now_ms=int(self._clock().timestamp() * 1000)):
+        if not self._jobs.mark_bulk_canceled(bulk.bulk_id, now_ms=epoch_millis(self._clock())):
             raise BulkNotFound("no such bulk send")
 
         def room_ms() -> float:

@@ -16,3 +16,7 @@ def to_rfc3339(moment: datetime) -> str:
 
 def epoch_seconds(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+def epoch_millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

@@ -40,7 +40,7 @@ from typing import Any
 
 from common.adapters.jobs import JobsTable
 from common.logic import keys
-from common.logic.clock import utc_now
+from common.logic.clock import epoch_millis, utc_now
 from common.models.api import DomainPaused
 from common.models.job import JobStatus, JobType
 
@@ -129,7 +129,7 @@ class ReputationCheck:
     def measure(self, domain: str) -> Reputation:
         now = self._clock()
         start = now - timedelta(hours=WINDOW_HOURS)
-        low = keys.ulid_bound_low(max(0, int(start.timestamp() * 1000)))
+        low = keys.ulid_bound_low(max(0, epoch_millis(start)))
         high = keys.ulid_bound_high(keys.ULID_MAX_MS)
         # Each shard's own start: the window's, or its oldest entry read when the sample ran out first.
         starts: list[str] = []

@@ -69,7 +69,7 @@ from common.adapters.queues import DeadLetters, Visibility
 from common.adapters.secrets import read_secret
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
 from common.adapters.suppressions import SuppressionStore
-from common.logic.clock import epoch_seconds, utc_now
+from common.logic.clock import epoch_millis, epoch_seconds, utc_now
 from common.logic.pacing import Pacer
 from common.logic.suppression_links import MIN_UNSUBSCRIBE_KEY_CHARS, UnsubscribeLinks
 from common.logic.suppressions import Suppressions, suppressed_error
@@ -118,10 +118,6 @@ def small_jitter(delay: int) -> int:
 
 def new_lease_token() -> str:
     return secrets.token_hex(16)
-
-
-def epoch_millis(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 class Outcome(StrEnum):
