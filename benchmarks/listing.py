@@ -330,7 +330,7 @@ def measure(bench: BenchStack, *, total: int, limit: int, pages: int, alone: boo
             ListCost(
                 caller=combo.caller,
                 filters=filters,
-                indexes=" + ".join(sorted({p.index for p in partitions})) or "none (nothing to read)",
+                indexes=" + ".join(sorted({p.index_name for p in partitions})) or "none (nothing to read)",
                 partitions=len(partitions),
                 pages=read_pages,
                 queries=after.queries - before.queries,

@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from pydantic import BaseModel
 
 from common.models.listing import ListJobsQuery
-from common.models.suppression import ListSuppressionsQuery
+from common.models.suppression_list import ListSuppressionsQuery
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "openapi.json"

@@ -90,7 +90,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
-    from common.models.api_settings import JobActionsSettings
+    from common.models.actions import JobActionsSettings
 
 RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.BOUNCED, JobStatus.CANCELED})
 # What a bulk cancel tries: the cancelable statuses, and sending (the index may lag).

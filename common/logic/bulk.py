@@ -62,12 +62,7 @@ from functools import cache
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    BasePersistenceLayer,
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
@@ -77,6 +72,7 @@ from ulid import ULID
 
 from common.adapters.api import answer_as
 from common.adapters.bodies import BodyStore
+from common.adapters.idempotency_store import IdempotencyStore
 from common.adapters.jobs import BulkItem, BulkRecord, JobRecipient, JobsTable
 from common.adapters.observability import logger
 from common.adapters.queues import JobQueues
@@ -96,7 +92,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-    from common.models.api_settings import BulkQueueSettings
+    from common.models.bulk_send import BulkQueueSettings
 
 IDEMPOTENCY_SECONDS = 24 * 60 * 60
 
@@ -114,9 +110,9 @@ IDEMPOTENCY = IdempotencyConfig(
 
 
 @cache
-def idempotency_store(table_name: str, client: DynamoDBClient) -> DynamoDBPersistenceLayer:
+def idempotency_store(table_name: str, client: DynamoDBClient) -> IdempotencyStore:
     """One persistence layer per table and client (made on first use, not at import)."""
-    return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
+    return IdempotencyStore(table_name, client)
 
 
 def _sha256(*parts: Any) -> str:

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-    from common.models.settings import EnqueueSettings
+    from common.models.pipeline_settings import EnqueueSettings
 
 MAX_DETAILS = 100  # problems listed in one validation error; the count says how many in all
 KEY_REUSED = (

@@ -44,8 +44,7 @@ import hashlib
 import json
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -70,8 +69,7 @@ class _CursorBody(BaseModel):
     x: int = Field(default=0, ge=0)  # bitmap of exhausted partitions
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     """Where the next page starts: strictly below job ``last``; ``exhausted``:
     the partitions (by position in the plan) known to hold nothing more."""
 
@@ -97,8 +95,7 @@ class CursorCodec:
 
 
 # ------------------------------------------------------------------ the plan
-@dataclass(frozen=True)
-class Partition:
+class Partition(NamedTuple):
     """One index partition, or one range of it. ``prefix``: what every sort key of
     the range starts with (``InFlight``: ``<domain>#``; ``ByRecipient``:
     ``<domain>#<type>#``); the job id follows it. ``grouped``: the partition's sort
@@ -106,7 +103,7 @@ class Partition:
     recipient search): each page finds them with one one-entry Query per group,
     keeping those ending with ``suffix``, and merges them as ranges."""
 
-    index: str
+    index_name: str
     key: str
     prefix: str = ""
     grouped: bool = False
@@ -121,12 +118,11 @@ def _always(_: Any) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     partitions: list[Partition]
     entry_check: EntryCheck = _always
     job_check: JobCheck = _always
-    describe: list[Any] = field(default_factory=list)  # what the fingerprint covers besides the partitions
+    describe: tuple[str, ...] = ()  # what the fingerprint covers besides the partitions
     # Whether the partitions hold jobs that do not match (a filter checked on the
     # entries or the jobs): its reads then grow faster, within the page's budget.
     filtered: bool = False
@@ -170,9 +166,9 @@ def plan(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable) -> Plan:
     if query.bulk_id is not None:
         bulk = jobs.get_bulk(query.bulk_id)
         if bulk is None or not visible(bulk.domain) or not caller.may_see(bulk.domain):
-            return Plan([], describe=["bulk"])
+            return Plan([], describe=("bulk",))
         if job_type is not None and job_type is not JobType.MANUAL:
-            return Plan([], describe=["bulk"])
+            return Plan([], describe=("bulk",))
         # A bulk's jobs are one domain's and of type manual.
         domains, job_type = [bulk.domain], JobType.MANUAL
         bulk_id = query.bulk_id
@@ -186,7 +182,7 @@ def plan(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable) -> Plan:
             def bulk_status(entry: dict[str, Any]) -> bool:
                 return status is None or entry.get("status") == status.value
 
-            return Plan(partitions, bulk_status, job_matches, ["bulk"], filtered=status is not None)
+            return Plan(partitions, bulk_status, job_matches, ("bulk",), filtered=status is not None)
 
     types = [job_type] if job_type is not None else list(JobType)
     if query.recipient is not None:
@@ -204,10 +200,10 @@ def plan(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable) -> Plan:
         else:
             partitions = [Partition(index, key, prefix=keys.rs_group(d, t)) for d in domains for t in types]
         filtered = (status is not None and not exact) or query.bulk_id is not None
-        return Plan(partitions, bulk_entry, job_matches, ["recipient"], filtered=filtered)
+        return Plan(partitions, bulk_entry, job_matches, ("recipient",), filtered=filtered)
 
     partitions, filtered = _status_type_partitions(domains, status, job_type)
-    return Plan(partitions, job_check=job_matches, describe=["index"], filtered=filtered)
+    return Plan(partitions, job_check=job_matches, describe=("index",), filtered=filtered)
 
 
 def _status_type_partitions(
@@ -254,7 +250,7 @@ def _exact_partitions(domains: list[str] | None, status: JobStatus, types: list[
 def _fingerprint(query: ListJobsQuery, source: Plan) -> str:
     described = json.dumps(
         {
-            "p": [[p.index, p.key, p.prefix, p.grouped, p.suffix] for p in source.partitions],
+            "p": [[p.index_name, p.key, p.prefix, p.grouped, p.suffix] for p in source.partitions],
             "d": source.describe,
             "q": [
                 query.status,
@@ -304,28 +300,30 @@ def _never() -> bool:
     return False
 
 
-@dataclass
 class _Reads:
     """What a page has read so far, against its budget (and the function's time:
-    ``out_of_time`` says when the page should stop reading, whatever it read)."""
+    ``out_of_time`` says when the page should stop reading, whatever it read).
+    ``budgeted``: False for an exact source, bounded by its ranges: only the time applies."""
 
-    entries: int = 0
-    queries: int = 0
-    out_of_time: Callable[[], bool] = _never
-    budgeted: bool = True  # an exact source is bounded by its ranges: only the time applies
+    __slots__ = ("budgeted", "entries", "out_of_time", "queries")
+
+    def __init__(self, *, out_of_time: Callable[[], bool] = _never, budgeted: bool = True) -> None:
+        self.entries = 0
+        self.queries = 0
+        self.out_of_time = out_of_time
+        self.budgeted = budgeted
 
     def spent(self) -> bool:
         over = self.entries >= PAGE_ENTRY_BUDGET or self.queries >= PAGE_QUERY_BUDGET
         return (self.budgeted and over) or self.out_of_time()
 
 
-@dataclass(frozen=True)
-class _Range:
+class _Range(NamedTuple):
     """The sort keys of one partition a stream reads: ``prefix`` + a job id between
     ``low`` and ``high``; ``n``: the partition's position in the plan."""
 
     n: int
-    index: str
+    index_name: str
     key: str
     low: str
     high: str
@@ -353,7 +351,7 @@ class _Stream:
         size = self._batch if wanted is None else max(1, min(self._batch, wanted))
         w = self.where
         read, self._start = self._jobs.query_partition(
-            w.index, w.key, low=w.low, high=w.high, limit=size, start=self._start
+            w.index_name, w.key, low=w.low, high=w.high, limit=size, start=self._start
         )
         self._reads.entries += len(read)
         self._reads.queries += 1
@@ -391,22 +389,27 @@ def _ranges(jobs: JobsTable, partition: Partition) -> list[str]:
     by the jobs; outside the page's budget, which the merge then spends)."""
     if not partition.grouped:
         return [partition.prefix]
-    groups = jobs.sort_key_groups(partition.index, partition.key, id_chars=keys.JOB_ID_CHARS)
+    groups = jobs.sort_key_groups(partition.index_name, partition.key, id_chars=keys.JOB_ID_CHARS)
     return [group for group in groups if group.endswith(partition.suffix)]
 
 
-@dataclass
 class _Merged:
-    matched: list[Job]
-    last_read: str | None  # the last entry taken from the merge
-    spent: bool  # the page's budget ran out
+    """The page so far: ``last_read``, the last entry taken from the merge;
+    ``spent``, whether the page's budget ran out."""
+
+    __slots__ = ("last_read", "matched", "spent")
+
+    def __init__(self) -> None:
+        self.matched: list[Job] = []
+        self.last_read: str | None = None
+        self.spent = False
 
 
 def _merge(source: Plan, streams: list[_Stream], wanted: int, jobs: JobsTable) -> _Merged:
     """The newest ``wanted`` matching jobs across ``streams`` (fewer if they run out,
     or the page's budget does): entries merged by job id, checked, then fetched
     with one BatchGetItem per round and checked again."""
-    merged = _Merged([], None, spent=False)
+    merged = _Merged()
     while len(merged.matched) < wanted and not merged.spent:
         candidates: list[str] = []
         drained = False
@@ -459,7 +462,7 @@ def list_jobs(
     reads = _Reads(out_of_time=out_of_time, budgeted=source.filtered)
     live = [n for n in range(len(source.partitions)) if position is None or not position.exhausted >> n & 1]
     ranges = [
-        _Range(n, p.index, p.key, prefix + low, prefix + high)
+        _Range(n, p.index_name, p.key, prefix + low, prefix + high)
         for n in live
         for p in [source.partitions[n]]
         for prefix in _ranges(jobs, p)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -50,13 +49,13 @@ PUT_CONCURRENCY = 8
 PUT_WAVE = 100
 
 
-@dataclass
 class Stored:
-    created: list[Job] = field(default_factory=list)  # jobs this call wrote
-    # Each job's id -> the id stored for it (another one's when its key was seen before).
-    stored_id: dict[str, str] = field(default_factory=dict)
-    unqueued: list[str] = field(default_factory=list)  # of the created, ids left to the sweeper
-    found: list[str] = field(default_factory=list)  # ids already stored before this call
+    def __init__(self) -> None:
+        self.created: list[Job] = []  # jobs this call wrote
+        # Each job's id -> the id stored for it (another one's when its key was seen before).
+        self.stored_id: dict[str, str] = {}
+        self.unqueued: list[str] = []  # of the created, ids left to the sweeper
+        self.found: list[str] = []  # ids already stored before this call
 
 
 class PartlyStored(StorageError):

@@ -6,7 +6,7 @@ case-insensitively in the order they were first seen. Pure: no AWS here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from common.models.job import normalize_address
 
@@ -19,13 +19,11 @@ def split_addresses(text: str) -> list[str]:
     return [piece for piece in _SEPARATORS.split(text) if piece]
 
 
-@dataclass(frozen=True)
-class Rejection:
+class Rejection(NamedTuple):
     input: str
     reason: str
 
 
-@dataclass
 class RecipientList:
     """Recipients collected in the order first seen.
 
@@ -35,11 +33,12 @@ class RecipientList:
     ``rejected`` lists each input that was refused (once) with its reason.
     """
 
-    addresses: list[str] = field(default_factory=list)
-    rejected: list[Rejection] = field(default_factory=list)
-    duplicates: int = 0
-    _keys: set[str] = field(default_factory=set, repr=False)
-    _rejected_inputs: set[str] = field(default_factory=set, repr=False)
+    def __init__(self) -> None:
+        self.addresses: list[str] = []
+        self.rejected: list[Rejection] = []
+        self.duplicates = 0
+        self._keys: set[str] = set()
+        self._rejected_inputs: set[str] = set()
 
     def add(self, address: str, *, source: str | None = None) -> None:
         """Add one address; ``source`` is what to name when it is rejected (default: the address)."""

@@ -34,9 +34,8 @@ domain). A domain sending 1,000 emails a day costs ≈ 16 read units
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from common.adapters.jobs import JobsTable
 from common.logic import keys
@@ -54,8 +53,7 @@ COUNTED = (JobStatus.BOUNCED, JobStatus.COMPLAINED, *NEVER_SENT)
 CHECK_QUERIES = keys.DOMAIN_SHARDS + len(COUNTED) * len(JobType)
 
 
-@dataclass(frozen=True)
-class Thresholds:
+class Thresholds(NamedTuple):
     """From the template's parameters (``PauseBounceRate`` … ``PauseExemptDomains``)."""
 
     bounce_rate: float  # a fraction: 0.05 = 5%
@@ -64,8 +62,7 @@ class Thresholds:
     exempt: frozenset[str] = frozenset()  # the operator's override
 
 
-@dataclass(frozen=True)
-class Reputation:
+class Reputation(NamedTuple):
     domain: str
     sends: int
     bounced: int

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
-    from common.models.settings import SweeperSettings
+    from common.models.pipeline_settings import SweeperSettings
 
 PARK_AFTER = timedelta(hours=48)
 

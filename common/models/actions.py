@@ -3,11 +3,13 @@ queue. Only the cancel/retry function builds them (docs/decisions.md, "Cold
 starts: each function builds its own models").
 """
 
-from __future__ import annotations
+from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.models.api_settings import ApiSettings
 from common.models.job import JOB_ID_RE, Domain
+from common.models.settings import QueueingSettings, load, registered
 
 
 class CancelResult(BaseModel):
@@ -39,3 +41,17 @@ class RetryResult(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
     job_id: str = Field(description="the new job, queued; its retry_of is the job retried")
+
+
+# ------------------------------------------------------------------ settings
+class JobActionsSettings(QueueingSettings, ApiSettings):
+    """Cancel and retry: the jobs table, both job queues (a retry goes on its
+    type's), and the actions queue (a bulk cancel's rest, finished in the background)."""
+
+    actions_queue_url: str = Field(alias="ACTIONS_QUEUE_URL", min_length=1)
+
+
+@registered
+@cache
+def get_job_actions_settings() -> JobActionsSettings:
+    return load(JobActionsSettings)

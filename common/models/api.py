@@ -13,8 +13,6 @@ recipient list over its limit) raise pydantic errors of their own types,
 ``common.adapters.api`` can tell them apart without reading any message text.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import (

@@ -6,8 +6,7 @@ pydantic error of its own type (``body_too_large``, ``too_many_recipients``),
 which ``common.adapters.api`` answers with 413.
 """
 
-from __future__ import annotations
-
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
@@ -20,7 +19,9 @@ from common.models.api import (
     MAX_JOB_ID_CHARS,
     TOO_MANY_RECIPIENTS,
 )
+from common.models.api_settings import ApiSettings
 from common.models.job import MAX_BODIES_BYTES, MAX_BODY_CHARS, Domain, Subject
+from common.models.settings import BodiesSettings, QueueingSettings, load, registered
 
 
 def _body_fits(value: str) -> str:
@@ -134,3 +135,25 @@ class BulkSendResponse(BaseModel):
         if isinstance(data, dict) and "rejected_total" not in data and isinstance(data.get("rejected"), list):
             return data | {"rejected_total": len(data["rejected"])}
         return data
+
+
+# ------------------------------------------------------------------ settings
+class BulkQueueSettings(QueueingSettings, ApiSettings, BodiesSettings):
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    # A domain's bulk sends are paused past these rates over its recent sends
+    # (common.logic.reputation); percentages, as the template's parameters.
+    pause_bounce_rate: float = Field(alias="PAUSE_BOUNCE_RATE", default=5.0, gt=0, le=100)
+    pause_complaint_rate: float = Field(alias="PAUSE_COMPLAINT_RATE", default=0.1, gt=0, le=100)
+    pause_minimum_sends: int = Field(alias="PAUSE_MINIMUM_SENDS", default=100, ge=1)
+    # Domains never paused (the operator's override), comma-separated.
+    pause_exempt_domains: str = Field(alias="PAUSE_EXEMPT_DOMAINS", default="")
+
+    @property
+    def exempt_domains(self) -> frozenset[str]:
+        return frozenset(d.strip().lower() for d in self.pause_exempt_domains.split(",") if d.strip())
+
+
+@registered
+@cache
+def get_bulk_queue_settings() -> BulkQueueSettings:
+    return load(BulkQueueSettings)

@@ -1,7 +1,5 @@
 """Domain exceptions. Adapters raise these (``raise ... from exc``); handlers map them."""
 
-from __future__ import annotations
-
 
 class EmailOpsError(Exception):
     """Base of every error this service raises on purpose."""

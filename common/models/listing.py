@@ -4,15 +4,15 @@ bulk send's progress). Only the log's function builds them
 (docs/decisions.md, "Cold starts: each function builds its own models").
 """
 
-from __future__ import annotations
-
 import re
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from common.models.api import JobSummary
+from common.models.api_settings import ApiSettings
 from common.models.job import (
     JOB_ID_RE,
     AttemptLogEntry,
@@ -26,6 +26,7 @@ from common.models.job import (
     Timestamp,
 )
 from common.models.paging import DEFAULT_PAGE_SIZE, MAX_CURSOR_CHARS, MAX_PAGE_SIZE
+from common.models.settings import BodiesSettings, CursorKeySettings, UnsubscribeKeySettings, load, registered
 
 
 # ------------------------------------------------------------------ GET /jobs, GET /jobs/{job_id}
@@ -45,7 +46,7 @@ class JobDetail(JobSummary):
     retry_of: str | None = Field(default=None, description="the job this one sends again, or null")
 
     @classmethod
-    def from_job(cls, job: Job, bodies: Bodies, *, unsubscribe_url: str | None = None) -> JobDetail:
+    def from_job(cls, job: Job, bodies: Bodies, *, unsubscribe_url: str | None = None) -> "JobDetail":
         return cls.model_validate(
             job.model_dump(exclude={"body"})
             | {"body_text": bodies.text, "body_html": bodies.html, "unsubscribe_url": unsubscribe_url}
@@ -110,3 +111,17 @@ class BulkProgress(BaseModel):
     created_at: Timestamp
     total: int = Field(description="jobs the bulk send created")
     counts: dict[JobStatus, int] = Field(description="every status, 0 where none; the counts sum to total")
+
+
+# ------------------------------------------------------------------ settings
+class ListJobsSettings(ApiSettings, BodiesSettings, UnsubscribeKeySettings, CursorKeySettings):
+    # The base of a job's unsubscribe_url. Unset in AWS (the function is one of
+    # the HTTP API's own integrations, so it cannot reference its URL): the
+    # URL the request came in on is used (common.logic.suppression_links).
+    api_base_url: str | None = Field(alias="API_BASE_URL", default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+
+
+@registered
+@cache
+def get_list_jobs_settings() -> ListJobsSettings:
+    return load(ListJobsSettings)

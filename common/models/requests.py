@@ -6,8 +6,6 @@ requests (enqueue) build these models, not those that send or sweep
 (docs/decisions.md, "Cold starts").
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 from typing import Annotated
@@ -51,7 +49,7 @@ class EmailRequest(BaseModel):
     idempotency_key: IdempotencyKey | None = None
 
     @model_validator(mode="after")
-    def _has_a_body_that_fits_one_item(self) -> EmailRequest:
+    def _has_a_body_that_fits_one_item(self) -> "EmailRequest":
         # Their own error types, so callers can name the fields they are about.
         if self.body_text is None:
             if self.body_html is None:

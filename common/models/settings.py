@@ -1,21 +1,19 @@
 """Settings: one model per function, built from the environment ``template.yaml`` sets.
 
-This module holds the shared parts and the settings of enqueue, the sweeper
-and SES's events; the worker's, the largest, are in
-``common.models.worker_settings`` and the admin API's in
-``common.models.api_settings``, so that no function builds another's at its
-cold start (docs/decisions.md, "Cold starts").
+This module holds the shared parts. Each function's own settings are built
+only by that function (docs/decisions.md, "Cold starts: each function builds
+its own models"): enqueue's, the sweeper's and SES events' in
+``common.models.pipeline_settings``, the worker's in
+``common.models.worker_settings``, the admin API's with each API function's
+own models (``common.models.api_settings`` says where).
 
 Each getter reads the environment once per execution environment; a missing
 or malformed variable fails at start with a clear message, not mid-request.
 Tests call ``reset_settings()`` after changing the environment.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Callable
-from functools import cache
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,13 +42,13 @@ class QueueingSettings(JobsSettings):
     sweep_grace_seconds: PositiveSeconds = Field(alias="SWEEP_GRACE_SECONDS", default=900)
 
 
-class EnqueueSettings(QueueingSettings, BodiesSettings):
-    pass
-
-
-class SweeperSettings(QueueingSettings):
-    # Jobs re-queued per run at most; the rest wait for the next run.
-    sweep_batch_limit: int = Field(alias="SWEEP_BATCH_LIMIT", default=1000, ge=1)
+class CursorKeySettings(FunctionSettings):
+    # The Secrets Manager secret (ARN or name) whose value signs the page
+    # cursors of GET /jobs and GET /suppressions (HMAC-SHA256). The value itself
+    # is read at run time (common.adapters.secrets), never passed in the environment.
+    cursor_secret_id: str = Field(alias="CURSOR_SECRET_ID", min_length=1, repr=False)
+    # How long a secret read is kept before it is read again (picks up rotation).
+    secrets_max_age_seconds: int = Field(alias="SECRETS_MAX_AGE_SECONDS", default=300, ge=0, le=3600)
 
 
 class UnsubscribeKeySettings(FunctionSettings):
@@ -59,10 +57,6 @@ class UnsubscribeKeySettings(FunctionSettings):
     unsubscribe_secret_id: str = Field(alias="UNSUBSCRIBE_SECRET_ID", min_length=1, repr=False)
     # How long a secret read is kept before it is read again (picks up rotation).
     secrets_max_age_seconds: int = Field(alias="SECRETS_MAX_AGE_SECONDS", default=300, ge=0, le=3600)
-
-
-class SesEventsSettings(JobsSettings):
-    """SesEventsFunction: SES's events applied to the jobs table (and its suppression entries)."""
 
 
 S = TypeVar("S", bound=FunctionSettings)
@@ -79,24 +73,6 @@ def registered(getter: G) -> G:
     """A cached settings getter, forgotten by ``reset_settings()``."""
     _GETTERS.append(getter)
     return getter
-
-
-@registered
-@cache
-def get_enqueue_settings() -> EnqueueSettings:
-    return load(EnqueueSettings)
-
-
-@registered
-@cache
-def get_sweeper_settings() -> SweeperSettings:
-    return load(SweeperSettings)
-
-
-@registered
-@cache
-def get_ses_events_settings() -> SesEventsSettings:
-    return load(SesEventsSettings)
 
 
 def reset_settings() -> None:

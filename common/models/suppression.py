@@ -5,15 +5,12 @@ to. An entry is keyed by domain and address; addresses compare
 case-insensitively, so the stored ``email`` is lower-case.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.models.errors import EmailOpsError
-from common.models.job import Domain, Timestamp
-from common.models.paging import DEFAULT_PAGE_SIZE, MAX_CURSOR_CHARS, MAX_PAGE_SIZE
+from common.models.job import Timestamp
 
 
 class SuppressionReason(StrEnum):
@@ -42,23 +39,6 @@ class SuppressionEntry(BaseModel):
     reason: SuppressionReason
     created_at: Timestamp
     job_id: str | None = Field(default=None, description="the job whose event put it there, or null")
-
-
-class ListSuppressionsQuery(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    domain: Domain = Field(description="one of your domains (required)")
-    limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    cursor: str | None = Field(
-        default=None, min_length=1, max_length=MAX_CURSOR_CHARS, description="next_cursor of the previous page"
-    )
-
-
-class SuppressionsPage(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    items: list[SuppressionEntry]
-    next_cursor: str | None = Field(description="null on the last page")
 
 
 class SuppressionNotFound(EmailOpsError):

@@ -2,8 +2,6 @@
 no other function builds them at its cold start (docs/decisions.md, "Cold
 starts: each function builds its own models")."""
 
-from __future__ import annotations
-
 from functools import cache
 from typing import Literal
 
@@ -50,7 +48,7 @@ class WorkerSettings(BodiesSettings, UnsubscribeKeySettings):
     configuration_set_arn: str | None = Field(alias="CONFIGURATION_SET_ARN", default=None, min_length=1, repr=False)
 
     @model_validator(mode="after")
-    def _consistent(self) -> WorkerSettings:
+    def _consistent(self) -> "WorkerSettings":
         if self.ses_tenants == "Yes" and not (self.ses_identity_arn and self.configuration_set_arn):
             raise ValueError("SES_TENANTS=Yes needs SES_IDENTITY_ARN and CONFIGURATION_SET_ARN")
         if self.max_receive_count <= self.max_attempts:

@@ -7,6 +7,12 @@ import gc
 
 gc.disable()
 
+# Powertools' packages load only the resolver and classes this function uses
+# (docs/decisions.md, "Cold starts: Powertools' packages without their re-exports").
+from common.adapters.deferred_imports import defer_powertools_packages
+
+defer_powertools_packages()
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -18,8 +24,7 @@ from common.adapters.api import IDEMPOTENCY_HEADER, api_resolver, caller_depende
 from common.adapters.observability import logger, metrics, tracer
 from common.logic.bulk import IDEMPOTENCY, BulkSender
 from common.models.api import Caller
-from common.models.api_settings import get_bulk_queue_settings
-from common.models.bulk_send import BulkSendRequest, BulkSendResponse
+from common.models.bulk_send import BulkSendRequest, BulkSendResponse, get_bulk_queue_settings
 from common.models.job import IdempotencyKey
 
 app = api_resolver()

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.adapters import aws
 from common.adapters.observability import logger, metrics, tracer
 from common.logic.enqueue import Enqueuer, handle_invocation
-from common.models.settings import get_enqueue_settings
+from common.models.pipeline_settings import get_enqueue_settings
 
 
 @logger.inject_lambda_context(log_event=False)  # the event holds email bodies and addresses

@@ -9,6 +9,12 @@ import gc
 
 gc.disable()
 
+# Powertools' packages load only the resolver and classes this function uses
+# (docs/decisions.md, "Cold starts: Powertools' packages without their re-exports").
+from common.adapters.deferred_imports import defer_powertools_packages
+
+defer_powertools_packages()
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -19,9 +25,8 @@ from common.adapters import aws
 from common.adapters.api import IDEMPOTENCY_HEADER, api_resolver, caller_dependency, documented
 from common.adapters.observability import logger, metrics, tracer
 from common.logic.actions import JobActions, finish_bulk_cancels
-from common.models.actions import CancelResult, RetryResult
+from common.models.actions import CancelResult, RetryResult, get_job_actions_settings
 from common.models.api import Caller, JobSummary
-from common.models.api_settings import get_job_actions_settings
 from common.models.job import IdempotencyKey
 
 app = api_resolver()

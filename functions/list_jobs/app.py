@@ -8,6 +8,12 @@ import gc
 
 gc.disable()
 
+# Powertools' packages load only the resolver and classes this function uses
+# (docs/decisions.md, "Cold starts: Powertools' packages without their re-exports").
+from common.adapters.deferred_imports import defer_powertools_packages
+
+defer_powertools_packages()
+
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.depends import Depends
@@ -24,8 +30,7 @@ from common.logic.listing import CursorCodec, bulk_progress, job_detail, list_jo
 from common.logic.signing import MIN_CURSOR_KEY_CHARS
 from common.logic.suppression_links import MIN_UNSUBSCRIBE_KEY_CHARS, UnsubscribeLinks, request_base_url
 from common.models.api import Caller
-from common.models.api_settings import get_list_jobs_settings
-from common.models.listing import BulkProgress, JobDetail, JobsPage, ListJobsQuery
+from common.models.listing import BulkProgress, JobDetail, JobsPage, ListJobsQuery, get_list_jobs_settings
 
 app = api_resolver()
 current_caller = caller_dependency(get_list_jobs_settings)

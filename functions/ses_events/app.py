@@ -15,7 +15,7 @@ from common.adapters import aws
 from common.adapters.jobs import JobsTable
 from common.adapters.observability import logger, metrics, tracer
 from common.logic.events import process_batch
-from common.models.settings import get_ses_events_settings
+from common.models.pipeline_settings import get_ses_events_settings
 
 
 @logger.inject_lambda_context

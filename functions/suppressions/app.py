@@ -8,6 +8,12 @@ import gc
 
 gc.disable()
 
+# Powertools' packages load only the resolver and classes this function uses
+# (docs/decisions.md, "Cold starts: Powertools' packages without their re-exports").
+from common.adapters.deferred_imports import defer_powertools_packages
+
+defer_powertools_packages()
+
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -22,10 +28,11 @@ from common.adapters.observability import logger, tracer
 from common.adapters.secrets import read_secret
 from common.adapters.suppressions import SuppressionStore
 from common.logic.signing import MIN_CURSOR_KEY_CHARS
-from common.logic.suppressions import SuppressionCursors, lift, list_suppressions, suppress_by_hand
+from common.logic.suppression_list import SuppressionCursors, list_suppressions
+from common.logic.suppressions import lift, suppress_by_hand
 from common.models.api import Caller
-from common.models.api_settings import get_suppressions_settings
-from common.models.suppression import ListSuppressionsQuery, SuppressionEntry, SuppressionsPage
+from common.models.suppression import SuppressionEntry
+from common.models.suppression_list import ListSuppressionsQuery, SuppressionsPage, get_suppressions_settings
 
 app = api_resolver()
 current_caller = caller_dependency(get_suppressions_settings)

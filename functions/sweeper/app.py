@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.adapters import aws
 from common.adapters.observability import logger, metrics, tracer
 from common.logic.sweeper import sweep, sweeper_from_settings
-from common.models.settings import get_sweeper_settings
+from common.models.pipeline_settings import get_sweeper_settings
 
 
 @logger.inject_lambda_context

@@ -10,6 +10,12 @@ import gc
 
 gc.disable()
 
+# Powertools' packages load only the resolver and classes this function uses
+# (docs/decisions.md, "Cold starts: Powertools' packages without their re-exports").
+from common.adapters.deferred_imports import defer_powertools_packages
+
+defer_powertools_packages()
+
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types

@@ -17,9 +17,9 @@ from benchmarks import coldstart
 # The functions that send (docs/benchmarks.md, figure 2): none of them uses boto3's
 # resources or S3 transfers, so none loads boto3 (botocore makes their clients).
 SENDING = ("EnqueueFunction", "SendWorkerFunction", "SweeperFunction", "SesEventsFunction")
-# Bulk sends use Powertools' idempotency, whose DynamoDB layer needs boto3. The
-# functions that read a secret keep it themselves (common.adapters.secrets).
-NEEDS_BOTO3 = {"BulkQueueFunction"}
+# The admin API's functions: Powertools' event handler, its packages deferred
+# (common.adapters.deferred_imports).
+API = ("ListJobsFunction", "BulkQueueFunction", "JobActionsFunction", "SuppressionsFunction", "UnsubscribeFunction")
 _PROBE = """
 import gc, json, sys
 import app
@@ -30,6 +30,7 @@ print(json.dumps({
     "gc_enabled": gc.isenabled(),
     "frozen": gc.get_freeze_count(),
     "app_from": app.__file__,
+    "powertools": sorted(name for name in sys.modules if name.startswith("aws_lambda_powertools.")),
 }))
 """
 
@@ -57,15 +58,40 @@ def _imported(function: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("function", sorted(coldstart.HANDLERS))
-def test_only_the_functions_that_need_boto3_load_it(function: str) -> None:
+def test_no_function_loads_boto3(function: str) -> None:
+    """Every client is botocore's; bulk sends keep Powertools' idempotency records
+    over it (common.adapters.idempotency_store); the functions that read a secret
+    keep it themselves (common.adapters.secrets)."""
     probe = _imported(function)
     modules = set(probe["modules"])
     assert "botocore" in modules or function == "PageFunction"
-    assert probe["parameters"] is False  # secrets are kept by common.adapters.secrets
-    if function in NEEDS_BOTO3:
-        assert "boto3" in modules  # at init, not on the first request
-    else:
-        assert not modules & {"boto3", "s3transfer", "multiprocessing"}
+    assert probe["parameters"] is False
+    assert not modules & {"boto3", "s3transfer", "multiprocessing"}
+
+
+@pytest.mark.parametrize("function", API)
+def test_the_api_functions_load_one_resolver_and_its_event_classes(function: str) -> None:
+    probe = _imported(function)
+    powertools = set(probe["powertools"])
+    assert "aws_lambda_powertools.event_handler.api_gateway" in powertools
+    assert "aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event" in powertools
+    assert "asyncio" not in probe["modules"]  # the AppSync resolver's
+    assert (
+        not {
+            "aws_lambda_powertools.event_handler.appsync",
+            "aws_lambda_powertools.event_handler.bedrock_agent",
+            "aws_lambda_powertools.event_handler.vpc_lattice",
+            "aws_lambda_powertools.utilities.data_classes.kafka_event",
+            "aws_lambda_powertools.utilities.data_classes.s3_event",
+        }
+        & powertools
+    )
+    # No settings of the functions that send.
+    assert not set(probe["ours"]) & {"common.models.pipeline_settings", "common.models.worker_settings"}
+    # Bulk sends keep idempotency records with Powertools' logic, over botocore.
+    idempotency = "aws_lambda_powertools.utilities.idempotency.idempotency" in powertools
+    assert idempotency == (function == "BulkQueueFunction")
+    assert "aws_lambda_powertools.utilities.idempotency.persistence.dynamodb" not in powertools
 
 
 @pytest.mark.parametrize("function", SENDING)
@@ -79,12 +105,14 @@ def test_the_sending_functions_load_none_of_the_admin_apis_code(function: str) -
     assert ("common.models.requests" in ours) == (function == "EnqueueFunction")
 
 
-# Models only one function uses, in modules of their own: no other function builds them.
+# Models only one function uses (its settings among them), in modules of their own: no other function builds them.
 OWN_MODELS = {
     "common.models.worker_settings": "SendWorkerFunction",
     "common.models.listing": "ListJobsFunction",
     "common.models.bulk_send": "BulkQueueFunction",
     "common.models.actions": "JobActionsFunction",
+    "common.models.suppression_list": "SuppressionsFunction",
+    "common.logic.suppression_list": "SuppressionsFunction",
 }
 
 

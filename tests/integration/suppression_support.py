@@ -13,7 +13,7 @@ import boto3
 
 from common.adapters import aws
 from common.adapters.suppressions import SuppressionStore
-from common.models.api_settings import get_list_jobs_settings
+from common.models.listing import get_list_jobs_settings
 from common.models.suppression import SuppressionEntry, SuppressionReason
 from local.events import http_event, sqs_event
 from local.template import Stack

@@ -24,8 +24,8 @@ from moto import mock_aws
 from common.adapters import aws
 from common.adapters.jobs import BulkItem
 from common.adapters.secrets import read_secret
-from common.models.api_settings import get_list_jobs_settings
 from common.models.job import Job, JobStatus, JobType, new_job_id
+from common.models.listing import get_list_jobs_settings
 from common.models.settings import reset_settings
 from local.template import Stack, create_stack
 from tests.integration.api_support import Admin, Reply, jobs_table, make_job, page_ids

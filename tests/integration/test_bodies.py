@@ -22,8 +22,7 @@ from common.adapters.dynamo import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT
 from common.adapters.jobs import JobsTable
 from common.logic.bulk import BulkSender, bulk_key_hash
 from common.models.api import Caller
-from common.models.api_settings import get_bulk_queue_settings
-from common.models.bulk_send import BulkSendRequest
+from common.models.bulk_send import BulkSendRequest, get_bulk_queue_settings
 from common.models.job import Bodies, JobStatus, JobType, QueueMessage
 from local.template import Stack
 from tests.helpers import load_function

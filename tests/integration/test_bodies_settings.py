@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from common.models.api_settings import get_bulk_queue_settings, get_list_jobs_settings
-from common.models.settings import get_enqueue_settings, get_sweeper_settings, reset_settings
+from common.models.bulk_send import get_bulk_queue_settings
+from common.models.listing import get_list_jobs_settings
+from common.models.pipeline_settings import get_enqueue_settings, get_sweeper_settings
+from common.models.settings import reset_settings
 from common.models.worker_settings import get_worker_settings
 from local.template import Stack
 

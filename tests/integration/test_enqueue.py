@@ -28,7 +28,7 @@ from common.logic import keys
 from common.logic.clock import epoch_seconds, utc_now
 from common.logic.plaintext import SHORTENED_NOTE
 from common.models.job import JobType, new_job_id
-from common.models.settings import get_enqueue_settings
+from common.models.pipeline_settings import get_enqueue_settings
 from local.template import Stack
 from tests.helpers import load_function
 from tests.unit.test_enqueue_payload import INVALID_REQUESTS, valid_request

@@ -11,7 +11,8 @@ from botocore.stub import Stubber
 from common.adapters.queues import JobQueues
 from common.logic import keys
 from common.models.job import JobStatus, JobType, QueueMessage
-from common.models.settings import get_sweeper_settings, reset_settings
+from common.models.pipeline_settings import get_sweeper_settings
+from common.models.settings import reset_settings
 from local.template import Stack, load_template
 from tests.helpers import load_function
 from tests.integration.test_send_worker import (

@@ -13,9 +13,9 @@ from common.adapters import aws
 from common.adapters.jobs import JobsTable
 from common.adapters.mailer import MAX_HEADER_CHARS, unsubscribe_headers
 from common.logic.suppression_links import UnsubscribeTokens, request_base_url
-from common.models.api_settings import get_list_jobs_settings
 from common.models.errors import PermanentSendError
 from common.models.job import JobStatus
+from common.models.listing import get_list_jobs_settings
 from common.models.settings import reset_settings
 from common.models.suppression import SuppressionReason
 from local.template import Stack

@@ -1,0 +1,39 @@
+"""The settings of enqueue, the sweeper and SES's events: built only by those
+functions (docs/decisions.md, "Cold starts: each function builds its own models")."""
+
+from functools import cache
+
+from pydantic import Field
+
+from common.models.settings import BodiesSettings, JobsSettings, QueueingSettings, load, registered
+
+
+class EnqueueSettings(QueueingSettings, BodiesSettings):
+    pass
+
+
+class SweeperSettings(QueueingSettings):
+    # Jobs re-queued per run at most; the rest wait for the next run.
+    sweep_batch_limit: int = Field(alias="SWEEP_BATCH_LIMIT", default=1000, ge=1)
+
+
+class SesEventsSettings(JobsSettings):
+    """SesEventsFunction: SES's events applied to the jobs table (and its suppression entries)."""
+
+
+@registered
+@cache
+def get_enqueue_settings() -> EnqueueSettings:
+    return load(EnqueueSettings)
+
+
+@registered
+@cache
+def get_sweeper_settings() -> SweeperSettings:
+    return load(SweeperSettings)
+
+
+@registered
+@cache
+def get_ses_events_settings() -> SesEventsSettings:
+    return load(SesEventsSettings)
