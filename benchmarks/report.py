@@ -445,7 +445,9 @@ def cold_section(cold_starts: ColdStarts) -> str:
         [
             "The floors: the libraries alone, none of the service's code, timed the same way (each run paired with",
             "one of `import boto3`, collection paused as the handlers pause it). No change to the service's own",
-            "code can bring a function below its floor. The last row is no floor but `import boto3` itself with",
+            "code can bring a function below its floor. The API functions' floor loads Powertools' packages as they",
+            "do, without their `__init__` (`common.adapters.deferred_imports`, the one module of the service's it",
+            "runs). The last row is no floor but `import boto3` itself with",
             "collection paused: how much lower a handler's figure is for the pause alone.",
             "",
             _table(["functions", "imports", "import", "÷ boto3"], floor_rows),
@@ -499,17 +501,22 @@ def cold_section(cold_starts: ColdStarts) -> str:
             "",
             *floors,
             *source,
-            "botocore is a floor every function but the page pays. The clients are botocore's; boto3 itself is",
-            "loaded only by bulk sends (Powertools' idempotency needs it). The functions that read a secret keep",
-            'it themselves over their botocore client (docs/decisions.md, "Cold starts: secrets kept without',
+            "botocore is a floor every function but the page pays. The clients are botocore's and no function",
+            "imports boto3: bulk sends keep Powertools' idempotency records over their botocore client",
+            '(docs/decisions.md, "Cold starts: Powertools\' idempotency without boto3"), and the functions that read',
+            'a secret keep it themselves (docs/decisions.md, "Cold starts: secrets kept without',
             "Powertools' parameters\"). Each handler pauses garbage collection while it imports (docs/decisions.md,",
             '"Cold starts: no garbage collection during init"). Above the floor:',
             "pydantic and its compiled core, the models the service defines (built on first use:",
-            "`defer_build`), Powertools' logger and metrics, and for the API functions Powertools' event handler,",
-            "whose package imports every resolver and every event data class. Not imported any more: boto3 and",
+            '`defer_build`; only the function\'s own: "Cold starts: each function builds its own models"),',
+            "Powertools' logger and metrics, and for the API functions Powertools' event handler: its resolver",
+            "for HTTP APIs and that event's class, its packages loaded without their `__init__`, which imports",
+            "every resolver and every event class (docs/decisions.md, \"Cold starts: Powertools' packages without",
+            'their re-exports"). Not imported any more: boto3 and',
             "s3transfer, the X-Ray SDK (only with `TraceSdkCalls`), Powertools' batch utility (it built the",
             "parser's models of every event source), the admin API's models and settings where a function sends,",
-            "Powertools' parameters, and, on first use only, email-validator and inscriptis",
+            "Powertools' parameters, pydantic's serializers module, and, on first use only, email-validator and",
+            "inscriptis",
             '(docs/decisions.md, "Cold starts: what each function imports").',
             "",
         ]
@@ -825,8 +832,8 @@ def cold_notes(cold_starts: ColdStarts) -> list[str]:
     return [
         f"- **Cold start**: {low:.1f}x to {high:.1f}x `import boto3` (goal ≤ {COLD_TARGET}x; {len(over)} of"
         f" {len(cold_starts.functions)} functions over it: {names}). Above boto3 are pydantic, the models the"
-        " service defines, Powertools' logger and metrics, and for the API functions Powertools' event handler,"
-        " the API's models and, for bulk sends, the boto3 Powertools' idempotency imports (figure 2)."
+        " service defines, Powertools' logger and metrics, and for the API functions Powertools' event handler"
+        " and the API's models (figure 2)."
         + (f" The libraries alone, without the service's code, are already {floors}." if floors else "")
     ]
 
