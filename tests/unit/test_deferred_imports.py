@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,25 +77,33 @@ print(json.dumps(sorted(sys.modules)))
     assert not unused & set(loaded)
 
 
-def test_a_package_already_imported_or_with_code_in_its_init_is_left_as_it_is() -> None:
+def test_a_package_already_imported_or_with_code_in_its_init_is_left_as_it_is(tmp_path: Path) -> None:
+    package = tmp_path / "with_code"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .a import b\nSETTING = b * 2\n")
+    (package / "a.py").write_text("b = 21\n")
     result = _run(
-        """
+        f"""
 import json, sys
+sys.path.insert(0, {str(tmp_path)!r})
 import aws_lambda_powertools.event_handler as usual
 from common.adapters.deferred_imports import defer_package, defer_powertools_packages
-print(json.dumps({
+deferred = defer_package("with_code")
+print(json.dumps({{
     "again": defer_powertools_packages(),
     "same": sys.modules["aws_lambda_powertools.event_handler"] is usual,
-    "email": defer_package("email"),
-    "email_loaded": "email" in sys.modules,
-}))
+    "with_code": deferred,
+    "left_alone": "with_code" not in sys.modules,
+    "usual": __import__("with_code").SETTING,
+}}))
 """
     )
     # The event handler's package imported its data classes' as usual too.
     assert result["again"] == ["aws_lambda_powertools.utilities.idempotency"]
     assert result["same"] is True
-    assert result["email"] is False  # its __init__ defines functions
-    assert result["email_loaded"] is False
+    assert result["with_code"] is False  # its __init__ computes a value
+    assert result["left_alone"] is True
+    assert result["usual"] == 42
 
 
 @pytest.mark.parametrize(
