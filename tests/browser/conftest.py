@@ -10,10 +10,12 @@ one went anywhere but the stack's API port. Screenshots go to
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Request, sync_playwright
 
 from local.tokens import mint, template_rules
 from tests.e2e.stack_process import ROOT, RunningStack, start_stack, stop_stack, wait_ready, wait_until
@@ -140,14 +142,36 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     launched.close()
 
 
+# How Chromium fails a request the Content-Security-Policy refused (it never left the browser).
+REFUSED_BY_POLICY = {"csp", "net::ERR_BLOCKED_BY_CSP"}
+
+
 @dataclass
 class Watch:
-    """What the browser did during one test."""
+    """What the browser did during one test.
+
+    A request the page's Content-Security-Policy refused never leaves the
+    browser, but Chromium may still report it (then fail it as ``csp``): an
+    email's frame loaded again, when the log re-renders its row, does. Only
+    the requests that were not refused so count as made."""
 
     allowed_origin: str
-    requests: list[str] = field(default_factory=list)
+    seen: list[Request] = field(default_factory=list)
+    refused: list[Request] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def requests(self) -> list[str]:
+        """The URLs of the requests made (not refused by the policy)."""
+        return [request.url for request in self.seen if not any(request is no for no in self.refused)]
+
+    def saw(self, request: Request) -> None:
+        self.seen.append(request)
+
+    def failed(self, request: Request) -> None:
+        if request.failure in REFUSED_BY_POLICY:
+            self.refused.append(request)
 
     def foreign(self) -> list[str]:
         return [
@@ -161,9 +185,44 @@ class Watch:
 def open_context(browser: Browser, stack: PageStack, watch: Watch) -> BrowserContext:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="Europe/Berlin")
     context.set_default_timeout(15_000)
-    context.on("request", lambda request: watch.requests.append(request.url))
+    context.on("request", watch.saw)
+    context.on("requestfailed", watch.failed)
     context.on("weberror", lambda error: watch.errors.append(str(error.error)))
     return context
+
+
+class _Listener(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.server.hits.append(self.path)  # type: ignore[attr-defined]
+        self.send_response(204)
+        self.end_headers()
+
+    do_POST = do_GET
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class Listener:
+    """A server on 127.0.0.1 that only counts what reaches it: what an email's
+    HTML points at, so that anything the browser really sends shows up here."""
+
+    origin: str
+    hits: list[str]
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Listener)
+    server.hits = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Listener(f"http://127.0.0.1:{server.server_address[1]}", server.hits)  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture
