@@ -320,13 +320,37 @@ function renderLog(items) {
       state.details.delete(jobId);
     }
   }
-  const current = [...tbody.children];
-  if (current.length !== wanted.length || current.some((node, i) => node !== wanted[i])) {
-    const focused = document.activeElement;
-    tbody.replaceChildren(...wanted);
-    if (focused && tbody.contains(focused)) focused.focus();
-  }
+  const focused = document.activeElement;
+  placeRows(tbody, wanted);
+  if (focused && focused !== document.activeElement && tbody.contains(focused)) focused.focus();
   updateBulkButton();
+}
+
+// Puts the rows in order moving as few as it can, and never an opened email:
+// a frame taken out of the page and put back loads again, flickers and
+// scrolls to its top. The rows around it move instead.
+function placeRows(tbody, wanted) {
+  let cursor = tbody.firstChild;
+  for (const node of wanted) {
+    if (node === cursor) {
+      cursor = cursor.nextSibling;
+    } else if (node.parentNode === tbody && node.classList.contains("detail")) {
+      // Whatever stands before the opened email is put back further down, where it is wanted.
+      while (cursor !== node) {
+        const next = cursor.nextSibling;
+        cursor.remove();
+        cursor = next;
+      }
+      cursor = node.nextSibling;
+    } else {
+      tbody.insertBefore(node, cursor);
+    }
+  }
+  while (cursor) {
+    const next = cursor.nextSibling;
+    cursor.remove();
+    cursor = next;
+  }
 }
 
 function createRow(job) {
@@ -424,12 +448,23 @@ async function loadDetail(jobId) {
   }
   if (state.details.get(jobId) !== detailRow) return;
   const focusedAction = detailRow.contains(document.activeElement) ? document.activeElement.textContent : null;
-  detailRow.firstChild.replaceChildren(renderDetail(job));
+  showDetail(detailRow.firstChild, renderDetail(job));
   if (focusedAction) {
     // Keep the keyboard where it was: the same button, else the next action, else the row's arrow.
     const again = [...detailRow.querySelectorAll("button")].find((b) => b.textContent === focusedAction);
     (again || detailRow.querySelector(".actions button") || state.rows.get(jobId)?.querySelector("button.toggle"))?.focus();
   }
+}
+
+// An email drawn again (its status changed) keeps its body where it is: the
+// body never changes, and its frame, taken out and put back, would load again.
+function showDetail(cell, grid) {
+  const shown = cell.querySelector(":scope > .detail-grid");
+  if (!shown) return cell.replaceChildren(grid);
+  const [left, right] = [...grid.children];
+  const [shownLeft, shownRight] = [...shown.children];
+  shownLeft.firstChild.replaceWith(left.firstChild); // the facts
+  shownRight.replaceWith(right); // the timeline and the actions
 }
 
 function fact(term, value) {

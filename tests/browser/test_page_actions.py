@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Frame, Page, expect
 
 from tests.browser.conftest import PageStack, axe_violations, email, new_domain, screenshot, start_page_stack, token
 
@@ -88,6 +88,42 @@ def test_cancel_a_retrying_email_then_retry_it(throttled_page: Page, throttled_s
     assert len(sent_keys) == 2 and sent_keys[0] and sent_keys[0] == sent_keys[1]
     domain_jobs = stack.get(f"/jobs?domain={domain}", tok).json()["items"]
     assert sorted(j["job_id"] for j in domain_jobs) == sorted([job_id, new_id.group(1)])
+
+
+def test_an_opened_email_is_not_drawn_again_while_the_log_changes_around_it(
+    throttled_page: Page, throttled_stack: PageStack
+) -> None:
+    page, stack = throttled_page, throttled_stack
+    domain = new_domain()
+    tok = token(domain)
+    [job_id] = stack.enqueue(email(domain, "reader@example.org", "Read at length", body_html="<p>A long read</p>"))
+    stack.wait_for_status(job_id, tok, {"retrying"})
+    page.goto(stack.url(tok))
+    row = page.locator(f"#log-body tr.job[data-job-id='{job_id}']")
+    row.get_by_role("button", name="Show body").click()
+    detail = page.locator(f"#detail-{job_id}")
+    expect(page.frame_locator(f"#detail-{job_id} iframe").get_by_text("A long read")).to_be_visible()
+
+    def email_document() -> Frame:
+        [frame] = [each for each in page.frames if each.url == "about:srcdoc"]
+        return frame
+
+    # Something the admin did in the email (scrolled, selected) lives as long as its document
+    email_document().evaluate("() => { window.reading = 'where the admin left it'; }")
+    # A newer email arrives above it: the log's rows move
+    [newer] = stack.enqueue(email(domain, "newer@example.org", "Arrived meanwhile"))
+    expect(page.locator("#log-body tr.job").first).to_have_attribute("data-job-id", newer)
+    # And its own status changes, from elsewhere: the email is drawn with its new status
+    canceled = stack.call("POST", f"/jobs/{job_id}/cancel", tok)
+    assert canceled.status_code == 200, canceled.text
+    expect(row.locator(".badge")).to_have_text(re.compile("canceled$"))
+    expect(detail.locator(".facts")).to_contain_text("canceled")
+    expect(detail.get_by_role("button", name="Retry")).to_be_visible()
+    expect(detail.get_by_role("button", name="Cancel")).to_have_count(0)
+    # ... below its row still, and its body never loaded again
+    above = "id => document.getElementById(id).previousElementSibling.dataset.jobId"
+    assert page.evaluate(above, f"detail-{job_id}") == job_id
+    assert email_document().evaluate("() => window.reading") == "where the admin left it"
 
 
 def test_the_suppression_list_and_remove(page: Page, page_stack: PageStack) -> None:

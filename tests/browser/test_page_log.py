@@ -289,7 +289,7 @@ def test_subject_recipient_and_html_carrying_script_run_nothing(
     page_stack.enqueue(email(domain, recipient, payload, body_text=payload, body_html=html))
     tok = signed_in(page, page_stack, domain)
     [job] = page_stack.get(f"/jobs?domain={domain}", tok).json()["items"]
-    # Final before the body is opened: a status change after it would draw the email's frame again.
+    # Final before the body is opened, so what follows looks at one state of the email.
     page_stack.wait_for_status(job["job_id"], tok, {"delivered"})
     row = job_rows(page).first
     expect(row.locator("td.status")).to_contain_text("delivered")
@@ -312,7 +312,7 @@ def test_subject_recipient_and_html_carrying_script_run_nothing(
     for each in documents:
         assert each.evaluate("() => window.__pwned === undefined")
     assert watch.dialogs == []
-    # The log moving the row (as when a new email arrives above it) loads the frame again: still nothing.
+    # A frame taken out of the page and put back loads again: still nothing.
     page.evaluate("() => { const body = document.getElementById('log-body'); body.replaceChildren(...body.children); }")
     expect(frame.get_by_text("Hi")).to_be_visible()
     page.wait_for_timeout(500)
