@@ -332,25 +332,22 @@ function renderLog(items) {
 function placeRows(tbody, wanted) {
   let cursor = tbody.firstChild;
   for (const node of wanted) {
-    if (node === cursor) {
-      cursor = cursor.nextSibling;
-    } else if (node.parentNode === tbody && node.classList.contains("detail")) {
-      // Whatever stands before the opened email is put back further down, where it is wanted.
-      while (cursor !== node) {
-        const next = cursor.nextSibling;
-        cursor.remove();
-        cursor = next;
-      }
-      cursor = node.nextSibling;
-    } else {
-      tbody.insertBefore(node, cursor);
-    }
+    if (node === cursor) cursor = cursor.nextSibling;
+    // Whatever stands before the opened email is put back further down, where it is wanted.
+    else if (node.parentNode === tbody && node.classList.contains("detail")) cursor = takeOut(cursor, node).nextSibling;
+    else tbody.insertBefore(node, cursor);
   }
-  while (cursor) {
-    const next = cursor.nextSibling;
-    cursor.remove();
-    cursor = next;
+  takeOut(cursor, null);
+}
+
+// Takes the nodes from `node` up to `stop` (not included) out of the page.
+function takeOut(node, stop) {
+  while (node !== stop) {
+    const next = node.nextSibling;
+    node.remove();
+    node = next;
   }
+  return stop;
 }
 
 function createRow(job) {

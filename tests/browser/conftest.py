@@ -10,12 +10,10 @@ one went anywhere but the stack's API port. Screenshots go to
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import os
 import shutil
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Request, sync_playwright
 
+from local import httpd
 from local.tokens import mint, template_rules
 from tests.e2e.stack_process import ROOT, RunningStack, start_stack, stop_stack, wait_ready, wait_until
 
@@ -152,8 +151,8 @@ class Watch:
 
     A request the page's Content-Security-Policy refused never leaves the
     browser, but Chromium may still report it (then fail it as ``csp``): an
-    email's frame loaded again, when the log re-renders its row, does. Only
-    the requests that were not refused so count as made."""
+    email's frame taken out of the page and put back, so loaded again, does.
+    Only the requests that were not refused so count as made."""
 
     allowed_origin: str
     seen: list[Request] = field(default_factory=list)
@@ -164,7 +163,7 @@ class Watch:
     @property
     def requests(self) -> list[str]:
         """The URLs of the requests made (not refused by the policy)."""
-        return [request.url for request in self.seen if not any(request is no for no in self.refused)]
+        return [request.url for request in self.seen if request not in self.refused]
 
     def saw(self, request: Request) -> None:
         self.seen.append(request)
@@ -191,35 +190,27 @@ def open_context(browser: Browser, stack: PageStack, watch: Watch) -> BrowserCon
     return context
 
 
-class _Listener(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.server.hits.append(self.path)  # type: ignore[attr-defined]
-        self.send_response(204)
-        self.end_headers()
-
-    do_POST = do_GET
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @dataclass
 class Listener:
     """A server on 127.0.0.1 that only counts what reaches it: what an email's
     HTML points at, so that anything the browser really sends shows up here."""
 
-    origin: str
-    hits: list[str]
+    origin: str = ""
+    hits: list[str] = field(default_factory=list)
+
+    def answer(self, request: httpd.Request) -> httpd.Response:
+        self.hits.append(request.target)
+        return httpd.Response(204)
 
 
 @pytest.fixture
 def listener() -> Iterator[Listener]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Listener)
-    server.hits = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    listening = Listener()
+    server = httpd.bind(0, "the listener's port", listening.answer, "listener")
+    listening.origin = f"http://{httpd.HOST}:{server.server_address[1]}"
+    httpd.serve_in_background(server, "listener")
     try:
-        yield Listener(f"http://127.0.0.1:{server.server_address[1]}", server.hits)  # type: ignore[attr-defined]
+        yield listening
     finally:
         server.shutdown()
         server.server_close()
