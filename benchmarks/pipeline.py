@@ -2,50 +2,24 @@
 AWS's own ceiling measured in the same run.
 
 The pipeline's time runs from the POST to the last ``sent_at`` the worker
-wrote. The ceiling is the same mix of calls (BatchWriteItem of 25,
-SendMessageBatch of 10, then per batch of 10 a ReceiveMessage, per email a
-claim, a read of its bulk's cancel mark, a SendEmail and a final write, and a
-DeleteMessageBatch) made in a
-plain loop on one thread through the same adapters: no Lambda runtime, no
-poller, no Powertools. Its calls per second, divided by the calls per email,
-is the most emails per second the embedded AWS can take.
+wrote. The ceiling is the same mix of calls made in a plain loop on one
+thread through the same adapters (``benchmarks.ceiling``): its calls per
+second, divided by the calls per email, is the most emails per second the
+embedded AWS can take.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from benchmarks.harness import BenchError, BenchStack
-from benchmarks.workload import BODY_TEXT, addresses, bulk_request
-from common.adapters.jobs import JobsTable
-from common.adapters.mailer import Mailer
-from common.adapters.queues import JobQueues
-from common.logic.clock import epoch_seconds, utc_now
-from common.models.job import AttemptLogEntry, AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage, new_job_id
+from benchmarks.ceiling import Ceiling, run_ceiling
+from benchmarks.harness import BenchStack
+from benchmarks.workload import addresses, bulk_request
+from common.logic.clock import utc_now
 
 PIPELINE_DOMAIN = "pipeline.example"
-CEILING_DOMAIN = "ceiling.example"
-CEILING_BULK = "01JGQ7A2B3C4D5E6F7G8H9J0K1"  # no such bulk: its mark is read as the worker reads one
-
-
-@dataclass(frozen=True)
-class Ceiling:
-    emails: int
-    calls: int
-    seconds: float
-
-    @property
-    def calls_per_second(self) -> float:
-        return self.calls / self.seconds
-
-    @property
-    def calls_per_email(self) -> float:
-        return self.calls / self.emails
 
 
 @dataclass(frozen=True)
@@ -91,82 +65,6 @@ def run_pipeline(bench: BenchStack, size: int, *, timeout: float) -> tuple[float
         bench.durations.mean_ms("SendWorkerFunction", since=worker_before),
         bench.durations.mean_ms("BulkQueueFunction", since=bulk_before),
     )
-
-
-def run_ceiling(bench: BenchStack, size: int, *, stop: threading.Event | None = None) -> Ceiling:
-    """The call mix of ``size`` emails in a plain loop; ``stop`` ends it early
-    (then it counts the emails it sent)."""
-    queue_url = bench.sqs.create_queue(QueueName=f"emailops-bench-ceiling-{uuid.uuid4().hex[:6]}")["QueueUrl"]
-    table = JobsTable(bench.dynamodb, bench.jobs_table)
-    queues = JobQueues(bench.sqs, priority_url=queue_url, bulk_url=queue_url)
-    sender = bench.stack.parameters["SenderAddress"]
-    mailer = Mailer(bench.sesv2, sender=sender, configuration_set=bench.stack.names["ConfigurationSet"])
-    now = utc_now()
-    jobs = []
-    for i, address in enumerate(addresses(size, tag="ceiling")):
-        job_id, created_at = new_job_id(now)
-        jobs.append(
-            Job(
-                job_id=job_id,
-                created_at=created_at,
-                domain=CEILING_DOMAIN,
-                type=JobType.MANUAL,
-                recipient=address,
-                subject=f"Ceiling {i}",
-                body=job_id,
-            )
-        )
-    bodies = Bodies(text=BODY_TEXT)
-    due_at = epoch_seconds(now) + 900
-    lease = uuid.uuid4().hex
-    calls, processed = 0, 0
-    started = time.perf_counter()
-    table.put_new(jobs, due_at=due_at)
-    calls += math.ceil(size / 25)
-    if queues.send([QueueMessage.for_job(job) for job in jobs]):
-        raise BenchError("the ceiling's messages could not all be queued")
-    calls += math.ceil(size / 10)
-    for _ in range(size):  # at most one batch per email
-        if processed >= size or (stop is not None and stop.is_set()):
-            break
-        messages = bench.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        calls += 1
-        for message in messages:
-            claim = table.claim(
-                QueueMessage.model_validate_json(message["Body"]),
-                now_ms=int(time.time() * 1000),
-                lease_seconds=60,
-                token=lease,
-                due_at=due_at,
-            )
-            if claim.job is None:
-                raise BenchError("the ceiling's claim found no job")
-            # A bulk's email: the worker reads its bulk's cancel mark after the claim.
-            if table.bulk_canceled(CEILING_BULK):
-                raise BenchError("the ceiling's bulk reads as canceled")
-            message_id = mailer.send(claim.job, bodies)  # as if cached: one body for all
-            sent_at = utc_now()
-            table.record_attempt(
-                claim.job,
-                token=lease,
-                entry=AttemptLogEntry(at=sent_at, outcome=AttemptOutcome.SENT),
-                status=JobStatus.SENT,
-                message_id=message_id,
-                sent_at=sent_at,
-            )
-            calls += 4
-        if messages:
-            bench.sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
-            calls += 1
-        processed += len(messages)
-    seconds = time.perf_counter() - started
-    bench.sqs.delete_queue(QueueUrl=queue_url)
-    if processed < size and stop is None:
-        raise BenchError(f"the ceiling loop sent {processed} of {size}")
-    return Ceiling(emails=processed, calls=calls, seconds=seconds)
 
 
 def measure(bench: BenchStack, *, size: int, ceiling_size: int, timeout: float) -> Pipeline:

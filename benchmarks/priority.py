@@ -17,8 +17,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from benchmarks.ceiling import run_ceiling
 from benchmarks.harness import BenchError, BenchStack
-from benchmarks.pipeline import run_ceiling
 from benchmarks.workload import addresses, bulk_request, system_email
 
 LOAD_DOMAIN = "load.example"
