@@ -396,7 +396,7 @@ def _cold_figure_only(args: argparse.Namespace) -> int:
         " other figures come from the full run above."
     )
     output.write_text(report.splice_cold_figure(output.read_text(encoding="utf-8"), cold, remark), encoding="utf-8")
-    for row in report.cold_summary_rows(cold):
+    for row in coldstart.summary_rows(cold):
         print(f"{row.what}: {row.measured} ({row.ratio:.2f}x)")
     _progress(f"figure 2 done in {time.monotonic() - started:,.0f} s; written to {output}")
     return 0
@@ -414,7 +414,7 @@ def _list_figure_only(args: argparse.Namespace) -> int:
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     output.write_text(report.splice_list_figure(output.read_text(encoding="utf-8"), lists), encoding="utf-8")
-    for row in report.list_summary_rows(lists):
+    for row in listing.summary_rows(lists):
         print(f"{row.what}: {row.measured}")
     _progress(f"figure 3 done in {time.monotonic() - started:,.0f} s; written to {output}")
     return 0

@@ -18,13 +18,10 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from benchmarks.harness import BenchError, BenchStack
+from benchmarks.page import SummaryRow
 from benchmarks.workload import addresses, bulk_request
-
-if TYPE_CHECKING:
-    from benchmarks.report import SummaryRow
 
 CANCEL_DOMAIN = "cancel.example"
 HOLD_SECONDS = 900  # SQS's longest DelaySeconds: no worker claims a job meanwhile
@@ -97,10 +94,9 @@ def measure(bench: BenchStack, *, size: int, timeout: float) -> CancelCost:
     )
 
 
+# ---------------------------------------------------------------- its part of the page
 def summary_row(cost: CancelCost) -> SummaryRow:
     """Figure 8's row of the summary: the request's round trip against the gateway's limit."""
-    from benchmarks.report import SummaryRow  # noqa: PLC0415 - the report imports this module
-
     return SummaryRow(
         "8. Cancel",
         f"POST /bulks/{{bulk_id}}/cancel of a bulk send of {cost.jobs:,}, its round trip",

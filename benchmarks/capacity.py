@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from benchmarks.ledger import TABLE, Ledger
+from benchmarks.page import SummaryRow, table
 from common.logic import keys
 from common.models.job import JobStatus, JobType
 
@@ -39,6 +40,9 @@ _STATUS = JobStatus.FAILED  # the exact status indexes' worst case: every send o
 _BULK = "bulk"  # a domain's one bulk send at a time (its key's name only)
 PER_ADDRESS = "ByRecipient"
 PER_BULK = frozenset({"ByBulk", TABLE})
+# Issue #9's goals
+GOAL_PLATFORM = 10_000.0  # emails/s, 1,000 Zipf domains
+GOAL_ONE_DOMAIN = 500.0  # emails/s, one domain alone
 
 
 def zipf_domains(n: int = DOMAINS, exponent: float = ZIPF_EXPONENT) -> list[tuple[str, float]]:
@@ -173,3 +177,97 @@ def printed_lines(worst_wru: float, m: CapacityModel) -> list[str]:
         f"sustainable emails/s, all domains: {m.platform.emails_per_second:.0f}",
         f"sustainable emails/s, one domain: {m.one_domain.emails_per_second:.0f}",
     ]
+
+
+# ---------------------------------------------------------------- its part of the page
+def summary_rows(m: CapacityModel) -> list[SummaryRow]:
+    return [
+        SummaryRow(
+            "7. Capacity",
+            "sustainable emails/s, 1,000 domains (Zipf 1)",
+            f"{m.platform.emails_per_second:,.0f}",
+            f"goal ≥ {GOAL_PLATFORM:,.0f}",
+            m.platform.emails_per_second / GOAL_PLATFORM,
+        ),
+        SummaryRow(
+            "7. Capacity",
+            "sustainable emails/s, one domain alone",
+            f"{m.one_domain.emails_per_second:,.0f}",
+            f"goal ≥ {GOAL_ONE_DOMAIN:,.0f}",
+            m.one_domain.emails_per_second / GOAL_ONE_DOMAIN,
+        ),
+    ]
+
+
+def notes(m: CapacityModel) -> list[str]:
+    """Figure 7's note of "Far from the minimum, and why": only when a goal is missed."""
+    if m.platform.emails_per_second < GOAL_PLATFORM or m.one_domain.emails_per_second < GOAL_ONE_DOMAIN:
+        index, key, _ = m.platform.hottest[0]
+        return [
+            f"- **Capacity**: {m.platform.emails_per_second:,.0f} emails/s for 1,000 domains (goal"
+            f" {GOAL_PLATFORM:,.0f}), {m.one_domain.emails_per_second:,.0f} for one (goal {GOAL_ONE_DOMAIN:,.0f});"
+            f" the hottest key is {index} `{key}` (figure 7)."
+        ]
+    return []
+
+
+def section(m: CapacityModel, *, worst_wru: float) -> str:
+    """``worst_wru``: figure 6's worst write units per email, for the printed lines."""
+    load_rows = [[c.index, f"{c.units:.3f}", c.case] for c in m.loads]
+    hot = [
+        [label, index, key, f"{units:.4f}", f"{WRITE_LIMIT / units:,.0f}" if units else "—"]
+        for label, cap in (("1,000 domains", m.platform), ("one domain", m.one_domain), ("one bulk send", m.per_bulk))
+        for index, key, units in cap.hottest
+    ]
+    poll = (
+        f"One `GET /bulks/{{bulk_id}}` poll of the bulk send of figure 6 (all its jobs delivered) read "
+        f"{m.poll_read_units:.1f} read units over its {4} `ByBulk` shards: one bulk may be polled "
+        f"{m.polls_per_second:,.0f} times a second before a shard passes {READ_LIMIT:,.0f} read units a second "
+        f"(1,000 open pages polling every 3 s make {1000 / 3:,.0f})."
+        if m.poll_read_units and m.polls_per_second
+        else "No `GET /bulks` poll was measured."
+    )
+    return "\n".join(
+        [
+            "## 7. Capacity: the hottest partition keys",
+            "",
+            "From figure 6's replayed writes, the write units each key class takes per email (the largest of",
+            "the three cases; for the table, only the items several emails share: a bulk send's item and",
+            "body). Then docs/storage.md section 11's model: 1,000 domains `d0.example` … `d999.example` with",
+            "Zipf volume (exponent 1: the largest sends 13.4% of all mail), or one domain alone, mapped onto",
+            "partition key values with the service's key functions (`common.logic.keys`); a domain's emails spread",
+            "evenly over its shards. Worst cases where a key depends on more than the domain: all of a",
+            "domain's mail of one type and in one bulk send at a time, all the platform's mail of one type,",
+            "and the exact status indexes as if every email took their measured units (none on this happy",
+            "path: an incident puts 1 to 3 units per email on a domain's `ByDomainStatus` key, throttled",
+            "writes, never lost ones, docs/storage.md section 11). The rate is the one at which the hottest",
+            f"key value reaches {WRITE_LIMIT:,.0f} write units a second. A bulk send's own keys (its `ByBulk`",
+            "shards, its item and body) bound how fast that one bulk may drain, not the platform's or a",
+            'domain\'s rate: they are shown apart ("one bulk send"), as is `ByRecipient` (one address).',
+            "",
+            table(["key class", "write units per email", "measured in"], load_rows),
+            "",
+            table(["model", "index", "hottest keys", "units per email", "emails/s at 1,000 WRU/s"], hot),
+            "",
+            f"`ByRecipient` is keyed by the address: {m.per_address:,.0f} emails a second to one address.",
+            f"One bulk send may drain at {m.per_bulk.emails_per_second:,.0f} emails a second before one of its",
+            "own keys passes the limit; the bulk queue drains far slower (`BulkMaximumConcurrency` workers, each",
+            "paced to its share of `MaxSendRate`), so a domain sending several bulks at once is bound by the",
+            "rates above. A job's own items are written a handful of times in its life, never at a rate.",
+            "",
+            poll,
+            "",
+            f"Goals: ≥ {GOAL_PLATFORM:,.0f} emails/s for the platform, ≥ {GOAL_ONE_DOMAIN:,.0f} for one domain:",
+            f"{m.platform.emails_per_second:,.0f} and {m.one_domain.emails_per_second:,.0f}, "
+            + (
+                "**met**."
+                if m.platform.emails_per_second >= GOAL_PLATFORM and m.one_domain.emails_per_second >= GOAL_ONE_DOMAIN
+                else "**not met**."
+            ),
+            "",
+            "```",
+            *printed_lines(worst_wru, m),
+            "```",
+            "",
+        ]
+    )

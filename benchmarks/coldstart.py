@@ -1,4 +1,4 @@
-"""Cold start: what importing each handler costs a fresh Python process.
+"""Figure 2, cold start: what importing each handler costs a fresh Python process.
 
 Each handler module is imported the way Lambda imports it, in a fresh process
 per run: its function folder first on ``sys.path``, then the layer (the
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import platform
 import re
 import shutil
 import statistics
@@ -45,6 +46,7 @@ from typing import NamedTuple
 
 from packaging.requirements import Requirement
 
+from benchmarks.page import SummaryRow, table, times
 from local.template import ROOT, Stack, default_parameters, load_template
 
 # What Lambda's Python runtime provides besides the standard library.
@@ -88,6 +90,7 @@ FLOORS = {
 }
 _IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)$")
 RUN_TIMEOUT_SECONDS = 60
+COLD_TARGET = 1.5  # each handler's import, over import boto3's
 
 
 @dataclass(frozen=True)
@@ -500,3 +503,157 @@ def from_source(
             )
         )
     return (statistics.median(all_baseline) * 1000 if all_baseline else 0.0), found
+
+
+# ---------------------------------------------------------------- its part of the page
+def summary_rows(cold_starts: ColdStarts) -> list[SummaryRow]:
+    return [
+        SummaryRow(
+            "2. Cold start",
+            f"import of {cold.function}",
+            f"{cold.median_ms:,.0f} ms",
+            f"import boto3: {cold_starts.boto3_ms:,.0f} ms",
+            cold.ratio_to_boto3,
+        )
+        for cold in cold_starts.functions
+    ]
+
+
+def notes(cold_starts: ColdStarts) -> list[str]:
+    over = [c for c in cold_starts.functions if c.ratio_to_boto3 > COLD_TARGET]
+    if not cold_starts.functions or not over:
+        return []
+    low = min(c.ratio_to_boto3 for c in cold_starts.functions)
+    high = max(c.ratio_to_boto3 for c in cold_starts.functions)
+    libraries = "; ".join(
+        f"{floor.functions}: {floor.ratio_to_boto3:.2f}x"
+        for floor in cold_starts.floors
+        if floor.functions != BOTO3_PAUSED
+    )
+    names = ", ".join(c.function for c in over)
+    return [
+        f"- **Cold start**: {low:.1f}x to {high:.1f}x `import boto3` (goal ≤ {COLD_TARGET}x; {len(over)} of"
+        f" {len(cold_starts.functions)} functions over it: {names}). Above boto3 are pydantic, the models the"
+        " service defines, Powertools' logger and metrics, and for the API functions Powertools' event handler"
+        " and the API's models (figure 2)."
+        + (f" The libraries alone, without the service's code, are already {libraries}." if libraries else "")
+    ]
+
+
+def section(cold_starts: ColdStarts) -> str:
+    sourced = {f.function: f for f in cold_starts.from_source}
+
+    def source_cell(function: str) -> str:
+        found = sourced.get(function)
+        return f"{found.median_ms:,.0f} ms ({found.ratio_to_boto3:.2f}x)" if found else "—"
+
+    rows = [
+        [
+            cold.function,
+            f"{cold.median_ms:,.0f} ms",
+            times(cold.ratio_to_boto3),
+            _middle_half(cold.middle_half),
+            source_cell(cold.function),
+            ", ".join(f"{c.module} {c.self_ms:,.0f}" for c in cold.dominant),
+            ", ".join(f"{c.module} {c.self_ms:,.0f}" for c in cold.heaviest_own),
+        ]
+        for cold in cold_starts.functions
+    ]
+    floor_rows = [
+        [floor.functions, f"`{floor.statement}`", f"{floor.median_ms:,.0f} ms", times(floor.ratio_to_boto3)]
+        for floor in cold_starts.floors
+    ]
+    floors_text = (
+        [
+            "The floors: the libraries alone, none of the service's code, timed the same way (each run paired with",
+            "one of `import boto3`, collection paused as the handlers pause it). No change to the service's own",
+            "code can bring a function below its floor. The API functions' floor loads Powertools' packages as they",
+            "do, without their `__init__` (`common.adapters.deferred_imports`, the one module of the service's it",
+            "runs). The last row is no floor but `import boto3` itself with",
+            "collection paused: how much lower a handler's figure is for the pause alone.",
+            "",
+            table(["functions", "imports", "import", "÷ boto3"], floor_rows),
+            "",
+        ]
+        if floor_rows
+        else []
+    )
+    source = (
+        [
+            "From source: the same imports with no bytecode of the layer's or the function's, none written",
+            f"either, beside `import boto3` from the same layer ({cold_starts.boto3_from_source_ms:,.0f} ms). That is",
+            "what Lambda does with a layer that ships no bytecode (its file system is read-only, so nothing it",
+            "compiles is kept): `sam build`'s Python builder makes such a layer, so `layer/Makefile` builds this",
+            "one and ships the runtime's bytecode of every module (docs/decisions.md, \"The layer ships its",
+            'bytecode").',
+            "",
+        ]
+        if cold_starts.from_source
+        else []
+    )
+    return "\n".join(
+        [
+            "## 2. Cold start",
+            "",
+            f"CPU time of importing each handler module in a fresh process, median of {cold_starts.runs} runs,",
+            f"beside `import boto3` alone ({cold_starts.boto3_ms:,.0f} ms; one run of it just before each run of a",
+            "handler, so that on a shared machine both see the same load). Each ratio is the median of the runs'",
+            "own ratios (a handler's run over the boto3 run paired with it); the middle half of them (first to",
+            "third quartile) shows how far one run strays on this machine, and a difference between two functions",
+            "or two commits smaller than that spread says little.",
+            "Each run sees what a deployed function sees: its folder, then the layer (the `common` package and",
+            "exactly the packages `requirements.txt` installs, boto3 among them), no site-packages, and",
+            "the template's environment with Lambda's variables (`TraceSdkCalls` at its default, `false`: no",
+            "X-Ray SDK). What dominates comes from one more run under `python -X importtime` (wall time): each",
+            "package's modules' own import times, summed (ms), and the three modules that cost most by",
+            f"themselves. {_interpreter(cold_starts)}",
+            "",
+            table(
+                [
+                    "function",
+                    "import",
+                    "÷ boto3",
+                    "runs' middle half",
+                    "from source (÷ boto3)",
+                    "by package (ms)",
+                    "heaviest modules (ms)",
+                ],
+                rows,
+            ),
+            "",
+            *floors_text,
+            *source,
+            "botocore is a floor every function but the page pays. The clients are botocore's and no function",
+            "imports boto3: bulk sends keep Powertools' idempotency records over their botocore client",
+            '(docs/decisions.md, "Cold starts: Powertools\' idempotency without boto3"), and the functions that read',
+            'a secret keep it themselves (docs/decisions.md, "Cold starts: secrets kept without',
+            "Powertools' parameters\"). Each handler pauses garbage collection while it imports (docs/decisions.md,",
+            '"Cold starts: no garbage collection during init"). Above the floor:',
+            "pydantic and its compiled core, the models the service defines (built on first use:",
+            '`defer_build`; only the function\'s own: "Cold starts: each function builds its own models"),',
+            "Powertools' logger and metrics, and for the API functions Powertools' event handler: its resolver",
+            "for HTTP APIs and that event's class, its packages loaded without their `__init__`, which imports",
+            "every resolver and every event class (docs/decisions.md, \"Cold starts: Powertools' packages without",
+            'their re-exports"). Not imported any more: boto3 and',
+            "s3transfer, the X-Ray SDK (only with `TraceSdkCalls`), Powertools' batch utility (it built the",
+            "parser's models of every event source), the admin API's models and settings where a function sends,",
+            "Powertools' parameters, pydantic's serializers module, and, on first use only, email-validator and",
+            "inscriptis",
+            '(docs/decisions.md, "Cold starts: what each function imports").',
+            "",
+        ]
+    )
+
+
+def _interpreter(cold_starts: ColdStarts) -> str:
+    """Which Python the imports ran under: the functions' runtime, or this machine's."""
+    if cold_starts.runtime:
+        return (
+            f"Python {cold_starts.python}, the functions' runtime ({cold_starts.runtime}), with the layer's"
+            " packages installed for it as `layer/Makefile` installs them (this machine's platform, not arm64)."
+        )
+    return f"Python {cold_starts.python or platform.python_version()}, this machine's: Lambda's was not found here."
+
+
+def _middle_half(quartiles: tuple[float, float] | None) -> str:
+    return "—" if quartiles is None else f"{quartiles[0]:.2f}x to {quartiles[1]:.2f}x"

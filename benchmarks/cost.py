@@ -1,4 +1,6 @@
-"""Figure 6: what a million emails cost in AWS, from the measured counts.
+"""What a million emails cost in AWS, from the measured counts: the model
+figure 6 (``benchmarks.writes``) prices its cases with, and the item sizes
+and index rules the replay (``benchmarks.ledger``) counts units with.
 
 DynamoDB is the only service whose price depends on more than the number of
 calls: a write costs one write request unit (WRU) per KB of the item, and

@@ -18,13 +18,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from benchmarks.harness import BenchError, BenchStack
+from benchmarks.page import SummaryRow
 from benchmarks.workload import addresses, bulk_request
-
-if TYPE_CHECKING:
-    from benchmarks.report import SummaryRow
 
 BACKLOG_DOMAIN = "fair-a.example"
 SMALL_DOMAIN = "fair-b.example"
@@ -136,10 +134,8 @@ def measure(bench: BenchStack, *, backlog: int, samples: int, timeout: float) ->
     return Fairness(idle, loaded, backlog)
 
 
-# ---------------------------------------------------------------- the report's hooks
+# ---------------------------------------------------------------- its part of the page
 def summary_row(f: Fairness) -> SummaryRow:
-    from benchmarks.report import SummaryRow  # noqa: PLC0415 - the report imports this module
-
     return SummaryRow(
         "9. Fairness",
         f"a bulk send of {SMALL_BULK} of one domain while another's {f.backlog:,} drain",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from benchmarks.harness import BenchError, BenchStack
+from benchmarks.page import SummaryRow, number, table
 from common.adapters.jobs import BulkItem, JobsTable
 from common.logic.clock import utc_now
 from common.logic.listing import PAGE_ENTRY_BUDGET, PAGE_QUERY_BUDGET, Partition, plan
@@ -350,4 +351,132 @@ def measure(bench: BenchStack, *, total: int, limit: int, pages: int, alone: boo
         statuses=seeded.statuses,
         bulk_size=seeded.bulk_size,
         alone=alone,
+    )
+
+
+# ---------------------------------------------------------------- its part of the page
+def summary_rows(lists: ListCosts) -> list[SummaryRow]:
+    """Figure 3's rows of the summary: the worst ratio of one partition and of a merge."""
+    rows: list[SummaryRow] = []
+    single = [row for row in lists.rows if row.partitions == 1]
+    merged = [row for row in lists.rows if row.partitions > 1]
+    for label, group in (("one index partition", single), ("several partitions, merged", merged)):
+        if group:
+            worst = max(group, key=lambda row: row.ratio)
+            rows.append(
+                SummaryRow(
+                    "3. List cost",
+                    f"items read ÷ returned, {label} (worst: {worst.caller}, {worst.filters})",
+                    f"{worst.ratio:.2f}",
+                    "1",
+                    worst.ratio,
+                )
+            )
+    return rows
+
+
+def notes(lists: ListCosts) -> list[str]:
+    """Figure 3's notes of "Far from the minimum, and why"."""
+    found: list[str] = []
+    failed_lists = [row for row in lists.rows if row.bound.startswith("the page failed")]
+    if failed_lists:
+        found.append(
+            "- **List pages that failed**: "
+            + "; ".join(f"{row.caller}, {row.filters}: {row.bound}" for row in failed_lists)
+            + " (figure 3)."
+        )
+    far_lists = [row for row in lists.rows if row.ratio > NEAR]
+    single = [row for row in far_lists if row.partitions == 1]
+    if far_lists:
+        worst = max(far_lists, key=lambda row: row.ratio)
+        found.append(
+            f"- **List cost**: {len(far_lists)} of {len(lists.rows)} filter combinations read more than 1.1"
+            f" entries per row returned ({len(single)} of them from one partition); the worst, {worst.ratio:.2f}"
+            f" ({worst.caller}, {worst.filters}), is bounded by: {worst.bound}. Each figure's bound is in figure 3."
+        )
+    return found
+
+
+def section(lists: ListCosts) -> str:
+    rows = [
+        [
+            row.caller,
+            row.filters,
+            f"{row.indexes} x{row.partitions}",
+            number(row.pages),
+            number(row.queries),
+            number(row.items_read),
+            number(row.jobs_fetched),
+            number(row.items_returned),
+            f"**{row.ratio:.2f}**" if row.ratio > NEAR else f"{row.ratio:.2f}",
+            f"{row.fetch_ratio:.2f}",
+            f"{row.read_units / row.pages:.1f}" if row.pages else "—",
+            row.bound,
+        ]
+        for row in lists.rows
+    ]
+    limit = lists.limit
+    mix = ", ".join(f"{status} {n:,}" for status, n in sorted(lists.statuses.items(), key=lambda kv: -kv[1]))
+    near = sum(1 for row in lists.rows if max(row.ratio, row.fetch_ratio) <= NEAR)
+    unbounded = [row for row in lists.rows if row.bound == "none identified"]
+    return "\n".join(
+        [
+            "## 3. List cost",
+            "",
+            f"{lists.jobs:,} jobs over two domains and every type ({mix}; docs/storage.md section 12's mix),",
+            f"one recipient receiving 2% of them, and a bulk send of {lists.bulk_size:,} still draining (45%",
+            f"`queued`), read through `GET /jobs` with `limit={limit}`, up to"
+            f" {max(row.pages for row in lists.rows)} pages per combination. Entries read are the",
+            "`ScannedCount` of each Query the list function made on a listing index; jobs fetched, the job items",
+            "its `BatchGetItem` returned; read units, both priced (a Query per started 4 KB of what it read, a",
+            "fetched item per 4 KB, halved: eventually consistent), per page. The request log holds requests,",
+            "not responses, so these come from the function's SDK client.",
+            (
+                "Figure 3 was measured alone (`python -m benchmarks --figure 3`), on a table of its own jobs"
+                if lists.alone
+                else "Figure 3 runs second, after figure 1 (whose jobs, of `acme.com`, share the table: only the"
+                " every-domain rows can read them; `python -m benchmarks --figure 3` measures it alone)"
+            )
+            + " (moto's Query reads its whole table, so the other figures' jobs would only slow it down).",
+            "The index column names the plan's partitions or ranges (`common.logic.listing.plan`).",
+            "",
+            table(
+                [
+                    "caller",
+                    "filters",
+                    "index x partitions",
+                    "pages",
+                    "Query calls",
+                    "entries read",
+                    "jobs fetched",
+                    "returned",
+                    "read ÷ returned",
+                    "fetched ÷ returned",
+                    "RRU / page",
+                    "bound (above 1.1)",
+                ],
+                rows,
+            ),
+            "",
+            f"{near} of {len(lists.rows)} combinations read at most 1.1 entries and fetch at most 1.1 jobs per",
+            "row returned. A page reads one entry more than it returns (the look-ahead that makes the last",
+            "page's `next_cursor` null). What bounds the others, as the last column says (docs/storage.md,",
+            "section 8): a merge over n ranges (a caller's domains, a domain's 4 or 8 shards, the 5 types of a",
+            "recipient's or of an exact status's partitions, `*`'s 16 shards per type) reads ⌈(limit + 1) ÷ n⌉",
+            "entries from each, then no more than the rows still wanted from those that may hold the next row:",
+            "at most limit + 1 + n x ⌈(limit + 1) ÷ n⌉ a page, whatever the table holds. A status that has no",
+            "partition of its own (`queued`, `sending`, `sent` over the domain's `InFlight` shards; `delivered`,",
+            "and a `*` caller's in-flight statuses, over the immutable indexes) is checked on the job, its reads",
+            "doubling from Query to Query, within the page's budget: a page that reaches it returns what it found",
+            "and a cursor below the last entry read. `status` with `bulk_id` is checked on `ByBulk`'s projected",
+            "status, within the bulk's ≤ 1,000 entries."
+            + (
+                " Above 1.1 with no bound named: "
+                + "; ".join(f"{row.caller}, {row.filters} ({row.ratio:.2f})" for row in unbounded)
+                + "."
+                if unbounded
+                else ""
+            ),
+            "",
+        ]
     )

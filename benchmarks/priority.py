@@ -16,9 +16,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from benchmarks.ceiling import run_ceiling
 from benchmarks.harness import BenchError, BenchStack
+from benchmarks.page import SummaryRow, table, times
 from benchmarks.workload import addresses, bulk_request, system_email
 
 LOAD_DOMAIN = "load.example"
@@ -139,3 +141,70 @@ def _under_control_load(bench: BenchStack, *, samples: int, spacing: float) -> l
     finally:
         stop.set()
         loop.join(timeout=60)
+
+
+# ---------------------------------------------------------------- its part of the page
+def summary_row(q: Priority) -> SummaryRow:
+    return SummaryRow(
+        "5. Priority",
+        f"escalation latency while {q.bulks} bulk sends of {q.bulk_size:,} drain",
+        f"{q.loaded_ms:,.0f} ms",
+        f"idle: {q.idle_ms:,.0f} ms (target ≤ {TARGET_RATIO:.0f}x); same work, no bulk send: {q.control_ms:,.0f} ms",
+        q.ratio,
+    )
+
+
+def notes(q: Priority) -> list[str]:
+    """Figure 5's note of "Far from the minimum, and why"."""
+    return [
+        f"- **Priority**: {q.ratio:.2f}x the idle latency with each event source in its own execution environment,"
+        f" as in Lambda ({'within' if q.ratio <= TARGET_RATIO else 'over'} the {TARGET_RATIO:.0f}x target), and"
+        f" {q.ratio_to_control:.2f}x the latency under the same work without any bulk send: what is left is this"
+        " process's contention (one interpreter, and moto's DynamoDB one request at a time), not the bulk queue"
+        " (figure 5)."
+    ]
+
+
+def section(q: Priority) -> str:
+    def row(label: str, samples: list[Any], median: float) -> list[str]:
+        return [
+            label,
+            ", ".join(f"{s.latency_ms:,.0f}" for s in samples),
+            f"{median:,.0f} ms",
+            times(median / q.idle_ms),
+            ", ".join(f"{s.bulk_backlog:,}" for s in samples),
+        ]
+
+    load = f"{q.bulks} bulk sends of {q.bulk_size:,} draining"
+    rows = [
+        row("idle stack", q.idle, q.idle_ms),
+        row("no bulk send, the bulk worker's calls made by a plain loop (control)", q.control, q.control_ms),
+        row(f"{load}, one execution environment per event source (as in Lambda)", q.loaded, q.loaded_ms),
+    ]
+    verdict = "within" if q.ratio <= TARGET_RATIO else "over"
+    return "\n".join(
+        [
+            "## 5. Priority under load",
+            "",
+            "An escalation email's latency is its job's own record: `created_at` (EnqueueFunction made it) to",
+            f"`sent_at` (SES accepted it). The load: {q.bulks} bulk sends of {q.bulk_size:,} posted back to back",
+            f"({q.post_seconds:,.1f} s), then escalations enqueued while their messages wait on the bulk queue.",
+            "",
+            table(["stack", "latencies (ms)", "median", "÷ idle", "bulk messages waiting"], rows),
+            "",
+            "Escalations go on the priority queue, so the bulk messages never stand in front of them, and in",
+            "each event source's batches run in execution environments of their own, in Lambda",
+            "(`PriorityMaximumConcurrency`, `BulkMaximumConcurrency`) as on the local stack: the third row is",
+            "the figure held to the",
+            f"target, {q.ratio:.2f}x, {verdict} {TARGET_RATIO:.0f}x. It is {q.ratio_to_control:.2f}x the control",
+            "row, where no bulk send exists but a plain loop makes the bulk worker's calls (claim, read of the",
+            "bulk's cancel mark, SendEmail, final write) on a queue of its own: the bulk send itself adds",
+            "nothing. The rest of the difference",
+            "from an idle stack is local. The embedded AWS serves DynamoDB one request at a time (the local",
+            "stack's guard against moto's races), so the escalation's three DynamoDB calls queue behind the",
+            "other worker's (moto takes tens of milliseconds each), and both workers and moto share one Python",
+            "interpreter, so any busy thread about halves the escalation's share of it. Neither exists in",
+            "AWS; on this 2-core machine the ratio moves by a few tenths either side of 2 between runs.",
+            "",
+        ]
+    )

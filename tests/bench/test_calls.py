@@ -5,7 +5,7 @@ from __future__ import annotations
 from benchmarks.calls import BATCH_GET, DELETE, PUT_EVENTS, RECEIVE, SEND, UPDATE, EventsResult, WorkerResult
 from benchmarks.cancel import GATEWAY_SECONDS, CancelCost, summary_row
 from benchmarks.listing import ListCost, ListCosts
-from benchmarks.report import list_section
+from benchmarks.listing import section as list_section
 
 
 def test_the_worker_reads_bodies_and_suppression_entries_once_per_batch_of_ten() -> None:

@@ -171,8 +171,6 @@ def test_an_import_from_source_writes_no_bytecode_and_is_paired_with_boto3_from_
 
 
 def test_figure_2_shows_the_floors_and_the_imports_from_source() -> None:
-    from benchmarks import report
-
     cold = coldstart.ColdStarts(
         boto3_ms=200.0,
         runs=5,
@@ -181,11 +179,11 @@ def test_figure_2_shows_the_floors_and_the_imports_from_source() -> None:
         from_source=[coldstart.FromSource("EnqueueFunction", 900.0, 1.8)],
         boto3_from_source_ms=500.0,
     )
-    section = report.cold_section(cold)
+    section = coldstart.section(cold)
     assert "| EnqueueFunction | 340 ms | 1.70x | — | 900 ms (1.80x) |" in section
     assert "| the API functions | `import boto3; import x` | 330 ms |" in section
     assert "`import boto3` from the same layer (500 ms)" in section
-    (note,) = report.cold_notes(cold)
+    (note,) = coldstart.notes(cold)
     assert "the API functions: 1.65x" in note
 
 
@@ -213,12 +211,10 @@ def test_the_runtime_site_holds_the_layers_packages_for_that_python(tmp_path: Pa
 
 
 def test_the_page_names_the_python_the_imports_ran_under() -> None:
-    from benchmarks import report
-
     ran = coldstart.ColdStarts(boto3_ms=100.0, runs=1, functions=[], python="3.13.0", runtime="python3.13")
-    assert "Python 3.13.0, the functions' runtime (python3.13)" in report.cold_section(ran)
+    assert "Python 3.13.0, the functions' runtime (python3.13)" in coldstart.section(ran)
     fallback = coldstart.ColdStarts(boto3_ms=100.0, runs=1, functions=[], python="3.11.7")
-    assert "Python 3.11.7, this machine's: Lambda's was not found here." in report.cold_section(fallback)
+    assert "Python 3.11.7, this machine's: Lambda's was not found here." in coldstart.section(fallback)
 
 
 def test_a_ratio_is_the_median_of_the_runs_own_ratios_with_their_middle_half() -> None:
@@ -236,8 +232,6 @@ def test_a_ratio_is_the_median_of_the_runs_own_ratios_with_their_middle_half() -
 
 
 def test_the_figure_shows_each_functions_middle_half_of_ratios() -> None:
-    from benchmarks import report
-
     cold = coldstart.ColdStarts(
         boto3_ms=200.0,
         runs=15,
@@ -246,7 +240,7 @@ def test_the_figure_shows_each_functions_middle_half_of_ratios() -> None:
             coldstart.ColdStart("PageFunction", 80.0, 15, 0.4, [], []),
         ],
     )
-    section = report.cold_section(cold)
+    section = coldstart.section(cold)
     assert "| EnqueueFunction | 280 ms | 1.40x | 1.31x to 1.52x |" in section
     assert "| PageFunction | 80 ms | 0.40x | — |" in section
     assert "median of 15 runs" in section

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import report
+from benchmarks import listing, report
 
 
 def test_figure_3_measured_alone_replaces_only_its_own_rows_section_and_notes(
@@ -33,9 +33,9 @@ def test_figure_3_measured_alone_replaces_only_its_own_rows_section_and_notes(
     )
     new_row = report.SummaryRow("3. List cost", "new worst", "4.33", "1", 4.33)
     lists: Any = object()
-    monkeypatch.setattr(report, "list_summary_rows", lambda _: [new_row])
-    monkeypatch.setattr(report, "list_notes", lambda _: ["- **List cost**: new words"])
-    monkeypatch.setattr(report, "list_section", lambda _: "## 3. List cost\n\nnew section text\n")
+    monkeypatch.setattr(listing, "summary_rows", lambda _: [new_row])
+    monkeypatch.setattr(listing, "notes", lambda _: ["- **List cost**: new words"])
+    monkeypatch.setattr(listing, "section", lambda _: "## 3. List cost\n\nnew section text\n")
 
     lines = report.splice_list_figure(page, lists).split("\n")
 
