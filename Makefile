@@ -6,7 +6,7 @@ SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
-# checkov findings not fixed, each reasoned in docs/decisions.md ("checkov").
+# checkov findings not fixed, each reasoned in docs/adr/0019-checkov.md.
 CHECKOV_SKIPS := CKV_AWS_27,CKV_AWS_115,CKV_AWS_116,CKV_AWS_117,CKV_AWS_119,CKV_AWS_149,CKV_AWS_158,CKV_AWS_173
 
 .PHONY: help install test lint typecheck template-check unit clean openapi openapi-check fuzz

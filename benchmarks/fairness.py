@@ -1,7 +1,7 @@
 """The fairness figure: a small bulk send of one domain, posted while another
 domain's large backlog drains from the same bulk queue, against the same small
-bulk send on an idle stack (SQS fair queues: docs/decisions.md, "Fair bulk
-queue"; the local emulation: local/motofix.py).
+bulk send on an idle stack (SQS fair queues:
+docs/adr/0029-fair-bulk-queue.md; the local emulation: local/motofix.py).
 
 Latency is the jobs' own record: from the bulk send's ``created_at`` to the
 last of its 10 jobs' ``sent_at``. The backlog (domain A, 5,000 in the full

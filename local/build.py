@@ -16,8 +16,7 @@ for the twin.
 The tests then prove the two builds hold the same code and the same pinned
 dependency versions, that the deployed one's compiled code is for the
 template's runtime and architecture, and run the host build's handlers from
-their built folders (docs/decisions.md, "What sam deploy ships is what the
-tests ran").
+their built folders (docs/adr/0034-layer-and-built-artifacts.md).
 """
 
 from __future__ import annotations

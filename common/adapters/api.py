@@ -102,8 +102,8 @@ def answer_as(kind: type[Exception], status: HTTPStatus, code: str) -> None:
     """Answer ``kind`` (and its subclasses) with ``status`` and ``code``: for the
     errors of a library only one function imports (Powertools' idempotency, in
     ``common.logic.bulk``), registered by the module that imports it, so that the
-    other functions need not load it (it imports boto3: docs/decisions.md,
-    "Cold starts: botocore, not boto3")."""
+    other functions need not load it (it imports boto3:
+    docs/adr/0033-cold-starts.md)."""
     _ANSWERS[kind] = (status, code)
 
 

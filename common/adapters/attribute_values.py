@@ -4,7 +4,7 @@ Reading is Powertools' ``TypeDeserializer`` (boto3's, with bytes for binary).
 Writing is this module's ``to_attribute_value``: boto3's ``TypeSerializer``
 lives in boto3's package, whose ``__init__`` imports s3transfer and with it
 multiprocessing, which no function here uses (about a tenth of ``import boto3``
-at every cold start; docs/decisions.md, "Cold starts: botocore, not boto3").
+at every cold start; docs/adr/0033-cold-starts.md).
 It writes what boto3's writes, value for value, and refuses what boto3's
 refuses (``tests/unit/test_attribute_values.py`` holds them side by side).
 """

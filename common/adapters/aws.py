@@ -3,7 +3,7 @@
 They are botocore's clients, made by one botocore session, as ``boto3.client``
 makes them (boto3's default session is a botocore session underneath), without
 importing boto3: its package brings s3transfer and multiprocessing, which no
-function here uses (docs/decisions.md, "Cold starts: botocore, not boto3").
+function here uses (docs/adr/0033-cold-starts.md).
 
 Adapters take a client in their constructor, so tests can hand in their own
 (a moto-backed one, or one wrapped in ``botocore.stub.Stubber``).

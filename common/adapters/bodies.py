@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
-# Compressed parts above this many bytes go to S3 (docs/decisions.md, "Bodies").
+# Compressed parts above this many bytes go to S3 (docs/adr/0003-bodies-stored-once.md).
 S3_THRESHOLD = 4_096
 CACHE_BYTES = 64 * 1024 * 1024  # decompressed bodies kept per execution environment
 _LENGTH = struct.Struct(">I")

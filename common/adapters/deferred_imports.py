@@ -6,8 +6,7 @@ Powertools' event handler package imports every resolver it has (AppSync's
 brings asyncio; Bedrock's, VPC Lattice's), its data classes package every
 event source's class, and its idempotency package the DynamoDB layer
 (boto3). An API function uses one resolver and one event class, so it pays
-for the rest at every cold start (docs/decisions.md, "Cold starts: Powertools'
-packages without their re-exports").
+for the rest at every cold start (docs/adr/0033-cold-starts.md).
 
 Nothing is guessed: the names and where they come from are read from the
 package's own ``__init__`` (its source, parsed). A package whose ``__init__``

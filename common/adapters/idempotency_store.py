@@ -4,10 +4,10 @@ Powertools' own ``DynamoDBPersistenceLayer`` imports boto3 (for its version
 and, when it is given no client, a session), and boto3's package imports
 s3transfer and with it multiprocessing: about a tenth of ``import boto3`` at
 every cold start of Bulk Send, for a client this service already makes with
-botocore (docs/decisions.md, "Cold starts: Powertools' idempotency without
-boto3"). This is Powertools' extension point for a store of one's own
-(``BasePersistenceLayer``); Powertools keeps the logic (hashing, expiry, the
-in-progress window, the cached response), this class only reads and writes.
+botocore (docs/adr/0020-bulk-send-idempotency.md). This is Powertools'
+extension point for a store of one's own (``BasePersistenceLayer``);
+Powertools keeps the logic (hashing, expiry, the in-progress window, the
+cached response), this class only reads and writes.
 
 It writes the items Powertools' layer writes, with the same defaults
 (partition key ``id``, ``expiration``, ``in_progress_expiration``,

@@ -162,7 +162,7 @@ class BulkItem(BaseModel):
     @classmethod
     def of(cls, bulk_id: str, domain: str, subject: str, total: int) -> BulkItem:
         """A bulk's item; its ``created_at`` is the time its id (a ULID) encodes."""
-        # Imported here: the worker and the sweeper never make one (docs/decisions.md, "Cold starts").
+        # Imported here: the worker and the sweeper never make one (docs/adr/0033-cold-starts.md).
         from ulid import ULID  # noqa: PLC0415
 
         return cls(

@@ -7,7 +7,7 @@ itself, with no code in the function. The X-Ray SDK (Powertools' Tracer) adds a
 subsegment per AWS call; it is loaded only when ``TRACE_SDK_CALLS`` is
 ``true`` (the template's ``TraceSdkCalls``). Otherwise the handlers' tracer
 decorators are no-ops and no cold start pays for importing the SDK
-(docs/decisions.md, "Cold starts").
+(docs/adr/0033-cold-starts.md).
 """
 
 from __future__ import annotations

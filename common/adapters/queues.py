@@ -29,7 +29,7 @@ MAX_GROUP_ID_CHARS = 128  # AWS: MessageGroupId is 1-128 characters
 
 def group_id(domain: str) -> str:
     """The ``MessageGroupId`` of a domain's bulk-queue messages: the tenant of
-    SQS fair queues (docs/decisions.md, "Fair bulk queue").
+    SQS fair queues (docs/adr/0029-fair-bulk-queue.md).
 
     A domain (a lower-case host name: letters, digits, '-' and '.') is a valid
     group id as it is up to 128 characters; a longer one keeps its first 111

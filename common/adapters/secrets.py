@@ -7,8 +7,7 @@ and one more per ``max_age`` after that, so a rotated secret is picked up within
 ``max_age`` without a deploy. A ``max_age`` of 0 reads on every call.
 
 The values are kept here, over the functions' own botocore client, rather than
-by Powertools' parameters utility, which imports boto3 (docs/decisions.md,
-"Cold starts: secrets kept without Powertools' parameters").
+by Powertools' parameters utility, which imports boto3 (docs/adr/0014-secrets-read-at-run-time.md).
 """
 
 from __future__ import annotations

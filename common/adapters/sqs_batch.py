@@ -7,7 +7,7 @@ with ``process_partial_response`` does for this service, without its import:
 ``aws_lambda_powertools.utilities.batch`` loads every event data class and,
 once pydantic is loaded, builds the parser's models of every event source
 (Kafka, Kinesis, DynamoDB streams...): most of the worker's cold start above
-``import boto3`` (docs/decisions.md, "Cold starts").
+``import boto3`` (docs/adr/0033-cold-starts.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ made on its first send, and every email is sent under it (``TenantName``).
 
 A tenant has its own reputation and sending status in SES: a domain whose
 list bounces is reviewed, and paused, on its own, not the whole account
-(docs/decisions.md, "SES tenants"). A tenant may send only with the resources
+(docs/adr/0031-ses-tenants-option.md). A tenant may send only with the resources
 associated with it, so the sender identity and the configuration set are
 associated when the tenant is made.
 

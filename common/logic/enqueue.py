@@ -12,8 +12,7 @@ The flow of one invocation (docs/api.md):
    the whole payload with ``idempotency_key_reused``, before anything is
    written: the markers of every key are read first (one BatchGetItem per 100
    keys). A different request that takes a key between that read and its own
-   write is caught by the write's condition (docs/decisions.md, "Enqueue:
-   the same key with a different request").
+   write is caught by the write's condition (docs/adr/0005-enqueue-idempotency-markers.md).
 3. Each remaining request becomes a ``queued`` job, due for the sweeper
    ``grace`` seconds from now; an HTML-only one gets a plain-text version
    made from its HTML (``common.logic.plaintext``). A recipient on the

@@ -6,8 +6,7 @@ the folder then can be answered (no path from a request ever reaches the
 file system), and each answer carries a Content-Security-Policy that lets the
 page run its own script only, talk to its own origin only, and show an
 email's HTML in a sandboxed frame that can neither run script nor load
-anything from the network (docs/decisions.md, "The page's
-Content-Security-Policy").
+anything from the network (docs/adr/0027-email-operations-page.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The plain-text alternative of an HTML-only email (docs/api.md).
 
-Made by inscriptis (Apache-2.0; docs/decisions.md says why this library):
+Made by inscriptis (Apache-2.0; docs/adr/0012-html-only-emails-inscriptis.md says why):
 block elements become lines, lists and tables keep their layout, link targets
 are kept as ``[text](url)`` so an invitation's link survives, and what a mail
 client does not show (``script``, ``style``, ``head``, ``display: none``) is

@@ -1,6 +1,5 @@
 """A domain's recent bounce and complaint rates, and the pause of its bulk sends
-(contract: ``409 domain_paused`` on ``POST /jobs/bulk``; docs/decisions.md,
-"Paused domains").
+(contract: ``409 domain_paused`` on ``POST /jobs/bulk``; docs/adr/0030-paused-domains.md).
 
 **The window**: the domain's jobs created in the last ``WINDOW_HOURS`` (24),
 but at most its newest ``MAX_SAMPLE`` (10,000) jobs; both are read from the

@@ -35,8 +35,7 @@ job also one read of its bulk's cancel mark. Nothing else:
 - a job whose recipient joined its domain's suppression list after it was
   queued is not claimed nor sent: one read per batch finds those recipients
   (``check_suppressions``) and one conditional update makes the job
-  ``suppressed`` (docs/decisions.md, "The worker checks each batch's
-  recipients before claiming them");
+  ``suppressed`` (docs/adr/0024-worker-checks-suppressions.md);
 - a ``manual`` email carries the one-click unsubscribe headers (RFC 8058),
   its link signed with the unsubscribe key (``common.logic.suppression_links``).
 

@@ -1,8 +1,7 @@
 """``GET /suppressions``: one domain's list (the caller's: 403 otherwise),
 newest first, paged with a signed cursor that names the domain, so a cursor of
 one domain never reads another's list (400 ``invalid_cursor``). Only the
-suppressions function builds its models (docs/decisions.md, "Cold starts: each
-function builds its own models")."""
+suppressions function builds its models (docs/adr/0033-cold-starts.md)."""
 
 from __future__ import annotations
 

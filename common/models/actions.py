@@ -1,6 +1,5 @@
 """What cancel and retry answer, and the bulk cancel handed on to the actions
-queue. Only the cancel/retry function builds them (docs/decisions.md, "Cold
-starts: each function builds its own models").
+queue. Only the cancel/retry function builds them (docs/adr/0033-cold-starts.md).
 """
 
 from functools import cache

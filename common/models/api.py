@@ -2,8 +2,8 @@
 bodies and their classes), the API's limits, and a row of the log (docs/api.md).
 
 What each route family takes and answers is in a module of its own, built
-only by the function that serves it (docs/decisions.md, "Cold starts: each
-function builds its own models"): ``common.models.listing`` (the log),
+only by the function that serves it
+(docs/adr/0033-cold-starts.md): ``common.models.listing`` (the log),
 ``common.models.bulk_send`` (bulk sends) and ``common.models.actions``
 (cancel and retry).
 

@@ -1,8 +1,8 @@
 """Settings every admin API function shares (CORS, the JWT claim of the
 caller's domains) and one-click unsubscribe's, on the shared parts of
 ``common.models.settings``. Each other API function's settings are with its
-own models, so that no function builds another's (docs/decisions.md, "Cold
-starts: each function builds its own models"): ``common.models.listing``,
+own models, so that no function builds another's
+(docs/adr/0033-cold-starts.md): ``common.models.listing``,
 ``common.models.bulk_send``, ``common.models.actions`` and
 ``common.models.suppression_list``."""
 

@@ -1,5 +1,5 @@
 """What ``POST /jobs/bulk`` takes and answers. Only the bulk send's function
-builds them (docs/decisions.md, "Cold starts: each function builds its own models").
+builds them (docs/adr/0033-cold-starts.md).
 
 Limits live in the types: a body or a recipient list over its limit raises a
 pydantic error of its own type (``body_too_large``, ``too_many_recipients``),
@@ -87,7 +87,7 @@ class BulkSendRequest(BaseModel):
 # What a 202 lists of the inputs it refused. The answer is kept for replays in
 # one DynamoDB item (400 KB): 1,000 job ids and 100 entries of 100 characters
 # each fit it even when every character takes 12 bytes of JSON
-# (docs/decisions.md, "Bulk Send: what the 202 lists").
+# (docs/adr/0021-bulk-send-202-bounded.md).
 MAX_REJECTED_LISTED = 100
 MAX_REJECTED_CHARS = 100
 _CUT = "\N{HORIZONTAL ELLIPSIS}"

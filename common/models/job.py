@@ -5,7 +5,7 @@ This module holds the limits, the value types and the domain model ``Job``
 send: ``common.models.requests``) and response models (what callers get:
 ``common.models.api``) are separate and converted explicitly. Every function
 imports this module, so it defines only what the sending path needs too
-(docs/decisions.md, "Cold starts").
+(docs/adr/0033-cold-starts.md).
 """
 
 import re
@@ -207,7 +207,7 @@ class _AsRfc3339:
     What ``PlainSerializer(to_rfc3339, return_type=str)`` does, through
     pydantic's own hook for an ``Annotated`` marker: pydantic's serializers
     module costs about 1 ms at every cold start, for this one use
-    (docs/decisions.md, "Cold starts: the models lighter to build").
+    (docs/adr/0033-cold-starts.md).
     """
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:

@@ -1,7 +1,7 @@
 """What the log's routes take and answer: ``GET /jobs`` (its query and page),
 ``GET /jobs/{job_id}`` (a job with its body) and ``GET /bulks/{bulk_id}`` (a
 bulk send's progress). Only the log's function builds them
-(docs/decisions.md, "Cold starts: each function builds its own models").
+(docs/adr/0033-cold-starts.md).
 """
 
 import re

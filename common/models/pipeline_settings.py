@@ -1,5 +1,5 @@
 """The settings of enqueue, the sweeper and SES's events: built only by those
-functions (docs/decisions.md, "Cold starts: each function builds its own models")."""
+functions (docs/adr/0033-cold-starts.md)."""
 
 from functools import cache
 

@@ -3,7 +3,7 @@ request, or a batch of up to ``MAX_JOBS_PER_ENQUEUE``.
 
 Apart from the job (``common.models.job``): only the functions that take
 requests (enqueue) build these models, not those that send or sweep
-(docs/decisions.md, "Cold starts").
+(docs/adr/0033-cold-starts.md).
 """
 
 import hashlib

@@ -1,9 +1,8 @@
 """Settings: one model per function, built from the environment ``template.yaml`` sets.
 
 This module holds the shared parts. Each function's own settings are built
-only by that function (docs/decisions.md, "Cold starts: each function builds
-its own models"): enqueue's, the sweeper's and SES events' in
-``common.models.pipeline_settings``, the worker's in
+only by that function (docs/adr/0033-cold-starts.md): enqueue's, the
+sweeper's and SES events' in ``common.models.pipeline_settings``, the worker's in
 ``common.models.worker_settings``, the admin API's with each API function's
 own models (``common.models.api_settings`` says where).
 

@@ -1,6 +1,6 @@
 """What ``GET /suppressions`` takes and answers, and the settings of the
 function that serves the suppression routes. Only that function builds them
-(docs/decisions.md, "Cold starts: each function builds its own models")."""
+(docs/adr/0033-cold-starts.md)."""
 
 from functools import cache
 

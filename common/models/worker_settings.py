@@ -1,6 +1,5 @@
 """The send worker's settings (``SendWorkerFunction``), apart from the others':
-no other function builds them at its cold start (docs/decisions.md, "Cold
-starts: each function builds its own models")."""
+no other function builds them at its cold start (docs/adr/0033-cold-starts.md)."""
 
 from functools import cache
 from typing import Literal

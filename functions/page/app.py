@@ -3,7 +3,7 @@ token (the page asks for one; every API call it makes carries it)."""
 
 from __future__ import annotations
 
-# No collection until the imports are done (docs/decisions.md, "Cold starts: no garbage collection during init").
+# No collection until the imports are done (docs/adr/0033-cold-starts.md).
 import gc
 
 gc.disable()

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-# No collection until the imports are done (docs/decisions.md, "Cold starts: no garbage collection during init").
+# No collection until the imports are done (docs/adr/0033-cold-starts.md).
 import gc
 
 gc.disable()
 
 # Powertools' packages load only the resolver and classes this function uses
-# (docs/decisions.md, "Cold starts: Powertools' packages without their re-exports").
+# (docs/adr/0033-cold-starts.md).
 from common.adapters.deferred_imports import defer_powertools_packages
 
 defer_powertools_packages()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# No collection until the imports are done (docs/decisions.md, "Cold starts: no garbage collection during init").
+# No collection until the imports are done (docs/adr/0033-cold-starts.md).
 import gc
 
 gc.disable()

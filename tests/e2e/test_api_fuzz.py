@@ -38,7 +38,7 @@ CONFIG = schemathesis.Config.from_dict(
             "max-examples": EXAMPLES_PER_OPERATION,
             "deterministic": True,
             "database": "none",  # nothing remembered between runs: the same requests each time
-            # Unknown query parameters are ignored on purpose (docs/decisions.md), not refused.
+            # Unknown query parameters are ignored on purpose (docs/adr/0015-api-reads-request-bodies.md), not refused.
             "allow-extra-parameters": False,
         },
         "checks": {

@@ -78,7 +78,7 @@ def test_the_function_takes_batches_with_partial_failures_and_only_what_it_needs
     assert source["Type"] == "SQS"
     assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["SesEventsQueue", "Arn"]}
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    # Batching is the point (storage.md, section 14): more than one event per invocation
+    # Batching is the point (docs/adr/0022-ses-events.md): more than one event per invocation
     assert source["Properties"]["BatchSize"] > 10
     assert source["Properties"]["MaximumBatchingWindowInSeconds"] >= 1
     statements = [s for policy in function["Policies"] for s in policy["Statement"]]
