@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from benchmarks.ledger import TABLE, Ledger
-from common.logic import keys
+from common.adapters import index_keys as keys
 from common.models.job import JobStatus, JobType
 
 WRITE_LIMIT = 1_000.0  # write units a second per partition key value

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 
 from benchmarks.harness import BenchError, BenchStack
 from common.adapters.jobs import BulkItem, JobsTable
-from common.logic.clock import utc_now
 from common.logic.listing import PAGE_ENTRY_BUDGET, PAGE_QUERY_BUDGET, Partition, plan
 from common.models.api import Caller
+from common.models.clock import utc_now
 from common.models.job import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, new_job_id
 from common.models.listing import ListJobsQuery
 

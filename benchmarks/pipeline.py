@@ -25,7 +25,7 @@ from benchmarks.workload import BODY_TEXT, addresses, bulk_request
 from common.adapters.jobs import JobsTable
 from common.adapters.mailer import Mailer
 from common.adapters.queues import JobQueues
-from common.logic.clock import epoch_seconds, utc_now
+from common.models.clock import epoch_seconds, utc_now
 from common.models.job import AttemptLogEntry, AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage, new_job_id
 
 PIPELINE_DOMAIN = "pipeline.example"

@@ -3,7 +3,7 @@
 Item layout (docs/storage.md, sections 3 to 5):
 
 - a job (``pk`` = ``job_id``): the job's own fields (``common.models.job.Job``;
-  ``None`` is stored as absent) and the index keys of ``common.logic.keys``, each
+  ``None`` is stored as absent) and the index keys of ``common.adapters.index_keys``, each
   present only while its index should hold the job (``keys.index_attributes``;
   every status change writes exactly ``keys.transition``). Every index is
   sorted by job id (a ULID), so newest first is a descending Query. Its
@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.adapters import index_keys as keys
 from common.adapters.attribute_values import Item, deserialize, serialize
 from common.adapters.botocore_errors import error_code
 from common.adapters.dynamo import (
@@ -54,8 +55,7 @@ from common.adapters.dynamo import (
     update_or_old,
 )
 from common.adapters.suppressions import SuppressionStore
-from common.logic import keys
-from common.logic.clock import epoch_seconds, to_rfc3339
+from common.models.clock import epoch_seconds, to_rfc3339
 from common.models.errors import IdempotencyKeyReused, StorageError
 from common.models.job import (
     JOB_ID_RE,

@@ -64,13 +64,12 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
+from common.adapters import index_keys
 from common.adapters.bodies import BodyStore
 from common.adapters.jobs import CANCELABLE, BulkItem, JobsTable
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import ActionsQueue, JobQueues
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
-from common.logic import keys
-from common.logic.clock import epoch_millis, epoch_seconds, utc_now
 from common.logic.outbox import Outbox
 from common.models.actions import BulkCancelMessage, CancelResult, RetryResult
 from common.models.api import (
@@ -82,6 +81,7 @@ from common.models.api import (
     NotRetryable,
     RecipientSuppressed,
 )
+from common.models.clock import epoch_millis, epoch_seconds, utc_now
 from common.models.errors import IdempotencyKeyReused, JobNotFound, QueueError
 from common.models.job import JOB_ID_RE, Job, JobStatus, JobType, new_job_id
 
@@ -263,11 +263,11 @@ class JobActions:
 
     def _bulk_entries(self, bulk_id: str) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = []
-        for n in range(keys.BULK_SHARDS):
+        for n in range(index_keys.BULK_SHARDS):
             start: Any = None
             while True:
                 read, start = self._jobs.query_partition(
-                    "ByBulk", keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
+                    "ByBulk", index_keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
                 )
                 entries += read
                 if start is None:

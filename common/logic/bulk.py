@@ -77,13 +77,13 @@ from common.adapters.jobs import BulkItem, BulkRecord, JobRecipient, JobsTable
 from common.adapters.observability import logger
 from common.adapters.queues import JobQueues
 from common.adapters.suppressions import SuppressionStore
-from common.logic.clock import epoch_seconds, utc_now
 from common.logic.outbox import Outbox, PartlyStored, Stored
 from common.logic.recipients import RecipientList
 from common.logic.reputation import ReputationCheck, Thresholds
 from common.logic.suppressions import Suppressions, bulk_rejection
 from common.models.api import MAX_RECIPIENTS, BulkKeyReused, Caller, NoRecipients, TooManyRecipients, UnfinishedBulkSend
 from common.models.bulk_send import MAX_REJECTED_LISTED, BulkSendRequest, BulkSendResponse, RejectedInput
+from common.models.clock import epoch_seconds, utc_now
 from common.models.errors import StorageError
 from common.models.job import JOB_ID_RE, Bodies, Job, JobStatus, JobType, new_job_id
 

@@ -45,10 +45,10 @@ from common.adapters.jobs import JobsTable
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
 from common.adapters.suppressions import SuppressionStore
-from common.logic.clock import epoch_seconds, utc_now
 from common.logic.outbox import Outbox
 from common.logic.plaintext import plain_text_alternative
 from common.logic.suppressions import Suppressions, suppressed_error
+from common.models.clock import epoch_seconds, utc_now
 from common.models.errors import IdempotencyKeyReused, StorageError
 from common.models.job import (
     BODIES_TOO_LARGE,

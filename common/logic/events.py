@@ -47,7 +47,7 @@ from common.adapters.jobs import EventOutcome, EventWrite, JobsTable
 from common.adapters.mailer import redact
 from common.adapters.observability import logger, metrics
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
-from common.logic.clock import utc_now
+from common.models.clock import utc_now
 from common.models.errors import EmailOpsError
 from common.models.job import (
     JOB_ID_RE,

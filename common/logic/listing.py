@@ -48,9 +48,9 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.adapters import index_keys
 from common.adapters.bodies import BodyStore
 from common.adapters.jobs import JobsTable
-from common.logic import keys
 from common.logic.signing import SignedCursors
 from common.models.api import BulkNotFound, Caller, JobSummary
 from common.models.errors import InvalidCursor, JobNotFound, StorageError
@@ -177,7 +177,7 @@ def plan(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable) -> Plan:
             return entry.get("bulk_id") == bulk_id
 
         if query.recipient is None:
-            partitions = [Partition("ByBulk", keys.bk(bulk_id, n)) for n in range(keys.BULK_SHARDS)]
+            partitions = [Partition("ByBulk", index_keys.bk(bulk_id, n)) for n in range(index_keys.BULK_SHARDS)]
 
             def bulk_status(entry: dict[str, Any]) -> bool:
                 return status is None or entry.get("status") == status.value
@@ -190,15 +190,15 @@ def plan(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable) -> Plan:
         # per domain and type (a * caller: the groups the partition holds).
         exact = _exact_status(status)
         index, key = (
-            ("ByRecipientStatus", keys.rek(query.recipient, status))
+            ("ByRecipientStatus", index_keys.rek(query.recipient, status))
             if exact and status is not None
-            else ("ByRecipient", keys.rk(query.recipient))
+            else ("ByRecipient", index_keys.rk(query.recipient))
         )
         if domains is None:
             suffix = f"#{job_type.value}#" if job_type is not None else ""
             partitions = [Partition(index, key, grouped=True, suffix=suffix)]
         else:
-            partitions = [Partition(index, key, prefix=keys.rs_group(d, t)) for d in domains for t in types]
+            partitions = [Partition(index, key, prefix=index_keys.rs_group(d, t)) for d in domains for t in types]
         filtered = (status is not None and not exact) or query.bulk_id is not None
         return Plan(partitions, bulk_entry, job_matches, ("recipient",), filtered=filtered)
 
@@ -218,7 +218,7 @@ def _status_type_partitions(
         partitions = [
             Partition("InFlight", shard, prefix=f"{domain}#")
             for domain in domains
-            for shard in keys.domain_inflight_keys(domain)
+            for shard in index_keys.domain_inflight_keys(domain)
         ]
         if status is JobStatus.SENT:  # and the parked ones
             partitions += _exact_partitions(domains, JobStatus.SENT, types)
@@ -227,24 +227,28 @@ def _status_type_partitions(
     # indexes, the status checked on the job
     filtered = status is not None
     if domains is None:
-        return [Partition("ByScope", keys.tk(t, n)) for t in types for n in range(keys.SCOPE_SHARDS)], filtered
+        return [
+            Partition("ByScope", index_keys.tk(t, n)) for t in types for n in range(index_keys.SCOPE_SHARDS)
+        ], filtered
     if job_type is not None:
         return [
-            Partition("ByDomainType", keys.dtk(domain, job_type, n))
+            Partition("ByDomainType", index_keys.dtk(domain, job_type, n))
             for domain in domains
-            for n in range(keys.DOMAIN_SHARDS)
+            for n in range(index_keys.DOMAIN_SHARDS)
         ], filtered
     return [
-        Partition("ByDomain", keys.dk(domain, n)) for domain in domains for n in range(keys.DOMAIN_SHARDS)
+        Partition("ByDomain", index_keys.dk(domain, n)) for domain in domains for n in range(index_keys.DOMAIN_SHARDS)
     ], filtered
 
 
 def _exact_partitions(domains: list[str] | None, status: JobStatus, types: list[JobType]) -> list[Partition]:
     if domains is None:
         return [
-            Partition("ByScopeStatus", keys.esa(status, t, n)) for t in types for n in range(keys.STATUS_SCOPE_SHARDS)
+            Partition("ByScopeStatus", index_keys.esa(status, t, n))
+            for t in types
+            for n in range(index_keys.STATUS_SCOPE_SHARDS)
         ]
-    return [Partition("ByDomainStatus", keys.esk(domain, status, t)) for domain in domains for t in types]
+    return [Partition("ByDomainStatus", index_keys.esk(domain, status, t)) for domain in domains for t in types]
 
 
 def _fingerprint(query: ListJobsQuery, source: Plan) -> str:
@@ -389,7 +393,7 @@ def _ranges(jobs: JobsTable, partition: Partition) -> list[str]:
     by the jobs; outside the page's budget, which the merge then spends)."""
     if not partition.grouped:
         return [partition.prefix]
-    groups = jobs.sort_key_groups(partition.index_name, partition.key, id_chars=keys.JOB_ID_CHARS)
+    groups = jobs.sort_key_groups(partition.index_name, partition.key, id_chars=index_keys.JOB_ID_CHARS)
     return [group for group in groups if group.endswith(partition.suffix)]
 
 
@@ -448,7 +452,7 @@ def list_jobs(
     source = plan(query, caller, jobs=jobs)
     fingerprint = _fingerprint(query, source)
     position = cursors.decode(query.cursor, fingerprint=fingerprint) if query.cursor is not None else None
-    bounds = keys.ulid_bounds(query.created_after, query.created_before)
+    bounds = index_keys.ulid_bounds(query.created_after, query.created_before)
     if bounds is None or not source.partitions:
         return JobsPage(items=[], next_cursor=None)
     low, high = bounds
@@ -516,11 +520,11 @@ def bulk_progress(bulk_id: str, caller: Caller, *, jobs: JobsTable) -> BulkProgr
     if bulk is None or not caller.may_see(bulk.domain):
         raise BulkNotFound("no such bulk send")
     counts = dict.fromkeys(JobStatus, 0)
-    for n in range(keys.BULK_SHARDS):
+    for n in range(index_keys.BULK_SHARDS):
         start: Any = None
         while True:
             entries, start = jobs.query_partition(
-                "ByBulk", keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
+                "ByBulk", index_keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
             )
             for entry in entries:
                 counts[JobStatus(entry["status"])] += 1

@@ -69,10 +69,10 @@ from common.adapters.queues import DeadLetters, Visibility
 from common.adapters.secrets import read_secret
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
 from common.adapters.suppressions import SuppressionStore
-from common.logic.clock import epoch_millis, epoch_seconds, utc_now
 from common.logic.pacing import Pacer
 from common.logic.suppression_links import MIN_UNSUBSCRIBE_KEY_CHARS, UnsubscribeLinks
 from common.logic.suppressions import Suppressions, suppressed_error
+from common.models.clock import epoch_millis, epoch_seconds, utc_now
 from common.models.errors import (
     AmbiguousSendError,
     BackPressure,

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from common.adapters import index_keys
 from common.adapters.jobs import JobsTable, SweepCandidate
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
-from common.logic import keys
-from common.logic.clock import epoch_seconds, utc_now
+from common.models.clock import epoch_seconds, utc_now
 from common.models.job import JobStatus, QueueName
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class Sweeper:
     def run(self) -> SweepReport:
         moment = self._clock()
         now = epoch_seconds(moment)
-        job_ids = [job_id for shard in keys.all_inflight_keys() for job_id in self._jobs.in_flight(shard)]
+        job_ids = [job_id for shard in index_keys.all_inflight_keys() for job_id in self._jobs.in_flight(shard)]
         jobs = self._jobs.in_flight_jobs(job_ids)
         overdue = sorted((c for c in jobs if c.status.sweepable and c.due_at <= now), key=_order)[: self._limit]
         parked = sum(1 for c in jobs if self._stale(c, moment) and self._jobs.park(c))

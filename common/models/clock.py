@@ -1,4 +1,5 @@
-"""Time in one place: UTC only, RFC 3339 with milliseconds and a trailing ``Z``."""
+"""Time in one place: UTC only, RFC 3339 with milliseconds and a trailing ``Z``. Pure functions,
+below every layer that reads or writes a time (models, adapters, logic)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from common.logic.clock import to_rfc3339, utc_now
+from common.models.clock import to_rfc3339, utc_now
 
 # ------------------------------------------------------------------ limits
 MAX_SUBJECT_CHARS = 200

@@ -20,7 +20,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 
 from common.adapters.bodies import BodyStore
 from common.adapters.jobs import JobsTable
-from common.logic.clock import epoch_seconds, utc_now
+from common.models.clock import epoch_seconds, utc_now
 from common.models.job import Bodies, Job, JobType, new_job_id
 from tests.e2e.stack_process import free_port, start_stack, stop_stack, wait_ready, wait_until
 

@@ -24,11 +24,11 @@ from typing import Any
 import boto3
 import pytest
 
+from common.adapters import index_keys as keys
 from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.bodies import BodyStore
 from common.adapters.jobs import JobsTable
 from common.adapters.suppressions import suppression_pk
-from common.logic import keys
 from common.logic.events import RANK, overridden_by
 from common.logic.listing import job_detail
 from common.models.api import Caller

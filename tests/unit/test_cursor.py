@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.logic import keys
+from common.adapters import index_keys as keys
 from common.logic.listing import CursorCodec, Partition, Position, _fingerprint, plan
 from common.models.api import Caller
 from common.models.errors import InvalidCursor
