@@ -22,11 +22,11 @@ from datetime import datetime
 
 from benchmarks.harness import BenchError, BenchStack
 from benchmarks.workload import BODY_TEXT, addresses, bulk_request
-from common.adapters.jobs import JobsTable
 from common.adapters.mailer import Mailer
 from common.adapters.queues import JobQueues
 from common.models.clock import epoch_seconds, utc_now
 from common.models.job import AttemptLogEntry, AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage, new_job_id
+from local.jobs_table import JobsTable
 
 PIPELINE_DOMAIN = "pipeline.example"
 CEILING_DOMAIN = "ceiling.example"

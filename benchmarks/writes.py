@@ -23,8 +23,8 @@ from benchmarks.harness import BenchError, BenchStack
 from benchmarks.ledger import READ_ACTIONS, WRITE_ACTIONS, Ledger, Replayer
 from benchmarks.recording import Segment
 from benchmarks.workload import DOMAIN, TEXT_SEED, addresses, html, prose
-from common.adapters.jobs import JobsTable
 from common.models.job import JobStatus
+from local.jobs_table import JobsTable
 from local.template import Stack, default_parameters, load_template
 
 

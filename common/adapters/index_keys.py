@@ -2,8 +2,8 @@
 
 They say how a job is stored, so they sit with the adapters that write it
 (``common.adapters.job_store`` and the other adapters of the jobs table); the
-logic above them plans its Queries with the same functions (docs/adr, "Key
-formats with the adapters, time helpers with the models").
+logic above them plans its Queries with the same functions
+(docs/adr/0131-key-formats-and-clock-below-the-logic.md).
 
 Shards come from the job id's random part, so they are uniform and fixed for
 the job's life; ``domain_hash`` is stable across processes (never Python's

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from common.adapters import index_keys
-from common.adapters.jobs import JobsTable
+from common.adapters.job_indexes import JobIndexes
 from common.models.api import DomainPaused
 from common.models.clock import epoch_millis, utc_now
 from common.models.job import JobStatus, JobType
@@ -107,8 +107,8 @@ def verdict(reputation: Reputation, thresholds: Thresholds) -> str | None:
 
 
 class ReputationCheck:
-    def __init__(self, jobs: JobsTable, thresholds: Thresholds, *, clock: Callable[[], datetime] = utc_now) -> None:
-        self._jobs = jobs
+    def __init__(self, indexes: JobIndexes, thresholds: Thresholds, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._indexes = indexes
         self._thresholds = thresholds
         self._clock = clock
 
@@ -160,7 +160,7 @@ class ReputationCheck:
         start: Any = None
         while cap is None or len(found) < cap:
             limit = _PAGE if cap is None else cap - len(found)
-            entries, start = self._jobs.query_partition(index, key, low=low, high=high, limit=limit, start=start)
+            entries, start = self._indexes.query_partition(index, key, low=low, high=high, limit=limit, start=start)
             found += [str(entry["pk"]) for entry in entries]
             if start is None:
                 break

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from aws_lambda_powertools.metrics import MetricUnit
 
 from common.adapters import index_keys
-from common.adapters.jobs import JobsTable, SweepCandidate
+from common.adapters.in_flight import InFlightJobs, SweepCandidate
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
 from common.models.clock import epoch_seconds, utc_now
@@ -66,7 +66,7 @@ def _order(candidate: SweepCandidate) -> tuple[int, int, str]:
 class Sweeper:
     def __init__(
         self,
-        jobs: JobsTable,
+        jobs: InFlightJobs,
         queues: JobQueues,
         *,
         grace_seconds: int,
@@ -137,7 +137,7 @@ def sweeper_from_settings(
     clock: Callable[[], datetime] = utc_now,
 ) -> Sweeper:
     return Sweeper(
-        JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
+        InFlightJobs(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
         JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url),
         grace_seconds=settings.sweep_grace_seconds,
         batch_limit=settings.sweep_batch_limit,

@@ -1,5 +1,7 @@
-"""Time in one place: UTC only, RFC 3339 with milliseconds and a trailing ``Z``. Pure functions,
-below every layer that reads or writes a time (models, adapters, logic)."""
+"""Time in one place: UTC only, RFC 3339 with milliseconds and a trailing ``Z``.
+
+Pure functions in the lowest layer, so the models, the adapters and the logic
+all take their times from here (docs/adr/0131-key-formats-and-clock-below-the-logic.md)."""
 
 from __future__ import annotations
 

@@ -295,7 +295,7 @@ class Job(BaseModel):
     # The request's fingerprint (EmailRequest.fingerprint), kept on the key's marker.
     request_fingerprint: str | None = None
     bulk_id: str | None = None
-    # SES's events, in the order they were written (common.adapters.jobs.apply_event);
+    # SES's events, in the order they were written (common.adapters.ses_event_writes);
     # never written at creation (exclude): a job has none until SES reports one.
     events: list[EventEntry] = Field(default_factory=list, exclude=True)
     # The job this one sends again (POST /jobs/{job_id}/retry), or None.

@@ -12,8 +12,8 @@ from benchmarks.workload import html, prose
 from benchmarks.writes import _create_tables
 from common.adapters import bodies
 from common.adapters import index_keys as keys
-from common.adapters.jobs import JobsTable
 from common.models.job import Bodies, Job, JobStatus, JobType, new_job_id
+from local.jobs_table import JobsTable
 from local.template import create_stack
 
 NAMES = {"JobsTable": "emailops-JobsTable"}

@@ -24,7 +24,7 @@ from common.adapters import aws
 from common.adapters import index_keys as keys
 from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import idempotency_pk
+from common.adapters.idempotency_markers import idempotency_pk
 from common.logic.plaintext import SHORTENED_NOTE
 from common.models.clock import epoch_seconds, utc_now
 from common.models.job import JobType, new_job_id
