@@ -66,7 +66,7 @@ def test_the_jobs_tables_adapters_share_no_name_so_their_union_hides_none() -> N
     base = set(vars(ADAPTERS[0].__mro__[1]))
     seen: dict[str, str] = {}
     for adapter in ADAPTERS:
-        for name in set(vars(adapter)) - base - {"__doc__", "__module__", "__qualname__", "__firstlineno__"}:
+        for name in {name for name in vars(adapter) if not name.startswith("__")} - base:
             # Then no two define the same name (JobsTable, their union, would take one silently)
             assert name not in seen, f"{name} is defined by {seen.get(name)} and {adapter.__name__}"
             seen[name] = adapter.__name__
