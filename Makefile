@@ -77,6 +77,10 @@ openapi: install ## write docs/openapi.json from the API functions' code
 openapi-check: install ## fail when docs/openapi.json no longer matches the code
 	$(BIN)/python -m local.openapi --check
 
+.PHONY: imports
+imports: install ## redraw docs/architecture.md's drawing of the imports (tests/unit/test_layers.py checks it)
+	$(BIN)/python -m local.imports --write
+
 # schemathesis, from docs/openapi.json, against a local stack of its own on free
 # ports: a seeded, bounded run (about half a minute).
 FUZZ_TESTS := tests/e2e/test_api_fuzz.py

@@ -5,7 +5,7 @@ From figure 6's replayed writes: the write units each key class (the table,
 each index) takes per email, the largest of the three cases. Then the model
 of docs/storage.md section 11: emails of 1,000 domains with Zipf-distributed
 volume (exponent 1), or of one domain alone, mapped onto partition key values
-with the service's own key functions (``common.logic.keys``); a domain's emails
+with the service's own key functions (``common.adapters.index_keys``); a domain's emails
 spread evenly over its shards (the shard is the job id's random part). Worst
 cases are assumed where the key depends on more than the domain: all of a
 domain's mail of one type (``ByDomainType``, ``ByDomainStatus``), all the
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from benchmarks.ledger import TABLE, Ledger
 from benchmarks.page import SummaryRow, table
-from common.logic import keys
+from common.adapters import index_keys as keys
 from common.models.job import JobStatus, JobType
 
 WRITE_LIMIT = 1_000.0  # write units a second per partition key value
@@ -235,8 +235,9 @@ def section(m: CapacityModel, *, worst_wru: float) -> str:
             "the three cases; for the table, only the items several emails share: a bulk send's item and",
             "body). Then docs/storage.md section 11's model: 1,000 domains `d0.example` … `d999.example` with",
             "Zipf volume (exponent 1: the largest sends 13.4% of all mail), or one domain alone, mapped onto",
-            "partition key values with the service's key functions (`common.logic.keys`); a domain's emails spread",
-            "evenly over its shards. Worst cases where a key depends on more than the domain: all of a",
+            "partition key values with the service's key functions (`common.adapters.index_keys`);",
+            "a domain's emails spread evenly over its shards. Worst cases where a key depends on more than",
+            "the domain: all of a",
             "domain's mail of one type and in one bulk send at a time, all the platform's mail of one type,",
             "and the exact status indexes as if every email took their measured units (none on this happy",
             "path: an incident puts 1 to 3 units per email on a domain's `ByDomainStatus` key, throttled",

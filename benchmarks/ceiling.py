@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 from benchmarks.harness import BenchError, BenchStack
 from benchmarks.workload import BODY_TEXT, addresses
-from common.adapters.jobs import JobsTable
 from common.adapters.mailer import Mailer
 from common.adapters.queues import JobQueues
-from common.logic.clock import epoch_seconds, utc_now
+from common.models.clock import epoch_seconds, utc_now
 from common.models.job import AttemptLogEntry, AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage, new_job_id
+from local.jobs_table import JobsTable
 
 CEILING_DOMAIN = "ceiling.example"
 CEILING_BULK = "01JGQ7A2B3C4D5E6F7G8H9J0K1"  # no such bulk: its mark is read as the worker reads one

@@ -109,7 +109,7 @@ class BenchStack:
                 schedule_seconds=SCHEDULE_SECONDS,
                 # SES's events are emulated, but held (hold_ses_events): outside figure 1's
                 # SES events stretch jobs stay "sent": the figures wait for "sent", and
-                # figure 6 writes each delivery event itself (JobsTable.settle).
+                # figure 6 writes each delivery event itself (StatusMoves.settle).
                 ses_events=True,
             )
             local = LocalStack(settings)

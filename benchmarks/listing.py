@@ -1,6 +1,6 @@
 """Figure 3: what a page of the log costs, for every filter combination.
 
-Jobs are written straight into the jobs table (through ``common.adapters.jobs``, as
+Jobs are written straight into the jobs table (through ``local.jobs_table``, as
 the service writes them, index keys by status included) with a realistic mix
 of statuses (docs/storage.md section 12: 96% delivered, 2% bounced, 1%
 failed, 0.1% complained, the rest spread over the other statuses), one
@@ -20,12 +20,13 @@ from datetime import datetime, timedelta
 
 from benchmarks.harness import BenchError, BenchStack
 from benchmarks.page import SummaryRow, number, table
-from common.adapters.jobs import BulkItem, JobsTable
-from common.logic.clock import utc_now
+from common.adapters.bulks import BulkItem
 from common.logic.listing import PAGE_ENTRY_BUDGET, PAGE_QUERY_BUDGET, Partition, plan
 from common.models.api import Caller
+from common.models.clock import utc_now
 from common.models.job import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, new_job_id
 from common.models.listing import ListJobsQuery
+from local.jobs_table import JobsTable
 
 LIST_DOMAINS = ("list-a.example", "list-b.example")
 FREQUENT = "frequent@example.org"  # the recipient of 2% of the mail
@@ -307,7 +308,7 @@ def measure(bench: BenchStack, *, total: int, limit: int, pages: int, alone: boo
     for combo in combinations():
         params, query, filters = _describe(combo, seeded)
         params["limit"] = str(limit)
-        partitions = plan(query, callers[combo.caller], jobs=table).partitions
+        partitions = plan(query, callers[combo.caller], bulks=table).partitions
         before = bench.observer.snapshot()
         returned, read_pages = 0, 0
         error = ""

@@ -18,7 +18,7 @@ from benchmarks.ceiling import Ceiling, run_ceiling
 from benchmarks.harness import BenchStack
 from benchmarks.page import SummaryRow, table, times
 from benchmarks.workload import addresses, bulk_request
-from common.logic.clock import utc_now
+from common.models.clock import utc_now
 
 PIPELINE_DOMAIN = "pipeline.example"
 AT_PACE = 0.9  # a pipeline this close to its ceiling runs at the embedded AWS's pace

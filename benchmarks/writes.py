@@ -4,7 +4,7 @@ and what a million emails of each cost (priced with ``benchmarks.cost``).
 Each case runs alone, recorded from its first request to its last: the
 emails are queued (``EnqueueFunction`` or ``POST /jobs/bulk``), the worker
 sends them all, then each job's delivery event is written by the store's own
-transition (``JobsTable.settle`` to ``delivered``, docs/storage.md section 12)
+transition (``StatusMoves.settle`` to ``delivered``, docs/storage.md section 12)
 through a client the request log records like the functions' own. A bulk
 case ends with one ``GET /bulks/{bulk_id}`` poll, recorded apart. The
 recorded DynamoDB requests are then replayed (``benchmarks.ledger``) for
@@ -26,8 +26,8 @@ from benchmarks.ledger import READ_ACTIONS, WRITE_ACTIONS, Ledger, Replayer
 from benchmarks.page import SummaryRow, number, table, times
 from benchmarks.recording import Segment
 from benchmarks.workload import DOMAIN, TEXT_SEED, addresses, html, prose
-from common.adapters.jobs import JobsTable
 from common.models.job import JobStatus
+from local.jobs_table import JobsTable
 from local.template import Stack, default_parameters, load_template
 
 GOAL_WRU = 15.0  # write units per email, each case (issue #9's goal)
@@ -324,7 +324,7 @@ def _units_section(written: WriteCases, costs: list[CaseCost]) -> str:
         "a bulk send with a 50 KB HTML body (`POST /jobs/bulk` takes one plain-text body: the HTML source is",
         "that body). The bodies are words in a random order (seeded), which compress like ordinary writing.",
         "The worker sends every email; then each job's delivery event is written by the store's own",
-        "transition, `JobsTable.settle(job_id, delivered)` (one strongly consistent `GetItem` and one",
+        "transition, `StatusMoves.settle(job_id, delivered)` (one strongly consistent `GetItem` and one",
         "conditional `UpdateItem`; the next issue's event handler makes that write), through a client the",
         "request log records. The recorded DynamoDB requests are then replayed in their order against a fresh",
         "moto with `template.yaml`'s tables, each item read before and after each write: the table's units",

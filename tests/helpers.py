@@ -11,8 +11,8 @@ from typing import Any
 
 from common.adapters import aws
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import JobsTable
 from common.models.job import Bodies, Job
+from local.jobs_table import JobsTable
 
 ROOT = Path(__file__).resolve().parent.parent
 

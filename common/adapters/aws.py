@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
     from mypy_boto3_sqs import SQSClient
 
-    from common.adapters.secrets import SecretValues
+    from common.adapters.secret_values import SecretValues
 
 # DynamoDB, SQS and S3: botocore's standard mode retries throttling and 5xx with
 # backoff; that is the only retry layer for them.
@@ -88,7 +88,8 @@ def secretsmanager() -> SecretsManagerClient:
 def secrets() -> SecretValues:
     """The secrets read, each kept for the ``max_age`` its reader gives, for the
     life of the execution environment (over ``secretsmanager()``)."""
-    from common.adapters.secrets import SecretValues  # noqa: PLC0415 - it imports this module
+    # Deferred: loaded at init by the functions that read a secret (through common.adapters.secrets).
+    from common.adapters.secret_values import SecretValues  # noqa: PLC0415
 
     return SecretValues(secretsmanager())
 

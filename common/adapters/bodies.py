@@ -13,7 +13,10 @@ body id is the job id for a job of its own and the bulk id for a bulk send
 - ``expires_at``: the TTL of the jobs that use it.
 
 ``BodyStore.item`` makes the item (and PUTs the S3 object first, for a large
-body); the caller writes the item together with its jobs. ``get_many`` reads
+body); the caller writes the item together with its jobs
+(``JobStore.put_new``), or alone unless it exists (``put_body_if_absent``: a
+retried bulk send). A retry reuses its job's body and makes it live as long as
+the new job (``keep_body_until``). ``get_many`` reads
 bodies with one strongly consistent BatchGetItem per 100 ids (a body was
 written a moment ago) and one S3 GET per large one; ``BodyCache`` keeps
 decompressed bodies per execution environment, least recently used out.
@@ -29,7 +32,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.adapters.dynamo import BATCH_GET_LIMIT, batch_get, storage_error
+from common.adapters.attribute_values import Item, serialize
+from common.adapters.botocore_errors import error_code
+from common.adapters.dynamo import BATCH_GET_LIMIT, batch_get, conditionally, storage_error
 from common.models.errors import StorageError
 from common.models.job import Bodies
 
@@ -162,6 +167,39 @@ class BodyStore:
         self._put_object(key, parts.pack())
         item["s3"] = {"S": key}
         return item
+
+    def put_body_if_absent(self, body: Item) -> bool:
+        """Write a body item unless it exists (one conditional PutItem): a
+        retried bulk send never rewrites its body. Returns whether this call wrote it."""
+        return conditionally(
+            "PutItem (body)",
+            lambda: self._dynamodb.put_item(
+                TableName=self._table, Item=body, ConditionExpression="attribute_not_exists(pk)"
+            ),
+        )
+
+    def keep_body_until(self, body_id: str, expires_at: int) -> bool:
+        """Make a stored body item live at least until ``expires_at`` (a retry
+        reuses its job's body: it must not expire before the new job). One
+        conditional ``UpdateItem``; returns False when the body is not stored."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": body_pk(body_id)}},
+                UpdateExpression="SET expires_at = :until",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at < :until)"
+                ),
+                ExpressionAttributeValues=serialize({":until": expires_at}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if not isinstance(exc, ClientError) or error_code(exc) != "ConditionalCheckFailedException":
+                raise storage_error("UpdateItem (body expiry)", exc) from exc
+            # Refused: either it already lives long enough, or it is not there.
+            found: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            return "pk" in found
+        return True
 
     def _put_object(self, key: str, data: bytes) -> None:
         if self._s3 is None or not self._bucket:

@@ -1,16 +1,28 @@
 """What every adapter of the jobs table shares: AWS's batch limits, the one
 translation of botocore's errors, the back-off between retries of unprocessed
-items, BatchGetItem with those retries, and conditional writes."""
+items, BatchGetItem and BatchWriteItem with those retries, conditional writes,
+and ``TableAdapter``, the base of each adapter of the table (its client, its
+name, and how long its items live).
+
+One table, several adapters, one per kind of item or path (docs/architecture.md):
+``job_store`` (jobs written and read), ``job_indexes`` (the log's Queries),
+``job_claims`` (a worker's claim and its outcome), ``status_moves`` (settle,
+cancel), ``in_flight`` (the sweeper's), ``bulks``, ``ses_event_writes`` and
+``idempotency_markers``; ``bodies`` and ``suppressions`` keep their items too.
+Each is a small class over this module, so whoever changes one path reads one
+module."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.adapters.botocore_errors import error_code, error_name
+from common.models.clock import epoch_seconds
 from common.models.errors import StorageError
 
 if TYPE_CHECKING:
@@ -93,3 +105,38 @@ def batch_get(
         request = {table: unprocessed}
         backoff(attempt)
     raise StorageError(f"{operation} left {len(request[table]['Keys'])} keys unprocessed")
+
+
+def batch_write(client: DynamoDBClient, table: str, requests: list[Any]) -> None:
+    """Up to 25 put or delete ``requests`` on ``table``: one BatchWriteItem
+    (AWS's limit, asserted here: moto accepts more), and again for what comes
+    back unprocessed, with ``backoff`` between rounds; a ``StorageError`` after
+    ``UNPROCESSED_RETRIES`` rounds."""
+    if len(requests) > BATCH_WRITE_LIMIT:
+        raise ValueError(f"BatchWriteItem takes at most {BATCH_WRITE_LIMIT} requests")
+    pending: dict[str, list[Any]] = {table: requests}
+    for attempt in range(UNPROCESSED_RETRIES):
+        try:
+            response = client.batch_write_item(RequestItems=pending)
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error("BatchWriteItem", exc) from exc
+        unprocessed = response.get("UnprocessedItems") or {}
+        if not unprocessed.get(table):
+            return
+        pending = {table: list(unprocessed[table])}
+        backoff(attempt)
+    raise StorageError(f"BatchWriteItem left {len(pending[table])} items unprocessed")
+
+
+class TableAdapter:
+    """The base of every adapter of the jobs table: the client, the table's
+    name, and ``RetentionDays``, how long a job (and what it uses) is kept."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str, *, retention_days: int = 90) -> None:
+        self._client = client
+        self._table = table_name
+        self._retention = timedelta(days=retention_days)
+
+    def expires_at(self, created_at: datetime) -> int:
+        """The TTL (epoch seconds) of a job created at ``created_at``, and of its body."""
+        return epoch_seconds(created_at + self._retention)

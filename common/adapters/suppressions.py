@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.botocore_errors import error_code
 from common.adapters.dynamo import BATCH_GET_LIMIT, batch_get, storage_error
-from common.logic.clock import to_rfc3339
+from common.models.clock import to_rfc3339
 from common.models.errors import StorageError
 from common.models.suppression import SuppressionEntry
 

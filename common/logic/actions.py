@@ -3,7 +3,7 @@
 
 **Cancel** reads the job (strongly consistent; 404 unless it is of one of the
 caller's domains, whether it exists or not), then makes one conditional write
-(``JobsTable.cancel``): ``queued`` or ``retrying`` → ``canceled``. The worker's
+(``StatusMoves.cancel``): ``queued`` or ``retrying`` → ``canceled``. The worker's
 claim is a conditional write on the same item that needs ``queued`` or
 ``retrying`` too, and DynamoDB applies the two one after the other: whichever
 comes second fails its condition. So a job is never both canceled and sent; a
@@ -13,7 +13,7 @@ claim and sends nothing; the sweeper never queues it again (it has left
 ``InFlight``).
 
 **A bulk cancel** reads the bulk's item (404 as above) and marks it canceled
-(``JobsTable.mark_bulk_canceled``). From then on the worker, right after it
+(``Bulks.mark_bulk_canceled``). From then on the worker, right after it
 claims one of the bulk's jobs, reads the mark (strongly consistent) and makes
 the job ``canceled`` instead of sending it (``common.logic.sending``): no job
 still queued or retrying when the mark is written is sent, whoever reaches it
@@ -64,13 +64,17 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
+from common.adapters import index_keys
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import CANCELABLE, BulkItem, JobsTable
+from common.adapters.bulks import BulkItem, Bulks
+from common.adapters.idempotency_markers import IdempotencyMarkers
+from common.adapters.job_indexes import JobIndexes
+from common.adapters.job_store import JobStore
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import ActionsQueue, JobQueues
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
-from common.logic import keys
-from common.logic.clock import epoch_millis, epoch_seconds, utc_now
+from common.adapters.status_moves import CANCELABLE, StatusMoves
+from common.adapters.suppressions import SuppressionStore
 from common.logic.outbox import Outbox
 from common.models.actions import BulkCancelMessage, CancelResult, RetryResult
 from common.models.api import (
@@ -82,6 +86,7 @@ from common.models.api import (
     NotRetryable,
     RecipientSuppressed,
 )
+from common.models.clock import epoch_millis, epoch_seconds, utc_now
 from common.models.errors import IdempotencyKeyReused, JobNotFound, QueueError
 from common.models.job import JOB_ID_RE, Job, JobStatus, JobType, new_job_id
 
@@ -122,9 +127,15 @@ def _no_deadline() -> int:
 class JobActions:
     def __init__(
         self,
-        jobs: JobsTable,
+        jobs: JobStore,
         outbox: Outbox,
         *,
+        statuses: StatusMoves,
+        bulks: Bulks,
+        indexes: JobIndexes,
+        markers: IdempotencyMarkers,
+        bodies: BodyStore,
+        suppressions: SuppressionStore,
         sweep_grace_seconds: int,
         actions_queue: ActionsQueue | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -132,6 +143,12 @@ class JobActions:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._jobs = jobs
+        self._statuses = statuses
+        self._bulks = bulks
+        self._indexes = indexes
+        self._markers = markers
+        self._bodies = bodies
+        self._suppressions = suppressions
         self._outbox = outbox
         self._actions_queue = actions_queue
         self._monotonic = monotonic
@@ -141,13 +158,21 @@ class JobActions:
 
     @classmethod
     def from_settings(cls, settings: JobActionsSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient) -> JobActions:
-        jobs = JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days)
+        name, retention = settings.jobs_table, settings.retention_days
+        jobs = JobStore(dynamodb, name, retention_days=retention)
+        markers = IdempotencyMarkers(dynamodb, name, retention_days=retention)
         queues = JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url)
         # A retry reuses stored bodies: no S3 client, no bucket.
-        outbox = Outbox(jobs, queues, BodyStore(dynamodb, settings.jobs_table, None, None))
+        bodies = BodyStore(dynamodb, name, None, None)
         return cls(
             jobs,
-            outbox,
+            Outbox(jobs, markers, queues, bodies),
+            statuses=StatusMoves(dynamodb, name, retention_days=retention),
+            bulks=Bulks(dynamodb, name, retention_days=retention),
+            indexes=JobIndexes(dynamodb, name, retention_days=retention),
+            markers=markers,
+            bodies=bodies,
+            suppressions=SuppressionStore(dynamodb, name),
             sweep_grace_seconds=settings.sweep_grace_seconds,
             actions_queue=ActionsQueue(sqs, url=settings.actions_queue_url),
         )
@@ -163,7 +188,7 @@ class JobActions:
         job = self._visible_job(job_id, caller)
         if job.status not in CANCELABLE:
             raise NotCancelable(_not_cancelable(job.status))
-        outcome = self._jobs.cancel(job.job_id, domain=job.domain, job_type=job.type, recipient=job.recipient)
+        outcome = self._statuses.cancel(job.job_id, domain=job.domain, job_type=job.type, recipient=job.recipient)
         if not outcome.canceled or outcome.job is None:
             # A worker claimed it (or another cancel won) between the read and the write.
             now = outcome.job.status if outcome.job is not None else job.status
@@ -175,13 +200,13 @@ class JobActions:
     def cancel_bulk(self, bulk_id: str, caller: Caller, *, time_left_ms: TimeLeft = _no_deadline) -> CancelResult:
         """Cancel a bulk's jobs for up to ``SYNC_SECONDS``; hand the rest, if
         any, to the actions queue and say how many were pending then."""
-        bulk = self._jobs.get_bulk(bulk_id) if JOB_ID_RE.fullmatch(bulk_id) else None
+        bulk = self._bulks.get_bulk(bulk_id) if JOB_ID_RE.fullmatch(bulk_id) else None
         if bulk is None or not caller.may_see(bulk.domain):
             raise BulkNotFound("no such bulk send")
         started = self._monotonic()
         # First the mark: from here on a worker that claims one of the bulk's
         # jobs cancels it instead of sending it, so none still queued now is sent.
-        if not self._jobs.mark_bulk_canceled(bulk.bulk_id, now_ms=epoch_millis(self._clock())):
+        if not self._bulks.mark_bulk_canceled(bulk.bulk_id, now_ms=epoch_millis(self._clock())):
             raise BulkNotFound("no such bulk send")
 
         def room_ms() -> float:
@@ -206,7 +231,7 @@ class JobActions:
         time is left, and hand on again what is still left (each delivery makes
         progress). Returns how many it canceled. Raises ``QueueError`` when the
         rest cannot be handed on: the message then comes back."""
-        bulk = self._jobs.get_bulk(message.bulk_id)
+        bulk = self._bulks.get_bulk(message.bulk_id)
         if bulk is None or bulk.domain != message.domain:
             logger.warning("a bulk cancel for an unknown bulk send is dropped", extra={"bulk_id": message.bulk_id})
             return 0
@@ -239,7 +264,7 @@ class JobActions:
                 began = self._monotonic()
                 wave = candidates[start : start + CANCEL_WAVE]
                 outcomes = pool.map(
-                    lambda job: self._jobs.cancel(
+                    lambda job: self._statuses.cancel(
                         job[0], domain=bulk.domain, job_type=JobType.MANUAL, recipient=job[1]
                     ),
                     wave,
@@ -263,11 +288,11 @@ class JobActions:
 
     def _bulk_entries(self, bulk_id: str) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = []
-        for n in range(keys.BULK_SHARDS):
+        for n in range(index_keys.BULK_SHARDS):
             start: Any = None
             while True:
-                read, start = self._jobs.query_partition(
-                    "ByBulk", keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
+                read, start = self._indexes.query_partition(
+                    "ByBulk", index_keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
                 )
                 entries += read
                 if start is None:
@@ -297,14 +322,14 @@ class JobActions:
             raise NotRetryable(
                 f"the job is {job.status.value}: only a failed, bounced or canceled job can be sent again"
             )
-        if self._jobs.suppressions().get(job.domain, job.recipient) is not None:
+        if self._suppressions.get(job.domain, job.recipient) is not None:
             raise RecipientSuppressed(
                 f"the job's recipient is on {job.domain}'s suppression list: remove the address from it "
                 "to send to it again"
             )
         now = self._clock()
         new = self.retry_job(job, now, idempotency_key=idempotency_key)
-        if not self._jobs.keep_body_until(job.body, self._jobs.expires_at(new.created_at)):
+        if not self._bodies.keep_body_until(job.body, self._jobs.expires_at(new.created_at)):
             raise NotRetryable("the job's body is no longer stored, so it cannot be sent again")
         stored = self._outbox.store_and_queue_on_stored_bodies([new], due_at=epoch_seconds(now + self._grace))
         answer = stored.stored_id[new.job_id]
@@ -320,7 +345,7 @@ class JobActions:
         promises; ``IdempotencyKeyReused`` when the key stands for another request
         of the domain; None for a key not seen (calls at the same moment are still
         settled by the one conditional write of ``store_and_queue_on_stored_bodies``)."""
-        marker = self._jobs.idempotency_markers([(job.domain, key)]).get((job.domain, key))
+        marker = self._markers.idempotency_markers([(job.domain, key)]).get((job.domain, key))
         if marker is None:
             return None
         if not marker.matches(retry_fingerprint(job.job_id)):

@@ -28,7 +28,7 @@ and to typed-in addresses (docs/api.md).
 
 With an ``Idempotency-Key`` header:
 
-- Its first attempt writes the bulk send's record (``JobsTable.open_bulk``,
+- Its first attempt writes the bulk send's record (``Bulks.open_bulk``,
   keyed by a hash of caller and key): the bulk id (whose time is the jobs'
   ``created_at``), the request's fingerprint and the id secret, for 24 hours. A later attempt with the same
   key and request finds it and derives the same job ids; with another request
@@ -72,18 +72,21 @@ from ulid import ULID
 
 from common.adapters.api import answer_as
 from common.adapters.bodies import BodyStore
+from common.adapters.bulks import BulkItem, BulkRecord, Bulks
+from common.adapters.idempotency_markers import IdempotencyMarkers
 from common.adapters.idempotency_store import IdempotencyStore
-from common.adapters.jobs import BulkItem, BulkRecord, JobRecipient, JobsTable
+from common.adapters.job_indexes import JobIndexes
+from common.adapters.job_store import JobRecipient, JobStore
 from common.adapters.observability import logger
 from common.adapters.queues import JobQueues
 from common.adapters.suppressions import SuppressionStore
-from common.logic.clock import epoch_seconds, utc_now
 from common.logic.outbox import Outbox, PartlyStored, Stored
 from common.logic.recipients import RecipientList
 from common.logic.reputation import ReputationCheck, Thresholds
 from common.logic.suppressions import Suppressions, bulk_rejection
 from common.models.api import MAX_RECIPIENTS, BulkKeyReused, Caller, NoRecipients, TooManyRecipients, UnfinishedBulkSend
 from common.models.bulk_send import MAX_REJECTED_LISTED, BulkSendRequest, BulkSendResponse, RejectedInput
+from common.models.clock import epoch_seconds, utc_now
 from common.models.errors import StorageError
 from common.models.job import JOB_ID_RE, Bodies, Job, JobStatus, JobType, new_job_id
 
@@ -161,7 +164,9 @@ def collect_recipients(request: BulkSendRequest, rows: Sequence[JobRecipient]) -
 class BulkSender:
     def __init__(
         self,
-        jobs: JobsTable,
+        jobs: JobStore,
+        bulks: Bulks,
+        markers: IdempotencyMarkers,
         queues: JobQueues,
         bodies: BodyStore,
         *,
@@ -172,9 +177,10 @@ class BulkSender:
         suppressions: Suppressions | None = None,
     ) -> None:
         self._jobs = jobs
+        self._bulks = bulks
         self._suppressions = suppressions
         self._reputation = reputation
-        self._outbox = Outbox(jobs, queues, bodies)
+        self._outbox = Outbox(jobs, markers, queues, bodies)
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
         self._once: Callable[..., BulkSendResponse] | None = None
@@ -192,7 +198,7 @@ class BulkSender:
     def from_settings(
         cls, settings: BulkQueueSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient, s3: S3Client
     ) -> BulkSender:
-        jobs = JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days)
+        name, retention = settings.jobs_table, settings.retention_days
         thresholds = Thresholds(
             bounce_rate=settings.pause_bounce_rate / 100,
             complaint_rate=settings.pause_complaint_rate / 100,
@@ -200,13 +206,15 @@ class BulkSender:
             exempt=settings.exempt_domains,
         )
         return cls(
-            jobs,
+            JobStore(dynamodb, name, retention_days=retention),
+            Bulks(dynamodb, name, retention_days=retention),
+            IdempotencyMarkers(dynamodb, name, retention_days=retention),
             JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url),
             BodyStore(dynamodb, settings.jobs_table, s3, settings.bodies_bucket),
             sweep_grace_seconds=settings.sweep_grace_seconds,
             idempotency=idempotency_store(settings.idempotency_table, dynamodb),
             suppressions=Suppressions(SuppressionStore(dynamodb, settings.jobs_table)),
-            reputation=ReputationCheck(jobs, thresholds),
+            reputation=ReputationCheck(JobIndexes(dynamodb, name, retention_days=retention), thresholds),
         )
 
     def send(self, request: BulkSendRequest, caller: Caller, *, idempotency_key: str | None = None) -> BulkSendResponse:
@@ -251,7 +259,7 @@ class BulkSender:
         first = True
         if key_hash is not None:
             try:
-                record, first = self._jobs.open_bulk(record, now=epoch_seconds(now))
+                record, first = self._bulks.open_bulk(record, now=epoch_seconds(now))
             except StorageError as exc:
                 logger.exception("bulk send not started: storing its record failed", extra={"recipients": total})
                 raise UnfinishedBulkSend(bulk_id=None, queued=0, total=total, keyed=True) from exc
@@ -261,7 +269,7 @@ class BulkSender:
         # One body for the whole bulk send, under the bulk id.
         bodies = {record.bulk_id: Bodies(text=request.body)}
         try:
-            self._jobs.put_bulk(BulkItem.of(record.bulk_id, request.domain, request.subject, total))
+            self._bulks.put_bulk(BulkItem.of(record.bulk_id, request.domain, request.subject, total))
         except StorageError as exc:
             raise UnfinishedBulkSend(bulk_id=record.bulk_id, queued=0, total=total, keyed=key_hash is not None) from exc
         try:

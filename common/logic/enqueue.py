@@ -40,14 +40,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import JobsTable
+from common.adapters.idempotency_markers import IdempotencyMarkers
+from common.adapters.job_store import JobStore
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
 from common.adapters.suppressions import SuppressionStore
-from common.logic.clock import epoch_seconds, utc_now
 from common.logic.outbox import Outbox
 from common.logic.plaintext import plain_text_alternative
 from common.logic.suppressions import Suppressions, suppressed_error
+from common.models.clock import epoch_seconds, utc_now
 from common.models.errors import IdempotencyKeyReused, StorageError
 from common.models.job import (
     BODIES_TOO_LARGE,
@@ -258,7 +259,8 @@ class EnqueueResult:
 class Enqueuer:
     def __init__(
         self,
-        jobs: JobsTable,
+        jobs: JobStore,
+        markers: IdempotencyMarkers,
         queues: JobQueues,
         bodies: BodyStore,
         *,
@@ -266,8 +268,8 @@ class Enqueuer:
         clock: Callable[[], datetime] = utc_now,
         suppressions: Suppressions | None = None,
     ) -> None:
-        self._jobs = jobs
-        self._outbox = Outbox(jobs, queues, bodies)
+        self._markers = markers
+        self._outbox = Outbox(jobs, markers, queues, bodies)
         self._suppressions = suppressions
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
@@ -277,7 +279,8 @@ class Enqueuer:
         cls, settings: EnqueueSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient, s3: S3Client
     ) -> Enqueuer:
         return cls(
-            JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
+            JobStore(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
+            IdempotencyMarkers(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
             JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url),
             BodyStore(dynamodb, settings.jobs_table, s3, settings.bodies_bucket),
             sweep_grace_seconds=settings.sweep_grace_seconds,
@@ -324,7 +327,7 @@ class Enqueuer:
                 stands_for.append(first_of.setdefault((request.domain, request.idempotency_key), position))
         reused = [p for p, first in enumerate(stands_for) if fingerprints[p] != fingerprints[first]]
         # ... and a key seen before for the job its marker names, if the request is the same.
-        seen = self._jobs.idempotency_markers(list(first_of)) if first_of else {}
+        seen = self._markers.idempotency_markers(list(first_of)) if first_of else {}
         for key, marker in seen.items():
             if not marker.matches(fingerprints[first_of[key]]):
                 reused += [p for p, first in enumerate(stands_for) if first == first_of[key]]

@@ -8,7 +8,7 @@ worker sent, and one sub-object: ``delivery``, ``bounce``, ``complaint``,
 ``deliveryDelay`` or ``reject``).
 
 Per event: the job is the one SES's echo of the ``job_id`` tag names; the
-event is written with one conditional update (``JobsTable.apply_event``):
+event is written with one conditional update (``SesEventWrites.apply_event``):
 
 - an event applied twice leaves one entry: its identity (type, SES message
   id, the event's own time and feedback id, recipients) is hashed into an id
@@ -43,11 +43,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.adapters.jobs import EventOutcome, EventWrite, JobsTable
 from common.adapters.mailer import redact
 from common.adapters.observability import logger, metrics
+from common.adapters.ses_event_writes import EventOutcome, EventWrite, SesEventWrites
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
-from common.logic.clock import utc_now
+from common.models.clock import utc_now
 from common.models.errors import EmailOpsError
 from common.models.job import (
     JOB_ID_RE,
@@ -62,6 +62,7 @@ from common.models.job import (
 from common.models.suppression import SuppressionEntry, SuppressionReason
 
 if TYPE_CHECKING:
+    from common.adapters.suppressions import SuppressionStore
     from common.models.job import Job
 
 Clock = Callable[[], datetime]
@@ -403,7 +404,7 @@ class NotSentYet(EmailOpsError):
 
 
 def suppress_recipient(
-    jobs: JobsTable, *, domain: str, email: str, reason: str, job_id: str | None, now: datetime
+    suppressions: SuppressionStore, *, domain: str, email: str, reason: str, job_id: str | None, now: datetime
 ) -> bool:
     """Put ``email`` on ``domain``'s suppression
     list (``reason`` ``bounced`` or ``complained``, with the job's id), unless
@@ -412,7 +413,7 @@ def suppress_recipient(
     entry = SuppressionEntry(
         domain=domain, email=email, reason=SuppressionReason(reason), created_at=now, job_id=job_id
     )
-    _, wrote = jobs.suppressions().add(entry)
+    _, wrote = suppressions.add(entry)
     return wrote
 
 
@@ -422,10 +423,12 @@ class Applied(NamedTuple):
     suppressed: bool = False
 
 
-def apply(event: SesEventBridgeEvent, jobs: JobsTable, *, clock: Clock = utc_now) -> Applied:
-    """Apply one SES event to its job (and its suppression list)."""
+def apply(
+    event: SesEventBridgeEvent, writes: SesEventWrites, suppressions: SuppressionStore, *, clock: Clock = utc_now
+) -> Applied:
+    """Apply one SES event to its job (``writes``) and its suppression list (``suppressions``)."""
     meaning = interpret(event)
-    result = jobs.apply_event(
+    result = writes.apply_event(
         EventWrite(
             job_id=meaning.job_id,
             domain=meaning.domain,
@@ -444,7 +447,7 @@ def apply(event: SesEventBridgeEvent, jobs: JobsTable, *, clock: Clock = utc_now
     if meaning.suppression is not None and job is not None:
         # Also on a duplicate: the first delivery may have stopped between its two writes.
         suppressed = suppress_recipient(
-            jobs,
+            suppressions,
             domain=job.domain,
             email=job.recipient,
             reason=meaning.suppression,
@@ -465,7 +468,9 @@ def parse_record(body: str) -> SesEventBridgeEvent:
     return event
 
 
-def process_batch(event: dict[str, Any], jobs: JobsTable, *, clock: Clock = utc_now) -> PartialItemFailureResponse:
+def process_batch(
+    event: dict[str, Any], writes: SesEventWrites, suppressions: SuppressionStore, *, clock: Clock = utc_now
+) -> PartialItemFailureResponse:
     """Every record of an SQS batch of SES events; returns only the failed ones."""
 
     def handle(record: SqsRecord) -> str:
@@ -473,7 +478,7 @@ def process_batch(event: dict[str, Any], jobs: JobsTable, *, clock: Clock = utc_
         try:
             parsed = parse_record(record.body)
             keys["ses_event_type"] = parsed.detail.event_type
-            done = apply(parsed, jobs, clock=clock)
+            done = apply(parsed, writes, suppressions, clock=clock)
         except Ignored as exc:
             logger.info("SES event ignored", extra=keys | {"reason": str(exc)})
             metrics.add_metric(name="SesEventsIgnored", unit=MetricUnit.Count, value=1)

@@ -48,9 +48,11 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.adapters import index_keys
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import JobsTable
-from common.logic import keys
+from common.adapters.bulks import Bulks
+from common.adapters.job_indexes import JobIndexes
+from common.adapters.job_store import JobStore
 from common.logic.signing import SignedCursors
 from common.models.api import BulkNotFound, Caller, JobSummary
 from common.models.errors import InvalidCursor, JobNotFound, StorageError
@@ -146,7 +148,7 @@ def _exact_status(status: JobStatus | None) -> bool:
     return status is not None and status.exceptional
 
 
-def plan(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable) -> Plan:
+def plan(query: ListJobsQuery, caller: Caller, *, bulks: Bulks) -> Plan:
     """The source serving ``query`` for ``caller`` (docs/storage.md, section 8)."""
     domains = _domains(query, caller)
     visible: Callable[[str], bool] = (lambda _d: True) if domains is None else set(domains).__contains__
@@ -164,7 +166,7 @@ def plan(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable) -> Plan:
 
     bulk_entry: EntryCheck = _always
     if query.bulk_id is not None:
-        bulk = jobs.get_bulk(query.bulk_id)
+        bulk = bulks.get_bulk(query.bulk_id)
         if bulk is None or not visible(bulk.domain) or not caller.may_see(bulk.domain):
             return Plan([], describe=("bulk",))
         if job_type is not None and job_type is not JobType.MANUAL:
@@ -177,7 +179,7 @@ def plan(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable) -> Plan:
             return entry.get("bulk_id") == bulk_id
 
         if query.recipient is None:
-            partitions = [Partition("ByBulk", keys.bk(bulk_id, n)) for n in range(keys.BULK_SHARDS)]
+            partitions = [Partition("ByBulk", index_keys.bk(bulk_id, n)) for n in range(index_keys.BULK_SHARDS)]
 
             def bulk_status(entry: dict[str, Any]) -> bool:
                 return status is None or entry.get("status") == status.value
@@ -190,15 +192,15 @@ def plan(query: ListJobsQuery, caller: Caller, *, jobs: JobsTable) -> Plan:
         # per domain and type (a * caller: the groups the partition holds).
         exact = _exact_status(status)
         index, key = (
-            ("ByRecipientStatus", keys.rek(query.recipient, status))
+            ("ByRecipientStatus", index_keys.rek(query.recipient, status))
             if exact and status is not None
-            else ("ByRecipient", keys.rk(query.recipient))
+            else ("ByRecipient", index_keys.rk(query.recipient))
         )
         if domains is None:
             suffix = f"#{job_type.value}#" if job_type is not None else ""
             partitions = [Partition(index, key, grouped=True, suffix=suffix)]
         else:
-            partitions = [Partition(index, key, prefix=keys.rs_group(d, t)) for d in domains for t in types]
+            partitions = [Partition(index, key, prefix=index_keys.rs_group(d, t)) for d in domains for t in types]
         filtered = (status is not None and not exact) or query.bulk_id is not None
         return Plan(partitions, bulk_entry, job_matches, ("recipient",), filtered=filtered)
 
@@ -218,7 +220,7 @@ def _status_type_partitions(
         partitions = [
             Partition("InFlight", shard, prefix=f"{domain}#")
             for domain in domains
-            for shard in keys.domain_inflight_keys(domain)
+            for shard in index_keys.domain_inflight_keys(domain)
         ]
         if status is JobStatus.SENT:  # and the parked ones
             partitions += _exact_partitions(domains, JobStatus.SENT, types)
@@ -227,24 +229,28 @@ def _status_type_partitions(
     # indexes, the status checked on the job
     filtered = status is not None
     if domains is None:
-        return [Partition("ByScope", keys.tk(t, n)) for t in types for n in range(keys.SCOPE_SHARDS)], filtered
+        return [
+            Partition("ByScope", index_keys.tk(t, n)) for t in types for n in range(index_keys.SCOPE_SHARDS)
+        ], filtered
     if job_type is not None:
         return [
-            Partition("ByDomainType", keys.dtk(domain, job_type, n))
+            Partition("ByDomainType", index_keys.dtk(domain, job_type, n))
             for domain in domains
-            for n in range(keys.DOMAIN_SHARDS)
+            for n in range(index_keys.DOMAIN_SHARDS)
         ], filtered
     return [
-        Partition("ByDomain", keys.dk(domain, n)) for domain in domains for n in range(keys.DOMAIN_SHARDS)
+        Partition("ByDomain", index_keys.dk(domain, n)) for domain in domains for n in range(index_keys.DOMAIN_SHARDS)
     ], filtered
 
 
 def _exact_partitions(domains: list[str] | None, status: JobStatus, types: list[JobType]) -> list[Partition]:
     if domains is None:
         return [
-            Partition("ByScopeStatus", keys.esa(status, t, n)) for t in types for n in range(keys.STATUS_SCOPE_SHARDS)
+            Partition("ByScopeStatus", index_keys.esa(status, t, n))
+            for t in types
+            for n in range(index_keys.STATUS_SCOPE_SHARDS)
         ]
-    return [Partition("ByDomainStatus", keys.esk(domain, status, t)) for domain in domains for t in types]
+    return [Partition("ByDomainStatus", index_keys.esk(domain, status, t)) for domain in domains for t in types]
 
 
 def _fingerprint(query: ListJobsQuery, source: Plan) -> str:
@@ -337,8 +343,8 @@ class _Stream:
     source), each Query asks for twice the last (at most ``MAX_QUERY_LIMIT``), so
     sparse rows cost few Queries."""
 
-    def __init__(self, jobs: JobsTable, where: _Range, batch: int, reads: _Reads) -> None:
-        self._jobs = jobs
+    def __init__(self, indexes: JobIndexes, where: _Range, batch: int, reads: _Reads) -> None:
+        self._indexes = indexes
         self.where = where
         self._batch = batch
         self._reads = reads
@@ -350,7 +356,7 @@ class _Stream:
     def _fill(self, wanted: int | None) -> None:
         size = self._batch if wanted is None else max(1, min(self._batch, wanted))
         w = self.where
-        read, self._start = self._jobs.query_partition(
+        read, self._start = self._indexes.query_partition(
             w.index_name, w.key, low=w.low, high=w.high, limit=size, start=self._start
         )
         self._reads.entries += len(read)
@@ -383,13 +389,13 @@ class _BudgetSpent(Exception):
     """A page reached its read budget."""
 
 
-def _ranges(jobs: JobsTable, partition: Partition) -> list[str]:
+def _ranges(indexes: JobIndexes, partition: Partition) -> list[str]:
     """The sort key prefixes to read in ``partition``: its one prefix, or its groups
     (one Query of one entry per group, and one more: bounded by the groups, not
     by the jobs; outside the page's budget, which the merge then spends)."""
     if not partition.grouped:
         return [partition.prefix]
-    groups = jobs.sort_key_groups(partition.index_name, partition.key, id_chars=keys.JOB_ID_CHARS)
+    groups = indexes.sort_key_groups(partition.index_name, partition.key, id_chars=index_keys.JOB_ID_CHARS)
     return [group for group in groups if group.endswith(partition.suffix)]
 
 
@@ -405,7 +411,7 @@ class _Merged:
         self.spent = False
 
 
-def _merge(source: Plan, streams: list[_Stream], wanted: int, jobs: JobsTable) -> _Merged:
+def _merge(source: Plan, streams: list[_Stream], wanted: int, jobs: JobStore) -> _Merged:
     """The newest ``wanted`` matching jobs across ``streams`` (fewer if they run out,
     or the page's budget does): entries merged by job id, checked, then fetched
     with one BatchGetItem per round and checked again."""
@@ -439,16 +445,19 @@ def list_jobs(
     query: ListJobsQuery,
     caller: Caller,
     *,
-    jobs: JobsTable,
+    indexes: JobIndexes,
+    jobs: JobStore,
+    bulks: Bulks,
     cursors: CursorCodec,
     out_of_time: Callable[[], bool] = _never,
 ) -> JobsPage:
-    """One page of the log, newest first. ``out_of_time``: whether the function
+    """One page of the log, newest first: ``indexes`` read, ``jobs`` fetched,
+    ``bulks`` for a ``bulk_id`` filter. ``out_of_time``: whether the function
     is running out of time (the page then ends as when its budget is spent)."""
-    source = plan(query, caller, jobs=jobs)
+    source = plan(query, caller, bulks=bulks)
     fingerprint = _fingerprint(query, source)
     position = cursors.decode(query.cursor, fingerprint=fingerprint) if query.cursor is not None else None
-    bounds = keys.ulid_bounds(query.created_after, query.created_before)
+    bounds = index_keys.ulid_bounds(query.created_after, query.created_before)
     if bounds is None or not source.partitions:
         return JobsPage(items=[], next_cursor=None)
     low, high = bounds
@@ -465,10 +474,10 @@ def list_jobs(
         _Range(n, p.index_name, p.key, prefix + low, prefix + high)
         for n in live
         for p in [source.partitions[n]]
-        for prefix in _ranges(jobs, p)
+        for prefix in _ranges(indexes, p)
     ]
     batch = max(1, -(-wanted // max(1, len(ranges))))
-    streams = [_Stream(jobs, where, batch, reads) for where in ranges]
+    streams = [_Stream(indexes, where, batch, reads) for where in ranges]
     merged = _merge(source, streams, wanted, jobs)
 
     page = merged.matched[: query.limit]
@@ -489,7 +498,7 @@ def job_detail(
     job_id: str,
     caller: Caller,
     *,
-    jobs: JobsTable,
+    jobs: JobStore,
     bodies: BodyStore,
     unsubscribe_url: Callable[[Job], str | None] | None = None,
 ) -> JobDetail:
@@ -506,21 +515,21 @@ def job_detail(
     return JobDetail.from_job(job, found, unsubscribe_url=unsubscribe_url(job) if unsubscribe_url else None)
 
 
-def bulk_progress(bulk_id: str, caller: Caller, *, jobs: JobsTable) -> BulkProgress:
+def bulk_progress(bulk_id: str, caller: Caller, *, indexes: JobIndexes, bulks: Bulks) -> BulkProgress:
     """A bulk send's counts by status: its item (the domain check; 404 before
     reading anything more), then one Query per ``ByBulk`` shard reading the
     projected status. Jobs not yet in the index (it lags by moments) are
     counted ``queued``, which is what a job just created is: the counts sum to
     ``total``."""
-    bulk = jobs.get_bulk(bulk_id) if JOB_ID_RE.fullmatch(bulk_id) else None
+    bulk = bulks.get_bulk(bulk_id) if JOB_ID_RE.fullmatch(bulk_id) else None
     if bulk is None or not caller.may_see(bulk.domain):
         raise BulkNotFound("no such bulk send")
     counts = dict.fromkeys(JobStatus, 0)
-    for n in range(keys.BULK_SHARDS):
+    for n in range(index_keys.BULK_SHARDS):
         start: Any = None
         while True:
-            entries, start = jobs.query_partition(
-                "ByBulk", keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
+            entries, start = indexes.query_partition(
+                "ByBulk", index_keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
             )
             for entry in entries:
                 counts[JobStatus(entry["status"])] += 1

@@ -37,7 +37,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from common.adapters.attribute_values import Item
 from common.adapters.bodies import BodyStore, body_pk
 from common.adapters.dynamo import BATCH_WRITE_LIMIT
-from common.adapters.jobs import JobsTable
+from common.adapters.idempotency_markers import IdempotencyMarkers
+from common.adapters.job_store import JobStore
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
 from common.models.errors import StorageError
@@ -90,8 +91,9 @@ def _chunks(jobs: Sequence[Job], bodies: Mapping[str, Item]) -> list[tuple[list[
 
 
 class Outbox:
-    def __init__(self, jobs: JobsTable, queues: JobQueues, bodies: BodyStore) -> None:
+    def __init__(self, jobs: JobStore, markers: IdempotencyMarkers, queues: JobQueues, bodies: BodyStore) -> None:
         self._jobs = jobs
+        self._markers = markers
         self._queues = queues
         self._bodies = bodies
 
@@ -167,7 +169,7 @@ class Outbox:
         new_bodies = [job for job in jobs if body_pk(job.body) not in found]
         try:
             for item in self._body_items(new_bodies, bodies).values():
-                self._jobs.put_body_if_absent(item)
+                self._bodies.put_body_if_absent(item)
         except StorageError as exc:
             logger.exception("storing the body failed; no job written", extra={"requested": len(jobs)})
             known = len([job for job in jobs if job.job_id in found])
@@ -198,7 +200,7 @@ class Outbox:
 
     def store_and_queue_on_stored_bodies(self, jobs: Sequence[Job], *, due_at: int) -> Stored:
         """Store new jobs whose body items are stored already (a retry reuses
-        its job's body: ``JobsTable.keep_body_until`` made it live as long),
+        its job's body: ``BodyStore.keep_body_until`` made it live as long),
         25 per BatchWriteItem, and queue them. A job with an idempotency key
         is one transaction with its key's marker instead: when the key stands
         for a job already, nothing is written or queued, and ``stored_id``
@@ -226,7 +228,7 @@ class Outbox:
         """Store a job with an idempotency key and its marker (``body``: its body
         item too, in the same transaction); ``stored`` learns which job the key
         stands for, and counts this one as created when it is that job."""
-        stored.stored_id[job.job_id] = self._jobs.put_new_idempotent(job, due_at=due_at, body=body)
+        stored.stored_id[job.job_id] = self._markers.put_new_idempotent(job, due_at=due_at, body=body)
         if stored.stored_id[job.job_id] == job.job_id:
             stored.created.append(job)
 

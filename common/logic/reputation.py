@@ -36,20 +36,20 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from common.adapters.jobs import JobsTable
-from common.logic import keys
-from common.logic.clock import epoch_millis, utc_now
+from common.adapters import index_keys
+from common.adapters.job_indexes import JobIndexes
 from common.models.api import DomainPaused
+from common.models.clock import epoch_millis, utc_now
 from common.models.job import JobStatus, JobType
 
 WINDOW_HOURS = 24
 MAX_SAMPLE = 10_000
-_PER_SHARD = MAX_SAMPLE // keys.DOMAIN_SHARDS
+_PER_SHARD = MAX_SAMPLE // index_keys.DOMAIN_SHARDS
 _PAGE = 1_000
 NEVER_SENT = (JobStatus.FAILED, JobStatus.SUPPRESSED, JobStatus.CANCELED)
 COUNTED = (JobStatus.BOUNCED, JobStatus.COMPLAINED, *NEVER_SENT)
 # Queries of one check while no partition holds more than a page of the window.
-CHECK_QUERIES = keys.DOMAIN_SHARDS + len(COUNTED) * len(JobType)
+CHECK_QUERIES = index_keys.DOMAIN_SHARDS + len(COUNTED) * len(JobType)
 
 
 class Thresholds(NamedTuple):
@@ -106,8 +106,8 @@ def verdict(reputation: Reputation, thresholds: Thresholds) -> str | None:
 
 
 class ReputationCheck:
-    def __init__(self, jobs: JobsTable, thresholds: Thresholds, *, clock: Callable[[], datetime] = utc_now) -> None:
-        self._jobs = jobs
+    def __init__(self, indexes: JobIndexes, thresholds: Thresholds, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._indexes = indexes
         self._thresholds = thresholds
         self._clock = clock
 
@@ -125,21 +125,21 @@ class ReputationCheck:
     def measure(self, domain: str) -> Reputation:
         now = self._clock()
         start = now - timedelta(hours=WINDOW_HOURS)
-        low = keys.ulid_bound_low(max(0, epoch_millis(start)))
-        high = keys.ulid_bound_high(keys.ULID_MAX_MS)
+        low = index_keys.ulid_bound_low(max(0, epoch_millis(start)))
+        high = index_keys.ulid_bound_high(index_keys.ULID_MAX_MS)
         # Each shard's own start: the window's, or its oldest entry read when the sample ran out first.
         starts: list[str] = []
         created = 0
-        for shard_no in range(keys.DOMAIN_SHARDS):
-            ids = self._read("ByDomain", keys.dk(domain, shard_no), low, high, cap=_PER_SHARD)
+        for shard_no in range(index_keys.DOMAIN_SHARDS):
+            ids = self._read("ByDomain", index_keys.dk(domain, shard_no), low, high, cap=_PER_SHARD)
             created += len(ids)
             starts.append(ids[-1] if len(ids) >= _PER_SHARD else low)
         counts = dict.fromkeys(COUNTED, 0)
         earliest = min(starts)
         for status in COUNTED:
             for job_type in JobType:
-                for job_id in self._read("ByDomainStatus", keys.esk(domain, status, job_type), earliest, high):
-                    if job_id >= starts[keys.shard(job_id, keys.DOMAIN_SHARDS)]:
+                for job_id in self._read("ByDomainStatus", index_keys.esk(domain, status, job_type), earliest, high):
+                    if job_id >= starts[index_keys.shard(job_id, index_keys.DOMAIN_SHARDS)]:
                         counts[status] += 1
         sampled = earliest > low
         return Reputation(
@@ -147,7 +147,7 @@ class ReputationCheck:
             sends=max(0, created - sum(counts[s] for s in NEVER_SENT)),
             bounced=counts[JobStatus.BOUNCED],
             complained=counts[JobStatus.COMPLAINED],
-            window_start=datetime.fromtimestamp(keys.ulid_time_ms(earliest) / 1000, tz=now.tzinfo)
+            window_start=datetime.fromtimestamp(index_keys.ulid_time_ms(earliest) / 1000, tz=now.tzinfo)
             if sampled
             else start,
             sampled=sampled,
@@ -159,7 +159,7 @@ class ReputationCheck:
         start: Any = None
         while cap is None or len(found) < cap:
             limit = _PAGE if cap is None else cap - len(found)
-            entries, start = self._jobs.query_partition(index, key, low=low, high=high, limit=limit, start=start)
+            entries, start = self._indexes.query_partition(index, key, low=low, high=high, limit=limit, start=start)
             found += [str(entry["pk"]) for entry in entries]
             if start is None:
                 break

@@ -29,7 +29,7 @@ job also one read of its bulk's cancel mark. Nothing else:
 - a record that can never be processed (not a job message, or no such job)
   is parked in its queue's dead-letter queue, and the rest of its batch goes on;
 - a job of a bulk send that was canceled (the bulk's cancel mark,
-  ``JobsTable.mark_bulk_canceled``) is made ``canceled`` right after its
+  ``Bulks.mark_bulk_canceled``) is made ``canceled`` right after its
   claim and not sent: one strongly consistent read of the bulk's item per
   bulk job claimed (``common.logic.actions``);
 - a job whose recipient joined its domain's suppression list after it was
@@ -61,17 +61,18 @@ from pydantic import ValidationError
 
 from common.adapters.aws import SES_CONNECT_TIMEOUT_SECONDS, SES_READ_TIMEOUT_SECONDS
 from common.adapters.bodies import BodyCache, BodyStore, CachedBodies
-from common.adapters.jobs import ClaimOutcome, JobsTable
+from common.adapters.bulks import Bulks
+from common.adapters.job_claims import ClaimOutcome, JobClaims
 from common.adapters.mailer import Mailer
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import DeadLetters, Visibility
 from common.adapters.secrets import read_secret
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
 from common.adapters.suppressions import SuppressionStore
-from common.logic.clock import epoch_millis, epoch_seconds, utc_now
 from common.logic.pacing import Pacer
 from common.logic.suppression_links import MIN_UNSUBSCRIBE_KEY_CHARS, UnsubscribeLinks
 from common.logic.suppressions import Suppressions, suppressed_error
+from common.models.clock import epoch_millis, epoch_seconds, utc_now
 from common.models.errors import (
     AmbiguousSendError,
     BackPressure,
@@ -197,7 +198,7 @@ class OutOfTime(EmailOpsError):
 class Worker:
     def __init__(
         self,
-        jobs: JobsTable,
+        jobs: JobClaims,
         mailer: Mailer,
         dead_letters: DeadLetters,
         visibility: Visibility,
@@ -210,8 +211,14 @@ class Worker:
         bodies: CachedBodies | None = None,
         links: UnsubscribeLinks | None = None,
         suppressions: Suppressions | None = None,
+        bulks: Bulks | None = None,
     ) -> None:
+        """``jobs``: the claims and outcomes of the jobs; ``bulks``: the bulk
+        sends' cancel marks, read after each claim of a bulk's job (``None``: no
+        mark is read); ``suppressions``: the recipients checked before each
+        batch (``None``: none is)."""
         self._jobs = jobs
+        self._bulks = bulks
         self._bodies = bodies
         self._links = links
         self._suppressions = suppressions
@@ -318,7 +325,7 @@ class Worker:
         job = claim.job
         if claim.outcome is not ClaimOutcome.CLAIMED:
             return Result(Outcome.DUPLICATE, message, job.attempts)
-        if job.bulk_id is not None and self._jobs.bulk_canceled(job.bulk_id):
+        if job.bulk_id is not None and self._bulks is not None and self._bulks.bulk_canceled(job.bulk_id):
             return self._canceled(job, message, token)
 
         # Attempts that met back-pressure do not count toward giving up.
@@ -585,7 +592,7 @@ def worker_from_settings(
     """``pacer`` and ``cache``: the execution environment's (``None``: no
     pacing; a cache for this worker alone). ``s3``: for large bodies."""
     return Worker(
-        JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
+        JobClaims(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
         Mailer(sesv2, sender=settings.sender_address, configuration_set=settings.configuration_set, tenants=tenants),
         DeadLetters(
             sqs,
@@ -625,4 +632,5 @@ def worker_from_settings(
             settings.api_base_url,
         ),
         suppressions=Suppressions(SuppressionStore(dynamodb, settings.jobs_table)),
+        bulks=Bulks(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
     )

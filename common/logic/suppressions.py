@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from common.adapters.suppressions import SuppressionStore
-from common.logic.clock import utc_now
+from common.models.clock import utc_now
 from common.models.job import Domain, normalize_address
 from common.models.suppression import (
     REASON_WORDS,

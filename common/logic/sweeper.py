@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from common.adapters.jobs import JobsTable, SweepCandidate
+from common.adapters import index_keys
+from common.adapters.in_flight import InFlightJobs, SweepCandidate
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
-from common.logic import keys
-from common.logic.clock import epoch_seconds, utc_now
+from common.models.clock import epoch_seconds, utc_now
 from common.models.job import JobStatus, QueueName
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def _order(candidate: SweepCandidate) -> tuple[int, int, str]:
 class Sweeper:
     def __init__(
         self,
-        jobs: JobsTable,
+        jobs: InFlightJobs,
         queues: JobQueues,
         *,
         grace_seconds: int,
@@ -82,7 +82,7 @@ class Sweeper:
     def run(self) -> SweepReport:
         moment = self._clock()
         now = epoch_seconds(moment)
-        job_ids = [job_id for shard in keys.all_inflight_keys() for job_id in self._jobs.in_flight(shard)]
+        job_ids = [job_id for shard in index_keys.all_inflight_keys() for job_id in self._jobs.in_flight(shard)]
         jobs = self._jobs.in_flight_jobs(job_ids)
         overdue = sorted((c for c in jobs if c.status.sweepable and c.due_at <= now), key=_order)[: self._limit]
         parked = sum(1 for c in jobs if self._stale(c, moment) and self._jobs.park(c))
@@ -137,7 +137,7 @@ def sweeper_from_settings(
     clock: Callable[[], datetime] = utc_now,
 ) -> Sweeper:
     return Sweeper(
-        JobsTable(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
+        InFlightJobs(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
         JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url),
         grace_seconds=settings.sweep_grace_seconds,
         batch_limit=settings.sweep_batch_limit,

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from common.logic.clock import to_rfc3339, utc_now
+from common.models.clock import to_rfc3339, utc_now
 
 # ------------------------------------------------------------------ limits
 MAX_SUBJECT_CHARS = 200
@@ -295,7 +295,7 @@ class Job(BaseModel):
     # The request's fingerprint (EmailRequest.fingerprint), kept on the key's marker.
     request_fingerprint: str | None = None
     bulk_id: str | None = None
-    # SES's events, in the order they were written (common.adapters.jobs.apply_event);
+    # SES's events, in the order they were written (common.adapters.ses_event_writes);
     # never written at creation (exclude): a job has none until SES reports one.
     events: list[EventEntry] = Field(default_factory=list, exclude=True)
     # The job this one sends again (POST /jobs/{job_id}/retry), or None.

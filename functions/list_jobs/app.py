@@ -14,7 +14,7 @@ from common.adapters.deferred_imports import defer_powertools_packages
 
 defer_powertools_packages()
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -23,7 +23,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.adapters import aws
 from common.adapters.api import api_resolver, caller_dependency, documented
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import JobsTable
+from common.adapters.bulks import Bulks
+from common.adapters.dynamo import TableAdapter
+from common.adapters.job_indexes import JobIndexes
+from common.adapters.job_store import JobStore
 from common.adapters.observability import logger, tracer
 from common.adapters.secrets import read_secret
 from common.logic.listing import CursorCodec, bulk_progress, job_detail, list_jobs
@@ -36,9 +39,13 @@ app = api_resolver()
 current_caller = caller_dependency(get_list_jobs_settings)
 
 
-def _jobs() -> JobsTable:
+Adapter = TypeVar("Adapter", bound=TableAdapter)
+
+
+def _table(adapter: type[Adapter]) -> Adapter:
+    """One of the jobs table's adapters (the log's index reads, its jobs, its bulks)."""
     settings = get_list_jobs_settings()
-    return JobsTable(aws.dynamodb(), settings.jobs_table, retention_days=settings.retention_days)
+    return adapter(aws.dynamodb(), settings.jobs_table, retention_days=settings.retention_days)
 
 
 def _bodies() -> BodyStore:
@@ -101,17 +108,25 @@ def _out_of_time() -> bool:
 
 @app.get("/jobs", summary="The log", responses=LIST_RESPONSES)
 def get_jobs(query: Annotated[ListJobsQuery, Query()], caller: Annotated[Caller, Depends(current_caller)]) -> JobsPage:
-    return list_jobs(query, caller, jobs=_jobs(), cursors=_cursors(), out_of_time=_out_of_time)
+    return list_jobs(
+        query,
+        caller,
+        indexes=_table(JobIndexes),
+        jobs=_table(JobStore),
+        bulks=_table(Bulks),
+        cursors=_cursors(),
+        out_of_time=_out_of_time,
+    )
 
 
 @app.get("/jobs/<job_id>", summary="One job with its body", responses=DETAIL_RESPONSES)
 def get_job(job_id: str, caller: Annotated[Caller, Depends(current_caller)]) -> JobDetail:
-    return job_detail(job_id, caller, jobs=_jobs(), bodies=_bodies(), unsubscribe_url=_links().url_for)
+    return job_detail(job_id, caller, jobs=_table(JobStore), bodies=_bodies(), unsubscribe_url=_links().url_for)
 
 
 @app.get("/bulks/<bulk_id>", summary="A bulk send's progress", responses=BULK_RESPONSES)
 def get_bulk(bulk_id: str, caller: Annotated[Caller, Depends(current_caller)]) -> BulkProgress:
-    return bulk_progress(bulk_id, caller, jobs=_jobs())
+    return bulk_progress(bulk_id, caller, indexes=_table(JobIndexes), bulks=_table(Bulks))
 
 
 @logger.inject_lambda_context(log_event=False)  # the event carries the caller's token

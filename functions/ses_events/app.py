@@ -12,8 +12,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common.adapters import aws
-from common.adapters.jobs import JobsTable
 from common.adapters.observability import logger, metrics, tracer
+from common.adapters.ses_event_writes import SesEventWrites
+from common.adapters.suppressions import SuppressionStore
 from common.logic.events import process_batch
 from common.models.pipeline_settings import get_ses_events_settings
 
@@ -23,8 +24,8 @@ from common.models.pipeline_settings import get_ses_events_settings
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_ses_events_settings()
-    jobs = JobsTable(aws.dynamodb(), settings.jobs_table, retention_days=settings.retention_days)
-    return dict(process_batch(event, jobs))
+    writes = SesEventWrites(aws.dynamodb(), settings.jobs_table, retention_days=settings.retention_days)
+    return dict(process_batch(event, writes, SuppressionStore(aws.dynamodb(), settings.jobs_table)))
 
 
 # What init made is never garbage: later collections skip it.

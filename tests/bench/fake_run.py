@@ -13,7 +13,7 @@ from benchmarks.cancel import CancelCost
 from benchmarks.fairness import Fairness
 from benchmarks.fairness import Sample as FairSample
 from benchmarks.ledger import TABLE, KeyUnits, Ledger, Write
-from common.logic.keys import KeyedJob, index_attributes
+from common.adapters.index_keys import KeyedJob, index_attributes
 from common.models.job import JobStatus, JobType
 
 MACHINE = report.Machine(

@@ -1,4 +1,5 @@
-"""Figure 7's capacity model: measured units per key class, mapped onto partition keys with common.logic.keys."""
+"""Figure 7's capacity model: measured units per key class, mapped onto partition keys with
+common.adapters.index_keys."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from benchmarks.capacity import (
     zipf_domains,
 )
 from benchmarks.ledger import TABLE, KeyUnits, Ledger, Write
-from common.logic import keys
+from common.adapters import index_keys as keys
 
 
 def _write(kind: str, entries: list[tuple[str, str, float]]) -> Write:
@@ -82,7 +83,7 @@ def test_the_rate_is_the_limit_over_the_hottest_key_for_the_domains_shares() -> 
 
 
 def test_inflight_shards_shared_by_domains_add_up() -> None:
-    # Given two domains whose InFlight shards overlap (found through common.logic.keys)
+    # Given two domains whose InFlight shards overlap (found through common.adapters.index_keys)
     names = [f"d{i}.example" for i in range(200)]
     own = {name: set(keys.domain_inflight_keys(name)) for name in names}
     a, b = next((x, y) for x in names for y in names if x < y and len(own[x] & own[y]) == 7)

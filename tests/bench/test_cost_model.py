@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.cost import Index, item_size, job_writes, units, value_size
-from common.logic.keys import KeyedJob, index_attributes
+from common.adapters.index_keys import KeyedJob, index_attributes
 from common.models.job import JobStatus, JobType
 
 TABLE_KEYS = ("pk",)
@@ -51,7 +51,7 @@ def test_a_key_change_costs_a_delete_and_a_put_and_a_projected_change_one_write(
 
 def test_a_jobs_life_on_the_templates_indexes() -> None:
     # Given a job of a bulk as created, claimed and sent, with the template's eight
-    # indexes and the keys common.logic.keys gives it in each status
+    # indexes and the keys common.adapters.index_keys gives it in each status
     job = KeyedJob("01JGQ6Z1T8W3Y5K7M9P2R4S6V8", "acme.com", JobType.MANUAL, "a@b.org", JobStatus.QUEUED, "B1")
     common = {"pk": {"S": job.job_id}, "job_id": {"S": job.job_id}, "body_text": {"S": "x" * 100}}
 

@@ -11,9 +11,9 @@ from benchmarks.ledger import TABLE, Replayer, read_units, wire
 from benchmarks.workload import html, prose
 from benchmarks.writes import _create_tables
 from common.adapters import bodies
-from common.adapters.jobs import JobsTable
-from common.logic import keys
+from common.adapters import index_keys as keys
 from common.models.job import Bodies, Job, JobStatus, JobType, new_job_id
+from local.jobs_table import JobsTable
 from local.template import create_stack
 
 NAMES = {"JobsTable": "emailops-JobsTable"}
@@ -78,7 +78,7 @@ def test_a_created_job_writes_its_item_its_body_and_one_entry_in_each_index_it_b
     assert job_write.step == "create (queued)"
     assert job_write.table_units == 1
     assert {name: n for name, n in job_write.index_units.items() if n} == dict.fromkeys([*ALWAYS, "InFlight"], 1.0)
-    # and the units land on the keys common.logic.keys gives the job
+    # and the units land on the keys common.adapters.index_keys gives the job
     expected = keys.index_attributes(keys.KeyedJob.of(job))
     landed = {k.index: k.key for k in job_write.keys}
     assert landed[TABLE] == job.job_id

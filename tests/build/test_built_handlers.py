@@ -25,10 +25,10 @@ import requests
 import yaml
 from packaging.requirements import Requirement
 
-from common.adapters.jobs import JobsTable
 from local.build import host_architecture, host_runtime, host_template
 from local.events import http_event, scheduled_event, sqs_event
 from local.http_api import routes
+from local.jobs_table import JobsTable
 from local.pollers import RECEIVE_LIMIT, queue_sources
 from local.template import ROOT, create_stack
 from tests.build.conftest import assert_same_files, distributions, layers

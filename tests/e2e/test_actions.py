@@ -13,8 +13,9 @@ import pytest
 import requests
 
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import BulkItem, JobsTable
+from common.adapters.bulks import BulkItem
 from common.models.job import Bodies, Job, JobStatus, JobType, QueueMessage, new_job_id
+from local.jobs_table import JobsTable
 from tests.e2e.test_local_stack import auth, job, new_domain, ses_messages, wait_sent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")]

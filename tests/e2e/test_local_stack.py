@@ -19,9 +19,9 @@ import requests
 from jwt.warnings import InsecureKeyLengthWarning
 
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import JobsTable
-from common.logic.clock import epoch_seconds, utc_now
+from common.models.clock import epoch_seconds, utc_now
 from common.models.job import Bodies, Job, JobType, new_job_id
+from local.jobs_table import JobsTable
 from tests.e2e.stack_process import free_port, start_stack, stop_stack, wait_ready, wait_until
 
 # The contract's dev secret is short; PyJWT would warn about every token made here.

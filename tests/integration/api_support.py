@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 
 from common.adapters import aws
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import JobsTable
-from common.logic.clock import utc_now
+from common.models.clock import utc_now
 from common.models.job import Bodies, Job, JobStatus, JobType, new_job_id
 from common.models.listing import get_list_jobs_settings
+from local.jobs_table import JobsTable
 from tests.helpers import load_function, put_with_bodies
 
 # The body of each job made by make_job, by body id (stored apart from the job).

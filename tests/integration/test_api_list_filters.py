@@ -22,7 +22,7 @@ import pytest
 from moto import mock_aws
 
 from common.adapters import aws
-from common.adapters.jobs import BulkItem
+from common.adapters.bulks import BulkItem
 from common.adapters.secrets import read_secret
 from common.models.job import Job, JobStatus, JobType, new_job_id
 from common.models.listing import get_list_jobs_settings

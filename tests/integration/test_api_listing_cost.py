@@ -23,10 +23,10 @@ import pytest
 from moto import mock_aws
 
 from common.adapters import aws
-from common.adapters.jobs import JobsTable
-from common.logic.clock import utc_now
+from common.models.clock import utc_now
 from common.models.job import Job, JobStatus, JobType
 from common.models.settings import reset_settings
+from local.jobs_table import JobsTable
 from local.template import Stack, create_stack
 from tests.integration.api_support import Admin, make_job, page_ids
 

@@ -19,11 +19,11 @@ from benchmarks.cost import item_size
 from common.adapters import aws
 from common.adapters.bodies import S3_THRESHOLD, BodyCache, BodyStore, Parts, body_pk, compress, decompress
 from common.adapters.dynamo import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT
-from common.adapters.jobs import JobsTable
 from common.logic.bulk import BulkSender, bulk_key_hash
 from common.models.api import Caller
 from common.models.bulk_send import BulkSendRequest, get_bulk_queue_settings
 from common.models.job import Bodies, JobStatus, JobType, QueueMessage
+from local.jobs_table import JobsTable
 from local.template import Stack
 from tests.helpers import load_function
 from tests.integration import test_send_worker

@@ -13,8 +13,8 @@ import boto3
 import pytest
 
 from common.logic import reputation
-from common.logic.clock import utc_now
 from common.logic.reputation import ReputationCheck, Thresholds, verdict
+from common.models.clock import utc_now
 from common.models.job import JobStatus, JobType
 from common.models.settings import reset_settings
 from local.template import Stack

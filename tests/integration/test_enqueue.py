@@ -21,12 +21,12 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from common.adapters import aws
+from common.adapters import index_keys as keys
 from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import idempotency_pk
-from common.logic import keys
-from common.logic.clock import epoch_seconds, utc_now
+from common.adapters.idempotency_markers import idempotency_pk
 from common.logic.plaintext import SHORTENED_NOTE
+from common.models.clock import epoch_seconds, utc_now
 from common.models.job import JobType, new_job_id
 from common.models.pipeline_settings import get_enqueue_settings
 from local.template import Stack

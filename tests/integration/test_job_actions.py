@@ -13,13 +13,13 @@ import pytest
 from moto.dynamodb.models import DynamoDBBackend
 
 from common.adapters import aws
+from common.adapters import index_keys as keys
 from common.adapters.queues import ActionsQueue
 from common.adapters.suppressions import SuppressionStore
-from common.logic import keys
 from common.logic.actions import CANCEL_RESERVE_MS, CANCEL_WAVE, SYNC_SECONDS, JobActions
-from common.logic.clock import utc_now
 from common.models.actions import BulkCancelMessage, get_job_actions_settings
 from common.models.api import BulkCancelUnfinished, Caller
+from common.models.clock import utc_now
 from common.models.job import Job, JobStatus, JobType, QueueMessage
 from common.models.suppression import SuppressionEntry, SuppressionReason
 from local.template import Stack

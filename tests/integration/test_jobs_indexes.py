@@ -10,10 +10,12 @@ import boto3
 import pytest
 from ulid import ULID
 
-from common.adapters.jobs import BulkItem, ClaimOutcome, JobsTable
-from common.logic import keys
-from common.logic.clock import utc_now
+from common.adapters import index_keys as keys
+from common.adapters.bulks import BulkItem
+from common.adapters.job_claims import ClaimOutcome
+from common.models.clock import utc_now
 from common.models.job import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage, new_job_id
+from local.jobs_table import JobsTable
 from local.template import Stack, load_template
 
 # Every job index of JobsTable, as template.yaml defines them (name -> key attributes).

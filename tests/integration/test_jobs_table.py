@@ -6,11 +6,12 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from common.adapters.jobs import ClaimOutcome, JobsTable
-from common.logic import keys
-from common.logic.clock import utc_now
+from common.adapters import index_keys as keys
+from common.adapters.job_claims import ClaimOutcome
+from common.models.clock import utc_now
 from common.models.errors import StorageError
 from common.models.job import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage, new_job_id
+from local.jobs_table import JobsTable
 from local.template import Stack
 
 

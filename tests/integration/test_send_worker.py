@@ -34,15 +34,15 @@ from moto.ses.models import ses_backends
 
 from common.adapters import aws
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import JobsTable
 from common.adapters.mailer import SES_ERRORS, Kind
 from common.adapters.queues import JobQueues
-from common.logic.clock import epoch_seconds, utc_now
 from common.logic.sending import Outcome, Worker, process_batch, worker_from_settings
 from common.logic.sweeper import Sweeper, sweeper_from_settings
+from common.models.clock import epoch_seconds, utc_now
 from common.models.job import AttemptOutcome, Bodies, Job, JobStatus, JobType, QueueMessage, new_job_id
 from common.models.pipeline_settings import get_sweeper_settings
 from common.models.worker_settings import WorkerSettings, get_worker_settings
+from local.jobs_table import JobsTable
 from local.template import Stack, load_template
 from tests.helpers import load_function, put_with_bodies
 

@@ -24,15 +24,15 @@ from typing import Any
 import boto3
 import pytest
 
+from common.adapters import index_keys as keys
 from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.bodies import BodyStore
-from common.adapters.jobs import JobsTable
 from common.adapters.suppressions import suppression_pk
-from common.logic import keys
 from common.logic.events import RANK, overridden_by
 from common.logic.listing import job_detail
 from common.models.api import Caller
 from common.models.job import Bodies, Job, JobStatus, JobType, new_job_id
+from local.jobs_table import JobsTable
 from local.template import Stack
 from tests.helpers import load_function, put_with_bodies
 

@@ -11,12 +11,12 @@ from botocore.exceptions import ClientError
 
 from common.adapters import aws
 from common.adapters.dynamo import BATCH_GET_LIMIT
-from common.adapters.jobs import JobsTable
 from common.adapters.suppressions import SuppressionStore, suppression_item
-from common.logic.clock import utc_now
+from common.models.clock import utc_now
 from common.models.job import JobStatus
 from common.models.listing import get_list_jobs_settings
 from common.models.suppression import SuppressionEntry, SuppressionReason
+from local.jobs_table import JobsTable
 from local.template import Stack
 from tests.conftest import FakeLambdaContext
 from tests.helpers import load_function

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from common.adapters import index_keys as keys
 from common.adapters.queues import JobQueues
-from common.logic import keys
 from common.models.job import JobStatus, JobType, QueueMessage
 from common.models.pipeline_settings import get_sweeper_settings
 from common.models.settings import reset_settings

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from common.adapters import aws
-from common.adapters.jobs import JobsTable
 from common.adapters.mailer import MAX_HEADER_CHARS, unsubscribe_headers
 from common.logic.suppression_links import UnsubscribeTokens, request_base_url
 from common.models.errors import PermanentSendError
@@ -18,6 +17,7 @@ from common.models.job import JobStatus
 from common.models.listing import get_list_jobs_settings
 from common.models.settings import reset_settings
 from common.models.suppression import SuppressionReason
+from local.jobs_table import JobsTable
 from local.template import Stack
 from tests.conftest import FakeLambdaContext
 from tests.helpers import load_function

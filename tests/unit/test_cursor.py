@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.logic import keys
+from common.adapters import index_keys as keys
 from common.logic.listing import CursorCodec, Partition, Position, _fingerprint, plan
 from common.models.api import Caller
 from common.models.errors import InvalidCursor
@@ -123,7 +123,7 @@ class _NoTable:
 
 
 def partitions(query: ListJobsQuery, caller: Caller) -> list[Partition]:
-    return plan(query, caller, jobs=_NoTable()).partitions  # type: ignore[arg-type]
+    return plan(query, caller, bulks=_NoTable()).partitions  # type: ignore[arg-type]
 
 
 TWO = Caller(subject="s", domains=frozenset({"beta.io", "acme.com"}))
@@ -206,7 +206,7 @@ def test_fingerprints_differ_between_callers_and_filters() -> None:
         ListJobsQuery.model_validate({"created_before": "2026-01-01T00:00:00Z"}),
     ]
     prints = {
-        _fingerprint(q, plan(q, c, jobs=_NoTable()))  # type: ignore[arg-type]
+        _fingerprint(q, plan(q, c, bulks=_NoTable()))  # type: ignore[arg-type]
         for q in queries
         for c in (a, b, ab, EVERYONE)
     }

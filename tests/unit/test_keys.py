@@ -1,4 +1,4 @@
-"""The index keys of docs/storage.md, sections 4 and 5 (common.logic.keys): pure functions."""
+"""The index keys of docs/storage.md, sections 4 and 5 (common.adapters.index_keys): pure functions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from ulid import ULID
 
-from common.logic import keys
+from common.adapters import index_keys as keys
 from common.models.job import JobStatus, JobType
 
 # Section 4's table, written out here rather than taken from the models.

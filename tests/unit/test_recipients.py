@@ -8,7 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.adapters.jobs import JobRecipient
+from common.adapters.job_store import JobRecipient
 from common.logic.bulk import collect_recipients
 from common.logic.recipients import RecipientList, parse_recipients, split_addresses
 from common.models.bulk_send import BulkSendRequest

@@ -13,7 +13,8 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from common.adapters import aws
-from common.adapters.secrets import SecretValues, read_secret
+from common.adapters.secret_values import SecretValues
+from common.adapters.secrets import read_secret
 from common.models.errors import SecretUnavailable
 from tests.helpers import Clock, record_secret_reads
 

@@ -1,5 +1,10 @@
 """The index keys of a job (docs/storage.md, sections 4 and 5): pure functions, no AWS.
 
+They say how a job is stored, so they sit with the adapters that write it
+(``common.adapters.job_store`` and the other adapters of the jobs table); the
+logic above them plans its Queries with the same functions
+(docs/adr/0046-key-formats-and-clock-below-the-logic.md).
+
 Shards come from the job id's random part, so they are uniform and fixed for
 the job's life; ``domain_hash`` is stable across processes (never Python's
 ``hash``). Which attributes a job carries is a function of its identity and

@@ -1,4 +1,7 @@
-"""Time in one place: UTC only, RFC 3339 with milliseconds and a trailing ``Z``."""
+"""Time in one place: UTC only, RFC 3339 with milliseconds and a trailing ``Z``.
+
+Pure functions in the lowest layer, so the models, the adapters and the logic
+all take their times from here (docs/adr/0046-key-formats-and-clock-below-the-logic.md)."""
 
 from __future__ import annotations
 

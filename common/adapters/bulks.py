@@ -1,0 +1,157 @@
+"""Bulk sends in the jobs table: a bulk's item and its cancel mark, and a bulk
+send's record (docs/storage.md, section 3).
+
+A bulk (``pk`` = ``k#<bulk_id>``): domain, subject, created_at, total; read by
+``GET /bulks/{bulk_id}``; ``canceled_at`` once it is canceled (its mark, which
+the worker reads after each claim of one of its jobs).
+
+A bulk send's record (``pk`` = ``bulk#<hash of caller and Idempotency-Key>``)
+fixes what a bulk send with that key is: its ``bulk_id`` (whose time is its
+jobs' ``created_at``), the request's fingerprint and the secret its job ids
+are derived with (``BulkRecord``). Like an idempotency marker, it carries no
+index keys; it expires after 24 hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.adapters.attribute_values import deserialize, serialize
+from common.adapters.botocore_errors import error_code
+from common.adapters.dynamo import TableAdapter, conditionally, storage_error
+from common.models.job import JOB_ID_RE, Timestamp
+
+
+class BulkRecord(BaseModel):
+    """What the first attempt of a bulk send with an ``Idempotency-Key`` fixes
+    for every later one: the bulk id (a ULID whose time is the jobs'
+    ``created_at``), the request's fingerprint, and the secret its job ids are
+    derived with. Never returned to anyone: ``id_key`` stays in the table."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    key_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bulk_id: str = Field(pattern=JOB_ID_RE.pattern)
+    request_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    id_key: str = Field(pattern=r"^[0-9a-f]{32,}$")
+    expires_at: int
+
+    @property
+    def pk(self) -> str:
+        return bulk_record_pk(self.key_hash)
+
+
+def bulk_record_pk(key_hash: str) -> str:
+    return f"bulk#{key_hash}"
+
+
+class BulkItem(BaseModel):
+    """A bulk send as ``GET /bulks/{bulk_id}`` shows it: written once with its jobs."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    bulk_id: str = Field(pattern=JOB_ID_RE.pattern)
+    domain: str
+    subject: str
+    created_at: Timestamp
+    total: int
+
+    @classmethod
+    def of(cls, bulk_id: str, domain: str, subject: str, total: int) -> BulkItem:
+        """A bulk's item; its ``created_at`` is the time its id (a ULID) encodes."""
+        # Imported here: the worker and the sweeper never make one (docs/adr/0033-cold-starts.md).
+        from ulid import ULID  # noqa: PLC0415
+
+        return cls(
+            bulk_id=bulk_id, domain=domain, subject=subject, created_at=ULID.from_str(bulk_id).datetime, total=total
+        )
+
+
+def bulk_pk(bulk_id: str) -> str:
+    return f"k#{bulk_id}"
+
+
+class Bulks(TableAdapter):
+    """Bulk items, their cancel marks, and bulk send records."""
+
+    def put_bulk(self, bulk: BulkItem) -> None:
+        """Write a bulk's item (``k#<bulk_id>``): what ``GET /bulks/{bulk_id}`` reads.
+        Written again by a replay of the same bulk: the same values. An
+        ``UpdateItem`` that sets only these, so a replay after a cancel keeps
+        the bulk's cancel mark."""
+        fields = bulk.model_dump(mode="json") | {"expires_at": self.expires_at(bulk.created_at)}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": bulk_pk(bulk.bulk_id)}},
+                UpdateExpression="SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
+                ExpressionAttributeNames={f"#f{n}": name for n, name in enumerate(fields)},
+                ExpressionAttributeValues=serialize({f":f{n}": value for n, value in enumerate(fields.values())}),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error("UpdateItem (bulk)", exc) from exc
+
+    def get_bulk(self, bulk_id: str) -> BulkItem | None:
+        try:
+            response = self._client.get_item(TableName=self._table, Key={"pk": {"S": bulk_pk(bulk_id)}})
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error("GetItem (bulk)", exc) from exc
+        item = response.get("Item")
+        return None if item is None else BulkItem.model_validate(deserialize(item))
+
+    def mark_bulk_canceled(self, bulk_id: str, *, now_ms: int) -> bool:
+        """Mark a bulk send canceled (``canceled_at``, the first cancel's time,
+        kept by later ones): from then on the worker cancels, rather than
+        sends, any of its jobs it claims (``bulk_canceled``). One conditional
+        ``UpdateItem``; returns False when the bulk's item is not there."""
+        return conditionally(
+            "UpdateItem (bulk cancel mark)",
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": bulk_pk(bulk_id)}},
+                UpdateExpression="SET canceled_at = if_not_exists(canceled_at, :now)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=serialize({":now": now_ms}),
+            ),
+        )
+
+    def bulk_canceled(self, bulk_id: str) -> bool:
+        """Whether a bulk send was canceled: one strongly consistent ``GetItem``
+        of its item's ``canceled_at`` (1 RRU), so a mark written before the
+        read is always seen."""
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": bulk_pk(bulk_id)}},
+                ConsistentRead=True,
+                ProjectionExpression="canceled_at",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error("GetItem (bulk cancel mark)", exc) from exc
+        return "canceled_at" in (response.get("Item") or {})
+
+    def open_bulk(self, record: BulkRecord, *, now: int) -> tuple[BulkRecord, bool]:
+        """Store a bulk send's record unless a live one (``expires_at`` after
+        ``now``) has its key. One conditional PutItem; returns the record that
+        stands (``record``, or the first one, read back from the failed
+        condition) and whether it is ``record``."""
+        values = record.model_dump(exclude={"key_hash"}) | {"pk": record.pk}
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=serialize(values),
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
+                ExpressionAttributeValues=serialize({":now": now}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            if not isinstance(exc, ClientError) or error_code(exc) != "ConditionalCheckFailedException":
+                raise storage_error("PutItem (bulk record)", exc) from exc
+            old: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            found = deserialize(old) | {"key_hash": record.key_hash}
+            return BulkRecord.model_validate(found), False
+        return record, True
