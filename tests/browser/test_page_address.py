@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import PageStack, Watch, email, new_domain, open_context, screenshot, token
 
-HEADERS = ["Created", "Domain", "Type", "Recipient", "Subject", "Status", "Attempts", "Sent At", "Error"]
+HEADERS = ["Created", "Domain", "Recipient", "Subject", "Status", "Attempts", "Sent At", "Error", "Type"]
 
 
 def query(page: Page) -> dict[str, str]:
@@ -129,6 +129,12 @@ def test_a_link_to_an_email_opens_it_for_a_colleague_even_off_the_first_page(
         expect(rows(colleague).first).to_have_attribute("data-job-id", oldest)
         expect(rows(colleague).first).to_have_class(re.compile(r"\blinked\b"))
         screenshot(colleague, "linked-email")
+        # The same link with a token in its fragment, in a tab that has none: signed in, the email opened
+        fresh = context.new_page()
+        fresh.goto(f"{link}#token={token(domain)}")
+        expect(fresh.locator(f"#detail-{oldest}")).to_be_visible()
+        assert "token" not in fresh.url
+        assert query(fresh) == {"domain": domain, "job": oldest}
         # A link to no email of the token's domains says so and opens nothing
         colleague.goto(f"{page_stack.api}/?domain={domain}&job=01ARZ3NDEKTSV4RRFFQ69G5FAV")
         expect(colleague.get_by_role("alert")).to_contain_text("No email 01ARZ3NDEKTSV4RRFFQ69G5FAV")

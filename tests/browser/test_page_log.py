@@ -10,8 +10,8 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Listener, PageStack, axe_violations, email, new_domain, screenshot, token
 
-# The help page's eight in its order, and Type (there is a Type filter) beside Domain
-HEADERS = ["Created", "Domain", "Type", "Recipient", "Subject", "Status", "Attempts", "Sent At", "Error"]
+# The help page's eight in its order (each in its place), then Type (there is a Type filter)
+HEADERS = ["Created", "Domain", "Recipient", "Subject", "Status", "Attempts", "Sent At", "Error", "Type"]
 
 
 def signed_in(page: Page, stack: PageStack, *domains: str) -> str:
@@ -105,7 +105,7 @@ def test_the_log_has_the_help_pages_columns_and_one_row_per_job_newest_first(pag
     )
     signed_in(page, page_stack, domain)
     table = page.get_by_role("table")
-    # The help page's eight in its order, with Type, and no other column
+    # The help page's eight in their order and places, then Type, and no other column
     assert [h.strip() for h in table.get_by_role("columnheader").all_inner_texts()] == HEADERS
     for header in HEADERS:
         expect(table.get_by_role("columnheader", name=header, exact=True)).to_have_count(1)
