@@ -10,7 +10,7 @@ SAM := $(SAM_VENV)/bin/sam
 CHECKOV_SKIPS := CKV_AWS_27,CKV_AWS_115,CKV_AWS_116,CKV_AWS_117,CKV_AWS_119,CKV_AWS_149,CKV_AWS_158,CKV_AWS_173
 
 .PHONY: help install test lint typecheck template-check unit clean openapi openapi-check fuzz
-.PHONY: run token demo build
+.PHONY: run token demo sent build
 .PHONY: bench
 .PHONY: browser-deps screenshot
 
@@ -52,9 +52,9 @@ node_modules/.installed: package.json package-lock.json
 
 browser-deps: $(CHROMIUM) node_modules/.installed ## chromium (apt) and axe-core (npm) for the browser tests
 
-screenshot: install browser-deps ## docs/page.png, the README's picture of the page, from a browser test
+screenshot: install browser-deps ## docs/page*.png, the README's pictures of the page, from a browser test
 	$(BIN)/pytest -q tests/browser/test_page_screenshot.py
-	cp test-output/browser/page.png docs/page.png
+	cp test-output/browser/page.png test-output/browser/page-email.png test-output/browser/page-phone.png docs/
 
 lint: install ## ruff
 	$(BIN)/ruff check .
@@ -87,21 +87,27 @@ FUZZ_TESTS := tests/e2e/test_api_fuzz.py
 fuzz: install ## schemathesis against the local stack: no 5xx, answers as documented, errors in the envelope
 	$(BIN)/pytest -q $(FUZZ_TESTS)
 
+# `make run` records its ports in .local-stack.json while it runs: token, demo
+# and sent find it there, whichever EMAILOPS_*_PORT it was started with.
 run: install ## the whole service on this machine (HTTP API :3000, Lambda :3001, AWS :5000) until Ctrl-C
-	$(BIN)/python -m local run
+	$(BIN)/python -m local run --record
 
-token: install ## print a dev JWT: make token DOMAINS="acme.com beta.io"
-	@$(BIN)/python -m local token "$(DOMAINS)"
+# TTL: the token's lifetime in seconds (default 12 h); URL=1: the page's URL, signed in, instead.
+token: install ## print a dev JWT: make token DOMAINS="acme.com beta.io" [TTL=600] [URL=1]
+	@$(BIN)/python -m local token "$(DOMAINS)" $(if $(TTL),--ttl "$(TTL)") $(if $(URL),--url)
 
 demo: install ## against a running `make run`: one email of each type, a bulk send, the log until sent
 	$(BIN)/python -m local demo
+
+sent: install ## against a running `make run`: what its embedded SES accepted (works offline, unlike /moto-api/)
+	@$(BIN)/python -m local sent
 
 bench: install ## measure calls per email, cold starts, list cost, throughput, priority, cost; writes docs/benchmarks.md
 	$(BIN)/python -m benchmarks
 
 # sam build needs the functions' runtime (python3.13) on PATH; local/build.py
 # finds it (pyenv too). Rebuilt only when what goes into the artifacts changes.
-BUILD_INPUTS := template.yaml requirements.txt local/build.py $(wildcard common/*.py common/*/*.py functions/*/*.py functions/*/requirements.txt layer/*)
+BUILD_INPUTS := template.yaml requirements.txt local/build.py $(wildcard common/*.py common/*/*.py functions/*/*.py functions/*/requirements.txt layer/* web/*)
 .aws-sam/.built: $(BIN)/.installed $(SAM_VENV)/.installed $(BUILD_INPUTS)
 	$(BIN)/python -m local build --sam $(SAM)
 	touch $@

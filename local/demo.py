@@ -108,9 +108,16 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+PORTS_HINT = (
+    "start it with `make run` in another terminal; a stack started otherwise on other ports needs the same"
+    " EMAILOPS_API_PORT, EMAILOPS_LAMBDA_PORT and EMAILOPS_AWS_PORT here"
+)
+
+
 class Demo:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, source: str = "the default ports") -> None:
         self.settings = settings
+        self.source = source
         self.token = mint([DOMAIN], secret=settings.secret, rules=template_rules(dict(settings.parameters)))
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -121,9 +128,9 @@ class Demo:
             self.api("GET", f"/jobs?domain={DOMAIN}&limit=1")
         except urllib.error.URLError as exc:
             raise DemoError(
-                f"no local stack answers at {self.settings.api_url} ({exc.reason}):"
-                " start it with `make run` in another terminal"
+                f"no local stack answers at {self.settings.api_url} (from {self.source}; {exc.reason}): {PORTS_HINT}"
             ) from exc
+        print(f"The local stack at {self.settings.api_url} (from {self.source}).\n")
         system_ids = self.enqueue()
         bulk_ids = self.bulk_send(system_ids[:1])
         rows = self.watch(set(system_ids + bulk_ids))
@@ -220,8 +227,7 @@ class Demo:
     def show_sent_mail(self, rows: list[dict[str, Any]]) -> None:
         aws = self.settings.aws_endpoint
         print(f"\n5. What SES accepted, in the embedded AWS ({aws}/moto-api/data.json, under ses.Message):")
-        with urllib.request.urlopen(f"{aws}/moto-api/data.json", timeout=30) as raw:  # noqa: S310 - a local URL
-            messages = json.loads(raw.read()).get("ses", {}).get("Message", [])
+        messages = sent_messages(aws)
         by_id = {m.get("id"): m for m in messages}
         for row in rows:
             _, detail = self.api("GET", f"/jobs/{row['job_id']}")
@@ -229,12 +235,57 @@ class Demo:
             if message is not None:
                 to = ", ".join(message.get("destinations", {}).get("ToAddresses", []))
                 print(f"   to {to:<28} {message.get('subject')}")
-        print(f"\n   Browse everything the embedded AWS holds at {aws}/moto-api/")
+        print("\n   Everything SES accepted since the stack started: make sent")
 
 
-def main() -> int:
+def sent_messages(aws_endpoint: str) -> list[dict[str, Any]]:
+    """What the embedded SES accepted, oldest first: moto's own record
+    (``/moto-api/data.json``, ``ses`` → ``Message``), which, unlike the
+    ``/moto-api/`` page (its scripts come from a CDN), works offline."""
+    with urllib.request.urlopen(f"{aws_endpoint}/moto-api/data.json", timeout=30) as raw:  # noqa: S310 - a local URL
+        messages: list[dict[str, Any]] = json.loads(raw.read()).get("ses", {}).get("Message", [])
+    return messages
+
+
+def print_sent(settings: Settings, source: str = "the default ports") -> int:
+    """``make sent``: one line per email the embedded SES accepted."""
     try:
-        Demo(Settings.from_env()).run()
+        messages = sent_messages(settings.aws_endpoint)
+    except urllib.error.URLError as exc:
+        print(
+            f"error: no embedded AWS answers at {settings.aws_endpoint} (from {source}; {exc.reason}): {PORTS_HINT}",
+            file=sys.stderr,
+        )
+        return 1
+    if not messages:
+        print(f"The embedded SES at {settings.aws_endpoint} has accepted no email yet.")
+        return 0
+    rows = [
+        (
+            ", ".join(m.get("destinations", {}).get("ToAddresses", [])),
+            str(m.get("source") or ""),
+            str(m.get("subject") or ""),
+            str(m.get("id") or ""),
+        )
+        for m in messages
+    ]
+    headers = ("to", "from", "subject", "SES message id")
+    # The id in full: the page shows it for each email (SES message id).
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    widths[2] = min(widths[2], 48)
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        cells = [_short(cell, width) for cell, width in zip(row, widths, strict=True)]
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+    count = f"{len(messages)} email{'s' if len(messages) != 1 else ''}"
+    print(f"\n{count} accepted by the embedded SES at {settings.aws_endpoint}.")
+    return 0
+
+
+def main(settings: Settings, source: str = "the default ports") -> int:
+    try:
+        Demo(settings, source).run()
     except DemoError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1

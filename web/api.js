@@ -82,8 +82,8 @@ export class Api {
     return this.request("GET", `bulks/${encodeURIComponent(bulkId)}`);
   }
 
-  suppressions(domain, cursor) {
-    const query = new URLSearchParams({ domain, limit: "50" });
+  suppressions(domain, cursor, limit = 50) {
+    const query = new URLSearchParams({ domain, limit: String(limit) });
     if (cursor) query.set("cursor", cursor);
     return this.request("GET", `suppressions?${query}`);
   }

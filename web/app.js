@@ -1,59 +1,71 @@
 // The Email Operations page (docs/page.md): the log, one email opened below its
-// row, Bulk Send, and a domain's suppression list, over the API of docs/api.md.
-// Everything a job carries is put on the page as text (textContent), never as
-// markup; an email's HTML goes only into a sandboxed frame.
+// row, Bulk Send (bulk.js), and a domain's suppression list (suppressions.js),
+// over the API of docs/api.md. The view shown lives in the address
+// (address.js); what an admin was preparing survives an expired token
+// (draft.js). An email's HTML goes only, rebuilt without anything that could
+// reach the network (preview.js), into a sandboxed frame.
 
+import { currentView, emptyView, parseView, viewHref, viewSearch } from "./address.js";
 import { Api, ApiError, NetworkError } from "./api.js";
+import { initBulk, bulkDialogOpen, closeBulkForSignIn, draftNow, openBulk, updateBulkButton } from "./bulk.js";
+import { $, copyButton, el, idWithCopy, setText } from "./dom.js";
+import { forgetDraft, loadDraft, saveDraft } from "./draft.js";
 import {
-  CANCELABLE, MOVING, RETRYABLE, STATUSES, TYPES, TYPE_NAMES, UNSENT,
-  badge, frameDocument, splitAddresses, timeElement, timeline,
+  CANCELABLE, MOVING, RETRYABLE, STATUSES, TYPES, TYPE_NAMES,
+  absoluteText, badge, errorNodes, errorText, errorTone, refreshTimes, suppressingEvent, timeElement, timeline,
 } from "./format.js";
+import { previewDocument } from "./preview.js";
+import {
+  initSuppressions, invalidateSuppressions, loadSuppressions, REASON_WORDS, suppressionOf, closeUnsuppress,
+} from "./suppressions.js";
 import { forgetToken, isExpired, readClaims, storeToken, storedToken, takeTokenFromAddress } from "./token.js";
 
 const REFRESH_MS = 3000;
-const BULK_POLL_MS = 3000;
-const COLUMNS = 8;
-
-const $ = (id) => document.getElementById(id);
+const TIMES_MS = 30_000;
+// Longer than the time between the two clicks of a double click.
+const ROW_CLICK_MS = 300;
+// How long before the token's expiry the page warns.
+const WARN_BEFORE_MS = 120_000;
+const COLUMNS = 9;
 
 const state = {
   api: null,
   claims: null,
-  filters: { domain: "", status: "", type: "", recipient: "" },
+  view: emptyView(), // what the address says is shown
+  lastLog: emptyView(), // the log's view as last shown (the Log link goes back to it)
+  filters: { domain: "", status: "", type: "", recipient: "", bulk: "" },
+  logReady: false, // the log of these filters has been loaded at least once
   cursor: null, // the cursor of the page shown (null: the first)
   previous: [], // the cursors of the pages before it
   nextCursor: null,
   jobs: new Map(), // job_id -> summary, the page shown
   selected: new Map(), // job_id -> recipient
   rows: new Map(), // job_id -> <tr>
-  details: new Map(), // job_id -> <tr> of the opened email
-  notes: new Map(), // job_id -> what the last Cancel or Retry answered (kept when the email is shown again)
+  opened: null, // the job_id of the opened email (the address's job)
+  detail: null, // {jobId, row: <tr>} of the opened email
+  linked: null, // the opened email's summary when it is not on the page shown (opened from a link)
+  linkedLoading: null, // the job_id of the linked email being fetched
+  notes: new Map(), // job_id -> what the last Cancel or Retry answered (kept when the email is drawn again)
   retries: new Map(), // job_id -> {key, jobId}: its retry's Idempotency-Key and the email that retry made
-  loading: false,
   refreshTimer: null,
   expiryTimer: null,
-  bulk: null, // {key, bulkId, timer}
-  suppressionsCursor: null,
+  warnTimer: null,
 };
 
-// ------------------------------------------------------------------ helpers
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
+// What the view modules (bulk.js, suppressions.js) use of the page.
+const page = {
+  state,
+  api: () => state.api,
+  failed,
+  describeError,
+  navigate,
+  loadLog,
+  clearSelection,
+  keepDraft,
+  focusLog: () => $("log-title").focus(),
+};
 
-function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
-
+// ------------------------------------------------------------------ errors
 function showBanner(text, { retry = null } = {}) {
   setText($("banner-text"), text);
   const button = $("banner-retry");
@@ -83,9 +95,14 @@ function describeError(error, what) {
   return `Something went wrong while ${what}.`;
 }
 
-// Every failure of a call lands here: 401 signs out, the rest is a banner.
+function unauthorized(error) {
+  return error instanceof ApiError && error.status === 401;
+}
+
+// Every failure of a call lands here: 401 asks for a new token (keeping the
+// draft), the rest is a banner.
 function failed(error, what, retry) {
-  if (error instanceof ApiError && error.status === 401) {
+  if (unauthorized(error)) {
     showSignIn("Your token was refused or has expired. Sign in again.");
     return;
   }
@@ -93,27 +110,44 @@ function failed(error, what, retry) {
 }
 
 // ------------------------------------------------------------------ sign-in
-function showSignIn(reason) {
+// signOut: the admin asked; the draft goes with the token. Otherwise (an
+// expired or refused token) the draft stays for the next sign-in in this tab.
+function showSignIn(reason, { signOut = false } = {}) {
+  if (signOut) forgetDraft();
+  else keepDraft();
+  const draft = loadDraft();
   forgetToken();
   state.api = null;
   stopRefresh();
   clearTimeout(state.expiryTimer);
-  if ($("bulk").open) $("bulk").close();
+  clearTimeout(state.warnTimer);
+  showExpiryWarning(null);
+  closeBulkForSignIn();
+  closeUnsuppress();
   $("app").hidden = true;
   $("who").hidden = true;
   hideBanner();
   forgetData();
   $("signin").hidden = false;
-  setText($("signin-reason"), reason || "Paste an admin token for your domains.");
+  let text = reason || "Paste an admin token for your domains.";
+  if (draft && draft.dialog) {
+    text += ` Your Bulk Send draft for ${draft.domain} is kept: it opens again once you sign in with a token for ${draft.domain}.`;
+  } else if (draft && draft.selected.length) {
+    text += ` Your ${draft.selected.length} selected row${draft.selected.length === 1 ? " is" : "s are"} kept.`;
+  }
+  setText($("signin-reason"), text);
   $("token-input").value = "";
   $("token-input").focus();
 }
 
-// Nothing one token was shown stays for the next (the filters do).
+// Nothing one token was shown stays for the next (the address and the draft do).
 function forgetData() {
   state.jobs = new Map();
   state.rows.clear();
-  state.details.clear();
+  state.detail = null;
+  state.opened = null;
+  state.linked = null;
+  state.logReady = false;
   state.notes.clear();
   state.selected.clear();
   state.cursor = null;
@@ -122,6 +156,11 @@ function forgetData() {
   $("log-body").replaceChildren();
   $("suppressions-body").replaceChildren();
   setText($("log-state"), "");
+}
+
+function domainAllowed(domain) {
+  const claims = state.claims;
+  return !domain || !claims || claims.everyDomain || claims.domains.includes(domain);
 }
 
 function signIn(token) {
@@ -140,18 +179,71 @@ function signIn(token) {
     $("who-domains"),
     !claims ? "Signed in" : claims.everyDomain ? "Signed in for every domain" : `Signed in for ${claims.domains.join(", ")}`,
   );
-  clearTimeout(state.expiryTimer);
-  if (claims && claims.expiresAt) {
-    const wait = claims.expiresAt.getTime() - Date.now();
-    if (wait < 2 ** 31) {
-      state.expiryTimer = setTimeout(() => showSignIn("Your token has expired. Sign in again."), Math.max(wait, 0));
-    }
-  }
+  scheduleExpiry(claims);
   buildDomainField();
-  // A domain kept from before that this token does not have is dropped.
-  state.filters.domain = $("f-domain").value.trim().toLowerCase();
-  updateBulkButton();
-  route();
+
+  // The draft of an earlier token of this tab, if this one may see its domain.
+  let draft = loadDraft();
+  if (draft && !domainAllowed(draft.domain)) {
+    forgetDraft();
+    draft = null;
+  }
+  let view = currentView();
+  // A domain this token does not have is dropped (with the email opened in it).
+  if (!domainAllowed(view.domain)) view = { ...view, domain: "", job: "", email: "" };
+  if (draft && draft.domain !== view.domain) view = { ...emptyView(), domain: draft.domain };
+  history.replaceState(null, "", viewHref(view));
+  applyView(view, { force: true });
+  if (draft) {
+    state.selected = new Map(draft.selected);
+    for (const [jobId, row] of state.rows) row.querySelector("input[type=checkbox]").checked = state.selected.has(jobId);
+    updateBulkButton();
+    if (draft.dialog) openBulk(draft.dialog);
+    else keepDraft();
+  }
+}
+
+// ------------------------------------------------------------------ the token's expiry
+function scheduleExpiry(claims) {
+  clearTimeout(state.expiryTimer);
+  clearTimeout(state.warnTimer);
+  showExpiryWarning(null);
+  if (!claims || !claims.expiresAt) return;
+  const left = claims.expiresAt.getTime() - Date.now();
+  if (left >= 2 ** 31) return; // beyond what a timer can wait; a 401 still asks
+  state.expiryTimer = setTimeout(
+    () => showSignIn("Your token has expired. Paste a new one to go on where you were."),
+    Math.max(left, 0),
+  );
+  const warn = () => {
+    showExpiryWarning(claims.expiresAt);
+    state.warnTimer = setTimeout(warn, 15_000);
+  };
+  state.warnTimer = setTimeout(warn, Math.max(left - WARN_BEFORE_MS, 0));
+}
+
+function showExpiryWarning(expiresAt) {
+  for (const [box, text] of [["expiry", "expiry-text"], ["bulk-expiry", "bulk-expiry-text"]]) {
+    if (!expiresAt) {
+      $(box).hidden = true;
+      continue;
+    }
+    const seconds = Math.max(0, Math.round((expiresAt.getTime() - Date.now()) / 1000));
+    const left = seconds >= 90 ? `in ${Math.round(seconds / 60)} minutes` : seconds >= 45 ? "in about a minute" : "in less than a minute";
+    setText(
+      $(text),
+      `Your token expires ${left} (${absoluteText(expiresAt)}). Renew it to go on without a break; nothing you have typed or selected is lost either way.`,
+    );
+    $(box).hidden = false;
+  }
+}
+
+// What the admin was preparing, kept in the tab (draft.js); nothing without a domain chosen.
+function keepDraft() {
+  if (!state.api) return;
+  const draft = draftNow();
+  if (draft) saveDraft(draft);
+  else forgetDraft();
 }
 
 // ------------------------------------------------------------------ filters
@@ -165,11 +257,9 @@ function buildDomainField() {
       id: "f-domain", type: "text", name: "domain", autocomplete: "off", spellcheck: "false",
       placeholder: "every domain; type one to choose it",
     });
-    control.value = state.filters.domain;
   } else {
     control = el("select", { id: "f-domain", name: "domain" }, el("option", { value: "", text: "All my domains" }));
     for (const domain of claims.domains) control.append(el("option", { value: domain, text: domain }));
-    control.value = claims.domains.includes(state.filters.domain) ? state.filters.domain : "";
   }
   control.addEventListener("change", filtersChanged);
   field.append(control);
@@ -180,6 +270,7 @@ function clearSelection() {
   state.selected.clear();
   for (const box of $("log-body").querySelectorAll("tr.job input[type=checkbox]")) box.checked = false;
   updateBulkButton();
+  keepDraft();
 }
 
 function fillSelect(select, values, names = {}) {
@@ -195,39 +286,108 @@ function readFilters() {
   };
 }
 
-function filtersChanged() {
-  const next = readFilters();
-  if (next.domain !== state.filters.domain) {
-    clearSelection();
-    state.suppressionsCursor = null;
+function showFilters(view) {
+  const domain = $("f-domain");
+  if (domain.tagName === "SELECT") domain.value = [...domain.options].some((o) => o.value === view.domain) ? view.domain : "";
+  else domain.value = view.domain;
+  if (view.view === "log") {
+    $("f-status").value = STATUSES.includes(view.status) ? view.status : "";
+    $("f-type").value = TYPES.includes(view.type) ? view.type : "";
+    $("f-recipient").value = view.recipient;
   }
-  state.filters = next;
-  state.cursor = null;
-  state.previous = [];
-  updateBulkButton();
-  if (currentView() === "suppressions") loadSuppressions();
-  else loadLog({ announce: true });
+}
+
+// A filter chosen: a new view of the log (the opened email closes).
+function filtersChanged() {
+  const chosen = readFilters();
+  const base = state.view.view === "log" ? state.view : { ...state.lastLog, view: "log" };
+  const next = { ...base, ...chosen, job: "" };
+  if (chosen.domain !== state.view.domain) next.bulk = "";
+  if (state.view.view !== "log") {
+    navigate({ ...state.view, domain: chosen.domain, email: "" });
+    return;
+  }
+  navigate(next);
 }
 
 // ------------------------------------------------------------------ views
-function currentView() {
-  return window.location.hash === "#suppressions" ? "suppressions" : "log";
+// The address changes (pushed, or Back and Forward), then the page follows it.
+function navigate(next, { replace = false } = {}) {
+  const view = parseView(viewSearch({ ...emptyView(), ...next }));
+  const href = viewHref(view);
+  if (href !== `${window.location.pathname}${window.location.search}`) {
+    history[replace ? "replaceState" : "pushState"](null, "", href);
+  }
+  applyView(view);
 }
 
-function route() {
+const VIEW_SECTIONS = { log: "log-view", suppressions: "suppressions-view" };
+
+function applyView(asked, { force = false } = {}) {
   if (!state.api) return;
-  const view = currentView();
-  $("log-view").hidden = view !== "log";
-  $("suppressions-view").hidden = view !== "suppressions";
-  for (const [id, name] of [["nav-log", "log"], ["nav-suppressions", "suppressions"]]) {
-    if (name === view) $(id).setAttribute("aria-current", "page");
-    else $(id).removeAttribute("aria-current");
+  // A status or type the page does not know (an edited address) is dropped, not sent to the API.
+  const view = {
+    ...asked,
+    status: STATUSES.includes(asked.status) ? asked.status : "",
+    type: TYPES.includes(asked.type) ? asked.type : "",
+  };
+  if (viewSearch(view) !== viewSearch(asked)) history.replaceState(null, "", viewHref(view));
+  const before = state.view;
+  state.view = view;
+  showFilters(view);
+  const filters =
+    view.view === "log"
+      ? { domain: view.domain, status: view.status, type: view.type, recipient: view.recipient, bulk: view.bulk }
+      : { ...state.filters, domain: view.domain };
+  if (filters.domain !== state.filters.domain) clearSelection();
+  const changed = force || JSON.stringify(filters) !== JSON.stringify(state.filters);
+  state.filters = filters;
+  if (view.view === "log") state.lastLog = view;
+
+  for (const [name, section] of Object.entries(VIEW_SECTIONS)) $(section).hidden = name !== view.view;
+  for (const field of document.querySelectorAll("#filters .log-only")) field.hidden = view.view !== "log";
+  for (const link of document.querySelectorAll(".views a[data-view]")) {
+    const name = link.dataset.view;
+    link.href = viewHref(name === "log" ? { ...state.lastLog, domain: view.domain, job: "" } : { ...emptyView(), view: name, domain: view.domain });
+    if (name === view.view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
   }
-  if (view === "log") loadLog({ announce: true });
-  else {
+  showBulkFilter(view);
+  updateBulkButton();
+
+  if (view.view === "log") {
+    if (changed || before.view !== "log") {
+      state.cursor = null;
+      state.previous = [];
+      state.logReady = false;
+      state.linked = null;
+      syncOpened(view.job);
+      loadLog({ announce: true });
+    } else {
+      syncOpened(view.job);
+    }
+  } else {
     stopRefresh();
-    loadSuppressions();
+    syncOpened(null);
+    loadSuppressions({ highlight: view.email });
   }
+}
+
+function showBulkFilter(view) {
+  const on = view.view === "log" && Boolean(view.bulk);
+  $("bulk-filter").hidden = !on;
+  if (on) setText($("bulk-filter-text"), `Showing the emails of bulk send ${view.bulk}.`);
+}
+
+function linkTo(view, text, { className } = {}) {
+  const href = viewHref({ ...emptyView(), ...view });
+  const link = el("a", { href, text, className });
+  link.addEventListener("click", (event) => {
+    if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    navigate(parseView(new URL(link.href).search));
+  });
+  return link;
 }
 
 // ------------------------------------------------------------------ the log
@@ -238,9 +398,9 @@ function stopRefresh() {
 
 function scheduleRefresh() {
   stopRefresh();
-  const moving = [...state.jobs.values()].some((job) => MOVING.has(job.status));
+  const moving = [...state.jobs.values(), ...(state.linked ? [state.linked] : [])].some((job) => MOVING.has(job.status));
   // Not behind the Bulk Send dialog (its progress bar polls instead): the log refreshes when it closes.
-  if (!moving || currentView() !== "log" || !state.api || $("bulk").open) return;
+  if (!moving || state.view.view !== "log" || !state.api || bulkDialogOpen()) return;
   state.refreshTimer = setTimeout(() => {
     if (document.visibilityState === "hidden") scheduleRefresh();
     else loadLog({ quiet: true });
@@ -248,21 +408,22 @@ function scheduleRefresh() {
 }
 
 // announce: say "Loading" while it loads (a refresh does not).
-async function loadLog({ announce = false } = {}) {
+async function loadLog({ announce: loud = false } = {}) {
   if (!state.api) return;
   stopRefresh();
   const api = state.api;
   const filters = { ...state.filters };
   const cursor = state.cursor;
-  state.loading = true;
-  if (announce) setText($("log-state"), "Loading emails…");
+  if (loud) setText($("log-state"), "Loading emails…");
   $("log").setAttribute("aria-busy", "true");
-  let page;
+  let answer;
   try {
-    page = await api.listJobs(filters, cursor);
+    answer = await api.listJobs(
+      { domain: filters.domain, status: filters.status, type: filters.type, recipient: filters.recipient, bulk_id: filters.bulk },
+      cursor,
+    );
   } catch (error) {
     if (api !== state.api) return;
-    state.loading = false;
     $("log").removeAttribute("aria-busy");
     setText($("log-state"), "");
     failed(error, "loading the log", () => loadLog({ announce: true }));
@@ -271,26 +432,25 @@ async function loadLog({ announce = false } = {}) {
   }
   // An answer for filters no longer chosen is dropped.
   if (api !== state.api || JSON.stringify(filters) !== JSON.stringify(state.filters) || cursor !== state.cursor) return;
-  state.loading = false;
   $("log").removeAttribute("aria-busy");
   hideBanner();
-  renderLog(page.items || []);
-  state.nextCursor = page.next_cursor || null;
+  state.logReady = true;
+  renderLog(answer.items || []);
+  state.nextCursor = answer.next_cursor || null;
   $("next-page").hidden = !state.nextCursor;
   $("first-page").hidden = state.previous.length === 0;
-  const emptyText = emptyLogText(filters);
-  const count = (page.items || []).length;
-  setText($("log-state"), count === 0 ? emptyText : logSummary(count));
+  const count = (answer.items || []).length;
+  setText($("log-state"), count === 0 ? emptyLogText(filters) : logSummary(count));
   scheduleRefresh();
 }
 
 function logSummary(count) {
-  const page = state.previous.length + 1;
-  return `${count} email${count === 1 ? "" : "s"}, newest first${page > 1 ? ` (page ${page})` : ""}.`;
+  const number = state.previous.length + 1;
+  return `${count} email${count === 1 ? "" : "s"}, newest first${number > 1 ? ` (page ${number})` : ""}.`;
 }
 
 function emptyLogText(filters) {
-  const filtered = filters.status || filters.type || filters.recipient;
+  const filtered = filters.status || filters.type || filters.recipient || filters.bulk;
   if (filters.domain) {
     return filtered ? `No emails for ${filters.domain} match these filters.` : `No emails yet for ${filters.domain}`;
   }
@@ -300,30 +460,38 @@ function emptyLogText(filters) {
 function renderLog(items) {
   const tbody = $("log-body");
   state.jobs = new Map(items.map((job) => [job.job_id, job]));
+  const opened = state.opened;
+  if (state.linked && (state.linked.job_id !== opened || state.jobs.has(opened))) state.linked = null;
+  const shown = state.linked ? [state.linked, ...items] : items;
   const wanted = [];
-  for (const job of items) {
+  for (const job of shown) {
     let row = state.rows.get(job.job_id);
     if (!row) {
       row = createRow(job);
       state.rows.set(job.job_id, row);
     }
     updateRow(row, job);
+    row.classList.toggle("linked", job === state.linked);
     wanted.push(row);
-    const detail = state.details.get(job.job_id);
-    if (detail) wanted.push(detail);
+    if (job.job_id === opened) wanted.push(detailRow(job.job_id));
   }
+  const ids = new Set(shown.map((job) => job.job_id));
   for (const [jobId, row] of state.rows) {
-    if (!state.jobs.has(jobId)) {
+    if (!ids.has(jobId)) {
       row.remove();
       state.rows.delete(jobId);
-      state.details.get(jobId)?.remove();
-      state.details.delete(jobId);
     }
+  }
+  if (state.detail && !ids.has(state.detail.jobId)) {
+    state.detail.row.remove();
+    state.detail = null;
   }
   const focused = document.activeElement;
   placeRows(tbody, wanted);
   if (focused && focused !== document.activeElement && tbody.contains(focused)) focused.focus();
   updateBulkButton();
+  // Opened from the address, and not on this page of the log: shown above it.
+  if (opened && state.logReady && !ids.has(opened)) openLinked(opened);
 }
 
 // Puts the rows in order moving as few as it can, and never an opened email:
@@ -357,6 +525,7 @@ function createRow(job) {
     if (checkbox.checked) state.selected.set(id, state.jobs.get(id)?.recipient || job.recipient);
     else state.selected.delete(id);
     updateBulkButton();
+    keepDraft();
   });
   const toggle = el(
     "button",
@@ -364,35 +533,58 @@ function createRow(job) {
     el("span", { "aria-hidden": "true", className: "arrow", text: "▸" }),
   );
   toggle.addEventListener("click", () => toggleDetail(id));
-  // The row's controls sit at its left, in its first cell: the table's columns
-  // are the help page's eight and no others.
+  // The row's controls sit at its left, in its first cell; the labels name
+  // each cell where the narrow layout shows no column headers.
   const row = el(
     "tr",
     { className: "job" },
-    el("td", { className: "created" }, el("span", { className: "row-controls" }, checkbox, toggle), el("span", { className: "when" })),
-    el("td", { className: "domain" }),
-    el("td", { className: "recipient" }),
-    el("td", { className: "subject" }),
-    el("td", { className: "status" }),
-    el("td", { className: "attempts num" }),
-    el("td", { className: "sent-at" }),
-    el("td", { className: "error" }),
+    el(
+      "td",
+      { className: "created", "data-label": "Created" },
+      el("div", { className: "created-inner" }, el("span", { className: "row-controls" }, checkbox, toggle), el("span", { className: "created-at" })),
+    ),
+    el("td", { className: "domain", "data-label": "Domain" }),
+    el("td", { className: "recipient", "data-label": "Recipient" }),
+    el("td", { className: "subject", "data-label": "Subject" }),
+    el("td", { className: "status", "data-label": "Status" }),
+    el("td", { className: "attempts num", "data-label": "Attempts" }),
+    el("td", { className: "sent-at", "data-label": "Sent At" }),
+    el("td", { className: "error", "data-label": "Error" }),
+    // After the help page's eight, so that theirs keep their places.
+    el("td", { className: "type", "data-label": "Type" }),
   );
   row.dataset.jobId = id;
   return row;
 }
 
 function updateRow(row, job) {
-  const [created, domain, recipient, subject, status, attempts, sentAt, error] = row.children;
+  const [created, domain, recipient, subject, status, attempts, sentAt, error, type] = row.children;
   const before = row.dataset.status;
-  created.querySelector("input").checked = state.selected.has(job.job_id);
+  const id = job.job_id;
+  created.querySelector("input").checked = state.selected.has(id);
+  const toggle = created.querySelector("button.toggle");
+  const open = state.opened === id;
+  toggle.setAttribute("aria-expanded", String(open));
+  if (open) toggle.setAttribute("aria-controls", `detail-${id}`);
+  else toggle.removeAttribute("aria-controls");
+  row.classList.toggle("open", open);
   if (row.dataset.created !== job.created_at) {
-    created.querySelector(".when").replaceChildren(timeElement(job.created_at));
+    created.querySelector(".created-at").replaceChildren(timeElement(job.created_at));
     row.dataset.created = job.created_at;
   }
   setText(domain, job.domain);
-  setText(recipient, job.recipient);
-  setText(subject, job.subject);
+  setText(type, TYPE_NAMES[job.type] || job.type || "");
+  if (recipient.dataset.text !== job.recipient) {
+    // A line may break after the "@" first.
+    const at = job.recipient.lastIndexOf("@");
+    if (at > 0) recipient.replaceChildren(job.recipient.slice(0, at + 1), el("wbr"), job.recipient.slice(at + 1));
+    else recipient.replaceChildren(job.recipient);
+    recipient.dataset.text = job.recipient;
+  }
+  if (subject.dataset.text !== job.subject) {
+    subject.replaceChildren(el("span", { className: "clamp", text: job.subject }));
+    subject.dataset.text = job.subject;
+  }
   subject.title = job.subject;
   if (before !== job.status) {
     status.replaceChildren(badge(job.status));
@@ -403,53 +595,99 @@ function updateRow(row, job) {
     sentAt.replaceChildren(timeElement(job.sent_at));
     row.dataset.sentAt = job.sent_at || "";
   }
-  setText(error, job.error || "");
-  error.title = job.error || "";
-  error.classList.toggle("has-error", Boolean(job.error));
+  const errorKey = `${job.status}|${job.error || ""}`;
+  if (row.dataset.error !== errorKey) {
+    if (job.error) error.replaceChildren(el("span", { className: "clamp" }, ...errorNodes(job.status, job.error)));
+    else error.replaceChildren();
+    error.title = errorText(job.error);
+    error.className = "error";
+    const tone = errorTone(job.status, job.error);
+    if (tone) error.classList.add(`error-${tone}`);
+    row.dataset.error = errorKey;
+  }
   // An opened email follows its job.
-  if (before && before !== job.status && state.details.has(job.job_id)) loadDetail(job.job_id);
+  if (before && before !== job.status && state.detail?.jobId === id) loadDetail(id);
 }
 
 // ------------------------------------------------------------------ one email
+// Opening or closing an email is a view of its own: the address changes.
 function toggleDetail(jobId) {
-  const row = state.rows.get(jobId);
-  const toggle = row.querySelector("button.toggle");
-  const open = state.details.get(jobId);
-  if (open) {
-    open.remove();
-    state.details.delete(jobId);
-    state.notes.delete(jobId);
-    toggle.setAttribute("aria-expanded", "false");
-    toggle.removeAttribute("aria-controls");
-    return;
-  }
-  const cell = el("td", { colspan: COLUMNS }, el("p", { className: "state", text: "Loading the email…" }));
-  const detail = el("tr", { className: "detail", id: `detail-${jobId}` }, cell);
-  state.details.set(jobId, detail);
-  row.after(detail);
-  toggle.setAttribute("aria-expanded", "true");
-  toggle.setAttribute("aria-controls", detail.id);
-  loadDetail(jobId);
+  navigate({ ...state.view, job: state.opened === jobId ? "" : jobId });
 }
 
-async function loadDetail(jobId) {
-  const detailRow = state.details.get(jobId);
-  if (!detailRow) return;
+// The address's email, opened below its row (at most one at a time).
+function syncOpened(jobId) {
+  const wanted = jobId || null;
+  if (state.opened === wanted) return;
+  const hadFocus = state.detail && state.detail.row.contains(document.activeElement);
+  const closing = state.opened;
+  state.opened = wanted;
+  if (state.detail && state.detail.jobId !== wanted) {
+    state.detail.row.remove();
+    state.notes.delete(state.detail.jobId);
+    state.detail = null;
+  }
+  if (state.linked && state.linked.job_id !== wanted) state.linked = null;
+  renderLog([...state.jobs.values()]);
+  // Back closed the email the keyboard was in: to its row's arrow.
+  if (hadFocus && closing) state.rows.get(closing)?.querySelector("button.toggle")?.focus();
+}
+
+function detailRow(jobId) {
+  if (state.detail && state.detail.jobId === jobId) return state.detail.row;
+  const cell = el("td", { colspan: COLUMNS }, el("p", { className: "state", text: "Loading the email…" }));
+  const row = el("tr", { className: "detail", id: `detail-${jobId}` }, cell);
+  state.detail = { jobId, row };
+  loadDetail(jobId);
+  return row;
+}
+
+// An email opened from the address that the log's page shown does not hold.
+async function openLinked(jobId) {
+  if (state.linkedLoading === jobId) return;
+  state.linkedLoading = jobId;
   let job;
   try {
     job = await state.api.job(jobId);
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return failed(error, "opening the email");
-    detailRow.firstChild.replaceChildren(el("p", { className: "banner error", text: describeError(error, "opening the email") }));
+    if (unauthorized(error)) return failed(error, "opening the email");
+    if (state.opened !== jobId) return;
+    if (error instanceof ApiError && error.status === 404) {
+      showBanner(
+        `No email ${jobId} among your domains' emails: it may be older than the log keeps, or of a domain your token does not cover.`,
+      );
+      navigate({ ...state.view, job: "" }, { replace: true });
+    } else failed(error, "opening the email", () => openLinked(jobId));
+    return;
+  } finally {
+    state.linkedLoading = null;
+  }
+  if (state.opened !== jobId || state.jobs.has(jobId)) return;
+  state.linked = job;
+  renderLog([...state.jobs.values()]);
+}
+
+async function loadDetail(jobId) {
+  const detail = state.detail;
+  if (!detail || detail.jobId !== jobId) return;
+  let job;
+  let suppression = null;
+  try {
+    job = await state.api.job(jobId);
+    // Retry is offered only where it can succeed: not to a suppressed address.
+    if (RETRYABLE.has(job.status)) suppression = await suppressionOf(job.domain, job.recipient);
+  } catch (error) {
+    if (unauthorized(error)) return failed(error, "opening the email");
+    detail.row.firstChild.replaceChildren(el("p", { className: "banner error", text: describeError(error, "opening the email") }));
     return;
   }
-  if (state.details.get(jobId) !== detailRow) return;
-  const focusedAction = detailRow.contains(document.activeElement) ? document.activeElement.textContent : null;
-  showDetail(detailRow.firstChild, renderDetail(job));
+  if (state.detail !== detail) return;
+  const focusedAction = detail.row.contains(document.activeElement) ? document.activeElement.textContent : null;
+  showDetail(detail.row.firstChild, renderDetail(job, suppression));
   if (focusedAction) {
     // Keep the keyboard where it was: the same button, else the next action, else the row's arrow.
-    const again = [...detailRow.querySelectorAll("button")].find((b) => b.textContent === focusedAction);
-    (again || detailRow.querySelector(".actions button") || state.rows.get(jobId)?.querySelector("button.toggle"))?.focus();
+    const again = [...detail.row.querySelectorAll("button")].find((b) => b.textContent === focusedAction);
+    (again || detail.row.querySelector(".actions button") || state.rows.get(jobId)?.querySelector("button.toggle"))?.focus();
   }
 }
 
@@ -469,7 +707,8 @@ function fact(term, value) {
   return el("div", {}, el("dt", { text: term }), el("dd", {}, typeof value === "string" ? document.createTextNode(value) : value));
 }
 
-function renderDetail(job) {
+function renderDetail(job, suppression) {
+  const emailView = { ...state.view, job: job.job_id };
   const facts = el(
     "dl",
     { className: "facts" },
@@ -478,10 +717,26 @@ function renderDetail(job) {
     fact("Reply-To", job.reply_to),
     fact("Type", TYPE_NAMES[job.type] || job.type),
     fact("Status", badge(job.status)),
-    fact("Job", job.job_id),
-    fact("Bulk send", job.bulk_id),
-    fact("Retry of", job.retry_of),
-    fact("SES message id", job.message_id),
+    fact("Error", job.error ? el("span", { className: `error-${errorTone(job.status, job.error)}` }, ...errorNodes(job.status, job.error)) : null),
+    fact("Created", timeElement(job.created_at)),
+    job.send_at ? fact("Send at", timeElement(job.send_at)) : null,
+    fact("Sent at", job.sent_at ? timeElement(job.sent_at) : null),
+    fact("Job", idWithCopy("job id", job.job_id)),
+    fact(
+      "Bulk send",
+      job.bulk_id
+        ? idWithCopy("bulk id", job.bulk_id, linkTo({ domain: job.domain, bulk: job.bulk_id }, job.bulk_id, { className: "mono" }))
+        : null,
+    ),
+    fact(
+      "Retry of",
+      job.retry_of
+        ? idWithCopy("id of the email it retries", job.retry_of, linkTo({ ...state.view, job: job.retry_of }, job.retry_of, { className: "mono" }))
+        : null,
+    ),
+    fact("SES message id", job.message_id ? idWithCopy("SES message id", job.message_id) : null),
+    fact("Link", el("span", { className: "id-value" }, el("span", { className: "hint", text: "This email's address, to send to a colleague" }),
+      copyButton("link to this email", new URL(viewHref(emailView), window.location.href).href))),
   );
 
   const body = el("section", { className: "email", "aria-label": "Email body" });
@@ -492,10 +747,13 @@ function renderDetail(job) {
       referrerpolicy: "no-referrer",
       className: "html-body",
     });
-    frame.srcdoc = frameDocument(job.body_html);
+    frame.srcdoc = previewDocument(job.body_html);
     body.append(
       el("h3", { text: "HTML" }),
-      el("p", { className: "hint", text: "Shown without scripts, and remote images blocked: nothing in this preview reaches the network." }),
+      el("p", {
+        className: "hint",
+        text: "Shown without scripts, remote images blocked and links not followed (hover one to see its address): nothing in this preview reaches the network.",
+      }),
       frame,
     );
   }
@@ -516,19 +774,51 @@ function renderDetail(job) {
       ),
     );
   }
+  if (job.unsubscribe_url) {
+    history.append(el("p", { className: "hint", text: "Sent with a one-click unsubscribe link." }));
+  }
 
-  const message = el("p", { className: "action-message", role: "status", text: state.notes.get(job.job_id) || "" });
+  const message = el("div", { className: "action-message", role: "status" });
+  showNote(message, state.notes.get(job.job_id));
   const actions = el("div", { className: "actions" });
   if (CANCELABLE.has(job.status)) {
     actions.append(el("button", { type: "button", className: "danger", text: "Cancel", onclick: (event) => act("cancel", job, message, event.currentTarget) }));
   }
-  if (RETRYABLE.has(job.status)) {
-    actions.append(el("button", { type: "button", text: "Retry", onclick: (event) => act("retry", job, message, event.currentTarget) }));
+  const notOffered = RETRYABLE.has(job.status) ? retryBlocked(job, suppression) : null;
+  if (RETRYABLE.has(job.status) && !notOffered) {
+    actions.append(el("button", { type: "button", className: "secondary", text: "Retry", onclick: (event) => act("retry", job, message, event.currentTarget) }));
   }
-  if (job.unsubscribe_url) {
-    history.append(el("p", { className: "hint", text: "Sent with a one-click unsubscribe link." }));
-  }
-  return el("div", { className: "detail-grid" }, el("div", {}, facts, body), el("div", {}, history, actions, message));
+  return el("div", { className: "detail-grid" }, el("div", {}, facts, body), el("div", {}, history, actions, notOffered, message));
+}
+
+// Why Retry is not offered, with the way to the suppression entry; null when it is.
+function retryBlocked(job, suppression) {
+  const listHref = { view: "suppressions", domain: job.domain, email: job.recipient.toLowerCase() };
+  let why;
+  if (suppression && suppression.entry) {
+    const entry = suppression.entry;
+    why = `${job.recipient} is on ${job.domain}'s suppression list (${REASON_WORDS[entry.reason] || entry.reason}, since ${absoluteText(new Date(entry.created_at))}): ${job.domain}'s emails are never sent to it.`;
+  } else if (!(suppression && suppression.none)) {
+    const event = suppressingEvent(job);
+    if (!event) return null;
+    why = `${event.type === "complained" ? "The complaint" : "The permanent bounce"} put ${job.recipient} on ${job.domain}'s suppression list: ${job.domain}'s emails are not sent to it.`;
+  } else return null;
+  return el(
+    "div",
+    { className: "notice", role: "note" },
+    el("p", {}, el("strong", { text: "Retry is not offered. " }), document.createTextNode(why)),
+    el("p", {}, document.createTextNode("To send to it again, remove it from the list first: "), linkTo(listHref, `${job.recipient} in Suppressions`), document.createTextNode(".")),
+  );
+}
+
+// A note under the actions: {text, tone, link: {view, text}} or a plain string.
+function showNote(box, note) {
+  if (!note) return box.replaceChildren();
+  const value = typeof note === "string" ? { text: note } : note;
+  const parts = [el("span", { text: value.text })];
+  if (value.link) parts.push(document.createTextNode(" "), linkTo(value.link.view, value.link.text));
+  box.replaceChildren(...parts);
+  box.className = `action-message${value.tone ? ` notice-${value.tone}` : ""}`;
 }
 
 // One key per job for the page's life: Retry clicked again, or after an answer
@@ -539,10 +829,10 @@ function retryOf(jobId) {
 }
 
 async function act(action, job, message, button) {
-  const say = (text) => {
-    state.notes.set(job.job_id, text);
-    const shown = state.details.get(job.job_id)?.querySelector(".action-message") || message;
-    setText(shown, text);
+  const say = (note) => {
+    state.notes.set(job.job_id, note);
+    const shown = state.detail?.jobId === job.job_id ? state.detail.row.querySelector(".action-message") : message;
+    showNote(shown || message, note);
   };
   say(action === "cancel" ? "Canceling…" : "Queueing again…");
   if (button) button.disabled = true; // one request at a time
@@ -553,16 +843,29 @@ async function act(action, job, message, button) {
     } else {
       const retry = retryOf(job.job_id);
       const answer = await state.api.retry(job.job_id, retry.key);
-      say(
-        answer.job_id === retry.jobId
-          ? `Already queued again as a new email (${answer.job_id}): nothing more was sent.`
-          : `Queued again as a new email (${answer.job_id}).`,
-      );
+      say({
+        text:
+          answer.job_id === retry.jobId
+            ? `Already queued again as a new email (${answer.job_id}): nothing more was sent.`
+            : `Queued again as a new email (${answer.job_id}).`,
+        link: { view: { ...state.view, job: answer.job_id }, text: "Open the new email" },
+      });
       retry.jobId = answer.job_id;
     }
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return failed(error, "changing the email");
-    say(describeError(error, action === "cancel" ? "canceling" : "retrying"));
+    if (unauthorized(error)) return failed(error, "changing the email");
+    if (error instanceof ApiError && error.status === 409 && error.code === "suppressed") {
+      invalidateSuppressions(job.domain);
+      say({
+        tone: "refused",
+        text: `Not queued again: ${error.message}`,
+        link: { view: { view: "suppressions", domain: job.domain, email: job.recipient.toLowerCase() }, text: `${job.recipient} in Suppressions` },
+      });
+    } else if (error instanceof ApiError && error.status === 409) {
+      say({ tone: "refused", text: `Not done: ${error.message}` });
+    } else {
+      say({ tone: "refused", text: describeError(error, action === "cancel" ? "canceling" : "retrying") });
+    }
     return;
   } finally {
     if (button) {
@@ -596,268 +899,23 @@ function firstPage() {
   loadLog({ announce: true }).then(() => $("log-title").focus());
 }
 
-// ------------------------------------------------------------------ Bulk Send
-function updateBulkButton() {
-  const ready = Boolean(state.filters.domain) && state.selected.size > 0;
-  $("bulk-open").disabled = !ready;
-  const hint = !state.filters.domain
-    ? "Choose a domain and select rows to send a bulk email."
-    : state.selected.size === 0
-      ? `Select rows of ${state.filters.domain} to send them a bulk email.`
-      : `${state.selected.size} row${state.selected.size === 1 ? "" : "s"} selected.`;
-  setText($("selection-hint"), hint);
-}
-
-// What the dialog says before queueing; the API's answer has the last word
-// (it also rejects addresses that are not addresses, or suppressed).
-function bulkRecipients() {
-  const selected = [...state.selected.values()].map((r) => r.toLowerCase());
-  const typed = splitAddresses($("bulk-extra").value).map((a) => a.toLowerCase());
-  const all = new Set([...selected, ...typed]);
-  return { selected: selected.length, typed: typed.length, total: all.size, duplicates: selected.length + typed.length - all.size };
-}
-
-function updateBulkCount() {
-  const count = bulkRecipients();
-  let text = `${count.total} recipient${count.total === 1 ? "" : "s"} (${count.selected} selected`;
-  if (count.typed) text += `, ${count.typed} typed`;
-  text += ")";
-  if (count.duplicates) text += `, ${count.duplicates} duplicate${count.duplicates === 1 ? "" : "s"} removed`;
-  setText($("bulk-count"), text);
-  const subject = $("bulk-subject").value.length;
-  setText($("bulk-subject-count"), `${subject} of 200 characters`);
-}
-
-function openBulk() {
-  if ($("bulk-open").disabled) return;
-  stopBulkPoll();
-  state.bulk = { key: crypto.randomUUID(), bulkId: null, timer: null };
-  setText($("bulk-domain"), state.filters.domain);
-  $("bulk-form").reset();
-  $("bulk-error").hidden = true;
-  $("bulk-result").hidden = true;
-  $("bulk-result").replaceChildren();
-  for (const id of ["bulk-subject", "bulk-body", "bulk-extra", "bulk-submit"]) $(id).disabled = false;
-  for (const id of ["bulk-subject", "bulk-body"]) $(id).removeAttribute("aria-invalid");
-  updateBulkCount();
-  $("bulk").showModal();
-  $("bulk-subject").focus();
-}
-
-function bulkInvalid(field, text) {
-  const error = $("bulk-error");
-  setText(error, text);
-  error.hidden = false;
-  $(field).setAttribute("aria-invalid", "true");
-  $(field).focus();
-}
-
-async function queueBulk(event) {
-  event.preventDefault();
-  const subject = $("bulk-subject").value;
-  const body = $("bulk-body").value;
-  for (const id of ["bulk-subject", "bulk-body"]) $(id).removeAttribute("aria-invalid");
-  $("bulk-error").hidden = true;
-  if (!subject.trim()) return bulkInvalid("bulk-subject", "Write a subject.");
-  if (subject.length > 200 || /[\r\n]/.test(subject)) {
-    return bulkInvalid("bulk-subject", "The subject is one line of at most 200 characters.");
-  }
-  if (!body.trim()) return bulkInvalid("bulk-body", "Write the email body.");
-  if (body.length > 100000) return bulkInvalid("bulk-body", "The email body is at most 100,000 characters.");
-  const submit = $("bulk-submit");
-  submit.disabled = true;
-  submit.setAttribute("aria-busy", "true");
-  const payload = {
-    domain: state.filters.domain,
-    job_ids: [...state.selected.keys()],
-    extra_recipients: $("bulk-extra").value,
-    subject,
-    body,
-  };
-  let answer;
-  try {
-    answer = await state.api.bulkSend(payload, state.bulk.key);
-  } catch (error) {
-    submit.disabled = false;
-    submit.removeAttribute("aria-busy");
-    if (error instanceof ApiError && error.status === 401) return failed(error, "queueing the emails");
-    const error_ = $("bulk-error");
-    setText(error_, describeError(error, "queueing the emails"));
-    error_.hidden = false;
-    submit.focus();
-    return;
-  }
-  submit.removeAttribute("aria-busy");
-  for (const id of ["bulk-subject", "bulk-body", "bulk-extra"]) $(id).disabled = true;
-  showBulkResult(answer);
-  // The fields and Queue Emails are done with: the keyboard goes to Close, after the result.
-  $("bulk-close").focus();
-  clearSelection();
-  state.cursor = null;
-  state.previous = [];
-  loadLog({ quiet: true });
-  state.bulk.bulkId = answer.bulk_id;
-  pollBulk();
-}
-
-function showBulkResult(answer) {
-  const result = $("bulk-result");
-  const parts = [
-    el("p", { className: "queued", text: `Queued ${answer.queued} email${answer.queued === 1 ? "" : "s"}.` }),
-    el("p", {
-      text: answer.duplicates
-        ? `${answer.duplicates} duplicate${answer.duplicates === 1 ? "" : "s"} removed.`
-        : "No duplicates.",
-    }),
-  ];
-  const rejected = answer.rejected || [];
-  // The answer lists the first 100 refusals; rejected_total counts them all.
-  const refused = Math.max(answer.rejected_total || 0, rejected.length);
-  if (rejected.length) {
-    parts.push(
-      el("h3", { text: `Not queued (${refused})` }),
-      el(
-        "ul",
-        { className: "rejected" },
-        ...rejected.map((r) => el("li", {}, el("code", { text: r.input }), el("span", { text: ` — ${r.reason}` }))),
-      ),
-    );
-    if (refused > rejected.length) {
-      parts.push(el("p", { className: "hint", text: `The first ${rejected.length} of ${refused} are listed.` }));
-    }
-    if (rejected.some((r) => /^suppressed/i.test(r.reason))) {
-      parts.push(el("p", { className: "hint" }, document.createTextNode("Suppressed addresses are on the domain's "),
-        el("a", { href: "#suppressions", text: "suppression list", onclick: () => $("bulk").close() }), document.createTextNode(".")));
-    }
-  }
-  if (answer.queued > 0) {
-    parts.push(
-      el("label", { for: "bulk-progress", text: "Sending progress" }),
-      el("progress", { id: "bulk-progress", max: answer.queued, value: 0 }),
-      el("p", { id: "bulk-progress-text", className: "hint", text: `0 of ${answer.queued} past sending (0%)` }),
-    );
-  }
-  result.replaceChildren(...parts);
-  result.hidden = false;
-}
-
-function stopBulkPoll() {
-  if (state.bulk && state.bulk.timer) clearTimeout(state.bulk.timer);
-}
-
-async function pollBulk() {
-  const bulk = state.bulk;
-  if (!bulk || !bulk.bulkId || !$("bulk").open) return;
-  let progress;
-  try {
-    progress = await state.api.bulk(bulk.bulkId);
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return failed(error, "following the bulk send");
-    setText($("bulk-progress-text"), describeError(error, "following the bulk send"));
-    bulk.timer = setTimeout(pollBulk, BULK_POLL_MS * 2);
-    return;
-  }
-  if (state.bulk !== bulk) return;
-  const total = progress.total || 0;
-  const waiting = UNSENT.reduce((sum, status) => sum + (progress.counts[status] || 0), 0);
-  const done = total - waiting;
-  const percent = total ? Math.floor((done * 100) / total) : 100;
-  const bar = $("bulk-progress");
-  if (bar) {
-    bar.max = total || 1;
-    bar.value = total ? done : 1;
-  }
-  const counts = STATUSES.filter((s) => progress.counts[s]).map((s) => `${progress.counts[s]} ${s}`).join(", ");
-  setText($("bulk-progress-text"), `${done} of ${total} past sending (${percent}%)${counts ? ` — ${counts}` : ""}`);
-  if (waiting > 0) bulk.timer = setTimeout(pollBulk, BULK_POLL_MS);
-}
-
-// ------------------------------------------------------------------ suppressions
-async function loadSuppressions({ more = false } = {}) {
-  const domain = state.filters.domain;
-  const stateText = $("suppressions-state");
-  setText($("suppressions-title"), domain ? `Suppressions for ${domain}` : "Suppressions");
-  if (!domain) {
-    $("suppressions-wrap").hidden = true;
-    $("suppressions-next").hidden = true;
-    setText(stateText, "Choose a domain above to see its suppression list.");
-    return;
-  }
-  if (!more) state.suppressionsCursor = null;
-  setText(stateText, "Loading the suppression list…");
-  let page;
-  try {
-    page = await state.api.suppressions(domain, state.suppressionsCursor);
-  } catch (error) {
-    setText(stateText, "");
-    failed(error, "loading the suppression list", () => loadSuppressions());
-    return;
-  }
-  if (domain !== state.filters.domain) return;
-  hideBanner();
-  const tbody = $("suppressions-body");
-  const rows = (page.items || []).map((entry) => suppressionRow(domain, entry));
-  if (more) tbody.append(...rows);
-  else tbody.replaceChildren(...rows);
-  state.suppressionsCursor = page.next_cursor || null;
-  $("suppressions-next").hidden = !state.suppressionsCursor;
-  const count = tbody.children.length;
-  $("suppressions-wrap").hidden = count === 0;
-  setText(stateText, count === 0 ? `No suppressed addresses for ${domain}.` : `${count} suppressed address${count === 1 ? "" : "es"}.`);
-}
-
-let suppressionIds = 0;
-
-function suppressionRow(domain, entry) {
-  const emailId = `suppressed-${++suppressionIds}`;
-  const remove = el("button", { type: "button", className: "secondary", text: "Remove", "aria-describedby": emailId });
-  const row = el(
-    "tr",
-    {},
-    el("td", { id: emailId, text: entry.email }),
-    el("td", {}, el("span", { className: `reason reason-${entry.reason}`, text: entry.reason })),
-    el("td", {}, timeElement(entry.created_at)),
-    el("td", { className: "mono", text: entry.job_id || "—" }),
-    el("td", {}, remove),
-  );
-  remove.addEventListener("click", async () => {
-    remove.disabled = true;
-    try {
-      await state.api.unsuppress(domain, entry.email);
-    } catch (error) {
-      remove.disabled = false;
-      if (error instanceof ApiError && error.status === 404) {
-        row.remove();
-      } else {
-        failed(error, "removing the address", null);
-        return;
-      }
-    }
-    const next = row.nextElementSibling || row.previousElementSibling;
-    row.remove();
-    const left = $("suppressions-body").children.length;
-    $("suppressions-wrap").hidden = left === 0;
-    setText(
-      $("suppressions-state"),
-      `${entry.email} removed: ${domain}'s emails reach it again. ${left === 0 ? `No suppressed addresses for ${domain}.` : ""}`.trim(),
-    );
-    (next?.querySelector("button") || $("suppressions-title")).focus();
-  });
-  return row;
-}
-
 // ------------------------------------------------------------------ start
 function start() {
   fillSelect($("f-status"), STATUSES);
   fillSelect($("f-type"), TYPES, TYPE_NAMES);
   $("log-title").tabIndex = -1;
   $("suppressions-title").tabIndex = -1;
+  initBulk(page);
+  initSuppressions(page);
 
   $("signin-form").addEventListener("submit", (event) => {
     event.preventDefault();
     signIn($("token-input").value.trim());
   });
-  $("sign-out").addEventListener("click", () => showSignIn("Signed out. Sign in again to continue."));
+  $("sign-out").addEventListener("click", () => showSignIn("Signed out. Sign in again to continue.", { signOut: true }));
+  for (const id of ["expiry-renew", "bulk-expiry-renew"]) {
+    $(id).addEventListener("click", () => showSignIn("Paste a fresh token to go on where you were."));
+  }
   $("filters").addEventListener("submit", (event) => {
     event.preventDefault();
     filtersChanged();
@@ -867,30 +925,48 @@ function start() {
   $("f-recipient").addEventListener("search", () => {
     if (!$("f-recipient").value && state.filters.recipient) filtersChanged();
   });
+  $("bulk-filter-clear").addEventListener("click", () => navigate({ ...state.view, bulk: "", job: "" }));
+  for (const link of document.querySelectorAll(".views a[data-view]")) {
+    link.addEventListener("click", (event) => {
+      if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+      event.preventDefault();
+      navigate(parseView(new URL(link.href).search));
+    });
+  }
+  // A click anywhere on a row opens (or closes) its email; its own controls,
+  // a double click (it selects a word) and a click that ends a text
+  // selection keep their meaning: the click is acted on once the time for a
+  // second one has passed.
+  let pendingClick = null;
+  $("log-body").addEventListener("click", (event) => {
+    clearTimeout(pendingClick);
+    const row = event.target.closest("tr.job");
+    if (!row || event.detail > 1 || event.target.closest("a, button, input, label, select, textarea, summary")) return;
+    pendingClick = setTimeout(() => {
+      if (String(window.getSelection() || "").trim() || !row.isConnected) return;
+      toggleDetail(row.dataset.jobId);
+    }, ROW_CLICK_MS);
+  });
   $("next-page").addEventListener("click", nextPage);
   $("first-page").addEventListener("click", firstPage);
-  $("suppressions-next").addEventListener("click", () => loadSuppressions({ more: true }));
-  $("bulk-open").addEventListener("click", openBulk);
-  $("bulk-close").addEventListener("click", () => $("bulk").close());
-  $("bulk").addEventListener("close", () => {
-    stopBulkPoll();
-    if (state.api && currentView() === "log") loadLog();
-    if ($("bulk-open").disabled) $("log-title").focus();
-  });
-  $("bulk-form").addEventListener("submit", queueBulk);
-  for (const id of ["bulk-extra", "bulk-subject"]) $(id).addEventListener("input", updateBulkCount);
+  window.addEventListener("popstate", () => applyView(currentView()));
   window.addEventListener("hashchange", () => {
     // A signed-in URL opened in this tab again (another token, say).
     const fresh = takeTokenFromAddress();
     if (fresh) signIn(fresh);
-    else route();
   });
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible" && state.api && currentView() === "log" && !state.refreshTimer) {
+    if (document.visibilityState === "visible" && state.api && state.view.view === "log" && !state.refreshTimer) {
       loadLog({ quiet: true });
     }
   });
+  setInterval(() => refreshTimes(), TIMES_MS);
 
+  // Addresses of the page before its views lived in the query: #suppressions.
+  if (window.location.hash === "#suppressions" || window.location.hash === "#log") {
+    const view = { ...currentView(), view: window.location.hash.slice(1) };
+    history.replaceState(null, "", viewHref(view));
+  }
   const fromAddress = takeTokenFromAddress();
   const token = fromAddress || storedToken();
   if (token) signIn(token);

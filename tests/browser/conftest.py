@@ -193,10 +193,15 @@ def open_context(browser: Browser, stack: PageStack, watch: Watch) -> BrowserCon
 @dataclass
 class Listener:
     """A server on 127.0.0.1 that only counts what reaches it: what an email's
-    HTML points at, so that anything the browser really sends shows up here."""
+    HTML points at, so that anything the browser really sends shows up here.
+
+    ``connections`` counts every TCP connection accepted, a request or not:
+    Chromium pre-connects to a URL it expects to load (an ``<iframe src>``, a
+    link's host) and may then send nothing on it."""
 
     origin: str = ""
     hits: list[str] = field(default_factory=list)
+    connections: int = 0
 
     def answer(self, request: httpd.Request) -> httpd.Response:
         self.hits.append(request.target)
@@ -208,6 +213,14 @@ def listener() -> Iterator[Listener]:
     listening = Listener()
     server = httpd.bind(0, "the listener's port", listening.answer, "listener")
     listening.origin = f"http://{httpd.HOST}:{server.server_address[1]}"
+    accept = server.get_request
+
+    def counted() -> Any:
+        connection = accept()
+        listening.connections += 1
+        return connection
+
+    server.get_request = counted  # type: ignore[method-assign]
     httpd.serve_in_background(server, "listener")
     try:
         yield listening
@@ -236,6 +249,67 @@ def page(context: BrowserContext, watch: Watch) -> Page:
     page = context.new_page()
     page.on("dialog", lambda dialog: (watch.dialogs.append(dialog.message), dialog.dismiss()))
     return page
+
+
+# An iPhone-sized screen, the narrow layout of docs/page.md.
+PHONE = {"width": 390, "height": 844}
+
+
+def accessibility_roles(page: Page) -> list[str]:
+    """The roles of Chromium's own accessibility tree (what a screen reader
+    gets), not Playwright's reading of the markup: CSS can change the first."""
+    session = page.context.new_cdp_session(page)
+    try:
+        tree = session.send("Accessibility.getFullAXTree")
+    finally:
+        session.detach()
+    return [node["role"]["value"] for node in tree["nodes"] if not node.get("ignored") and "role" in node]
+
+
+def no_horizontal_scroll(page: Page) -> None:
+    widths = page.evaluate(
+        "() => ({page: document.documentElement.scrollWidth, body: document.body.scrollWidth, view: window.innerWidth})"
+    )
+    assert widths["page"] <= widths["view"] and widths["body"] <= widths["view"], widths
+
+
+# ------------------------------------------------------------------ Chromium's net log
+@dataclass
+class NetLog:
+    """What Chromium's network stack was asked to do (``--log-net-log``): every
+    URL it requested or pre-connected to, every host it resolved, every TCP
+    address it connected to. Read after the browser closed (the file is
+    complete then)."""
+
+    urls: list[str]
+    hosts: list[str]
+    connects: list[str]
+    text: str
+
+    @classmethod
+    def read(cls, path: Path) -> NetLog:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+        names = {number: name for name, number in data["constants"]["logEventTypes"].items()}
+        urls: list[str] = []
+        hosts: list[str] = []
+        connects: list[str] = []
+        for event in data["events"]:
+            name = names.get(event["type"], "")
+            params = event.get("params") or {}
+            if "url" in params and name.startswith(("URL_REQUEST", "HTTP_STREAM", "PRECONNECT", "HTTP_TRANSACTION")):
+                urls.append(str(params["url"]))
+            if name.startswith("HOST_RESOLVER") and "host" in params:
+                hosts.append(str(params["host"]))
+            if name == "TCP_CONNECT_ATTEMPT" and "address" in params:
+                connects.append(str(params["address"]))
+        return cls(urls=urls, hosts=hosts, connects=connects, text=text)
+
+
+def launch_with_net_log(playwright: Playwright, path: Path) -> Browser:
+    return playwright.chromium.launch(
+        executable_path=chromium_path(), args=[*QUIET_ARGS, f"--log-net-log={path}", "--net-log-capture-mode=Default"]
+    )
 
 
 def screenshot(page: Page, name: str) -> Path:

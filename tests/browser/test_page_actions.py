@@ -88,6 +88,15 @@ def test_cancel_a_retrying_email_then_retry_it(throttled_page: Page, throttled_s
     assert len(sent_keys) == 2 and sent_keys[0] and sent_keys[0] == sent_keys[1]
     domain_jobs = stack.get(f"/jobs?domain={domain}", tok).json()["items"]
     assert sorted(j["job_id"] for j in domain_jobs) == sorted([job_id, new_id.group(1)])
+    # The new email names the one it retries, with a link to it and a copy button
+    detail.get_by_role("link", name="Open the new email").click()
+    fresh = page.locator(f"#detail-{new_id.group(1)}")
+    expect(fresh).to_be_visible()
+    retry_of = fresh.locator(".facts > div", has_text="Retry of")
+    expect(retry_of.get_by_role("button", name="Copy id of the email it retries")).to_be_visible()
+    retry_of.get_by_role("link", name=job_id).click()
+    expect(page.locator(f"#detail-{job_id}")).to_be_visible()
+    expect(fresh).to_have_count(0)
 
 
 def test_an_opened_email_is_not_drawn_again_while_the_log_changes_around_it(
@@ -126,6 +135,35 @@ def test_an_opened_email_is_not_drawn_again_while_the_log_changes_around_it(
     assert email_document().evaluate("() => window.reading") == "where the admin left it"
 
 
+def confirm_then_remove(page: Page, stack: PageStack, domain: str, tok: str) -> None:
+    """Remove asks first, in a dialog that names the address and why it is
+    listed; Keep (or Escape) keeps it; Remove in the dialog removes it."""
+    entries = page.locator("#suppressions-body tr")
+    entry = page.locator("#suppressions-body tr", has_text="gone@example.org")
+    entry.get_by_role("button", name="Remove").click()
+    confirm = page.get_by_role("dialog", name="Remove suppression")
+    expect(confirm).to_be_visible()
+    expect(confirm).to_contain_text("gone@example.org")
+    expect(confirm).to_contain_text("added by an admin (manual)")
+    expect(confirm.get_by_role("button", name="Keep")).to_be_focused()
+    assert axe_violations(page) == []
+    confirm.get_by_role("button", name="Keep").click()
+    expect(confirm).to_be_hidden()
+    expect(entry.get_by_role("button", name="Remove")).to_be_focused()
+    assert len(stack.get(f"/suppressions?domain={domain}", tok).json()["items"]) == 2
+    entry.get_by_role("button", name="Remove").click()
+    page.keyboard.press("Escape")
+    expect(confirm).to_be_hidden()
+    expect(entries).to_have_count(2)
+    entry.get_by_role("button", name="Remove").click()
+    confirm.get_by_role("button", name="Remove").click()
+    expect(confirm).to_be_hidden()
+    expect(entry).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text="gone@example.org removed")).to_be_visible()
+    listed = stack.get(f"/suppressions?domain={domain}", tok).json()["items"]
+    assert [item["email"] for item in listed] == ["left@example.org"]
+
+
 def test_the_suppression_list_and_remove(page: Page, page_stack: PageStack) -> None:
     domain = new_domain()
     tok = token(domain)
@@ -145,12 +183,7 @@ def test_the_suppression_list_and_remove(page: Page, page_stack: PageStack) -> N
     screenshot(page, "suppressions")
     assert axe_violations(page) == []
 
-    entry = page.locator("#suppressions-body tr", has_text="gone@example.org")
-    entry.get_by_role("button", name="Remove").click()
-    expect(entry).to_have_count(0)
-    expect(page.get_by_role("status").filter(has_text="gone@example.org removed")).to_be_visible()
-    listed = page_stack.get(f"/suppressions?domain={domain}", tok).json()["items"]
-    assert [item["email"] for item in listed] == ["left@example.org"]
+    confirm_then_remove(page, page_stack, domain, tok)
 
     # Back to the log: a bulk send to a suppressed address says why it was not queued
     page.get_by_role("link", name="Log").click()
@@ -179,7 +212,9 @@ def test_an_empty_suppression_list_says_so(page: Page, page_stack: PageStack) ->
     expect(page.get_by_role("heading", name=f"Suppressions for {domain}")).to_be_visible()
 
 
-def test_a_bounced_email_shows_its_delivery_events_and_what_retry_answers(page: Page, page_stack: PageStack) -> None:
+def test_a_bounced_email_shows_its_delivery_events_and_no_retry_to_its_suppressed_address(
+    page: Page, page_stack: PageStack
+) -> None:
     domain = new_domain()
     tok = token(domain)
     [job_id] = page_stack.enqueue(email(domain, "bounce@simulator.amazonses.com", "Will bounce"))
@@ -188,6 +223,8 @@ def test_a_bounced_email_shows_its_delivery_events_and_what_retry_answers(page: 
     page.goto(page_stack.url(tok))
     row = page.locator(f"#log-body tr.job[data-job-id='{job_id}']")
     expect(row.locator(".badge")).to_have_text(re.compile("bounced$"))
+    # The Error column gives the plain cause first
+    expect(row.locator("td.error")).to_have_text(re.compile("^Permanent bounce"))
     row.get_by_role("button", name="Show body").click()
     detail = page.locator(f"#detail-{job_id}")
     timeline = detail.locator(".timeline li")
@@ -198,10 +235,86 @@ def test_a_bounced_email_shows_its_delivery_events_and_what_retry_answers(page: 
     assert events and events[-1]["type"] == "bounced"
     expect(timeline.last).to_contain_text(events[-1]["detail"])
     expect(detail.get_by_role("button", name="Cancel")).to_have_count(0)
+    # The bounce put the address on the suppression list: Retry would be refused, so it is not offered, and the
+    # page says why, with the way to the entry
+    expect(detail.get_by_role("button", name="Retry")).to_have_count(0)
+    notice = detail.get_by_role("note")
+    expect(notice).to_contain_text("Retry is not offered.")
+    expect(notice).to_contain_text(
+        f"bounce@simulator.amazonses.com is on {domain}'s suppression list (a permanent bounce"
+    )
     screenshot(page, "opened-bounced")
     assert axe_violations(page) == []
-    # The bounce put the address on the suppression list: Retry says what the API says
+    assert page_stack.call("POST", f"/jobs/{job_id}/retry", tok).json()["error"]["code"] == "suppressed"
+
+    notice.get_by_role("link", name="bounce@simulator.amazonses.com in Suppressions").click()
+    expect(page.get_by_role("heading", name=f"Suppressions for {domain}")).to_be_visible()
+    entry = page.locator("#suppressions-body tr", has_text="bounce@simulator.amazonses.com")
+    expect(entry).to_have_attribute("aria-current", "true")
+    expect(entry.locator("td").first).to_be_focused()
+    entry.get_by_role("button", name="Remove").click()
+    confirm = page.get_by_role("dialog", name="Remove suppression")
+    expect(confirm).to_contain_text("a permanent bounce (bounced)")
+    expect(confirm).to_contain_text("refused this address for good")
+    confirm.get_by_role("button", name="Remove").click()
+    expect(entry).to_have_count(0)
+    # Back to the email: now that the address is off the list, Retry is offered
+    page.go_back()
+    expect(detail.get_by_role("button", name="Retry")).to_be_visible()
+    expect(detail.get_by_role("note")).to_have_count(0)
+
+
+def test_a_retry_the_api_refuses_is_said_plainly_with_the_way_to_the_entry(page: Page, page_stack: PageStack) -> None:
+    domain = new_domain()
+    tok = token(domain)
+    [job_id] = page_stack.enqueue(email(domain, "bounce@simulator.amazonses.com", "Will bounce"))
+    page_stack.wait_for_status(job_id, tok, {"bounced"}, timeout=60)
+    # The page cannot read the list (as if it were listed only after the email was opened): Retry is offered,
+    # and the API refuses it
+    page.route("**/suppressions?*", lambda route: route.fulfill(status=503, json={"message": "Service Unavailable"}))
+    # ... nor do the email's own events say (a transient bounce would not suppress)
+    original = page_stack.get(f"/jobs/{job_id}", tok).json()
+
+    def without_events(route) -> None:
+        route.fulfill(json={**original, "events": []})
+
+    page.route(f"**/jobs/{job_id}", without_events)
+    page.goto(page_stack.url(tok))
+    row = page.locator(f"#log-body tr.job[data-job-id='{job_id}']")
+    row.get_by_role("button", name="Show body").click()
+    detail = page.locator(f"#detail-{job_id}")
     detail.get_by_role("button", name="Retry").click()
-    refused = page_stack.call("POST", f"/jobs/{job_id}/retry", tok)
-    assert refused.status_code == 409
-    expect(detail.get_by_role("status")).to_have_text(refused.json()["error"]["message"])
+    refused = page_stack.call("POST", f"/jobs/{job_id}/retry", tok).json()["error"]
+    answer = detail.locator(".action-message")
+    expect(answer).to_have_text(re.compile(f"^Not queued again: {re.escape(refused['message'])}"))
+    expect(answer).to_have_class(re.compile("notice-refused"))
+    page.unroute("**/suppressions?*")
+    answer.get_by_role("link", name="bounce@simulator.amazonses.com in Suppressions").click()
+    expect(page.locator("#suppressions-body tr[aria-current='true']")).to_contain_text("bounce@simulator.amazonses.com")
+
+
+def test_a_throttled_email_is_shown_waiting_not_failing(throttled_page: Page, throttled_stack: PageStack) -> None:
+    page, stack = throttled_page, throttled_stack
+    domain = new_domain()
+    tok = token(domain)
+    [job_id] = stack.enqueue(email(domain, "patient@example.org", "Held back by SES"))
+    job = stack.wait_for_status(job_id, tok, {"retrying"})
+    code, _, cause = job["error"].partition(": ")
+    assert code == "TooManyRequestsException"
+    page.goto(stack.url(tok))
+    row = page.locator(f"#log-body tr.job[data-job-id='{job_id}']")
+    error = row.locator("td.error")
+    # The plain cause first, SES's code after it; said as waiting, in no alarming colour
+    expect(error).to_have_text(f"Waiting: {cause} {code}")
+    expect(error.locator("code")).to_have_text(code)
+    colours = page.evaluate(
+        """() => { const cell = document.querySelector("td.error"); const probe = document.createElement("span");
+                   probe.style.color = "var(--danger)"; document.body.append(probe);
+                   const danger = getComputedStyle(probe).color; probe.style.color = "var(--muted)";
+                   const muted = getComputedStyle(probe).color; probe.remove();
+                   return {cell: getComputedStyle(cell).color, danger, muted}; }"""
+    )
+    assert colours["cell"] == colours["muted"] != colours["danger"]
+    expect(row.locator(".badge")).to_have_text(re.compile("retrying$"))
+    row.get_by_role("button", name="Show body").click()
+    expect(page.locator(f"#detail-{job_id} .timeline li").first).to_contain_text("Waiting for SES")

@@ -10,7 +10,8 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Listener, PageStack, axe_violations, email, new_domain, screenshot, token
 
-HEADERS = ["Created", "Domain", "Recipient", "Subject", "Status", "Attempts", "Sent At", "Error"]
+# The help page's eight in its order (each in its place), then Type (there is a Type filter)
+HEADERS = ["Created", "Domain", "Recipient", "Subject", "Status", "Attempts", "Sent At", "Error", "Type"]
 
 
 def signed_in(page: Page, stack: PageStack, *domains: str) -> str:
@@ -104,7 +105,7 @@ def test_the_log_has_the_help_pages_columns_and_one_row_per_job_newest_first(pag
     )
     signed_in(page, page_stack, domain)
     table = page.get_by_role("table")
-    # The help page's eight, in its order, and no other column
+    # The help page's eight in their order and places, then Type, and no other column
     assert [h.strip() for h in table.get_by_role("columnheader").all_inner_texts()] == HEADERS
     for header in HEADERS:
         expect(table.get_by_role("columnheader", name=header, exact=True)).to_have_count(1)
@@ -302,8 +303,20 @@ def test_subject_recipient_and_html_carrying_script_run_nothing(
     frame = page.frame_locator("tr.detail iframe")
     expect(frame.get_by_text("Hi")).to_be_visible()
     frame.locator("#link").click()
-    frame.locator("#go").click()
     page.wait_for_timeout(1500)
+    # No form to submit either: the email's document holds nothing that runs or loads (web/preview.js)
+    [email_document] = [each for each in page.frames if each.url == "about:srcdoc"]
+    left = email_document.evaluate(
+        """() => ({
+          elements: [...document.querySelectorAll(
+            "script, iframe, object, embed, form, button, link, meta[http-equiv=refresh], base, svg, video")]
+            .map((e) => e.localName),
+          handlers: [...document.querySelectorAll("*")].flatMap((e) => [...e.attributes]).map((a) => a.name)
+            .filter((name) => name.startsWith("on")),
+          urls: [...document.querySelectorAll("[src], [href], [action], [poster], [srcset]")].map((e) => e.outerHTML),
+        })"""
+    )
+    assert left == {"elements": [], "handlers": [], "urls": []}
     assert page.evaluate("window.__pwned") is None
     # Every frame that holds a document; the email's javascript: frame never gets one (the sandbox refuses
     # it), and Playwright would wait for ever to evaluate in it.

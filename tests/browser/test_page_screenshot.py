@@ -1,5 +1,6 @@
-"""The README's picture of the page (``make screenshot`` copies it to
-docs/page.png): the log of acme.com with one email opened."""
+"""The README's pictures of the page (``make screenshot`` copies them to
+docs/): the log of acme.com (docs/page.png), one email opened
+(docs/page-email.png) and the page on a phone (docs/page-phone.png)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import OUTPUT, PageStack, screenshot, token
+from tests.browser.conftest import OUTPUT, PHONE, PageStack, screenshot, token
 
 DOMAIN = "acme.com"
 SUMMARY_HTML = (
@@ -15,53 +16,72 @@ SUMMARY_HTML = (
     "<h2 style='color:#1d4ed8'>Your conversation with Acme</h2>"
     "<p>Hi Maria, thanks for chatting with us today. Here is what we covered:</p>"
     "<ul><li>Opening hours on public holidays</li><li>Delivery to Portugal</li></ul>"
-    "<p>Reply to this email if anything is unclear.</p></div>"
+    "<p>Reply to this email if anything is unclear, or <a href='https://acme.example/help'>visit our help "
+    "pages</a>.</p></div>"
 )
+EMAILS = [
+    {
+        "type": "ai_followup",
+        "to": "maria@example.org",
+        "subject": "Your conversation summary",
+        "body_text": "Hi Maria, thanks for chatting with us today.",
+        "body_html": SUMMARY_HTML,
+    },
+    {
+        "type": "invitation",
+        "to": "sam@acme.com",
+        "subject": "You are invited to collaborate on acme.com",
+        "body_text": "Join the acme.com workspace.",
+    },
+    {
+        "type": "visitor_capture",
+        "to": "bounce@simulator.amazonses.com",
+        "subject": "Thanks for your interest in Acme",
+        "body_text": "We will be in touch.",
+    },
+    {
+        "type": "ai_followup",
+        "to": "complaint@simulator.amazonses.com",
+        "subject": "Your conversation summary",
+        "body_text": "Thanks for chatting with us.",
+    },
+    {
+        "type": "escalation",
+        "to": "owner@acme.com",
+        "subject": "A visitor rang the bell",
+        "body_text": "Someone is waiting in the chat.",
+    },
+]
 
 
-def test_the_readme_screenshot(page: Page, page_stack: PageStack) -> None:
-    page_stack.enqueue(
-        {
-            "type": "ai_followup",
-            "domain": DOMAIN,
-            "to": "maria@example.org",
-            "subject": "Your conversation summary",
-            "body_text": "Hi Maria, thanks for chatting with us today.",
-            "body_html": SUMMARY_HTML,
-        },
-        {
-            "type": "invitation",
-            "domain": DOMAIN,
-            "to": "sam@acme.com",
-            "subject": "You are invited to collaborate on acme.com",
-            "body_text": "Join the acme.com workspace.",
-        },
-        {
-            "type": "visitor_capture",
-            "domain": DOMAIN,
-            "to": "lead@example.net",
-            "subject": "Thanks for your interest in Acme",
-            "body_text": "We will be in touch.",
-        },
-        {
-            "type": "escalation",
-            "domain": DOMAIN,
-            "to": "owner@acme.com",
-            "subject": "A visitor rang the bell",
-            "body_text": "Someone is waiting in the chat.",
-        },
-    )
+def test_the_readme_screenshots(page: Page, page_stack: PageStack) -> None:
+    page_stack.enqueue(*[{**message, "domain": DOMAIN} for message in EMAILS])
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(page_stack.url(token(DOMAIN, "beta.io")))
     page.get_by_role("combobox", name="Domain").select_option(DOMAIN)
     rows = page.locator("#log-body tr.job")
-    expect(rows).to_have_count(4)
-    expect(rows.locator(".badge", has_text=re.compile("queued|sending"))).to_have_count(0, timeout=30_000)
+    expect(rows).to_have_count(5)
+    # SES's reports are in: delivered, bounced, complained
+    for status in ("bounced", "complained"):
+        expect(rows.locator(".badge", has_text=status)).to_have_count(1, timeout=30_000)
+    expect(rows.locator(".badge", has_text=re.compile("queued|sending|sent$"))).to_have_count(0, timeout=30_000)
     rows.nth(0).get_by_role("checkbox").check()
-    rows.nth(1).get_by_role("checkbox").check()
-    rows.last.get_by_role("button", name="Show body").click()
-    expect(page.frame_locator("tr.detail iframe").get_by_role("heading")).to_be_visible()
+    rows.nth(3).get_by_role("checkbox").check()
     page.mouse.move(0, 0)
     OUTPUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUTPUT / "page.png"))
-    screenshot(page, "readme-full")
+
+    # One email opened: its facts, the HTML in its frame, the text, the timeline
+    opened = rows.filter(has_text="maria@example.org")
+    opened.locator("td.subject").click()
+    expect(page.frame_locator("tr.detail iframe").get_by_role("heading")).to_be_visible()
+    page.locator("tr.detail").scroll_into_view_if_needed()
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(OUTPUT / "page-email.png"))
+
+    # The same on a phone
+    page.set_viewport_size(PHONE)
+    page.goto(f"{page_stack.api}/?domain={DOMAIN}")
+    expect(rows).to_have_count(5)
+    page.screenshot(path=str(OUTPUT / "page-phone.png"))
+    screenshot(page, "readme-phone-full")
