@@ -104,7 +104,13 @@ def test_a_body_that_is_not_an_ses_event_is_refused(body: str) -> None:
 
 
 def test_a_reject_fails_only_what_was_not_delivered() -> None:
-    assert overridden_by(JobStatus.FAILED) == {JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENT, JobStatus.DELAYED}
+    assert overridden_by(JobStatus.FAILED) == {
+        JobStatus.QUEUED,
+        JobStatus.RETRYING,
+        JobStatus.SENDING,
+        JobStatus.SENT,
+        JobStatus.DELAYED,
+    }
     assert JobStatus.FAILED in overridden_by(JobStatus.DELIVERED)
     found = meaning(sample("ses_reject.json"))
     assert found.status is JobStatus.FAILED and found.error is not None and "Bad content" in found.error
