@@ -5,6 +5,7 @@ status (the strongest wins), one entry in ``events`` and the event's id in
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import Enum
 from typing import Any, NamedTuple
 
@@ -13,8 +14,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from common.adapters import index_keys
 from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.dynamo import UNPROCESSED_RETRIES, TableAdapter, storage_error, update_or_old
+from common.models.clock import to_rfc3339
 from common.models.errors import StorageError
-from common.models.job import EventEntry, Job, JobStatus, JobType
+from common.models.job import AttemptLogEntry, AttemptOutcome, EventEntry, Job, JobStatus, JobType
 
 
 class EventOutcome(Enum):
@@ -22,7 +24,6 @@ class EventOutcome(Enum):
     RECORDED = "recorded"  # the entry was added; the job keeps a status the event does not override
     DUPLICATE = "duplicate"  # this event was applied before: nothing written
     UNKNOWN_JOB = "unknown_job"  # no such job
-    NOT_SENT_YET = "not_sent_yet"  # the job is still ``sending``: apply the event later
 
 
 class EventWrite(NamedTuple):
@@ -37,7 +38,11 @@ class EventWrite(NamedTuple):
     entry: EventEntry
     status: JobStatus  # what the event makes the job
     moves_from: frozenset[JobStatus]  # the statuses it overrides (section 2's precedence)
-    error: str | None = None  # the job's ``error`` when the event moves it
+    error: str | None = None  # the job's ``error`` when the event moves it (``None``: it has none)
+    # When SES accepted the email and SES's message id: a job the event moves
+    # keeps those it has (the worker's), else takes these.
+    sent_at: datetime | None = None
+    message_id: str | None = None
 
 
 class EventResult(NamedTuple):
@@ -54,18 +59,24 @@ class SesEventWrites(TableAdapter):
 
         The write sets the event's status and exactly the index keys it needs
         (``index_keys.transition_from`` every status it may override, so no read
-        comes first), appends the entry to ``events`` and adds its id to
-        ``event_ids``; its condition refuses a job in any other status and an
-        event already applied. When the condition fails, the job as it was
-        comes back with the failure (no extra read) and decides:
+        comes first), ``sent_at`` and ``message_id`` where the job has none, the
+        event's ``error`` (or none: what an earlier status left is stale),
+        appends the entry to ``events`` and adds its id to ``event_ids``; it
+        removes the lease, so a worker still holding one writes nothing after
+        it. Its condition refuses a job in any other status and an event
+        already applied. When the condition fails, the job as it was comes back
+        with the failure (no extra read) and decides:
 
         - no such job: ``UNKNOWN_JOB``; the event id already there: ``DUPLICATE``;
-        - still ``sending`` (the worker's outcome write is due): ``NOT_SENT_YET``;
-        - a status the event does not override (a stronger one, or ``failed``,
-          ``canceled``, ``suppressed``): the entry alone is added, conditional on
-          that status (``RECORDED``): a second write, only for late events;
-        - a status it does override (the tags named another domain or type
-          than the job has): the same write built from the job itself.
+        - a status the event does not override (a stronger one, or, for a
+          delay or a reject, ``failed``, ``canceled``, ``suppressed``): the
+          entry alone is added, conditional on that status (``RECORDED``): a
+          second write, only for late events;
+        - a status it does override: the same write built from the job itself.
+          That is the way for a job still ``sending`` (the blind write leaves it
+          out): its attempt's outcome, which its worker can no longer write, is
+          logged as ``sent`` at SES's time; and for a job whose tags named
+          another domain or type than it has.
         """
         old: dict[str, Any] | None = None
         if write.domain is None or write.type is None or write.status.exceptional:
@@ -78,7 +89,8 @@ class SesEventWrites(TableAdapter):
             if old is None:
                 assert write.domain is not None and write.type is not None  # noqa: S101 - checked above
                 base = index_keys.KeyedJob(write.job_id, write.domain, write.type, "", write.status)
-                olds = [base._replace(status=status) for status in sorted(write.moves_from)]
+                blind = sorted(write.moves_from - {JobStatus.SENDING})
+                olds = [base._replace(status=status) for status in blind]
                 if JobStatus.SENT in write.moves_from:
                     olds.append(base._replace(status=JobStatus.SENT, parked=True))
                 outcome, found = self._event_update(write, base, olds, exact=None)
@@ -88,8 +100,6 @@ class SesEventWrites(TableAdapter):
                 job = Job.model_validate(old)
                 if write.event_id in (old.get("event_ids") or set()):
                     return EventResult(EventOutcome.DUPLICATE, job)
-                if job.status is JobStatus.SENDING:
-                    return EventResult(EventOutcome.NOT_SENT_YET, job)
                 before = index_keys.KeyedJob.from_item(old)
                 if job.status in write.moves_from:
                     outcome, found = self._event_update(write, before, [before], exact=before)
@@ -123,11 +133,25 @@ class SesEventWrites(TableAdapter):
             names[f"#k{n}"] = name
             values[f":k{n}"] = value
             sets.append(f"#k{n} = :k{n}")
+        names["#error"] = "error"
+        removes = sorted(change.remove)
         if write.error is not None:
-            names["#error"] = "error"
             values[":error"] = write.error
             sets.append("#error = :error")
-        removes = sorted(change.remove)
+        else:
+            removes.append("#error")
+        if write.sent_at is not None:
+            values[":sent_at"] = to_rfc3339(write.sent_at)
+            sets.append("sent_at = if_not_exists(sent_at, :sent_at)")
+        if write.message_id is not None:
+            values[":message_id"] = write.message_id
+            sets.append("message_id = if_not_exists(message_id, :message_id)")
+        if exact is not None and exact.status is JobStatus.SENDING:
+            # The attempt under way was accepted: its worker's outcome write
+            # (conditional on the lease removed here) can no longer log it.
+            attempt = AttemptLogEntry(at=write.sent_at or write.entry.at, outcome=AttemptOutcome.SENT)
+            values[":attempt"] = [attempt.model_dump(mode="json")]
+            sets.append("attempt_log = list_append(if_not_exists(attempt_log, :no_events), :attempt)")
         if not write.status.sweepable:
             removes += ["due_at", "lease_until", "lease_token"]
         expression = "SET " + ", ".join(sets) + " ADD event_ids :event_id_set"

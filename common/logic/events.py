@@ -11,21 +11,33 @@ Per event: the job is the one SES's echo of the ``job_id`` tag names; the
 event is written with one conditional update (``SesEventWrites.apply_event``):
 
 - an event applied twice leaves one entry: its identity (type, SES message
-  id, the event's own time and feedback id, recipients) is hashed into an id
-  the write refuses to add twice;
+  id, the event's own time and feedback id, recipients: SES's fields only,
+  never EventBridge's envelope, so a second publication of one event is the
+  same event) is hashed into an id the write refuses to add twice;
 - statuses follow section 2's precedence whatever the order of arrival:
   ``complained`` > ``bounced`` > ``delivered`` > ``delayed`` > ``sent``; a
   weaker event arriving late is still listed in ``events``;
+- SES's word outranks what the service recorded meanwhile (``RANK``): any
+  event proves that SES accepted the email, so it settles a job still
+  ``sending`` (the worker's outcome write failed or is not done: it is
+  refused afterwards, its lease gone), ``queued`` or ``retrying``; a
+  delivery, bounce or complaint also settles a job ``failed``, ``canceled``
+  or ``suppressed`` (an earlier attempt whose answer was lost was in fact
+  accepted). A job so moved gets SES's ``sent_at`` (the mail's timestamp) and
+  ``message_id``, and no stale ``error``;
 - ``reject`` (SES accepted the email, then found a virus) makes a job that
   was not delivered ``failed``, with SES's reason in ``error`` (``failed``
   ranks between ``delayed`` and ``delivered``: see ``RANK``);
 - a permanent bounce or a complaint puts the recipient on the job's domain's
-  suppression list (``suppress_recipient``); a transient bounce does not;
-- an event for an unknown job is logged (ids only) and dropped; one for a job
-  still ``sending`` goes back to the queue (the worker's outcome is due); a
-  record that is not an SES event goes back too, and ends in the queue's
-  dead-letter queue after ``maxReceiveCount`` receives: nothing is retried
-  forever.
+  suppression list (``suppress_recipient``); a transient bounce does not.
+  For a job already removed by retention, the event itself names the domain
+  (its ``domain`` tag, read by ``tagged_domain``) and the recipient: the
+  address is suppressed all the same;
+- an event for an unknown job is otherwise logged (ids only) and dropped; a
+  record that is not an SES event goes back to the queue, and ends in the
+  queue's dead-letter queue after ``maxReceiveCount`` receives: nothing is
+  retried forever. An event redriven from there, however late, is applied as
+  any other (its identity keeps it from being applied twice).
 
 Nothing here logs an address, a body, an account id or an ARN: SES's record
 carries all of them, and only ids, types and outcomes are logged.
@@ -55,6 +67,7 @@ from common.models.job import (
     EventEntry,
     JobStatus,
     JobType,
+    normalize_address,
 )
 from common.models.job import (
     EventType as JobEventType,
@@ -68,20 +81,25 @@ if TYPE_CHECKING:
 Clock = Callable[[], datetime]
 
 # ------------------------------------------------------------------ precedence
-# Section 2: complained > bounced > delivered > delayed > sent. A job not yet
-# sent by our records (queued, retrying: an earlier attempt SES did accept) is
-# below sent: SES's word settles it, and the claim then refuses to send it
-# again. ``failed`` sits between delayed and delivered: a reject (SES accepted
-# the email, then refused it) replaces what was not delivered, and SES's own
-# report of a delivery, bounce or complaint replaces a ``failed`` (the worker
-# took an ambiguous answer for a failure, or SES rejected a copy): SES knows.
-# So every pair of events ends in the same status whatever their order.
+# Section 2: complained > bounced > delivered > delayed > sent. Any event
+# proves that SES accepted the email, so every one replaces a status that says
+# it was not (yet) accepted: ``queued``, ``retrying`` (an earlier attempt SES
+# did accept) and ``sending`` (the worker's outcome write failed or is still
+# due; it is refused afterwards, and the claim never sends the job again).
+# ``failed``, ``canceled`` and ``suppressed`` sit between delayed and
+# delivered: SES's report of a delivery, bounce or complaint replaces them
+# (an attempt whose answer was lost was in fact accepted, or SES rejected a
+# copy: SES knows), a delay or a reject does not (a reject is ``failed``
+# itself). So every pair of events ends in the same status whatever their order.
 RANK: dict[JobStatus, int] = {
     JobStatus.QUEUED: -1,
     JobStatus.RETRYING: -1,
+    JobStatus.SENDING: -1,
     JobStatus.SENT: 0,
     JobStatus.DELAYED: 1,
     JobStatus.FAILED: 2,
+    JobStatus.CANCELED: 2,
+    JobStatus.SUPPRESSED: 2,
     JobStatus.DELIVERED: 3,
     JobStatus.BOUNCED: 4,
     JobStatus.COMPLAINED: 5,
@@ -89,9 +107,7 @@ RANK: dict[JobStatus, int] = {
 
 
 def overridden_by(status: JobStatus) -> frozenset[JobStatus]:
-    """The statuses an event standing for ``status`` replaces: every weaker one.
-    Nothing replaces ``canceled`` or ``suppressed`` (never sent), and ``sending``
-    waits for its worker's outcome."""
+    """The statuses an event standing for ``status`` replaces: every weaker one."""
     return frozenset(s for s, rank in RANK.items() if rank < RANK[status])
 
 
@@ -204,6 +220,8 @@ _REJECTS: dict[str, str] = {"Bad content": "SES found a virus in it"}
 COMPLAINT_WORDS = "the recipient marked this email as spam"
 SUPPRESSED_WORDS = "the address is now on the domain's suppression list"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_DOMAIN_TAG = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
 
 
 def _clean(text: str, limit: int) -> str:
@@ -243,6 +261,8 @@ class Interpreted(NamedTuple):
     error: str | None  # the job's ``error`` when the event moves it
     suppression: str | None  # "bounced" | "complained": the recipient goes on the domain's list
     ses_message_id: str
+    sent_at: datetime  # when SES accepted the email (the mail's timestamp)
+    recipients: tuple[str, ...] = ()  # the addresses the event is about, as SES gives them
 
 
 class NotAnSesEvent(EmailOpsError):
@@ -255,11 +275,30 @@ class Ignored(Exception):
     """An SES event this service does not act on (no job tag, or a type not subscribed)."""
 
 
-def event_id(record: SesRecord, at: datetime, feedback_id: str | None, recipients: list[str]) -> str:
+def event_id(record: SesRecord, at: datetime | None, feedback_id: str | None, recipients: list[str]) -> str:
     """What makes two deliveries of one event the same event: SES's type, its
-    message id, the event's own time, its feedback id and its recipients."""
-    identity = [record.event_type, record.mail.message_id, at.isoformat(), feedback_id or "", sorted(recipients)]
+    message id, the event's own time (``None`` for a reject, which has none:
+    one per email), its feedback id and its recipients. SES's fields only:
+    EventBridge's envelope (its ``id``, its ``time``) differs between two
+    publications of one event."""
+    when = at.isoformat() if at is not None else ""
+    identity = [record.event_type, record.mail.message_id, when, feedback_id or "", sorted(recipients)]
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:20]
+
+
+def tagged_domain(mail: SesMail) -> str | None:
+    """The domain the ``domain`` tag names, or ``None`` when it names none.
+
+    The one place the tag is read: the worker writes it in the characters SES
+    allows in a tag's value (letters, digits, ``_`` and ``-``), a ``.`` as
+    ``_``. A domain (letters, digits, ``-`` and ``.``) never holds a ``_``, so
+    the reading is exact, and a tag written before that encoding
+    (``acme.com``) reads the same."""
+    value = mail.tag("domain")
+    if value is None:
+        return None
+    domain = value.replace("_", ".").lower()
+    return domain if _DOMAIN_TAG.match(domain) else None
 
 
 class _Meaning(NamedTuple):
@@ -271,6 +310,7 @@ class _Meaning(NamedTuple):
     suppression: str | None = None
     feedback_id: str | None = None
     recipients: tuple[str, ...] = ()
+    dated: bool = True  # ``at`` is the event's own time (a reject has none)
 
 
 def _addresses(recipients: list[SesRecipientStatus]) -> tuple[str, ...]:
@@ -337,13 +377,14 @@ def _delay(delay: SesDeliveryDelay) -> _Meaning:
 
 
 def _reject(reject: SesReject, at: datetime) -> _Meaning:
+    """A reject has no time of its own: ``at`` is the mail's (when SES accepted it)."""
     why = _REJECTS.get(reject.reason)
     detail = (
         f"Rejected by SES after it was accepted: {_clean(reject.reason, 60)}"
         + (f" ({why})" if why else "")
         + "; it was not delivered. Remove the offending content and send it again."
     )
-    return _Meaning(at, JobEventType.REJECTED, JobStatus.FAILED, detail, error=detail)
+    return _Meaning(at, JobEventType.REJECTED, JobStatus.FAILED, detail, error=detail, dated=False)
 
 
 def _meaning(event: SesEventBridgeEvent) -> _Meaning:
@@ -357,8 +398,8 @@ def _meaning(event: SesEventBridgeEvent) -> _Meaning:
     if record.event_type == "DeliveryDelay" and record.delivery_delay is not None:
         return _delay(record.delivery_delay)
     if record.event_type == "Reject" and record.reject is not None:
-        # A reject has no time of its own: EventBridge's, else the send's.
-        return _reject(record.reject, event.time or record.mail.timestamp or utc_now())
+        # A reject has no time of its own: the send's (SES's), else EventBridge's.
+        return _reject(record.reject, record.mail.timestamp or event.time or utc_now())
     raise Ignored(f"event type {record.event_type!r} is not acted on")
 
 
@@ -376,14 +417,17 @@ def interpret(event: SesEventBridgeEvent) -> Interpreted:
     entry = EventEntry(at=meaning.at, type=meaning.kind, detail=_clean(meaning.detail, MAX_EVENT_DETAIL_CHARS))
     return Interpreted(
         job_id=job_id,
-        domain=record.mail.tag("domain"),
+        domain=tagged_domain(record.mail),
         job_type=job_type,
-        event_id=event_id(record, entry.at, meaning.feedback_id, list(meaning.recipients)),
+        event_id=event_id(record, entry.at if meaning.dated else None, meaning.feedback_id, list(meaning.recipients)),
         entry=entry,
         status=meaning.status,
         error=meaning.error,
         suppression=meaning.suppression,
         ses_message_id=record.mail.message_id,
+        # SES's own time of acceptance; an event always comes after it.
+        sent_at=record.mail.timestamp or meaning.at,
+        recipients=meaning.recipients,
     )
 
 
@@ -395,12 +439,6 @@ _METRIC_FOR: dict[JobEventType, str] = {
     JobEventType.COMPLAINED: "EmailsComplained",
     JobEventType.REJECTED: "EmailsRejected",
 }
-
-
-class NotSentYet(EmailOpsError):
-    """The event's job is still being sent: the record goes back to the queue."""
-
-    code = "not_sent_yet"
 
 
 def suppress_recipient(
@@ -438,13 +476,14 @@ def apply(
             status=meaning.status,
             moves_from=overridden_by(meaning.status),
             error=meaning.error,
+            sent_at=meaning.sent_at,
+            message_id=meaning.ses_message_id,
         )
     )
-    if result.outcome is EventOutcome.NOT_SENT_YET:
-        raise NotSentYet("the job is still being sent; the event is applied once the worker has finished")
-    suppressed = False
+    if meaning.suppression is None:
+        return Applied(result.outcome, meaning)
     job: Job | None = result.job
-    if meaning.suppression is not None and job is not None:
+    if job is not None:
         # Also on a duplicate: the first delivery may have stopped between its two writes.
         suppressed = suppress_recipient(
             suppressions,
@@ -454,7 +493,34 @@ def apply(
             job_id=job.job_id,
             now=clock(),
         )
+        return Applied(result.outcome, meaning, suppressed)
+    # No such job (removed by retention): the event names the domain and the
+    # recipient itself, and a late complaint must still suppress.
+    suppressed = False
+    if meaning.domain is not None:
+        for email in _stored_forms(meaning.recipients):
+            wrote = suppress_recipient(
+                suppressions,
+                domain=meaning.domain,
+                email=email,
+                reason=meaning.suppression,
+                job_id=meaning.job_id,
+                now=clock(),
+            )
+            suppressed = suppressed or wrote
     return Applied(result.outcome, meaning, suppressed)
+
+
+def _stored_forms(addresses: tuple[str, ...]) -> list[str]:
+    """SES's addresses (a domain in Punycode) as the service stores them
+    (``normalize_address``: the domain in Unicode), those it could not read left out."""
+    stored = []
+    for address in addresses:
+        try:
+            stored.append(normalize_address(address))
+        except ValueError:
+            continue
+    return stored
 
 
 def parse_record(body: str) -> SesEventBridgeEvent:
@@ -483,10 +549,6 @@ def process_batch(
             logger.info("SES event ignored", extra=keys | {"reason": str(exc)})
             metrics.add_metric(name="SesEventsIgnored", unit=MetricUnit.Count, value=1)
             return "ignored"
-        except NotSentYet as exc:
-            logger.info("SES event for a job still sending; it goes back to the queue", extra=keys)
-            metrics.add_metric(name="SesEventsPostponed", unit=MetricUnit.Count, value=1)
-            raise exc
         except EmailOpsError as exc:
             logger.error("SES event failed; it goes back to the queue", extra=keys | {"reason": str(exc)})
             raise
@@ -502,8 +564,12 @@ def process_batch(
             "suppressed": done.suppressed,
         }
         if done.outcome is EventOutcome.UNKNOWN_JOB:
+            # Past retention, or never ours: nothing to write to, but a
+            # permanent bounce or a complaint still suppressed its recipient.
             logger.warning("SES event for an unknown job: dropped", extra=keys)
             metrics.add_metric(name="SesEventsUnknownJob", unit=MetricUnit.Count, value=1)
+            if done.suppressed:
+                metrics.add_metric(name="RecipientsSuppressed", unit=MetricUnit.Count, value=1)
             return str(done.outcome.value)
         if done.outcome is EventOutcome.DUPLICATE:
             metrics.add_metric(name="SesEventsDuplicate", unit=MetricUnit.Count, value=1)

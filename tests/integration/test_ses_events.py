@@ -27,11 +27,21 @@ import pytest
 from common.adapters import index_keys as keys
 from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.bodies import BodyStore
+from common.adapters.job_claims import ClaimOutcome
 from common.adapters.suppressions import suppression_pk
 from common.logic.events import RANK, overridden_by
 from common.logic.listing import job_detail
 from common.models.api import Caller
-from common.models.job import Bodies, Job, JobStatus, JobType, new_job_id
+from common.models.job import (
+    AttemptLogEntry,
+    AttemptOutcome,
+    Bodies,
+    Job,
+    JobStatus,
+    JobType,
+    QueueMessage,
+    new_job_id,
+)
 from local.jobs_table import JobsTable
 from local.template import Stack
 from tests.helpers import load_function, put_with_bodies
@@ -54,6 +64,12 @@ STATUS_OF = {
     "reject": JobStatus.FAILED,
 }
 
+
+# The statuses of a job SES accepted by the service's own record.
+SENT_STATUSES = frozenset(
+    {JobStatus.SENT, JobStatus.DELAYED, JobStatus.DELIVERED, JobStatus.BOUNCED, JobStatus.COMPLAINED}
+)
+
 TYPE_OF = {
     "delivery": "delivered",
     "delay": "delayed",
@@ -68,6 +84,14 @@ def sample(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / FIXTURES[name]).read_text())
 
 
+def _mail_timestamp(name: str) -> datetime:
+    """When SES accepted the sample's email (its ``mail.timestamp``)."""
+    return datetime.fromisoformat(sample(name)["detail"]["mail"]["timestamp"].replace("Z", "+00:00"))
+
+
+MAIL_TIMESTAMP = {name: _mail_timestamp(name) for name in FIXTURES}
+
+
 class Events:
     """The jobs table, and SesEventsFunction's handler fed SQS batches."""
 
@@ -79,7 +103,7 @@ class Events:
         self.bodies = BodyStore(self.client, stack.names["JobsTable"], boto3.client("s3"), stack.names["BodiesBucket"])
         self.handler = load_function("ses_events").handler
 
-    def job(self, status: JobStatus = JobStatus.SENT, *, recipient: str | None = None) -> Job:
+    def job(self, status: JobStatus = JobStatus.SENT, *, recipient: str | None = None, error: str | None = None) -> Job:
         domain = f"d{uuid.uuid4().hex[:10]}.com"
         job_id, created_at = new_job_id()
         job = Job(
@@ -92,7 +116,9 @@ class Events:
             body=job_id,
             status=status,
             attempts=1 if status.past_sending else 0,
-            message_id=f"ses-{job_id}" if status.past_sending else None,
+            message_id=f"ses-{job_id}" if status in SENT_STATUSES else None,
+            sent_at=created_at if status in SENT_STATUSES else None,
+            error=error,
         )
         put_with_bodies(self.table, self.bodies, [job], {job_id: Bodies(text="hello")}, due_at=0)
         return job
@@ -220,6 +246,25 @@ def test_an_event_applied_twice_leaves_one_entry(events: Events, name: str) -> N
     assert stored.status is STATUS_OF[name]
 
 
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_one_event_published_twice_is_one_entry(events: Events, name: str) -> None:
+    # Given one SES event put on the bus twice: EventBridge's envelope differs (its id and time)
+    job = events.job()
+    first = events.envelope(name, job)
+    again = copy.deepcopy(first)
+    again["id"] = str(uuid.uuid4())
+    again["time"] = "2026-12-06T10:00:00Z"
+    # When both arrive, in separate batches
+    assert events.deliver(first) == NO_FAILURES
+    assert events.deliver(again) == NO_FAILURES
+    # Then the job lists it once, dated by SES (a reject by the mail's timestamp: it has no time of its own)
+    stored = events.stored(job.job_id)
+    assert [e.type.value for e in stored.events] == [TYPE_OF[name]]
+    assert stored.events[0].at.year < 2026
+    if name == "reject":
+        assert stored.events[0].at == MAIL_TIMESTAMP["reject"]
+
+
 def test_a_second_event_of_the_same_type_is_a_distinct_entry(events: Events) -> None:
     job = events.job()
     first = events.envelope("delay", job)
@@ -251,8 +296,15 @@ def test_statuses_never_move_back(events: Events) -> None:
     for status in RANK:
         assert status not in overridden_by(status)
         assert all(RANK[weaker] < RANK[status] for weaker in overridden_by(status))
-    assert JobStatus.SENDING not in set().union(*(overridden_by(s) for s in RANK))
-    assert JobStatus.CANCELED not in set().union(*(overridden_by(s) for s in RANK))
+    # Only SES's proof of delivery (or of its failure) replaces what was never sent by our record
+    never_sent = {JobStatus.CANCELED, JobStatus.SUPPRESSED, JobStatus.FAILED}
+    for status in (JobStatus.DELIVERED, JobStatus.BOUNCED, JobStatus.COMPLAINED):
+        assert never_sent <= overridden_by(status)
+    for status in (JobStatus.DELAYED, JobStatus.FAILED):
+        assert not never_sent & overridden_by(status)
+    # Any event proves the send: a job still sending, queued or retrying is settled by all
+    for status in {STATUS_OF[name] for name in FIXTURES}:
+        assert {JobStatus.SENDING, JobStatus.QUEUED, JobStatus.RETRYING} <= overridden_by(status)
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
@@ -268,13 +320,66 @@ def test_a_parked_sent_job_takes_its_late_event_and_leaves_the_parked_index(even
 
 
 # ------------------------------------------------------------------ jobs not (or not yet) there
-def test_an_event_for_an_unknown_job_is_dropped_without_writing(events: Events) -> None:
+@pytest.mark.parametrize("name", ["delivery", "delay", "transient", "reject"])
+def test_an_event_for_an_unknown_job_is_dropped_without_writing(events: Events, name: str) -> None:
     ghost = events.job()
     ghost_id, _ = new_job_id()
-    event = events.envelope("bounce", ghost.model_copy(update={"job_id": ghost_id}))
+    event = events.envelope(name, ghost.model_copy(update={"job_id": ghost_id}))
     assert events.deliver(event) == NO_FAILURES  # acknowledged: never retried
     assert events.item(ghost_id) == {}
-    assert events.suppression(ghost.domain, ghost.recipient) == {}
+    for address in (ghost.recipient, "recipient@example.com"):
+        assert events.suppression(ghost.domain, address) == {}
+
+
+def _removed_by_retention(events: Events, name: str, recipient: str, **tags: str) -> tuple[Job, dict[str, Any]]:
+    """A job's permanent bounce or complaint, its job already deleted (TTL)."""
+    job = events.job(recipient=recipient)
+    event = events.envelope(name, job, **tags)
+    kind = "bouncedRecipients" if name == "bounce" else "complainedRecipients"
+    event["detail"][name][kind][0]["emailAddress"] = recipient
+    events.client.delete_item(TableName=events.stack.names["JobsTable"], Key={"pk": {"S": job.job_id}})
+    return job, event
+
+
+@pytest.mark.parametrize(("name", "reason"), [("bounce", "bounced"), ("complaint", "complained")])
+def test_a_late_event_for_a_job_removed_by_retention_still_suppresses(events: Events, name: str, reason: str) -> None:
+    # Given a complaint (or a permanent bounce) arriving after retention removed its job;
+    # SES names the address with its domain in Punycode
+    job, event = _removed_by_retention(events, name, "Visitor@xn--bcher-kva.de")
+    # When it is applied
+    assert events.deliver(event) == NO_FAILURES
+    # Then no job comes back, but the address is on the domain's list, as stored addresses are
+    assert events.item(job.job_id) == {}
+    entry = events.suppression(job.domain, "visitor@bücher.de")
+    assert {k: entry[k] for k in ("domain", "email", "reason", "job_id")} == {
+        "domain": job.domain,
+        "email": "visitor@bücher.de",
+        "reason": reason,
+        "job_id": job.job_id,
+    }
+    # And it is listed like any other entry
+    assert entry["spk"] == job.domain
+
+
+def test_the_domain_tag_is_read_in_its_tag_safe_form_too(events: Events) -> None:
+    # SES allows letters, digits, "_" and "-" in a tag's value: the domain's dots written "_"
+    job, event = _removed_by_retention(events, "complaint", "reader@example.org")
+    event["detail"]["mail"]["tags"]["domain"] = [job.domain.replace(".", "_")]
+    assert events.deliver(event) == NO_FAILURES
+    assert events.suppression(job.domain, "reader@example.org")["reason"] == "complained"
+
+
+@pytest.mark.parametrize("domain_tag", [None, "not a domain", "-bad-.com"])
+def test_a_late_complaint_without_a_readable_domain_suppresses_nothing(events: Events, domain_tag: str | None) -> None:
+    job, event = _removed_by_retention(events, "complaint", "reader@example.org")
+    tags = event["detail"]["mail"]["tags"]
+    if domain_tag is None:
+        del tags["domain"]
+    else:
+        tags["domain"] = [domain_tag]
+    assert events.deliver(event) == NO_FAILURES
+    assert events.suppression(job.domain, "reader@example.org") == {}
+    assert events.item(job.job_id) == {}
 
 
 def test_an_event_without_a_job_tag_is_acknowledged_and_ignored(events: Events) -> None:
@@ -293,21 +398,108 @@ def test_a_record_that_is_not_an_ses_event_goes_back_to_the_queue(events: Events
     assert events.stored(job.job_id).status is JobStatus.DELIVERED
 
 
-def test_an_event_for_a_job_still_sending_waits_for_the_worker(events: Events) -> None:
-    job = events.job(JobStatus.SENDING)
-    result = events.deliver(events.envelope("delivery", job))
-    assert result == {"batchItemFailures": [{"itemIdentifier": events.last_ids[0]}]}
+# ------------------------------------------------------------------ SES's word outranks ours
+def _claimed(events: Events) -> tuple[Job, int]:
+    """A queued job a worker has claimed (``sending``, its lease ``worker-1``); returns it and the claim's time."""
+    job = events.job(JobStatus.QUEUED)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    claim = events.table.claim(QueueMessage.for_job(job), now_ms=now_ms, lease_seconds=60, token="worker-1", due_at=1)
+    assert claim.outcome is ClaimOutcome.CLAIMED and claim.job is not None
+    return claim.job, now_ms
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_an_event_for_a_job_still_sending_records_the_send(events: Events, name: str) -> None:
+    # Given a worker holds the job: SES accepted it, and the worker's outcome write failed (or is not done)
+    job, now_ms = _claimed(events)
+    event = events.envelope(name, job)
+    event["detail"]["mail"]["messageId"] = "ses-accepted-1"
+    # When its event arrives
+    assert events.deliver(event) == NO_FAILURES
+    # Then the job takes the event's status, with SES's time of acceptance and message id
     stored = events.stored(job.job_id)
-    assert (stored.status, stored.events) == (JobStatus.SENDING, [])
+    assert stored.status is STATUS_OF[name]
+    assert stored.sent_at == MAIL_TIMESTAMP[name]
+    assert stored.message_id == "ses-accepted-1"
+    assert [e.type.value for e in stored.events] == [TYPE_OF[name]]
+    # The attempt is logged as SES reports it, as its worker would have
+    assert [(a.outcome.value, a.at) for a in stored.attempt_log] == [("sent", MAIL_TIMESTAMP[name])]
+    assert stored.attempts == 1
+    item = events.item(job.job_id)
+    assert not {"lease_token", "lease_until", "due_at"} & set(item)
+    assert_keys_match_status(item)
+    # And no claim takes it again, even once its lease has expired
+    later = events.table.claim(
+        QueueMessage.for_job(job), now_ms=now_ms + 3_600_000, lease_seconds=60, token="worker-2", due_at=1
+    )
+    assert later.outcome is ClaimOutcome.FINAL
+    # And the worker still holding the old lease cannot write its outcome over SES's word
+    entry = AttemptLogEntry(at=datetime.now(UTC), outcome=AttemptOutcome.SENT)
+    for status in (JobStatus.SENT, JobStatus.RETRYING, JobStatus.FAILED):
+        assert not events.table.record_attempt(
+            job, token="worker-1", entry=entry, status=status, message_id="other", sent_at=datetime.now(UTC)
+        )
+    assert events.item(job.job_id) == item
 
 
-@pytest.mark.parametrize("status", [JobStatus.CANCELED, JobStatus.SUPPRESSED])
-def test_a_job_never_sent_keeps_its_status_and_lists_the_event(events: Events, status: JobStatus) -> None:
-    job = events.job(status)
+# The statuses that say "never accepted" by the service's record, with the error each leaves.
+NEVER_ACCEPTED = {
+    JobStatus.RETRYING: "RequestTimeout: SES did not answer in time; it is tried again automatically",
+    JobStatus.CANCELED: None,
+    JobStatus.FAILED: "RequestTimeout: SES did not answer in time; not tried again so that it is not sent twice",
+    JobStatus.SUPPRESSED: "Not sent: the address is on the domain's suppression list (unsubscribed).",
+}
+
+
+@pytest.mark.parametrize("status", sorted(NEVER_ACCEPTED))
+@pytest.mark.parametrize("name", ["delivery", "bounce", "transient", "complaint"])
+def test_ses_delivery_bounce_or_complaint_outranks_what_the_service_recorded(
+    events: Events, status: JobStatus, name: str
+) -> None:
+    # Given a job the service recorded as not accepted, whose earlier attempt SES did accept
+    job = events.job(status, error=NEVER_ACCEPTED[status])
+    assert (job.sent_at, job.message_id) == (None, None)
+    event = events.envelope(name, job)
+    event["detail"]["mail"]["messageId"] = "ses-accepted-1"
+    # When SES reports what became of it
+    assert events.deliver(event) == NO_FAILURES
+    # Then the job shows what SES reports, with SES's sent_at and message id, and no stale error
+    stored = events.stored(job.job_id)
+    assert stored.status is STATUS_OF[name]
+    assert stored.sent_at == MAIL_TIMESTAMP[name]
+    assert stored.message_id == "ses-accepted-1"
+    assert stored.error == (stored.events[0].detail if stored.status is JobStatus.BOUNCED else None)
+    # And its index keys are exactly those of its new status (out of the old status's sparse indexes)
+    item = events.item(job.job_id)
+    assert_keys_match_status(item)
+    assert f"#{status.value}" not in str(item.get("esk", "")) + str(item.get("rek", ""))
+
+
+@pytest.mark.parametrize("status", [JobStatus.CANCELED, JobStatus.SUPPRESSED, JobStatus.FAILED])
+@pytest.mark.parametrize("name", ["delay", "reject"])
+def test_a_delay_or_a_reject_leaves_a_job_never_sent_as_it_was_and_lists_the_event(
+    events: Events, status: JobStatus, name: str
+) -> None:
+    job = events.job(status, error=NEVER_ACCEPTED[status])
+    assert events.deliver(events.envelope(name, job)) == NO_FAILURES
+    stored = events.stored(job.job_id)
+    assert (stored.status, stored.error, stored.sent_at) == (status, NEVER_ACCEPTED[status], None)
+    assert [e.type.value for e in stored.events] == [TYPE_OF[name]]
+    assert_keys_match_status(events.item(job.job_id))
+
+
+def test_a_failed_job_delivered_by_a_late_event_has_its_sent_at_and_no_stale_error(events: Events) -> None:
+    # Given a job the worker failed (an ambiguous answer), then SES's reject of another copy
+    job = events.job(JobStatus.FAILED, error=NEVER_ACCEPTED[JobStatus.FAILED])
+    assert events.deliver(events.envelope("reject", job)) == NO_FAILURES
+    assert events.stored(job.job_id).status is JobStatus.FAILED
+    # When SES's delivery arrives late
     assert events.deliver(events.envelope("delivery", job)) == NO_FAILURES
+    # Then it is delivered, dated by SES, with no error left from either
     stored = events.stored(job.job_id)
-    assert stored.status is status
-    assert [e.type.value for e in stored.events] == ["delivered"]
+    assert (stored.status, stored.error, stored.sent_at) == (JobStatus.DELIVERED, None, MAIL_TIMESTAMP["delivery"])
+    assert sorted(e.type.value for e in stored.events) == ["delivered", "rejected"]
+    assert_keys_match_status(events.item(job.job_id))
 
 
 def test_an_accepted_send_the_worker_took_for_a_retry_is_settled_by_ses(events: Events) -> None:

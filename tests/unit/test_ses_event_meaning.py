@@ -77,6 +77,58 @@ def test_an_event_identity_is_stable_and_changes_with_the_event() -> None:
     assert meaning(first).event_id != meaning(later).event_id
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ses_delivery.json",
+        "ses_delivery_delay.json",
+        "ses_bounce_permanent.json",
+        "ses_complaint.json",
+        "ses_reject.json",
+    ],
+)
+def test_an_event_identity_ignores_eventbridges_envelope(name: str) -> None:
+    # A second publication of one SES event: another envelope id and time
+    first = sample(name)
+    again = copy.deepcopy(first)
+    again["id"], again["time"] = "another-eventbridge-id", "2026-12-06T10:00:00Z"
+    assert meaning(first).event_id == meaning(again).event_id
+    assert meaning(first).entry.at == meaning(again).entry.at
+
+
+def test_a_reject_is_one_per_email_and_dated_by_the_mail() -> None:
+    first = sample("ses_reject.json")
+    other_email = copy.deepcopy(first)
+    other_email["detail"]["mail"]["messageId"] = "another-ses-message-id"
+    assert meaning(first).event_id != meaning(other_email).event_id
+    assert meaning(first).entry.at.isoformat() == "2016-10-14T17:38:15.211000+00:00"
+    assert meaning(first).sent_at == meaning(first).entry.at
+
+
+@pytest.mark.parametrize(
+    ("tag", "domain"),
+    [
+        ("acme.com", "acme.com"),  # as written before the tag-safe encoding
+        ("acme_com", "acme.com"),  # SES's tag characters: dots written "_"
+        ("mail_acme-corp_co_uk", "mail.acme-corp.co.uk"),
+        ("ACME_COM", "acme.com"),
+        ("localhost", None),
+        ("-acme_com", None),
+        ("acme__com", None),
+        ("acme.com/x", None),
+        ("", None),
+    ],
+)
+def test_the_domain_tag_is_read_in_one_place(tag: str, domain: str | None) -> None:
+    assert meaning(sample("ses_delivery.json", domain=tag)).domain == domain
+
+
+def test_the_event_carries_ses_time_of_acceptance_and_its_recipients() -> None:
+    found = meaning(sample("ses_complaint.json"))
+    assert found.sent_at.isoformat() == "2017-08-05T00:40:01.123000+00:00"
+    assert found.recipients == ("recipient@example.com",)
+
+
 def test_the_tags_name_the_job_and_a_missing_tag_is_ignored() -> None:
     found = meaning(sample("ses_delivery.json"))
     assert (found.job_id, found.domain, found.job_type.value if found.job_type else None) == (
@@ -104,7 +156,13 @@ def test_a_body_that_is_not_an_ses_event_is_refused(body: str) -> None:
 
 
 def test_a_reject_fails_only_what_was_not_delivered() -> None:
-    assert overridden_by(JobStatus.FAILED) == {JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENT, JobStatus.DELAYED}
+    assert overridden_by(JobStatus.FAILED) == {
+        JobStatus.QUEUED,
+        JobStatus.RETRYING,
+        JobStatus.SENDING,
+        JobStatus.SENT,
+        JobStatus.DELAYED,
+    }
     assert JobStatus.FAILED in overridden_by(JobStatus.DELIVERED)
     found = meaning(sample("ses_reject.json"))
     assert found.status is JobStatus.FAILED and found.error is not None and "Bad content" in found.error
