@@ -412,7 +412,11 @@ def section(m: CapacityModel, *, worst_wru: float) -> str:
             "",
             table(["model", "index", "hottest keys", "units per email", "emails/s at 1,000 WRU/s"], hot),
             "",
-            f"`ByRecipient` is keyed by the address: {m.per_address:,.0f} emails a second to one address.",
+            (
+                f"`ByRecipient` is keyed by the address: {m.per_address:,.0f} emails a second to one address."
+                if m.per_address != float("inf")
+                else "No write of `ByRecipient` was measured."
+            ),
             f"One bulk send may drain at {m.per_bulk.emails_per_second:,.0f} emails a second before one of its",
             "own keys passes the limit; the bulk queue drains at most at SES's sending rate (figure 10), so a",
             "domain sending several bulks at once is bound by the rates above. A job's own items are written a",

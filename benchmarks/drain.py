@@ -172,9 +172,10 @@ def _stack(workdir: Path, rate: float, *, parameters: dict[str, str], schedule_s
 
 
 def _rate(bench: BenchStack, rate: float) -> tuple[float | None, bool]:
-    """The rate GetAccount reads back; a stub of the benchmarks' own when the stack has none."""
+    """The rate GetAccount reads back (None: it did not answer it), and whether a stub of
+    the benchmarks' own stands in: only where the local stack sets no rate itself."""
     reported = bench.reported_send_rate()
-    if reported is not None and abs(reported - rate) < 1e-6:
+    if (reported is not None and abs(reported - rate) < 1e-6) or bench.stack_has_send_rate():
         return reported, False
     bench.install_stub_send_rate(rate)
     return bench.reported_send_rate(), True
@@ -378,12 +379,15 @@ def notes(f: DrainFigure) -> list[str]:
 def section(f: DrainFigure) -> str:
     d = f.drain
     met = d.ratio <= d.goal_ratio
-    source = (
-        "a stub of the benchmarks' own (the local stack had no SES rate: `GetAccount` did not answer the rate"
-        " set), throttling `SendEmail` past it as SES does"
-        if d.stub
-        else f"the embedded SES's own, set to {d.rate:g} and read back with `GetAccount` ({d.reported_rate:g})"
-    )
+    if d.stub:
+        source = (
+            "a stub of the benchmarks' own (the local stack sets no SES rate), throttling `SendEmail` past it"
+            " as SES does"
+        )
+    elif d.reported_rate is None:
+        source = f"the embedded SES's own, set to {d.rate:g}; `GetAccount` did not answer it"
+    else:
+        source = f"the embedded SES's own, set to {d.rate:g} and read back with `GetAccount` ({d.reported_rate:g})"
     parameters = ", ".join(f"`{k}={v}`" for k, v in sorted(d.parameters.items())) or "none"
     rows = [
         ["emails", f"{d.emails:,}"],

@@ -241,6 +241,11 @@ class BenchStack:
         rate = quota.get("MaxSendRate")
         return float(rate) if rate is not None else None
 
+    @staticmethod
+    def stack_has_send_rate() -> bool:
+        """Whether the local stack sets the embedded SES's send rate itself."""
+        return any(f.name == "ses_max_send_rate" for f in dataclasses.fields(Settings))
+
     def install_stub_send_rate(self, rate: float) -> None:
         """A send rate of the benchmarks' own on the embedded SES (for a local stack
         that has none): ``SendEmail`` past ``rate`` a second is refused as SES refuses

@@ -50,9 +50,13 @@ def test_a_child_s_result_reads_back_as_it_was_written() -> None:
 
 
 class _Bench:
-    def __init__(self, reported: float | None) -> None:
+    def __init__(self, reported: float | None, *, has_rate: bool = False) -> None:
         self.reported = reported
+        self.has_rate = has_rate
         self.stub: float | None = None
+
+    def stack_has_send_rate(self) -> bool:
+        return self.has_rate
 
     def reported_send_rate(self) -> float | None:
         return self.reported
@@ -72,6 +76,13 @@ def test_the_rate_is_read_back_and_a_stub_stands_in_only_where_the_stack_has_non
 
     assert (found, stubbed) == (20.0, stub)
     assert bench.stub == (20.0 if stub else None)
+
+
+def test_a_stack_that_sets_the_rate_itself_gets_no_stub_even_unread() -> None:
+    bench: Any = _Bench(None, has_rate=True)
+
+    assert drain._rate(bench, 20.0) == (None, False)
+    assert bench.stub is None
 
 
 def test_the_page_says_when_the_rate_was_a_stub_and_whether_the_goal_was_met() -> None:
