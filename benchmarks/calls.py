@@ -48,6 +48,7 @@ IDEMPOTENCY_PUT = ("dynamodb", "PutItem (IdempotencyTable)")
 IDEMPOTENCY_UPDATE = ("dynamodb", "UpdateItem (IdempotencyTable)")
 EVENTS_QUEUE = "SesEventsQueue"
 PUT_EVENTS = ("events", "PutEvents")  # the emulated SES's: SES's side, not the service's
+SES_SOURCE = "aws.ses"  # the source of SES's own events
 # The event source mapping's: Lambda's pollers receive and delete, the functions never do.
 EVENT_SOURCE = frozenset({RECEIVE, DELETE})
 LONG_POLL_SECONDS = 1.5  # the local pollers' long poll, with a margin
@@ -447,9 +448,19 @@ def _drain(
 
 def _events(bench: BenchStack, segment: Segment, emails: int, before: Observed, after: Observed) -> EventsResult:
     """The stretch from the worker's last send until every job reads ``delivered``:
-    the emulated SES's PutEvents, then SesEventsFunction's receives, writes and deletes."""
+    the emulated SES's PutEvents, then SesEventsFunction's receives, writes and deletes
+    (a PutEvents of the service's own, of events that are not SES's, is counted)."""
     calls = _calls(bench, segment)
-    not_ours = {PUT_EVENTS: calls.pop(PUT_EVENTS, 0)}
+    ses = sum(
+        1
+        for call, body in segment.requests
+        if (call.service, call.action) == PUT_EVENTS
+        and all(entry.get("Source") == SES_SOURCE for entry in body.get("Entries") or [{}])
+    )
+    puts = calls.pop(PUT_EVENTS, 0)
+    not_ours = {PUT_EVENTS: min(ses, puts)}
+    if puts > ses:
+        calls[PUT_EVENTS] = puts - ses
     productive = after.receives_with_messages - before.receives_with_messages
     recorded_receives = calls.pop(RECEIVE, 0)
     calls[RECEIVE] = productive

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from benchmarks.calls import (
     WorkerResult,
 )
 from benchmarks.cancel import GATEWAY_SECONDS, CancelCost, summary_row
+from benchmarks.recording import Call, Observed, Segment
 
 CALLS = Path(calls.__file__)
 
@@ -124,3 +126,22 @@ def test_figure_8_s_summary_row_sets_the_request_against_the_gateway_s_limit() -
     assert "1,000" in row.what
     assert row.measured == "8.7 s"
     assert row.ratio == 8.7 / GATEWAY_SECONDS
+
+
+def test_ses_s_own_publishing_is_set_apart_and_the_service_s_events_are_counted() -> None:
+    # Given an events stretch: SES's PutEvents of a delivery, and one of the service's own
+    put = Call("events", "PutEvents")
+    segment = Segment()
+    segment.calls[put] += 2
+    segment.calls[Call("dynamodb", "UpdateItem")] += 1
+    segment.requests += [
+        (put, {"Entries": [{"Source": "aws.ses", "DetailType": "Email Delivered"}]}),
+        (put, {"Entries": [{"Source": "privas.email-operations", "DetailType": "Email Status Changed"}]}),
+    ]
+    bench: Any = object()  # no DynamoDB call here names a table
+
+    found = calls._events(bench, segment, 1, Observed(), Observed(receives_with_messages=1))
+
+    assert found.not_ours == {PUT_EVENTS: 1}
+    assert found.calls == {UPDATE: 1, PUT_EVENTS: 1, RECEIVE: 1}
+    assert found.counted == 2
