@@ -1,7 +1,8 @@
 """``python -m benchmarks``: start a local stack, measure, print the summary table.
 
 python -m benchmarks                      # the full run; writes docs/benchmarks.md (make bench)
-python -m benchmarks --smoke              # one small case of each figure, in seconds
+python -m benchmarks --smoke              # one small case of each figure, in minutes
+python -m benchmarks --figure 2|3|10      # one figure alone, replaced in the page (with --smoke: small)
 python -m benchmarks --output F --json J  # where the page and a JSON summary go
 python -m benchmarks --keep               # keep the request log and the functions' logs
 """
@@ -21,9 +22,21 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from benchmarks import calls, cancel, capacity, coldstart, cost, fairness, listing, pipeline, priority, report, writes
+from benchmarks import (
+    calls,
+    cancel,
+    capacity,
+    coldstart,
+    cost,
+    drain,
+    fairness,
+    listing,
+    pipeline,
+    priority,
+    report,
+    writes,
+)
 from benchmarks.harness import BenchError, BenchStack, prepare_recording
 from benchmarks.workload import DOMAIN, addresses, bulk_request, system_email
 from local import motofix
@@ -51,6 +64,9 @@ class Sizes:
     write_bulk: int
     timeout: float
     cancel_bulk: int = 1000  # figure 8: the bulk send cancelled
+    drain_emails: int = 1000  # figure 10: the bulk send drained at SES's rate
+    backlog: int | None = None  # figure 10: the backlog (None: scaled from 10,000)
+    drain_rate: float = drain.DEFAULT_RATE
 
 
 FULL = Sizes(
@@ -89,6 +105,8 @@ SMOKE = Sizes(
     write_bulk=20,
     timeout=60,
     cancel_bulk=20,
+    drain_emails=20,
+    backlog=20,
 )
 
 
@@ -104,53 +122,10 @@ def _warm_up(bench: BenchStack) -> None:
     bench.list_page(bench.token([DOMAIN]), {"domain": DOMAIN, "limit": "1"})
 
 
-def _job_writes(bench: BenchStack, counts: calls.CallCounts) -> cost.JobWrites:
-    """One job's items as created (the request log), claimed (the claim's response)
-    and sent (the table), and an idempotency marker."""
-    claimed = bench.observer.claimed_item
-    if claimed is None:
-        raise BenchError("no claim was observed")
-    job_id = claimed["pk"]["S"]
-    created: dict[str, Any] | None = None
-    marker: dict[str, Any] | None = None
-    for r in counts.rounds:
-        for name, segment in r.segments.items():
-            if name == "worker":
-                continue
-            for call, bodies in segment.bodies.items():
-                for body in bodies:
-                    for put in _puts(call.action, body):
-                        if put.get("pk", {}).get("S") == job_id:
-                            created = put
-                        elif put.get("pk", {}).get("S", "").startswith("idem#") and marker is None:
-                            marker = put
-    if created is None:
-        raise BenchError(f"the request log holds no write of job {job_id}")
-    return cost.job_writes(created, claimed, bench.item(job_id), marker)
-
-
-def _puts(action: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    if action == "BatchWriteItem":
-        return [
-            r["PutRequest"]["Item"] for rs in body.get("RequestItems", {}).values() for r in rs if "PutRequest" in r
-        ]
-    if action == "TransactWriteItems":
-        return [t["Put"]["Item"] for t in body.get("TransactItems", []) if "Put" in t]
-    return []
-
-
-def _idempotency_bodies(bench: BenchStack, counts: calls.CallCounts) -> list[dict[str, Any]]:
-    table = bench.stack.names["IdempotencyTable"]
-    for r in counts.rounds:
-        for name, segment in r.segments.items():
-            if "Idempotency-Key" in name:
-                return [
-                    b
-                    for call, bodies in segment.bodies.items()
-                    if call.table == table and call.action in ("PutItem", "UpdateItem", "DeleteItem")
-                    for b in bodies
-                ]
-    return []
+def _stack(workdir: Path, recording: Path) -> BenchStack:
+    """The stack every figure but 10 runs on: the embedded SES without a sending rate (0, set
+    explicitly), the functions' log to a file of the working folder."""
+    return BenchStack(workdir, recording, ses_rate=0.0, functions_log=workdir / "functions.log")
 
 
 def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
@@ -164,11 +139,9 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
     # process (figure 5): one may flush the other's, leaving it none to publish.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     _progress(f"working files (request log, functions' logs; removed at the end unless --keep): {workdir}")
+    runtime, site = _runtime_site(workdir)
 
-    _progress("cold start: importing each handler in fresh processes")
-    cold = _cold_starts(workdir, sizes)
-
-    bench = BenchStack(workdir, recording)
+    bench = _stack(workdir, recording)
     functions_log = (workdir / "functions.log").open("w", encoding="utf-8")
     stdout = sys.stdout
     sys.stdout = functions_log  # the functions' structured logs, as CloudWatch would get them
@@ -193,13 +166,13 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         lists = listing.measure(
             bench, total=sizes.list_total, limit=sizes.list_limit, pages=sizes.list_pages, alone=False
         )
-        writes_ = _job_writes(bench, counts)
-        idempotency = cost.idempotency_units(_idempotency_bodies(bench, counts))
+        _progress("cold start: each handler imported and invoked once in fresh processes")
+        cold = _cold_starts(bench, sizes, runtime=runtime, site=site, workdir=workdir)
         _progress(f"pipeline: a bulk send of {sizes.pipeline:,}, and the embedded AWS's ceiling")
         pipe = pipeline.measure(bench, size=sizes.pipeline, ceiling_size=sizes.ceiling, timeout=sizes.timeout)
         _progress(f"priority: escalations, idle and while {sizes.bulks} bulk sends of {sizes.bulk_size:,} drain")
         prio = priority.measure(bench, samples=sizes.samples, bulks=sizes.bulks, bulk_size=sizes.bulk_size)
-        _progress(f"write units per email: three cases, the last a bulk send of {sizes.write_bulk:,}")
+        _progress(f"write units and cost per email: three cases, the last a bulk send of {sizes.write_bulk:,}")
         write_cases, write_segments = writes.measure(bench, bulk_size=sizes.write_bulk, timeout=sizes.timeout)
         _progress(f"cancelling a bulk send of {sizes.cancel_bulk:,}")
         canceled = cancel.measure(bench, size=sizes.cancel_bulk, timeout=sizes.timeout)
@@ -208,36 +181,23 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         _progress(f"fairness: a bulk send of {fairness.SMALL_BULK} while another domain's {backlog:,} drain")
         fair = fairness.measure(bench, backlog=backlog, samples=max(1, sizes.samples // 3), timeout=sizes.timeout)
         table_names = dict(bench.stack.names)
+        memory = {name: function.config.memory_mb for name, function in bench.local.functions.items()}
+        retention_days = float(bench.stack.parameters.get("RetentionDays", 90))
     finally:
         bench.stop()
         sys.stdout = stdout
         functions_log.close()
 
+    drained = _drain(sizes, workdir)
     _progress("replaying the recorded writes")
     writes.replay(write_cases, write_segments, table_names)
-    enqueue_one = counts.case("enqueue 1")
-    inputs = cost.CostInputs(
-        memory_gb=coldstart.memory_mb() / 1024,
-        enqueue_ms=counts.enqueue_ms.get("enqueue 1", 0.0),
-        enqueue_keyed_ms=counts.enqueue_ms.get("enqueue 1, idempotency key", 0.0),
-        bulk_ms=pipe.bulk_ms,
-        bulk_size=pipe.emails,
-        worker_single_ms=prio.worker_single_ms,
-        worker_batch_ms=pipe.worker_ms,
-        worker_invocations_per_email=pipe.worker_invocations / pipe.emails,
-        sqs_per_email_alone=enqueue_one.calls.get(calls.SMB, 0) / enqueue_one.emails + 2,
-        sqs_per_email_bulk=_sqs_per_email_of_bulk(counts),
-        idempotency_wru_per_bulk=idempotency,
-    )
-    paths = cost.paths(inputs, writes_)
     case_costs = [
-        cost.CaseCost(
-            case.name,
-            case.wru_per_email,
-            case.rru_per_email,
-            case.s3_puts / case.emails,
-            case.s3_gets / case.emails,
-            paths[-1] if case.emails > 1 else paths[0],
+        writes.case_usage(
+            case,
+            memory_mb=memory,
+            retention_days=retention_days,
+            worker_seconds_per_email=drained.drain.worker_seconds_per_email if case.emails > 1 else None,
+            worker_source=f"figure 10's drain of {drained.drain.emails:,} at {drained.drain.rate:g} emails a second",
         )
         for case in write_cases.cases
     ]
@@ -254,14 +214,24 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         lists=lists,
         pipeline=pipe,
         priority=prio,
-        writes=writes_,
-        paths=paths,
         write_cases=write_cases,
         case_costs=case_costs,
         capacity=model,
         cancel=canceled,
         fairness=fair,
+        drain=drained,
+        fixed=cost.fixed_monthly(),
     )
+
+
+def _drain(sizes: Sizes, workdir: Path) -> drain.DrainFigure:
+    """Figure 10, each part on a stack of its own in a process of its own."""
+    size = sizes.backlog if sizes.backlog is not None else drain.scaled_backlog(sizes.drain_rate)
+    _progress(
+        f"drain at SES's rate ({sizes.drain_rate:g}/s): a bulk send of {sizes.drain_emails:,},"
+        f" then a backlog of {size:,} with the sweeper"
+    )
+    return drain.measure(workdir, emails=sizes.drain_emails, backlog=size, rate=sizes.drain_rate)
 
 
 def run_list_figure(sizes: Sizes, *, workdir: Path) -> listing.ListCosts:
@@ -269,7 +239,7 @@ def run_list_figure(sizes: Sizes, *, workdir: Path) -> listing.ListCosts:
     recording = prepare_recording(workdir)
     motofix.apply()
     logging.getLogger("local").setLevel(logging.ERROR)
-    bench = BenchStack(workdir, recording)
+    bench = _stack(workdir, recording)
     functions_log = (workdir / "functions.log").open("w", encoding="utf-8")
     stdout = sys.stdout
     sys.stdout = functions_log
@@ -285,13 +255,6 @@ def run_list_figure(sizes: Sizes, *, workdir: Path) -> listing.ListCosts:
         functions_log.close()
 
 
-def _sqs_per_email_of_bulk(counts: calls.CallCounts) -> float:
-    bulk = next(case for case in counts.cases if case.name.startswith("bulk send"))
-    worker = counts.worker
-    sent = bulk.calls.get(calls.SMB, 0) / bulk.emails
-    return sent + (worker.calls.get(calls.RECEIVE, 0) + worker.calls.get(calls.DELETE, 0)) / worker.emails
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.splitlines()[0] if __doc__ else None
@@ -305,14 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--figure",
         type=int,
-        choices=[2, 3],
-        help="measure this figure alone and replace it (its section, summary rows and notes) in the page",
+        choices=[2, 3, 10],
+        help="measure this figure alone and replace it (its section, summary rows, printed line and notes) in the page",
     )
     args = parser.parse_args(argv)
     if args.figure == 2:
         return _cold_figure_only(args)
     if args.figure == 3:
         return _list_figure_only(args)
+    if args.figure == 10:
+        return _drain_figure_only(args)
     output: Path | None = args.output or (None if args.smoke else DOC)
 
     started = time.monotonic()
@@ -338,12 +303,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _cold_starts(workdir: Path, sizes: Sizes) -> coldstart.ColdStarts:
-    """Figure 2: each handler's import, the libraries' floors, and each import from source,
-    under the functions' runtime (Lambda's Python) when this machine has it."""
-    runtime, site = _runtime_site(workdir)
+def _cold_starts(bench: BenchStack, sizes: Sizes, *, runtime: str, site: Path, workdir: Path) -> coldstart.ColdStarts:
+    """Figure 2: each handler's import and first invocation (a fresh event from the running
+    stack), the libraries' floors, and each import from source, under the functions' runtime
+    (Lambda's Python) when this machine has it."""
+    events = coldstart.StackEvents(bench)
+    try:
+        cold = coldstart.measure(runs=sizes.cold_runs, site=site, events=events, functions=sizes.cold_functions)
+    finally:
+        events.close()
     environments = coldstart.template_environments()
-    cold = coldstart.measure(runs=sizes.cold_runs, site=site, environments=environments, functions=sizes.cold_functions)
     layer, functions_dir = coldstart.source_copy(site, workdir / "from-source")
     boto3_ms, from_source = coldstart.from_source(
         runs=sizes.cold_runs,
@@ -379,26 +348,70 @@ def _runtime_site(workdir: Path) -> tuple[str, Path]:
     return "", coldstart.lambda_like_site(workdir / "lambda-site")
 
 
+def _remark(figure: int) -> str:
+    machine = report.Machine.this_one()
+    return (
+        f"Figure {figure} was measured again alone (`python -m benchmarks --figure {figure}`), {machine.date}, at"
+        f" commit {machine.commit}, with a load average of {os.getloadavg()[0]:.1f} on this machine; the"
+        " other figures come from the full run above."
+    )
+
+
 def _cold_figure_only(args: argparse.Namespace) -> int:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="emailops-bench-"))
     output: Path = args.output or DOC
     sizes = SMOKE if args.smoke else FULL
+    recording = prepare_recording(workdir)
+    motofix.apply()
+    logging.getLogger("local").setLevel(logging.ERROR)
+    runtime, site = _runtime_site(workdir)
+    bench = _stack(workdir, recording)
+    functions_log = (workdir / "functions.log").open("w", encoding="utf-8")
+    stdout = sys.stdout
+    sys.stdout = functions_log
     try:
-        cold = _cold_starts(workdir, sizes)
+        bench.start()
+        _warm_up(bench)
+        cold = _cold_starts(bench, sizes, runtime=runtime, site=site, workdir=workdir)
+    except BenchError as exc:
+        sys.stdout = stdout
+        print(f"error: {exc} (logs: {workdir})", file=sys.stderr)
+        return 1
     finally:
+        bench.stop()
+        sys.stdout = stdout
+        functions_log.close()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    machine = report.Machine.this_one()
-    remark = (
-        f"Figure 2 was measured again alone (`python -m benchmarks --figure 2`), {machine.date}, at commit"
-        f" {machine.commit}, with a load average of {os.getloadavg()[0]:.1f} on this machine; the"
-        " other figures come from the full run above."
-    )
-    output.write_text(report.splice_cold_figure(output.read_text(encoding="utf-8"), cold, remark), encoding="utf-8")
+    output.write_text(report.splice_cold_figure(output.read_text(encoding="utf-8"), cold, _remark(2)), encoding="utf-8")
     for row in coldstart.summary_rows(cold):
         print(f"{row.what}: {row.measured} ({row.ratio:.2f}x)")
+    print(coldstart.printed_line(cold))
     _progress(f"figure 2 done in {time.monotonic() - started:,.0f} s; written to {output}")
+    return 0
+
+
+def _drain_figure_only(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="emailops-bench-"))
+    output: Path = args.output or DOC
+    try:
+        figure = _drain(SMOKE if args.smoke else FULL, workdir)
+    except BenchError as exc:
+        print(f"error: {exc} (logs: {workdir})", file=sys.stderr)
+        return 1
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    output.write_text(
+        report.splice_drain_figure(output.read_text(encoding="utf-8"), figure, _remark(10)), encoding="utf-8"
+    )
+    if args.json is not None:
+        args.json.write_text(json.dumps(dataclasses.asdict(figure), indent=2), encoding="utf-8")
+    for row in drain.summary_rows(figure):
+        print(f"{row.what}: {row.measured}")
+    print(drain.printed_line(figure))
+    _progress(f"figure 10 done in {time.monotonic() - started:,.0f} s; written to {output}")
     return 0
 
 
@@ -416,6 +429,7 @@ def _list_figure_only(args: argparse.Namespace) -> int:
     output.write_text(report.splice_list_figure(output.read_text(encoding="utf-8"), lists), encoding="utf-8")
     for row in listing.summary_rows(lists):
         print(f"{row.what}: {row.measured}")
+    print(listing.printed_line(lists))
     _progress(f"figure 3 done in {time.monotonic() - started:,.0f} s; written to {output}")
     return 0
 

@@ -9,6 +9,8 @@ the pollers' clients come from) do not see them.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -16,7 +18,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,13 +27,14 @@ import boto3
 import requests
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
-from benchmarks.recording import BENCH_AGENT, RECORDING_ENV, MotoRecorder, SdkObserver
+from benchmarks.recording import BENCH_AGENT, RECORDING_ENV, MotoRecorder, SdkObserver, Tally
 from common.adapters import aws
 from local.httpd import PortInUse
 from local.runtime import Invocation, LocalFunction
 from local.stack import LocalStack, Settings
-from local.template import Stack
+from local.template import Stack, load_template
 from local.tokens import mint
 
 # The sweeper never runs during a benchmark: its calls would mix with those measured.
@@ -81,8 +84,64 @@ class Durations:
         return len(self.seconds.get(function, []))
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What the functions used over one stretch: invocations and wall seconds
+    by function (the time Lambda bills, waits included), and the bytes and
+    lines they wrote to their log (what CloudWatch Logs would ingest)."""
+
+    invocations: dict[str, int]
+    seconds: dict[str, float]
+    log_bytes: int = 0
+    log_lines: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        def merged(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+            return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}
+
+        return Usage(
+            merged(self.invocations, other.invocations),
+            merged(self.seconds, other.seconds),
+            self.log_bytes + other.log_bytes,
+            self.log_lines + other.log_lines,
+        )
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    """One scheduled invocation (the sweeper's): what was noted before it, what it
+    answered, and the AWS calls it made."""
+
+    noted: Any
+    payload: Any
+    tally: Tally
+
+
+@dataclass(frozen=True)
+class UsageMark:
+    counts: dict[str, int]
+    log_offset: int
+
+
+def template_has_parameter(name: str) -> bool:
+    return name in load_template().get("Parameters", {})
+
+
 class BenchStack:
-    def __init__(self, workdir: Path, recording: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        recording: Path,
+        *,
+        ses_rate: float = 0.0,
+        parameters: Mapping[str, str] | None = None,
+        schedule_seconds: int | None = None,
+        functions_log: Path | None = None,
+    ) -> None:
+        """``ses_rate``: the embedded SES's maximum send rate (emails a second; 0: none);
+        ``parameters``: template parameters set for this stack; ``schedule_seconds``:
+        run the template's schedules (the sweeper) at most this far apart (default: never);
+        ``functions_log``: where this process's standard output (the functions' log) goes."""
         self.workdir = workdir
         self.observer = SdkObserver()
         self._recording = recording
@@ -90,6 +149,12 @@ class BenchStack:
         self.durations = Durations(defaultdict(list))
         self._durations_lock = threading.Lock()
         self._running = 0  # invocations under way, of every function
+        self.ses_rate = ses_rate
+        self.parameters = dict(parameters or {})
+        self.schedule_seconds = schedule_seconds
+        self.functions_log = functions_log
+        self.scheduled: list[ScheduledRun] = []  # each scheduled invocation, when the stack runs them
+        self.before_schedule: Callable[[], Any] | None = None  # what to note before a scheduled run
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -106,12 +171,13 @@ class BenchStack:
                 api_port=_free_port(),
                 lambda_port=_free_port(),
                 aws_port=_free_port(),
-                schedule_seconds=SCHEDULE_SECONDS,
-                # SES's events are emulated, but held (hold_ses_events): outside figure 1's
-                # SES events stretch jobs stay "sent": the figures wait for "sent", and
-                # figure 6 writes each delivery event itself (StatusMoves.settle).
+                schedule_seconds=self.schedule_seconds or SCHEDULE_SECONDS,
+                parameters=self.parameters,
+                # SES's events are emulated, but held (hold_ses_events): outside the stretches
+                # that let them go (figures 1 and 6) jobs stay "sent".
                 ses_events=True,
             )
+            settings = _with_send_rate(settings, self.ses_rate)
             local = LocalStack(settings)
             try:
                 local.start()
@@ -127,9 +193,14 @@ class BenchStack:
         for function in [*self.local.functions.values(), *(p.function for p in self.local.queue_pollers)]:
             self._time(function)
         # The local schedule runs at the template's rate when that is shorter than
-        # SCHEDULE_SECONDS (the sweeper's is 5 minutes): its invocations are skipped.
+        # SCHEDULE_SECONDS (the sweeper's is 5 minutes): its invocations are skipped,
+        # unless this stack runs its schedules (``schedule_seconds``).
         for poller in self.local.schedule_pollers:
-            self.local.functions[poller.schedule.function].invoke = _skipped  # type: ignore[method-assign,assignment]
+            function = self.local.functions[poller.schedule.function]
+            if self.schedule_seconds is None:
+                function.invoke = _skipped  # type: ignore[method-assign,assignment]
+            else:
+                self._note_schedule(poller)
         # The embedded AWS takes any key; these are not secrets.
         session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=self.stack.region)  # noqa: S106
         config = Config(user_agent_extra=BENCH_AGENT, retries={"mode": "standard", "max_attempts": 4})
@@ -153,9 +224,107 @@ class BenchStack:
                     "DeleteItem",
                     "GetItem",
                     "BatchGetItem",
+                    "PutEvents",  # whose events they are: SES's (aws.ses) or the service's own
                 }
             ),
         )
+        self.s3 = session.client("s3", endpoint_url=endpoint, config=config)
+
+    # ------------------------------------------------------------ SES's rate
+    def reported_send_rate(self) -> float | None:
+        """``MaxSendRate`` as SES v2 ``GetAccount`` reports it, or None when the
+        embedded SES answers no ``GetAccount``."""
+        try:
+            quota = self.sesv2.get_account().get("SendQuota") or {}
+        except (BotoCoreError, ClientError):
+            return None
+        rate = quota.get("MaxSendRate")
+        return float(rate) if rate is not None else None
+
+    @staticmethod
+    def stack_has_send_rate() -> bool:
+        """Whether the local stack sets the embedded SES's send rate itself."""
+        return any(f.name == "ses_max_send_rate" for f in dataclasses.fields(Settings))
+
+    def install_stub_send_rate(self, rate: float) -> None:
+        """A send rate of the benchmarks' own on the embedded SES (for a local stack
+        that has none): ``SendEmail`` past ``rate`` a second is refused as SES refuses
+        it, ``TooManyRequestsException`` (429); ``GetAccount`` answers the rate."""
+        _StubSendRate.install(rate)
+
+    # ------------------------------------------------------------ schedules
+    def _note_schedule(self, poller: Any) -> None:
+        """Keep each scheduled run: what ``before_schedule`` noted first, its result and its calls."""
+        function = self.local.functions[poller.schedule.function]
+        invoke = function.invoke
+
+        def noted(event: Any) -> Any:
+            before = self.before_schedule() if self.before_schedule is not None else None
+            tally = self.observer.watch()
+            try:
+                result = invoke(event)
+            finally:
+                self.observer.unwatch()
+            self.scheduled.append(ScheduledRun(before, getattr(result, "payload", None), tally))
+            return result
+
+        function.invoke = noted  # type: ignore[method-assign]
+
+    # ------------------------------------------------------------ capturing events
+    @contextlib.contextmanager
+    def capture(self, function: str, answer: Any) -> Iterator[list[Any]]:
+        """While open, ``function`` (behind the HTTP API or the Lambda Invoke API) is
+        not run: each event the stack builds for it is kept, and ``answer`` returned."""
+        local_function = self.local.functions[function]
+        invoke = local_function.invoke
+        events: list[Any] = []
+
+        def keep(event: Any) -> Invocation:
+            events.append(json.loads(json.dumps(event)))
+            return Invocation(payload=answer, request_id="captured-by-the-benchmarks")
+
+        local_function.invoke = keep  # type: ignore[method-assign]
+        try:
+            yield events
+        finally:
+            local_function.invoke = invoke  # type: ignore[method-assign]
+
+    # ------------------------------------------------------------ usage
+    def usage_mark(self) -> UsageMark:
+        with self._durations_lock:
+            counts = {name: len(values) for name, values in self.durations.seconds.items()}
+        return UsageMark(counts, self._log_offset())
+
+    def usage_since(self, mark: UsageMark) -> Usage:
+        """Invocations, their seconds and the log written since ``mark``."""
+        with self._durations_lock:
+            invocations = {n: len(v) - mark.counts.get(n, 0) for n, v in self.durations.seconds.items()}
+            seconds = {n: sum(v[mark.counts.get(n, 0) :]) for n, v in self.durations.seconds.items()}
+        end = self._log_offset()
+        log_bytes, log_lines = 0, 0
+        if self.functions_log is not None and end > mark.log_offset:
+            with self.functions_log.open("rb") as handle:
+                handle.seek(mark.log_offset)
+                written = handle.read(end - mark.log_offset)
+            log_bytes, log_lines = len(written), written.count(b"\n")
+        return Usage(
+            {n: c for n, c in invocations.items() if c},
+            {n: s for n, s in seconds.items() if invocations.get(n)},
+            log_bytes,
+            log_lines,
+        )
+
+    def _log_offset(self) -> int:
+        if self.functions_log is None:
+            return 0
+        sys.stdout.flush()
+        try:
+            return self.functions_log.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def memory_mb(self, function: str) -> int:
+        return self.local.functions[function].config.memory_mb
 
     # ------------------------------------------------------------ SES's events
     def _gate_ses_events(self) -> None:
@@ -248,6 +417,16 @@ class BenchStack:
 
         function.invoke = timed  # type: ignore[method-assign]
 
+    def stored_objects(self) -> dict[str, int]:
+        """The bodies bucket's objects: key -> size in bytes."""
+        bucket = self.stack.names.get("BodiesBucket")
+        if not bucket:
+            return {}
+        found: dict[str, int] = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            found.update({str(o["Key"]): int(o["Size"]) for o in page.get("Contents", [])})
+        return found
+
     # ------------------------------------------------------------ names
     @property
     def jobs_table(self) -> str:
@@ -319,15 +498,16 @@ class BenchStack:
         self.sqs.purge_queue(QueueUrl=self.queue_url(logical))
 
     # ------------------------------------------------------------ jobs
-    def jobs(self, job_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Status, created_at and sent_at of each job (consistent reads)."""
+    def jobs(self, job_ids: Sequence[str], *, more: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Status, created_at and sent_at of each job, and the attributes ``more`` names (consistent reads)."""
         found: list[dict[str, Any]] = []
+        projection = ", ".join(["job_id", "#s", "created_at", "sent_at", *more])
         for start in range(0, len(job_ids), 100):
             keys = [{"pk": {"S": job_id}} for job_id in job_ids[start : start + 100]]
             request: dict[str, Any] = {
                 self.jobs_table: {
                     "Keys": keys,
-                    "ProjectionExpression": "job_id, #s, created_at, sent_at",
+                    "ProjectionExpression": projection,
                     "ExpressionAttributeNames": {"#s": "status"},
                     "ConsistentRead": True,
                 }
@@ -399,3 +579,49 @@ class BenchStack:
         what = f"{len(job_ids)} job(s) reading {status}"
         self.wait_until(all_sent, timeout=timeout, what=what, interval=interval)
         return last
+
+
+def _with_send_rate(settings: Settings, rate: float) -> Settings:
+    """``settings`` with the embedded SES's send rate set, where the local stack has one."""
+    if any(f.name == "ses_max_send_rate" for f in dataclasses.fields(settings)):
+        return dataclasses.replace(settings, ses_max_send_rate=rate)  # type: ignore[call-arg]
+    return settings
+
+
+class _StubSendRate:
+    """The embedded SES's ``SendEmail`` and ``GetAccount``, with a rate of the benchmarks' own."""
+
+    rate = 0.0
+    _lock = threading.Lock()
+    _tokens = 0.0
+    _last = 0.0
+
+    @classmethod
+    def install(cls, rate: float) -> None:
+        from moto.core.exceptions import JsonRESTError  # noqa: PLC0415 - moto only once the stack runs
+        from moto.sesv2 import responses  # noqa: PLC0415
+
+        class Throttled(JsonRESTError):
+            code = 429
+
+        cls.rate, cls._tokens, cls._last = rate, max(rate, 1.0), time.monotonic()
+        handler: Any = responses.SESV2Response
+        send_email = handler.send_email
+
+        def send_within_rate(self: Any) -> Any:
+            with cls._lock:
+                now = time.monotonic()
+                cls._tokens = min(max(cls.rate, 1.0), cls._tokens + (now - cls._last) * cls.rate)
+                cls._last = now
+                if cls._tokens < 1:
+                    raise Throttled("TooManyRequestsException", "Maximum sending rate exceeded.")
+                cls._tokens -= 1
+            return send_email(self)
+
+        def get_account(self: Any) -> str:
+            quota = {"Max24HourSend": -1.0, "MaxSendRate": cls.rate, "SentLast24Hours": 0.0}
+            return json.dumps({"SendQuota": quota, "SendingEnabled": True, "ProductionAccessEnabled": True})
+
+        handler.send_email = send_within_rate
+        if not hasattr(handler, "get_account"):
+            handler.get_account = get_account

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.cost import KB, Index, item_size, table_indexes, units
+from benchmarks.cost import KB, Index, item_size, stored_bytes, table_indexes, units
 
 Item = Mapping[str, Any]
 WRITE_ACTIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
@@ -98,6 +98,10 @@ class Ledger:
                 if n:
                     row[index] += n
         return {step: dict(row) for step, row in steps.items()}
+
+    def items(self) -> list[str]:
+        """The partition key values of the table's items the writes touched, in first-seen order."""
+        return list(dict.fromkeys(k.key for w in self.writes for k in w.keys if k.index == TABLE))
 
     def by_key(self) -> dict[tuple[str, str], float]:
         """Units by (index or ``table``, partition key value)."""
@@ -267,6 +271,19 @@ class Replayer:
             transaction=transaction,
             failed=failed,
         )
+
+    def stored(self, table: str, partition_keys: Iterable[str]) -> int:
+        """Bytes DynamoDB stores for these items as the replay left them: each item and
+        its index entries, with 100 bytes of overhead each (``cost.stored_bytes``)."""
+        table_keys, indexes = self._indexes[table]
+        if len(table_keys) != 1:
+            raise ValueError(f"{table}: only a table keyed by its partition key alone is measured")
+        total = 0
+        for value in partition_keys:
+            item = self._get(table, {table_keys[0]: {"S": value}})
+            if item is not None:
+                total += stored_bytes(item, table_keys, indexes)
+        return total
 
     def query_units(self, table: str, index_name: str, partitions: Sequence[str]) -> float:
         """Read units of one eventually consistent Query of each partition, read whole:

@@ -1,31 +1,32 @@
-"""Figure 3: what a page of the log costs, for every filter combination.
+"""Figure 3: what a page of the log costs the user who waits for it, for every
+filter combination the page offers, for a caller of every domain (``*``) and
+a caller of one domain.
 
 Jobs are written straight into the jobs table (through ``local.jobs_table``, as
 the service writes them, index keys by status included) with a realistic mix
 of statuses (docs/storage.md section 12: 96% delivered, 2% bounced, 1%
 failed, 0.1% complained, the rest spread over the other statuses), one
 recipient who gets 2% of the mail, and a bulk send of its own still draining;
-then the log is read through the HTTP API, page by page. Entries read are the
-``ScannedCount`` of every Query the list function makes on a listing index,
-jobs fetched the job items its ``BatchGetItem`` returned, read units those
-two priced (seen in its SDK client's responses); items returned are the rows
-of the pages.
+then the log is read through the HTTP API, page by page. For each page: the
+DynamoDB requests the list function made (every one, whatever its kind, seen
+in its SDK client's responses) and the items they read (a Query's scanned
+items, a get's returned ones); items returned are the rows of the pages.
+Nothing here reads the service's query plan: a page is measured as the user
+gets it.
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from benchmarks.harness import BenchError, BenchStack
 from benchmarks.page import SummaryRow, number, table
 from common.adapters.bulks import BulkItem
-from common.logic.listing import PAGE_ENTRY_BUDGET, PAGE_QUERY_BUDGET, Partition, plan
-from common.models.api import Caller
 from common.models.clock import utc_now
 from common.models.job import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, new_job_id
-from common.models.listing import ListJobsQuery
 from local.jobs_table import JobsTable
 
 LIST_DOMAINS = ("list-a.example", "list-b.example")
@@ -39,41 +40,35 @@ MIX = (
     (JobStatus.FAILED, 0.01),
     (JobStatus.COMPLAINED, 0.001),
 )
-REST = (
-    JobStatus.QUEUED,
-    JobStatus.SENDING,
-    JobStatus.RETRYING,
-    JobStatus.SENT,
-    JobStatus.DELAYED,
-    JobStatus.SUPPRESSED,
-    JobStatus.CANCELED,
-)
+REST = tuple(status for status in JobStatus if status not in {s for s, _ in MIX})
 # A bulk send draining: most of it still queued.
 BULK_MIX = ((JobStatus.DELIVERED, 0.40), (JobStatus.SENT, 0.10), (JobStatus.SENDING, 0.05), (JobStatus.QUEUED, 0.45))
-NEAR = 1.1  # a ratio up to this needs no bound named
+GOAL_REQUESTS = 20  # DynamoDB requests per page (issue #28)
+GOAL_ITEMS_PER_ROW = 2.0  # items read per row returned
+HEADLINE = "list requests per page, worst combination"
 
 
 @dataclass(frozen=True)
 class ListCost:
     caller: str
     filters: str
-    indexes: str
-    partitions: int
     pages: int
-    queries: int
-    items_read: int
-    jobs_fetched: int
+    requests: int  # DynamoDB requests, all pages
+    most_requests: int  # DynamoDB requests of the page that made most
+    items_read: int  # items those requests read
     items_returned: int
     read_units: float
-    bound: str
+    indexes: str  # the indexes its Queries read, with how many Queries each
+    error: str = ""
 
     @property
-    def ratio(self) -> float:
-        return self.items_read / self.items_returned if self.items_returned else 0.0
+    def items_per_row(self) -> float:
+        """Items read per row returned (with no row returned: the items read)."""
+        return self.items_read / self.items_returned if self.items_returned else float(self.items_read)
 
     @property
-    def fetch_ratio(self) -> float:
-        return self.jobs_fetched / self.items_returned if self.items_returned else 0.0
+    def within(self) -> bool:
+        return not self.error and self.most_requests <= GOAL_REQUESTS and self.items_per_row <= GOAL_ITEMS_PER_ROW
 
 
 @dataclass(frozen=True)
@@ -85,6 +80,20 @@ class ListCosts:
     statuses: dict[str, int]
     bulk_size: int
     alone: bool = True  # False: after figure 1, whose jobs share the table
+
+    @property
+    def worst(self) -> ListCost | None:
+        return max(self.rows, key=lambda row: (row.most_requests, row.items_per_row), default=None)
+
+    @property
+    def worst_items(self) -> ListCost | None:
+        return max(self.rows, key=lambda row: row.items_per_row, default=None)
+
+
+def printed_line(lists: ListCosts) -> str:
+    """``list requests per page, worst combination: N`` (issue #28's wording)."""
+    worst = lists.worst
+    return f"{HEADLINE}: {worst.most_requests if worst else 0}"
 
 
 @dataclass(frozen=True)
@@ -200,63 +209,33 @@ class Combination:
     window: bool = False
 
 
-CALLERS = ("one domain", "two domains", "every domain (*)")
+CALLERS = ("one domain", "every domain (*)")
 
 
 def combinations() -> list[Combination]:
-    """Every filter combination for each caller: no status, each status class (exceptional,
-    in flight, delivered), type, recipient, bulk_id, a created range, and their pairs."""
-    statuses: tuple[JobStatus | None, ...] = (
-        None,
-        JobStatus.FAILED,
-        JobStatus.QUEUED,
-        JobStatus.SENT,
-        JobStatus.DELIVERED,
-    )
+    """For each caller, every combination of the page's filters: each status (or none), a
+    type (or none), a recipient (or none); a one-domain caller's page has its domain chosen,
+    a ``*`` caller's none, and once the domain typed in. Then what only the API offers:
+    ``bulk_id`` and a created range."""
+    statuses: list[JobStatus | None] = [None, *JobStatus]
     combos: list[Combination] = []
     for caller in CALLERS:
         domain = LIST_DOMAINS[0] if caller == "one domain" else None
-        for window in (False, True):
-            for status in statuses:
-                for job_type in (None, JobType.MANUAL):
-                    combos.append(Combination(caller, domain, status, job_type, window=window))
-            for status in (None, JobStatus.DELIVERED, JobStatus.BOUNCED):
-                combos.append(Combination(caller, domain, status, recipient=FREQUENT, window=window))
-            combos.append(Combination(caller, domain, job_type=JobType.ESCALATION, recipient=FREQUENT, window=window))
-            for status in (None, JobStatus.QUEUED, JobStatus.DELIVERED):
-                combos.append(Combination(caller, domain, status, bulk=True, window=window))
+        for status in statuses:
+            for job_type in (None, JobType.MANUAL):
+                for recipient in (None, FREQUENT):
+                    combos.append(Combination(caller, domain, status, job_type, recipient))
+    combos.append(Combination("every domain (*)", LIST_DOMAINS[0]))
+    for caller in CALLERS:
+        domain = LIST_DOMAINS[0] if caller == "one domain" else None
+        for status in (None, JobStatus.QUEUED):
+            combos.append(Combination(caller, domain, status, bulk=True))
+        for status in (None, JobStatus.DELIVERED):
+            combos.append(Combination(caller, domain, status, window=True))
     return combos
 
 
-IN_FLIGHT_LISTED = (JobStatus.QUEUED, JobStatus.SENDING, JobStatus.SENT)
-BUDGET = f"the page's budget ({PAGE_ENTRY_BUDGET:,} entries, {PAGE_QUERY_BUDGET} Queries)"
-
-
-def bound(partitions: list[Partition], combo: Combination, ratio: float, fetch_ratio: float) -> str:
-    """What bounds a combination's reads per row when they are above ``NEAR``."""
-    if max(ratio, fetch_ratio) <= NEAR:
-        return ""
-    reasons = []
-    n = len(partitions)
-    if any(p.grouped for p in partitions):
-        reasons.append("merge of the recipient's domains and types, each found by a one-entry Query")
-    elif n > 1:
-        what = "ranges" if combo.recipient else "partitions"
-        reasons.append(f"merge of {n} {what}: ≤ limit + 1 + {n} x ⌈(limit + 1) ÷ {n}⌉ entries a page")
-    exact = combo.status is not None and combo.status.exceptional
-    if combo.bulk and combo.status is not None and not combo.recipient:
-        reasons.append("status checked on ByBulk's projected status: ≤ the bulk send's jobs (≤ 1,000)")
-    elif combo.recipient and combo.status is not None and not exact:
-        reasons.append(f"status checked within the recipient's jobs of those domains, and ≤ {BUDGET}")
-    elif combo.status in IN_FLIGHT_LISTED:
-        where = "ByScope (every job)" if combo.caller == "every domain (*)" else "InFlight (the domain's backlog)"
-        reasons.append(f"status checked on the jobs of {where}: ≤ {BUDGET}")
-    elif combo.status is JobStatus.DELIVERED:
-        reasons.append(f"delivered checked on the job: ≈ 1 ÷ its share among the newest jobs, ≤ {BUDGET}")
-    return "; ".join(reasons) or "none identified"
-
-
-def _describe(combo: Combination, seeded: Seeded) -> tuple[dict[str, str], ListJobsQuery, str]:
+def _describe(combo: Combination, seeded: Seeded) -> tuple[dict[str, str], str]:
     params: dict[str, str] = {}
     parts = []
     if combo.domain:
@@ -279,74 +258,55 @@ def _describe(combo: Combination, seeded: Seeded) -> tuple[dict[str, str], ListJ
         params["created_after"] = after.isoformat()
         params["created_before"] = before.isoformat()
         parts.append("created range")
-    query = ListJobsQuery(
-        domain=combo.domain,
-        status=combo.status,
-        type=combo.job_type,
-        recipient=combo.recipient,
-        bulk_id=seeded.bulk_id if combo.bulk else None,
-        created_after=params.get("created_after"),
-        created_before=params.get("created_before"),
-    )
-    return params, query, ", ".join(parts) or "none"
+    return params, ", ".join(parts) or "none"
+
+
+def _indexes(used: Counter[str]) -> str:
+    return ", ".join(f"{name or 'table'} x{n}" for name, n in sorted(used.items())) or "—"
 
 
 def measure(bench: BenchStack, *, total: int, limit: int, pages: int, alone: bool = True) -> ListCosts:
     seeded = seed(bench, total)
-    tokens = {
-        "one domain": bench.token([LIST_DOMAINS[0]]),
-        "two domains": bench.token(list(LIST_DOMAINS)),
-        "every domain (*)": bench.token(["*"]),
-    }
-    callers = {
-        "one domain": Caller(subject="bench", domains=frozenset({LIST_DOMAINS[0]})),
-        "two domains": Caller(subject="bench", domains=frozenset(LIST_DOMAINS)),
-        "every domain (*)": Caller(subject="bench", every_domain=True),
-    }
-    table = JobsTable(bench.dynamodb, bench.jobs_table)
+    tokens = {"one domain": bench.token([LIST_DOMAINS[0]]), "every domain (*)": bench.token(["*"])}
+    observer = bench.observer
     rows: list[ListCost] = []
     for combo in combinations():
-        params, query, filters = _describe(combo, seeded)
+        params, filters = _describe(combo, seeded)
         params["limit"] = str(limit)
-        partitions = plan(query, callers[combo.caller], bulks=table).partitions
-        before = bench.observer.snapshot()
-        returned, read_pages = 0, 0
+        first, indexes_before = observer.snapshot(), observer.indexes()
+        returned, read_pages, most = 0, 0, 0
         error = ""
         for _ in range(pages):
+            before = observer.snapshot()
             try:
                 page = bench.list_page(tokens[combo.caller], params)
             except BenchError as exc:  # shown in the figure, not the end of the run
                 error = f"the page failed: {str(exc)[:80]}"
                 break
+            most = max(most, observer.snapshot().dynamodb_requests - before.dynamodb_requests)
             returned += len(page["items"])
             read_pages += 1
             if not page.get("next_cursor"):
                 break
             params["cursor"] = page["next_cursor"]
-        after = bench.observer.snapshot()
-        items_read = after.items_read - before.items_read
-        fetched = after.jobs_fetched - before.jobs_fetched
-        ratio = items_read / returned if returned else 0.0
-        fetch_ratio = fetched / returned if returned else 0.0
+        last = observer.snapshot()
         rows.append(
             ListCost(
                 caller=combo.caller,
                 filters=filters,
-                indexes=" + ".join(sorted({p.index_name for p in partitions})) or "none (nothing to read)",
-                partitions=len(partitions),
                 pages=read_pages,
-                queries=after.queries - before.queries,
-                items_read=items_read,
-                jobs_fetched=fetched,
+                requests=last.dynamodb_requests - first.dynamodb_requests,
+                most_requests=most,
+                items_read=last.dynamodb_items - first.dynamodb_items,
                 items_returned=returned,
-                read_units=after.read_units - before.read_units,
-                bound=error or bound(partitions, combo, ratio, fetch_ratio),
+                read_units=last.read_units - first.read_units,
+                indexes=_indexes(observer.indexes() - indexes_before),
+                error=error,
             )
         )
-    failed = seeded.statuses.get(JobStatus.FAILED.value, 0)
     return ListCosts(
         jobs=total,
-        failed=failed,
+        failed=seeded.statuses.get(JobStatus.FAILED.value, 0),
         limit=limit,
         rows=rows,
         statuses=seeded.statuses,
@@ -357,43 +317,51 @@ def measure(bench: BenchStack, *, total: int, limit: int, pages: int, alone: boo
 
 # ---------------------------------------------------------------- its part of the page
 def summary_rows(lists: ListCosts) -> list[SummaryRow]:
-    """Figure 3's rows of the summary: the worst ratio of one partition and of a merge."""
+    """Figure 3's rows of the summary: the worst page in requests, and in items read per row."""
     rows: list[SummaryRow] = []
-    single = [row for row in lists.rows if row.partitions == 1]
-    merged = [row for row in lists.rows if row.partitions > 1]
-    for label, group in (("one index partition", single), ("several partitions, merged", merged)):
-        if group:
-            worst = max(group, key=lambda row: row.ratio)
-            rows.append(
-                SummaryRow(
-                    "3. List cost",
-                    f"items read ÷ returned, {label} (worst: {worst.caller}, {worst.filters})",
-                    f"{worst.ratio:.2f}",
-                    "1",
-                    worst.ratio,
-                )
+    worst, items = lists.worst, lists.worst_items
+    if worst is not None:
+        rows.append(
+            SummaryRow(
+                "3. List cost",
+                f"DynamoDB requests of a page, worst ({worst.caller}, {worst.filters})",
+                number(worst.most_requests),
+                f"goal ≤ {GOAL_REQUESTS}",
+                worst.most_requests / GOAL_REQUESTS,
             )
+        )
+    if items is not None:
+        rows.append(
+            SummaryRow(
+                "3. List cost",
+                f"items read per row returned, worst ({items.caller}, {items.filters})",
+                f"{items.items_per_row:.2f}",
+                f"goal ≤ {GOAL_ITEMS_PER_ROW:.0f}",
+                items.items_per_row / GOAL_ITEMS_PER_ROW,
+            )
+        )
     return rows
 
 
 def notes(lists: ListCosts) -> list[str]:
     """Figure 3's notes of "Far from the minimum, and why"."""
     found: list[str] = []
-    failed_lists = [row for row in lists.rows if row.bound.startswith("the page failed")]
+    failed_lists = [row for row in lists.rows if row.error]
     if failed_lists:
         found.append(
             "- **List pages that failed**: "
-            + "; ".join(f"{row.caller}, {row.filters}: {row.bound}" for row in failed_lists)
+            + "; ".join(f"{row.caller}, {row.filters}: {row.error}" for row in failed_lists)
             + " (figure 3)."
         )
-    far_lists = [row for row in lists.rows if row.ratio > NEAR]
-    single = [row for row in far_lists if row.partitions == 1]
-    if far_lists:
-        worst = max(far_lists, key=lambda row: row.ratio)
+    over = [row for row in lists.rows if not row.within and not row.error]
+    if over:
+        worst = lists.worst
+        assert worst is not None
         found.append(
-            f"- **List cost**: {len(far_lists)} of {len(lists.rows)} filter combinations read more than 1.1"
-            f" entries per row returned ({len(single)} of them from one partition); the worst, {worst.ratio:.2f}"
-            f" ({worst.caller}, {worst.filters}), is bounded by: {worst.bound}. Each figure's bound is in figure 3."
+            f"- **List cost**: {len(over)} of {len(lists.rows)} filter combinations need more than {GOAL_REQUESTS}"
+            f" DynamoDB requests for a page or read more than {GOAL_ITEMS_PER_ROW:.0f} items per row returned; the"
+            f" worst page made {worst.most_requests} requests ({worst.caller}, {worst.filters}), reading"
+            f" {worst.items_per_row:.1f} items per row. Each combination is in figure 3."
         )
     return found
 
@@ -403,35 +371,44 @@ def section(lists: ListCosts) -> str:
         [
             row.caller,
             row.filters,
-            f"{row.indexes} x{row.partitions}",
             number(row.pages),
-            number(row.queries),
+            f"**{row.most_requests}**" if row.most_requests > GOAL_REQUESTS else str(row.most_requests),
+            number(row.requests),
             number(row.items_read),
-            number(row.jobs_fetched),
             number(row.items_returned),
-            f"**{row.ratio:.2f}**" if row.ratio > NEAR else f"{row.ratio:.2f}",
-            f"{row.fetch_ratio:.2f}",
+            f"**{row.items_per_row:.2f}**" if row.items_per_row > GOAL_ITEMS_PER_ROW else f"{row.items_per_row:.2f}",
             f"{row.read_units / row.pages:.1f}" if row.pages else "—",
-            row.bound,
+            row.indexes,
+            row.error,
         ]
         for row in lists.rows
     ]
     limit = lists.limit
     mix = ", ".join(f"{status} {n:,}" for status, n in sorted(lists.statuses.items(), key=lambda kv: -kv[1]))
-    near = sum(1 for row in lists.rows if max(row.ratio, row.fetch_ratio) <= NEAR)
-    unbounded = [row for row in lists.rows if row.bound == "none identified"]
+    within = sum(1 for row in lists.rows if row.within)
+    worst = lists.worst
+    met = within == len(lists.rows)
+    verdict = (
+        f"Goal: every combination answers a page in at most {GOAL_REQUESTS} DynamoDB requests, reading at most"
+        f" {GOAL_ITEMS_PER_ROW:.0f} items per row returned: {within} of {len(lists.rows)} do, "
+        + ("**met**." if met else "**not met**.")
+    )
     return "\n".join(
         [
             "## 3. List cost",
             "",
             f"{lists.jobs:,} jobs over two domains and every type ({mix}; docs/storage.md section 12's mix),",
             f"one recipient receiving 2% of them, and a bulk send of {lists.bulk_size:,} still draining (45%",
-            f"`queued`), read through `GET /jobs` with `limit={limit}`, up to"
-            f" {max(row.pages for row in lists.rows)} pages per combination. Entries read are the",
-            "`ScannedCount` of each Query the list function made on a listing index; jobs fetched, the job items",
-            "its `BatchGetItem` returned; read units, both priced (a Query per started 4 KB of what it read, a",
-            "fetched item per 4 KB, halved: eventually consistent), per page. The request log holds requests,",
-            "not responses, so these come from the function's SDK client.",
+            f"`queued`), read through `GET /jobs` with `limit={limit}` (the page's own), up to"
+            f" {max((row.pages for row in lists.rows), default=0)} pages per combination, by a caller of one domain",
+            "and a caller of every domain (`*`). The combinations are the page's filters (Domain; Status, each",
+            "status or none; Type, one type or none; Recipient, an address or none), the `*` caller once with a",
+            "domain typed in, and what only the API offers (`bulk_id`, a created range). For each page: the DynamoDB",
+            "requests the list function made, all of them (Queries, gets, whatever the code makes), and the",
+            "items they read (each Query's scanned items, each get's returned items); read units price them (a",
+            "Query per started 4 KB of what it read, a fetched item per 4 KB, halved: eventually consistent).",
+            "They come from the function's SDK client's responses; nothing reads the service's query plan. A",
+            "page that returns fewer rows than asked still counts: the user waited for it.",
             (
                 "Figure 3 was measured alone (`python -m benchmarks --figure 3`), on a table of its own jobs"
                 if lists.alone
@@ -439,45 +416,34 @@ def section(lists: ListCosts) -> str:
                 " every-domain rows can read them; `python -m benchmarks --figure 3` measures it alone)"
             )
             + " (moto's Query reads its whole table, so the other figures' jobs would only slow it down).",
-            "The index column names the plan's partitions or ranges (`common.logic.listing.plan`).",
             "",
             table(
                 [
                     "caller",
                     "filters",
-                    "index x partitions",
                     "pages",
-                    "Query calls",
-                    "entries read",
-                    "jobs fetched",
-                    "returned",
-                    "read ÷ returned",
-                    "fetched ÷ returned",
+                    "requests, worst page",
+                    "requests, all pages",
+                    "items read",
+                    "rows returned",
+                    "items read ÷ rows",
                     "RRU / page",
-                    "bound (above 1.1)",
+                    "Queries by index",
+                    "failed",
                 ],
                 rows,
             ),
             "",
-            f"{near} of {len(lists.rows)} combinations read at most 1.1 entries and fetch at most 1.1 jobs per",
-            "row returned. A page reads one entry more than it returns (the look-ahead that makes the last",
-            "page's `next_cursor` null). What bounds the others, as the last column says (docs/storage.md,",
-            "section 8): a merge over n ranges (a caller's domains, a domain's 4 or 8 shards, the 5 types of a",
-            "recipient's or of an exact status's partitions, `*`'s 16 shards per type) reads ⌈(limit + 1) ÷ n⌉",
-            "entries from each, then no more than the rows still wanted from those that may hold the next row:",
-            "at most limit + 1 + n x ⌈(limit + 1) ÷ n⌉ a page, whatever the table holds. A status that has no",
-            "partition of its own (`queued`, `sending`, `sent` over the domain's `InFlight` shards; `delivered`,",
-            "and a `*` caller's in-flight statuses, over the immutable indexes) is checked on the job, its reads",
-            "doubling from Query to Query, within the page's budget: a page that reaches it returns what it found",
-            "and a cursor below the last entry read. `status` with `bulk_id` is checked on `ByBulk`'s projected",
-            "status, within the bulk's ≤ 1,000 entries."
+            verdict
             + (
-                " Above 1.1 with no bound named: "
-                + "; ".join(f"{row.caller}, {row.filters} ({row.ratio:.2f})" for row in unbounded)
-                + "."
-                if unbounded
+                f" The worst page: {worst.most_requests} requests ({worst.caller}, {worst.filters})."
+                if worst is not None
                 else ""
             ),
+            "",
+            "```",
+            printed_line(lists),
+            "```",
             "",
         ]
     )

@@ -187,6 +187,17 @@ class MotoRecorder:
 
 
 # ---------------------------------------------------------------- responses
+def _items_read(parsed: Mapping[str, Any]) -> int:
+    """The items a DynamoDB response read: a Query's or Scan's scanned items, a
+    BatchGetItem's returned ones, a GetItem's one."""
+    if "ScannedCount" in parsed or "Count" in parsed:
+        return int(parsed.get("ScannedCount", parsed.get("Count", 0)) or 0)
+    responses = parsed.get("Responses")
+    if isinstance(responses, dict):
+        return sum(len(items) for items in responses.values() if isinstance(items, list))
+    return 1 if parsed.get("Item") else 0
+
+
 def _size(item: Mapping[str, Any]) -> int:
     """An item's size as DynamoDB counts it, from the SDK's parsed form."""
     return item_size(wire(dict(item)))
@@ -203,6 +214,25 @@ class Observed:
     items_read: int = 0  # ScannedCount of listing-index queries
     jobs_fetched: int = 0  # job items returned by BatchGetItem (a page's fetch)
     read_units: float = 0.0  # of those queries and fetches: per started 4 KB, halved (eventually consistent)
+    query_read_units: float = 0.0  # of the queries alone
+    dynamodb_requests: int = 0  # every DynamoDB request the functions made
+    dynamodb_items: int = 0  # the items those requests read: scanned by a Query, returned by a get
+    ses_sends: int = 0  # SES SendEmail calls SES accepted
+    ses_throttled: int = 0  # SES SendEmail calls SES refused for its rate (TooManyRequestsException, 429)
+
+
+@dataclass
+class Tally:
+    """The AWS calls one thread made while it was watched (``SdkObserver.watch``):
+    requests by ``service:Operation`` and the items its reads returned or scanned."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    items_read: int = 0
+    messages_sent: int = 0  # SQS messages it sent (SendMessage, and each entry of SendMessageBatch)
+
+    @property
+    def dynamodb_requests(self) -> int:
+        return sum(n for name, n in self.requests.items() if name.startswith("dynamodb:"))
 
 
 class SdkObserver:
@@ -216,6 +246,22 @@ class SdkObserver:
         self._totals = Observed()
         self.claimed_item: dict[str, Any] | None = None  # one claim's ALL_NEW item, as a sample
         self._armed = False
+        self._thread = threading.local()
+        self._indexes: Counter[str] = Counter()  # Queries by index name (table: "")
+
+    def indexes(self) -> Counter[str]:
+        """Queries made so far, by index."""
+        with self._lock:
+            return Counter(self._indexes)
+
+    def watch(self) -> Tally:
+        """From now on, count this thread's calls into the returned tally (until ``unwatch``)."""
+        tally = Tally()
+        self._thread.tally = tally
+        return tally
+
+    def unwatch(self) -> None:
+        self._thread.tally = None
 
     def arm_claim_sample(self) -> None:
         """Keep the next claim's item (if none is kept yet)."""
@@ -229,6 +275,10 @@ class SdkObserver:
         events.register("after-call.dynamodb.UpdateItem", self._on_update)
         events.register("before-parameter-build.dynamodb.BatchGetItem", self._before_batch_get)
         events.register("after-call.dynamodb.BatchGetItem", self._on_batch_get)
+        events.register("after-call.sesv2.SendEmail", self._on_send)
+        events.register("after-call", self._on_any_call)
+        events.register("before-parameter-build.sqs.SendMessage", self._before_send_message)
+        events.register("before-parameter-build.sqs.SendMessageBatch", self._before_send_message)
 
     def snapshot(self) -> Observed:
         with self._lock:
@@ -239,6 +289,28 @@ class SdkObserver:
             values = {name: getattr(self._totals, name) + deltas.get(name, 0) for name in Observed.__dataclass_fields__}
             self._totals = Observed(**values)
 
+    def _on_send(self, parsed: Mapping[str, Any], **_: Any) -> None:
+        code = str((parsed.get("Error") or {}).get("Code", ""))
+        if not code:
+            self._add(ses_sends=1)
+        elif code in ("TooManyRequestsException", "Throttling", "ThrottlingException"):
+            self._add(ses_throttled=1)
+
+    def _on_any_call(self, parsed: Mapping[str, Any], model: Any, **_: Any) -> None:
+        service = str(getattr(getattr(model, "service_model", None), "service_name", "") or "")
+        items = _items_read(parsed)
+        if service == "dynamodb":
+            self._add(dynamodb_requests=1, dynamodb_items=items)
+        tally: Tally | None = getattr(self._thread, "tally", None)
+        if tally is not None:
+            tally.requests[f"{service}:{getattr(model, 'name', '')}"] += 1
+            tally.items_read += items
+
+    def _before_send_message(self, params: Mapping[str, Any], **_: Any) -> None:
+        tally: Tally | None = getattr(self._thread, "tally", None)
+        if tally is not None:
+            tally.messages_sent += len(params.get("Entries") or []) or 1
+
     def _on_receive(self, parsed: Mapping[str, Any], **_: Any) -> None:
         messages = len(parsed.get("Messages") or [])
         if messages:
@@ -246,18 +318,21 @@ class SdkObserver:
         else:
             self._add(receives_empty=1)
 
-    @staticmethod
-    def _before_query(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+    def _before_query(self, params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["bench_index"] = params.get("IndexName")
+        with self._lock:
+            self._indexes[str(params.get("IndexName") or "")] += 1
 
     def _on_query(self, parsed: Mapping[str, Any], context: Mapping[str, Any], **_: Any) -> None:
         if context.get("bench_index") not in self.LISTING_INDEXES:
             return
         size = sum(_size(item) for item in parsed.get("Items") or [])
+        units = max(1, math.ceil(size / 4096)) / 2  # a Query is charged on the total it read
         self._add(
             queries=1,
             items_read=int(parsed.get("ScannedCount", parsed.get("Count", 0)) or 0),
-            read_units=max(1, math.ceil(size / 4096)) / 2,  # a Query is charged on the total it read
+            read_units=units,
+            query_read_units=units,
         )
 
     @staticmethod

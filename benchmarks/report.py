@@ -13,20 +13,23 @@ is handed to it here: no figure imports another, nor this module.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import calls, cancel, capacity, coldstart, fairness, listing, pipeline, priority, writes
+from benchmarks import calls, cancel, capacity, coldstart, drain, fairness, listing, pipeline, priority, writes
 from benchmarks.calls import CallCounts
 from benchmarks.cancel import CancelCost
 from benchmarks.capacity import CapacityModel
 from benchmarks.coldstart import ColdStarts
-from benchmarks.cost import CaseCost, EmailPath, JobWrites
+from benchmarks.cost import CaseUsage, FixedItem
+from benchmarks.drain import DrainFigure
 from benchmarks.fairness import Fairness
 from benchmarks.listing import ListCosts
 from benchmarks.page import SummaryRow, table, times
@@ -86,13 +89,13 @@ class Results:
     lists: ListCosts  # figure 3
     pipeline: Pipeline  # figure 4
     priority: Priority  # figure 5
-    writes: JobWrites  # figure 6: one job's writes, which the paths are priced with
-    paths: list[EmailPath]  # figure 6: the paths figure 1 measured
     write_cases: WriteCases  # figure 6: the three cases
-    case_costs: list[CaseCost]  # figure 6: the three cases' cost
+    case_costs: list[CaseUsage]  # figure 6: the three cases' cost, every billed item
     capacity: CapacityModel  # figure 7
     cancel: CancelCost | None = None  # figure 8
     fairness: Fairness | None = None  # figure 9
+    drain: DrainFigure | None = None  # figure 10
+    fixed: list[FixedItem] | None = None  # figure 6: what the stack costs by the month
 
 
 # ---------------------------------------------------------------- summary
@@ -110,12 +113,21 @@ def summary_rows(r: Results) -> list[SummaryRow]:
         rows.append(cancel.summary_row(r.cancel))
     if r.fairness is not None:
         rows.append(fairness.summary_row(r.fairness))
+    if r.drain is not None:
+        rows += drain.summary_rows(r.drain)
     return rows
 
 
 def printed_lines(r: Results) -> list[str]:
-    """Issue #9's three lines, exactly: the worst case's write units and the two rates."""
-    return capacity.printed_lines(r.write_cases.worst.wru_per_email, r.capacity)
+    """The summary block's lines, each figure's own (issues #9 and #28's exact wording)."""
+    return [
+        calls.printed_line(r.calls),
+        writes.printed_line(r.case_costs),
+        coldstart.printed_line(r.cold),
+        drain.printed_line(r.drain) if r.drain is not None else f"{drain.HEADLINE}: not measured",
+        listing.printed_line(r.lists),
+        *capacity.printed_lines(r.write_cases.worst.wru_per_email, r.capacity),
+    ]
 
 
 def summary_table(r: Results) -> str:
@@ -123,6 +135,9 @@ def summary_table(r: Results) -> str:
         ["figure", "what", "measured", "minimum / reference", "ratio"],
         [[row.figure, row.what, row.measured, row.reference, times(row.ratio)] for row in summary_rows(r)],
     )
+
+
+FAR_HEADING = "## Far from the minimum, and why"
 
 
 def _far_section(r: Results) -> str:
@@ -135,8 +150,9 @@ def _far_section(r: Results) -> str:
         *priority.notes(r.priority),
         *writes.notes(r.write_cases, r.case_costs),
         *capacity.notes(r.capacity),
+        *(drain.notes(r.drain) if r.drain is not None else []),
     ]
-    return "\n".join(["## Far from the minimum, and why", "", *notes, ""])
+    return "\n".join([FAR_HEADING, "", *notes, ""])
 
 
 # ---------------------------------------------------------------- the page
@@ -155,14 +171,32 @@ def _sections(r: Results) -> list[str]:
         listing.section(r.lists),
         pipeline.section(r.pipeline, calls_per_email=calls.per_email_of_bulk(r.calls)),
         priority.section(r.priority),
-        writes.section(r.write_cases, r.case_costs, r.writes, r.paths),
+        writes.section(
+            r.write_cases,
+            r.case_costs,
+            fixed=r.fixed or [],
+            worker_source=_worker_source(r.drain),
+        ),
         capacity.section(r.capacity, worst_wru=r.write_cases.worst.wru_per_email),
     ]
     if r.cancel is not None:
         sections.append(cancel.section(r.cancel))
     if r.fairness is not None:
         sections.append(fairness.section(r.fairness))
+    if r.drain is not None:
+        sections.append(drain.section(r.drain))
     return sections
+
+
+def _worker_source(figure: DrainFigure | None) -> str:
+    """Where figure 6's bulk worker time comes from (figure 10's drain), in words."""
+    if figure is None:
+        return ""
+    d = figure.drain
+    return (
+        f"{1000 * d.worker_seconds_per_email:,.0f} ms per email, a bulk send of {d.emails:,} drained at"
+        f" {d.rate:g} emails a second"
+    )
 
 
 def render(r: Results) -> str:
@@ -212,7 +246,8 @@ def summary_json(r: Results) -> dict[str, Any]:
                 "case": case.name,
                 "emails": case.emails,
                 "calls": {f"{k[0]}:{k[1]}": v for k, v in case.calls.items()},
-                "minimum": {f"{k[0]}:{k[1]}": v for k, v in case.minimum.items()},
+                "counted": calls.counted(case.calls),
+                "minimum": case.total_minimum,
             }
             for case in r.calls.cases
         ],
@@ -222,10 +257,13 @@ def summary_json(r: Results) -> dict[str, Any]:
             {
                 "caller": row.caller,
                 "filters": row.filters,
-                "partitions": row.partitions,
-                "read_per_returned": row.ratio,
-                "fetched_per_returned": row.fetch_ratio,
-                "bound": row.bound,
+                "pages": row.pages,
+                "most_requests": row.most_requests,
+                "requests": row.requests,
+                "items_read": row.items_read,
+                "items_returned": row.items_returned,
+                "items_per_row": row.items_per_row,
+                "error": row.error,
             }
             for row in r.lists.rows
         ],
@@ -246,7 +284,37 @@ def summary_json(r: Results) -> dict[str, Any]:
             }
             for case in r.write_cases.cases
         ],
-        "cost": [{"case": c.name, "costs": c.costs(), "ratio_to_ses": c.ratio_to_ses} for c in r.case_costs],
+        "cost": [
+            {"case": c.name, "costs": c.costs(), "ratio_to_ses": c.ratio_to_ses, "usage": dataclasses.asdict(c)}
+            for c in r.case_costs
+        ],
+        "cold": [
+            {
+                "function": c.function,
+                "import_ms": c.median_ms,
+                "invoke_ms": c.invoke_ms,
+                "floor_ms": c.floor_ms,
+                "clients": list(c.clients),
+                "ratio_to_floor": c.ratio_to_floor,
+                "error": c.error,
+            }
+            for c in r.cold.functions
+        ],
+        "drain": dataclasses.asdict(r.drain) if r.drain is not None else None,
+        "to_delivered": (
+            {
+                "emails": found.emails,
+                "per_email": found.per_email,
+                "sending_path": found.sending_path,
+                "event_path": found.event_path,
+                "minimum": found.minimum,
+                "request": {f"{k[0]}:{k[1]}": v for k, v in found.request.items()},
+                "worker": {f"{k[0]}:{k[1]}": v for k, v in found.worker.items()},
+                "events": {f"{k[0]}:{k[1]}": v for k, v in found.events.items()},
+            }
+            if (found := r.calls.to_delivered) is not None
+            else None
+        ),
         "capacity": {
             "loads": {c.index: c.units for c in r.capacity.loads},
             "all_domains": r.capacity.platform.emails_per_second,
@@ -255,17 +323,23 @@ def summary_json(r: Results) -> dict[str, Any]:
             "one_address": r.capacity.per_address,
             "hottest": [list(h) for h in r.capacity.platform.hottest],
             "poll_read_units": r.capacity.poll_read_units,
+            "at_default_quotas": r.capacity.at_default_quotas,
+            "quota_ceilings": [dataclasses.asdict(c) for c in r.capacity.quota_ceilings],
+            "retry_attempts_per_second": r.capacity.retry.attempts_per_second,
+            "objects": {o.index: o.units for o in r.capacity.objects},
         },
         "fairness": r.fairness.as_dict() if r.fairness is not None else None,
         "worker": {
             "emails": r.calls.worker.emails,
             "calls": {f"{k[0]}:{k[1]}": v for k, v in r.calls.worker.calls.items()},
-            "minimum": {f"{k[0]}:{k[1]}": v for k, v in r.calls.worker.minimum.items()},
+            "counted": r.calls.worker.counted,
+            "minimum": calls.total(r.calls.worker.needs),
         },
         "ses_events": {
             "emails": r.calls.events.emails,
             "calls": {f"{k[0]}:{k[1]}": v for k, v in r.calls.events.calls.items()},
-            "minimum": {f"{k[0]}:{k[1]}": v for k, v in r.calls.events.minimum.items()},
+            "counted": r.calls.events.counted,
+            "minimum": calls.total(r.calls.events.needs),
             "not_ours": {f"{k[0]}:{k[1]}": v for k, v in r.calls.events.not_ours.items()},
         },
     }
@@ -281,24 +355,58 @@ def _splice_figure(
     notes: list[str],
     notes_before: tuple[str, ...],
     section: str,
+    printed: Sequence[str] = (),
 ) -> str:
     """``page`` (docs/benchmarks.md as a full run wrote it) with one figure
-    measured again: its summary rows (``| <figure> |``), its notes (lines
-    starting with ``own_notes``, put back before the first note starting with
-    ``notes_before``) and its section (``## <figure>`` up to the next ``## ``)
-    replaced by the new ones; the rest kept."""
+    measured again: its summary rows (``| <figure> |``), its printed lines
+    (each replacing the line that starts with the same words before ``: ``),
+    its notes (lines starting with ``own_notes``, put back before the first note
+    starting with ``notes_before``, or after the last note) and its section
+    (``## <figure>`` up to the next ``## ``) replaced by the new ones; the rest
+    kept. A figure the page does not hold yet goes after the others."""
     lines = page.split("\n")
     table = [f"| {row.figure} | {row.what} | {row.measured} | {row.reference} | {times(row.ratio)} |" for row in rows]
-    at = next(i for i, line in enumerate(lines) if line.startswith(f"| {figure} |"))
+    ours = [i for i, line in enumerate(lines) if line.startswith(f"| {figure} |")]
+    if ours:
+        at = ours[0]
+    else:
+        summary = [i for i, line in enumerate(lines) if line.startswith("| ") and line[2:3].isdigit()]
+        at = summary[-1] + 1 if summary else len(lines)
     lines = [line for line in lines if not line.startswith(f"| {figure} |")]
     lines[at:at] = table
-    kept = [line for line in lines if not line.startswith(own_notes)]
-    notes_at = next(i for i, line in enumerate(kept) if line.startswith(notes_before))
-    kept[notes_at:notes_at] = notes
-    text = "\n".join(kept)
-    start = text.index(f"## {figure}")
-    end = text.index("\n## ", start + 1)
+    for line in printed:
+        head = line.split(": ", 1)[0] + ": "
+        lines = [line if old.startswith(head) else old for old in lines]
+    lines = _splice_notes(lines, own=own_notes, notes=notes, before=notes_before)
+    text = "\n".join(lines)
+    heading = f"## {figure}"
+    if heading not in text:
+        return text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+    start = text.index(heading)
+    end = text.find("\n## ", start + 1)
+    if end < 0:
+        return text[:start] + section.rstrip("\n") + "\n"
     return text[:start] + section.rstrip("\n") + "\n" + text[end:]
+
+
+def _splice_notes(lines: list[str], *, own: tuple[str, ...], notes: list[str], before: tuple[str, ...]) -> list[str]:
+    """The notes of "Far from the minimum, and why" (the list under its heading, else the page's first
+    list of notes) with those
+    starting with ``own`` replaced by ``notes``, put before the first starting with ``before``
+    (or last)."""
+    if FAR_HEADING in lines:
+        start = lines.index(FAR_HEADING) + 1
+        while start < len(lines) and not lines[start].strip():
+            start += 1
+    else:  # a page without the heading: its first list of notes
+        start = next((i for i, line in enumerate(lines) if line.startswith("- **")), len(lines))
+    end = start
+    while end < len(lines) and lines[end].startswith("- "):
+        end += 1
+    kept = [line for line in lines[start:end] if not line.startswith(own)]
+    at = next((i for i, line in enumerate(kept) if before and line.startswith(before)), len(kept))
+    kept[at:at] = notes
+    return lines[:start] + kept + lines[end:]
 
 
 def splice_list_figure(page: str, lists: ListCosts) -> str:
@@ -311,6 +419,7 @@ def splice_list_figure(page: str, lists: ListCosts) -> str:
         notes=listing.notes(lists),
         notes_before=("- **Pipeline**",),
         section=listing.section(lists),
+        printed=[listing.printed_line(lists)],
     )
 
 
@@ -320,8 +429,24 @@ def splice_cold_figure(page: str, cold_starts: ColdStarts, remark: str = "") -> 
         page,
         figure="2. Cold start",
         rows=coldstart.summary_rows(cold_starts),
-        own_notes=("- **Cold start**",),
+        own_notes=("- **Cold start",),
         notes=coldstart.notes(cold_starts),
         notes_before=("- **List", "- **Pipeline**"),
         section=coldstart.section(cold_starts).rstrip("\n") + ("\n\n" + remark if remark else ""),
+        printed=[coldstart.printed_line(cold_starts)],
+    )
+
+
+def splice_drain_figure(page: str, figure: DrainFigure, remark: str = "") -> str:
+    """``page`` with figure 10 measured again (``_splice_figure``), its section followed by ``remark``.
+    Figure 6 prices the bulk worker's time from it: re-run the whole page to carry that over."""
+    return _splice_figure(
+        page,
+        figure="10. Drain",
+        rows=drain.summary_rows(figure),
+        own_notes=("- **Drain**", "- **Sweeper**"),
+        notes=drain.notes(figure),
+        notes_before=(),
+        section=drain.section(figure).rstrip("\n") + ("\n\n" + remark if remark else ""),
+        printed=[drain.printed_line(figure)],
     )

@@ -1,65 +1,54 @@
-"""Figure 6: DynamoDB write units (and S3 requests) per email, for the three cases of issue #9,
-and what a million emails of each cost (priced with ``benchmarks.cost``).
+"""Figure 6: DynamoDB write units per email for the three cases of issue #9,
+and what a million emails of each cost in AWS, every billed item (priced with
+``benchmarks.cost``).
 
-Each case runs alone, recorded from its first request to its last: the
-emails are queued (``EnqueueFunction`` or ``POST /jobs/bulk``), the worker
-sends them all, then each job's delivery event is written by the store's own
-transition (``StatusMoves.settle`` to ``delivered``, docs/storage.md section 12)
-through a client the request log records like the functions' own. A bulk
-case ends with one ``GET /bulks/{bulk_id}`` poll, recorded apart. The
-recorded DynamoDB requests are then replayed (``benchmarks.ledger``) for
-every write's units on the table and each index, and on each partition key.
+Each case runs alone, recorded from its first request until SES's delivery
+event of its last email is applied: the emails are queued (``EnqueueFunction``
+or ``POST /jobs/bulk``), the worker sends them all, the embedded SES's
+delivery events are let go and ``SesEventsFunction`` applies them. Over that
+stretch the case's usage is measured: the request log (every AWS request), the
+functions' invocations and wall time, the bytes and lines they logged, the
+objects the bodies bucket gained. A bulk case ends with one
+``GET /bulks/{bulk_id}`` poll, recorded apart. The recorded DynamoDB requests
+are then replayed (``benchmarks.ledger``) for every write's units on the table
+and each index, on each partition key, and the bytes the items left.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 
-from benchmarks.cost import PRICES, PRICES_AS_OF, PRICES_REGION, CaseCost, EmailPath, JobWrites, index_names, item_size
-from benchmarks.harness import BenchError, BenchStack
+from benchmarks.cost import (
+    LAMBDA_LINES_BYTES,
+    LOG_EVENT_OVERHEAD_BYTES,
+    PRICES,
+    PRICES_AS_OF,
+    PRICES_REGION,
+    CaseUsage,
+    FixedItem,
+    index_names,
+    log_bytes_per_email,
+)
+from benchmarks.harness import BenchError, BenchStack, Usage
 from benchmarks.ledger import READ_ACTIONS, WRITE_ACTIONS, Ledger, Replayer
-from benchmarks.page import SummaryRow, number, table, times
+from benchmarks.page import SummaryRow, number, table
 from benchmarks.recording import Segment
 from benchmarks.workload import DOMAIN, TEXT_SEED, addresses, html, prose
-from common.models.job import JobStatus
-from local.jobs_table import JobsTable
 from local.template import Stack, default_parameters, load_template
 
 GOAL_WRU = 15.0  # write units per email, each case (issue #9's goal)
 GOAL_WRU_SPREAD = 0.20  # the two single-email cases within 20% of each other
-GOAL_COST_RATIO = 1.10  # AWS cost ÷ SES's price
+GOAL_COST_RATIO = 1.10  # AWS cost ÷ SES's price, every case
+EVENTS_QUEUE = "SesEventsQueue"
+WORKER = "SendWorkerFunction"
+SES_SOURCE = "aws.ses"
+COST_LINE = "cost ÷ SES, worst case"
 _ORDER = ("table", *index_names())  # the table, then its indexes as template.yaml lists them
-
-
-@dataclass
-class WriteCase:
-    name: str
-    emails: int
-    ledger: Ledger
-    s3_puts: int
-    s3_gets: int
-    calls: dict[str, int]
-    body_chars: int
-    poll: Poll | None = None
-
-    @property
-    def wru_per_email(self) -> float:
-        return self.ledger.write_units / self.emails
-
-    @property
-    def rru_per_email(self) -> float:
-        return self.ledger.read_units / self.emails
-
-    def by_step(self) -> dict[str, dict[str, float]]:
-        """Units per email, by step and by table/index."""
-        return {
-            step: {where: n / self.emails for where, n in row.items()} for step, row in self.ledger.by_step().items()
-        }
 
 
 @dataclass(frozen=True)
@@ -73,6 +62,40 @@ class Poll:
 
 
 @dataclass
+class WriteCase:
+    name: str
+    emails: int
+    ledger: Ledger
+    s3_puts: int
+    s3_gets: int
+    calls: dict[str, int]  # "service:Action" -> requests in the stretch (ReceiveMessage: all, empty included)
+    body_chars: int
+    poll: Poll | None = None
+    usage: Usage = field(default_factory=lambda: Usage({}, {}))
+    sqs_requests: int = 0  # every SQS request but the empty receives, EventBridge's deliveries included
+    ses_events: int = 0  # SES's events on the default bus
+    service_events: int = 0  # events the service put on EventBridge itself
+    secrets_calls: int = 0
+    s3_bytes: int = 0  # bytes the bodies bucket gained
+    query_read_units: float = 0.0
+    stored_bytes: int = 0  # filled by ``replay``
+
+    @property
+    def wru_per_email(self) -> float:
+        return self.ledger.write_units / self.emails
+
+    @property
+    def rru_per_email(self) -> float:
+        return (self.ledger.read_units + self.query_read_units) / self.emails
+
+    def by_step(self) -> dict[str, dict[str, float]]:
+        """Units per email, by step and by table/index."""
+        return {
+            step: {where: n / self.emails for where, n in row.items()} for step, row in self.ledger.by_step().items()
+        }
+
+
+@dataclass
 class WriteCases:
     cases: list[WriteCase] = field(default_factory=list)
 
@@ -81,6 +104,59 @@ class WriteCases:
         return max(self.cases, key=lambda c: c.wru_per_email)
 
 
+# ---------------------------------------------------------------- what a case used
+def case_usage(
+    case: WriteCase,
+    *,
+    memory_mb: Mapping[str, int],
+    retention_days: float,
+    worker_seconds_per_email: float | None = None,
+    worker_source: str = "",
+) -> CaseUsage:
+    """The case's usage per email, priced by ``benchmarks.cost``. ``worker_seconds_per_email``:
+    the worker's wall time per email measured elsewhere (a drain at SES's rate, where the
+    worker waits for its turn inside its invocations), used when above the case's own."""
+    seconds = dict(case.usage.seconds)
+    notes: list[str] = []
+    own = seconds.get(WORKER, 0.0) / case.emails
+    if worker_seconds_per_email is not None and worker_seconds_per_email > own:
+        seconds[WORKER] = worker_seconds_per_email * case.emails
+        notes.append(
+            f"the worker's time per email is {worker_source or 'measured elsewhere'}:"
+            f" {1000 * worker_seconds_per_email:,.0f} ms (here {1000 * own:,.0f} ms, unpaced)"
+        )
+    gb_seconds = sum(s * memory_mb.get(f, 512) / 1024 for f, s in seconds.items())
+    invocations = sum(case.usage.invocations.values())
+    return CaseUsage(
+        name=case.name,
+        emails=case.emails,
+        dynamodb_wru=case.wru_per_email,
+        dynamodb_rru=case.rru_per_email,
+        stored_bytes=case.stored_bytes / case.emails,
+        s3_puts=case.s3_puts / case.emails,
+        s3_gets=case.s3_gets / case.emails,
+        s3_bytes=case.s3_bytes / case.emails,
+        sqs_requests=case.sqs_requests / case.emails,
+        lambda_requests=invocations / case.emails,
+        lambda_gb_seconds=gb_seconds / case.emails,
+        log_bytes=log_bytes_per_email(case.usage.log_bytes, case.usage.log_lines, invocations, case.emails),
+        eventbridge_events=(case.ses_events + case.service_events) / case.emails,
+        secrets_calls=case.secrets_calls / case.emails,
+        retention_days=retention_days,
+        notes=tuple(notes),
+    )
+
+
+def worst_ratio(costs: Sequence[CaseUsage]) -> float:
+    return max((c.ratio_to_ses for c in costs), default=0.0)
+
+
+def printed_line(costs: Sequence[CaseUsage]) -> str:
+    """``cost ÷ SES, worst case: N`` (issue #28's wording)."""
+    return f"{COST_LINE}: {worst_ratio(costs):.2f}"
+
+
+# ---------------------------------------------------------------- measuring
 def _s3(segment: Segment) -> tuple[int, int]:
     puts = sum(n for call, n in segment.calls.items() if call.service == "s3" and call.action.startswith("PUT "))
     gets = sum(n for call, n in segment.calls.items() if call.service == "s3" and call.action.startswith("GET "))
@@ -95,17 +171,19 @@ def _labels(segment: Segment) -> dict[str, int]:
     return out
 
 
-def _recorded_client(bench: BenchStack) -> Any:
-    """A DynamoDB client whose requests the request log keeps (no ``BENCH_AGENT``)."""
-    session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=bench.stack.region)  # noqa: S106
-    return session.client("dynamodb", endpoint_url=bench.settings.aws_endpoint)
-
-
-def _settle(bench: BenchStack, job_ids: Sequence[str]) -> None:
-    table = JobsTable(_recorded_client(bench), bench.jobs_table)
-    for job_id in job_ids:
-        if not table.settle(job_id, JobStatus.DELIVERED):
-            raise BenchError(f"the delivery event of job {job_id} found it no longer sent")
+def _events(segment: Segment) -> tuple[int, int]:
+    """Entries of the recorded PutEvents: SES's (the embedded SES publishes them as SES
+    does) and any other (the service's own)."""
+    ses, other = 0, 0
+    for call, body in segment.requests:
+        if call.service != "events" or call.action != "PutEvents":
+            continue
+        for entry in body.get("Entries") or []:
+            if entry.get("Source") == SES_SOURCE:
+                ses += 1
+            else:
+                other += 1
+    return ses, other
 
 
 def _poll(bench: BenchStack, bulk_id: str) -> tuple[Segment, int, int]:
@@ -128,17 +206,47 @@ def _poll(bench: BenchStack, bulk_id: str) -> tuple[Segment, int, int]:
 def _case(
     bench: BenchStack, name: str, body_chars: int, run: Callable[[], tuple[list[str], str | None]], *, timeout: float
 ) -> tuple[WriteCase, Segment, Segment | None, int, int]:
-    recorder = bench.recorder
-    mark = recorder.mark()
-    job_ids, bulk_id = run()
-    bench.wait_sent(job_ids, timeout=timeout)
-    _settle(bench, job_ids)
+    recorder, observer = bench.recorder, bench.observer
+    objects = bench.stored_objects()
+    mark, seen, used = recorder.mark(), observer.snapshot(), bench.usage_mark()
+    bench.hold_ses_events()  # SES's events go once the worker is done, then are applied
+    try:
+        job_ids, bulk_id = run()
+        bench.wait_sent(job_ids, timeout=timeout)
+    finally:
+        released = bench.release_ses_events()
+    if released != len(job_ids):
+        raise BenchError(f"{name}: SES accepted {released} sends for {len(job_ids)} jobs")
+    bench.wait_sent(job_ids, timeout=timeout, status="delivered", queues=(EVENTS_QUEUE,))
+    bench.wait_idle(timeout=timeout)
     segment = recorder.segment(mark, recorder.mark())
+    after, usage = observer.snapshot(), bench.usage_since(used)
     poll_segment, queries, entries = (None, 0, 0)
     if bulk_id is not None:
         poll_segment, queries, entries = _poll(bench, bulk_id)
     puts, gets = _s3(segment)
-    case = WriteCase(name, len(job_ids), Ledger(), puts, gets, _labels(segment), body_chars)
+    labels = _labels(segment)
+    ses_events, service_events = _events(segment)
+    receives = after.receives_with_messages - seen.receives_with_messages
+    sqs = sum(n for label, n in labels.items() if label.startswith("sqs:") and label != "sqs:ReceiveMessage")
+    new_objects = {key: size for key, size in bench.stored_objects().items() if key not in objects}
+    case = WriteCase(
+        name,
+        len(job_ids),
+        Ledger(),
+        puts,
+        gets,
+        labels,
+        body_chars,
+        usage=usage,
+        # EventBridge puts each of SES's events on the events queue with one SendMessage.
+        sqs_requests=sqs + receives + ses_events,
+        ses_events=ses_events,
+        service_events=service_events,
+        secrets_calls=sum(n for label, n in labels.items() if label.startswith("secretsmanager:")),
+        s3_bytes=sum(new_objects.values()),
+        query_read_units=after.query_read_units - seen.query_read_units,
+    )
     return case, segment, poll_segment, queries, entries
 
 
@@ -196,8 +304,8 @@ def measure(bench: BenchStack, *, bulk_size: int, timeout: float) -> tuple[Write
 
 
 def replay(cases: WriteCases, segments: list[Segment | None], names: dict[str, str]) -> None:
-    """Fill each case's ledger (and its poll's read units) by replaying the recorded
-    requests in a fresh moto; run after the local stack has stopped."""
+    """Fill each case's ledger, the bytes its items left and its poll's read units by
+    replaying the recorded requests in a fresh moto; run after the local stack has stopped."""
     # Imported here: moto's recorder must be pointed at its file before moto is first imported.
     from moto import mock_aws  # noqa: PLC0415
 
@@ -216,6 +324,7 @@ def replay(cases: WriteCases, segments: list[Segment | None], names: dict[str, s
                 (call.action, body) for call, body in segment.requests if call.action in WRITE_ACTIONS | READ_ACTIONS
             ]
             case.ledger = replayer.replay(requests, tables=[jobs_table])
+            case.stored_bytes = replayer.stored(jobs_table, case.ledger.items())
             if poll_segment is not None and case.poll is not None:
                 poll = replayer.replay(
                     [(c.action, b) for c, b in poll_segment.requests if c.action in READ_ACTIONS], tables=[jobs_table]
@@ -249,7 +358,7 @@ def _create_tables(client: Any, names: dict[str, str]) -> None:
 
 
 # ---------------------------------------------------------------- its part of the page
-def summary_rows(written: WriteCases, costs: list[CaseCost]) -> list[SummaryRow]:
+def summary_rows(written: WriteCases, costs: list[CaseUsage]) -> list[SummaryRow]:
     rows = [
         SummaryRow(
             "6. Cost",
@@ -263,7 +372,7 @@ def summary_rows(written: WriteCases, costs: list[CaseCost]) -> list[SummaryRow]
     rows += [
         SummaryRow(
             "6. Cost",
-            f"a million emails, {c.name}",
+            f"a million emails, every billed item, {c.name}",
             f"${c.total:,.2f}",
             f"SES alone: ${c.costs()['SES']:,.2f} (goal ≤ {GOAL_COST_RATIO:.2f}x)",
             c.ratio_to_ses,
@@ -273,7 +382,12 @@ def summary_rows(written: WriteCases, costs: list[CaseCost]) -> list[SummaryRow]
     return rows
 
 
-def notes(written: WriteCases, costs: list[CaseCost]) -> list[str]:
+def _beyond_ses(c: CaseUsage, top: int = 3) -> str:
+    items = sorted(((k, v) for k, v in c.costs().items() if k != "SES"), key=lambda kv: -kv[1])[:top]
+    return ", ".join(f"{k} ${v:,.2f}" for k, v in items)
+
+
+def notes(written: WriteCases, costs: list[CaseUsage]) -> list[str]:
     """Figure 6's notes of "Far from the minimum, and why"."""
     found: list[str] = []
     heaviest = written.worst if written.cases else None
@@ -284,24 +398,26 @@ def notes(written: WriteCases, costs: list[CaseCost]) -> list[str]:
         )
     over = [c for c in costs if c.ratio_to_ses > GOAL_COST_RATIO]
     for c in over:
-        by_service = c.costs()
         found.append(
-            f"- **Cost**: {c.ratio_to_ses:.3f}x SES's price for {c.name} (goal ≤ {GOAL_COST_RATIO:.2f}x): S3's"
-            f" requests (a PUT and a GET per email) are ${by_service['S3 requests']:,.2f} a million emails, and"
-            f" DynamoDB's writes ${by_service['DynamoDB writes']:,.2f}. One S3 object per large body is the design"
-            " (docs/storage.md section 10); storing such bodies as up to 400 KB DynamoDB items instead would"
-            " cost more in write units (figure 6)."
+            f"- **Cost**: {c.ratio_to_ses:.3f}x SES's price for {c.name} (goal ≤ {GOAL_COST_RATIO:.2f}x), every billed"
+            f" item counted; the largest beside SES, per million emails: {_beyond_ses(c)} (figure 6)."
         )
     return found
 
 
-def section(written: WriteCases, costs: list[CaseCost], job: JobWrites, paths: list[EmailPath]) -> str:
-    """The three cases' write units and cost (``costs``: theirs, in their order), then the
-    paths figure 1 measured (``paths``) and one job's writes (``job``) they are priced with."""
-    return _units_section(written, costs) + "\n" + _paths_section(job, paths)
+def section(
+    written: WriteCases,
+    costs: list[CaseUsage],
+    *,
+    fixed: Sequence[FixedItem] = (),
+    worker_source: str = "",
+) -> str:
+    """The three cases' write units and cost (``costs``: theirs, in their order), and what
+    the stack costs by the month whatever it sends (``fixed``)."""
+    return _units_section(written) + "\n" + _cost_section(costs, fixed, worker_source=worker_source)
 
 
-def _units_section(written: WriteCases, costs: list[CaseCost]) -> str:
+def _units_section(written: WriteCases) -> str:
     cases = written.cases
     summary = [
         [
@@ -319,19 +435,19 @@ def _units_section(written: WriteCases, costs: list[CaseCost]) -> str:
     text = [
         "## 6. Write units per email, and cost",
         "",
-        "Three cases, each run alone and recorded from its first request to its last: one email with a",
-        "2,000-character body and one with a 100,000-character body (each one `EnqueueFunction` call), and",
-        "a bulk send with a 50 KB HTML body (`POST /jobs/bulk` takes one plain-text body: the HTML source is",
-        "that body). The bodies are words in a random order (seeded), which compress like ordinary writing.",
-        "The worker sends every email; then each job's delivery event is written by the store's own",
-        "transition, `StatusMoves.settle(job_id, delivered)` (one strongly consistent `GetItem` and one",
-        "conditional `UpdateItem`; the next issue's event handler makes that write), through a client the",
-        "request log records. The recorded DynamoDB requests are then replayed in their order against a fresh",
-        "moto with `template.yaml`'s tables, each item read before and after each write: the table's units",
-        "are the larger image per started KB (twice in a transaction), each index's from its key schema and",
-        "projection applied to both images (an entry that appears or disappears: one write; a key change: a",
-        "delete and a put; a projected attribute changed: one write). Reads are priced from the items they",
-        "name (4 KB per unit, halved when eventually consistent). S3 requests are counted from the log.",
+        "Three cases, each run alone and recorded from its first request until the delivery event of its last",
+        "email is applied: one email with a 2,000-character body and one with a 100,000-character body (each",
+        "one `EnqueueFunction` call), and a bulk send with a 50 KB HTML body (`POST /jobs/bulk` takes one",
+        "plain-text body: the HTML source is that body). The bodies are words in a random order (seeded), which",
+        "compress like ordinary writing. The worker sends every email; then the embedded SES's delivery events",
+        "(held until then) go through EventBridge onto `SesEventsQueue` and `SesEventsFunction` applies them, as",
+        "in AWS. The recorded DynamoDB requests are then replayed in their order against a fresh moto with",
+        "`template.yaml`'s tables, each item read before and after each write: the table's units are the larger",
+        "image per started KB (twice in a transaction), each index's from its key schema and projection applied",
+        "to both images (an entry that appears or disappears: one write; a key change: a delete and a put; a",
+        "projected attribute changed: one write). Reads are priced from the items they name (4 KB per unit,",
+        "halved when eventually consistent) and Queries from what they returned. S3 requests are counted from",
+        "the log.",
         "",
         table(
             [
@@ -375,99 +491,96 @@ def _units_section(written: WriteCases, costs: list[CaseCost]) -> str:
         "divided among its emails.",
         "",
     ]
-    services = list(costs[0].costs()) if costs else []
-    rows = [[service] + [f"${c.costs()[service]:,.2f}" for c in costs] for service in services]
-    rows.append(["total"] + [f"**${c.total:,.2f}**" for c in costs])
-    rows.append(["total ÷ SES alone"] + [f"**{c.ratio_to_ses:.3f}x**" for c in costs])
-    over = [c for c in costs if c.ratio_to_ses > GOAL_COST_RATIO]
-    text += [
-        "US dollars per million emails of each case: DynamoDB and S3 from the case's own requests (above);",
-        "SQS requests and Lambda time from the measured paths below (one email per Invoke, or a bulk send's",
-        "drain), which do not depend on the body's size beyond a few milliseconds.",
-        "",
-        table(["$ per million emails", *[c.name for c in costs]], rows),
-        "",
-        f"Goal: ≤ {GOAL_COST_RATIO:.2f}x SES's price. "
-        + (
-            "Met in every case."
-            if not over
-            else "Over in: "
-            + "; ".join(
-                f"{c.name}, {c.ratio_to_ses:.3f}x (S3 ${c.costs()['S3 requests']:,.2f}, Lambda"
-                f" ${c.costs()['Lambda']:,.2f}, DynamoDB ${c.costs()['DynamoDB writes']:,.2f})"
-                for c in over
-            )
-            + "."
-        ),
-        "",
-    ]
     return "\n".join(text)
 
 
-def _paths_section(writes: JobWrites, paths: list[EmailPath]) -> str:
-    step_rows = [
-        [step.name, number(step.table), number(sum(step.indexes.values())), number(step.total)]
-        for step in ([*writes.steps, writes.keyed_create] if writes.keyed_create else writes.steps)
+def _cost_section(costs: list[CaseUsage], fixed: Sequence[FixedItem], *, worker_source: str) -> str:
+    if not costs:
+        return ""
+    services = list(costs[0].costs())
+    rows = [[service] + [f"${c.costs()[service]:,.2f}" for c in costs] for service in services]
+    rows.append(["total"] + [f"**${c.total:,.2f}**" for c in costs])
+    rows.append(["total ÷ SES alone"] + [f"**{c.ratio_to_ses:.3f}x**" for c in costs])
+    usage_names = list(costs[0].usage_rows())
+    usage = [[name] + [c.usage_rows()[name] for c in costs] for name in usage_names]
+    over = [c for c in costs if c.ratio_to_ses > GOAL_COST_RATIO]
+    worst = max(costs, key=lambda c: c.ratio_to_ses)
+    case_notes = [f"- {c.name}: {note}." for c in costs for note in c.notes]
+    fixed_rows = [[f.what, f"${f.dollars_a_month:,.2f}", f.basis] for f in fixed]
+    fixed_total = sum(f.dollars_a_month for f in fixed)
+    verdict = (
+        f"Goal: ≤ {GOAL_COST_RATIO:.2f}x SES's price at every body size: **met** (worst {worst.ratio_to_ses:.3f}x,"
+        f" {worst.name})."
+        if not over
+        else f"Goal: ≤ {GOAL_COST_RATIO:.2f}x SES's price at every body size: **not met** in "
+        + "; ".join(f"{c.name}, {c.ratio_to_ses:.3f}x" for c in over)
+        + ". What stops it, per million emails beyond SES's $100: "
+        + "; ".join(f"{c.name}: {_beyond_ses(c)}" for c in over)
+        + "."
+    )
+    text = [
+        "### What a million emails cost, every billed item",
+        "",
+        f"Public list prices, {PRICES_REGION}, as published in {PRICES_AS_OF} (DynamoDB's after its",
+        "1 November 2024 on-demand reduction); no free tier. Re-check them before relying on the figures.",
+        "",
+        *[f"- {text}: <{url}>" for _, text, url in PRICES.values()],
+        "",
+        "Each item is priced from what the case used over its stretch, per email:",
+        "",
+        "- **SES**: one email.",
+        "- **DynamoDB**: the write and read units above; storage of the items and index entries the email",
+        "  left (each with DynamoDB's 100 bytes of overhead) for `RetentionDays` (the job's TTL), and",
+        "  point-in-time recovery (enabled on both tables) of the same bytes.",
+        "- **SQS**: every request on every queue from the request log (SendMessageBatch, DeleteMessageBatch,",
+        "  SendMessage ...), the event source mappings' receives that returned messages (their empty long polls",
+        "  are a cost by the month, below), and one SendMessage per SES event: EventBridge's delivery of the",
+        "  event onto `SesEventsQueue`.",
+        "- **S3**: the PUT and GET requests from the log, and the bytes the bodies bucket gained, stored until",
+        "  the bucket's lifecycle rule expires them (`RetentionDays`).",
+        "- **Lambda**: every invocation in the stretch and its wall time at the function's memory size (GB-seconds),",
+        "  which is what Lambda bills: a worker that waits for its turn at SES's rate inside an invocation",
+        "  pays for the wait. The bulk case's worker time comes from figure 10's drain at SES's rate when that",
+        "  is longer than this stretch's (the stack here sends unpaced)"
+        + (f": {worker_source}." if worker_source else "."),
+        "  Times are this machine's against the embedded AWS (tens of milliseconds a call, AWS's are a few):",
+        "  an upper bound.",
+        "- **CloudWatch Logs**: the bytes the functions wrote to their log (their standard output, as Lambda",
+        f"  sends it to CloudWatch Logs), {LOG_EVENT_OVERHEAD_BYTES} bytes per line (a log event), and Lambda's",
+        f"  own START, END and REPORT lines, {LAMBDA_LINES_BYTES} bytes an invocation; ingestion only (the",
+        "  functions' log groups set no retention, so storage is by the month, $0.03 a GB compressed).",
+        "- **EventBridge**: SES's events on the default bus, one per event, priced at $1.00 per million (the",
+        "  pricing page makes AWS management events free and charges custom and opt-in data events; SES's",
+        "  delivery events are published only to a configuration set that opts in, so they are priced as",
+        "  charged), and any event the service puts itself.",
+        "- **Secrets Manager**: the calls in the log (each execution environment keeps a secret 5 minutes).",
+        "- **KMS**: the jobs table's AWS managed key is asked by DynamoDB at most once every 5 minutes per",
+        "  caller (it keeps the table key that long), not per email: by the month, below.",
+        "",
+        table(["$ per million emails", *[c.name for c in costs]], rows),
+        "",
+        "Usage per email:",
+        "",
+        table(["usage per email", *[c.name for c in costs]], usage),
+        "",
+        *(["Where a figure came from elsewhere:", "", *case_notes, ""] if case_notes else []),
+        verdict,
+        "",
+        "```",
+        printed_line(costs),
+        "```",
+        "",
     ]
-    index_rows = [[name, number(n)] for name, n in sorted(writes.by_index().items(), key=lambda kv: (-kv[1], kv[0]))]
-    services = ["Lambda", "DynamoDB", "SQS", "SES"]
-    cost_rows = [[service] + [f"${path.costs()[service]:,.2f}" for path in paths] for service in services]
-    cost_rows.append(["total"] + [f"${path.total:,.2f}" for path in paths])
-    cost_rows.append(["total ÷ SES alone"] + [times(path.ratio_to_ses) for path in paths])
-    usage_rows = [
-        ["Lambda requests per email"] + [f"{path.lambda_requests:.3f}" for path in paths],
-        ["Lambda GB-s per email (local durations)"] + [f"{path.lambda_gb_seconds:.5f}" for path in paths],
-        ["DynamoDB write units per email"] + [f"{path.dynamodb_wru:.2f}" for path in paths],
-        ["SQS requests per email"] + [f"{path.sqs_requests:.2f}" for path in paths],
-    ]
-    sizes = f"{_size(writes.created)} bytes as created, {_size(writes.claimed)} claimed, {_size(writes.sent)} sent"
-    index_total = sum(writes.by_index().values())
-    table_total = sum(step.table for step in writes.steps)
-    return "\n".join(
-        [
-            "### The measured paths, for Lambda and SQS",
+    if fixed_rows:
+        text += [
+            "By the month, whatever the stack sends (not in the ratios above; at a million emails a month they",
+            f"add ${fixed_total:,.2f}, {fixed_total / costs[0].costs()['SES']:.1%} of SES's price):",
             "",
-            f"Public list prices, {PRICES_REGION}, as published in {PRICES_AS_OF} (DynamoDB's after its",
-            "1 November 2024 on-demand reduction); no free tier. Re-check them before relying on the figures.",
-            "",
-            *[f"- {text}" for _, text in PRICES.values()],
-            "",
-            "The paths figure 1 measured (a 1,500-character body, no delivery event), whose Lambda and SQS",
-            "figures the three cases above use; their DynamoDB figures are the job's item and indexes only.",
-            "US dollars per million emails:",
-            "",
-            table(["service", *[path.name for path in paths]], cost_rows),
-            "",
-            table(["usage", *[path.name for path in paths]], usage_rows),
-            "",
-            f"DynamoDB write units of one job's life ({sizes}, with a body of 1,500 characters):",
-            "",
-            table(["step", "table", "indexes", "total"], step_rows),
-            "",
-            "Index writes per sent email, by index:",
-            "",
-            table(["index", "write units"], index_rows),
-            "",
-            f"Without its body item and delivery event a job takes {table_total:.0f} write units on the table and",
-            f"{index_total} on its indexes. The four indexes every job is in are keyed on what never changes and",
-            "cost one write each, at creation; `InFlight` one at creation and one when the delivery event takes",
-            "the job out of flight (the three cases above); `ByBulk` one per status change of a bulk job; the",
-            "exact status indexes nothing on the happy path (docs/storage.md, sections 5 and 6). The body is an",
-            "item of its own, written once, so the job's item stays under 1 KB whatever the body.",
-            "",
-            "Lambda time is measured on this machine through the local stack (not Lambda's durations, and",
-            "inflated by the embedded AWS's tens of milliseconds per call) at the template's memory size. A",
-            "quiet queue's event source also makes empty long-polls, a fixed cost per queue, not per email.",
-            "Not modelled: CloudWatch Logs and metrics, X-Ray traces, API Gateway requests (one per bulk",
-            "send), storage, and cold starts (INIT time).",
+            table(["item", "$ a month", "basis"], fixed_rows),
             "",
         ]
-    )
+    return "\n".join(text)
 
 
 def _u(value: float) -> str:
     return "" if not value else (f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}".rstrip("0"))
-
-
-def _size(item: Any) -> str:
-    return f"{item_size(item):,}"

@@ -6,15 +6,13 @@ start goal, a list page that failed, a goal missed, a cancel handed on)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-from benchmarks import calls, capacity, ceiling, coldstart, cost, listing, pipeline, priority, report, writes
+from benchmarks import calls, capacity, ceiling, coldstart, cost, drain, listing, pipeline, priority, report, writes
 from benchmarks.cancel import CancelCost
 from benchmarks.fairness import Fairness
 from benchmarks.fairness import Sample as FairSample
+from benchmarks.harness import Usage
 from benchmarks.ledger import TABLE, KeyUnits, Ledger, Write
-from common.adapters.index_keys import KeyedJob, index_attributes
-from common.models.job import JobStatus, JobType
 
 MACHINE = report.Machine(
     arch="x86_64",
@@ -34,51 +32,74 @@ def _counts() -> calls.CallCounts:
             "enqueue 1",
             1,
             {calls.BWI: 1, calls.SMB: 1, calls.BATCH_GET: 1},
-            {calls.BWI: 1, calls.SMB: 1, calls.BATCH_GET: 1},
+            calls.enqueue_needs(1),
             2,
             0.5,
         ),
-        # One call above its minimum, and one the design does not make at all
+        # A call the model does not need
         calls.CaseResult(
             "enqueue 100",
             100,
             {calls.BWI: 14, calls.SMB: 10, calls.BATCH_GET: 1, calls.PUT: 1},
-            {calls.BWI: 8, calls.SMB: 10, calls.BATCH_GET: 1},
+            calls.enqueue_needs(100),
             0,
             2.0,
         ),
-        calls.CaseResult(
-            "bulk send of 20",
-            20,
-            {calls.BWI: 1, calls.SMB: 2, q: 29, calls.UPDATE: 1},
-            {calls.BWI: 1, calls.SMB: 2, q: 29, calls.UPDATE: 1},
-            1,
-            1.0,
-        ),
-        calls.CaseResult(
-            "bulk send of 20, Idempotency-Key, 2 selected rows",
-            20,
-            {calls.PUT: 21, q: 29},
-            {calls.PUT: 21, q: 29},
-            0,
-            1.0,
-        ),
     ]
     worker = calls.WorkerResult(
-        emails=141,
-        calls={calls.UPDATE: 282, calls.SEND: 141, calls.RECEIVE: 16, calls.DELETE: 15, calls.BATCH_GET: 30},
+        emails=101,
+        calls={calls.UPDATE: 202, calls.SEND: 101, calls.RECEIVE: 12, calls.DELETE: 11, calls.BATCH_GET: 22},
         empty_polls=7,
-        invocations=15,
+        invocations=11,
     )
     events = calls.EventsResult(
-        emails=141,
-        calls={calls.UPDATE: 141, calls.RECEIVE: 15, calls.DELETE: 15},
-        not_ours={calls.PUT_EVENTS: 141},
+        emails=101,
+        calls={calls.UPDATE: 101, calls.RECEIVE: 11, calls.DELETE: 11},
+        not_ours={calls.PUT_EVENTS: 101},
         empty_polls=3,
     )
+    bulk = calls.CaseResult(
+        "bulk send of 20",
+        20,
+        {calls.BWI: 1, calls.SMB: 2, q: 29, calls.UPDATE: 1, calls.BATCH_GET: 1},
+        calls.bulk_needs(20),
+        1,
+        1.0,
+    )
+    bulk_worker = calls.WorkerResult(
+        emails=20,
+        calls={
+            calls.UPDATE: 40,
+            calls.GET: 20,
+            calls.SEND: 20,
+            calls.RECEIVE: 2,
+            calls.DELETE: 2,
+            calls.BATCH_GET: 3,
+        },
+        empty_polls=1,
+        invocations=2,
+    )
+    bulk_events = calls.EventsResult(
+        emails=20,
+        calls={calls.UPDATE: 20, calls.RECEIVE: 2, calls.DELETE: 2},
+        not_ours={calls.PUT_EVENTS: 20},
+        empty_polls=0,
+    )
+    keyed = calls.CaseResult(
+        "bulk send of 20, Idempotency-Key, 2 selected rows",
+        20,
+        {calls.PUT: 21, q: 29},
+        calls.bulk_needs(20, selected=2, keyed=True),
+        0,
+        1.0,
+    )
     return calls.CallCounts(
-        rounds=[calls.Round(cases=cases, worker=worker, events=events)],
-        enqueue_ms={"enqueue 1": 40.0, "enqueue 1, idempotency key": 55.0},
+        rounds=[
+            calls.Round(cases=cases, worker=worker, events=events),
+            calls.Round(cases=[bulk], worker=bulk_worker, events=bulk_events),
+            calls.Round(cases=[keyed], worker=None),
+        ],
+        enqueue_ms={"enqueue 1": 40.0},
     )
 
 
@@ -96,6 +117,11 @@ def _cold() -> coldstart.ColdStarts:
                 [cost_("botocore", 60.0, 90.0), cost_("pydantic", 30.0, 40.0)],
                 [cost_("common.models.job", 5.0, 8.0)],
                 middle_half=(1.31, 1.44),
+                invoke_ms=60.0,
+                floor_ms=170.0,
+                clients=("dynamodb", "sqs"),
+                ratio_to_floor=1.26,
+                floor_middle_half=(1.2, 1.3),
             ),
             coldstart.ColdStart(
                 "ListJobsFunction",
@@ -105,8 +131,15 @@ def _cold() -> coldstart.ColdStarts:
                 [cost_("aws_lambda_powertools", 40.0, 70.0)],
                 [],
                 middle_half=(1.5, 1.7),
+                invoke_ms=90.0,
+                floor_ms=170.0,
+                clients=("dynamodb", "secretsmanager"),
+                ratio_to_floor=1.59,
+                error="answered 500",
             ),
-            coldstart.ColdStart("PageFunction", 33.0, 15, 0.3, [], []),
+            coldstart.ColdStart(
+                "PageFunction", 33.0, 15, 0.3, [], [], invoke_ms=2.0, floor_ms=110.0, ratio_to_floor=0.32
+            ),
         ],
         python="3.13.0",
         runtime="python3.13",
@@ -129,10 +162,10 @@ def _lists(*, alone: bool = False) -> listing.ListCosts:
         failed=1,
         limit=50,
         rows=[
-            row("one domain", "domain=list-a.example", "ByDomain", 4, 2, 8, 102, 100, 100, 6.5, ""),
-            row("one domain", "type=escalation, recipient", "ByRecipient", 1, 2, 4, 433, 100, 100, 20.0, "the filter"),
-            row("every domain (*)", "status=sent", "ByScope", 16, 2, 60, 17368, 100, 100, 300.0, "none identified"),
-            row("two domains", "status=queued", "InFlight", 8, 1, 3, 0, 0, 0, 0.0, "the page failed: 500"),
+            row("one domain", "domain=list-a.example", 2, 10, 5, 204, 100, 6.5, "ByDomain x8"),
+            row("one domain", "type=escalation, recipient", 1, 3, 3, 60, 20, 2.0, "ByRecipient x3"),
+            row("every domain (*)", "status=sent", 2, 400, 213, 17368, 100, 300.0, "ByScope x400"),
+            row("every domain (*)", "status=queued", 0, 0, 0, 0, 0, 0.0, "—", "the page failed: 500"),
         ],
         statuses={"delivered": 2000, "sent": 1000, "queued": 1000},
         bulk_size=1000,
@@ -162,21 +195,6 @@ def _priority() -> priority.Priority:
         post_seconds=12.5,
         worker_single_ms=45.0,
     )
-
-
-def _job_writes() -> cost.JobWrites:
-    job = KeyedJob("01JGQ6Z1T8W3Y5K7M9P2R4S6V8", "acme.com", JobType.AI_FOLLOWUP, "a@b.org", JobStatus.QUEUED)
-    common = {"pk": {"S": job.job_id}, "job_id": {"S": job.job_id}, "body_text": {"S": "x" * 1500}}
-
-    def state(status: JobStatus, attempts: str, **more: dict[str, str]) -> dict[str, Any]:
-        keyed = {name: {"S": value} for name, value in index_attributes(job._replace(status=status)).items()}
-        return {**common, **keyed, "attempts": {"N": attempts}, **more}
-
-    created = state(JobStatus.QUEUED, "0", due_at={"N": "100"})
-    claimed = state(JobStatus.SENDING, "1", due_at={"N": "160"})
-    sent = state(JobStatus.SENT, "1", sent_at={"S": "2026-01-01T00:00:00.000Z"})
-    marker = {"pk": {"S": "idem#k"}, "job_id": {"S": job.job_id}}
-    return cost.job_writes(created, claimed, sent, marker)
 
 
 def _write(kind: str, before: str | None, after: str, entries: list[tuple[str, str, float]]) -> Write:
@@ -212,42 +230,106 @@ def _write_cases() -> writes.WriteCases:
         read_units=10.0,
     )
     poll = writes.Poll({"dynamodb:GetItem": 1, "dynamodb:Query": 4}, queries=4, entries_read=4, read_units=2.5)
+    one = Usage(
+        {"EnqueueFunction": 1, "SendWorkerFunction": 1, "SesEventsFunction": 1},
+        {"EnqueueFunction": 0.05, "SendWorkerFunction": 0.08, "SesEventsFunction": 0.04},
+        1200,
+        6,
+    )
+    many = Usage(
+        {"BulkQueueFunction": 1, "SendWorkerFunction": 1, "SesEventsFunction": 1},
+        {"BulkQueueFunction": 0.5, "SendWorkerFunction": 0.2, "SesEventsFunction": 0.1},
+        3000,
+        14,
+    )
     return writes.WriteCases(
         [
-            writes.WriteCase("one email, 2 KB body", 1, small, 0, 0, {}, 2000),
-            writes.WriteCase("one email, 100,000-character body", 1, large, 1, 1, {}, 100_000),
-            writes.WriteCase("bulk send of 4, 50 KB HTML body", 4, bulk, 1, 4, {}, 50_000, poll=poll),
+            writes.WriteCase(
+                "one email, 2 KB body",
+                1,
+                small,
+                0,
+                0,
+                {},
+                2000,
+                usage=one,
+                sqs_requests=6,
+                ses_events=1,
+                stored_bytes=2500,
+            ),
+            writes.WriteCase(
+                "one email, 100,000-character body",
+                1,
+                large,
+                1,
+                1,
+                {},
+                100_000,
+                usage=one,
+                sqs_requests=6,
+                ses_events=1,
+                s3_bytes=60_000,
+                stored_bytes=2500,
+                secrets_calls=1,
+            ),
+            writes.WriteCase(
+                "bulk send of 4, 50 KB HTML body",
+                4,
+                bulk,
+                1,
+                4,
+                {},
+                50_000,
+                poll=poll,
+                usage=many,
+                sqs_requests=9,
+                ses_events=4,
+                s3_bytes=20_000,
+                stored_bytes=9000,
+            ),
         ]
+    )
+
+
+def _drain() -> drain.DrainFigure:
+    return drain.DrainFigure(
+        drain.Drain(
+            emails=1000,
+            rate=20.0,
+            reported_rate=20.0,
+            stub=False,
+            seconds=180.0,
+            worker_invocations=100,
+            worker_seconds=170.0,
+            worker_memory_mb=512,
+            throttled=12,
+            retried=10,
+            parameters={"MaxSendRate": "20"},
+        ),
+        drain.Backlog(
+            emails=952,
+            rate=20.0,
+            stub=False,
+            seconds=340.0,
+            drained=True,
+            sent=952,
+            sweeps=[drain.Sweep(900, 0, 0, 70, 900), drain.Sweep(800, 300, 300, 75, 1200)],
+        ),
     )
 
 
 def results(*, cancel: bool = True, fairness: bool = True, pace: float = 0.5) -> report.Results:
     """A run's results; ``pace``: the pipeline's share of the embedded AWS's ceiling."""
     counts = _counts()
-    job = _job_writes()
-    inputs = cost.CostInputs(
-        memory_gb=0.25,
-        enqueue_ms=40.0,
-        enqueue_keyed_ms=55.0,
-        bulk_ms=900.0,
-        bulk_size=1000,
-        worker_single_ms=45.0,
-        worker_batch_ms=250.0,
-        worker_invocations_per_email=0.1,
-        sqs_per_email_alone=3.0,
-        sqs_per_email_bulk=0.3,
-        idempotency_wru_per_bulk=4.0,
-    )
-    paths = cost.paths(inputs, job)
     cases = _write_cases()
+    figure = _drain()
     case_costs = [
-        cost.CaseCost(
-            case.name,
-            case.wru_per_email,
-            case.rru_per_email,
-            case.s3_puts / case.emails,
-            case.s3_gets / case.emails,
-            paths[-1] if case.emails > 1 else paths[0],
+        writes.case_usage(
+            case,
+            memory_mb={"BulkQueueFunction": 512},
+            retention_days=90,
+            worker_seconds_per_email=figure.drain.worker_seconds_per_email if case.emails > 1 else None,
+            worker_source="figure 10",
         )
         for case in cases.cases
     ]
@@ -263,8 +345,6 @@ def results(*, cancel: bool = True, fairness: bool = True, pace: float = 0.5) ->
         lists=_lists(),
         pipeline=_pipeline(ratio_of_ceiling=pace),
         priority=_priority(),
-        writes=job,
-        paths=paths,
         write_cases=cases,
         case_costs=case_costs,
         capacity=model,
@@ -280,6 +360,8 @@ def results(*, cancel: bool = True, fairness: bool = True, pace: float = 0.5) ->
         )
         if fairness
         else None,
+        drain=figure if cancel else None,
+        fixed=cost.fixed_monthly(),
     )
 
 
@@ -288,10 +370,11 @@ def variants() -> dict[str, report.Results]:
     figures 8 and 9 absent, a figure 1 at its minimum, figure 3 measured alone."""
     met = results(cancel=False, fairness=False, pace=0.95)
     at_minimum = calls.CallCounts(
-        rounds=[dataclasses.replace(met.calls.rounds[0], cases=[met.calls.cases[0], *met.calls.cases[2:]])],
+        rounds=[dataclasses.replace(met.calls.rounds[0], cases=[met.calls.cases[0]])],
         enqueue_ms=met.calls.enqueue_ms,
     )
-    worker = dataclasses.replace(at_minimum.rounds[0].worker, calls=dict(at_minimum.rounds[0].worker.minimum))  # type: ignore[arg-type]
+    # The worker at the first-principles minimum: per batch one read, per email a claim, a send, an outcome
+    worker = calls.WorkerResult(101, {calls.UPDATE: 202, calls.SEND: 101, calls.BATCH_GET: 11}, 0, 11)
     at_minimum.rounds[0].worker = worker
     heavy = Ledger([_write("job", None, "queued", [(TABLE, "J", 1.0), ("ByDomain", "acme.com#0", 40.0)])])
     full = results()

@@ -1,23 +1,107 @@
-"""Figure 1's minimums, figure 3's setting, figure 8's summary row (the measurements run in the smoke run)."""
+"""Figure 1's first-principles minimum and how its headline is counted (the
+measurements run in the smoke run), figure 8's summary row."""
 
 from __future__ import annotations
 
-from benchmarks.calls import BATCH_GET, DELETE, PUT_EVENTS, RECEIVE, SEND, UPDATE, EventsResult, WorkerResult
+import ast
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import calls
+from benchmarks.calls import (
+    BATCH_GET,
+    BWI,
+    DELETE,
+    GET,
+    PUT_EVENTS,
+    QUERY,
+    RECEIVE,
+    SEND,
+    SMB,
+    UPDATE,
+    EventsResult,
+    ToDelivered,
+    WorkerResult,
+)
 from benchmarks.cancel import GATEWAY_SECONDS, CancelCost, summary_row
-from benchmarks.listing import ListCost, ListCosts
-from benchmarks.listing import section as list_section
+from benchmarks.recording import Call, Observed, Segment
+
+CALLS = Path(calls.__file__)
 
 
-def test_the_worker_reads_bodies_and_suppression_entries_once_per_batch_of_ten() -> None:
-    worker = WorkerResult(emails=203, calls={}, empty_polls=0, invocations=21)
+def test_a_bulk_of_1000_to_delivered_needs_4_252_calls_per_email_from_first_principles() -> None:
+    # Given the model: 10 suppression reads, 1 read of the domain's standing, 41 BatchWriteItem of
+    # 25 (1,000 jobs, the body, the bulk's record), 100 SendMessageBatch; per batch of 10 one read;
+    # per email a claim, a send, an outcome; per event one write
+    needs = calls.bulk_to_delivered_needs(1000)
 
-    assert worker.minimum == {UPDATE: 406, SEND: 203, RECEIVE: 21, DELETE: 21, BATCH_GET: 42}
+    # Then
+    assert calls.total(needs) == 10 + 1 + 41 + 100 + 100 + 1000 + 1000 + 1000 + 1000
+    assert calls.total(needs) / 1000 == pytest.approx(4.252)
 
 
-def test_a_delivery_event_costs_one_write_and_its_queue_goes_by_ten() -> None:
-    events = EventsResult(emails=203, calls={UPDATE: 203}, not_ours={PUT_EVENTS: 203}, empty_polls=0)
+def test_the_model_amortises_by_aws_limits_only() -> None:
+    # An enqueue of 100 with keys: one read of 100 suppression entries, 2 x 100 items in transactions
+    # of 100, 10 SendMessageBatch; without keys: 4 BatchWriteItem of 25
+    assert calls.total(calls.enqueue_needs(100, keyed=True)) == 1 + 2 + 10
+    assert calls.total(calls.enqueue_needs(100)) == 1 + 4 + 10
+    assert calls.total(calls.enqueue_needs(1)) == 3
+    # A keyed bulk of 1,000 with 100 selected rows: the rows, the suppression entries, the standing,
+    # the key's claim, 11 transactions of 100 conditional puts, the stored answer, 100 SendMessageBatch
+    assert calls.total(calls.bulk_needs(1000, selected=100, keyed=True)) == 1 + 10 + 1 + 1 + 11 + 1 + 100
+    # The worker: 203 emails in batches of 10 are 21 batch reads
+    assert calls.total(calls.worker_needs(203)) == 21 + 3 * 203
 
-    assert events.minimum == {UPDATE: 203, RECEIVE: 21, DELETE: 21}
+
+def test_the_model_reads_nothing_of_the_service() -> None:
+    # A minimum taken from the implementation's own constants makes every ratio 1.00x
+    tree = ast.parse(CALLS.read_text(encoding="utf-8"))
+    imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    assert not [name for name in imported if name.startswith(("common", "functions", "local"))]
+
+
+def test_the_event_source_mappings_receives_and_deletes_are_not_counted() -> None:
+    assert calls.counted({UPDATE: 20, SEND: 10, RECEIVE: 2, DELETE: 2, BATCH_GET: 1}) == 31
+
+
+def test_the_headline_adds_the_sending_path_and_the_event_path_per_email() -> None:
+    # Given a bulk of 10: its request's 14 calls, the worker's 41 (and the mapping's 2), the events' 10
+    found = ToDelivered(
+        "bulk send of 10",
+        10,
+        request={BATCH_GET: 1, QUERY: 10, BWI: 1, SMB: 1, UPDATE: 1},
+        worker={UPDATE: 20, GET: 10, SEND: 10, BATCH_GET: 1, RECEIVE: 1, DELETE: 1},
+        events={UPDATE: 10, RECEIVE: 1, DELETE: 1},
+    )
+
+    # Then
+    assert found.sending_path == pytest.approx((14 + 41) / 10)
+    assert found.event_path == pytest.approx(1.0)
+    assert found.per_email == pytest.approx(6.5)
+    # The minimum for 10: 1 + 1 + 1 + 1 + 1 + 10 x 4 = 45
+    assert found.minimum == pytest.approx(4.5)
+    assert found.ratio == pytest.approx(6.5 / 4.5)
+
+
+def test_the_printed_line_has_issue_28s_wording() -> None:
+    found = ToDelivered("bulk send of 1,000", 1000, {SMB: 100}, {UPDATE: 2000, SEND: 1000}, {UPDATE: 1000})
+    counts = calls.CallCounts(
+        rounds=[
+            calls.Round(
+                cases=[calls.CaseResult(found.name, 1000, found.request, calls.bulk_needs(1000), 0, 1.0)],
+                worker=WorkerResult(1000, found.worker, 0, 100),
+                events=EventsResult(1000, found.events, {PUT_EVENTS: 1000}, 0),
+            )
+        ],
+        enqueue_ms={},
+    )
+
+    assert calls.printed_line(counts) == "calls per email, bulk of 1,000 to delivered: 4.10"
+    assert counts.to_delivered == found
 
 
 def test_events_of_two_rounds_add_up_and_ses_s_calls_stay_apart() -> None:
@@ -29,7 +113,8 @@ def test_events_of_two_rounds_add_up_and_ses_s_calls_stay_apart() -> None:
     assert (both.emails, both.empty_polls) == (15, 3)
     assert both.calls == {UPDATE: 15, RECEIVE: 1, DELETE: 2}
     assert both.not_ours == {PUT_EVENTS: 15}
-    assert both.minimum == {UPDATE: 15, RECEIVE: 2, DELETE: 2}
+    assert both.counted == 15
+    assert calls.total(both.needs) == 15
 
 
 def test_figure_8_s_summary_row_sets_the_request_against_the_gateway_s_limit() -> None:
@@ -43,13 +128,20 @@ def test_figure_8_s_summary_row_sets_the_request_against_the_gateway_s_limit() -
     assert row.ratio == 8.7 / GATEWAY_SECONDS
 
 
-def test_figure_3_says_whether_it_was_measured_alone_or_after_figure_1() -> None:
-    def lists(*, alone: bool) -> ListCosts:
-        row = ListCost("one domain", "domain=a.example", "ByDomain", 4, 1, 4, 5, 5, 5, 2.0, "")
-        return ListCosts(jobs=10, failed=0, limit=5, rows=[row], statuses={"sent": 10}, bulk_size=0, alone=alone)
+def test_ses_s_own_publishing_is_set_apart_and_the_service_s_events_are_counted() -> None:
+    # Given an events stretch: SES's PutEvents of a delivery, and one of the service's own
+    put = Call("events", "PutEvents")
+    segment = Segment()
+    segment.calls[put] += 2
+    segment.calls[Call("dynamodb", "UpdateItem")] += 1
+    segment.requests += [
+        (put, {"Entries": [{"Source": "aws.ses", "DetailType": "Email Delivered"}]}),
+        (put, {"Entries": [{"Source": "privas.email-operations", "DetailType": "Email Status Changed"}]}),
+    ]
+    bench: Any = object()  # no DynamoDB call here names a table
 
-    assert "measured alone (`python -m benchmarks --figure 3`), on a table of its own jobs" in list_section(
-        lists(alone=True)
-    )
-    assert "after figure 1" not in list_section(lists(alone=True))
-    assert "Figure 3 runs second, after figure 1" in list_section(lists(alone=False))
+    found = calls._events(bench, segment, 1, Observed(), Observed(receives_with_messages=1))
+
+    assert found.not_ours == {PUT_EVENTS: 1}
+    assert found.calls == {UPDATE: 1, PUT_EVENTS: 1, RECEIVE: 1}
+    assert found.counted == 2

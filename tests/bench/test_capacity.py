@@ -13,12 +13,15 @@ from benchmarks.capacity import (
     class_loads,
     key_shares,
     model,
+    object_loads,
     polls_per_second,
     printed_lines,
+    retry_storm,
     zipf_domains,
 )
 from benchmarks.ledger import TABLE, KeyUnits, Ledger, Write
 from common.adapters import index_keys as keys
+from common.models.job import JobStatus
 
 
 def _write(kind: str, entries: list[tuple[str, str, float]]) -> Write:
@@ -114,7 +117,7 @@ def test_the_model_sets_per_address_and_per_bulk_keys_apart() -> None:
     assert m.polls_per_second == pytest.approx(polls_per_second(2.0)) == pytest.approx(6000)
 
 
-def test_the_three_printed_lines_have_issue_9s_exact_wording() -> None:
+def test_the_printed_lines_have_issues_9_and_28s_exact_wording() -> None:
     ledger = Ledger([_write("job", [("InFlight", "f#0", 2.0), ("ByDomain", "a#0", 1.0)])])
     m = model([("one", ledger, 1)])
 
@@ -123,4 +126,52 @@ def test_the_three_printed_lines_have_issue_9s_exact_wording() -> None:
     assert re.fullmatch(r"write units per email, worst case: \d+(\.\d+)?", lines[0])
     assert re.fullmatch(r"sustainable emails/s, all domains: \d+", lines[1])
     assert re.fullmatch(r"sustainable emails/s, one domain: \d+", lines[2])
-    assert lines[0].endswith(": 14.00") and lines[2].endswith(": 4000")
+    assert re.fullmatch(r"emails/s at default account quotas: \d+", lines[3])
+    assert lines[0].endswith(": 14.00") and lines[2].endswith(": 4000") and lines[3].endswith(": 14")
+
+
+def test_at_default_quotas_the_lowest_ceiling_binds_ses_s_rate_or_the_tables_throughput() -> None:
+    # Given 8 units per email on the table itself and 2 on InFlight
+    ledger = Ledger([_write("job", [(TABLE, "J1", 8.0), ("InFlight", "f#0", 2.0)])])
+
+    # Then at SES's default 14 a second SES binds; the table's 40,000 units a second allow 5,000
+    m = model([("one", ledger, 1)])
+    ceilings = {c.what: c.emails_per_second for c in m.quota_ceilings}
+    assert ceilings["SES's sending rate"] == 14
+    assert ceilings["DynamoDB's table-level write throughput"] == pytest.approx(40_000 / 8)
+    assert m.at_default_quotas == 14
+    # With SES's rate raised far enough, the table's quota binds
+    raised = model([("one", ledger, 1)], ses_rate=100_000)
+    assert raised.at_default_quotas == pytest.approx(5000)
+    assert raised.quota_ceilings[0].what == "DynamoDB's table-level write throughput"
+    assert all(c.raise_it for c in raised.quota_ceilings)
+
+
+def test_the_table_and_each_index_are_loaded_apart_the_worst_case_each() -> None:
+    one = Ledger([_write("job", [(TABLE, "J1", 5.0), ("InFlight", "f#0", 2.0)])])
+    bulk = Ledger([_write("job", [(TABLE, f"J{i}", 4.0), ("ByBulk", "B#0", 4.0)]) for i in range(4)])
+
+    loads = {c.index: (c.units, c.case) for c in object_loads([("one", one, 1), ("bulk", bulk, 4)])}
+
+    assert loads == {TABLE: (5.0, "one"), "ByBulk": (4.0, "bulk"), "InFlight": (2.0, "one")}
+
+
+@pytest.mark.parametrize(("shards", "attempts_per_second"), [(1, 500), (4, 2000)])
+def test_a_retry_storm_of_one_domain_is_bound_by_its_hottest_retrying_key(
+    monkeypatch: pytest.MonkeyPatch, shards: int, attempts_per_second: float
+) -> None:
+    # Given keys where a retrying job (only) carries ByDomainStatus's key, in ``shards`` shards
+    def attributes(job: keys.KeyedJob) -> dict[str, str]:
+        values = {"status": job.status.value}
+        if job.status is JobStatus.RETRYING:
+            values["esk"] = f"{job.domain}#retrying#{keys.shard(job.job_id, shards)}"
+        return values
+
+    monkeypatch.setattr(keys, "index_attributes", attributes)
+
+    # When every attempt goes to retrying and back
+    storm = retry_storm(sample=4000)
+
+    # Then each attempt writes the entry in and out: 2 units on one key, spread over the shards
+    assert storm.index == "ByDomainStatus" and storm.key.startswith("acme.com#retrying#")
+    assert storm.attempts_per_second == pytest.approx(attempts_per_second, rel=0.1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,38 +15,97 @@ from local.template import load_template
 
 def test_each_import_is_timed_in_cpu_time() -> None:
     # Wall time grows with other processes' load; an import's CPU time does not.
-    assert "time.process_time()" in coldstart._TIMED_IMPORT
-    assert "perf_counter" not in coldstart._TIMED_IMPORT
+    for script in (coldstart._TIMED_IMPORT, coldstart._FIRST_START, coldstart._FLOOR):
+        assert "time.process_time()" in script
+        assert "perf_counter" not in script
 
 
-def test_a_handlers_ratio_is_over_the_boto3_runs_paired_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The machine gets twice as busy between the two functions: boto3's runs
-    # double too, and each ratio stays that of its own window.
+class _Events:
+    """First events that say which run they are, and what each run answered."""
+
+    def __init__(self) -> None:
+        self.given: list[tuple[str, int]] = []
+        self.answered: list[tuple[str, int, dict[str, Any]]] = []
+
+    def event(self, function: str, run: int) -> Any:
+        self.given.append((function, run))
+        return {"run": run}
+
+    def done(self, function: str, run: int, result: Mapping[str, Any]) -> None:
+        self.answered.append((function, run, dict(result)))
+
+    def environment(self, function: str) -> dict[str, str]:
+        return {"JOBS_TABLE": "jobs"}
+
+
+def test_a_cold_start_is_import_and_first_invocation_over_the_floor_run_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The machine gets twice as busy between the two functions: the floor's runs double too,
+    # and each ratio stays that of its own window.
     busy = {"factor": 1.0}
     calls: list[str] = []
 
-    def fake_run(
+    def fake_first(
+        function: str, event: Any, path: list[Path], env: Mapping[str, str], result: dict[str, Any]
+    ) -> coldstart.FirstStart:
+        calls.append(f"{function} run {event['run']}")
+        result["job_ids"] = ["J"]
+        seconds = {"EnqueueFunction": (0.140, 0.060), "SweeperFunction": (0.120, 0.030)}[function]
+        clients = ("dynamodb", "sqs") if function == "EnqueueFunction" else ("dynamodb",)
+        return coldstart.FirstStart(seconds[0] * busy["factor"], seconds[1] * busy["factor"], clients, "")
+
+    def fake_floor(services: tuple[str, ...], path: list[Path], env: Mapping[str, str]) -> tuple[float, float]:
+        calls.append(f"floor {','.join(services)}")
+        return 0.100 * busy["factor"], 0.025 * len(services) * busy["factor"]
+
+    def fake_importtime(
         module: str, path: list[Path], env: Mapping[str, str], *, importtime: bool = False
     ) -> tuple[float, str]:
-        function = env.get("AWS_LAMBDA_FUNCTION_NAME", "")
-        calls.append(module if module == "boto3" else function)
-        if module == "boto3":
-            return 0.100 * busy["factor"], ""
-        seconds = {"EnqueueFunction": 0.140, "SweeperFunction": 0.120}[function] * busy["factor"]
-        if importtime and function == "EnqueueFunction":
-            busy["factor"] = 2.0
-        return seconds, ""
+        busy["factor"] = 2.0
+        return 0.0, ""
 
-    monkeypatch.setattr(coldstart, "_run", fake_run)
-    result = coldstart.measure(
-        runs=3, site=Path("."), environments={}, functions=["EnqueueFunction", "SweeperFunction"]
-    )
-    ratios = {f.function: round(f.ratio_to_boto3, 6) for f in result.functions}
-    assert ratios == {"EnqueueFunction": 1.4, "SweeperFunction": 1.2}
-    # boto3, then the handler, run after run (after one warm-up of each)
-    enqueue = [c for c in calls[2:8]]
-    assert enqueue == ["boto3", "EnqueueFunction"] * 3
-    assert result.runs == 3
+    monkeypatch.setattr(coldstart, "_run_first", fake_first)
+    monkeypatch.setattr(coldstart, "_run_floor", fake_floor)
+    monkeypatch.setattr(coldstart, "_run", fake_importtime)
+    events = _Events()
+    result = coldstart.measure(runs=3, site=Path("."), events=events, functions=["EnqueueFunction", "SweeperFunction"])
+
+    found = {f.function: f for f in result.functions}
+    # (140 + 60) / (100 + 2 x 25) and (120 + 30) / (100 + 25), whatever the load
+    assert round(found["EnqueueFunction"].ratio_to_floor, 6) == round(200 / 150, 6)
+    assert round(found["SweeperFunction"].ratio_to_floor, 6) == 1.2
+    # The import alone, over the floor's import boto3
+    assert round(found["EnqueueFunction"].ratio_to_boto3, 6) == 1.4
+    assert found["EnqueueFunction"].clients == ("dynamodb", "sqs")
+    assert round(found["SweeperFunction"].invoke_ms) == 60  # the busy half of the runs
+    # A warm-up run (which names the clients), then the floor of those clients before each run
+    assert calls[:6] == [
+        "EnqueueFunction run -1",
+        "floor dynamodb,sqs",
+        "floor dynamodb,sqs",
+        "EnqueueFunction run 0",
+        "floor dynamodb,sqs",
+        "EnqueueFunction run 1",
+    ]
+    # Each run had its own event, and what it answered went back
+    assert events.given[:4] == [
+        ("EnqueueFunction", -1),
+        ("EnqueueFunction", 0),
+        ("EnqueueFunction", 1),
+        ("EnqueueFunction", 2),
+    ]
+    assert [a[2]["job_ids"] for a in events.answered[:2]] == [["J"], ["J"]]
+    assert coldstart.printed_line(result) == f"cold start ÷ floor, worst function: {200 / 150:.2f}"
+
+
+def test_a_first_invocation_that_fails_or_answers_5xx_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = iter([{"import": 0.1, "invoke": 0.05, "error": "", "status": 502, "services": ["dynamodb"]}])
+    monkeypatch.setattr(coldstart, "_run_script", lambda *args: next(answers))
+
+    one = coldstart._run_first("ListJobsFunction", {}, [Path(".")], {}, {})
+
+    assert one.error == "answered 502" and one.services == ("dynamodb",)
 
 
 def test_figure_2_measured_alone_replaces_only_its_own_rows_section_and_note() -> None:
@@ -72,16 +132,31 @@ def test_figure_2_measured_alone_replaces_only_its_own_rows_section_and_note() -
         boto3_ms=200.0,
         runs=7,
         functions=[
-            coldstart.ColdStart("EnqueueFunction", 280.0, 7, 1.4, [], []),
-            coldstart.ColdStart("PageFunction", 80.0, 7, 0.4, [], []),
+            coldstart.ColdStart(
+                "EnqueueFunction",
+                280.0,
+                7,
+                1.4,
+                [],
+                [],
+                invoke_ms=40.0,
+                floor_ms=250.0,
+                clients=("dynamodb",),
+                ratio_to_floor=1.28,
+            ),
+            coldstart.ColdStart(
+                "PageFunction", 80.0, 7, 0.4, [], [], invoke_ms=2.0, floor_ms=200.0, ratio_to_floor=0.41
+            ),
         ],
     )
     spliced = report.splice_cold_figure(page, cold, "Measured alone.")
     lines = spliced.split("\n")
     cold_rows = [line for line in lines if line.startswith("| 2. Cold start |")]
     assert cold_rows == [
-        "| 2. Cold start | import of EnqueueFunction | 280 ms | import boto3: 200 ms | 1.40x |",
-        "| 2. Cold start | import of PageFunction | 80 ms | import boto3: 200 ms | 0.40x |",
+        "| 2. Cold start | import and first invocation of EnqueueFunction | 320 ms |"
+        " import boto3 and 1 client: 250 ms (goal ≤ 1.3x) | 1.28x |",
+        "| 2. Cold start | import and first invocation of PageFunction | 82 ms |"
+        " import boto3 and 0 clients: 200 ms (goal ≤ 1.3x) | 0.41x |",
     ]
     # In the summary's place, between figures 1 and 3
     assert lines.index(cold_rows[0]) == 2 and lines[4].startswith("| 3. List cost |")
@@ -174,7 +249,11 @@ def test_figure_2_shows_the_floors_and_the_imports_from_source() -> None:
     cold = coldstart.ColdStarts(
         boto3_ms=200.0,
         runs=5,
-        functions=[coldstart.ColdStart("EnqueueFunction", 340.0, 5, 1.7, [], [])],
+        functions=[
+            coldstart.ColdStart(
+                "EnqueueFunction", 340.0, 5, 1.7, [], [], invoke_ms=60.0, floor_ms=250.0, ratio_to_floor=1.6
+            )
+        ],
         floors=[coldstart.Floor("the API functions", "import boto3; import x", 330.0, 1.65)],
         from_source=[coldstart.FromSource("EnqueueFunction", 900.0, 1.8)],
         boto3_from_source_ms=500.0,
@@ -185,6 +264,8 @@ def test_figure_2_shows_the_floors_and_the_imports_from_source() -> None:
     assert "`import boto3` from the same layer (500 ms)" in section
     (note,) = coldstart.notes(cold)
     assert "the API functions: 1.65x" in note
+    assert "| EnqueueFunction | 340 ms | 60 ms | 250 ms | none | **1.60x** |" in section
+    assert "**not met**" in section
 
 
 def test_the_functions_runtime_is_found_as_the_template_names_it() -> None:
@@ -243,4 +324,4 @@ def test_the_figure_shows_each_functions_middle_half_of_ratios() -> None:
     section = coldstart.section(cold)
     assert "| EnqueueFunction | 280 ms | 1.40x | 1.31x to 1.52x |" in section
     assert "| PageFunction | 80 ms | 0.40x | — |" in section
-    assert "median of 15 runs" in section
+    assert "median of the 15 runs' own ratios" in section

@@ -1,8 +1,24 @@
-"""The cost model's write units: DynamoDB's rules for items and index entries."""
+"""The cost model: DynamoDB's rules for items and index entries, and every billed item priced."""
 
 from __future__ import annotations
 
-from benchmarks.cost import Index, item_size, job_writes, units, value_size
+from typing import Any
+
+import pytest
+
+from benchmarks.cost import (
+    GB,
+    LAMBDA_LINES_BYTES,
+    CaseUsage,
+    Index,
+    fixed_monthly,
+    item_size,
+    log_bytes_per_email,
+    stored_bytes,
+    table_indexes,
+    units,
+    value_size,
+)
 from common.adapters.index_keys import KeyedJob, index_attributes
 from common.models.job import JobStatus, JobType
 
@@ -50,8 +66,8 @@ def test_a_key_change_costs_a_delete_and_a_put_and_a_projected_change_one_write(
 
 
 def test_a_jobs_life_on_the_templates_indexes() -> None:
-    # Given a job of a bulk as created, claimed and sent, with the template's eight
-    # indexes and the keys common.adapters.index_keys gives it in each status
+    # Given a job of a bulk as created, claimed and sent, with the template's indexes and the keys
+    # common.adapters.index_keys gives it in each status
     job = KeyedJob("01JGQ6Z1T8W3Y5K7M9P2R4S6V8", "acme.com", JobType.MANUAL, "a@b.org", JobStatus.QUEUED, "B1")
     common = {"pk": {"S": job.job_id}, "job_id": {"S": job.job_id}, "body_text": {"S": "x" * 100}}
 
@@ -62,18 +78,123 @@ def test_a_jobs_life_on_the_templates_indexes() -> None:
     created = state(JobStatus.QUEUED, "0", due_at={"N": "100"})
     claimed = state(JobStatus.SENDING, "1", due_at={"N": "160"})
     sent = state(JobStatus.SENT, "1", sent_at={"S": "2026-01-01T00:00:00.000Z"})
+    table_keys, indexes = table_indexes()
 
-    # When its writes are worked out
-    writes = job_writes(created, claimed, sent, marker=None)
+    # When each index's writes of the three steps are added up
+    by_index = {
+        index.name: sum(index.writes(before, after, table_keys) for before, after in steps)
+        for index in indexes
+        for steps in [[(None, created), (created, claimed), (claimed, sent)]]
+    }
 
     # Then the indexes keyed on what never changes cost 1 each, at creation only;
     # ByBulk (status projected) 1 per status change; the exact status indexes nothing
-    by_index = writes.by_index()
     assert {name: by_index[name] for name in ("ByDomain", "ByDomainType", "ByScope", "ByRecipient")} == dict.fromkeys(
         ("ByDomain", "ByDomainType", "ByScope", "ByRecipient"), 1
     )
     assert by_index["InFlight"] == 1  # it leaves with the delivery event, not counted here
     assert by_index["ByBulk"] == 3
     assert by_index["ByDomainStatus"] == by_index["ByScopeStatus"] == 0
-    assert sum(step.table for step in writes.steps) == 3
-    assert writes.total() == 3 + 4 + 1 + 3
+
+
+def test_what_dynamodb_stores_for_an_item_counts_each_index_entry_with_its_overhead() -> None:
+    item = _item(pk="J", job_id="J", status="queued", subject="s", body="b")
+    entry = BY_STATUS.entry(item, TABLE_KEYS)
+    assert entry is not None
+
+    # The item and its one entry, 100 bytes more each
+    assert stored_bytes(item, TABLE_KEYS, [BY_STATUS]) == item_size(item) + 100 + item_size(entry) + 100
+    # No entry where the index's keys are missing
+    keyless = _item(pk="J", job_id="J")
+    assert stored_bytes(keyless, TABLE_KEYS, [BY_STATUS]) == item_size(keyless) + 100
+
+
+def _usage(**changes: float) -> CaseUsage:
+    base: dict[str, Any] = {
+        "name": "case",
+        "emails": 1,
+        "dynamodb_wru": 0.0,
+        "dynamodb_rru": 0.0,
+        "stored_bytes": 0.0,
+        "s3_puts": 0.0,
+        "s3_gets": 0.0,
+        "s3_bytes": 0.0,
+        "sqs_requests": 0.0,
+        "lambda_requests": 0.0,
+        "lambda_gb_seconds": 0.0,
+        "log_bytes": 0.0,
+        "eventbridge_events": 0.0,
+        "secrets_calls": 0.0,
+        "retention_days": 30.4375,
+    }
+    return CaseUsage(**{**base, **changes})
+
+
+def test_each_billed_item_is_its_usage_times_its_price_per_million_emails() -> None:
+    # SES alone: $100 a million, the ratio 1
+    assert _usage().total == pytest.approx(100.0)
+    assert _usage().ratio_to_ses == pytest.approx(1.0)
+    costs = _usage(
+        dynamodb_wru=10,
+        dynamodb_rru=4,
+        stored_bytes=GB / 1e6,  # a GB a million emails, kept a month
+        s3_puts=1,
+        s3_gets=1,
+        s3_bytes=GB / 1e6,
+        sqs_requests=5,
+        lambda_requests=2,
+        lambda_gb_seconds=0.1,
+        log_bytes=GB / 1e6,
+        eventbridge_events=1,
+        secrets_calls=0.01,
+    ).costs()
+    assert costs["DynamoDB writes"] == pytest.approx(6.25)
+    assert costs["DynamoDB reads"] == pytest.approx(0.5)
+    assert costs["DynamoDB storage"] == pytest.approx(0.25)
+    assert costs["DynamoDB point-in-time recovery"] == pytest.approx(0.20)
+    assert costs["S3 requests"] == pytest.approx(5.0 + 0.4)
+    assert costs["S3 storage"] == pytest.approx(0.023)
+    assert costs["SQS"] == pytest.approx(2.0)
+    assert costs["Lambda"] == pytest.approx(0.4 + 1.33334)
+    assert costs["CloudWatch Logs"] == pytest.approx(0.5)
+    assert costs["EventBridge"] == pytest.approx(1.0)
+    assert costs["Secrets Manager"] == pytest.approx(0.05)
+
+
+def test_storage_is_billed_for_as_long_as_the_email_is_kept() -> None:
+    month = _usage(stored_bytes=GB / 1e6, s3_bytes=GB / 1e6).costs()
+    quarter = _usage(stored_bytes=GB / 1e6, s3_bytes=GB / 1e6, retention_days=3 * 30.4375).costs()
+
+    assert quarter["DynamoDB storage"] == pytest.approx(3 * month["DynamoDB storage"])
+    assert quarter["S3 storage"] == pytest.approx(3 * month["S3 storage"])
+
+
+def test_log_bytes_add_each_events_overhead_and_lambdas_own_lines() -> None:
+    # 1,000 bytes in 10 lines, from 2 invocations, for 2 emails
+    assert log_bytes_per_email(1000, 10, 2, 2) == pytest.approx((1000 + 10 * 26 + 2 * LAMBDA_LINES_BYTES) / 2)
+    assert log_bytes_per_email(1000, 10, 2, 0) == 0.0
+
+
+def test_the_monthly_items_come_from_the_templates_resources() -> None:
+    template = {
+        "Resources": {
+            "A": {"Type": "AWS::SecretsManager::Secret"},
+            "B": {"Type": "AWS::SecretsManager::Secret"},
+            "K": {"Type": "AWS::KMS::Key"},
+            "F": {"Type": "AWS::Serverless::Function", "Properties": {"Events": {"Q": {"Type": "SQS"}}}},
+            "G": {"Type": "AWS::Serverless::Function", "Properties": {}},
+            "W": {"Type": "AWS::CloudWatch::Alarm"},
+        }
+    }
+
+    fixed = {item.what: item.dollars_a_month for item in fixed_monthly(template)}
+
+    assert fixed["Secrets Manager secrets"] == pytest.approx(0.80)
+    assert fixed["KMS customer managed keys"] == pytest.approx(1.0)
+    assert fixed["CloudWatch alarms"] == pytest.approx(0.10)
+    assert fixed["CloudWatch dashboard"] == 0
+    # One queue's 5 pollers, a receive each 20 s, all month
+    month = 30.4375 * 24 * 3600
+    assert fixed["SQS: the event source mappings' empty long polls"] == pytest.approx(5 * month / 20 * 0.40 / 1e6)
+    # Two roles, a KMS request each 5 minutes at most
+    assert fixed["KMS requests for the tables' AWS managed key"] == pytest.approx(2 * month / 300 * 0.03 / 10_000)

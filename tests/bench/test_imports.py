@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "benchmarks"
 RUN = {"__main__"}
 PAGE = {"report"}
-FIGURES = {"calls", "coldstart", "listing", "pipeline", "priority", "writes", "capacity", "cancel", "fairness"}
+FIGURES = {"calls", "coldstart", "listing", "pipeline", "priority", "writes", "capacity", "cancel", "fairness", "drain"}
 HELPERS = {"harness", "recording", "workload", "ledger", "cost", "ceiling", "page"}
 LAYERS = [RUN, PAGE, FIGURES, HELPERS]  # top to bottom
 

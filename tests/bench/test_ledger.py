@@ -7,6 +7,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from benchmarks.cost import item_size, table_indexes
 from benchmarks.ledger import TABLE, Replayer, read_units, wire
 from benchmarks.workload import html, prose
 from benchmarks.writes import _create_tables
@@ -139,3 +140,27 @@ def test_the_bodies_compress_like_writing_not_like_a_repeated_paragraph() -> Non
     assert bodies.compress(Bodies(text=prose(100_000))).size > bodies.S3_THRESHOLD
     assert 49_000 <= len(html(50_000)) <= 50_000
     assert bodies.compress(Bodies(text=html(50_000))).size > bodies.S3_THRESHOLD
+
+
+def test_the_bytes_a_case_leaves_are_its_items_and_their_index_entries_with_overhead() -> None:
+    # Given a job and its body item, replayed
+    job = _job()
+    store = bodies.BodyStore(boto3.client("dynamodb", region_name="us-east-1"), "unused", None, None)
+    body_item = store.item(job.job_id, job.domain, Bodies(text=prose(2_000)), expires_at=1)
+    requests = _record(lambda table: table.put_new([job], due_at=0, bodies=[body_item]))
+
+    with mock_aws():
+        client = boto3.Session(region_name="us-east-1").client("dynamodb")
+        _create_tables(client, NAMES)
+        replayer = Replayer(client, NAMES)
+        ledger = replayer.replay(requests)
+        table = NAMES["JobsTable"]
+        # When what the writes touched is measured as it was left
+        stored = replayer.stored(table, ledger.items())
+        items = [wire(client.get_item(TableName=table, Key={"pk": {"S": pk}})["Item"]) for pk in ledger.items()]
+
+    # Then it is both items and the job's 5 index entries (queued: the 4 always, and InFlight), 100 bytes more each
+    table_keys, indexes = table_indexes()
+    entries = [e for item in items for index in indexes if (e := index.entry(item, table_keys)) is not None]
+    assert len(items) == 2 and len(entries) == 5
+    assert stored == sum(item_size(i) + 100 for i in items) + sum(item_size(e) + 100 for e in entries)
