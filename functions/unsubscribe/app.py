@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common.adapters import aws
-from common.adapters.api import api_resolver
+from common.adapters.api import api_resolver, request_text
 from common.adapters.observability import logger, metrics, tracer
 from common.adapters.secrets import read_secret
 from common.adapters.suppressions import SuppressionStore
@@ -64,8 +64,7 @@ def get_unsubscribe(token: str) -> Response[str]:
 @app.post("/unsubscribe/<token>", include_in_schema=False)
 def post_unsubscribe(token: str) -> Response[str]:
     domain, email = _tokens().read(token)
-    event = app.current_event
-    require_one_click(event.decoded_body or "", event.headers.get("content-type") or "")
+    require_one_click(request_text(app.current_event), app.current_event.headers.get("content-type") or "")
     unsubscribe(domain, email, store=SuppressionStore(aws.dynamodb(), get_unsubscribe_settings().jobs_table))
     logger.info("recipient unsubscribed", extra={"domain": domain})
     metrics.add_metric(name="Unsubscribes", unit=MetricUnit.Count, value=1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 import common.logic.bulk  # noqa: F401 - registers the answers to Powertools' idempotency errors
 from common.adapters.api import caller_from_event, error_response, parse_domains_claim, read_json_object
+from common.logic.suppression_links import UnsubscribeTokens
 from common.models.api import (
     MAX_BODY_DEPTH,
     BulkKeyReused,
@@ -28,9 +31,11 @@ from common.models.api import (
 )
 from common.models.errors import InvalidCursor, JobNotFound, QueueError, StorageError
 from local.events import query_parameters
+from local.http_api import routes
 from local.template import Stack
 from tests.helpers import load_function
 from tests.integration.api_support import Admin, event
+from tests.integration.suppression_support import call
 
 TOKEN = "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl"
 
@@ -308,3 +313,36 @@ def test_a_query_parameter_given_twice_is_refused_not_half_read(stack: Stack, la
     assert reply.body["error"]["message"].startswith(f"{named}: ")
     # Each value alone is read
     assert admin.list_jobs(domain="acme.com", status="canceled").status == 200
+
+
+# ------------------------------------------------------------------ bodies that are not UTF-8
+SAMPLE_PATH_VALUES = {"job_id": "01JF0000000000000000000000", "bulk_id": "01JF0000000000000000000000"}
+SAMPLE_PATH_VALUES |= {"domain": "acme.com", "email": "reader@example.org", "file": "app.js"}
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "application/json"])
+def test_no_route_answers_a_body_that_is_not_utf8_with_a_5xx(stack: Stack, content_type: str | None) -> None:
+    """Every route of the template, its path filled in (the unsubscribe link a
+    valid one, so its body is read), with a body that is not UTF-8: refused or
+    ignored, never a 500 (POST /unsubscribe/{token} was one)."""
+    key = boto3.client("secretsmanager").get_secret_value(SecretId=stack.names["UnsubscribeSecret"])["SecretString"]
+    values = {**SAMPLE_PATH_VALUES, "token": UnsubscribeTokens(key).token("acme.com", "reader@example.org")}
+    tried = []
+    for route in routes(stack):
+        function = Path(stack.template["Resources"][route.function]["Properties"]["CodeUri"]).name
+        params = {name: values[name] for name in re.findall(r"{(\w+)}", route.path)}
+        path = route.path.format(**params)
+        reply = call(
+            function,
+            route.method,
+            path,
+            route.path,
+            params=params or None,
+            body=b"\xff\xfe{\x80}",
+            headers=(("content-type", content_type),) if content_type else (),
+            domains="acme.com" if route.authorizer else None,
+        )
+        assert reply.status < 500, (route.route_key, reply.text)
+        tried.append((route.route_key, reply.status))
+    assert ("POST /unsubscribe/{token}", 400) in tried
+    assert ("POST /jobs/bulk", 400) in tried
