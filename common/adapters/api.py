@@ -31,9 +31,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from common.adapters.observability import logger
+from common.adapters.observability import logger, metrics
 from common.models.api import (
     BODY_TOO_LARGE,
     MAX_BODY_DEPTH,
@@ -72,6 +73,9 @@ if TYPE_CHECKING:
 EVERY_DOMAIN = "*"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 INTERNAL_MESSAGE = "something went wrong on our side"
+# The 5xx answers the API functions make themselves (an exception caught and
+# mapped: internal_error, bulk_send_unfinished, cancel_unfinished).
+SERVER_ERRORS_METRIC = "ApiServerErrors"
 
 # The one mapping from what went wrong to the HTTP answer.
 _ANSWERS: dict[type[Exception], tuple[HTTPStatus, str | None]] = {
@@ -152,7 +156,18 @@ def _invalid(exc: RequestValidationError) -> Response[str]:
 
 
 def error_response(exc: Exception) -> Response[str]:
-    """Every exception a route lets out, answered in the contract's envelope."""
+    """Every exception a route lets out, answered in the contract's envelope.
+
+    Each 5xx answered here counts once in ``SERVER_ERRORS_METRIC``: the function
+    ends normally, so Lambda's ``Errors`` never sees it (the HTTP API's ``5xx``
+    does, and ``HttpApi5xxAlarm`` watches that)."""
+    answer = _answer(exc)
+    if answer.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        metrics.add_metric(name=SERVER_ERRORS_METRIC, unit=MetricUnit.Count, value=1)
+    return answer
+
+
+def _answer(exc: Exception) -> Response[str]:
     if isinstance(exc, RequestValidationError):
         answer = _invalid(exc)
     elif isinstance(exc, NotFoundError):

@@ -15,19 +15,30 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from botocore.stub import Stubber
 from pydantic import BaseModel, ValidationError
 
 import common.logic.bulk  # noqa: F401 - registers the answers to Powertools' idempotency errors
-from common.adapters.api import caller_from_event, error_response, parse_domains_claim, read_json_object
+from common.adapters import aws
+from common.adapters.api import (
+    SERVER_ERRORS_METRIC,
+    caller_from_event,
+    error_response,
+    parse_domains_claim,
+    read_json_object,
+)
+from common.adapters.observability import metrics
 from common.logic.suppression_links import UnsubscribeTokens
 from common.models.api import (
     MAX_BODY_DEPTH,
+    BulkCancelUnfinished,
     BulkKeyReused,
     Forbidden,
     MalformedBody,
     NoRecipients,
     TooManyRecipients,
     Unauthenticated,
+    UnfinishedBulkSend,
 )
 from common.models.errors import InvalidCursor, JobNotFound, QueueError, StorageError
 from local.events import query_parameters
@@ -346,3 +357,52 @@ def test_no_route_answers_a_body_that_is_not_utf8_with_a_5xx(stack: Stack, conte
         tried.append((route.route_key, reply.status))
     assert ("POST /unsubscribe/{token}", 400) in tried
     assert ("POST /jobs/bulk", 400) in tried
+
+
+# ------------------------------------------------------------------ 5xx answers are counted
+def server_errors(printed: str) -> list[dict[str, Any]]:
+    """The EMF blobs (Powertools' metrics lines) that carry ApiServerErrors."""
+    blobs = [json.loads(line) for line in printed.splitlines() if '"_aws"' in line]
+    return [blob for blob in blobs if SERVER_ERRORS_METRIC in blob]
+
+
+def test_a_5xx_answer_counts_once_in_the_server_errors_metric_and_a_4xx_does_not(
+    stack: Stack, lambda_context, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the cursor key cannot be read (AWS's answer, stubbed): GET /jobs answers 500 itself
+    admin = Admin(lambda_context, domains="acme.com")
+    stubber = Stubber(aws.secretsmanager())
+    stubber.add_client_error("get_secret_value", service_error_code="AccessDeniedException", http_status_code=400)
+    stubber.activate()
+    capsys.readouterr()
+    reply = admin.list_jobs()
+    stubber.deactivate()
+    assert (reply.status, reply.code) == (500, "internal_error")
+    # Then the function, which ended normally (no Lambda error), counted it once,
+    # with the one service dimension the dashboard reads (tests/localstack/test_alarms.py)
+    [blob] = server_errors(capsys.readouterr().out)
+    assert blob[SERVER_ERRORS_METRIC] == [1.0]
+    assert blob["service"] == "email-operations"
+    [directive] = blob["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["service"]]
+    # A refusal is the caller's doing: not counted
+    assert admin.list_jobs(status="nonsense").status == 400
+    assert server_errors(capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RuntimeError("boom"),
+        StorageError("BatchWriteItem failed"),
+        UnfinishedBulkSend(bulk_id=None, queued=0, total=3, keyed=False),
+        BulkCancelUnfinished(bulk_id="01JF0000000000000000000000", canceled=2),
+    ],
+)
+def test_every_5xx_the_mapping_answers_is_counted(exc: Exception) -> None:
+    metrics.clear_metrics()
+    assert error_response(exc).status_code >= 500
+    assert metrics.metric_set[SERVER_ERRORS_METRIC]["Value"] == [1.0]
+    metrics.clear_metrics()
+    error_response(Forbidden("not yours"))
+    assert SERVER_ERRORS_METRIC not in metrics.metric_set
