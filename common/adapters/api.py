@@ -365,13 +365,35 @@ COMMON_ERRORS: dict[int, str] = {
 }
 
 
-def documented(status: int, description: str, errors: Mapping[int, str]) -> dict[int, OpenAPIResponse]:
+# Only the JWT authorizer answers these: not on a route without one.
+_JWT_ERRORS = (401, 403)
+
+
+def documented(
+    status: int,
+    description: str,
+    errors: Mapping[int, str],
+    *,
+    text_as: str | None = None,
+    needs_jwt: bool = True,
+) -> dict[int, OpenAPIResponse]:
     """A route's responses for the OpenAPI document: its success (the schema comes
-    from the route's return type) and its errors, each with the error envelope."""
-    responses: dict[int, OpenAPIResponse] = {status: {"description": description}}
-    for code, what in sorted({**COMMON_ERRORS, **errors}.items()):
+    from the route's return type, or it is text of the media type ``text_as``,
+    e.g. an HTML page) and its errors, each with the error envelope; 401 and 403
+    only where a JWT is needed."""
+    success: OpenAPIResponse = {"description": description}
+    if text_as is not None:
+        success["content"] = {text_as: {"schema": {"type": "string"}}}
+    responses: dict[int, OpenAPIResponse] = {status: success}
+    for code, what in documented_errors(errors, needs_jwt=needs_jwt).items():
         responses[code] = {"description": what, "content": {"application/json": {"model": ErrorResponse}}}
     return responses
+
+
+def documented_errors(errors: Mapping[int, str], *, needs_jwt: bool = True) -> dict[int, str]:
+    """A route's errors and those every route may answer, by status."""
+    listed = {**COMMON_ERRORS, **errors}
+    return {code: listed[code] for code in sorted(listed) if needs_jwt or code not in _JWT_ERRORS}
 
 
 # ------------------------------------------------------------------ the caller
