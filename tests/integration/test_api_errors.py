@@ -374,6 +374,7 @@ def test_a_5xx_answer_counts_once_in_the_server_errors_metric_and_a_4xx_does_not
     stubber = Stubber(aws.secretsmanager())
     stubber.add_client_error("get_secret_value", service_error_code="AccessDeniedException", http_status_code=400)
     stubber.activate()
+    metrics.clear_metrics()  # what earlier tests of error_response alone left unflushed
     capsys.readouterr()
     reply = admin.list_jobs()
     stubber.deactivate()
