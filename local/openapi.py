@@ -1,6 +1,7 @@
-"""``docs/openapi.json``: the admin HTTP API's OpenAPI document, generated from
-the code (each API function's resolver, ``get_openapi_json_schema``) and
-merged into one.
+"""``docs/openapi.json``: the HTTP API's OpenAPI document, generated from the
+code (each API function's resolver, ``get_openapi_json_schema``) and merged
+into one, with the page's routes (``GET /`` and its files, which no resolver
+serves) and, from ``template.yaml``, which routes go without a JWT.
 
     python -m local.openapi --write   # regenerate docs/openapi.json
     python -m local.openapi --check   # exit 1 when docs/openapi.json is stale
@@ -19,19 +20,28 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from pydantic import BaseModel
 
+from common.adapters.api import documented_errors
+from common.logic.page import INDEX, Asset, PageAssets
 from common.models.listing import ListJobsQuery
 from common.models.suppression_list import ListSuppressionsQuery
+from local.http_api import routes
+from local.template import Stack, default_parameters, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "openapi.json"
-API_FUNCTIONS = ("list_jobs", "bulk_queue", "suppressions", "job_actions")
+API_FUNCTIONS = ("list_jobs", "bulk_queue", "suppressions", "job_actions", "unsubscribe")
+WEB = ROOT / "web"
 TITLE = "Email Operations API"
 DESCRIPTION = (
     "The admin API behind the Email Operations page of Privas AI: the log of every email, "
     "one job with its body, Bulk Send and the suppression lists. Every route needs a JWT whose `domains` claim "
-    "(space-separated, `*` for every domain) lists the domains the caller may act on. "
+    "(space-separated, `*` for every domain) lists the domains the caller may act on, except those whose "
+    "`security` is empty: one-click unsubscribe (a recipient's mail client) and the page with its files. "
     'Every error has the body {"error": {"code", "message"}}.'
 )
+# RFC 9110: a 204 has no content (Powertools documents the route's return type there).
+NO_CONTENT = ("204", "304")
+ERROR_ENVELOPE = {"$ref": "#/components/schemas/ErrorResponse"}
 SECURITY_SCHEMES = {"dashboardJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
 # Query models whose limits (enums, ranges, defaults) the parameters should show:
 # Powertools lists a query model's fields with their base types only.
@@ -69,14 +79,22 @@ def build() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for name in API_FUNCTIONS:
         schema = json.loads(load_app(name).get_openapi_json_schema(title=TITLE, version=_version()))
-        paths.update(schema.get("paths", {}))
+        for path, operations in schema.get("paths", {}).items():
+            paths.setdefault(path, {}).update(operations)
         schemas.update(schema.get("components", {}).get("schemas", {}))
+    for path, operations in page_paths().items():
+        paths.setdefault(path, {}).update(operations)
+    open_routes = routes_without_jwt()
     for path, operations in paths.items():
         for method, operation in operations.items():
             # Powertools documents request validation as 422; this API answers 400.
             operation["responses"].pop("422", None)
+            for status in NO_CONTENT:
+                operation["responses"].get(status, {}).pop("content", None)
             if (path, method) in QUERY_MODELS:
                 _describe_query(operation, QUERY_MODELS[(path, method)])
+            if f"{method.upper()} {path}" in open_routes:
+                operation["security"] = []  # the document's default is the JWT
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": TITLE, "version": _version(), "description": DESCRIPTION},
@@ -86,6 +104,61 @@ def build() -> dict[str, Any]:
     }
     _drop_unreferenced(document["components"]["schemas"], document)
     return document
+
+
+def routes_without_jwt() -> set[str]:
+    """Route keys (``GET /``) that template.yaml serves without the JWT authorizer."""
+    template = load_template()
+    stack = Stack(template=template, parameters=default_parameters(template))
+    return {route.route_key for route in routes(stack) if route.authorizer is None}
+
+
+def page_paths() -> dict[str, Any]:
+    """``GET /`` and ``GET /static/{file}`` (PageFunction, a plain handler, no
+    resolver): the files are those of ``web/`` that the function serves."""
+    assets = PageAssets(WEB)
+    files = [name for name in assets.names if name != INDEX]
+    text = {"schema": {"type": "string"}}
+
+    def responses(description: str, media_types: list[str], errors: dict[int, str]) -> dict[str, Any]:
+        answers: dict[str, Any] = {"200": {"description": description, "content": dict.fromkeys(media_types, text)}}
+        for code, what in documented_errors(errors, needs_jwt=False).items():
+            answers[str(code)] = {"description": what, "content": {"application/json": {"schema": ERROR_ENVELOPE}}}
+        return answers
+
+    return {
+        "/": {
+            "get": {
+                "summary": "The Email Operations page",
+                "operationId": "get_page__get",
+                "responses": responses(
+                    "the page (it asks for a token and sends it with every API call)",
+                    [_media_type(assets.index())],
+                    {},
+                ),
+            }
+        },
+        "/static/{file}": {
+            "get": {
+                "summary": "One of the page's files",
+                "operationId": "get_page_file_static__file__get",
+                "parameters": [
+                    {"name": "file", "in": "path", "required": True, "schema": {"type": "string", "enum": files}}
+                ],
+                "responses": responses(
+                    "the file: a script, the style sheet or the icon",
+                    sorted({_media_type(assets.static(name)) for name in files}),
+                    {404: "not_found: no such file"},
+                ),
+            }
+        },
+    }
+
+
+def _media_type(asset: Asset | None) -> str:
+    if asset is None:
+        raise FileNotFoundError("a file PageAssets listed is not served")
+    return asset.content_type.split(";", 1)[0].strip()
 
 
 def _describe_query(operation: dict[str, Any], model: type[BaseModel]) -> None:

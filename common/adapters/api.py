@@ -8,7 +8,9 @@ only. Nothing here logs a token, a request body or an email address.
 
 A request body is read here, not by Powertools: it must be one JSON object in
 UTF-8 (``Content-Type: application/json``, or none); anything else is 400
-before a model sees it (``read_json_object``).
+before a model sees it (``read_json_object``). The one route that takes a form
+(one-click unsubscribe) reads its text here too (``request_text``): a body
+that is not UTF-8 is 400 there as well.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
@@ -29,9 +31,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from common.adapters.observability import logger
+from common.adapters.observability import logger, metrics
 from common.models.api import (
     BODY_TOO_LARGE,
     MAX_BODY_DEPTH,
@@ -64,9 +67,15 @@ from common.models.suppression import (
     UnsubscribeLinkNotFound,
 )
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
+
 EVERY_DOMAIN = "*"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 INTERNAL_MESSAGE = "something went wrong on our side"
+# The 5xx answers the API functions make themselves (an exception caught and
+# mapped: internal_error, bulk_send_unfinished, cancel_unfinished).
+SERVER_ERRORS_METRIC = "ApiServerErrors"
 
 # The one mapping from what went wrong to the HTTP answer.
 _ANSWERS: dict[type[Exception], tuple[HTTPStatus, str | None]] = {
@@ -147,7 +156,18 @@ def _invalid(exc: RequestValidationError) -> Response[str]:
 
 
 def error_response(exc: Exception) -> Response[str]:
-    """Every exception a route lets out, answered in the contract's envelope."""
+    """Every exception a route lets out, answered in the contract's envelope.
+
+    Each 5xx answered here counts once in ``SERVER_ERRORS_METRIC``: the function
+    ends normally, so Lambda's ``Errors`` never sees it (the HTTP API's ``5xx``
+    does, and ``HttpApi5xxAlarm`` watches that)."""
+    answer = _answer(exc)
+    if answer.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        metrics.add_metric(name=SERVER_ERRORS_METRIC, unit=MetricUnit.Count, value=1)
+    return answer
+
+
+def _answer(exc: Exception) -> Response[str]:
     if isinstance(exc, RequestValidationError):
         answer = _invalid(exc)
     elif isinstance(exc, NotFoundError):
@@ -225,6 +245,14 @@ def read_json_object(body: str | None, *, base64_encoded: bool, content_type: st
     if _depth(value) > MAX_BODY_DEPTH:
         raise MalformedBody(f"the request body is nested deeper than {MAX_BODY_DEPTH} levels")
     return value
+
+
+def request_text(event: BaseProxyEvent) -> str:
+    """A request's body as text, for a route that reads a body that is not JSON
+    (the one-click unsubscribe form): API Gateway base64-encodes a body it does
+    not take for text, and one that is not UTF-8 is ``MalformedBody`` (400).
+    Powertools' ``decoded_body`` raises instead, which would answer 500."""
+    return _body_text(event.body or "", base64_encoded=bool(event.is_base64_encoded))
 
 
 def _body_text(body: str, *, base64_encoded: bool) -> str:
@@ -337,13 +365,35 @@ COMMON_ERRORS: dict[int, str] = {
 }
 
 
-def documented(status: int, description: str, errors: Mapping[int, str]) -> dict[int, OpenAPIResponse]:
+# Only the JWT authorizer answers these: not on a route without one.
+_JWT_ERRORS = (401, 403)
+
+
+def documented(
+    status: int,
+    description: str,
+    errors: Mapping[int, str],
+    *,
+    text_as: str | None = None,
+    needs_jwt: bool = True,
+) -> dict[int, OpenAPIResponse]:
     """A route's responses for the OpenAPI document: its success (the schema comes
-    from the route's return type) and its errors, each with the error envelope."""
-    responses: dict[int, OpenAPIResponse] = {status: {"description": description}}
-    for code, what in sorted({**COMMON_ERRORS, **errors}.items()):
+    from the route's return type, or it is text of the media type ``text_as``,
+    e.g. an HTML page) and its errors, each with the error envelope; 401 and 403
+    only where a JWT is needed."""
+    success: OpenAPIResponse = {"description": description}
+    if text_as is not None:
+        success["content"] = {text_as: {"schema": {"type": "string"}}}
+    responses: dict[int, OpenAPIResponse] = {status: success}
+    for code, what in documented_errors(errors, needs_jwt=needs_jwt).items():
         responses[code] = {"description": what, "content": {"application/json": {"model": ErrorResponse}}}
     return responses
+
+
+def documented_errors(errors: Mapping[int, str], *, needs_jwt: bool = True) -> dict[int, str]:
+    """A route's errors and those every route may answer, by status."""
+    listed = {**COMMON_ERRORS, **errors}
+    return {code: listed[code] for code in sorted(listed) if needs_jwt or code not in _JWT_ERRORS}
 
 
 # ------------------------------------------------------------------ the caller

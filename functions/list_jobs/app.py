@@ -27,7 +27,7 @@ from common.adapters.bulks import Bulks
 from common.adapters.dynamo import TableAdapter
 from common.adapters.job_indexes import JobIndexes
 from common.adapters.job_store import JobStore
-from common.adapters.observability import logger, tracer
+from common.adapters.observability import logger, metrics, tracer
 from common.adapters.secrets import read_secret
 from common.logic.listing import CursorCodec, bulk_progress, job_detail, list_jobs
 from common.logic.signing import MIN_CURSOR_KEY_CHARS
@@ -131,6 +131,7 @@ def get_bulk(bulk_id: str, caller: Annotated[Caller, Depends(current_caller)]) -
 
 @logger.inject_lambda_context(log_event=False)  # the event carries the caller's token
 @tracer.capture_lambda_handler(capture_response=False)  # responses carry email bodies
+@metrics.log_metrics  # ApiServerErrors, when an answer is a 5xx (common.adapters.api)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
 

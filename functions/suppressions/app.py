@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common.adapters import aws
 from common.adapters.api import api_resolver, caller_dependency, documented
-from common.adapters.observability import logger, tracer
+from common.adapters.observability import logger, metrics, tracer
 from common.adapters.secrets import read_secret
 from common.adapters.suppressions import SuppressionStore
 from common.logic.signing import MIN_CURSOR_KEY_CHARS
@@ -96,6 +96,7 @@ def delete_suppression(domain: str, email: str, caller: Annotated[Caller, Depend
 
 @logger.inject_lambda_context(log_event=False)  # the event carries the caller's token
 @tracer.capture_lambda_handler(capture_response=False)  # responses carry addresses
+@metrics.log_metrics  # ApiServerErrors, when an answer is a 5xx (common.adapters.api)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
 

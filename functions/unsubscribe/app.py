@@ -23,12 +23,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common.adapters import aws
-from common.adapters.api import api_resolver
+from common.adapters.api import api_resolver, documented, request_text
 from common.adapters.observability import logger, metrics, tracer
 from common.adapters.secrets import read_secret
 from common.adapters.suppressions import SuppressionStore
 from common.logic.suppression_links import (
     MIN_UNSUBSCRIBE_KEY_CHARS,
+    ONE_CLICK_FIELD,
+    ONE_CLICK_VALUE,
     PAGE_HEADERS,
     UnsubscribeTokens,
     confirm_page,
@@ -55,17 +57,54 @@ def _html(text: str) -> Response[str]:
     return Response(status_code=200, content_type=content_types.TEXT_HTML, body=text, headers=dict(PAGE_HEADERS))
 
 
-@app.get("/unsubscribe/<token>", include_in_schema=False)
+# For the OpenAPI document (local/openapi.py; the template says these routes need no JWT).
+_UNKNOWN_LINK = {404: "not_found: an altered, forged or unknown token"}
+PAGE_RESPONSES = documented(
+    200, "a page with one button that unsubscribes", _UNKNOWN_LINK, text_as=content_types.TEXT_HTML, needs_jwt=False
+)
+DONE_RESPONSES = documented(
+    200,
+    "unsubscribed (again: nothing changes): the recipient is on the domain's suppression list",
+    {**_UNKNOWN_LINK, 400: f"invalid_request: the body is not the form {ONE_CLICK_FIELD}={ONE_CLICK_VALUE} in UTF-8"},
+    text_as=content_types.TEXT_HTML,
+    needs_jwt=False,
+)
+# RFC 8058's body, as mail clients send it (a multipart form is read too). The
+# handler reads it itself: Powertools documents a body only for a Body
+# parameter, and would then parse and validate the form its own way.
+ONE_CLICK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {ONE_CLICK_FIELD: {"type": "string", "enum": [ONE_CLICK_VALUE]}},
+                    "required": [ONE_CLICK_FIELD],
+                }
+            }
+        },
+    }
+}
+
+
+@app.get(
+    "/unsubscribe/<token>", summary="The one-click unsubscribe page (GET changes nothing)", responses=PAGE_RESPONSES
+)
 def get_unsubscribe(token: str) -> Response[str]:
     domain, _ = _tokens().read(token)
     return _html(confirm_page(domain))
 
 
-@app.post("/unsubscribe/<token>", include_in_schema=False)
+@app.post(
+    "/unsubscribe/<token>",
+    summary="One-click unsubscribe (RFC 8058)",
+    responses=DONE_RESPONSES,
+    openapi_extensions=ONE_CLICK_BODY,
+)
 def post_unsubscribe(token: str) -> Response[str]:
     domain, email = _tokens().read(token)
-    event = app.current_event
-    require_one_click(event.decoded_body or "", event.headers.get("content-type") or "")
+    require_one_click(request_text(app.current_event), app.current_event.headers.get("content-type") or "")
     unsubscribe(domain, email, store=SuppressionStore(aws.dynamodb(), get_unsubscribe_settings().jobs_table))
     logger.info("recipient unsubscribed", extra={"domain": domain})
     metrics.add_metric(name="Unsubscribes", unit=MetricUnit.Count, value=1)

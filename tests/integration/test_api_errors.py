@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -13,24 +15,38 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from botocore.stub import Stubber
 from pydantic import BaseModel, ValidationError
 
 import common.logic.bulk  # noqa: F401 - registers the answers to Powertools' idempotency errors
-from common.adapters.api import caller_from_event, error_response, parse_domains_claim, read_json_object
+from common.adapters import aws
+from common.adapters.api import (
+    SERVER_ERRORS_METRIC,
+    caller_from_event,
+    error_response,
+    parse_domains_claim,
+    read_json_object,
+)
+from common.adapters.observability import metrics
+from common.logic.suppression_links import UnsubscribeTokens
 from common.models.api import (
     MAX_BODY_DEPTH,
+    BulkCancelUnfinished,
     BulkKeyReused,
     Forbidden,
     MalformedBody,
     NoRecipients,
     TooManyRecipients,
     Unauthenticated,
+    UnfinishedBulkSend,
 )
 from common.models.errors import InvalidCursor, JobNotFound, QueueError, StorageError
 from local.events import query_parameters
+from local.http_api import routes
 from local.template import Stack
 from tests.helpers import load_function
 from tests.integration.api_support import Admin, event
+from tests.integration.suppression_support import call
 
 TOKEN = "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl"
 
@@ -308,3 +324,86 @@ def test_a_query_parameter_given_twice_is_refused_not_half_read(stack: Stack, la
     assert reply.body["error"]["message"].startswith(f"{named}: ")
     # Each value alone is read
     assert admin.list_jobs(domain="acme.com", status="canceled").status == 200
+
+
+# ------------------------------------------------------------------ bodies that are not UTF-8
+SAMPLE_PATH_VALUES = {"job_id": "01JF0000000000000000000000", "bulk_id": "01JF0000000000000000000000"}
+SAMPLE_PATH_VALUES |= {"domain": "acme.com", "email": "reader@example.org", "file": "app.js"}
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "application/json"])
+def test_no_route_answers_a_body_that_is_not_utf8_with_a_5xx(stack: Stack, content_type: str | None) -> None:
+    """Every route of the template, its path filled in (the unsubscribe link a
+    valid one, so its body is read), with a body that is not UTF-8: refused or
+    ignored, never a 500 (POST /unsubscribe/{token} was one)."""
+    key = boto3.client("secretsmanager").get_secret_value(SecretId=stack.names["UnsubscribeSecret"])["SecretString"]
+    values = {**SAMPLE_PATH_VALUES, "token": UnsubscribeTokens(key).token("acme.com", "reader@example.org")}
+    tried = []
+    for route in routes(stack):
+        function = Path(stack.template["Resources"][route.function]["Properties"]["CodeUri"]).name
+        params = {name: values[name] for name in re.findall(r"{(\w+)}", route.path)}
+        path = route.path.format(**params)
+        reply = call(
+            function,
+            route.method,
+            path,
+            route.path,
+            params=params or None,
+            body=b"\xff\xfe{\x80}",
+            headers=(("content-type", content_type),) if content_type else (),
+            domains="acme.com" if route.authorizer else None,
+        )
+        assert reply.status < 500, (route.route_key, reply.text)
+        tried.append((route.route_key, reply.status))
+    assert ("POST /unsubscribe/{token}", 400) in tried
+    assert ("POST /jobs/bulk", 400) in tried
+
+
+# ------------------------------------------------------------------ 5xx answers are counted
+def server_errors(printed: str) -> list[dict[str, Any]]:
+    """The EMF blobs (Powertools' metrics lines) that carry ApiServerErrors."""
+    blobs = [json.loads(line) for line in printed.splitlines() if '"_aws"' in line]
+    return [blob for blob in blobs if SERVER_ERRORS_METRIC in blob]
+
+
+def test_a_5xx_answer_counts_once_in_the_server_errors_metric_and_a_4xx_does_not(
+    stack: Stack, lambda_context, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the cursor key cannot be read (AWS's answer, stubbed): GET /jobs answers 500 itself
+    admin = Admin(lambda_context, domains="acme.com")
+    stubber = Stubber(aws.secretsmanager())
+    stubber.add_client_error("get_secret_value", service_error_code="AccessDeniedException", http_status_code=400)
+    stubber.activate()
+    metrics.clear_metrics()  # what earlier tests of error_response alone left unflushed
+    capsys.readouterr()
+    reply = admin.list_jobs()
+    stubber.deactivate()
+    assert (reply.status, reply.code) == (500, "internal_error")
+    # Then the function, which ended normally (no Lambda error), counted it once,
+    # with the one service dimension the dashboard reads (tests/localstack/test_alarms.py)
+    [blob] = server_errors(capsys.readouterr().out)
+    assert blob[SERVER_ERRORS_METRIC] == [1.0]
+    assert blob["service"] == "email-operations"
+    [directive] = blob["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["service"]]
+    # A refusal is the caller's doing: not counted
+    assert admin.list_jobs(status="nonsense").status == 400
+    assert server_errors(capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RuntimeError("boom"),
+        StorageError("BatchWriteItem failed"),
+        UnfinishedBulkSend(bulk_id=None, queued=0, total=3, keyed=False),
+        BulkCancelUnfinished(bulk_id="01JF0000000000000000000000", canceled=2),
+    ],
+)
+def test_every_5xx_the_mapping_answers_is_counted(exc: Exception) -> None:
+    metrics.clear_metrics()
+    assert error_response(exc).status_code >= 500
+    assert metrics.metric_set[SERVER_ERRORS_METRIC]["Value"] == [1.0]
+    metrics.clear_metrics()
+    error_response(Forbidden("not yours"))
+    assert SERVER_ERRORS_METRIC not in metrics.metric_set

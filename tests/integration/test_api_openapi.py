@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from common.logic.page import PageAssets
 from common.models.job import Domain
 from local import openapi
+from local.http_api import routes
+from local.template import Stack, default_parameters, load_template
 
 
 def test_the_checked_in_document_matches_the_code() -> None:
@@ -31,6 +35,9 @@ def test_the_document_holds_the_routes_and_their_errors() -> None:
         "/jobs/{job_id}/cancel",
         "/bulks/{bulk_id}/cancel",
         "/jobs/{job_id}/retry",
+        "/unsubscribe/{token}",
+        "/",
+        "/static/{file}",
     }
     assert set(paths["/suppressions"]["get"]["responses"]) == {"200", "400", "401", "403", "414", "500"}
     assert set(paths["/suppressions/{domain}/{email}"]) == {"put", "delete"}
@@ -99,3 +106,88 @@ def test_domain_is_documented_with_the_host_name_pattern_the_code_applies(value:
     except ValidationError:
         accepted = False
     assert bool(re.fullmatch(body["pattern"], value)) == accepted
+
+
+def template_routes() -> dict[str, str | None]:
+    """Every route of template.yaml's HTTP API, by route key, with its authorizer (None: no JWT)."""
+    template = load_template()
+    stack = Stack(template=template, parameters=default_parameters(template))
+    return {route.route_key: route.authorizer for route in routes(stack)}
+
+
+def operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        f"{method.upper()} {path}": operation
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    }
+
+
+def test_the_document_is_whole_every_route_of_the_template_and_who_may_call_it() -> None:
+    document = json.loads(openapi.render())
+    documented = operations(document)
+    served = template_routes()
+    assert set(documented) == set(served)
+    # The JWT by default; an empty security where the template has no authorizer
+    assert document["security"] == [{"dashboardJwt": []}]
+    open_routes = {key for key, authorizer in served.items() if authorizer is None}
+    assert open_routes == {"GET /unsubscribe/{token}", "POST /unsubscribe/{token}", "GET /", "GET /static/{file}"}
+    for key, operation in documented.items():
+        if key in open_routes:
+            assert operation["security"] == [], key
+            # only the JWT authorizer answers these
+            assert not {"401", "403"} & set(operation["responses"]), key
+        else:
+            assert "security" not in operation, key
+            assert {"401", "403"} <= set(operation["responses"]), key
+
+
+def test_a_204_is_documented_without_content() -> None:
+    document = json.loads(openapi.render())
+    no_content = [
+        (key, status, answer)
+        for key, operation in operations(document).items()
+        for status, answer in operation["responses"].items()
+        if status == "204"
+    ]
+    assert [key for key, _, _ in no_content] == ["DELETE /suppressions/{domain}/{email}"]
+    for _, _, answer in no_content:
+        assert "content" not in answer
+        assert answer["description"]
+
+
+def test_one_click_unsubscribe_is_documented_as_mail_clients_send_it() -> None:
+    documented = operations(json.loads(openapi.render()))
+    post = documented["POST /unsubscribe/{token}"]
+    [token] = post["parameters"]
+    assert (token["name"], token["in"], token["required"]) == ("token", "path", True)
+    body = post["requestBody"]
+    assert body["required"] is True
+    assert set(body["content"]) == {"application/x-www-form-urlencoded"}
+    form = body["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert form["required"] == ["List-Unsubscribe"]
+    assert form["properties"]["List-Unsubscribe"]["enum"] == ["One-Click"]
+    assert set(post["responses"]) == {"200", "400", "404", "414", "500"}
+    get = documented["GET /unsubscribe/{token}"]
+    assert "requestBody" not in get
+    assert set(get["responses"]) == {"200", "404", "414", "500"}
+    for operation in (get, post):
+        assert set(operation["responses"]["200"]["content"]) == {"text/html"}
+        assert operation["responses"]["404"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorResponse"
+        }
+
+
+def test_the_page_and_exactly_the_files_it_serves_are_documented() -> None:
+    documented = operations(json.loads(openapi.render()))
+    assert set(documented["GET /"]["responses"]["200"]["content"]) == {"text/html"}
+    static = documented["GET /static/{file}"]
+    [file] = static["parameters"]
+    assets = PageAssets(openapi.WEB)
+    served = [name for name in file["schema"]["enum"] if assets.static(name) is not None]
+    assert served == file["schema"]["enum"]
+    assert set(served) == set(assets.names) - {"index.html"}
+    media_types = {assets.static(name).content_type.split(";")[0] for name in served}  # type: ignore[union-attr]
+    assert set(static["responses"]["200"]["content"]) == media_types
+    assert {"text/javascript", "text/css"} <= media_types
+    assert set(static["responses"]) == {"200", "404", "414", "500"}

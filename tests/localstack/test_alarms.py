@@ -73,36 +73,54 @@ def globals_env() -> dict[str, Any]:
 # ------------------------------------------------------------ what the code emits
 def emitted_metric_names() -> set[str]:
     """Names passed to ``add_metric(name=...)`` in common/ and functions/: a
-    literal, or a module-level dict (such as ``_METRIC_FOR``) indexed there."""
+    literal, a module-level string constant (such as ``SERVER_ERRORS_METRIC``),
+    or a module-level dict (such as ``_METRIC_FOR``) indexed there."""
     names: set[str] = set()
     for root in CODE_ROOTS:
         for path in root.rglob("*.py"):
             tree = ast.parse(path.read_text(encoding="utf-8"))
-            tables: dict[str, set[str]] = {}
-            for node in tree.body:
-                if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict):
-                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                    values = {v.value for v in node.value.values if isinstance(v, ast.Constant)}
-                    for target in targets:
-                        if isinstance(target, ast.Name):
-                            tables[target.id] = {str(v) for v in values}
+            known = module_level_names(tree)
             for call in ast.walk(tree):
-                if not (isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "add_metric"):
-                    continue
-                for keyword in call.keywords:
-                    if keyword.arg != "name":
-                        continue
-                    if isinstance(keyword.value, ast.Constant):
-                        names.add(str(keyword.value.value))
-                    elif isinstance(keyword.value, ast.Subscript) and isinstance(keyword.value.value, ast.Name):
-                        names |= tables.get(keyword.value.value.id, set())
+                if isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "add_metric":
+                    for keyword in call.keywords:
+                        if keyword.arg == "name":
+                            names |= names_of(keyword.value, known)
     return names
+
+
+def module_level_names(tree: ast.Module) -> dict[str, set[str]]:
+    """What each module-level name holds: a string constant, or a dict's string values."""
+    known: dict[str, set[str]] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.Assign | ast.AnnAssign):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if isinstance(node.value, ast.Dict):
+            held = {str(v.value) for v in node.value.values if isinstance(v, ast.Constant)}
+        elif isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            held = {node.value.value}
+        else:
+            continue
+        known |= {target.id: held for target in targets if isinstance(target, ast.Name)}
+    return known
+
+
+def names_of(value: ast.expr, known: dict[str, set[str]]) -> set[str]:
+    if isinstance(value, ast.Constant):
+        return {str(value.value)}
+    if isinstance(value, ast.Name):  # a constant
+        return known.get(value.id, set())
+    if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name):  # a table indexed
+        return known.get(value.value.id, set())
+    return set()
 
 
 def test_the_code_scan_finds_the_metrics_the_worker_and_sweeper_publish() -> None:
     # The scan itself: literal names and the worker's outcome table
     names = emitted_metric_names()
     assert {"EmailsSent", "SendFailures", "SendRetries", "JobsSwept", "EmailsQueued"} <= names
+    # and a constant's: the API functions' own 5xx answers
+    assert "ApiServerErrors" in names
 
 
 # ------------------------------------------------------------ the alarms
@@ -280,3 +298,32 @@ def test_ses_events_waiting_over_15_minutes_alarm_before_their_queue_parks_them(
     queue = resources()["SesEventsQueue"]["Properties"]
     parked_after = queue["RedrivePolicy"]["maxReceiveCount"] * queue["VisibilityTimeout"]
     assert props["Threshold"] + props["Period"] * props["EvaluationPeriods"] < parked_after
+
+
+def test_the_http_apis_5xx_answers_alarm_the_functions_own_included() -> None:
+    props = alarms()["HttpApi5xxAlarm"]
+    [metric] = watched(props)
+    # HTTP APIs publish 4xx, 5xx and Count by ApiId (REST APIs' names are 5XXError, ApiName)
+    assert (metric["Namespace"], metric["MetricName"]) == ("AWS/ApiGateway", "5xx")
+    assert metric["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]
+    assert resources()["HttpApi"]["Type"] == "AWS::Serverless::HttpApi"
+    assert (props["Statistic"], props["Threshold"], props["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
+    # A 500 a function answers itself ends its invocation normally: no Errors alarm sees it,
+    # so it is counted apart (common/adapters/api.py) and graphed beside the 5xx
+    assert "ApiServerErrors" in emitted_metric_names()
+    body = resources()["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert '["AWS/ApiGateway", "5xx", "ApiId", "${HttpApi}"]' in body
+    assert '["EmailOperations", "ApiServerErrors", "service", "email-operations"]' in body
+
+
+def test_every_metric_of_ours_the_dashboard_graphs_is_one_the_code_emits() -> None:
+    namespace = globals_env()["POWERTOOLS_METRICS_NAMESPACE"]
+    graphed = {
+        line[1]
+        for widget in dashboard_body()["widgets"]
+        if widget["type"] == "metric"
+        for line in widget["properties"]["metrics"]
+        if isinstance(line[0], str) and line[0] == namespace
+    }
+    assert "ApiServerErrors" in graphed
+    assert graphed - emitted_metric_names() == set()

@@ -1,5 +1,6 @@
-"""template.yaml's hardening: access logs, throttling, reserved concurrency, the
-SES send policy, and secrets that never sit in a function's environment."""
+"""template.yaml's hardening: access logs, throttling, reserved concurrency (none
+unless asked for) and capped queue consumers, the SES send policy, secrets that
+never sit in a function's environment, and what outlives a replacement or the stack."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import re
 from typing import Any
 
 import yaml
+from cfnlint.api import ManualArgs, lint
 
 from local.http_api import routes
-from local.template import Stack, default_parameters, load_template
+from local.template import TEMPLATE, Stack, default_parameters, load_template
 
 LOGGED = {
     "requestId": "$context.requestId",
@@ -79,17 +81,95 @@ def test_every_route_is_throttled_and_bulk_send_harder() -> None:
     assert int(params["BulkThrottlingRateLimit"]["Default"]) <= int(params["ApiThrottlingRateLimit"]["Default"])
 
 
-def test_the_api_and_enqueue_functions_reserve_concurrency_unless_set_to_0() -> None:
+def test_no_function_reserves_concurrency_unless_the_deployer_asks() -> None:
+    # Lambda keeps 100 of an account's concurrency unreserved and a new account's
+    # quota may be 10 or 50: a default reservation would fail the deploy there
     template = load_template()
-    for function, parameter in FLOOD_EXPOSED.items():
-        reserved = template["Resources"][function]["Properties"]["ReservedConcurrentExecutions"]
+    exposed = {**FLOOD_EXPOSED, "PageFunction": "ApiReservedConcurrency"}
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        reserved = resource["Properties"].get("ReservedConcurrentExecutions")
+        if logical not in exposed:
+            assert reserved is None, logical
+            continue
+        parameter = exposed[logical]
         condition, when_set, otherwise = reserved["Fn::If"]
         assert when_set == {"Ref": parameter}
         assert otherwise == {"Ref": "AWS::NoValue"}
-        # "0" means no reservation (Lambda's 0 would mean: never run)
+        # "0" means no reservation (Lambda's 0 would mean: never run), and 0 is the default
         assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, 0]}]}
-        assert int(template["Parameters"][parameter]["Default"]) > 0
+        assert int(template["Parameters"][parameter]["Default"]) == 0
         assert template["Parameters"][parameter]["MinValue"] == 0
+    # Every function behind the HTTP API has the option
+    template_stack = Stack(template=template, parameters=default_parameters(template))
+    assert {route.function for route in routes(template_stack)} <= set(exposed)
+
+
+def test_every_queue_consumer_is_capped_at_its_event_source() -> None:
+    # A queue's poller scales out over a backlog unless capped; the cap takes no quota.
+    # SQS's MaximumConcurrency is 2 at least (Lambda refuses less).
+    template = load_template()
+    capped = {}
+    for logical, resource in template["Resources"].items():
+        for name, event in (resource.get("Properties", {}).get("Events") or {}).items():
+            if event["Type"] == "SQS":
+                capped[f"{logical}.{name}"] = event["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+    assert capped["SesEventsFunction.SesEvents"] == {"Ref": "SesEventsMaximumConcurrency"}
+    assert capped["JobActionsFunction.FinishBulkCancel"] == 2
+    assert set(capped) == {
+        "SendWorkerFunction.Priority",
+        "SendWorkerFunction.Bulk",
+        "SesEventsFunction.SesEvents",
+        "JobActionsFunction.FinishBulkCancel",
+    }
+    for cap in capped.values():
+        minimum = int(template["Parameters"][cap["Ref"]]["MinValue"]) if isinstance(cap, dict) else cap
+        assert minimum >= 2
+    assert int(template["Parameters"]["SesEventsMaximumConcurrency"]["Default"]) == 2
+
+
+# What holds data or keys, and what a replacement or a deleted stack would lose.
+KEPT_TYPES = {
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::SecretsManager::Secret",
+    "AWS::KMS::Key",
+    "AWS::Logs::LogGroup",
+}
+
+
+def test_what_holds_data_or_keys_outlives_a_replacement_and_the_stack() -> None:
+    kept = {k: v for k, v in resources().items() if v["Type"] in KEPT_TYPES}
+    assert {"JobsTable", "IdempotencyTable", "BodiesBucket", "CursorSecret", "UnsubscribeSecret"} <= set(kept)
+    assert {"AlarmTopicKey", "ApiAccessLogs"} <= set(kept)
+    for logical, resource in kept.items():
+        assert (resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy")) == ("Retain", "Retain"), logical
+    # A retained bucket stays TLS-only
+    policy = resources()["BodiesBucketPolicy"]
+    assert (policy["DeletionPolicy"], policy["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    # Nothing in the template can force a secret's replacement (a new key voids the links sent)
+    for logical in ("CursorSecret", "UnsubscribeSecret"):
+        assert "Name" not in resources()[logical]["Properties"], logical
+
+
+def test_queues_say_what_becomes_of_their_messages() -> None:
+    queues = {k: v for k, v in resources().items() if v["Type"] == "AWS::SQS::Queue"}
+    policies = {k: (v.get("DeletionPolicy"), v.get("UpdateReplacePolicy")) for k, v in queues.items()}
+    # SES's events exist nowhere else: a replaced queue is kept, to move them
+    assert policies.pop("SesEventsQueue") == ("Delete", "Retain")
+    assert policies.pop("SesEventsDeadLetterQueue") == ("Delete", "Retain")
+    # The others point at what the jobs table keeps
+    assert set(policies.values()) == {("Delete", "Delete")}
+    assert len(policies) == 6
+
+
+def test_cfn_lint_with_its_informational_rules_finds_nothing() -> None:
+    # `make template-check` runs the same; I3011 wants the two policies on each stateful resource
+    matches = lint(TEMPLATE.read_text(encoding="utf-8"), config=ManualArgs(include_checks=["I"], regions=["us-east-1"]))
+    assert [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches] == []
+    makefile = (TEMPLATE.parent / "Makefile").read_text(encoding="utf-8")
+    assert "cfn-lint --include-checks I -- template.yaml" in makefile
 
 
 def test_ses_send_email_is_allowed_from_the_sender_address_only() -> None:
