@@ -44,7 +44,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.adapters.jobs import EventOutcome, EventWrite, JobsTable
-from common.adapters.mailer import redact
+from common.adapters.mailer import domain_from_tag, redact
 from common.adapters.observability import logger, metrics
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
 from common.logic.clock import utc_now
@@ -373,9 +373,10 @@ def interpret(event: SesEventBridgeEvent) -> Interpreted:
         job_type = None
     meaning = _meaning(event)
     entry = EventEntry(at=meaning.at, type=meaning.kind, detail=_clean(meaning.detail, MAX_EVENT_DETAIL_CHARS))
+    domain = record.mail.tag("domain")
     return Interpreted(
         job_id=job_id,
-        domain=record.mail.tag("domain"),
+        domain=domain_from_tag(domain) if domain is not None else None,
         job_type=job_type,
         event_id=event_id(record, entry.at, meaning.feedback_id, list(meaning.recipients)),
         entry=entry,
