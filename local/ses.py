@@ -203,7 +203,8 @@ class SendRate:
         """Whether ``count`` recipients may be sent now (they are counted if so)."""
         with self._lock:
             self._refill()
-            if self._tokens < min(count, self._capacity):
+            # (a billionth of a send's slack: the clock's float arithmetic, not a rule)
+            if self._tokens + 1e-9 < min(count, self._capacity):
                 return False
             self._tokens -= count
             return True

@@ -315,4 +315,7 @@ def apply() -> None:
 
     handler.send_email = send_email_within_rules
     handler.get_account = get_account
+    # The moto server routes only the paths it lists (its "/v2/.*" is taken literally there).
+    urls: Any = importlib.import_module("moto.sesv2.urls")
+    urls.url_paths.setdefault("{0}/v2/email/account$", urls.url_paths["{0}/v2/email/outbound-emails$"])
     ses_models.SESBackend.get_send_quota = get_send_quota

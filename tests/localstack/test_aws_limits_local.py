@@ -159,7 +159,8 @@ def test_sends_past_the_rate_are_answered_as_ses_throttles():
     answers = iter(["200 OK"] * 20 + ["400 Bad Request", "200 OK"])
 
     def ses(environ, start_response):
-        start_response(next(answers), [])
+        is_send = environ["PATH_INFO"] == "/v2/email/outbound-emails"
+        start_response(next(answers) if is_send else "200 OK", [])
         return [b"{}"]
 
     clock = Clock()
