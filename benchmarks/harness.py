@@ -111,6 +111,9 @@ class BenchStack:
                 # SES events stretch jobs stay "sent": the figures wait for "sent", and
                 # figure 6 writes each delivery event itself (JobsTable.settle).
                 ses_events=True,
+                # No SES sending rate: the figures measure the service against the
+                # embedded AWS's own ceiling, not a rate set below it (docs/local-stack.md).
+                ses_max_send_rate=0,
             )
             local = LocalStack(settings)
             try:
