@@ -26,8 +26,8 @@ What moto does not do by itself, and this module makes it do (docs/local-stack.m
   (``TransactionCanceledException``, reason ``ValidationError``), as
   DynamoDB's API reference says.
 - **Expressions** (update, condition, key condition, filter, projection): at
-  most 4 KB each ("Service, account, and table quotas": "Expression
-  parameters").
+  most 4 KB each (DynamoDB developer guide, "Constraints in Amazon DynamoDB",
+  expression parameters; its sizes are binary: 1 KB = 1,024 bytes).
 
 ``BatchGetItem``'s 100 keys are moto's own check; its 16 MB answer and the
 1 MB page of ``Query``/``Scan`` use moto's accounting, which now measures items
@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-# DynamoDB's quotas ("Service, account, and table quotas in Amazon DynamoDB").
+# DynamoDB's constraints ("Constraints in Amazon DynamoDB"; 1 KB = 1,024 bytes there).
 MAX_ITEM_BYTES = 400 * 1024
 MAX_BATCH_WRITE_REQUESTS = 25
 MAX_BATCH_WRITE_BYTES = 16 * 1024 * 1024
