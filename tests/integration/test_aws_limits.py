@@ -133,13 +133,14 @@ def test_an_update_past_400_kb_is_refused_and_changes_nothing(aws):
 
 
 def test_an_update_that_fails_half_way_changes_nothing(aws):
+    # ADD of a number to a string fails after the SET before it (moto kept the SET)
     dynamodb = aws["dynamodb"]
     dynamodb.put_item(TableName="t", Item={"pk": {"S": "a"}, "status": {"S": "sending"}, "n": {"S": "text"}})
     with pytest.raises(ClientError) as exc:
         dynamodb.update_item(
             TableName="t",
             Key={"pk": {"S": "a"}},
-            UpdateExpression="SET #s = :sent, n = n + :one",
+            UpdateExpression="SET #s = :sent ADD n :one",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":sent": {"S": "sent"}, ":one": {"N": "1"}},
         )
