@@ -152,6 +152,8 @@ def banner(stack: LocalStack, *, recorded: bool = False) -> str:
             f"  Schedule        {sch.function}: {sch.expression} in the template,"
             f" every {sp.interval_seconds} s here (EMAILOPS_SCHEDULE_SECONDS)"
         )
+    rate = f"{s.ses_max_send_rate:g} emails a second" if s.ses_max_send_rate > 0 else "none"
+    lines.append(f"  SES send rate   {rate} (EMAILOPS_SES_MAX_SEND_RATE)")
     if s.ses_faults.active:
         lines.append(f"  SES faults      SendEmail refused: {s.ses_faults.describe()} (EMAILOPS_SES_FAULTS)")
     if s.parameters:

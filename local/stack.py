@@ -19,12 +19,24 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local import httpd, motofix
+from local import httpd, limits, motofix
 from local.http_api import HttpApi
 from local.lambda_api import LambdaApi
+from local.limits import sesv2
 from local.pollers import QueuePoller, SchedulePoller, queue_sources, schedules
 from local.runtime import ConfigurationError, LocalFunction, load_functions, shared_environment
-from local.ses import FAULTS_VARIABLE, SesFaultInjector, SesFaults, check_sender, verify_sender_identity
+from local.ses import (
+    DEFAULT_MAX_SEND_RATE,
+    FAULTS_VARIABLE,
+    SEND_RATE_VARIABLE,
+    SendRate,
+    SesFaultInjector,
+    SesFaults,
+    SesSendRateLimiter,
+    check_sender,
+    parse_send_rate,
+    verify_sender_identity,
+)
 from local.ses_events import SesEventEmulator, SesEventPublisher
 from local.template import ACCOUNT, REGION, Stack, create_stack, default_parameters, load_template
 from local.tokens import DEFAULT_SECRET, JwtRules, jwt_rules
@@ -35,9 +47,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("local.stack")
 
 PARAM_PREFIX = "EMAILOPS_PARAM_"
-# Where the local stack differs from the template's defaults, and why. The
-# embedded SES has no send rate to protect: pacing the workers to a real
-# account's 14 emails/s would only make the local stack slow.
+# Where the local stack differs from the template's defaults, and why. Pacing
+# the workers to a real account's 14 emails/s would only make the local stack
+# slow; the embedded SES throttles at its own rate (EMAILOPS_SES_MAX_SEND_RATE),
+# and what it throttles the workers wait out as they do SES's throttling.
 LOCAL_PARAMETER_DEFAULTS: Mapping[str, str] = {"MaxSendRate": "1000"}
 DEFAULT_SCHEDULE_SECONDS = 30
 
@@ -53,6 +66,8 @@ class Settings:
     schedule_seconds: int = DEFAULT_SCHEDULE_SECONDS
     parameters: Mapping[str, str] = field(default_factory=dict)
     ses_faults: SesFaults = field(default_factory=SesFaults)
+    # The embedded SES's maximum send rate (emails a second; 0: none): local/ses.py.
+    ses_max_send_rate: float = DEFAULT_MAX_SEND_RATE
     # SES's delivery events, emulated after each accepted send (local/ses_events.py);
     # EMAILOPS_SES_EVENTS=off leaves every sent job "sent", as with a broken event path.
     ses_events: bool = True
@@ -76,6 +91,7 @@ class Settings:
             schedule_seconds=_int(env, "EMAILOPS_SCHEDULE_SECONDS", cls.schedule_seconds),
             parameters=parameters,
             ses_faults=SesFaults.parse(env.get(FAULTS_VARIABLE, "")),
+            ses_max_send_rate=parse_send_rate(env.get(SEND_RATE_VARIABLE)),
             ses_events=_switch(env, SES_EVENTS_VARIABLE, default=True),
         )
 
@@ -272,6 +288,8 @@ class LocalStack:
         )
 
         motofix.apply()
+        # AWS's limits that moto does not enforce by itself (local/limits/).
+        limits.apply()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         if self._aws_socket is None:
             raise RuntimeError("the embedded AWS's port is not bound")
@@ -293,6 +311,10 @@ class LocalStack:
                 identity=default_parameters(load_template(), dict(self.settings.template_overrides))["SenderIdentity"],
             )
             app = SesEventEmulator(app, self.ses_events)
+        # SES's sending rate: a throttled send reaches neither moto nor the events.
+        sesv2.set_send_rate(ACCOUNT, REGION, self.settings.ses_max_send_rate)
+        if self.settings.ses_max_send_rate > 0:
+            app = SesSendRateLimiter(app, SendRate(self.settings.ses_max_send_rate))
         if self.settings.ses_faults.active:
             app = SesFaultInjector(app, self.settings.ses_faults)
         server = make_server(

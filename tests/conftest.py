@@ -19,7 +19,12 @@ from moto import mock_aws
 
 from common.adapters.aws import reset_clients
 from common.models.settings import reset_settings
+from local import limits
 from local.template import Stack, create_stack
+
+# AWS's limits that moto does not enforce by itself, enforced in every test
+# (docs/local-stack.md, "AWS's limits, enforced here").
+limits.apply()
 
 
 @pytest.fixture(autouse=True)
