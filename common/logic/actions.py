@@ -72,6 +72,7 @@ from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, pro
 from common.logic import keys
 from common.logic.clock import epoch_millis, epoch_seconds, utc_now
 from common.logic.outbox import Outbox
+from common.logic.threads import map_in_context
 from common.models.actions import BulkCancelMessage, CancelResult, RetryResult
 from common.models.api import (
     BulkCancelUnfinished,
@@ -238,7 +239,8 @@ class JobActions:
                     return canceled, len(candidates) - start
                 began = self._monotonic()
                 wave = candidates[start : start + CANCEL_WAVE]
-                outcomes = pool.map(
+                outcomes = map_in_context(
+                    pool,
                     lambda job: self._jobs.cancel(
                         job[0], domain=bulk.domain, job_type=JobType.MANUAL, recipient=job[1]
                     ),
