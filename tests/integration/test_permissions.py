@@ -24,7 +24,7 @@ from tests.integration import api_support
 from tests.integration.api_support import Admin, make_job, store_jobs
 from tests.integration.suppression_support import deliver, put, receive_all
 from tests.integration.test_bodies import prose
-from tests.integration.test_job_actions import Actions
+from tests.integration.test_job_actions import Actions, bulk_of
 
 REGION = "us-east-1"
 
@@ -214,3 +214,30 @@ def test_a_retry_with_an_idempotency_key_is_within_the_role(stack: Stack) -> Non
     assert (again.status, again.body["job_id"]) == (202, first.body["job_id"])
     queued = [json.loads(m["Body"])["job_id"] for m in receive_all(stack, "PriorityQueue")]
     assert queued == [first.body["job_id"]]
+
+
+# ------------------------------------------- work handed to a thread pool
+def test_calls_made_in_a_functions_thread_pool_are_checked_as_that_functions(stack: Stack, tmp_path: Path) -> None:
+    """A bulk cancel marks the bulk, then cancels its jobs from a thread pool
+    (common/logic/actions.py). With a role that may update the bulk's item
+    (``k#...``) but no job, the pool's updates must be denied as
+    JobActionsFunction's: run without its context, they would not be checked."""
+    admin = Actions(FakeLambdaContext())
+    answer = bulk_of(admin, 3)
+    template = without("JobActionsFunction", "dynamodb:UpdateItem")
+    template["Resources"]["JobActionsFunction"]["Properties"]["Policies"][0]["Statement"].append(
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:UpdateItem"],
+            "Resource": {"Fn::GetAtt": ["JobsTable", "Arn"]},
+            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["k#*"]}},
+        }
+    )
+    recorder = iam.Recorder(tmp_path / "calls.jsonl", "copy")
+    with enforced(stack, template, recorder=recorder):
+        reply = admin.cancel_bulk(answer["bulk_id"])
+    assert reply.status >= 500
+    updates = [c for c in recorder.denied if c.action == "dynamodb:UpdateItem"]
+    assert updates and {c.function for c in updates} == {"JobActionsFunction"}
+    statuses = {api_support.jobs_table().get(job_id).status for job_id in answer["job_ids"]}  # type: ignore[union-attr]
+    assert statuses == {JobStatus.QUEUED}
