@@ -11,15 +11,18 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local import httpd, limits, motofix
+from common.adapters import aws
+from local import httpd, iam, limits, motofix, roles
 from local.http_api import HttpApi
 from local.lambda_api import LambdaApi
 from local.limits import sesv2
@@ -71,6 +74,10 @@ class Settings:
     # SES's delivery events, emulated after each accepted send (local/ses_events.py);
     # EMAILOPS_SES_EVENTS=off leaves every sent job "sent", as with a broken event path.
     ses_events: bool = True
+    # Where every AWS call the functions make is recorded with the role's
+    # answer (EMAILOPS_PERMISSIONS_LOG, a folder; the tests set it): the
+    # permissions report of `make deploy-check` reads it.
+    permissions_log: Path | None = field(default_factory=lambda: _permissions_log(os.environ))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +100,7 @@ class Settings:
             ses_faults=SesFaults.parse(env.get(FAULTS_VARIABLE, "")),
             ses_max_send_rate=parse_send_rate(env.get(SEND_RATE_VARIABLE)),
             ses_events=_switch(env, SES_EVENTS_VARIABLE, default=True),
+            permissions_log=_permissions_log(env),
         )
 
     @property
@@ -114,6 +122,12 @@ class Settings:
 
 
 SES_EVENTS_VARIABLE = "EMAILOPS_SES_EVENTS"
+PERMISSIONS_LOG_VARIABLE = "EMAILOPS_PERMISSIONS_LOG"
+
+
+def _permissions_log(env: Mapping[str, str]) -> Path | None:
+    folder = env.get(PERMISSIONS_LOG_VARIABLE)
+    return Path(folder) if folder else None
 
 
 def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
@@ -227,6 +241,8 @@ class LocalStack:
         self._servers: list[ThreadingHTTPServer] = []
         self._serving: list[ThreadingHTTPServer] = []
         self.ses_events: SesEventPublisher | None = None
+        self.permissions: iam.Permissions | None = None
+        self._enforced_before: iam.Permissions | None = None
 
     def start(self) -> None:
         """Bind every port (``PortInUse`` before anything starts), then start
@@ -253,6 +269,7 @@ class LocalStack:
         # As in AWS, SES sends only from what SenderIdentity verifies.
         verify_sender_identity(session.client("sesv2", region_name=REGION), stack.parameters["SenderIdentity"])
         self.stack = stack
+        self._enforce(stack)
         os.environ.update(shared_environment(stack))
         self.functions = load_functions(stack)
         self.http_api = HttpApi(stack, self.functions, secret=s.secret)
@@ -279,6 +296,17 @@ class LocalStack:
         for server, name in zip(self._servers, ("http-api", "lambda-api"), strict=True):
             httpd.serve_in_background(server, name)
             self._serving.append(server)
+
+    def _enforce(self, stack: Stack) -> None:
+        """Each function runs with exactly its role's permissions (docs/local-stack.md,
+        "Permissions"): every AWS call it makes is checked against them."""
+        recorder = None
+        if self.settings.permissions_log is not None:
+            path = self.settings.permissions_log / f"stack-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+            recorder = iam.Recorder(path, roles.template_digest())
+        self.permissions = roles.permissions(stack, recorder=recorder)
+        self._enforced_before = iam.ENFORCER.activate(self.permissions)
+        aws.add_session_hook(iam.ENFORCER.install)
 
     def _start_aws(self) -> None:
         from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - heavy; only the running stack needs it
@@ -360,3 +388,8 @@ class LocalStack:
         if self._aws_socket is not None:
             self._aws_socket.close()
             self._aws_socket = None
+        if self.permissions is not None:
+            if self.permissions.recorder is not None:
+                self.permissions.recorder.flush()
+            iam.ENFORCER.activate(self._enforced_before)
+            self.permissions = None

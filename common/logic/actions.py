@@ -76,6 +76,7 @@ from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, pro
 from common.adapters.status_moves import CANCELABLE, StatusMoves
 from common.adapters.suppressions import SuppressionStore
 from common.logic.outbox import Outbox
+from common.logic.threads import map_in_context
 from common.models.actions import BulkCancelMessage, CancelResult, RetryResult
 from common.models.api import (
     BulkCancelUnfinished,
@@ -263,7 +264,8 @@ class JobActions:
                     return canceled, len(candidates) - start
                 began = self._monotonic()
                 wave = candidates[start : start + CANCEL_WAVE]
-                outcomes = pool.map(
+                outcomes = map_in_context(
+                    pool,
                     lambda job: self._statuses.cancel(
                         job[0], domain=bulk.domain, job_type=JobType.MANUAL, recipient=job[1]
                     ),

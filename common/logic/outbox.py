@@ -41,6 +41,7 @@ from common.adapters.idempotency_markers import IdempotencyMarkers
 from common.adapters.job_store import JobStore
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
+from common.logic.threads import map_in_context
 from common.models.errors import StorageError
 from common.models.job import Bodies, Job, JobStatus, QueueMessage
 
@@ -180,7 +181,7 @@ class Outbox:
         with ThreadPoolExecutor(max_workers=PUT_CONCURRENCY) as pool:
             for start in range(0, len(missing), PUT_WAVE):
                 wave = missing[start : start + PUT_WAVE]
-                outcomes = list(pool.map(lambda job: self._put(job, due_at), wave))
+                outcomes = list(map_in_context(pool, lambda job: self._put(job, due_at), wave))
                 written = [job for job, error in zip(wave, outcomes, strict=True) if error is None]
                 stored.created += written
                 stored.stored_id.update((job.job_id, job.job_id) for job in written)

@@ -28,6 +28,7 @@ from common.models.job import Job, JobStatus, JobType, new_job_id
 from common.models.listing import get_list_jobs_settings
 from common.models.settings import reset_settings
 from local.template import Stack, create_stack
+from tests.helpers import enforced
 from tests.integration.api_support import Admin, Reply, jobs_table, make_job, page_ids
 
 MINE = ("acme.com", "beta.io")
@@ -57,7 +58,8 @@ def module_stack() -> Iterator[Stack]:
             patch.setenv(key, value)
         aws.reset_clients()
         reset_settings()
-        yield created
+        with enforced(created):
+            yield created
 
 
 @pytest.fixture
