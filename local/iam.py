@@ -529,7 +529,7 @@ class _Ses:
         """SendEmail (SES API v2): the identity (required), the configuration
         set and the template when named, and in the sandbox each recipient's
         identity (Service Authorization Reference, "Amazon Simple Email Service
-        v2"; docs/decisions.md, "What ses:SendEmail is allowed on")."""
+        v2"; docs/adr/0017-ses-send-permissions.md)."""
         display, sender = parseaddr(params.get("FromEmailAddress", ""))
         destination = params.get("Destination") or {}
         recipients = _addresses(
