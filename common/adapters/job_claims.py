@@ -296,13 +296,17 @@ class JobClaims(TableAdapter):
         return self._end_attempt(job, update, "UpdateItem (sent, minimal)")
 
     def _end_attempt(self, job: Job, update: _Update, operation: str) -> bool:
+        """One write on this worker's lease, while the job is still ``sending``:
+        if SES's event recorded the send meanwhile (common.logic.events), the
+        event's status stands and this write is not made (False)."""
+        update.values[":sending"] = JobStatus.SENDING.value
         return conditionally(
             operation,
             lambda: self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": job.job_id}},
                 UpdateExpression=update.expression(),
-                ConditionExpression="lease_token = :token",
+                ConditionExpression="lease_token = :token AND #status = :sending",
                 ExpressionAttributeNames=update.names,
                 ExpressionAttributeValues=serialize(update.values),
             ),

@@ -332,7 +332,7 @@ def test_per_sent_email_one_claim_one_send_one_write(harness: Harness, lambda_co
     assert not any(r["ConsistentRead"] for r in suppressions["RequestItems"].values())
     updates = calls.params("UpdateItem")
     claims = [u for u in updates if u.get("ReturnValues") == "ALL_NEW"]
-    finals = [u for u in updates if u.get("ConditionExpression") == "lease_token = :token"]
+    finals = [u for u in updates if u.get("ConditionExpression") == "lease_token = :token AND #status = :sending"]
     assert len(claims) == 3
     assert len(finals) == 3
     assert all(harness.job(j.job_id).status is JobStatus.SENT for j in jobs)

@@ -347,6 +347,34 @@ def test_an_outcome_write_that_fails_after_the_send_is_recorded_minimally(harnes
     assert item_size(harness, job.job_id) < before + 300
 
 
+class EventMeanwhile:
+    """SES whose event about an earlier attempt is recorded while the worker
+    holds the job (the events' path writes ``delivered`` on a ``sending`` job),
+    and which then throttles this attempt."""
+
+    def __init__(self, harness: Harness, job_id: str) -> None:
+        self._harness = harness
+        self._job_id = job_id
+
+    def send_email(self, **_: Any) -> dict[str, Any]:
+        set_attributes(self._harness, self._job_id, status="delivered", sent_at=to_rfc3339(utc_now()))
+        answer: Any = {
+            "Error": {"Code": "TooManyRequestsException", "Message": "slow down"},
+            "ResponseMetadata": {"HTTPStatusCode": 429},
+        }
+        raise ClientError(answer, "SendEmail")
+
+
+def test_an_event_recorded_while_the_worker_holds_the_job_is_not_overwritten(harness: Harness) -> None:
+    job = harness.put(make_job())[0]
+    response = harness.process(harness.deliver(), harness.worker(sesv2=EventMeanwhile(harness, job.job_id)))
+    # SES's word stands: the worker's wait is not written over it, and the record is done with
+    assert response == {"batchItemFailures": []}
+    stored = harness.job(job.job_id)
+    assert stored.status is JobStatus.DELIVERED
+    assert stored.attempt_log == []
+
+
 # ---------------------------------------------------------------- issue #27, item 11: the unsubscribe key
 def test_an_unreadable_unsubscribe_key_is_waited_out_not_counted(harness: Harness) -> None:
     # Given Secrets Manager fails more often than MaxAttempts while a bulk email's link is signed
