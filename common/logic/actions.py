@@ -44,8 +44,11 @@ one that fails five times. If the message cannot be sent, the answer is 503
 cancels the rest.
 
 **Retry** reads the job (404 as above); only ``failed``, ``bounced`` or
-``canceled`` may be sent again (else 409 ``not_retryable``), and not to a
-recipient now on the domain's suppression list (409 ``suppressed``). The new
+``canceled`` may be sent again (else 409 ``not_retryable``), not while an
+attempt SES may have accepted is unsettled (``Job.outcome_unknown_until``:
+409 ``not_retryable`` until SES's event or ``OUTCOME_SETTLE_SECONDS`` settle
+it), and not to a recipient now on the domain's suppression list (409
+``suppressed``). The new
 job copies domain, type, recipient, subject, reply-to and the body id (the
 body item is reused, not copied, and made to live as long as the new job),
 has ``retry_of`` = the old id and no ``bulk_id`` (the bulk send's counts stay
@@ -87,7 +90,7 @@ from common.models.api import (
     NotRetryable,
     RecipientSuppressed,
 )
-from common.models.clock import epoch_millis, epoch_seconds, utc_now
+from common.models.clock import epoch_millis, epoch_seconds, to_rfc3339, utc_now
 from common.models.errors import IdempotencyKeyReused, JobNotFound, QueueError
 from common.models.job import JOB_ID_RE, Job, JobStatus, JobType, new_job_id
 
@@ -323,6 +326,13 @@ class JobActions:
         if job.status not in RETRYABLE:
             raise NotRetryable(
                 f"the job is {job.status.value}: only a failed, bounced or canceled job can be sent again"
+            )
+        unknown_until = job.outcome_unknown_until
+        if unknown_until is not None and self._clock() < unknown_until:
+            raise NotRetryable(
+                "SES may have accepted an earlier attempt of this job (its answer was lost at "
+                f"{to_rfc3339(job.outcome_unknown_at or unknown_until)}): it can be sent again once SES reports "
+                f"what became of it, or from {to_rfc3339(unknown_until)} if SES never does"
             )
         if self._suppressions.get(job.domain, job.recipient) is not None:
             raise RecipientSuppressed(

@@ -44,6 +44,13 @@ class JobDetail(JobSummary):
         default=None, description="manual jobs: the one-click unsubscribe URL sent in the email's headers; else null"
     )
     retry_of: str | None = Field(default=None, description="the job this one sends again, or null")
+    outcome_unknown_until: Timestamp | None = Field(
+        default=None,
+        description=(
+            "an attempt's outcome is unknown (SES may have accepted it: its answer was lost) until SES reports "
+            "on it or until this time; Retry answers 409 not_retryable before it. Else null"
+        ),
+    )
 
     @classmethod
     def from_job(cls, job: Job, bodies: Bodies, *, unsubscribe_url: str | None = None) -> "JobDetail":
@@ -51,6 +58,7 @@ class JobDetail(JobSummary):
             job.model_dump(exclude={"body"})
             | {"body_text": bodies.text, "body_html": bodies.html, "unsubscribe_url": unsubscribe_url}
             | {"events": sorted(job.events, key=lambda entry: entry.at)}
+            | {"outcome_unknown_until": job.outcome_unknown_until}
         )
 
 
