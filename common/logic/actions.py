@@ -279,7 +279,7 @@ class JobActions:
         entries: list[dict[str, Any]] = []
         for attempt in range(INDEX_WAITS + 1):
             entries = self._bulk_entries(bulk.bulk_id)
-            if len(entries) >= bulk.total or attempt == INDEX_WAITS:
+            if len(entries) >= bulk.stored or attempt == INDEX_WAITS:
                 break
             self._sleep(INDEX_WAIT_SECONDS)
         return sorted(

@@ -518,9 +518,12 @@ def job_detail(
 def bulk_progress(bulk_id: str, caller: Caller, *, indexes: JobIndexes, bulks: Bulks) -> BulkProgress:
     """A bulk send's counts by status: its item (the domain check; 404 before
     reading anything more), then one Query per ``ByBulk`` shard reading the
-    projected status. Jobs not yet in the index (it lags by moments) are
-    counted ``queued``, which is what a job just created is: the counts sum to
-    ``total``."""
+    projected status. ``total`` is the number of its jobs that exist: those
+    the index holds, or the item's ``stored`` (written after the jobs) when
+    it is more, the index lagging the table by moments; the jobs it does not
+    hold yet are new, so ``queued``. A bulk send that failed part-way counts
+    the jobs it stored, never the recipients it meant to queue: the counts
+    sum to ``total``, and the progress completes."""
     bulk = bulks.get_bulk(bulk_id) if JOB_ID_RE.fullmatch(bulk_id) else None
     if bulk is None or not caller.may_see(bulk.domain):
         raise BulkNotFound("no such bulk send")
@@ -535,12 +538,14 @@ def bulk_progress(bulk_id: str, caller: Caller, *, indexes: JobIndexes, bulks: B
                 counts[JobStatus(entry["status"])] += 1
             if start is None:
                 break
-    counts[JobStatus.QUEUED] += max(bulk.total - sum(counts.values()), 0)
+    indexed = sum(counts.values())
+    total = max(bulk.stored, indexed)
+    counts[JobStatus.QUEUED] += total - indexed
     return BulkProgress(
         bulk_id=bulk.bulk_id,
         domain=bulk.domain,
         subject=bulk.subject,
         created_at=bulk.created_at,
-        total=bulk.total,
+        total=total,
         counts=counts,
     )

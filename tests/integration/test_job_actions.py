@@ -488,9 +488,9 @@ def test_an_actions_message_for_no_such_bulk_or_not_a_bulk_cancel_is_dropped(
 
 def test_a_bulk_cancel_waits_briefly_for_jobs_the_index_does_not_hold_yet(harness: Harness, admin: Actions) -> None:
     answer = bulk_of(admin, 3)
-    # The bulk's item says 5 jobs: two are not in ByBulk (yet)
+    # The bulk's item says 5 jobs are stored: two are not in ByBulk (yet)
     item = raw_item(harness, f"k#{answer['bulk_id']}")
-    item["total"] = {"N": "5"}
+    item["stored"] = {"N": "5"}
     harness.dynamodb.put_item(TableName=harness.stack.names["JobsTable"], Item=item)
     naps: list[float] = []
     assert actions_for(harness, sleep=naps.append).cancel_bulk(answer["bulk_id"], CALLER).canceled == 3
