@@ -109,7 +109,7 @@ class BulkProgress(BaseModel):
     domain: str
     subject: str
     created_at: Timestamp
-    total: int = Field(description="jobs the bulk send created")
+    total: int = Field(description="the jobs of the bulk send that exist")
     counts: dict[JobStatus, int] = Field(description="every status, 0 where none; the counts sum to total")
 
 
