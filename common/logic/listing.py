@@ -55,7 +55,7 @@ from common.adapters.job_indexes import JobIndexes
 from common.adapters.job_store import JobStore
 from common.logic.signing import SignedCursors
 from common.models.api import BulkNotFound, Caller, JobSummary
-from common.models.errors import InvalidCursor, JobNotFound, StorageError
+from common.models.errors import InvalidCursor, JobNotFound
 from common.models.job import JOB_ID_RE, Job, JobStatus, JobType
 from common.models.listing import BulkProgress, JobDetail, JobsPage, ListJobsQuery
 
@@ -504,15 +504,19 @@ def job_detail(
 ) -> JobDetail:
     """One job with its body (read after the job's domain is checked) and
     attempt log; the same 404 whether it does not exist or belongs to a domain
-    the caller may not see. ``unsubscribe_url``: a manual job's one-click
-    unsubscribe URL (``common.logic.suppression_links``)."""
+    the caller may not see. A body no longer kept is said so (``body_kept``).
+    ``unsubscribe_url``: a manual job's one-click unsubscribe URL
+    (``common.logic.suppression_links``)."""
     job = jobs.get(job_id) if JOB_ID_RE.fullmatch(job_id) else None
     if job is None or not caller.may_see(job.domain):
         raise JobNotFound("no such job")
+    link = unsubscribe_url(job) if unsubscribe_url else None
     found = bodies.get(job.body)
     if found is None:
-        raise StorageError("the job's body is not stored")
-    return JobDetail.from_job(job, found, unsubscribe_url=unsubscribe_url(job) if unsubscribe_url else None)
+        # Its item or its S3 object expired (each store deletes on its own
+        # schedule, near the end of the job's retention): said, never a 500.
+        return JobDetail.body_gone(job, unsubscribe_url=link)
+    return JobDetail.from_job(job, found, unsubscribe_url=link)
 
 
 def bulk_progress(bulk_id: str, caller: Caller, *, indexes: JobIndexes, bulks: Bulks) -> BulkProgress:

@@ -192,25 +192,25 @@ class Outbox:
             raise PartlyStored(failure, stored=known, requested=len(jobs)) from failure
         return stored
 
-    def store_and_queue_on_stored_bodies(self, jobs: Sequence[Job], *, due_at: int) -> Stored:
-        """Store new jobs whose body items are stored already (a retry reuses
-        its job's body: ``BodyStore.keep_body_until`` made it live as long),
-        25 per BatchWriteItem, and queue them. A job with an idempotency key
-        is one transaction with its key's marker instead: when the key stands
-        for a job already, nothing is written or queued, and ``stored_id``
-        maps the job's id to that one's. Raises ``StorageError`` after
-        queueing those written before DynamoDB failed."""
+    def store_and_queue_with_items(self, jobs: Sequence[Job], *, due_at: int, body_items: Mapping[str, Item]) -> Stored:
+        """Store new jobs with body items made already (``body_items``, by body
+        id: a retry's copy of its job's body, ``BodyStore.copy_for``), each in
+        the same write as its first job, 25 requests per BatchWriteItem, and
+        queue them. A job with an idempotency key is one transaction with its
+        key's marker and its body instead: when the key stands for a job
+        already, nothing is written or queued, and ``stored_id`` maps the
+        job's id to that one's. Raises ``StorageError`` after queueing those
+        written before DynamoDB failed."""
         stored = Stored()
         unkeyed = [job for job in jobs if job.idempotency_key is None]
         try:
-            for start in range(0, len(unkeyed), BATCH_WRITE_LIMIT):
-                chunk = list(unkeyed[start : start + BATCH_WRITE_LIMIT])
-                self._jobs.put_new(chunk, due_at=due_at)
+            for items, chunk in _chunks(unkeyed, body_items):
+                self._jobs.put_new(chunk, due_at=due_at, bodies=items)
                 stored.created += chunk
                 stored.stored_id.update((job.job_id, job.job_id) for job in chunk)
             for job in jobs:
                 if job.idempotency_key is not None:
-                    self._put_keyed(stored, job, due_at=due_at)
+                    self._put_keyed(stored, job, due_at=due_at, body=body_items[job.body])
         except StorageError as exc:
             logger.exception("storing jobs failed; those stored are queued", extra={"requested": len(jobs)})
             self._queue(stored.created)

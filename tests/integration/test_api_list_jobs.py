@@ -25,7 +25,8 @@ SUMMARY_FIELDS = {
     "bulk_id",
 }
 DETAIL_FIELDS = SUMMARY_FIELDS | {
-    *("body_text", "body_html", "reply_to", "message_id", "attempt_log", "events", "unsubscribe_url", "retry_of")
+    *("body_text", "body_html", "reply_to", "message_id", "attempt_log", "events", "unsubscribe_url", "retry_of"),
+    "body_kept",
 }
 
 
