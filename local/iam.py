@@ -494,6 +494,22 @@ _S3_OBJECT = {
     "PutObject": "PutObject",
     "DeleteObject": "DeleteObject",
 }
+
+
+def _copy_object(facts: Facts, params: Mapping[str, Any]) -> list[Request]:
+    """CopyObject reads the source as GetObject and writes the target as
+    PutObject (Amazon S3 User Guide, "Required permissions" of CopyObject)."""
+    source = params["CopySource"]
+    if isinstance(source, str):
+        bucket, _, key = source.lstrip("/").split("?", 1)[0].partition("/")
+    else:
+        bucket, key = source["Bucket"], source["Key"]
+    return [
+        Request("s3:GetObject", f"arn:{facts.partition}:s3:::{bucket}/{key}"),
+        Request("s3:PutObject", f"arn:{facts.partition}:s3:::{params['Bucket']}/{params['Key']}"),
+    ]
+
+
 _S3_BUCKET = {"ListObjectsV2": "ListBucket", "ListObjects": "ListBucket", "HeadBucket": "ListBucket"}
 # Calls whose IAM action has no resource type: authorised against "*".
 _ANY_RESOURCE = {
@@ -599,6 +615,8 @@ def requests_for(service: str, operation: str, params: Mapping[str, Any], facts:
         return [
             Request(f"s3:{_S3_OBJECT[operation]}", f"arn:{facts.partition}:s3:::{params['Bucket']}/{params['Key']}")
         ]
+    if service == "s3" and operation == "CopyObject":
+        return _copy_object(facts, params)
     if service == "s3" and operation in _S3_BUCKET:
         return [Request(f"s3:{_S3_BUCKET[operation]}", f"arn:{facts.partition}:s3:::{params['Bucket']}")]
     if service == "secretsmanager" and operation in ("GetSecretValue", "DescribeSecret"):

@@ -28,6 +28,7 @@ SUMMARY_FIELDS = {
 DETAIL_FIELDS = SUMMARY_FIELDS | {
     *("body_text", "body_html", "reply_to", "message_id", "attempt_log", "events", "unsubscribe_url", "retry_of"),
     "outcome_unknown_until",
+    "body_kept",
 }
 
 

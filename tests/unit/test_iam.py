@@ -194,6 +194,10 @@ def test_queue_object_and_secret_calls_are_authorised_on_their_arns() -> None:
     assert requests("sqs", "SendMessageBatch", QueueUrl=url, Entries=[]) == [("sqs:SendMessage", arn)]
     assert requests("sqs", "ChangeMessageVisibility", QueueUrl=url) == [("sqs:ChangeMessageVisibility", arn)]
     assert requests("s3", "HeadObject", Bucket="bodies", Key="b/1") == [("s3:GetObject", "arn:aws:s3:::bodies/b/1")]
+    copy = {"Bucket": "bodies", "Key": "a/2"}
+    read_then_written = [("s3:GetObject", "arn:aws:s3:::bodies/a/1"), ("s3:PutObject", "arn:aws:s3:::bodies/a/2")]
+    assert requests("s3", "CopyObject", CopySource={"Bucket": "bodies", "Key": "a/1"}, **copy) == read_then_written
+    assert requests("s3", "CopyObject", CopySource="bodies/a/1", **copy) == read_then_written
     secret = FACTS.secrets["emailops-CursorSecret"]
     assert requests("secretsmanager", "GetSecretValue", SecretId="emailops-CursorSecret") == [
         ("secretsmanager:GetSecretValue", secret)
