@@ -118,6 +118,7 @@ def runs_as(function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
         with iam.running_as(function):
             return handler(*args, **kwargs)
 
+    run.runs_as = function  # type: ignore[attr-defined]
     return run
 
 
@@ -126,18 +127,22 @@ def load_function(name: str) -> ModuleType:
     runs as the template's function for that folder.
 
     Every function's module is named ``app`` (as Lambda imports it), so each is
-    loaded by file path under a distinct name; loaded once, then reused.
+    loaded by file path under a distinct name; loaded once, then reused. A
+    module another loader put there first (``local.openapi.load_app`` reads
+    the API functions' routes under the same name) gets its handler wrapped
+    here too: no test runs a handler unchecked, whatever ran before it.
     """
     module_name = f"functions_{name}_app"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-    if spec is None or spec.loader is None:
-        raise ImportError(f"no handler at functions/{name}/app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    module.handler = runs_as(function_of(name), module.handler)
+    module = sys.modules.get(module_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
+        if spec is None or spec.loader is None:
+            raise ImportError(f"no handler at functions/{name}/app.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    if getattr(module.handler, "runs_as", None) is None:
+        module.handler = runs_as(function_of(name), module.handler)
     return module
 
 

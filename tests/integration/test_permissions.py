@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from common.adapters import aws
 from common.models.job import JobStatus, JobType
-from local import iam
+from local import iam, openapi
 from local.template import ACCOUNT, Stack
 from tests.conftest import FakeLambdaContext
 from tests.helpers import enforced, load_function, with_condition, without
@@ -184,6 +185,23 @@ def test_the_call_a_permission_allowed_fails_without_it(
     assert said.lower() in caplog.text.lower()  # SQS writes the action in lower case
     if hasattr(outcome, "body"):
         assert "arn:" not in json.dumps(outcome.body) and ACCOUNT not in json.dumps(outcome.body)
+
+
+def test_a_handler_another_loader_loaded_first_is_still_checked(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``local.openapi.load_app`` loads the API functions under the module names
+    ``load_function`` reuses. A handler loaded there first still runs as its
+    function: without that, every test after one that read the routes ran its
+    handlers unchecked."""
+    monkeypatch.delitem(sys.modules, "functions_list_jobs_app", raising=False)
+    openapi.load_app("list_jobs")
+    store_jobs([make_job()])
+    recorder = iam.Recorder(tmp_path / "calls.jsonl", "copy")
+    with enforced(stack, without("ListJobsFunction", "dynamodb:Query"), recorder=recorder):
+        reply = _admin().list_jobs(domain="acme.com")
+    assert reply.status == 500, reply.body
+    assert {(c.function, c.action) for c in recorder.denied} == {("ListJobsFunction", "dynamodb:Query")}
 
 
 # ------------------------------------------- the two denials AWS answered

@@ -263,19 +263,28 @@ def test_the_bodies_bucket_is_private_encrypted_tls_only_and_expires_with_the_jo
 
 
 def test_only_writers_may_put_bodies_and_only_readers_get_them() -> None:
+    """Objects: put by the writers, read by the readers; a retry copies one
+    (reads the old, writes its own). ListBucket, on the bucket alone, only
+    where an object is read: it makes a gone object 404 (NoSuchKey), which the
+    reader answers as "no longer kept", rather than 403."""
     objects = {"Fn::Sub": "${BodiesBucket.Arn}/*"}
+    bucket = {"Fn::GetAtt": ["BodiesBucket", "Arn"]}
     expected = {
         "EnqueueFunction": ["s3:PutObject"],
         "BulkQueueFunction": ["s3:PutObject"],
         "SendWorkerFunction": ["s3:GetObject"],
         "ListJobsFunction": ["s3:GetObject"],
         "SweeperFunction": [],
-        "JobActionsFunction": [],
+        "JobActionsFunction": ["s3:GetObject", "s3:PutObject"],
     }
     for logical, actions in expected.items():
         s3 = [s for s in statements(logical) if any(str(a).startswith("s3:") for a in s["Action"])]
-        assert [a for s in s3 for a in s["Action"]] == actions, logical
-        assert all(s["Resource"] == objects and s["Effect"] == "Allow" for s in s3), logical
+        assert all(s["Effect"] == "Allow" for s in s3), logical
+        on_objects = [a for s in s3 if s["Resource"] == objects for a in s["Action"]]
+        on_bucket = [a for s in s3 if s["Resource"] == bucket for a in s["Action"]]
+        assert on_objects == actions, logical
+        assert on_bucket == (["s3:ListBucket"] if "s3:GetObject" in actions else []), logical
+        assert len(on_objects) + len(on_bucket) == sum(len(s["Action"]) for s in s3), logical  # nothing else
         variables = resources()[logical]["Properties"].get("Environment", {}).get("Variables", {})
         assert (variables.get("BODIES_BUCKET") == {"Ref": "BodiesBucket"}) == bool(actions), logical
 
@@ -300,6 +309,11 @@ def test_cancel_and_retry_may_touch_the_jobs_table_the_bulk_index_and_the_queues
         ("dynamodb:PutItem", table),
         ("dynamodb:Query", json.dumps({"Fn::Sub": "${JobsTable.Arn}/index/ByBulk"})),
         ("sqs:SendMessage", queues),
+        # A retry copies a large body's object (CopyObject: GetObject on the
+        # source, PutObject on the copy); ListBucket makes a gone one 404
+        ("s3:GetObject", json.dumps({"Fn::Sub": "${BodiesBucket.Arn}/*"})),
+        ("s3:PutObject", json.dumps({"Fn::Sub": "${BodiesBucket.Arn}/*"})),
+        ("s3:ListBucket", json.dumps({"Fn::GetAtt": ["BodiesBucket", "Arn"]})),
     }
     # Its routes sit behind the JWT authorizer (the API's default); the actions queue feeds it one bulk at a time
     events = resource["Events"]
