@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, cast
 import botocore.session
 from botocore.config import Config
 
+from common.adapters.service_data import use_for
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
@@ -45,8 +47,9 @@ _SINGLE_SHOT = Config(
 
 @cache
 def session() -> botocore.session.Session:
-    """The one botocore session the functions' clients come from (the benchmarks hook its events)."""
-    return botocore.session.get_session()
+    """The one botocore session the functions' clients come from (the benchmarks hook its events).
+    Its data loader reads botocore's models for less (common.adapters.service_data)."""
+    return use_for(botocore.session.get_session())
 
 
 # A botocore session is not thread-safe; clients are (the local stack runs
