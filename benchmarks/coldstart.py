@@ -109,6 +109,21 @@ class Context:
 started = time.process_time()
 import app
 imported = time.process_time()
+# The AWS calls the invocation makes, counted and timed (botocore's and urllib3's work;
+# the embedded AWS answers from another process). Set up between the two clocks.
+calls = {"count": 0, "cpu": 0.0}
+made = sys.modules.get("botocore.client")
+if made is not None:
+    api_call = made.BaseClient._make_api_call
+    def timed_call(self, *args, **kwargs):
+        begun = time.process_time()
+        try:
+            return api_call(self, *args, **kwargs)
+        finally:
+            calls["count"] += 1
+            calls["cpu"] += time.process_time() - begun
+    made.BaseClient._make_api_call = timed_call
+invoking = time.process_time()
 error, status = "", None
 try:
     answer = app.handler(given["event"], Context())
@@ -127,8 +142,8 @@ for o in gc.get_objects() if clients is not None else ():
         services.add(o.meta.service_model.service_name)
 job_ids = answer.get("job_ids") if isinstance(answer, dict) else None
 print("BENCH-RESULT " + json.dumps({
-    "import": imported - started, "invoke": invoked - imported, "error": error, "status": status,
-    "services": sorted(services), "job_ids": job_ids,
+    "import": imported - started, "invoke": invoked - invoking, "error": error, "status": status,
+    "services": sorted(services), "job_ids": job_ids, "calls": calls["count"], "calls_cpu": calls["cpu"],
 }))
 """
 # The floor: import boto3, then clients of the given services, timed apart.
@@ -195,6 +210,8 @@ class ColdStart:
     ratio_to_floor: float = 0.0  # (import + first invocation) over the floor, median of the runs' ratios
     floor_middle_half: tuple[float, float] | None = None
     error: str = ""  # what the first invocation answered, when it failed
+    calls: int = 0  # the AWS calls the first invocation made (median of the runs)
+    calls_ms: float = 0.0  # the CPU time spent in them, part of invoke_ms (median)
 
     @property
     def cold_ms(self) -> float:
@@ -500,6 +517,8 @@ class FirstStart(NamedTuple):
     invoke_s: float
     services: tuple[str, ...]
     error: str
+    calls: int = 0  # the AWS calls the first invocation made
+    calls_s: float = 0.0  # the CPU time spent in them (part of invoke_s)
 
 
 def _result(stdout: str) -> dict[str, Any]:
@@ -545,7 +564,14 @@ def _run_first(
     status = found.get("status")
     if not error and isinstance(status, int) and status >= 500:
         error = f"answered {status}"
-    return FirstStart(float(found["import"]), float(found["invoke"]), tuple(found.get("services") or ()), error)
+    return FirstStart(
+        float(found["import"]),
+        float(found["invoke"]),
+        tuple(found.get("services") or ()),
+        error,
+        int(found.get("calls") or 0),
+        float(found.get("calls_cpu") or 0.0),
+    )
 
 
 def _run_floor(services: tuple[str, ...], path: list[Path], env: Mapping[str, str]) -> tuple[float, float]:
@@ -575,7 +601,7 @@ def measure(
         events.done(function, -1, answer)
         services = first.services
         _run_floor(services, [site], env)
-        imports, invokes, boto3s, floors_, errors = [], [], [], [], []
+        imports, invokes, boto3s, floors_, errors, calls, calls_s = [], [], [], [], [], [], []
         for run in range(runs):
             boto3_s, clients_s = _run_floor(services, [site], env)
             answer = {}
@@ -583,6 +609,8 @@ def measure(
             events.done(function, run, answer)
             imports.append(one.import_s)
             invokes.append(one.invoke_s)
+            calls.append(one.calls)
+            calls_s.append(one.calls_s)
             boto3s.append(boto3_s)
             floors_.append(boto3_s + clients_s)
             if one.error:
@@ -607,6 +635,8 @@ def measure(
                 ratio_to_floor=whole.median,
                 floor_middle_half=whole.middle_half,
                 error=errors[0] if errors else "",
+                calls=round(statistics.median(calls)),
+                calls_ms=statistics.median(calls_s) * 1000,
             )
         )
     boto3_ms = statistics.median(all_boto3) * 1000 if all_boto3 else 0.0
@@ -724,9 +754,12 @@ def notes(cold_starts: ColdStarts) -> list[str]:
             f"- **Cold start**: import and first invocation {low:.2f}x to {high:.2f}x the floor (`import boto3` and"
             f" the same clients; goal ≤ {COLD_TARGET}x; {len(over)} of {len(cold_starts.functions)} functions over"
             f" it: {', '.join(c.function for c in over)}). The worst, {worst.function}: {worst.median_ms:,.0f} ms of"
-            f" import and {worst.invoke_ms:,.0f} ms of first invocation against {worst.floor_ms:,.0f} ms. Above the"
-            " floor are pydantic, the models the service defines and builds on first use, its settings, Powertools'"
-            " logger and metrics, and the first calls' own work (figure 2)."
+            f" import and {worst.invoke_ms:,.0f} ms of first invocation ({_calls_phrase(worst)}) against"
+            f" {worst.floor_ms:,.0f} ms. Above the floor are pydantic, Powertools (its logger and metrics, and the"
+            " API functions' event handler), the models the service defines and builds on first use, and the"
+            " first invocation's AWS calls"
+            + (f" ({_calls_over(over)})" if any(c.calls for c in over) else "")
+            + " (figure 2)."
             + (f" The libraries alone, without the service's code, are already {libraries}." if libraries else "")
         )
     if failed:
@@ -736,6 +769,21 @@ def notes(cold_starts: ColdStarts) -> list[str]:
             + " (figure 2: their time is of a failed invocation)."
         )
     return found
+
+
+def _calls_phrase(cold: ColdStart) -> str:
+    if not cold.calls:
+        return "no AWS call"
+    return f"{cold.calls} AWS call{'s' if cold.calls != 1 else ''}, {cold.calls_ms:,.0f} ms of it"
+
+
+def _calls_over(over: Sequence[ColdStart]) -> str:
+    """What the first invocation's calls alone are of the floor, for the functions over the goal."""
+    return "; ".join(
+        f"{c.function}'s {c.calls}: {c.calls_ms / c.floor_ms:.2f}x its floor alone"
+        for c in over
+        if c.calls and c.floor_ms
+    )
 
 
 def section(cold_starts: ColdStarts) -> str:
@@ -750,6 +798,7 @@ def section(cold_starts: ColdStarts) -> str:
             cold.function,
             f"{cold.median_ms:,.0f} ms",
             f"{cold.invoke_ms:,.0f} ms",
+            _calls_cell(cold),
             f"{cold.floor_ms:,.0f} ms",
             ", ".join(cold.clients) or "none",
             f"**{times(cold.ratio_to_floor)}**" if cold.ratio_to_floor > COLD_TARGET else times(cold.ratio_to_floor),
@@ -828,7 +877,10 @@ def section(cold_starts: ColdStarts) -> str:
             f"is the median of the {cold_starts.runs} runs' own ratios, (import + first invocation) over the floor,",
             "with the middle half of them (first to third quartile): on a shared machine a difference smaller than",
             "that spread says little. Times are CPU time (`time.process_time`), the process's own: the embedded",
-            "AWS answers from another process, so its work is not counted, as AWS's is not in Lambda. Each run",
+            "AWS answers from another process, so its work is not counted, as AWS's is not in Lambda. The first",
+            "invocation's AWS calls are counted and their CPU time (botocore's and urllib3's work: building,",
+            "signing, sending each request and reading its answer) is shown apart; it is part of the invocation's",
+            "time, and the floor has none: making a call is work only a function does. Each run",
             "sees what a deployed function sees: its folder, then the layer (the `common` package and exactly the",
             "packages `requirements.txt` installs, boto3 among them), no site-packages, and the template's",
             "environment with Lambda's variables (`TraceSdkCalls` at its default, `false`: no X-Ray SDK).",
@@ -839,6 +891,7 @@ def section(cold_starts: ColdStarts) -> str:
                     "function",
                     "import",
                     "first invocation",
+                    "its AWS calls (CPU)",
                     "floor",
                     "its clients",
                     "÷ floor",
@@ -892,6 +945,11 @@ def _interpreter(cold_starts: ColdStarts) -> str:
             " packages installed for it as `layer/Makefile` installs them (this machine's platform, not arm64)."
         )
     return f"Python {cold_starts.python or platform.python_version()}, this machine's: Lambda's was not found here."
+
+
+def _calls_cell(cold: ColdStart) -> str:
+    """How many AWS calls the first invocation made, and the CPU time spent in them."""
+    return f"{cold.calls} ({cold.calls_ms:,.0f} ms)" if cold.calls else "none"
 
 
 def _middle_half(quartiles: tuple[float, float] | None) -> str:
