@@ -10,7 +10,7 @@ SAM := $(SAM_VENV)/bin/sam
 # (reserved concurrency, none by default) in docs/adr/0060-no-reserved-concurrency-by-default.md.
 CHECKOV_SKIPS := CKV_AWS_27,CKV_AWS_115,CKV_AWS_116,CKV_AWS_117,CKV_AWS_119,CKV_AWS_149,CKV_AWS_158,CKV_AWS_173
 
-.PHONY: help install test lint typecheck template-check unit clean openapi openapi-check fuzz
+.PHONY: help install test lint typecheck template-check deploy-check unit clean openapi openapi-check fuzz
 .PHONY: run token demo sent build
 .PHONY: bench
 .PHONY: browser-deps screenshot
@@ -71,6 +71,17 @@ template-check: install $(CHECKOV_VENV)/.installed ## cfn-lint (informational ru
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact \
 		--skip-download --skip-check $(CHECKOV_SKIPS)
 
+# What a deploy would refuse: sam validate --lint (as make build runs it), cfn-lint
+# with its informational rules (cfn-lint 1.x spells the issue's `cfn-lint -I`
+# `--include-checks I`; its own -I only turns on info logging), CloudFormation's
+# and IAM's quotas, and the permissions report of the last test run
+# (test-output/permissions): every AWS call each function made, allowed by its
+# role in template.yaml (local/deploy_check.py).
+deploy-check: install $(SAM_VENV)/.installed ## sam validate --lint, cfn-lint -I, CloudFormation's quotas, the permissions report of the last test run
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1 --template-file template.yaml
+	$(BIN)/cfn-lint --include-checks I --non-zero-exit-code informational template.yaml
+	$(BIN)/python -m local deploy-check
+
 unit: build browser-deps ## pytest only (the built-artifact tests need `make build`)
 	$(BIN)/pytest -q
 
@@ -122,9 +133,12 @@ build: .aws-sam/.built ## sam validate --lint + sam build (no containers), and t
 # stack) are built once.
 TEST_WORKERS ?= 2
 
-test: lint typecheck template-check openapi-check build browser-deps ## everything CI runs: linters, template and OpenAPI checks, every test, schemathesis
+# Both pytest runs record the AWS calls they check into test-output/permissions
+# (the first starts it empty); deploy-check reports them.
+test: lint typecheck template-check openapi-check build browser-deps ## everything CI runs: linters, template and OpenAPI checks, every test, schemathesis, deploy-check
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --ignore=$(FUZZ_TESTS)
-	$(BIN)/pytest -q $(FUZZ_TESTS)
+	EMAILOPS_PERMISSIONS_KEEP=1 $(BIN)/pytest -q $(FUZZ_TESTS)
+	$(MAKE) --no-print-directory deploy-check
 
 clean: ## remove the virtual environments and build output
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache node_modules test-output

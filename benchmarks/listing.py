@@ -159,7 +159,7 @@ def seed(bench: BenchStack, total: int) -> Seeded:
     start = utc_now() - timedelta(milliseconds=7 * total + 1000)
     bulk_size = min(1000, total // 10)
     bulk_id, _ = new_job_id(start + timedelta(milliseconds=7 * total // 2))
-    table.put_bulk(BulkItem.of(bulk_id, LIST_DOMAINS[0], "Our summer newsletter", bulk_size))
+    table.put_bulk(BulkItem.of(bulk_id, LIST_DOMAINS[0], "Our summer newsletter"))
     bulk_every = total // bulk_size if bulk_size else 0
     statuses: dict[str, int] = {}
     chunk: list[Job] = []

@@ -5,6 +5,7 @@ python -m local token acme.com ...  # a dev JWT for those domains (make token)
 python -m local demo                # drive a running stack (make demo)
 python -m local sent                # what the embedded SES accepted (make sent)
 python -m local build               # sam validate + sam build (make build)
+python -m local deploy-check        # quotas and the permissions report (make deploy-check)
 
 ``token``, ``demo`` and ``sent`` talk to the stack ``run`` started: they read
 the same ``EMAILOPS_*`` variables (ports, secret, template parameters), and,
@@ -152,6 +153,8 @@ def banner(stack: LocalStack, *, recorded: bool = False) -> str:
             f"  Schedule        {sch.function}: {sch.expression} in the template,"
             f" every {sp.interval_seconds} s here (EMAILOPS_SCHEDULE_SECONDS)"
         )
+    rate = f"{s.ses_max_send_rate:g} emails a second" if s.ses_max_send_rate > 0 else "none"
+    lines.append(f"  SES send rate   {rate} (EMAILOPS_SES_MAX_SEND_RATE)")
     if s.ses_faults.active:
         lines.append(f"  SES faults      SendEmail refused: {s.ses_faults.describe()} (EMAILOPS_SES_FAULTS)")
     if s.parameters:
@@ -253,6 +256,12 @@ def _build(args: argparse.Namespace) -> int:
     return main(sam=args.sam)
 
 
+def _deploy_check(args: argparse.Namespace) -> int:
+    from local.deploy_check import main  # noqa: PLC0415 - only this command needs it
+
+    return main(permissions=args.permissions)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command")
@@ -274,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     build = commands.add_parser("build", help="sam validate --lint, sam build, and the host build the tests import")
     build.add_argument("--sam", default="sam", help="the sam executable")
     build.set_defaults(func=_build)
+    check = commands.add_parser(
+        "deploy-check", help="CloudFormation's and IAM's quotas, and the permissions report of the last test run"
+    )
+    check.add_argument("--permissions", type=Path, default=None, help="where the tests recorded the calls checked")
+    check.set_defaults(func=_deploy_check)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         args = parser.parse_args(["run", *(argv or [])])

@@ -9,6 +9,13 @@ answers 204. A function error is answered as Lambda answers it: status 200,
 ``X-Amz-Function-Error: Unhandled`` and Lambda's error object. A payload that
 is not JSON, or nests deeper than ``MAX_PAYLOAD_DEPTH`` (further than a
 Python runtime can unmarshal), is Lambda's 400 ``InvalidRequestContentException``.
+
+Lambda's payload quotas ("Lambda quotas": invocation payload, 6 MB each way
+for a synchronous invocation, 1 MB for an asynchronous one; the Lambda API
+reference, ``Invoke``): a request over them is refused before the function
+runs, 413 ``RequestEntityTooLargeException`` with Lambda's message; a
+synchronous answer over 6 MB is a function error, ``Function.ResponseSizeTooLarge``,
+as Lambda reports it (the function ran; its answer is lost).
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ from local.runtime import LocalFunction, find_function
 
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _LIST = re.compile(r"^/2015-03-31/functions/?$")
-MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
+MAX_SYNC_PAYLOAD = 6 * 1024 * 1024  # 6,291,456 bytes: "Request must be smaller than 6291456 bytes"
 MAX_ASYNC_PAYLOAD = 1024 * 1024
+# The answer's limit, as Lambda words it: "maximum allowed payload size (6291556 bytes)".
+MAX_SYNC_RESPONSE = MAX_SYNC_PAYLOAD + 100
 MAX_PAYLOAD_DEPTH = 500
 
 
@@ -73,9 +82,19 @@ class LambdaApi:
 
     def _invoke(self, function: LocalFunction, request: Request) -> Response:
         invocation_type = request.header("X-Amz-Invocation-Type") or "RequestResponse"
-        limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
-        if len(request.body) > limit:
-            return _error(413, "RequestTooLargeException", f"Request must be smaller than {limit} bytes")
+        if invocation_type == "Event" and len(request.body) > MAX_ASYNC_PAYLOAD:
+            return _error(
+                413,
+                "RequestEntityTooLargeException",
+                f"{len(request.body)} byte payload is too large for the Event invocation type"
+                f" (limit {MAX_ASYNC_PAYLOAD} bytes)",
+            )
+        if len(request.body) > MAX_SYNC_PAYLOAD:
+            return _error(
+                413,
+                "RequestEntityTooLargeException",
+                f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation",
+            )
         too_deep = f"Could not parse request body into json: nested deeper than {MAX_PAYLOAD_DEPTH} levels"
         try:
             event: Any = json.loads(request.body) if request.body.strip() else {}
@@ -95,17 +114,27 @@ class LambdaApi:
             return _error(400, "InvalidParameterValueException", f"unknown InvocationType {invocation_type!r}")
 
         result = function.invoke(event)
+        body = result.body()
         headers = [
             ("content-type", "application/json"),
             ("X-Amz-Executed-Version", "$LATEST"),
             ("x-amzn-RequestId", result.request_id),
         ]
-        if result.failed:
+        if len(body) > MAX_SYNC_RESPONSE:
+            body = json.dumps(
+                {
+                    "errorMessage": "Response payload size exceeded maximum allowed payload size"
+                    f" ({MAX_SYNC_RESPONSE} bytes).",
+                    "errorType": "Function.ResponseSizeTooLarge",
+                }
+            ).encode()
+            headers.append(("X-Amz-Function-Error", "Unhandled"))
+        elif result.failed:
             headers.append(("X-Amz-Function-Error", "Unhandled"))
         if (request.header("X-Amz-Log-Type") or "").lower() == "tail":
             tail = f"START RequestId: {result.request_id} Version: $LATEST\nEND RequestId: {result.request_id}\n"
             headers.append(("X-Amz-Log-Result", base64.b64encode(tail.encode()).decode()))
-        return Response(200, result.body(), headers)
+        return Response(200, body, headers)
 
     def _list(self) -> Response:
         functions = [

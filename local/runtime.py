@@ -37,6 +37,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from local import iam
 from local.template import ROOT, Stack
 
 log = logging.getLogger("local.runtime")
@@ -218,15 +219,17 @@ class LocalFunction:
                 "cold_start": self._handler is None,
             }
             token = _invocation_keys.set(keys)
+            # Every AWS call it makes, its init's too, is checked against its own role (local.iam).
             try:
-                try:
-                    handler = self._handler or self._cold_start()
-                except _InitError as exc:
-                    log.error("%s: %s", self.name, exc.payload["errorMessage"])
-                    return Invocation(
-                        payload={**exc.payload, "requestId": request_id}, request_id=request_id, failed=True
-                    )
-                return self._run(handler, json.loads(json.dumps(event)), request_id)
+                with iam.running_as(self.name):
+                    try:
+                        handler = self._handler or self._cold_start()
+                    except _InitError as exc:
+                        log.error("%s: %s", self.name, exc.payload["errorMessage"])
+                        return Invocation(
+                            payload={**exc.payload, "requestId": request_id}, request_id=request_id, failed=True
+                        )
+                    return self._run(handler, json.loads(json.dumps(event)), request_id)
             finally:
                 _invocation_keys.reset(token)
 

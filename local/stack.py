@@ -11,20 +11,35 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local import httpd, motofix
+from common.adapters import aws
+from local import httpd, iam, limits, motofix, roles
 from local.http_api import HttpApi
 from local.lambda_api import LambdaApi
+from local.limits import sesv2
 from local.pollers import QueuePoller, SchedulePoller, queue_sources, schedules
 from local.runtime import ConfigurationError, LocalFunction, load_functions, shared_environment
-from local.ses import FAULTS_VARIABLE, SesFaultInjector, SesFaults, check_sender, verify_sender_identity
+from local.ses import (
+    DEFAULT_MAX_SEND_RATE,
+    FAULTS_VARIABLE,
+    SEND_RATE_VARIABLE,
+    SendRate,
+    SesFaultInjector,
+    SesFaults,
+    SesSendRateLimiter,
+    check_sender,
+    parse_send_rate,
+    verify_sender_identity,
+)
 from local.ses_events import SesEventEmulator, SesEventPublisher
 from local.template import ACCOUNT, REGION, Stack, create_stack, default_parameters, load_template
 from local.tokens import DEFAULT_SECRET, JwtRules, jwt_rules
@@ -35,9 +50,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("local.stack")
 
 PARAM_PREFIX = "EMAILOPS_PARAM_"
-# Where the local stack differs from the template's defaults, and why. The
-# embedded SES has no send rate to protect: pacing the workers to a real
-# account's 14 emails/s would only make the local stack slow.
+# Where the local stack differs from the template's defaults, and why. Pacing
+# the workers to a real account's 14 emails/s would only make the local stack
+# slow; the embedded SES throttles at its own rate (EMAILOPS_SES_MAX_SEND_RATE),
+# and what it throttles the workers wait out as they do SES's throttling.
 LOCAL_PARAMETER_DEFAULTS: Mapping[str, str] = {"MaxSendRate": "1000"}
 DEFAULT_SCHEDULE_SECONDS = 30
 
@@ -53,9 +69,15 @@ class Settings:
     schedule_seconds: int = DEFAULT_SCHEDULE_SECONDS
     parameters: Mapping[str, str] = field(default_factory=dict)
     ses_faults: SesFaults = field(default_factory=SesFaults)
+    # The embedded SES's maximum send rate (emails a second; 0: none): local/ses.py.
+    ses_max_send_rate: float = DEFAULT_MAX_SEND_RATE
     # SES's delivery events, emulated after each accepted send (local/ses_events.py);
     # EMAILOPS_SES_EVENTS=off leaves every sent job "sent", as with a broken event path.
     ses_events: bool = True
+    # Where every AWS call the functions make is recorded with the role's
+    # answer (EMAILOPS_PERMISSIONS_LOG, a folder; the tests set it): the
+    # permissions report of `make deploy-check` reads it.
+    permissions_log: Path | None = field(default_factory=lambda: _permissions_log(os.environ))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,7 +98,9 @@ class Settings:
             schedule_seconds=_int(env, "EMAILOPS_SCHEDULE_SECONDS", cls.schedule_seconds),
             parameters=parameters,
             ses_faults=SesFaults.parse(env.get(FAULTS_VARIABLE, "")),
+            ses_max_send_rate=parse_send_rate(env.get(SEND_RATE_VARIABLE)),
             ses_events=_switch(env, SES_EVENTS_VARIABLE, default=True),
+            permissions_log=_permissions_log(env),
         )
 
     @property
@@ -98,6 +122,12 @@ class Settings:
 
 
 SES_EVENTS_VARIABLE = "EMAILOPS_SES_EVENTS"
+PERMISSIONS_LOG_VARIABLE = "EMAILOPS_PERMISSIONS_LOG"
+
+
+def _permissions_log(env: Mapping[str, str]) -> Path | None:
+    folder = env.get(PERMISSIONS_LOG_VARIABLE)
+    return Path(folder) if folder else None
 
 
 def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
@@ -211,6 +241,8 @@ class LocalStack:
         self._servers: list[ThreadingHTTPServer] = []
         self._serving: list[ThreadingHTTPServer] = []
         self.ses_events: SesEventPublisher | None = None
+        self.permissions: iam.Permissions | None = None
+        self._enforced_before: iam.Permissions | None = None
 
     def start(self) -> None:
         """Bind every port (``PortInUse`` before anything starts), then start
@@ -237,6 +269,7 @@ class LocalStack:
         # As in AWS, SES sends only from what SenderIdentity verifies.
         verify_sender_identity(session.client("sesv2", region_name=REGION), stack.parameters["SenderIdentity"])
         self.stack = stack
+        self._enforce(stack)
         os.environ.update(shared_environment(stack))
         self.functions = load_functions(stack)
         self.http_api = HttpApi(stack, self.functions, secret=s.secret)
@@ -264,6 +297,17 @@ class LocalStack:
             httpd.serve_in_background(server, name)
             self._serving.append(server)
 
+    def _enforce(self, stack: Stack) -> None:
+        """Each function runs with exactly its role's permissions (docs/local-stack.md,
+        "Permissions"): every AWS call it makes is checked against them."""
+        recorder = None
+        if self.settings.permissions_log is not None:
+            path = self.settings.permissions_log / f"stack-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+            recorder = iam.Recorder(path, roles.template_digest())
+        self.permissions = roles.permissions(stack, recorder=recorder)
+        self._enforced_before = iam.ENFORCER.activate(self.permissions)
+        aws.add_session_hook(iam.ENFORCER.install)
+
     def _start_aws(self) -> None:
         from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - heavy; only the running stack needs it
             DomainDispatcherApplication,
@@ -272,6 +316,8 @@ class LocalStack:
         )
 
         motofix.apply()
+        # AWS's limits that moto does not enforce by itself (local/limits/).
+        limits.apply()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         if self._aws_socket is None:
             raise RuntimeError("the embedded AWS's port is not bound")
@@ -293,6 +339,10 @@ class LocalStack:
                 identity=default_parameters(load_template(), dict(self.settings.template_overrides))["SenderIdentity"],
             )
             app = SesEventEmulator(app, self.ses_events)
+        # SES's sending rate: a throttled send reaches neither moto nor the events.
+        sesv2.set_send_rate(ACCOUNT, REGION, self.settings.ses_max_send_rate)
+        if self.settings.ses_max_send_rate > 0:
+            app = SesSendRateLimiter(app, SendRate(self.settings.ses_max_send_rate))
         if self.settings.ses_faults.active:
             app = SesFaultInjector(app, self.settings.ses_faults)
         server = make_server(
@@ -338,3 +388,8 @@ class LocalStack:
         if self._aws_socket is not None:
             self._aws_socket.close()
             self._aws_socket = None
+        if self.permissions is not None:
+            if self.permissions.recorder is not None:
+                self.permissions.recorder.flush()
+            iam.ENFORCER.activate(self._enforced_before)
+            self.permissions = None

@@ -12,6 +12,7 @@ Adapters take a client in their constructor, so tests can hand in their own
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,16 +46,42 @@ _SINGLE_SHOT = Config(
 )
 
 
+# A botocore session is not thread-safe; clients are (the local stack runs
+# several functions' first invocations at once in one process).
+_MAKING = threading.Lock()
+
+
+# What is done to each session made here: nothing in Lambda. Outside it, the
+# local stack and the tests hook their AWS permission check here (add_session_hook).
+SessionHook = Callable[[botocore.session.Session], None]
+_session_hooks: list[SessionHook] = []
+
+
 @cache
 def session() -> botocore.session.Session:
     """The one botocore session the functions' clients come from (the benchmarks hook its events).
     Its data loader reads botocore's models for less (common.adapters.service_data)."""
-    return use_for(botocore.session.get_session())
+    made = use_for(botocore.session.get_session())
+    for hook in _session_hooks:
+        hook(made)
+    return made
 
 
-# A botocore session is not thread-safe; clients are (the local stack runs
-# several functions' first invocations at once in one process).
-_MAKING = threading.Lock()
+def add_session_hook(hook: SessionHook) -> None:
+    """Run ``hook`` on the functions' session, now and on each one made after
+    ``reset_clients()``: a seam for what runs the functions outside Lambda
+    (the local stack and the tests register the check of each call against
+    the function's IAM role; see docs/local-stack.md). Adding a hook twice
+    adds it once. The clients made before are forgotten, so every client
+    made from now on carries the hook; the session itself is kept (others may
+    have hooked it)."""
+    with _MAKING:
+        if hook in _session_hooks:
+            return
+        _session_hooks.append(hook)
+        if session.cache_info().currsize:
+            hook(session())
+    _forget_clients()
 
 
 def _client(service: str, config: Config) -> Any:
@@ -97,8 +124,14 @@ def secrets() -> SecretValues:
     return SecretValues(secretsmanager())
 
 
-def reset_clients() -> None:
-    """Forget every cached client, and the secrets read (tests start a fresh moto backend)."""
-    for getter in (session, dynamodb, sqs, s3, sesv2, secretsmanager):
+def _forget_clients() -> None:
+    for getter in (dynamodb, sqs, s3, sesv2, secretsmanager):
         getter.cache_clear()
     secrets.cache_clear()
+
+
+def reset_clients() -> None:
+    """Forget the session, every cached client, and the secrets read (tests
+    start a fresh moto backend). Session hooks stay and apply to the next session."""
+    session.cache_clear()
+    _forget_clients()

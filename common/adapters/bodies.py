@@ -12,14 +12,23 @@ body id is the job id for a job of its own and the bulk id for a bulk send
   (``pack``: a 4-byte big-endian length of ``zt``, ``zt``, then ``zh``);
 - ``expires_at``: the TTL of the jobs that use it.
 
+A body lives as long as the newest job that uses it: the jobs that share one
+(a bulk send's) are created together, and a retry gets a copy of its own
+(``copy_for``: a new item, and for a large body a new S3 object, made now, so
+the bucket's lifecycle, which counts from an object's creation, keeps it as
+long as the new job). Nothing ever updates a body item.
+
 ``BodyStore.item`` makes the item (and PUTs the S3 object first, for a large
 body); the caller writes the item together with its jobs
 (``JobStore.put_new``), or alone unless it exists (``put_body_if_absent``: a
-retried bulk send). A retry reuses its job's body and makes it live as long as
-the new job (``keep_body_until``). ``get_many`` reads
+retried bulk send). ``get_many`` reads
 bodies with one strongly consistent BatchGetItem per 100 ids (a body was
 written a moment ago) and one S3 GET per large one; ``BodyCache`` keeps
-decompressed bodies per execution environment, least recently used out.
+decompressed bodies per execution environment, least recently used out. A
+body that is gone (its item or its object expired: DynamoDB's TTL and S3's
+lifecycle each delete on their own schedule) reads as ``None``, never as an
+error; a large body's reader needs ``s3:ListBucket`` for S3 to say so
+(without it a missing object is ``AccessDenied``).
 """
 
 from __future__ import annotations
@@ -27,12 +36,12 @@ from __future__ import annotations
 import struct
 import zlib
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.adapters.attribute_values import Item, serialize
+from common.adapters.attribute_values import Item
 from common.adapters.botocore_errors import error_code
 from common.adapters.dynamo import BATCH_GET_LIMIT, batch_get, conditionally, storage_error
 from common.models.errors import StorageError
@@ -46,6 +55,8 @@ if TYPE_CHECKING:
 S3_THRESHOLD = 4_096
 CACHE_BYTES = 64 * 1024 * 1024  # decompressed bodies kept per execution environment
 _LENGTH = struct.Struct(">I")
+# What S3 answers for an object that is not there (with s3:ListBucket; CopyObject names its source).
+_GONE = frozenset({"NoSuchKey", "404"})
 
 
 def body_pk(body_id: str) -> str:
@@ -144,14 +155,35 @@ class BodyCache:
 
 
 # ------------------------------------------------------------------ the store
-class BodyStore:
-    """Body items in the jobs table, large bodies in the bodies bucket."""
+class _Gone(Exception):
+    """A large body's S3 object is not there (the lifecycle expired it)."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table_name: str, s3: S3Client | None, bucket: str | None) -> None:
+
+class BodyStore:
+    """Body items in the jobs table, large bodies in the bodies bucket. ``s3``:
+    a client, or a function that makes one on first use (a function that
+    rarely touches S3 does not make it at start)."""
+
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        table_name: str,
+        s3: S3Client | Callable[[], S3Client] | None,
+        bucket: str | None,
+    ) -> None:
         self._dynamodb = dynamodb
         self._table = table_name
-        self._s3 = s3
+        self._s3_source = s3
+        self._s3: S3Client | None = None
         self._bucket = bucket
+
+    def _bucket_client(self) -> tuple[S3Client, str]:
+        if self._s3_source is None or not self._bucket:
+            raise StorageError("a large body needs the bodies bucket, and none is configured")
+        if self._s3 is None:
+            source = self._s3_source
+            self._s3 = source() if callable(source) else source
+        return self._s3, self._bucket
 
     def item(self, body_id: str, domain: str, bodies: Bodies, *, expires_at: int) -> dict[str, Any]:
         """The body item to write (DynamoDB's JSON), after the S3 PUT of a
@@ -178,39 +210,54 @@ class BodyStore:
             ),
         )
 
-    def keep_body_until(self, body_id: str, expires_at: int) -> bool:
-        """Make a stored body item live at least until ``expires_at`` (a retry
-        reuses its job's body: it must not expire before the new job). One
-        conditional ``UpdateItem``; returns False when the body is not stored."""
+    def copy_for(self, body_id: str, new_body_id: str, *, expires_at: int) -> Item | None:
+        """The body item of a retry (``new_body_id``, living until
+        ``expires_at``): a copy of ``body_id``'s, and for a large body a copy
+        of its S3 object under ``<domain>/<new body id>`` (CopyObject, made
+        now, so the lifecycle keeps it as long as the new job). The caller
+        writes the item with the new job. ``None`` when the body is gone.
+        One strongly consistent ``GetItem`` (and one ``CopyObject``)."""
         try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": body_pk(body_id)}},
-                UpdateExpression="SET expires_at = :until",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND (attribute_not_exists(expires_at) OR expires_at < :until)"
-                ),
-                ExpressionAttributeValues=serialize({":until": expires_at}),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            response = self._dynamodb.get_item(
+                TableName=self._table, Key={"pk": {"S": body_pk(body_id)}}, ConsistentRead=True
             )
         except (ClientError, BotoCoreError) as exc:
-            if not isinstance(exc, ClientError) or error_code(exc) != "ConditionalCheckFailedException":
-                raise storage_error("UpdateItem (body expiry)", exc) from exc
-            # Refused: either it already lives long enough, or it is not there.
-            found: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
-            return "pk" in found
-        return True
+            raise storage_error("GetItem (body)", exc) from exc
+        item = response.get("Item")
+        if not item:
+            return None
+        copy: dict[str, Any] = {
+            name: value for name, value in item.items() if name not in {"pk", "expires_at", "s3"}
+        } | {"pk": {"S": body_pk(new_body_id)}, "expires_at": {"N": str(expires_at)}}
+        if "s3" in item:
+            source = str(item["s3"]["S"])
+            key = s3_key(source.split("/", 1)[0], new_body_id)
+            try:
+                self._copy_object(source, key)
+            except _Gone:
+                return None
+            copy["s3"] = {"S": key}
+        return copy
+
+    def _copy_object(self, source: str, key: str) -> None:
+        s3, bucket = self._bucket_client()
+        try:
+            s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source})
+        except (ClientError, BotoCoreError) as exc:
+            if error_code(exc) in _GONE:
+                raise _Gone from exc
+            raise storage_error("S3 CopyObject", exc) from exc
 
     def _put_object(self, key: str, data: bytes) -> None:
-        if self._s3 is None or not self._bucket:
-            raise StorageError("a large body needs the bodies bucket, and none is configured")
+        s3, bucket = self._bucket_client()
         try:
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType="application/octet-stream")
+            s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/octet-stream")
         except (ClientError, BotoCoreError) as exc:
             raise storage_error("S3 PutObject", exc) from exc
 
     def get(self, body_id: str) -> Bodies | None:
-        """One body (GetItem, strongly consistent; an S3 GET for a large one)."""
+        """One body (GetItem, strongly consistent; an S3 GET for a large one);
+        ``None`` when it is gone."""
         try:
             response = self._dynamodb.get_item(
                 TableName=self._table, Key={"pk": {"S": body_pk(body_id)}}, ConsistentRead=True
@@ -228,26 +275,34 @@ class BodyStore:
         for start in range(0, len(ids), BATCH_GET_LIMIT):
             keys = [{"pk": {"S": body_pk(body_id)}} for body_id in ids[start : start + BATCH_GET_LIMIT]]
             for item in self._batch_get(keys):
-                found[str(item["pk"]["S"])[2:]] = self._bodies_of(item)
+                bodies = self._bodies_of(item)
+                if bodies is not None:
+                    found[str(item["pk"]["S"])[2:]] = bodies
         return found
 
     def _batch_get(self, keys: list[Any]) -> list[dict[str, Any]]:
         return batch_get(self._dynamodb, self._table, keys, operation="BatchGetItem (bodies)")
 
-    def _bodies_of(self, item: Mapping[str, Any]) -> Bodies:
+    def _bodies_of(self, item: Mapping[str, Any]) -> Bodies | None:
+        """The body an item holds or names; ``None`` when its S3 object is gone."""
         if "s3" in item:
-            return decompress(Parts.unpack(self._get_object(str(item["s3"]["S"]))))
+            try:
+                data = self._get_object(str(item["s3"]["S"]))
+            except _Gone:
+                return None
+            return decompress(Parts.unpack(data))
         if "zt" not in item:
             raise StorageError("a stored body is malformed")
         html = item.get("zh")
         return decompress(Parts(_binary(item["zt"]["B"]), _binary(html["B"]) if html else None))
 
     def _get_object(self, key: str) -> bytes:
-        if self._s3 is None or not self._bucket:
-            raise StorageError("a large body needs the bodies bucket, and none is configured")
+        s3, bucket = self._bucket_client()
         try:
-            return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError) as exc:
+            if error_code(exc) in _GONE:
+                raise _Gone from exc
             raise storage_error("S3 GetObject", exc) from exc
 
 

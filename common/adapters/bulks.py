@@ -1,9 +1,12 @@
 """Bulk sends in the jobs table: a bulk's item and its cancel mark, and a bulk
 send's record (docs/storage.md, section 3).
 
-A bulk (``pk`` = ``k#<bulk_id>``): domain, subject, created_at, total; read by
-``GET /bulks/{bulk_id}``; ``canceled_at`` once it is canceled (its mark, which
-the worker reads after each claim of one of its jobs).
+A bulk (``pk`` = ``k#<bulk_id>``): domain, subject, created_at, written before
+its jobs; ``stored``, the number of its jobs known to be stored, written after
+them (a bulk send that fails part-way says how many it stored; a crash leaves
+it short, never over); read by ``GET /bulks/{bulk_id}``; ``canceled_at`` once
+it is canceled (its mark, which the worker reads after each claim of one of
+its jobs).
 
 A bulk send's record (``pk`` = ``bulk#<hash of caller and Idempotency-Key>``)
 fixes what a bulk send with that key is: its ``bulk_id`` (whose time is its
@@ -50,7 +53,11 @@ def bulk_record_pk(key_hash: str) -> str:
 
 
 class BulkItem(BaseModel):
-    """A bulk send as ``GET /bulks/{bulk_id}`` shows it: written once with its jobs."""
+    """A bulk send as ``GET /bulks/{bulk_id}`` shows it. ``stored``: how many
+    of its jobs are known to be stored (0 until its bulk send has stored
+    them; never more than exist). An item of version 2 carries ``total``, the
+    recipients it meant to queue, which is ignored: it counted jobs a failed
+    send never wrote."""
 
     model_config = ConfigDict(defer_build=True)
 
@@ -58,17 +65,15 @@ class BulkItem(BaseModel):
     domain: str
     subject: str
     created_at: Timestamp
-    total: int
+    stored: int = Field(default=0, ge=0)
 
     @classmethod
-    def of(cls, bulk_id: str, domain: str, subject: str, total: int) -> BulkItem:
+    def of(cls, bulk_id: str, domain: str, subject: str) -> BulkItem:
         """A bulk's item; its ``created_at`` is the time its id (a ULID) encodes."""
         # Imported here: the worker and the sweeper never make one (docs/adr/0033-cold-starts.md).
         from ulid import ULID  # noqa: PLC0415
 
-        return cls(
-            bulk_id=bulk_id, domain=domain, subject=subject, created_at=ULID.from_str(bulk_id).datetime, total=total
-        )
+        return cls(bulk_id=bulk_id, domain=domain, subject=subject, created_at=ULID.from_str(bulk_id).datetime)
 
 
 def bulk_pk(bulk_id: str) -> str:
@@ -79,11 +84,11 @@ class Bulks(TableAdapter):
     """Bulk items, their cancel marks, and bulk send records."""
 
     def put_bulk(self, bulk: BulkItem) -> None:
-        """Write a bulk's item (``k#<bulk_id>``): what ``GET /bulks/{bulk_id}`` reads.
-        Written again by a replay of the same bulk: the same values. An
-        ``UpdateItem`` that sets only these, so a replay after a cancel keeps
-        the bulk's cancel mark."""
-        fields = bulk.model_dump(mode="json") | {"expires_at": self.expires_at(bulk.created_at)}
+        """Write a bulk's item (``k#<bulk_id>``) before its jobs: what ``GET
+        /bulks/{bulk_id}`` reads. Written again by a replay of the same bulk:
+        the same values. An ``UpdateItem`` that sets only these, so a replay
+        keeps the bulk's cancel mark and its ``stored`` count."""
+        fields = bulk.model_dump(mode="json", exclude={"stored"}) | {"expires_at": self.expires_at(bulk.created_at)}
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -94,6 +99,22 @@ class Bulks(TableAdapter):
             )
         except (ClientError, BotoCoreError) as exc:
             raise storage_error("UpdateItem (bulk)", exc) from exc
+
+    def record_stored(self, bulk_id: str, stored: int) -> bool:
+        """Record that ``stored`` of the bulk's jobs are known to be stored,
+        after they were written: one ``UpdateItem``, conditional on raising
+        the count (a replay only adds jobs). Returns whether it was raised."""
+        return conditionally(
+            "UpdateItem (bulk stored)",
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": bulk_pk(bulk_id)}},
+                UpdateExpression="SET #stored = :n",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#stored) OR #stored < :n)",
+                ExpressionAttributeNames={"#stored": "stored"},
+                ExpressionAttributeValues=serialize({":n": stored}),
+            ),
+        )
 
     def get_bulk(self, bulk_id: str) -> BulkItem | None:
         try:
@@ -133,6 +154,21 @@ class Bulks(TableAdapter):
         except (ClientError, BotoCoreError) as exc:
             raise storage_error("GetItem (bulk cancel mark)", exc) from exc
         return "canceled_at" in (response.get("Item") or {})
+
+    def live_record(self, key_hash: str, *, now: int) -> bool:
+        """Whether a bulk send's record with this key is stored and live
+        (strongly consistent ``GetItem`` of its key only)."""
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": bulk_record_pk(key_hash)}},
+                ConsistentRead=True,
+                ProjectionExpression="expires_at",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error("GetItem (bulk record)", exc) from exc
+        item = response.get("Item") or {}
+        return "expires_at" in item and int(str(item["expires_at"].get("N", "0"))) > now
 
     def open_bulk(self, record: BulkRecord, *, now: int) -> tuple[BulkRecord, bool]:
         """Store a bulk send's record unless a live one (``expires_at`` after

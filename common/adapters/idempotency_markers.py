@@ -12,7 +12,7 @@ job. Bulk Send's ``Idempotency-Key`` is another store's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,6 +27,29 @@ from common.models.job import JOB_ID_RE, Job
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+# The cancellation reasons of a TransactWriteItems that another try may not
+# meet (DynamoDB API reference, TransactWriteItems, TransactionCanceledException:
+# None, ConditionalCheckFailed, ItemCollectionSizeLimitExceeded,
+# TransactionConflict, ProvisionedThroughputExceeded, ThrottlingError,
+# ValidationError): a concurrent request on one of its items, and capacity.
+# The others are the same on every try (a ConditionalCheckFailed of the
+# marker is a key seen before, read from the answer).
+RETRYABLE_CANCELLATIONS = frozenset({"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+
+
+def refusals(reasons: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
+    """The reasons a canceled transaction's items give that trying again cannot
+    change, each with its item's name (``names``, in the transaction's order):
+    ``"job: ValidationError"``; "" when every reason may pass. Codes only:
+    DynamoDB's messages may quote the item."""
+    found = []
+    for n, reason in enumerate(reasons):
+        code = str(reason.get("Code") or "None")
+        if code not in RETRYABLE_CANCELLATIONS:
+            found.append(f"{names[n] if n < len(names) else f'item {n + 1}'}: {code}")
+    return ", ".join(found)
 
 
 def idempotency_pk(domain: str, key: str) -> str:
@@ -104,8 +127,12 @@ class IdempotencyMarkers(TableAdapter):
                     if not found.matches(job.request_fingerprint):
                         raise IdempotencyKeyReused(job.domain, job.idempotency_key) from None
                     return found.target_job_id
-                # A conflicting transaction on the same key: try again shortly;
-                # if it won, the next try finds its marker.
+                refused = refusals(reasons, ("marker", "job", "body"))
+                if refused:
+                    # Trying the same transaction again cannot change these answers.
+                    raise StorageError(f"TransactWriteItems refused: {refused}") from None
+                # A conflicting transaction on the same key (or throttling): try
+                # again shortly; if the other won, the next try finds its marker.
                 backoff(attempt)
         raise StorageError("TransactWriteItems kept conflicting")
 

@@ -1,10 +1,14 @@
 """A worker's hold on a job: its claim (a lease, with the attempt counted),
-then the one write that ends the attempt (docs/storage.md, section 12), or the
-job canceled unsent (its bulk send was canceled), or made ``suppressed``
-before any claim (its recipient joined the domain's suppression list)."""
+then the one write that ends the attempt (docs/storage.md, section 10): its
+outcome, or a wait (the attempt taken back and folded into the log's last
+entry), or, when that write fails after SES accepted the email, a minimal one
+that records the send; or the job canceled unsent (its bulk send was
+canceled), or made ``suppressed`` before any claim (its recipient joined the
+domain's suppression list)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 from typing import Any, NamedTuple
@@ -17,8 +21,8 @@ from common.adapters.botocore_errors import error_code
 from common.adapters.dynamo import TableAdapter, conditionally, storage_error, update_or_old
 from common.adapters.job_store import from_item
 from common.adapters.status_moves import canceled_update
-from common.models.clock import to_rfc3339
-from common.models.job import AttemptLogEntry, Job, JobStatus, JobType, QueueMessage
+from common.models.clock import epoch_millis, to_rfc3339
+from common.models.job import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage
 
 
 class ClaimOutcome(Enum):
@@ -31,8 +35,52 @@ class ClaimOutcome(Enum):
 class Claim(NamedTuple):
     outcome: ClaimOutcome
     job: Job | None = None
-    # Attempts of this job met by back-pressure (``record_attempt(waited=True)``).
-    waits: int = 0
+    # Waits that versions before 3 counted in ``attempts`` (their ``waits``
+    # attribute): not attempts toward the limit. Never written any more.
+    legacy_waits: int = 0
+    # When the job first waited (epoch ms; ``record_wait``), or None.
+    waiting_since_ms: int | None = None
+    # The job's TTL (epoch seconds), or None.
+    expires_at: int | None = None
+
+
+def _number(attributes: Mapping[str, Any], name: str) -> int | None:
+    value = attributes.get(name)
+    return int(str(value["N"])) if isinstance(value, Mapping) and "N" in value else None
+
+
+class _Update:
+    """An UpdateExpression being built: SET and REMOVE clauses, names and values."""
+
+    def __init__(self, token: str) -> None:
+        self.sets: dict[str, str] = {}
+        self.removes: list[str] = ["lease_until", "lease_token"]
+        self.names = {"#status": "status", "#error": "error"}
+        self.values: dict[str, Any] = {":token": token}
+
+    def status(self, job: Job, status: JobStatus) -> None:
+        """The move from ``sending`` (this worker's claim) to ``status``, with its index keys."""
+        change = index_keys.transition(index_keys.KeyedJob.of(job)._replace(status=JobStatus.SENDING), status)
+        self.sets["#status"] = ":status"
+        self.values[":status"] = status.value
+        for name, value in change.set.items():
+            if name != "status":
+                self.sets[name] = f":k_{name}"
+                self.values[f":k_{name}"] = value
+        self.removes += sorted(change.remove)
+        if not status.sweepable:
+            self.removes += ["due_at", "waiting_since"]
+
+    def error(self, error: str | None) -> None:
+        if error is None:
+            self.removes.append("#error")
+        else:
+            self.sets["#error"] = ":error"
+            self.values[":error"] = error
+
+    def expression(self) -> str:
+        sets = ", ".join(f"{k} = {v}" for k, v in self.sets.items())
+        return f"SET {sets} REMOVE " + ", ".join(dict.fromkeys(self.removes))
 
 
 class JobClaims(TableAdapter):
@@ -101,8 +149,13 @@ class JobClaims(TableAdapter):
             if job.domain != message.domain or job.type is not job_type:
                 return Claim(ClaimOutcome.MISSING)
             return Claim(ClaimOutcome.FINAL if job.status.past_sending else ClaimOutcome.BUSY, job)
-        waits = int(str(attributes.get("waits", {}).get("N", "0")))
-        return Claim(ClaimOutcome.CLAIMED, from_item(attributes), waits)
+        return Claim(
+            ClaimOutcome.CLAIMED,
+            from_item(attributes),
+            legacy_waits=_number(attributes, "waits") or 0,
+            waiting_since_ms=_number(attributes, "waiting_since"),
+            expires_at=_number(attributes, "expires_at"),
+        )
 
     def suppress_unsent(self, message: QueueMessage, *, now_ms: int, error: str) -> bool:
         """Make a job that was never sent ``suppressed`` (its recipient joined the
@@ -163,53 +216,99 @@ class JobClaims(TableAdapter):
         message_id: str | None = None,
         sent_at: datetime | None = None,
         due_at: int | None = None,
-        waited: bool = False,
+        outcome_unknown: bool = False,
+        attempted: bool = True,
     ) -> bool:
-        """The one write that ends an attempt: status, error, log, and for a sent
-        job its ``sent_at`` and ``message_id``. Conditional on still holding the
-        lease; returns False when another worker took the job meanwhile.
-        ``waited``: the attempt met back-pressure; it is also counted in ``waits``."""
-        change = index_keys.transition(index_keys.KeyedJob.of(job)._replace(status=JobStatus.SENDING), status)
-        sets = {"#status": ":status", "attempt_log": "list_append(attempt_log, :entry)"}
-        values: dict[str, Any] = {
-            ":status": status.value,
-            ":entry": [entry.model_dump(mode="json")],
-            ":token": token,
-        }
-        for name, value in change.set.items():
-            if name != "status":
-                sets[name] = f":k_{name}"
-                values[f":k_{name}"] = value
-        removes = ["lease_until", "lease_token", *sorted(change.remove)]
-        if entry.error is None:
-            removes.append("#error")
-        else:
-            sets["#error"] = ":error"
-            values[":error"] = entry.error
+        """The one write that ends an attempt: status, error, the attempt's log
+        entry, and for a sent job its ``sent_at`` and ``message_id``.
+        ``outcome_unknown``: SES may have accepted this attempt (its answer was
+        lost): ``outcome_unknown_at`` is set to the entry's time, and stays until
+        an attempt is accepted. ``attempted=False``: the claim ends the job
+        without an attempt (a wait too long, the retention's end), and the
+        attempt it counted is taken back. Conditional on still holding the
+        lease; returns False when another worker took the job meanwhile."""
+        update = _Update(token)
+        if not attempted:
+            update.sets["attempts"] = "attempts - :one"
+            update.values[":one"] = 1
+        update.status(job, status)
+        update.sets["attempt_log"] = "list_append(attempt_log, :entry)"
+        update.values[":entry"] = [entry.model_dump(mode="json")]
+        update.error(entry.error)
         if message_id is not None:
-            sets["message_id"] = ":message_id"
-            values[":message_id"] = message_id
+            update.sets["message_id"] = ":message_id"
+            update.values[":message_id"] = message_id
         if sent_at is not None:
-            sets["sent_at"] = ":sent_at"
-            values[":sent_at"] = to_rfc3339(sent_at)
-        if waited:
-            sets["waits"] = "if_not_exists(waits, :zero) + :one"
-            values.update({":zero": 0, ":one": 1})
-        if not status.sweepable:
-            removes.append("due_at")
-        elif due_at is not None:
-            sets["due_at"] = ":due"
-            values[":due"] = due_at
-        expression = "SET " + ", ".join(f"{k} = {v}" for k, v in sets.items()) + " REMOVE " + ", ".join(removes)
+            update.sets["sent_at"] = ":sent_at"
+            update.values[":sent_at"] = to_rfc3339(sent_at)
+            update.removes.append("outcome_unknown_at")
+        if outcome_unknown:
+            update.sets["outcome_unknown_at"] = ":unknown_at"
+            update.values[":unknown_at"] = to_rfc3339(entry.at)
+        if status.sweepable and due_at is not None:
+            update.sets["due_at"] = ":due"
+            update.values[":due"] = due_at
+        return self._end_attempt(job, update, "UpdateItem (attempt)")
+
+    def record_wait(self, job: Job, *, token: str, at: datetime, error: str, due_at: int) -> AttemptLogEntry | None:
+        """End a claim that met back-pressure (SES throttled or paused, the
+        unsubscribe key unreadable): nothing was learnt about the email, so it
+        is not an attempt. One conditional write on the lease: ``retrying``, the
+        attempt the claim counted taken back, ``error``, ``due_at``, the job's
+        first wait kept in ``waiting_since``, and the log's last entry, when it
+        stands for waits already, replaced by one more (``repeated`` + 1, this
+        wait's time and error), else a new entry with ``repeated`` 1: consecutive
+        waits are one entry, so the item stays bounded however long they last.
+        Returns the entry written, or None when the lease was lost."""
+        update = _Update(token)
+        update.status(job, JobStatus.RETRYING)
+        update.error(error)
+        last = job.attempt_log[-1] if job.attempt_log else None
+        repeated = last.repeated + 1 if last is not None and last.repeated is not None else 1
+        entry = AttemptLogEntry(at=at, outcome=AttemptOutcome.RETRY, error=error, repeated=repeated)
+        if repeated > 1:
+            # The claim returned the log as it stands, and only the lease holder writes it.
+            update.sets[f"attempt_log[{len(job.attempt_log) - 1}]"] = ":entry"
+            update.values[":entry"] = entry.model_dump(mode="json")
+        else:
+            update.sets["attempt_log"] = "list_append(attempt_log, :entry)"
+            update.values[":entry"] = [entry.model_dump(mode="json")]
+        update.sets["attempts"] = "attempts - :one"
+        update.sets["waiting_since"] = "if_not_exists(waiting_since, :now_ms)"
+        update.sets["due_at"] = ":due"
+        update.values.update({":one": 1, ":now_ms": epoch_millis(at), ":due": due_at})
+        return entry if self._end_attempt(job, update, "UpdateItem (wait)") else None
+
+    def record_sent_minimal(self, job: Job, *, token: str, entry: AttemptLogEntry, message_id: str) -> bool:
+        """Record a send SES accepted when ``record_attempt`` failed: ``sent``,
+        ``sent_at``, ``message_id`` and the index keys, with the log replaced by
+        this attempt's entry alone and ``error`` removed, so the item only
+        shrinks and the write cannot fail for its size. Conditional on the
+        lease, as ``record_attempt``; returns False when it was lost."""
+        update = _Update(token)
+        update.status(job, JobStatus.SENT)
+        update.error(None)
+        update.sets.update(attempt_log=":entries", message_id=":message_id", sent_at=":sent_at")
+        update.values.update(
+            {":entries": [entry.model_dump(mode="json")], ":message_id": message_id, ":sent_at": to_rfc3339(entry.at)}
+        )
+        update.removes.append("outcome_unknown_at")
+        return self._end_attempt(job, update, "UpdateItem (sent, minimal)")
+
+    def _end_attempt(self, job: Job, update: _Update, operation: str) -> bool:
+        """One write on this worker's lease, while the job is still ``sending``:
+        if SES's event recorded the send meanwhile (common.logic.events), the
+        event's status stands and this write is not made (False)."""
+        update.values[":sending"] = JobStatus.SENDING.value
         return conditionally(
-            "UpdateItem (attempt)",
+            operation,
             lambda: self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": job.job_id}},
-                UpdateExpression=expression,
-                ConditionExpression="lease_token = :token",
-                ExpressionAttributeNames={"#status": "status", "#error": "error"},
-                ExpressionAttributeValues=serialize(values),
+                UpdateExpression=update.expression(),
+                ConditionExpression="lease_token = :token AND #status = :sending",
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=serialize(update.values),
             ),
         )
 

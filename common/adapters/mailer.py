@@ -131,12 +131,22 @@ _ARN = re.compile(r"\barn:[A-Za-z0-9-]+:[^\s\"',;)]*")
 _ACCOUNT_ID = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9._]{0,63}$")
 
-# SES tag values allow letters, digits, '_', '-', '.', '@' only.
-_TAG_ALLOWED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.@")
+
+def domain_tag(domain: str) -> str:
+    """The ``domain`` tag's value: the domain with each ``.`` written ``_``.
+
+    SES v2's API reference allows only ASCII letters, digits, ``_`` and ``-``
+    in a message tag's value (at most 256 characters). A domain (a lower-case
+    host name of letters, digits, ``-`` and ``.``, at most 253 characters)
+    never holds a ``_``, so the encoding is reversible: ``domain_from_tag``.
+    """
+    return domain.replace(".", "_")
 
 
-def _tag_value(value: str) -> str:
-    return "".join(c if c in _TAG_ALLOWED else "_" for c in value)[:256]
+def domain_from_tag(value: str) -> str:
+    """The domain a ``domain`` tag names: ``acme_com`` -> ``acme.com``. A value
+    written before the encoding (``acme.com``) is returned as it is."""
+    return value.replace("_", ".")
 
 
 def redact(text: str) -> str:
@@ -279,7 +289,7 @@ class Mailer:
             "ConfigurationSetName": self._configuration_set,
             "EmailTags": [
                 {"Name": "job_id", "Value": job.job_id},
-                {"Name": "domain", "Value": _tag_value(job.domain)},
+                {"Name": "domain", "Value": domain_tag(job.domain)},
                 {"Name": "type", "Value": job.type.value},
             ],
         }

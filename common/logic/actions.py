@@ -44,13 +44,16 @@ one that fails five times. If the message cannot be sent, the answer is 503
 cancels the rest.
 
 **Retry** reads the job (404 as above); only ``failed``, ``bounced`` or
-``canceled`` may be sent again (else 409 ``not_retryable``), and not to a
-recipient now on the domain's suppression list (409 ``suppressed``). The new
-job copies domain, type, recipient, subject, reply-to and the body id (the
-body item is reused, not copied, and made to live as long as the new job),
-has ``retry_of`` = the old id and no ``bulk_id`` (the bulk send's counts stay
-the jobs it created), and goes through the outbox: stored, then queued on its
-type's queue. The old job is not written.
+``canceled`` may be sent again (else 409 ``not_retryable``), not while an
+attempt SES may have accepted is unsettled (``Job.outcome_unknown_until``:
+409 ``not_retryable`` until SES's event or ``OUTCOME_SETTLE_SECONDS`` settle
+it), and not to a recipient now on the domain's suppression list (409
+``suppressed``). The new job copies domain, type, recipient, subject and
+reply-to, gets a copy of the body of its own (``BodyStore.copy_for``: the
+item, and a large body's S3 object, made now, so it lives as long as the new
+job; the old one expires with the old job), has ``retry_of`` = the old id
+and no ``bulk_id`` (the bulk send's counts stay the jobs it created), and goes
+through the outbox: stored, then queued on its type's queue. The old job is not written.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, pro
 from common.adapters.status_moves import CANCELABLE, StatusMoves
 from common.adapters.suppressions import SuppressionStore
 from common.logic.outbox import Outbox
+from common.logic.threads import map_in_context
 from common.models.actions import BulkCancelMessage, CancelResult, RetryResult
 from common.models.api import (
     BulkCancelUnfinished,
@@ -86,13 +90,14 @@ from common.models.api import (
     NotRetryable,
     RecipientSuppressed,
 )
-from common.models.clock import epoch_millis, epoch_seconds, utc_now
+from common.models.clock import epoch_millis, epoch_seconds, to_rfc3339, utc_now
 from common.models.errors import IdempotencyKeyReused, JobNotFound, QueueError
 from common.models.job import JOB_ID_RE, Job, JobStatus, JobType, new_job_id
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
     from common.models.actions import JobActionsSettings
@@ -157,13 +162,20 @@ class JobActions:
         self._sleep = sleep
 
     @classmethod
-    def from_settings(cls, settings: JobActionsSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient) -> JobActions:
+    def from_settings(
+        cls,
+        settings: JobActionsSettings,
+        *,
+        dynamodb: DynamoDBClient,
+        sqs: SQSClient,
+        s3: S3Client | Callable[[], S3Client] | None = None,
+    ) -> JobActions:
         name, retention = settings.jobs_table, settings.retention_days
         jobs = JobStore(dynamodb, name, retention_days=retention)
         markers = IdempotencyMarkers(dynamodb, name, retention_days=retention)
         queues = JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url)
-        # A retry reuses stored bodies: no S3 client, no bucket.
-        bodies = BodyStore(dynamodb, name, None, None)
+        # A retry copies its job's body; S3 (a large body's object) only then.
+        bodies = BodyStore(dynamodb, name, s3, settings.bodies_bucket)
         return cls(
             jobs,
             Outbox(jobs, markers, queues, bodies),
@@ -263,7 +275,8 @@ class JobActions:
                     return canceled, len(candidates) - start
                 began = self._monotonic()
                 wave = candidates[start : start + CANCEL_WAVE]
-                outcomes = pool.map(
+                outcomes = map_in_context(
+                    pool,
                     lambda job: self._statuses.cancel(
                         job[0], domain=bulk.domain, job_type=JobType.MANUAL, recipient=job[1]
                     ),
@@ -279,7 +292,7 @@ class JobActions:
         entries: list[dict[str, Any]] = []
         for attempt in range(INDEX_WAITS + 1):
             entries = self._bulk_entries(bulk.bulk_id)
-            if len(entries) >= bulk.total or attempt == INDEX_WAITS:
+            if len(entries) >= bulk.stored or attempt == INDEX_WAITS:
                 break
             self._sleep(INDEX_WAIT_SECONDS)
         return sorted(
@@ -322,6 +335,13 @@ class JobActions:
             raise NotRetryable(
                 f"the job is {job.status.value}: only a failed, bounced or canceled job can be sent again"
             )
+        unknown_until = job.outcome_unknown_until
+        if unknown_until is not None and self._clock() < unknown_until:
+            raise NotRetryable(
+                "SES may have accepted an earlier attempt of this job (its answer was lost at "
+                f"{to_rfc3339(job.outcome_unknown_at or unknown_until)}): it can be sent again once SES reports "
+                f"what became of it, or from {to_rfc3339(unknown_until)} if SES never does"
+            )
         if self._suppressions.get(job.domain, job.recipient) is not None:
             raise RecipientSuppressed(
                 f"the job's recipient is on {job.domain}'s suppression list: remove the address from it "
@@ -329,9 +349,12 @@ class JobActions:
             )
         now = self._clock()
         new = self.retry_job(job, now, idempotency_key=idempotency_key)
-        if not self._bodies.keep_body_until(job.body, self._jobs.expires_at(new.created_at)):
+        body = self._bodies.copy_for(job.body, new.body, expires_at=self._jobs.expires_at(new.created_at))
+        if body is None:
             raise NotRetryable("the job's body is no longer stored, so it cannot be sent again")
-        stored = self._outbox.store_and_queue_on_stored_bodies([new], due_at=epoch_seconds(now + self._grace))
+        stored = self._outbox.store_and_queue_with_items(
+            [new], due_at=epoch_seconds(now + self._grace), body_items={new.body: body}
+        )
         answer = stored.stored_id[new.job_id]
         logger.info(
             "job retried" if answer == new.job_id else "job retried already with this idempotency key",
@@ -344,7 +367,7 @@ class JobActions:
         happened since (its recipient suppressed, the old body gone), as docs/api.md
         promises; ``IdempotencyKeyReused`` when the key stands for another request
         of the domain; None for a key not seen (calls at the same moment are still
-        settled by the one conditional write of ``store_and_queue_on_stored_bodies``)."""
+        settled by the one conditional write of ``store_and_queue_with_items``)."""
         marker = self._markers.idempotency_markers([(job.domain, key)]).get((job.domain, key))
         if marker is None:
             return None
@@ -369,8 +392,9 @@ class JobActions:
             recipient=job.recipient,
             subject=job.subject,
             status=JobStatus.QUEUED,
-            body=job.body,
             reply_to=job.reply_to,
+            # A body of its own, copied from the old job's: it lives as long as this job.
+            body=job_id,
             retry_of=job.job_id,
             idempotency_key=idempotency_key,
             request_fingerprint=retry_fingerprint(job.job_id) if idempotency_key is not None else None,

@@ -18,7 +18,10 @@ and to typed-in addresses (docs/api.md).
    (``common.logic.reputation``). Nothing is written in any of these cases.
 4. One ``manual`` job per recipient, all with the same ``bulk_id`` and
    ``created_at``, and one body for all of them, stored once under the bulk
-   id (``common.adapters.bodies``). Each job id is a ULID with that time and, as its random
+   id (``common.adapters.bodies``). The bulk's item is written before the
+   jobs, and how many of them are stored after (``Bulks.record_stored``: all
+   of them, or on a failure part-way those stored), so ``GET
+   /bulks/{bulk_id}`` never counts a job that does not exist. Each job id is a ULID with that time and, as its random
    part, a keyed hash (HMAC-SHA256, with a secret of the bulk send's own) of
    the lower-cased recipient: the same bulk send always gives a recipient the
    same job id, and nobody can tell a recipient from an id. A job is written
@@ -36,7 +39,12 @@ With an ``Idempotency-Key`` header:
 - Jobs are written with one PutItem each, conditional on the id being new
   (``Outbox.store_once_and_queue``), and a retry first reads which exist: a
   retry with the same key never creates a recipient's job twice and queues
-  only the jobs it writes, whatever failed and where before.
+  only the jobs it writes, whatever failed and where before. A job an
+  earlier attempt stored stays in the bulk send even when its recipient was
+  suppressed since (the worker, which checks the list before sending, makes
+  it ``suppressed``); only recipients without a job are left out as
+  suppressed. When every recipient is suppressed by then, a live record of
+  the key (``Bulks.live_record``) still makes it a retry.
 - Storage failing part-way is a 500 ``bulk_send_unfinished`` saying how many
   of how many emails are queued (``UnfinishedBulkSend``); the same request
   with the same key finishes the rest. Refusals before anything is written
@@ -56,7 +64,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import cache
 from http import HTTPStatus
@@ -71,7 +79,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from ulid import ULID
 
 from common.adapters.api import answer_as
-from common.adapters.bodies import BodyStore
+from common.adapters.bodies import BodyStore, body_pk
 from common.adapters.bulks import BulkItem, BulkRecord, Bulks
 from common.adapters.idempotency_markers import IdempotencyMarkers
 from common.adapters.idempotency_store import IdempotencyStore
@@ -89,6 +97,7 @@ from common.models.bulk_send import MAX_REJECTED_LISTED, BulkSendRequest, BulkSe
 from common.models.clock import epoch_seconds, utc_now
 from common.models.errors import StorageError
 from common.models.job import JOB_ID_RE, Bodies, Job, JobStatus, JobType, new_job_id
+from common.models.suppression import SuppressionEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -237,50 +246,47 @@ class BulkSender:
         ``key_hash`` (a bulk send with an ``Idempotency-Key``): the first
         attempt fixes the bulk send in its record; a later one finishes it.
         """
-        selected = [job_id for job_id in dict.fromkeys(request.job_ids or []) if JOB_ID_RE.fullmatch(job_id)]
-        recipients = collect_recipients(request, self._jobs.recipients_of(selected) if selected else [])
-        if not recipients.addresses:
-            raise NoRecipients("no valid recipient: select rows of this domain or type addresses")
+        recipients = self._recipients(request)
         total = len(recipients.addresses)
-        if total > MAX_RECIPIENTS:
-            raise TooManyRecipients(f"{total} recipients; a bulk send may have at most {MAX_RECIPIENTS}")
-        self._leave_out_suppressed(request.domain, recipients)
-        if not recipients.addresses:
+        listed = self._listed(request.domain, recipients.addresses)
+        now = self._clock()
+        every_listed = len(listed) == total
+        if every_listed and (key_hash is None or not self._bulks.live_record(key_hash, now=epoch_seconds(now))):
             raise NoRecipients(f"no valid recipient: every address is on {request.domain}'s suppression list")
-        total = len(recipients.addresses)
         if self._reputation is not None:
             # 409 domain_paused past the bounce or complaint threshold; nothing is written.
             self._reputation.require_good(request.domain)
 
-        now = self._clock()
         due_at = epoch_seconds(now + self._grace)
-        # Without a key the record is kept nowhere: its secret dies with this call.
-        record = new_bulk_record(key_hash or "0" * 64, request, now)
-        first = True
-        if key_hash is not None:
-            try:
-                record, first = self._bulks.open_bulk(record, now=epoch_seconds(now))
-            except StorageError as exc:
-                logger.exception("bulk send not started: storing its record failed", extra={"recipients": total})
-                raise UnfinishedBulkSend(bulk_id=None, queued=0, total=total, keyed=True) from exc
-            if record.request_hash != _sha256(request.model_dump(mode="json")):
-                raise BulkKeyReused("this Idempotency-Key stands for another bulk send")
-        jobs = [self._job(request, address, record) for address in recipients.addresses]
+        record, first = self._open(request, key_hash, now, total)
+        every = {address: self._job(request, address, record) for address in recipients.addresses}
+        found = set() if first else self._stored_before(record, every.values(), total)
+        # A recipient listed since the first attempt keeps the job that attempt
+        # stored (the worker will not send it to a listed address); only those
+        # without a job are left out.
+        self._leave_out_listed(recipients, listed, keep={a for a, job in every.items() if job.job_id in found})
+        if not recipients.addresses:
+            raise NoRecipients(f"no valid recipient: every address is on {request.domain}'s suppression list")
+        total = len(recipients.addresses)
+        jobs = [every[address] for address in recipients.addresses]
         # One body for the whole bulk send, under the bulk id.
         bodies = {record.bulk_id: Bodies(text=request.body)}
         try:
-            self._bulks.put_bulk(BulkItem.of(record.bulk_id, request.domain, request.subject, total))
+            self._bulks.put_bulk(BulkItem.of(record.bulk_id, request.domain, request.subject))
         except StorageError as exc:
             raise UnfinishedBulkSend(bulk_id=record.bulk_id, queued=0, total=total, keyed=key_hash is not None) from exc
         try:
             if key_hash is None:
                 stored = self._outbox.store_and_queue(jobs, due_at=due_at, bodies=bodies)
             else:
-                stored = self._outbox.store_once_and_queue(jobs, due_at=due_at, look_first=not first, bodies=bodies)
+                stored = self._outbox.store_once_and_queue(jobs, due_at=due_at, found=found, bodies=bodies)
         except PartlyStored as exc:
+            if exc.stored is not None:
+                self._record_stored(record.bulk_id, exc.stored)
             raise UnfinishedBulkSend(
                 bulk_id=record.bulk_id, queued=exc.stored, total=total, keyed=key_hash is not None
             ) from exc
+        self._record_stored(record.bulk_id, total)
         self._log(request, record, stored, recipients, retry=not first)
         return BulkSendResponse(
             bulk_id=record.bulk_id,
@@ -291,17 +297,69 @@ class BulkSender:
             duplicates=recipients.duplicates,
         )
 
-    def _leave_out_suppressed(self, domain: str, recipients: RecipientList) -> None:
-        """Addresses on the domain's suppression list move to ``rejected``."""
+    def _recipients(self, request: BulkSendRequest) -> RecipientList:
+        """The selected rows' recipients and the typed-in addresses; 400 when
+        none is valid, 413 past ``MAX_RECIPIENTS``."""
+        selected = [job_id for job_id in dict.fromkeys(request.job_ids or []) if JOB_ID_RE.fullmatch(job_id)]
+        recipients = collect_recipients(request, self._jobs.recipients_of(selected) if selected else [])
+        if not recipients.addresses:
+            raise NoRecipients("no valid recipient: select rows of this domain or type addresses")
+        total = len(recipients.addresses)
+        if total > MAX_RECIPIENTS:
+            raise TooManyRecipients(f"{total} recipients; a bulk send may have at most {MAX_RECIPIENTS}")
+        return recipients
+
+    def _open(
+        self, request: BulkSendRequest, key_hash: str | None, now: datetime, total: int
+    ) -> tuple[BulkRecord, bool]:
+        """The bulk send's record and whether this is its first attempt. With a
+        key: the record stored for it (``Bulks.open_bulk``), 409 when it stands
+        for another request. Without one, a record kept nowhere: its secret
+        dies with this call."""
+        record = new_bulk_record(key_hash or "0" * 64, request, now)
+        if key_hash is None:
+            return record, True
+        try:
+            record, first = self._bulks.open_bulk(record, now=epoch_seconds(now))
+        except StorageError as exc:
+            logger.exception("bulk send not started: storing its record failed", extra={"recipients": total})
+            raise UnfinishedBulkSend(bulk_id=None, queued=0, total=total, keyed=True) from exc
+        if record.request_hash != _sha256(request.model_dump(mode="json")):
+            raise BulkKeyReused("this Idempotency-Key stands for another bulk send")
+        return record, first
+
+    def _stored_before(self, record: BulkRecord, jobs: Iterable[Job], total: int) -> set[str]:
+        """What an earlier attempt of this keyed bulk send stored: the ids, among
+        its jobs' and its body's, that exist (one consistent BatchGetItem per 100)."""
+        wanted = [job.job_id for job in jobs] + [body_pk(record.bulk_id)]
+        try:
+            return self._jobs.existing_ids(wanted)
+        except StorageError as exc:
+            logger.exception("reading which jobs are stored failed", extra={"requested": total})
+            raise UnfinishedBulkSend(bulk_id=record.bulk_id, queued=None, total=total, keyed=True) from exc
+
+    def _record_stored(self, bulk_id: str, stored: int) -> None:
+        """The bulk's count of jobs known stored, after they were written. When
+        it cannot be written, ``GET /bulks/{bulk_id}`` counts the index alone."""
+        try:
+            self._bulks.record_stored(bulk_id, stored)
+        except StorageError:
+            logger.warning("the bulk's count of stored jobs was not written", extra={"bulk_id": bulk_id})
+
+    def _listed(self, domain: str, addresses: Sequence[str]) -> dict[str, SuppressionEntry]:
+        """The addresses on the domain's suppression list, by lower-cased address."""
         if self._suppressions is None:
-            return
-        found = self._suppressions.find((domain, address) for address in recipients.addresses)
-        if not found:
-            return
+            return {}
+        found = self._suppressions.find((domain, address) for address in addresses)
+        return {address: entry for (_domain, address), entry in found.items()}
+
+    @staticmethod
+    def _leave_out_listed(recipients: RecipientList, listed: dict[str, SuppressionEntry], *, keep: set[str]) -> None:
+        """Listed addresses move to ``rejected``, but those in ``keep`` (their job exists)."""
         kept: list[str] = []
         for address in recipients.addresses:
-            entry = found.get((domain, address.lower()))
-            if entry is None:
+            entry = listed.get(address.lower())
+            if entry is None or address in keep:
                 kept.append(address)
             else:
                 recipients.reject(address, bulk_rejection(entry))

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.adapters.mailer import redact
+from common.adapters.mailer import domain_from_tag, redact
 from common.adapters.observability import logger, metrics
 from common.adapters.ses_event_writes import EventOutcome, EventWrite, SesEventWrites
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
@@ -297,7 +297,7 @@ def tagged_domain(mail: SesMail) -> str | None:
     value = mail.tag("domain")
     if value is None:
         return None
-    domain = value.replace("_", ".").lower()
+    domain = domain_from_tag(value).lower()
     return domain if _DOMAIN_TAG.match(domain) else None
 
 

@@ -55,7 +55,7 @@ from common.adapters.job_indexes import JobIndexes
 from common.adapters.job_store import JobStore
 from common.logic.signing import SignedCursors
 from common.models.api import BulkNotFound, Caller, JobSummary
-from common.models.errors import InvalidCursor, JobNotFound, StorageError
+from common.models.errors import InvalidCursor, JobNotFound
 from common.models.job import JOB_ID_RE, Job, JobStatus, JobType
 from common.models.listing import BulkProgress, JobDetail, JobsPage, ListJobsQuery
 
@@ -504,23 +504,30 @@ def job_detail(
 ) -> JobDetail:
     """One job with its body (read after the job's domain is checked) and
     attempt log; the same 404 whether it does not exist or belongs to a domain
-    the caller may not see. ``unsubscribe_url``: a manual job's one-click
-    unsubscribe URL (``common.logic.suppression_links``)."""
+    the caller may not see. A body no longer kept is said so (``body_kept``).
+    ``unsubscribe_url``: a manual job's one-click unsubscribe URL
+    (``common.logic.suppression_links``)."""
     job = jobs.get(job_id) if JOB_ID_RE.fullmatch(job_id) else None
     if job is None or not caller.may_see(job.domain):
         raise JobNotFound("no such job")
+    link = unsubscribe_url(job) if unsubscribe_url else None
     found = bodies.get(job.body)
     if found is None:
-        raise StorageError("the job's body is not stored")
-    return JobDetail.from_job(job, found, unsubscribe_url=unsubscribe_url(job) if unsubscribe_url else None)
+        # Its item or its S3 object expired (each store deletes on its own
+        # schedule, near the end of the job's retention): said, never a 500.
+        return JobDetail.body_gone(job, unsubscribe_url=link)
+    return JobDetail.from_job(job, found, unsubscribe_url=link)
 
 
 def bulk_progress(bulk_id: str, caller: Caller, *, indexes: JobIndexes, bulks: Bulks) -> BulkProgress:
     """A bulk send's counts by status: its item (the domain check; 404 before
     reading anything more), then one Query per ``ByBulk`` shard reading the
-    projected status. Jobs not yet in the index (it lags by moments) are
-    counted ``queued``, which is what a job just created is: the counts sum to
-    ``total``."""
+    projected status. ``total`` is the number of its jobs that exist: those
+    the index holds, or the item's ``stored`` (written after the jobs) when
+    it is more, the index lagging the table by moments; the jobs it does not
+    hold yet are new, so ``queued``. A bulk send that failed part-way counts
+    the jobs it stored, never the recipients it meant to queue: the counts
+    sum to ``total``, and the progress completes."""
     bulk = bulks.get_bulk(bulk_id) if JOB_ID_RE.fullmatch(bulk_id) else None
     if bulk is None or not caller.may_see(bulk.domain):
         raise BulkNotFound("no such bulk send")
@@ -535,12 +542,14 @@ def bulk_progress(bulk_id: str, caller: Caller, *, indexes: JobIndexes, bulks: B
                 counts[JobStatus(entry["status"])] += 1
             if start is None:
                 break
-    counts[JobStatus.QUEUED] += max(bulk.total - sum(counts.values()), 0)
+    indexed = sum(counts.values())
+    total = max(bulk.stored, indexed)
+    counts[JobStatus.QUEUED] += total - indexed
     return BulkProgress(
         bulk_id=bulk.bulk_id,
         domain=bulk.domain,
         subject=bulk.subject,
         created_at=bulk.created_at,
-        total=bulk.total,
+        total=total,
         counts=counts,
     )

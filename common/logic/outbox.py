@@ -29,7 +29,7 @@ that exists) and queues only the jobs it wrote.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -41,6 +41,7 @@ from common.adapters.idempotency_markers import IdempotencyMarkers
 from common.adapters.job_store import JobStore
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
+from common.logic.threads import map_in_context
 from common.models.errors import StorageError
 from common.models.job import Bodies, Job, JobStatus, QueueMessage
 
@@ -138,18 +139,19 @@ class Outbox:
         return stored
 
     def store_once_and_queue(
-        self, jobs: Sequence[Job], *, due_at: int, look_first: bool, bodies: Mapping[str, Bodies]
+        self, jobs: Sequence[Job], *, due_at: int, found: Collection[str], bodies: Mapping[str, Bodies]
     ) -> Stored:
         """Store each job (ids unique) unless its id is stored already; queue those this call stored.
 
-        The bodies the jobs use (``bodies``: by body id) are written first,
-        each with one PutItem conditional on being new (and its S3 object
-        before it), unless ``look_first`` finds it stored: a retry never
-        writes a body again.
+        ``found``: the ids (jobs', and ``b#<body id>`` of bodies) an earlier
+        attempt is known to have stored (its caller read them: empty on a
+        first attempt). They are left alone: the attempt that stored a job
+        queued it, and a message that was lost is the sweeper's to replace,
+        as for any job. The bodies the jobs use (``bodies``: by body id) not
+        in ``found`` are written first, each with one PutItem conditional on
+        being new (and its S3 object before it): a retry never writes a body
+        again.
 
-        ``look_first``: read which exist (one consistent BatchGetItem per 100)
-        and leave them alone: the attempt that stored a job queued it, and a
-        message that was lost is the sweeper's to replace, as for any job.
         Every other job is one PutItem conditional on its id being new,
         ``PUT_CONCURRENCY`` at a time; each wave of ``PUT_WAVE`` is queued as
         soon as it is stored. A put that finds its job there (botocore retried
@@ -159,13 +161,6 @@ class Outbox:
         Raises ``PartlyStored`` when DynamoDB fails, after queueing what was stored.
         """
         stored = Stored()
-        body_ids = list(dict.fromkeys(job.body for job in jobs))
-        try:
-            wanted = [job.job_id for job in jobs] + [body_pk(body_id) for body_id in body_ids]
-            found = self._jobs.existing_ids(wanted) if look_first else set()
-        except StorageError as exc:
-            logger.exception("reading which jobs are stored failed", extra={"requested": len(jobs)})
-            raise PartlyStored(exc, stored=None, requested=len(jobs)) from exc
         new_bodies = [job for job in jobs if body_pk(job.body) not in found]
         try:
             for item in self._body_items(new_bodies, bodies).values():
@@ -180,7 +175,7 @@ class Outbox:
         with ThreadPoolExecutor(max_workers=PUT_CONCURRENCY) as pool:
             for start in range(0, len(missing), PUT_WAVE):
                 wave = missing[start : start + PUT_WAVE]
-                outcomes = list(pool.map(lambda job: self._put(job, due_at), wave))
+                outcomes = list(map_in_context(pool, lambda job: self._put(job, due_at), wave))
                 written = [job for job, error in zip(wave, outcomes, strict=True) if error is None]
                 stored.created += written
                 stored.stored_id.update((job.job_id, job.job_id) for job in written)
@@ -198,25 +193,25 @@ class Outbox:
             raise PartlyStored(failure, stored=known, requested=len(jobs)) from failure
         return stored
 
-    def store_and_queue_on_stored_bodies(self, jobs: Sequence[Job], *, due_at: int) -> Stored:
-        """Store new jobs whose body items are stored already (a retry reuses
-        its job's body: ``BodyStore.keep_body_until`` made it live as long),
-        25 per BatchWriteItem, and queue them. A job with an idempotency key
-        is one transaction with its key's marker instead: when the key stands
-        for a job already, nothing is written or queued, and ``stored_id``
-        maps the job's id to that one's. Raises ``StorageError`` after
-        queueing those written before DynamoDB failed."""
+    def store_and_queue_with_items(self, jobs: Sequence[Job], *, due_at: int, body_items: Mapping[str, Item]) -> Stored:
+        """Store new jobs with body items made already (``body_items``, by body
+        id: a retry's copy of its job's body, ``BodyStore.copy_for``), each in
+        the same write as its first job, 25 requests per BatchWriteItem, and
+        queue them. A job with an idempotency key is one transaction with its
+        key's marker and its body instead: when the key stands for a job
+        already, nothing is written or queued, and ``stored_id`` maps the
+        job's id to that one's. Raises ``StorageError`` after queueing those
+        written before DynamoDB failed."""
         stored = Stored()
         unkeyed = [job for job in jobs if job.idempotency_key is None]
         try:
-            for start in range(0, len(unkeyed), BATCH_WRITE_LIMIT):
-                chunk = list(unkeyed[start : start + BATCH_WRITE_LIMIT])
-                self._jobs.put_new(chunk, due_at=due_at)
+            for items, chunk in _chunks(unkeyed, body_items):
+                self._jobs.put_new(chunk, due_at=due_at, bodies=items)
                 stored.created += chunk
                 stored.stored_id.update((job.job_id, job.job_id) for job in chunk)
             for job in jobs:
                 if job.idempotency_key is not None:
-                    self._put_keyed(stored, job, due_at=due_at)
+                    self._put_keyed(stored, job, due_at=due_at, body=body_items[job.body])
         except StorageError as exc:
             logger.exception("storing jobs failed; those stored are queued", extra={"requested": len(jobs)})
             self._queue(stored.created)

@@ -11,14 +11,26 @@ job also one read of its bulk's cancel mark. Nothing else:
   to the queue with a growing delay (ChangeMessageVisibility); the SES client
   makes one try per call (``common.adapters.aws``), so every try is a queue delivery,
   an increment of ``attempts`` and a line of ``attempt_log``;
-- back-pressure (SES throttling, a used-up quota, sending paused) is waited
-  out the same way, but is also counted in the job's ``waits`` and does not
-  count toward ``max_attempts``: it says nothing about the email;
+- back-pressure (SES throttling, a used-up quota, sending paused; also the
+  unsubscribe key unreadable) is waited out the same way, but is not an
+  attempt: it says nothing about the email. The claim's count is taken back
+  and consecutive waits are one ``attempt_log`` entry (``repeated``), so the
+  job's item stays bounded; a job still waiting ``LONGEST_WAIT_SECONDS`` after
+  its first wait fails, saying so (``JobClaims.record_wait``);
+- a job still unsent near the end of its retention (its TTL) fails at its
+  claim rather than be removed unsent (``retention_margin_seconds``);
+- when a batch's suppression entries cannot be read, its records are not
+  sent unchecked: each goes back to the queue, delayed, unclaimed (the job
+  waits; nothing is counted);
+- a send SES accepted whose outcome write fails is recorded by a minimal
+  write that cannot fail for the item's size (``record_sent_minimal``);
 - a record that has been received nearly ``MaxReceiveCount`` times and goes
   back to the queue is replaced by a fresh copy (SendMessage with the delay),
   so a live job's message never reaches the dead-letter queue;
 - an ambiguous failure (SES may have accepted the email) is tried again for
   the types where a duplicate is better than a loss, and fails the others;
+  either way the job records when (``outcome_unknown_at``), and Retry refuses
+  it until SES's events or ``OUTCOME_SETTLE_SECONDS`` settle it;
 - a permanent failure, or a transient one on the last allowed attempt, is
   written as ``failed``;
 - before each record, the worker checks the time left: a record that one more
@@ -35,7 +47,8 @@ job also one read of its bulk's cancel mark. Nothing else:
 - a job whose recipient joined its domain's suppression list after it was
   queued is not claimed nor sent: one read per batch finds those recipients
   (``check_suppressions``) and one conditional update makes the job
-  ``suppressed`` (docs/adr/0024-worker-checks-suppressions.md);
+  ``suppressed`` (docs/adr/0024-worker-checks-suppressions.md); when that
+  read fails, the batch waits (above);
 - a ``manual`` email carries the one-click unsubscribe headers (RFC 8058),
   its link signed with the unsubscribe key (``common.logic.suppression_links``).
 
@@ -52,7 +65,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -62,7 +75,7 @@ from pydantic import ValidationError
 from common.adapters.aws import SES_CONNECT_TIMEOUT_SECONDS, SES_READ_TIMEOUT_SECONDS
 from common.adapters.bodies import BodyCache, BodyStore, CachedBodies
 from common.adapters.bulks import Bulks
-from common.adapters.job_claims import ClaimOutcome, JobClaims
+from common.adapters.job_claims import Claim, ClaimOutcome, JobClaims
 from common.adapters.mailer import Mailer
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import DeadLetters, Visibility
@@ -72,7 +85,7 @@ from common.adapters.suppressions import SuppressionStore
 from common.logic.pacing import Pacer
 from common.logic.suppression_links import MIN_UNSUBSCRIBE_KEY_CHARS, UnsubscribeLinks
 from common.logic.suppressions import Suppressions, suppressed_error
-from common.models.clock import epoch_millis, epoch_seconds, utc_now
+from common.models.clock import epoch_millis, epoch_seconds, to_rfc3339, utc_now
 from common.models.errors import (
     AmbiguousSendError,
     BackPressure,
@@ -101,6 +114,21 @@ Jitter = Callable[[int], int]
 
 MAX_BACKOFF_SECONDS = 900  # the longest wait between two tries: 15 minutes
 MAX_PACE_SECONDS = 300  # the longest wait for back-pressure to pass: 5 minutes
+# The longest a job waits out back-pressure, from its first wait, before it
+# fails: a used-up daily quota passes within 24 hours; a paused account or
+# configuration set needs an operator, and 72 hours outlast a weekend
+# (docs/adr/0070-longest-wait-and-retention.md).
+LONGEST_WAIT_SECONDS = 72 * 3600
+# Before the end of a job's retention (its TTL), the time kept in hand for its
+# next try to find it: the longest delay between two tries (15 minutes and a
+# tenth of jitter), a sweep's interval, and margin; the sweeper's grace
+# (``SendPolicy.grace_seconds``) comes on top, for a lost message.
+RETENTION_MARGIN_SECONDS = 3600
+# The first wait after the unsubscribe key could not be read (Secrets
+# Manager failing), and after a batch's suppression entries could not be read;
+# each doubles while it lasts, up to MAX_PACE_SECONDS.
+SECRET_WAIT_SECONDS = 30
+SUPPRESSIONS_WAIT_SECONDS = 5
 # The time one record may need besides SES's connect and read timeouts: its
 # claim and its final write (DynamoDB answers in milliseconds; this leaves
 # room for botocore's retries of a throttled write).
@@ -129,6 +157,7 @@ class Outcome(StrEnum):
     POISON = "poison"  # can never be processed: parked in the dead-letter queue
     REQUEUED = "requeued"  # to be tried again from a fresh copy of its message, delayed
     SUPPRESSED = "suppressed"  # its recipient joined the suppression list after it was queued: not sent
+    HELD = "held"  # its suppression entry could not be read: back to the queue unclaimed, delayed
     CANCELED = "canceled"  # its bulk send was canceled before it was sent: not sent
 
 
@@ -150,7 +179,7 @@ class Result(NamedTuple):
 
     @property
     def returns_to_queue(self) -> bool:
-        return self.outcome is Outcome.RETRY
+        return self.outcome in (Outcome.RETRY, Outcome.HELD)
 
 
 class SendPolicy(NamedTuple):
@@ -177,6 +206,10 @@ class SendPolicy(NamedTuple):
         times: SES's hint, doubling while it lasts, capped."""
         return int(min(wait_seconds * 2 ** min(waits, 10), max(wait_seconds, MAX_PACE_SECONDS)))
 
+    def retention_margin_seconds(self) -> int:
+        """How long before a job's TTL its claim fails it rather than try it again."""
+        return RETENTION_MARGIN_SECONDS + self.grace_seconds
+
     def needs_fresh_copy(self, receive_count: int) -> bool:
         """Would returning a record received this often risk the dead-letter queue?
         (One receive of margin: the count is approximate.)"""
@@ -193,6 +226,101 @@ class OutOfTime(EmailOpsError):
     """The invocation has too little time left for this record: it goes back unattempted."""
 
     code = "out_of_time"
+
+
+class Records:
+    """Where a record goes when the worker is done with it and it is not
+    deleted: back to its queue after a delay (or, near maxReceiveCount, a
+    fresh copy of it: docs/adr/0009-no-live-job-in-a-dead-letter-queue.md),
+    or to its queue's dead-letter queue."""
+
+    def __init__(self, dead_letters: DeadLetters, visibility: Visibility, policy: SendPolicy) -> None:
+        self._dead_letters = dead_letters
+        self._visibility = visibility
+        self._policy = policy
+
+    def release(self, delivery: Delivery, delay: int = 0) -> bool:
+        """Let a record go back to the queue unattempted, after ``delay``
+        seconds. Near maxReceiveCount, a fresh copy replaces it instead:
+        returns True when the record itself is done with. Best effort:
+        otherwise its visibility timeout brings it back."""
+        try:
+            if self._policy.needs_fresh_copy(delivery.receive_count):
+                self._visibility.requeue(delivery.source_arn, delivery.body, delay)
+                return True
+            self._visibility.delay(delivery.source_arn, delivery.receipt_handle, delay)
+        except QueueError as exc:
+            logger.warning("could not release an unattempted record", extra={"reason": str(exc)})
+        return False
+
+    def hold(self, delivery: Delivery, message: QueueMessage, delay: int) -> Result:
+        """The batch's suppression entries could not be read: this record is
+        not sent unchecked. It goes back to the queue after ``delay``,
+        unclaimed (the job keeps its status; nothing is counted)."""
+        if self.release(delivery, delay):
+            return Result(Outcome.REQUEUED, message, delay_seconds=delay)
+        return Result(Outcome.HELD, message, error="its suppression list could not be read", delay_seconds=delay)
+
+    def back(self, delivery: Delivery, message: QueueMessage, attempts: int, error: str, delay: int) -> Result:
+        """The record comes back after ``delay`` (or a fresh copy of it does, near maxReceiveCount)."""
+        if self._policy.needs_fresh_copy(delivery.receive_count):
+            # Returned once more, this record could be moved to the dead-letter
+            # queue: a fresh copy carries the job on, and this one is let go.
+            try:
+                self._visibility.requeue(delivery.source_arn, delivery.body, delay)
+            except QueueError as exc:
+                logger.warning("could not requeue a fresh copy", extra=_keys(message, reason=str(exc)))
+            else:
+                return Result(Outcome.REQUEUED, message, attempts, error, delay)
+        try:
+            self._visibility.delay(delivery.source_arn, delivery.receipt_handle, delay)
+        except QueueError as exc:
+            # The record still goes back; the queue's visibility timeout applies instead.
+            logger.warning("could not delay the retry", extra=_keys(message, reason=str(exc)))
+        return Result(Outcome.RETRY, message, attempts, error, delay)
+
+    def park(self, delivery: Delivery, message: QueueMessage | None, reason: str) -> Result:
+        # A QueueError here fails the record: the queue's redrive policy then
+        # moves it to the dead-letter queue after maxReceiveCount deliveries.
+        self._dead_letters.park(delivery.source_arn, delivery.body, reason)
+        return Result(Outcome.POISON, message, error=reason)
+
+
+class BatchSuppressions:
+    """A batch's recipients checked against their domains' suppression lists,
+    before any claim: one eventually consistent BatchGetItem per batch
+    (docs/adr/0024-worker-checks-suppressions.md)."""
+
+    def __init__(self, suppressions: Suppressions | None) -> None:
+        self._suppressions = suppressions
+        # The batch's suppressed (domain, address lower-case) pairs, and what suppressed them.
+        self._suppressed: dict[tuple[str, str], str] = {}
+        # The batch's entries could not be read: its records wait.
+        self.unread = False
+
+    def check(self, recipients: list[tuple[str, str]]) -> None:
+        """Which of a batch's ``(domain, recipient)`` pairs are suppressed now
+        (0.5 RRU per address). When the read fails, ``unread``: the batch's
+        records that name a recipient are not sent (``Worker.process``)."""
+        self._suppressed = {}
+        self.unread = False
+        if self._suppressions is None or not recipients:
+            return
+        try:
+            found = self._suppressions.find(recipients)
+        except StorageError as exc:
+            logger.warning(
+                "reading the batch's suppressions failed; its records wait, unsent", extra={"reason": str(exc)}
+            )
+            self.unread = True
+            return
+        self._suppressed = {pair: suppressed_error(entry) for pair, entry in found.items()}
+
+    def error_for(self, message: QueueMessage) -> str | None:
+        """Why the message's recipient is suppressed, or None."""
+        if message.recipient is None:
+            return None
+        return self._suppressed.get((message.domain, message.recipient.lower()))
 
 
 class Worker:
@@ -221,13 +349,10 @@ class Worker:
         self._bulks = bulks
         self._bodies = bodies
         self._links = links
-        self._suppressions = suppressions
-        # The batch's suppressed (domain, address lower-case) pairs, and what suppressed them.
-        self._suppressed: dict[tuple[str, str], str] = {}
+        self._suppressions = BatchSuppressions(suppressions)
         self._pacer = pacer or Pacer.unlimited()
         self._mailer = mailer
-        self._dead_letters = dead_letters
-        self._visibility = visibility
+        self._records = Records(dead_letters, visibility, policy)
         self._policy = policy
         self._clock = clock
         self._jitter = jitter
@@ -252,49 +377,27 @@ class Worker:
             )
 
     def check_suppressions(self, recipients: list[tuple[str, str]]) -> None:
-        """Which of a batch's ``(domain, recipient)`` pairs are suppressed now:
-        one eventually consistent BatchGetItem (0.5 RRU per address). Best
-        effort: when it fails the batch is sent as enqueue checked it."""
-        self._suppressed = {}
-        if self._suppressions is None or not recipients:
-            return
-        try:
-            found = self._suppressions.find(recipients)
-        except StorageError as exc:
-            logger.warning("reading the batch's suppressions failed; sent as queued", extra={"reason": str(exc)})
-            return
-        self._suppressed = {pair: suppressed_error(entry) for pair, entry in found.items()}
+        """Read which of the batch's recipients are suppressed (``BatchSuppressions``)."""
+        self._suppressions.check(recipients)
 
     def _suppressed_now(self, message: QueueMessage) -> Result | None:
         """A job whose recipient was suppressed after it was queued becomes
         ``suppressed``, unsent (unless it was sent or taken meanwhile)."""
-        if message.recipient is None:
-            return None
-        error = self._suppressed.get((message.domain, message.recipient.lower()))
+        error = self._suppressions.error_for(message)
         if error is None:
             return None
         if not self._jobs.suppress_unsent(message, now_ms=epoch_millis(self._clock()), error=error):
             return None  # sent, failed or held meanwhile: the claim decides
         return Result(Outcome.SUPPRESSED, message, error=error)
 
+    def release(self, delivery: Delivery) -> bool:
+        """Let a record go back to the queue at once, unattempted (``Records.release``)."""
+        return self._records.release(delivery)
+
     def _bodies_of(self, job: Job) -> Bodies | None:
         if self._bodies is None:
             raise StorageError("the worker has no body store")
         return self._bodies.get(job.body)
-
-    def release(self, delivery: Delivery) -> bool:
-        """Let a record go back to the queue at once, unattempted. Near
-        maxReceiveCount, a fresh copy replaces it instead: returns True when
-        the record itself is done with. Best effort: otherwise its visibility
-        timeout brings it back."""
-        try:
-            if self._policy.needs_fresh_copy(delivery.receive_count):
-                self._visibility.requeue(delivery.source_arn, delivery.body, 0)
-                return True
-            self._visibility.delay(delivery.source_arn, delivery.receipt_handle, 0)
-        except QueueError as exc:
-            logger.warning("could not release an unattempted record", extra={"reason": str(exc)})
-        return False
 
     def process(self, delivery: Delivery) -> Result:
         """Handle one queue record. Raises only when the record should be tried
@@ -302,7 +405,11 @@ class Worker:
         try:
             message = QueueMessage.model_validate_json(delivery.body)
         except ValidationError:
-            return self._poison(delivery, None, "not a job message: expected JSON with job_id, domain and type")
+            return self._records.park(delivery, None, "not a job message: expected JSON with job_id, domain and type")
+        if self._suppressions.unread and message.recipient is not None:
+            # Not sent unchecked: back to the queue, 5 s doubling with its receives.
+            delay = self._policy.pace(SUPPRESSIONS_WAIT_SECONDS, max(delivery.receive_count - 1, 0))
+            return self._records.hold(delivery, message, delay + self._jitter(delay))
         suppressed = self._suppressed_now(message)
         if suppressed is not None:
             return suppressed
@@ -321,20 +428,28 @@ class Worker:
             due_at=epoch_seconds(now) + policy.lease_seconds + policy.grace_seconds,
         )
         if claim.outcome is ClaimOutcome.MISSING or claim.job is None:
-            return self._poison(delivery, message, "no such job for this domain and type")
+            return self._records.park(delivery, message, "no such job for this domain and type")
         job = claim.job
         if claim.outcome is not ClaimOutcome.CLAIMED:
             return Result(Outcome.DUPLICATE, message, job.attempts)
         if job.bulk_id is not None and self._bulks is not None and self._bulks.bulk_canceled(job.bulk_id):
             return self._canceled(job, message, token)
+        return self._attempt(claim, job, message, token, delivery)
 
-        # Attempts that met back-pressure do not count toward giving up.
-        counted = job.attempts - claim.waits
+    def _attempt(self, claim: Claim, job: Job, message: QueueMessage, token: str, delivery: Delivery) -> Result:
+        """A claimed job: given up, or sent once, its outcome written."""
+        policy = self._policy
+        now = self._clock()
+        # Waits are taken back from ``attempts`` (``record_wait``); jobs
+        # written before version 3 still count theirs in it, and in ``waits``.
+        counted = job.attempts - claim.legacy_waits
         if counted > policy.max_attempts:
             # The attempts before this one were claimed by workers that stopped
             # before writing an outcome: give up rather than loop.
             error = f"gave up after {policy.max_attempts} attempts: the last ones stopped before finishing"
             return self._finish(job, message, token, Outcome.FAILED, error=error)
+        if claim.expires_at is not None and epoch_seconds(now) >= claim.expires_at - policy.retention_margin_seconds():
+            return self._finish(job, message, token, Outcome.FAILED, error=_retention_error(job), attempted=False)
 
         bodies = self._bodies_of(job)
         if bodies is None:
@@ -342,13 +457,12 @@ class Worker:
         try:
             message_id = self._send(job, message, bodies)
         except BackPressure as exc:
-            delay = policy.pace(exc.wait_seconds, claim.waits)
-            return self._retry(job, message, token, delivery, str(exc), delay=delay, waited=True)
+            return self._wait(job, message, token, delivery, exc, waiting_since_ms=claim.waiting_since_ms)
         except AmbiguousSendError as exc:
             if job.type not in policy.retry_when_ambiguous:
                 error = f"{exc}; not tried again so that it is not sent twice: it may or may not have been sent"
-                return self._finish(job, message, token, Outcome.FAILED, error=error)
-            return self._transient(job, message, token, delivery, str(exc), counted=counted)
+                return self._finish(job, message, token, Outcome.FAILED, error=error, outcome_unknown=True)
+            return self._transient(job, message, token, delivery, str(exc), counted=counted, outcome_unknown=True)
         except TransientSendError as exc:
             return self._transient(job, message, token, delivery, str(exc), counted=counted)
         except PermanentSendError as exc:
@@ -370,19 +484,62 @@ class Worker:
         try:
             return self._links.url_for(job)
         except SecretUnavailable as exc:
-            raise TransientSendError(
+            # Says nothing about the email (SES was not called): waited out, not an attempt.
+            raise BackPressure(
                 "the unsubscribe link could not be signed (its key was not readable); it is tried again automatically",
+                wait_seconds=SECRET_WAIT_SECONDS,
                 detail={"reason": str(exc)},
             ) from exc
 
     def _transient(
-        self, job: Job, message: QueueMessage, token: str, delivery: Delivery, error: str, *, counted: int
+        self,
+        job: Job,
+        message: QueueMessage,
+        token: str,
+        delivery: Delivery,
+        error: str,
+        *,
+        counted: int,
+        outcome_unknown: bool = False,
     ) -> Result:
         if counted >= self._policy.max_attempts:
-            return self._finish(
-                job, message, token, Outcome.FAILED, error=f"{error}; gave up after {job.attempts} attempts"
-            )
-        return self._retry(job, message, token, delivery, error, delay=self._policy.backoff(counted))
+            error = f"{error}; gave up after {counted} attempts"
+            return self._finish(job, message, token, Outcome.FAILED, error=error, outcome_unknown=outcome_unknown)
+        delay = self._policy.backoff(counted)
+        return self._retry(job, message, token, delivery, error, delay=delay, outcome_unknown=outcome_unknown)
+
+    def _wait(
+        self,
+        job: Job,
+        message: QueueMessage,
+        token: str,
+        delivery: Delivery,
+        exc: BackPressure,
+        *,
+        waiting_since_ms: int | None,
+    ) -> Result:
+        """Back-pressure: not an attempt. The job waits (``record_wait``) and its
+        record comes back after SES's hint, doubling while the waits last; past
+        ``LONGEST_WAIT_SECONDS`` since its first wait, it fails instead."""
+        now = self._clock()
+        if waiting_since_ms is not None and epoch_millis(now) - waiting_since_ms >= LONGEST_WAIT_SECONDS * 1000:
+            error = _longest_wait_error(waiting_since_ms, exc)
+            return self._finish(job, message, token, Outcome.FAILED, error=error, attempted=False)
+        last = job.attempt_log[-1] if job.attempt_log else None
+        waits = last.repeated if last is not None and last.repeated is not None else 0
+        delay = self._policy.pace(exc.wait_seconds, waits)
+        delay += self._jitter(delay)
+        entry = self._jobs.record_wait(
+            job,
+            token=token,
+            at=now,
+            error=str(exc),
+            due_at=epoch_seconds(now) + delay + self._policy.grace_seconds,
+        )
+        if entry is None:
+            logger.warning("lease lost before the wait was written", extra=_keys(message, outcome=Outcome.RETRY))
+            return Result(Outcome.LEASE_LOST, message, job.attempts, str(exc))
+        return self._records.back(delivery, message, job.attempts - 1, str(exc), delay)
 
     # ------------------------------------------------------------ outcomes
     def _canceled(self, job: Job, message: QueueMessage, token: str) -> Result:
@@ -402,24 +559,41 @@ class Worker:
         *,
         error: str | None = None,
         message_id: str | None = None,
+        outcome_unknown: bool = False,
+        attempted: bool = True,
     ) -> Result:
+        """End the claim with the job ``sent`` or ``failed`` (``attempted=False``:
+        ended without an attempt, the claim's count taken back)."""
         now = self._clock()
         sent = outcome is Outcome.SENT
-        recorded = self._jobs.record_attempt(
-            job,
-            token=token,
-            entry=AttemptLogEntry(at=now, outcome=AttemptOutcome.SENT if sent else AttemptOutcome.FAILED, error=error),
-            status=JobStatus.SENT if sent else JobStatus.FAILED,
-            message_id=message_id,
-            sent_at=now if sent else None,
-        )
+        entry = AttemptLogEntry(at=now, outcome=AttemptOutcome.SENT if sent else AttemptOutcome.FAILED, error=error)
+        try:
+            recorded = self._jobs.record_attempt(
+                job,
+                token=token,
+                entry=entry,
+                status=JobStatus.SENT if sent else JobStatus.FAILED,
+                message_id=message_id,
+                sent_at=now if sent else None,
+                outcome_unknown=outcome_unknown,
+                attempted=attempted,
+            )
+        except StorageError as exc:
+            if not sent or message_id is None:
+                raise
+            # SES accepted the email: left ``sending``, the job would be sent
+            # again once its lease expires. Record the send, minimally.
+            logger.warning(
+                "the outcome write failed after the send; recording it minimally", extra=_keys(message, reason=str(exc))
+            )
+            recorded = self._jobs.record_sent_minimal(job, token=token, entry=entry, message_id=message_id)
         if not recorded:
             # Only possible when this attempt outlived its lease; the lease is
             # longer than the function's timeout, so a live worker never does.
             logger.warning("lease lost before the outcome was written", extra=_keys(message, outcome=outcome))
             if not sent:
                 return Result(Outcome.LEASE_LOST, message, job.attempts, error)
-        return Result(outcome, message, job.attempts, error)
+        return Result(outcome, message, job.attempts if attempted else job.attempts - 1, error)
 
     def _retry(
         self,
@@ -430,7 +604,7 @@ class Worker:
         error: str,
         *,
         delay: int,
-        waited: bool = False,
+        outcome_unknown: bool = False,
     ) -> Result:
         delay += self._jitter(delay)
         now = self._clock()
@@ -440,32 +614,12 @@ class Worker:
             entry=AttemptLogEntry(at=now, outcome=AttemptOutcome.RETRY, error=error),
             status=JobStatus.RETRYING,
             due_at=epoch_seconds(now) + delay + self._policy.grace_seconds,
-            waited=waited,
+            outcome_unknown=outcome_unknown,
         )
         if not recorded:
             logger.warning("lease lost before the retry was written", extra=_keys(message, outcome=Outcome.RETRY))
             return Result(Outcome.LEASE_LOST, message, job.attempts, error)
-        if self._policy.needs_fresh_copy(delivery.receive_count):
-            # Returned once more, this record could be moved to the dead-letter
-            # queue: a fresh copy carries the job on, and this one is let go.
-            try:
-                self._visibility.requeue(delivery.source_arn, delivery.body, delay)
-            except QueueError as exc:
-                logger.warning("could not requeue a fresh copy", extra=_keys(message, reason=str(exc)))
-            else:
-                return Result(Outcome.REQUEUED, message, job.attempts, error, delay)
-        try:
-            self._visibility.delay(delivery.source_arn, delivery.receipt_handle, delay)
-        except QueueError as exc:
-            # The record still goes back; the queue's visibility timeout applies instead.
-            logger.warning("could not delay the retry", extra=_keys(message, reason=str(exc)))
-        return Result(Outcome.RETRY, message, job.attempts, error, delay)
-
-    def _poison(self, delivery: Delivery, message: QueueMessage | None, reason: str) -> Result:
-        # A QueueError here fails the record: the queue's redrive policy then
-        # moves it to the dead-letter queue after maxReceiveCount deliveries.
-        self._dead_letters.park(delivery.source_arn, delivery.body, reason)
-        return Result(Outcome.POISON, message, error=reason)
+        return self._records.back(delivery, message, job.attempts, error, delay)
 
 
 # ---------------------------------------------------------------- the batch
@@ -479,7 +633,24 @@ _METRIC_FOR = {
     Outcome.REQUEUED: "SendRetries",
     Outcome.SUPPRESSED: "EmailsSuppressed",
     Outcome.CANCELED: "EmailsCanceled",
+    Outcome.HELD: "SendsHeld",
 }
+
+
+def _longest_wait_error(waiting_since_ms: int, exc: BackPressure) -> str:
+    since = to_rfc3339(datetime.fromtimestamp(waiting_since_ms / 1000, UTC))
+    return (
+        f"gave up after waiting {LONGEST_WAIT_SECONDS // 3600} hours (since {since}) for SES to accept it; "
+        f"the last answer: {exc}. It was not sent: once the cause is fixed, send it again with Retry"
+    )
+
+
+def _retention_error(job: Job) -> str:
+    last = f"; the last error: {job.error}" if job.error else ""
+    return (
+        "not sent before the end of its retention (RetentionDays after it was created), so it fails rather than "
+        f"be removed unsent{last}. Send it again with Retry"
+    )
 
 
 def _keys(message: QueueMessage | None, **more: Any) -> dict[str, Any]:

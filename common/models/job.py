@@ -9,7 +9,7 @@ imports this module, so it defines only what the sending path needs too
 """
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, cast
 
@@ -240,12 +240,37 @@ def bodies_size(body_text: str, body_html: str | None) -> int:
 
 
 # ------------------------------------------------------------ the job
+def _integer_when_present(schema: dict[str, Any]) -> None:
+    """``repeated`` in the API document: an integer when present, never null (absent instead)."""
+    schema.pop("anyOf", None)
+    schema.pop("default", None)
+    schema.update(type="integer", minimum=1)
+
+
 class AttemptLogEntry(BaseModel):
+    """One line of a job's attempt log: an attempt, or a run of consecutive
+    waits for SES (throttled, over quota, paused), which are not attempts and
+    are kept as one line: ``repeated`` counts them, ``at`` and ``error`` are
+    the last one's."""
+
+    # Waits (docs/adr/0008-back-pressure-and-pacing.md) are written by
+    # common.adapters.job_claims.JobClaims.record_wait; ``repeated`` is absent
+    # from every other entry, in the table and in the API alike.
     model_config = ConfigDict(defer_build=True)
 
     at: Timestamp
     outcome: AttemptOutcome
     error: str | None = None
+    repeated: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="on a line that stands for consecutive waits for SES: how many; absent on the others",
+        json_schema_extra=_integer_when_present,
+    )
+
+    @property
+    def is_wait(self) -> bool:
+        return self.repeated is not None
 
 
 class EventType(StrEnum):
@@ -259,6 +284,15 @@ class EventType(StrEnum):
 
 
 MAX_EVENT_DETAIL_CHARS = 300  # keeps a job with its events under 1 KB on the common paths
+# SES's events that say what became of an email it accepted (a delay does not:
+# SES is still trying).
+SETTLING_EVENTS = frozenset({EventType.DELIVERED, EventType.BOUNCED, EventType.COMPLAINED, EventType.REJECTED})
+# How long after an attempt whose outcome is unknown SES's event about it may
+# still come: SES tries to deliver an accepted email for at most 14 hours
+# (DeliveryOptions.MaxDeliverySeconds, at most 50,400 s, SES API v2 reference)
+# before it reports a delivery or a bounce; 10 more hours for that event's way
+# to the job (EventBridge, SesEventsQueue, a postponed event) make 24.
+OUTCOME_SETTLE_SECONDS = 24 * 3600
 
 
 class EventEntry(BaseModel):
@@ -300,10 +334,25 @@ class Job(BaseModel):
     events: list[EventEntry] = Field(default_factory=list, exclude=True)
     # The job this one sends again (POST /jobs/{job_id}/retry), or None.
     retry_of: Annotated[str, Field(pattern=JOB_ID_RE.pattern)] | None = None
+    # When the last attempt whose outcome is unknown was made (SES may have
+    # accepted it: a read timeout, a lost answer), or None: every attempt's
+    # outcome is known (common.adapters.job_claims writes it).
+    outcome_unknown_at: Timestamp | None = None
 
     @property
     def queue(self) -> QueueName:
         return queue_for(self.type)
+
+    @property
+    def outcome_unknown_until(self) -> datetime | None:
+        """Until when an attempt of this job may have been accepted by SES
+        without the service knowing: ``outcome_unknown_at`` plus
+        ``OUTCOME_SETTLE_SECONDS``, or None once SES's own event settled it (a
+        delivery, bounce, complaint or reject) or when no attempt's outcome was
+        unknown. Retry refuses the job until then (docs/adr/0069-unknown-send-outcomes.md)."""
+        if self.outcome_unknown_at is None or any(e.type in SETTLING_EVENTS for e in self.events):
+            return None
+        return self.outcome_unknown_at + timedelta(seconds=OUTCOME_SETTLE_SECONDS)
 
 
 class Bodies(BaseModel):

@@ -28,8 +28,14 @@ from common.models.job import (
 from common.models.paging import DEFAULT_PAGE_SIZE, MAX_CURSOR_CHARS, MAX_PAGE_SIZE
 from common.models.settings import BodiesSettings, CursorKeySettings, UnsubscribeKeySettings, load, registered
 
-
 # ------------------------------------------------------------------ GET /jobs, GET /jobs/{job_id}
+# What a job's detail says in place of a body that is no longer kept.
+BODY_GONE = (
+    "This email's body is no longer kept: bodies are deleted at the end of their job's retention "
+    "(RetentionDays after it was created)."
+)
+
+
 class JobDetail(JobSummary):
     """A row expanded: the body, and every attempt."""
 
@@ -44,6 +50,18 @@ class JobDetail(JobSummary):
         default=None, description="manual jobs: the one-click unsubscribe URL sent in the email's headers; else null"
     )
     retry_of: str | None = Field(default=None, description="the job this one sends again, or null")
+    outcome_unknown_until: Timestamp | None = Field(
+        default=None,
+        description=(
+            "an attempt's outcome is unknown (SES may have accepted it: its answer was lost) until SES reports "
+            "on it or until this time; Retry answers 409 not_retryable before it. Else null"
+        ),
+    )
+    body_kept: bool = Field(
+        default=True,
+        description="false when the email's body is no longer kept (it expired with the end of the job's "
+        "retention): body_text then says so and body_html is null",
+    )
 
     @classmethod
     def from_job(cls, job: Job, bodies: Bodies, *, unsubscribe_url: str | None = None) -> "JobDetail":
@@ -51,6 +69,14 @@ class JobDetail(JobSummary):
             job.model_dump(exclude={"body"})
             | {"body_text": bodies.text, "body_html": bodies.html, "unsubscribe_url": unsubscribe_url}
             | {"events": sorted(job.events, key=lambda entry: entry.at)}
+            | {"outcome_unknown_until": job.outcome_unknown_until}
+        )
+
+    @classmethod
+    def body_gone(cls, job: Job, *, unsubscribe_url: str | None = None) -> "JobDetail":
+        """The detail of a job whose body is no longer kept: everything else as it is."""
+        return cls.from_job(job, Bodies(text=BODY_GONE), unsubscribe_url=unsubscribe_url).model_copy(
+            update={"body_kept": False}
         )
 
 
@@ -109,7 +135,7 @@ class BulkProgress(BaseModel):
     domain: str
     subject: str
     created_at: Timestamp
-    total: int = Field(description="jobs the bulk send created")
+    total: int = Field(description="the jobs of the bulk send that exist")
     counts: dict[JobStatus, int] = Field(description="every status, 0 where none; the counts sum to total")
 
 

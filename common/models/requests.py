@@ -8,7 +8,7 @@ requests (enqueue) build these models, not those that send or sweep
 
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -28,6 +28,13 @@ from common.models.job import (
     Subject,
     bodies_size,
 )
+
+# A batch, written as json.dumps writes it, takes at most this many bytes: under
+# the 6 MB (6,291,456 bytes) a synchronous Lambda invocation carries, so every
+# valid batch can be sent, however its caller writes it (docs/api.md, "How large
+# a batch may be").
+MAX_ENQUEUE_PAYLOAD_BYTES = 6_000_000
+PAYLOAD_TOO_LARGE = "payload_too_large"  # validation error type of that check
 
 
 class EmailRequest(BaseModel):
@@ -85,3 +92,28 @@ class EnqueueBatch(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     jobs: Annotated[list[EmailRequest], Field(min_length=1, max_length=MAX_JOBS_PER_ENQUEUE)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fits_one_invocation(cls, data: Any) -> Any:
+        """Refuse a batch larger than ``MAX_ENQUEUE_PAYLOAD_BYTES`` written as
+        ``json.dumps`` writes it, whatever encoding it came in: then every valid
+        batch fits a synchronous Lambda invocation (6 MB) however a caller writes it."""
+        if isinstance(data, dict):
+            size = payload_size(data)
+            if size > MAX_ENQUEUE_PAYLOAD_BYTES:
+                raise PydanticCustomError(
+                    PAYLOAD_TOO_LARGE,
+                    "the batch takes {size} bytes as JSON (as json.dumps writes it, non-ASCII characters as "
+                    "\\uXXXX escapes); at most {limit} bytes fit one call, under Lambda's 6 MB invocation "
+                    "payload: send fewer requests per call",
+                    {"size": size, "limit": MAX_ENQUEUE_PAYLOAD_BYTES},
+                )
+        return data
+
+
+def payload_size(payload: Any) -> int:
+    """``payload``'s bytes as Python's ``json.dumps`` writes it by default
+    (``\\uXXXX`` escapes for non-ASCII, ``", "`` and ``": "`` separators): at
+    least what any compact JSON encoder writes for the same values."""
+    return len(json.dumps(payload, default=str))

@@ -54,7 +54,7 @@ RETRY_RESPONSES = documented(
     {
         400: "invalid_request: a bad Idempotency-Key header",
         404: NOT_FOUND,
-        409: "not_retryable: the job is not failed, bounced or canceled (or its body is no longer stored); "
+        409: "not_retryable: the job is not failed, bounced or canceled (or its body is no longer kept); "
         "suppressed: its recipient is now on the domain's suppression list; "
         "idempotency_key_reused: the Idempotency-Key stands for another request of the domain",
     },
@@ -62,7 +62,8 @@ RETRY_RESPONSES = documented(
 
 
 def _actions() -> JobActions:
-    return JobActions.from_settings(get_job_actions_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs())
+    # S3 only for a retry of a large body: its client is made on that first use.
+    return JobActions.from_settings(get_job_actions_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs(), s3=aws.s3)
 
 
 @app.post("/jobs/<job_id>/cancel", summary="Cancel a job", responses=CANCEL_RESPONSES)

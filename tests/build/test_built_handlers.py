@@ -25,6 +25,7 @@ import requests
 import yaml
 from packaging.requirements import Requirement
 
+from local import roles
 from local.build import host_architecture, host_runtime, host_template
 from local.events import http_event, scheduled_event, sqs_event
 from local.http_api import routes
@@ -33,10 +34,13 @@ from local.pollers import RECEIVE_LIMIT, queue_sources
 from local.template import ROOT, create_stack
 from tests.build.conftest import assert_same_files, distributions, layers
 from tests.e2e.stack_process import free_port, wait_until
+from tests.helpers import RECORDER
 
 pytestmark = pytest.mark.build
 
 HARNESS = Path(__file__).with_name("lambda_harness.py")
+# The permission check the harness installs (standard library only; not part of any artifact)
+IAM_MODULE = ROOT / "local" / "iam.py"
 DOMAIN = "acme.com"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -135,6 +139,8 @@ class BuiltFunctions:
         self.tmp = tmp
         self.invoked: set[str] = set()
         self.layer_folders = [host_build / logical / "python" for logical in layers(stack.template)]
+        # Each handler's calls are checked against its role in template.yaml, as in the local stack
+        self.permissions = roles.permissions(stack)
 
     def invoke(self, logical: str, event):
         props = self.stack.resources[logical]["Properties"]
@@ -150,6 +156,14 @@ class BuiltFunctions:
         }
         out = self.tmp / f"{logical}-{uuid.uuid4().hex}.json"
         request = self.tmp / f"{out.stem}-request.json"
+        checked = self.tmp / f"{out.stem}-calls.jsonl"
+        iam_check = {
+            "module": str(IAM_MODULE),
+            "roles": [role.to_json() for role in self.permissions.roles.values()],
+            "facts": self.permissions.facts.to_json(),
+            "template": RECORDER.template,
+            "record": str(checked),
+        }
         request.write_text(
             json.dumps(
                 {
@@ -159,6 +173,7 @@ class BuiltFunctions:
                     "env": env,
                     "function_name": logical,
                     "out": str(out),
+                    "iam": iam_check,
                 }
             )
         )
@@ -172,6 +187,8 @@ class BuiltFunctions:
             timeout=120,
             check=False,
         )
+        # A denial the handler answered for (a 500, say) fails the test too (tests/conftest.py)
+        RECORDER.merge(checked)
         assert completed.returncode == 0, f"{logical} failed:\n{completed.stderr[-4000:]}"
         answer = json.loads(out.read_text())
         self._check_imports(logical, answer["modules"], paths)
@@ -186,7 +203,7 @@ class BuiltFunctions:
             name: file
             for name, file in modules.items()
             if file
-            and file != str(HARNESS)
+            and file not in (str(HARNESS), str(IAM_MODULE))
             and not os.path.realpath(file).startswith(tuple(os.path.realpath(p) for p in allowed))
             and not file.startswith(allowed)
         }

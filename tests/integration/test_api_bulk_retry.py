@@ -323,9 +323,11 @@ def test_a_1000_recipient_bulk_send_with_a_key_stays_within_aws_limits(
     # the bulk send's record, its body, then one conditional put per job
     assert len(puts) == 1002
     assert all(p.get("ConditionExpression") for p in puts)
-    # and its item for GET /bulks (the same values if written again; an update keeps a cancel's mark)
+    # and its item for GET /bulks (the same values if written again; an update keeps a cancel's mark),
+    # then, once the jobs are stored, how many are
     updates = [u for u in log.of("UpdateItem") if u["TableName"] == stack.names["JobsTable"]]
-    assert [u["Key"]["pk"]["S"][:2] for u in updates] == ["k#"]
+    assert [u["Key"]["pk"]["S"][:2] for u in updates] == ["k#", "k#"]
+    assert updates[1]["ExpressionAttributeValues"][":n"] == {"N": "1000"}
     assert not log.of("BatchWriteItem") and not log.of("TransactWriteItems") and not log.of("Scan")
     # A first attempt has no job to look for; it reads only the suppression list (100 addresses a call)
     reads = log.of("BatchGetItem")

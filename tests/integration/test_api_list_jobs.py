@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+import boto3
 import pytest
 
 from common.models.job import AttemptLogEntry, AttemptOutcome, JobStatus, JobType
@@ -25,7 +26,9 @@ SUMMARY_FIELDS = {
     "bulk_id",
 }
 DETAIL_FIELDS = SUMMARY_FIELDS | {
-    *("body_text", "body_html", "reply_to", "message_id", "attempt_log", "events", "unsubscribe_url", "retry_of")
+    *("body_text", "body_html", "reply_to", "message_id", "attempt_log", "events", "unsubscribe_url", "retry_of"),
+    "outcome_unknown_until",
+    "body_kept",
 }
 
 
@@ -314,12 +317,12 @@ def test_a_preflight_request_is_answered(admin: Admin) -> None:
     assert "GET" in reply.headers["Access-Control-Allow-Methods"]
 
 
-def test_a_storage_failure_is_500_without_internals(admin: Admin, monkeypatch: pytest.MonkeyPatch) -> None:
-    from common.models.settings import reset_settings
-
-    monkeypatch.setenv("JOBS_TABLE", "no-such-table")
-    reset_settings()
+def test_a_storage_failure_is_500_without_internals(admin: Admin, stack: Stack) -> None:
+    # The function's own table gone (DynamoDB answers ResourceNotFoundException). Another
+    # table's name would not do: the role allows this table only, so AWS would deny it first.
+    table = stack.names["JobsTable"]
+    boto3.client("dynamodb", region_name="us-east-1").delete_table(TableName=table)
     for reply in (admin.list_jobs(), admin.get("01JGQ6Z1T8W3Y5K7M9P2R4S6V8")):
         assert_error(reply, 500, "internal_error")
-        assert "no-such-table" not in reply.body["error"]["message"]
+        assert table not in reply.body["error"]["message"]
         assert "ResourceNotFound" not in reply.body["error"]["message"]

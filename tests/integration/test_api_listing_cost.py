@@ -28,6 +28,7 @@ from common.models.job import Job, JobStatus, JobType
 from common.models.settings import reset_settings
 from local.jobs_table import JobsTable
 from local.template import Stack, create_stack
+from tests.helpers import enforced
 from tests.integration.api_support import Admin, make_job, page_ids
 
 JOBS = 10_000
@@ -58,7 +59,8 @@ def big_log() -> Iterator[tuple[Stack, list[Job]]]:
             for i in range(JOBS)
         ]
         JobsTable(boto3.client("dynamodb", region_name="us-east-1"), stack.names["JobsTable"]).put_new(jobs, due_at=0)
-        yield stack, jobs
+        with enforced(stack):
+            yield stack, jobs
 
 
 @dataclass

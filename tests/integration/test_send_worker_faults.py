@@ -229,13 +229,16 @@ def test_back_pressure_beyond_max_attempts_still_sends_the_escalation(
     job = harness.put(make_job(job_type=JobType.ESCALATION))[0]
     # When the message is delivered until the worker is done with it
     run_until_done(harness, harness.worker(sesv2=ses, sqs=worker_sqs), rounds=pushes + 2)
-    # Then the escalation is sent; every attempt is counted and logged
+    # Then the escalation is sent; the waits are no attempts, and are one entry of the log
     stubber.assert_no_pending_responses()
     stored = harness.job(job.job_id)
     assert stored.status is JobStatus.SENT
-    assert stored.attempts == pushes + 1
-    assert [e.outcome for e in stored.attempt_log] == [AttemptOutcome.RETRY] * pushes + [AttemptOutcome.SENT]
-    assert all(code in (e.error or "") for e in stored.attempt_log[:-1])
+    assert stored.attempts == 1
+    assert [(e.outcome, e.repeated) for e in stored.attempt_log] == [
+        (AttemptOutcome.RETRY, pushes),
+        (AttemptOutcome.SENT, None),
+    ]
+    assert code in (stored.attempt_log[0].error or "")
     # And each wait starts at SES's hint and doubles while it lasts, capped at 5 minutes
     delays = [p["VisibilityTimeout"] for p in visibility.params("ChangeMessageVisibility")]
     assert delays[0] == wait
@@ -250,13 +253,15 @@ def test_waits_do_not_count_toward_giving_up_but_failures_still_do(harness: Harn
     job = harness.put(make_job())[0]
     # When the message is delivered until the worker is done with it
     run_until_done(harness, harness.worker(sesv2=ses), rounds=20)
-    # Then the job fails after MaxAttempts real failures, with all 3 + MaxAttempts attempts counted
+    # Then the job fails after MaxAttempts real failures, the only attempts counted;
+    # the three waits are one entry before them
     stubber.assert_no_pending_responses()
     stored = harness.job(job.job_id)
     assert stored.status is JobStatus.FAILED
-    assert stored.attempts == 3 + max_attempts
-    assert len(stored.attempt_log) == 3 + max_attempts
+    assert stored.attempts == max_attempts
+    assert [e.repeated for e in stored.attempt_log] == [3] + [None] * max_attempts
     assert stored.error is not None and "InternalFailure" in stored.error
+    assert f"gave up after {max_attempts} attempts" in stored.error
 
 
 # ------------------------------------------------------------ item 5: no live job's message in a DLQ
@@ -279,7 +284,7 @@ def test_a_long_wait_never_sends_a_live_jobs_message_to_the_dlq(
     # Then the job is sent, and nothing reached the dead-letter queue
     stubber.assert_no_pending_responses()
     assert harness.job(job.job_id).status is JobStatus.SENT
-    assert harness.job(job.job_id).attempts == pushes + 1
+    assert harness.job(job.job_id).attempts == 1
     assert harness.dead_letters() == []
     # And it got there through fresh copies of its message, sent to its own queue
     copies = calls.params("SendMessage")

@@ -202,9 +202,12 @@ def test_faults_make_jobs_retry_or_fail_as_ses_errors_do(start_stack):
     statuses = Counter(job["status"] for job in jobs)
     assert set(statuses) == {"retrying", "failed"}, statuses
     for job in jobs:
-        assert job["attempts"] == 1
+        throttled = job["status"] == "retrying"
+        # Throttling is a wait, not an attempt; a rejection is an attempt
+        assert job["attempts"] == (0 if throttled else 1)
+        assert [e.get("repeated") for e in job["attempt_log"]] == [1 if throttled else None]
         assert job["sent_at"] is None
-        expected = "TooManyRequestsException" if job["status"] == "retrying" else "MessageRejected"
+        expected = "TooManyRequestsException" if throttled else "MessageRejected"
         assert expected in job["error"]
         # SES's own words (here, the note naming the fault variable) go to the log only
         assert "EMAILOPS_SES_FAULTS" not in job["error"]
@@ -237,13 +240,18 @@ def test_throttling_past_max_receive_count_never_parks_a_live_jobs_message(start
 
     (job_id,) = driver.enqueue(1)
 
+    def waits(job: dict) -> int:
+        return int(job["attempt_log"][-1].get("repeated") or 0) if job["attempt_log"] else 0
+
     deadline = time.monotonic() + 40
-    while driver.job(job_id)["attempts"] <= 2:
+    while waits(driver.job(job_id)) <= 2:
         assert time.monotonic() < deadline, driver.job(job_id)
         time.sleep(0.5)
     job = driver.job(job_id)
-    # More receives than MaxReceiveCount, MaxAttempts long passed: still retrying, not failed
+    # More receives than MaxReceiveCount, MaxAttempts long passed: still retrying, not failed,
+    # and none of the waits was an attempt
     assert job["status"] == "retrying"
+    assert job["attempts"] == 0
     assert not sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0).get("Messages")
 
 

@@ -295,6 +295,9 @@ def test_cancel_and_retry_may_touch_the_jobs_table_the_bulk_index_and_the_queues
         ("dynamodb:GetItem", table),
         ("dynamodb:UpdateItem", table),
         ("dynamodb:BatchWriteItem", table),
+        # A retry with an Idempotency-Key: the marker's read, the Puts of its transaction
+        ("dynamodb:BatchGetItem", table),
+        ("dynamodb:PutItem", table),
         ("dynamodb:Query", json.dumps({"Fn::Sub": "${JobsTable.Arn}/index/ByBulk"})),
         ("sqs:SendMessage", queues),
     }

@@ -57,3 +57,24 @@ def test_clients_are_made_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None
         thread.join()
     assert making["most"] == 1
     assert all(getter.cache_info().currsize == 1 for getter in getters)  # type: ignore[attr-defined]
+
+
+def test_a_session_hook_runs_on_the_session_and_on_each_one_made_after_a_reset() -> None:
+    seen: list[Any] = []
+
+    def hook(session: Any) -> None:
+        seen.append(session)
+
+    session, before = aws.session(), aws.dynamodb()
+    aws.add_session_hook(hook)
+    try:
+        # The session others may have hooked is kept; the clients are made again, from it
+        assert seen == [session] and aws.session() is session
+        assert aws.dynamodb() is not before
+        aws.add_session_hook(hook)  # added twice, run once
+        assert seen == [session]
+        aws.reset_clients()
+        assert aws.session() is not session
+        assert seen == [session, aws.session()]
+    finally:
+        aws._session_hooks.remove(hook)  # leave the process's hooks as they were

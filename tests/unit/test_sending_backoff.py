@@ -28,8 +28,8 @@ def test_jitter_is_at_most_a_tenth(delay: int) -> None:
     assert 0 <= small_jitter(delay) <= delay // 10
 
 
-def test_only_a_retry_goes_back_to_the_queue() -> None:
-    assert [o for o in Outcome if Result(o).returns_to_queue] == [Outcome.RETRY]
+def test_only_a_retry_or_a_held_record_goes_back_to_the_queue() -> None:
+    assert [o for o in Outcome if Result(o).returns_to_queue] == [Outcome.RETRY, Outcome.HELD]
 
 
 def test_back_pressure_waits_double_from_the_hint_and_are_capped() -> None:
