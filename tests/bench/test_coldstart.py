@@ -55,7 +55,7 @@ def test_a_cold_start_is_import_and_first_invocation_over_the_floor_run_before_i
         seconds = {"EnqueueFunction": (0.140, 0.060), "SweeperFunction": (0.120, 0.030)}[function]
         clients = ("dynamodb", "sqs") if function == "EnqueueFunction" else ("dynamodb",)
         # Enqueue's first invocation makes three calls, 20 ms of its 60 (their operations vary by run).
-        made = (
+        made: tuple[int, float, tuple[tuple[str, int], ...]] = (
             (3, 0.020, (("dynamodb PutItem", 2), ("sqs SendMessage", 1)))
             if function == "EnqueueFunction"
             else (0, 0.0, ())
