@@ -1,5 +1,5 @@
 """botocore's data loader, without two costs of a first client that buy the
-functions nothing (docs/adr/0033-cold-starts.md). The data is botocore's own,
+functions nothing (docs/adr/0220-botocore-data-loader.md). The data is botocore's own,
 from the same folders; only the way it is read changes:
 
 - **Plain dicts.** botocore reads its JSON (each service's model and endpoint
