@@ -16,6 +16,7 @@ from botocore.loaders import Loader
 
 from common.adapters import aws
 from common.adapters.service_data import KnownServices, PlainJSONFileLoader, ServiceDataLoader, use_for
+from local import iam
 
 # Every service a function makes a client of (common.adapters.aws).
 SERVICES = ("dynamodb", "sqs", "s3", "sesv2", "secretsmanager")
@@ -168,3 +169,24 @@ def test_the_functions_clients_are_the_clients_botocore_makes(
 
 def test_the_functions_session_loads_with_it() -> None:
     assert isinstance(aws.session().get_component("data_loader"), ServiceDataLoader)
+
+
+def test_the_iam_check_runs_on_clients_loaded_this_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local stack's and the tests' permission check (``add_session_hook``) sees every call of
+    a client whose models came from this loader, and denies it with that model's own exception."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    aws.add_session_hook(iam.ENFORCER.install)
+    client = aws.dynamodb()
+    assert isinstance(aws.session().get_component("data_loader"), ServiceDataLoader)
+    previous = iam.ENFORCER.activate(None)  # no role loaded: every call of a function is denied
+    before = len(iam.ENFORCER.unconfigured)
+    try:
+        with iam.running_as("SweeperFunction"), pytest.raises(client.exceptions.ClientError) as denied:
+            client.get_item(TableName="jobs", Key={"pk": {"S": "x"}})
+    finally:
+        iam.ENFORCER.activate(previous)
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    # The denial is this test's own: taken back off the list conftest checks after each test.
+    assert iam.ENFORCER.unconfigured[before:] == ["SweeperFunction: dynamodb GetItem"]
+    del iam.ENFORCER.unconfigured[before:]
