@@ -296,6 +296,10 @@ def summary_json(r: Results) -> dict[str, Any]:
                 "floor_ms": c.floor_ms,
                 "clients": list(c.clients),
                 "ratio_to_floor": c.ratio_to_floor,
+                "calls": c.calls,
+                "calls_ms": c.calls_ms,
+                "operations": dict(c.operations),
+                "ratio_without_calls": c.ratio_without_calls,
                 "error": c.error,
             }
             for c in r.cold.functions

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, cast
 import botocore.session
 from botocore.config import Config
 
+from common.adapters.service_data import use_for
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
@@ -57,8 +59,9 @@ _session_hooks: list[SessionHook] = []
 
 @cache
 def session() -> botocore.session.Session:
-    """The one botocore session the functions' clients come from (the benchmarks hook its events)."""
-    made = botocore.session.get_session()
+    """The one botocore session the functions' clients come from (the benchmarks hook its events).
+    Its data loader reads botocore's models for less (common.adapters.service_data)."""
+    made = use_for(botocore.session.get_session())
     for hook in _session_hooks:
         hook(made)
     return made

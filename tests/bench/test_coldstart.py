@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import botocore
 import pytest
 
 from benchmarks import coldstart
@@ -53,7 +54,23 @@ def test_a_cold_start_is_import_and_first_invocation_over_the_floor_run_before_i
         result["job_ids"] = ["J"]
         seconds = {"EnqueueFunction": (0.140, 0.060), "SweeperFunction": (0.120, 0.030)}[function]
         clients = ("dynamodb", "sqs") if function == "EnqueueFunction" else ("dynamodb",)
-        return coldstart.FirstStart(seconds[0] * busy["factor"], seconds[1] * busy["factor"], clients, "")
+        # Enqueue's first invocation makes three calls, 20 ms of its 60 (their operations vary by run).
+        made: tuple[int, float, tuple[tuple[str, int], ...]] = (
+            (3, 0.020, (("dynamodb PutItem", 2), ("sqs SendMessage", 1)))
+            if function == "EnqueueFunction"
+            else (0, 0.0, ())
+        )
+        if function == "EnqueueFunction" and event["run"] == 1:
+            made = (4, 0.020, (("dynamodb PutItem", 4),))
+        return coldstart.FirstStart(
+            seconds[0] * busy["factor"],
+            seconds[1] * busy["factor"],
+            clients,
+            "",
+            made[0],
+            made[1] * busy["factor"],
+            made[2],
+        )
 
     def fake_floor(services: tuple[str, ...], path: list[Path], env: Mapping[str, str]) -> tuple[float, float]:
         calls.append(f"floor {','.join(services)}")
@@ -75,6 +92,13 @@ def test_a_cold_start_is_import_and_first_invocation_over_the_floor_run_before_i
     # (140 + 60) / (100 + 2 x 25) and (120 + 30) / (100 + 25), whatever the load
     assert round(found["EnqueueFunction"].ratio_to_floor, 6) == round(200 / 150, 6)
     assert round(found["SweeperFunction"].ratio_to_floor, 6) == 1.2
+    # Less its calls' CPU: (140 + 60 - 20) / 150; the sweeper made none
+    assert round(found["EnqueueFunction"].ratio_without_calls, 6) == 1.2
+    assert round(found["SweeperFunction"].ratio_without_calls, 6) == 1.2
+    # The median run's calls, by operation
+    assert found["EnqueueFunction"].calls == 3
+    assert round(found["EnqueueFunction"].calls_ms) == 20
+    assert found["EnqueueFunction"].operations == (("dynamodb PutItem", 2), ("sqs SendMessage", 1))
     # The import alone, over the floor's import boto3
     assert round(found["EnqueueFunction"].ratio_to_boto3, 6) == 1.4
     assert found["EnqueueFunction"].clients == ("dynamodb", "sqs")
@@ -251,7 +275,18 @@ def test_figure_2_shows_the_floors_and_the_imports_from_source() -> None:
         runs=5,
         functions=[
             coldstart.ColdStart(
-                "EnqueueFunction", 340.0, 5, 1.7, [], [], invoke_ms=60.0, floor_ms=250.0, ratio_to_floor=1.6
+                "EnqueueFunction",
+                340.0,
+                5,
+                1.7,
+                [],
+                [],
+                invoke_ms=60.0,
+                floor_ms=250.0,
+                ratio_to_floor=1.6,
+                calls=3,
+                calls_ms=12.5,
+                ratio_without_calls=1.5,
             )
         ],
         floors=[coldstart.Floor("the API functions", "import boto3; import x", 330.0, 1.65)],
@@ -264,7 +299,13 @@ def test_figure_2_shows_the_floors_and_the_imports_from_source() -> None:
     assert "`import boto3` from the same layer (500 ms)" in section
     (note,) = coldstart.notes(cold)
     assert "the API functions: 1.65x" in note
-    assert "| EnqueueFunction | 340 ms | 60 ms | 250 ms | none | **1.60x** |" in section
+    assert "| EnqueueFunction | 340 ms | 60 ms | 3 (12 ms) | 250 ms | none | **1.60x** | — | 1.50x |" in section
+    # What stops it: here not its calls (1.50x without them), but what it builds.
+    assert (
+        "EnqueueFunction 1.60x (1.50x without its 3 AWS calls, 12 ms): 340 ms of import (1.70x the floor's"
+        " `import boto3`) and 48 ms of first invocation besides its calls, against 250 ms for `import boto3`"
+        " and 0 clients" in note
+    )
     assert "**not met**" in section
 
 
@@ -325,3 +366,70 @@ def test_the_figure_shows_each_functions_middle_half_of_ratios() -> None:
     assert "| EnqueueFunction | 280 ms | 1.40x | 1.31x to 1.52x |" in section
     assert "| PageFunction | 80 ms | 0.40x | — |" in section
     assert "median of the 15 runs' own ratios" in section
+
+
+def test_the_first_invocations_aws_calls_are_counted_and_timed_apart(tmp_path: Path) -> None:
+    """A real run of the first-start script: a handler that makes two botocore calls (answered by
+    botocore's Stubber, as no endpoint is reached) reports two calls, their time within the invocation's."""
+    (tmp_path / "app.py").write_text(
+        "import botocore.session\n"
+        "from botocore.stub import Stubber\n"
+        "clients = []\n"
+        "def handler(event, context):\n"
+        "    client = botocore.session.get_session().create_client('sqs', region_name='us-east-1')\n"
+        "    clients.append(client)\n"
+        "    with Stubber(client) as stub:\n"
+        "        stub.add_response('list_queues', {'QueueUrls': []})\n"
+        "        stub.add_response('list_queues', {'QueueUrls': []})\n"
+        "        client.list_queues()\n"
+        "        client.list_queues()\n"
+        "    return {'statusCode': 200}\n",
+        encoding="utf-8",
+    )
+    site = Path(botocore.__file__).resolve().parent.parent
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "PATH": "/usr/bin:/bin"}
+    result: dict[str, Any] = {}
+    first = coldstart._run_first("SweeperFunction", {}, [tmp_path, site], env, result)
+    assert first.error == ""
+    assert first.calls == 2
+    assert first.operations == (("sqs ListQueues", 2),)
+    assert 0 < first.calls_s < first.invoke_s
+    assert first.services == ("sqs",)
+
+
+def test_a_function_over_the_goal_by_its_calls_alone_is_said_to_be() -> None:
+    cold = coldstart.ColdStart(
+        "SweeperFunction",
+        230.0,
+        5,
+        1.6,
+        [],
+        [],
+        invoke_ms=170.0,
+        floor_ms=230.0,
+        clients=("dynamodb", "sqs"),
+        ratio_to_floor=1.74,
+        calls=65,
+        calls_ms=126.0,
+        operations=(("dynamodb Query", 64), ("dynamodb BatchGetItem", 1)),
+        ratio_without_calls=1.19,
+    )
+    stops = coldstart.what_stops(cold)
+    assert stops.startswith("SweeperFunction 1.74x, its first invocation's 65 AWS calls, 126 ms of CPU")
+    assert "(dynamodb Query 64, dynamodb BatchGetItem 1:" in stops
+    assert stops.endswith("without them 1.19x")
+    (note,) = coldstart.notes(coldstart.ColdStarts(boto3_ms=110.0, runs=5, functions=[cold]))
+    assert "1 of 1 functions over it). What stops each: SweeperFunction 1.74x, its first" in note
+    row = "| SweeperFunction | 230 ms | 170 ms | 65 (126 ms): dynamodb Query 64, dynamodb BatchGetItem 1 |"
+    assert row in coldstart.section(coldstart.ColdStarts(boto3_ms=110.0, runs=5, functions=[cold]))
+
+
+def test_calls_are_ranked_by_count_and_the_median_runs_are_kept() -> None:
+    assert coldstart.by_count({"sqs SendMessage": 1, "dynamodb Query": 4, "dynamodb GetItem": 1}) == (
+        ("dynamodb Query", 4),
+        ("dynamodb GetItem", 1),
+        ("sqs SendMessage", 1),
+    )
+    runs = [(("a", 9),), (("b", 5),), (("c", 1),)]
+    assert coldstart._median_run([9, 5, 1], runs) == (("b", 5),)
+    assert coldstart._median_run([], []) == ()
