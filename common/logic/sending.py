@@ -76,7 +76,7 @@ from common.adapters.aws import SES_CONNECT_TIMEOUT_SECONDS, SES_READ_TIMEOUT_SE
 from common.adapters.bodies import BodyCache, BodyStore, CachedBodies
 from common.adapters.bulks import Bulks
 from common.adapters.job_claims import Claim, ClaimOutcome, JobClaims
-from common.adapters.mailer import Mailer
+from common.adapters.mailer import Mailer, account_send_rate
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import DeadLetters, Visibility
 from common.adapters.secrets import read_secret
@@ -457,6 +457,8 @@ class Worker:
         try:
             message_id = self._send(job, message, bodies)
         except BackPressure as exc:
+            if exc.rate_limited:
+                self._pacer.throttled()  # over the account's rate: this environment's share halves
             return self._wait(job, message, token, delivery, exc, waiting_since_ms=claim.waiting_since_ms)
         except AmbiguousSendError as exc:
             if job.type not in policy.retry_when_ambiguous:
@@ -747,6 +749,16 @@ def process_batch(
 
 
 # ---------------------------------------------------------------- wiring
+def pacer_from_settings(settings: WorkerSettings, sesv2: SESV2Client) -> Pacer:
+    """An execution environment's pacer: the account's rate read from SES
+    (``GetAccount``), shared by up to the queues' maximum concurrency."""
+    return Pacer(
+        None,
+        workers=settings.priority_maximum_concurrency + settings.bulk_maximum_concurrency,
+        read_rate=lambda: account_send_rate(sesv2),
+    )
+
+
 def worker_from_settings(
     settings: WorkerSettings,
     *,
