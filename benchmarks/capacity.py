@@ -55,7 +55,7 @@ TABLE_QUOTA_WRU = 40_000.0
 DYNAMODB_QUOTAS = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html"
 # SES: a sending rate per account and Region. A sandboxed account has 1 email a second; out of
 # the sandbox SES sets it by use case (its quotas page publishes no fixed figure): 14 a second is
-# the rate the template assumes by default (MaxSendRate) and a common starting rate.
+# a common starting rate. The workers read the account's own with GetAccount and pace to it.
 SES_DEFAULT_RATE = 14.0
 SES_SANDBOX_RATE = 1.0
 SES_QUOTAS = "https://docs.aws.amazon.com/ses/latest/dg/quotas.html"
@@ -248,11 +248,11 @@ class CapacityModel:
             Ceiling(
                 "SES's sending rate",
                 self.ses_rate,
-                f"{self.ses_rate:g} emails a second: the template's `MaxSendRate` default, a common starting rate"
+                f"{self.ses_rate:g} emails a second, a common starting rate"
                 f" out of the sandbox ({SES_SANDBOX_RATE:g} a second in it; SES sets it per account by use case,"
                 f" {SES_QUOTAS})",
                 "ask SES for a higher sending quota (the SES console's account dashboard, or Service Quotas);"
-                " the workers read the new rate from SES",
+                " the workers read the new rate with `GetAccount` within 10 minutes, nothing to redeploy",
             )
         ]
         if self.objects:

@@ -4,10 +4,8 @@ Each part runs on a local stack of its own, in a process of its own
 (``python -m benchmarks.drain``; the rest of ``make bench`` runs on a stack
 without an SES rate): the embedded SES's sending rate is set explicitly
 (``EMAILOPS_SES_MAX_SEND_RATE``'s setting, contract section 6) and read back
-with SES v2 ``GetAccount``, and the template's ``MaxSendRate`` is set to the
-same rate, as an operator sets it to the account's. Where the local stack has
-no SES rate, a stub of the benchmarks' own throttles the embedded SES the same
-way, and the page says so.
+with SES v2 ``GetAccount``, which the workers read too: they pace to it
+(``common/logic/pacing.py``), as they pace to the account's rate in AWS.
 
 - **The drain**: one bulk send of 1,000 from its ``POST`` to the last
   ``sent_at``, against the ideal at SES's rate (1,000 ÷ rate seconds); the
@@ -40,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import BenchError, BenchStack, prepare_recording, template_has_parameter
+from benchmarks.harness import BenchError, BenchStack, prepare_recording
 from benchmarks.page import SummaryRow, table
 from benchmarks.workload import addresses, bulk_request
 
@@ -51,7 +49,7 @@ SLACK = 1.2  # the contract: N emails in at most 1.2 x N ÷ rate seconds + 60 s
 GRACE_SECONDS = 60.0
 # What the backlog part reproduces: a drain of 10,000 at the template's defaults.
 AWS_BACKLOG = 10_000
-AWS_RATE = 14.0  # MaxSendRate's default
+AWS_RATE = 14.0  # a common production rate: the one the backlog of issue #28 was measured at
 AWS_GRACE = 900.0  # SweepGraceSeconds' default
 AWS_SWEEP = 300.0  # SweepSchedule's default, rate(5 minutes)
 SCALED_GRACE = 60  # SweepGraceSeconds' minimum
@@ -65,7 +63,6 @@ class Drain:
     emails: int
     rate: float  # the rate set
     reported_rate: float | None  # what GetAccount answered
-    stub: bool  # the benchmarks' own rate: the local stack had none
     seconds: float  # POST to the last sent_at
     worker_invocations: int
     worker_seconds: float  # the worker's invocations over the drain, wall time summed
@@ -115,7 +112,6 @@ class Sweep:
 class Backlog:
     emails: int
     rate: float
-    stub: bool
     seconds: float  # POST of the first bulk send to the last sent_at
     drained: bool
     sent: int
@@ -153,8 +149,6 @@ def printed_line(figure: DrainFigure) -> str:
 
 # ---------------------------------------------------------------- measuring (in a process of its own)
 def _stack(workdir: Path, rate: float, *, parameters: dict[str, str], schedule_seconds: int | None) -> BenchStack:
-    if template_has_parameter("MaxSendRate"):
-        parameters = {"MaxSendRate": f"{rate:g}", **parameters}
     recording = prepare_recording(workdir)
     from local import motofix  # noqa: PLC0415 - moto only once its recorder is pointed at its file
 
@@ -171,14 +165,12 @@ def _stack(workdir: Path, rate: float, *, parameters: dict[str, str], schedule_s
     )
 
 
-def _rate(bench: BenchStack, rate: float) -> tuple[float | None, bool]:
-    """The rate GetAccount reads back (None: it did not answer it), and whether a stub of
-    the benchmarks' own stands in: only where the local stack sets no rate itself."""
+def _rate(bench: BenchStack, rate: float) -> float:
+    """The rate GetAccount reads back: the one set, or the figure would measure another."""
     reported = bench.reported_send_rate()
-    if (reported is not None and abs(reported - rate) < 1e-6) or bench.stack_has_send_rate():
-        return reported, False
-    bench.install_stub_send_rate(rate)
-    return bench.reported_send_rate(), True
+    if reported is None or abs(reported - rate) > 1e-6:
+        raise BenchError(f"the embedded SES reports a send rate of {reported}, not the {rate:g} set")
+    return reported
 
 
 def _parse(stamp: str) -> datetime:
@@ -205,7 +197,7 @@ def measure_drain(workdir: Path, *, emails: int, rate: float) -> Drain:
         stdout, sys.stdout = sys.stdout, log
         try:
             bench.start()
-            reported, stub = _rate(bench, rate)
+            reported = _rate(bench, rate)
             run_id = uuid.uuid4().hex[:6]
             bench.wait_sent(_post(bench, 2, f"drain-warm-{run_id}"), timeout=120)  # cold starts, not timed
             time.sleep(2)  # SES's bucket full again
@@ -224,7 +216,6 @@ def measure_drain(workdir: Path, *, emails: int, rate: float) -> Drain:
         emails=emails,
         rate=rate,
         reported_rate=reported,
-        stub=stub,
         seconds=last - posted,
         worker_invocations=usage.invocations.get("SendWorkerFunction", 0),
         worker_seconds=usage.seconds.get("SendWorkerFunction", 0.0),
@@ -241,7 +232,7 @@ def measure_backlog(workdir: Path, *, emails: int, rate: float) -> Backlog:
         stdout, sys.stdout = sys.stdout, log
         try:
             bench.start()
-            _, stub = _rate(bench, rate)
+            _rate(bench, rate)
             bench.before_schedule = lambda: bench.backlog("BulkQueue")
             run_id = uuid.uuid4().hex[:6]
             posted = time.time()
@@ -268,7 +259,7 @@ def measure_backlog(workdir: Path, *, emails: int, rate: float) -> Backlog:
         finally:
             bench.stop()
             sys.stdout = stdout
-    return Backlog(emails, rate, stub, last - posted, drained, len(sent), sweeps)
+    return Backlog(emails, rate, last - posted, drained, len(sent), sweeps)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,7 +328,7 @@ def summary_rows(f: DrainFigure) -> list[SummaryRow]:
     rows = [
         SummaryRow(
             "10. Drain",
-            f"bulk send of {d.emails:,} at SES's rate ({d.rate:g}/s{', stub' if d.stub else ''}), POST to all sent",
+            f"bulk send of {d.emails:,} at SES's rate ({d.rate:g}/s), POST to all sent",
             f"{d.seconds:,.1f} s",
             f"ideal {d.ideal:,.1f} s (goal ≤ {d.goal_ratio:.2f}x)",
             d.ratio,
@@ -379,12 +370,7 @@ def notes(f: DrainFigure) -> list[str]:
 def section(f: DrainFigure) -> str:
     d = f.drain
     met = d.ratio <= d.goal_ratio
-    if d.stub:
-        source = (
-            "a stub of the benchmarks' own (the local stack sets no SES rate), throttling `SendEmail` past it"
-            " as SES does"
-        )
-    elif d.reported_rate is None:
+    if d.reported_rate is None:
         source = f"the embedded SES's own, set to {d.rate:g}; `GetAccount` did not answer it"
     else:
         source = f"the embedded SES's own, set to {d.rate:g} and read back with `GetAccount` ({d.reported_rate:g})"
@@ -412,8 +398,8 @@ def section(f: DrainFigure) -> str:
         "## 10. Drain at SES's rate",
         "",
         "A bulk send of one domain alone, on a local stack of its own whose embedded SES has a sending rate, set",
-        "explicitly and read back with SES v2 `GetAccount`; the template's `MaxSendRate`, where it has one, is set",
-        "to the same rate, as an operator sets it to the account's. Timed from the `POST /jobs/bulk` to the last",
+        "explicitly and read back with SES v2 `GetAccount`, which the workers read too and pace to (no template",
+        "parameter stands in for the account's rate). Timed from the `POST /jobs/bulk` to the last",
         "`sent_at` its jobs record. The contract: N emails drain in at most 1.2 x N ÷ rate seconds plus a",
         "minute, one bulk send alone using all of the rate. Locally each queue's event source has one execution",
         "environment (in AWS up to `BulkMaximumConcurrency` run at once).",
@@ -453,8 +439,7 @@ def section(f: DrainFigure) -> str:
             "with the jobs due, not the backlog.",
             "",
             f"{b.emails:,} emails, {drained}; the sweeper queued {b.duplicates:,} jobs again:"
-            f" **{b.duplicates_per_email:.2f} duplicate messages per email**"
-            + (" (rate: a stub of the benchmarks' own)." if b.stub else "."),
+            f" **{b.duplicates_per_email:.2f} duplicate messages per email**.",
             "",
             table(
                 [

@@ -34,7 +34,7 @@ from common.adapters import aws
 from local.httpd import PortInUse
 from local.runtime import Invocation, LocalFunction
 from local.stack import LocalStack, Settings
-from local.template import Stack, load_template
+from local.template import Stack
 from local.tokens import mint
 
 # The sweeper never runs during a benchmark: its calls would mix with those measured.
@@ -123,10 +123,6 @@ class UsageMark:
     log_offset: int
 
 
-def template_has_parameter(name: str) -> bool:
-    return name in load_template().get("Parameters", {})
-
-
 class BenchStack:
     def __init__(
         self,
@@ -180,7 +176,8 @@ class BenchStack:
                 # embedded AWS's own ceiling, not a rate set below it (docs/local-stack.md).
                 ses_max_send_rate=0,
             )
-            settings = _with_send_rate(settings, self.ses_rate)
+            if self.ses_rate:
+                settings = dataclasses.replace(settings, ses_max_send_rate=self.ses_rate)
             local = LocalStack(settings)
             try:
                 local.start()
@@ -243,17 +240,6 @@ class BenchStack:
             return None
         rate = quota.get("MaxSendRate")
         return float(rate) if rate is not None else None
-
-    @staticmethod
-    def stack_has_send_rate() -> bool:
-        """Whether the local stack sets the embedded SES's send rate itself."""
-        return any(f.name == "ses_max_send_rate" for f in dataclasses.fields(Settings))
-
-    def install_stub_send_rate(self, rate: float) -> None:
-        """A send rate of the benchmarks' own on the embedded SES (for a local stack
-        that has none): ``SendEmail`` past ``rate`` a second is refused as SES refuses
-        it, ``TooManyRequestsException`` (429); ``GetAccount`` answers the rate."""
-        _StubSendRate.install(rate)
 
     # ------------------------------------------------------------ schedules
     def _note_schedule(self, poller: Any) -> None:
@@ -582,49 +568,3 @@ class BenchStack:
         what = f"{len(job_ids)} job(s) reading {status}"
         self.wait_until(all_sent, timeout=timeout, what=what, interval=interval)
         return last
-
-
-def _with_send_rate(settings: Settings, rate: float) -> Settings:
-    """``settings`` with the embedded SES's send rate set, where the local stack has one."""
-    if any(f.name == "ses_max_send_rate" for f in dataclasses.fields(settings)):
-        return dataclasses.replace(settings, ses_max_send_rate=rate)
-    return settings
-
-
-class _StubSendRate:
-    """The embedded SES's ``SendEmail`` and ``GetAccount``, with a rate of the benchmarks' own."""
-
-    rate = 0.0
-    _lock = threading.Lock()
-    _tokens = 0.0
-    _last = 0.0
-
-    @classmethod
-    def install(cls, rate: float) -> None:
-        from moto.core.exceptions import JsonRESTError  # noqa: PLC0415 - moto only once the stack runs
-        from moto.sesv2 import responses  # noqa: PLC0415
-
-        class Throttled(JsonRESTError):
-            code = 429
-
-        cls.rate, cls._tokens, cls._last = rate, max(rate, 1.0), time.monotonic()
-        handler: Any = responses.SESV2Response
-        send_email = handler.send_email
-
-        def send_within_rate(self: Any) -> Any:
-            with cls._lock:
-                now = time.monotonic()
-                cls._tokens = min(max(cls.rate, 1.0), cls._tokens + (now - cls._last) * cls.rate)
-                cls._last = now
-                if cls._tokens < 1:
-                    raise Throttled("TooManyRequestsException", "Maximum sending rate exceeded.")
-                cls._tokens -= 1
-            return send_email(self)
-
-        def get_account(self: Any) -> str:
-            quota = {"Max24HourSend": -1.0, "MaxSendRate": cls.rate, "SentLast24Hours": 0.0}
-            return json.dumps({"SendQuota": quota, "SendingEnabled": True, "ProductionAccessEnabled": True})
-
-        handler.send_email = send_within_rate
-        if not hasattr(handler, "get_account"):
-            handler.get_account = get_account

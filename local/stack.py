@@ -50,11 +50,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("local.stack")
 
 PARAM_PREFIX = "EMAILOPS_PARAM_"
-# Where the local stack differs from the template's defaults, and why. Pacing
-# the workers to a real account's 14 emails/s would only make the local stack
-# slow; the embedded SES throttles at its own rate (EMAILOPS_SES_MAX_SEND_RATE),
-# and what it throttles the workers wait out as they do SES's throttling.
-LOCAL_PARAMETER_DEFAULTS: Mapping[str, str] = {"MaxSendRate": "1000"}
+# Where the local stack differs from the template's defaults, and why: nowhere
+# now. The workers pace to the embedded SES's own rate (EMAILOPS_SES_MAX_SEND_RATE),
+# read with GetAccount as in AWS.
+LOCAL_PARAMETER_DEFAULTS: Mapping[str, str] = {}
 DEFAULT_SCHEDULE_SECONDS = 30
 
 

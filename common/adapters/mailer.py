@@ -187,7 +187,7 @@ def send_error(exc: ClientError) -> TransientSendError | PermanentSendError:
         "http_status": exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
     }
     if known.kind is Kind.THROTTLED:
-        return BackPressure(text, wait_seconds=THROTTLED_WAIT_SECONDS, detail=detail)
+        return BackPressure(text, wait_seconds=THROTTLED_WAIT_SECONDS, detail=detail, rate_limited=True)
     if known.kind is Kind.PAUSED:
         return BackPressure(text, wait_seconds=PAUSED_WAIT_SECONDS, detail=detail)
     if known.kind is Kind.TRANSIENT:
@@ -306,3 +306,19 @@ class Mailer:
         except BotoCoreError as exc:
             raise network_error(exc) from exc
         return str(response["MessageId"])
+
+
+def account_send_rate(client: SESV2Client) -> float:
+    """The account's maximum send rate, emails a second (SES v2 ``GetAccount``,
+    ``SendQuota.MaxSendRate``). Raises ``TransientSendError`` when SES does not
+    answer it."""
+    try:
+        quota = client.get_account().get("SendQuota") or {}
+    except ClientError as exc:
+        raise TransientSendError(f"GetAccount: {describe(exc)}") from exc
+    except BotoCoreError as exc:
+        raise TransientSendError(f"GetAccount: {type(exc).__name__}") from exc
+    rate = quota.get("MaxSendRate")
+    if rate is None or float(rate) <= 0:
+        raise TransientSendError("GetAccount answered no positive MaxSendRate")
+    return float(rate)

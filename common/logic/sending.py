@@ -2,8 +2,9 @@
 
 Per record, the worker spends exactly one claim (a conditional ``UpdateItem``
 that also returns the job), one SES ``SendEmail`` and one final write (the
-attempt's outcome, conditional on still holding the lease); a bulk send's
-job also one read of its bulk's cancel mark. Nothing else:
+attempt's outcome, conditional on still holding the lease); per batch, one
+read of its recipients' suppression entries and its bulk sends' cancel marks.
+Nothing else:
 
 - a repeated delivery, a concurrent worker, or a job already ``sent`` or
   ``failed`` loses the claim and sends nothing;
@@ -40,15 +41,21 @@ job also one read of its bulk's cancel mark. Nothing else:
   way still count, so a job cannot be retried forever;
 - a record that can never be processed (not a job message, or no such job)
   is parked in its queue's dead-letter queue, and the rest of its batch goes on;
-- a job of a bulk send that was canceled (the bulk's cancel mark,
-  ``Bulks.mark_bulk_canceled``) is made ``canceled`` right after its
-  claim and not sent: one strongly consistent read of the bulk's item per
-  bulk job claimed (``common.logic.actions``);
 - a job whose recipient joined its domain's suppression list after it was
   queued is not claimed nor sent: one read per batch finds those recipients
-  (``check_suppressions``) and one conditional update makes the job
+  (``check_batch``) and one conditional update makes the job
   ``suppressed`` (docs/adr/0024-worker-checks-suppressions.md); when that
   read fails, the batch waits (above);
+- a job of a bulk send that was canceled (the bulk's cancel mark,
+  ``Bulks.mark_bulk_canceled``) is made ``canceled`` right after its claim
+  and not sent. The same read per batch reads the cancel marks of the bulk
+  sends the batch's messages name (a bulk job's message names its bulk's
+  body, whose id is the bulk's), strongly consistent: a mark written before
+  the batch's read is always seen. A job whose bulk that read did not cover
+  (a message queued without a body id) has its mark read after its claim
+  (one ``GetItem``). A mark written after the batch's read is seen by the
+  next batch: the jobs of a batch a worker already holds may be sent
+  (docs/adr/0075-cancel-mark-read-per-batch.md);
 - a ``manual`` email carries the one-click unsubscribe headers (RFC 8058),
   its link signed with the unsubscribe key (``common.logic.suppression_links``).
 
@@ -76,7 +83,7 @@ from common.adapters.aws import SES_CONNECT_TIMEOUT_SECONDS, SES_READ_TIMEOUT_SE
 from common.adapters.bodies import BodyCache, BodyStore, CachedBodies
 from common.adapters.bulks import Bulks
 from common.adapters.job_claims import Claim, ClaimOutcome, JobClaims
-from common.adapters.mailer import Mailer
+from common.adapters.mailer import Mailer, account_send_rate
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import DeadLetters, Visibility
 from common.adapters.secrets import read_secret
@@ -288,33 +295,49 @@ class Records:
 
 class BatchSuppressions:
     """A batch's recipients checked against their domains' suppression lists,
-    before any claim: one eventually consistent BatchGetItem per batch
-    (docs/adr/0024-worker-checks-suppressions.md)."""
+    and its bulk sends' cancel marks read, before any claim: one BatchGetItem
+    per batch (docs/adr/0024-worker-checks-suppressions.md,
+    docs/adr/0075-cancel-mark-read-per-batch.md)."""
 
-    def __init__(self, suppressions: Suppressions | None) -> None:
+    def __init__(self, suppressions: Suppressions | None, bulks: Bulks | None = None) -> None:
+        """``bulks``: reads a mark the batch's read did not cover (``None``: none is read then)."""
         self._suppressions = suppressions
+        self._bulks = bulks
         # The batch's suppressed (domain, address lower-case) pairs, and what suppressed them.
         self._suppressed: dict[tuple[str, str], str] = {}
+        # The bulk sends whose marks the batch's read covered, and those canceled.
+        self._bulks_read: frozenset[str] = frozenset()
+        self._canceled: frozenset[str] = frozenset()
         # The batch's entries could not be read: its records wait.
         self.unread = False
 
-    def check(self, recipients: list[tuple[str, str]]) -> None:
-        """Which of a batch's ``(domain, recipient)`` pairs are suppressed now
-        (0.5 RRU per address). When the read fails, ``unread``: the batch's
-        records that name a recipient are not sent (``Worker.process``)."""
+    def check(self, recipients: list[tuple[str, str]], bulk_ids: list[str] | None = None) -> None:
+        """Which of a batch's ``(domain, recipient)`` pairs are suppressed now,
+        and which of ``bulk_ids`` are canceled: 0.5 RRU per address, or 1 with
+        a mark to read (strongly consistent). When the read fails, ``unread``:
+        the batch's records that name a recipient are not sent (``Worker.process``)."""
         self._suppressed = {}
+        self._bulks_read = self._canceled = frozenset()
         self.unread = False
-        if self._suppressions is None or not recipients:
+        if self._suppressions is None or not (recipients or bulk_ids):
             return
         try:
-            found = self._suppressions.find(recipients)
+            found = self._suppressions.find_with_bulk_marks(recipients, bulk_ids or [])
         except StorageError as exc:
             logger.warning(
                 "reading the batch's suppressions failed; its records wait, unsent", extra={"reason": str(exc)}
             )
             self.unread = True
             return
-        self._suppressed = {pair: suppressed_error(entry) for pair, entry in found.items()}
+        self._suppressed = {pair: suppressed_error(entry) for pair, entry in found.suppressed.items()}
+        self._bulks_read, self._canceled = found.bulks_read, found.canceled_bulks
+
+    def bulk_canceled(self, bulk_id: str) -> bool:
+        """Whether the bulk send is canceled: from the batch's read, or (its mark
+        not covered by it) one strongly consistent GetItem."""
+        if bulk_id in self._bulks_read:
+            return bulk_id in self._canceled
+        return self._bulks is not None and self._bulks.bulk_canceled(bulk_id)
 
     def error_for(self, message: QueueMessage) -> str | None:
         """Why the message's recipient is suppressed, or None."""
@@ -342,14 +365,14 @@ class Worker:
         bulks: Bulks | None = None,
     ) -> None:
         """``jobs``: the claims and outcomes of the jobs; ``bulks``: the bulk
-        sends' cancel marks, read after each claim of a bulk's job (``None``: no
-        mark is read); ``suppressions``: the recipients checked before each
-        batch (``None``: none is)."""
+        sends' cancel marks, read after a claim of a bulk's job whose mark the
+        batch's read did not cover (``None``: no mark is read then);
+        ``suppressions``: the recipients checked, and the bulk sends' marks
+        read, before each batch (``None``: none is)."""
         self._jobs = jobs
-        self._bulks = bulks
         self._bodies = bodies
         self._links = links
-        self._suppressions = BatchSuppressions(suppressions)
+        self._suppressions = BatchSuppressions(suppressions, bulks)
         self._pacer = pacer or Pacer.unlimited()
         self._mailer = mailer
         self._records = Records(dead_letters, visibility, policy)
@@ -376,9 +399,9 @@ class Worker:
                 "reading the batch's bodies failed; each is read with its record", extra={"reason": str(exc)}
             )
 
-    def check_suppressions(self, recipients: list[tuple[str, str]]) -> None:
-        """Read which of the batch's recipients are suppressed (``BatchSuppressions``)."""
-        self._suppressions.check(recipients)
+    def check_batch(self, recipients: list[tuple[str, str]], bulk_ids: list[str] | None = None) -> None:
+        """Read the batch's suppressed recipients and canceled bulk sends (``BatchSuppressions``)."""
+        self._suppressions.check(recipients, bulk_ids)
 
     def _suppressed_now(self, message: QueueMessage) -> Result | None:
         """A job whose recipient was suppressed after it was queued becomes
@@ -432,7 +455,7 @@ class Worker:
         job = claim.job
         if claim.outcome is not ClaimOutcome.CLAIMED:
             return Result(Outcome.DUPLICATE, message, job.attempts)
-        if job.bulk_id is not None and self._bulks is not None and self._bulks.bulk_canceled(job.bulk_id):
+        if job.bulk_id is not None and self._suppressions.bulk_canceled(job.bulk_id):
             return self._canceled(job, message, token)
         return self._attempt(claim, job, message, token, delivery)
 
@@ -457,6 +480,8 @@ class Worker:
         try:
             message_id = self._send(job, message, bodies)
         except BackPressure as exc:
+            if exc.rate_limited:
+                self._pacer.throttled()  # over the account's rate: this environment's share halves
             return self._wait(job, message, token, delivery, exc, waiting_since_ms=claim.waiting_since_ms)
         except AmbiguousSendError as exc:
             if job.type not in policy.retry_when_ambiguous:
@@ -675,9 +700,13 @@ def _body_ids(event: dict[str, Any]) -> list[str]:
     return ids
 
 
-def _recipients(event: dict[str, Any]) -> list[tuple[str, str]]:
-    """The ``(domain, recipient)`` pairs the batch's messages name."""
+def _to_check(event: dict[str, Any]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The ``(domain, recipient)`` pairs the batch's messages name, and the
+    bulk sends whose marks to read: a ``manual`` message's body id, which for
+    a bulk send's job is its bulk's id (any other's names no bulk: nothing
+    is found under it)."""
     pairs: list[tuple[str, str]] = []
+    bulks: list[str] = []
     for record in event.get("Records") or []:
         try:
             message = QueueMessage.model_validate_json(record.get("body") or "")
@@ -685,7 +714,9 @@ def _recipients(event: dict[str, Any]) -> list[tuple[str, str]]:
             continue
         if message.recipient is not None:
             pairs.append((message.domain, message.recipient))
-    return pairs
+        if message.type is JobType.MANUAL and message.body is not None:
+            bulks.append(message.body)
+    return pairs, list(dict.fromkeys(bulks))
 
 
 def process_batch(
@@ -694,7 +725,7 @@ def process_batch(
     """Every record of an SQS batch; returns only the failed ones (partial batch response)."""
     # An all-failed batch is reported record by record too, rather than raised.
     worker.prefetch(_body_ids(event))
-    worker.check_suppressions(_recipients(event))
+    worker.check_batch(*_to_check(event))
 
     def handle(record: SqsRecord) -> str:
         delivery = Delivery(
@@ -747,6 +778,16 @@ def process_batch(
 
 
 # ---------------------------------------------------------------- wiring
+def pacer_from_settings(settings: WorkerSettings, sesv2: SESV2Client) -> Pacer:
+    """An execution environment's pacer: the account's rate read from SES
+    (``GetAccount``), shared by up to the queues' maximum concurrency."""
+    return Pacer(
+        None,
+        workers=settings.priority_maximum_concurrency + settings.bulk_maximum_concurrency,
+        read_rate=lambda: account_send_rate(sesv2),
+    )
+
+
 def worker_from_settings(
     settings: WorkerSettings,
     *,

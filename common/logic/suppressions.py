@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from common.adapters.suppressions import SuppressionStore
+from common.adapters.suppressions import BatchReading, SuppressionStore
 from common.models.clock import utc_now
 from common.models.job import Domain, normalize_address
 from common.models.suppression import (
@@ -81,6 +81,10 @@ class Suppressions:
         """The entries of those ``(domain, address)`` pairs that are suppressed,
         keyed by ``(domain, address lower-case)``."""
         return self._store.get_many(addresses)
+
+    def find_with_bulk_marks(self, addresses: Iterable[tuple[str, str]], bulk_ids: Iterable[str]) -> BatchReading:
+        """``find``, and which of ``bulk_ids`` are canceled, in one read (the worker's per batch)."""
+        return self._store.get_many_with_bulk_marks(addresses, bulk_ids)
 
 
 # ------------------------------------------------------------------ the routes

@@ -55,9 +55,19 @@ class BackPressure(TransientSendError):
 
     code = "back_pressure"
 
-    def __init__(self, message: str, *, wait_seconds: int, detail: dict[str, str | int | None] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        wait_seconds: int,
+        detail: dict[str, str | int | None] | None = None,
+        rate_limited: bool = False,
+    ) -> None:
+        """``rate_limited``: SES throttled the send for the account's rate (the
+        worker's pacer slows down), rather than a quota or a pause."""
         super().__init__(message, detail=detail)
         self.wait_seconds = wait_seconds
+        self.rate_limited = rate_limited
 
 
 class AmbiguousSendError(TransientSendError):

@@ -15,9 +15,6 @@ from common.models.settings import (
     registered,
 )
 
-# Below this, a worker's turn to send might not come within its invocation.
-MIN_SEND_RATE_PER_WORKER = 0.1
-
 
 class WorkerSettings(BodiesSettings, UnsubscribeKeySettings):
     # The HTTP API's base URL: one-click unsubscribe links point under it.
@@ -36,8 +33,8 @@ class WorkerSettings(BodiesSettings, UnsubscribeKeySettings):
     sweep_grace_seconds: PositiveSeconds = Field(alias="SWEEP_GRACE_SECONDS", default=900)
     # The queues' redrive maxReceiveCount (the worker keeps live jobs' messages below it).
     max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", default=10, ge=2)
-    # The account's SES send rate, shared by every execution environment that may send at once.
-    max_send_rate: float = Field(alias="MAX_SEND_RATE", default=14, gt=0)
+    # How many execution environments may send at once: each starts at the
+    # account's SES rate (read from SES) divided by their sum (common.logic.pacing).
     priority_maximum_concurrency: int = Field(alias="PRIORITY_MAXIMUM_CONCURRENCY", default=5, ge=1)
     bulk_maximum_concurrency: int = Field(alias="BULK_MAXIMUM_CONCURRENCY", default=2, ge=1)
     # The SesTenants option: each domain an SES tenant (common.adapters.tenants),
@@ -54,17 +51,7 @@ class WorkerSettings(BodiesSettings, UnsubscribeKeySettings):
             raise ValueError(
                 "MAX_RECEIVE_COUNT must be above MAX_ATTEMPTS, or retrying jobs reach the dead-letter queue"
             )
-        if self.send_rate_per_worker < MIN_SEND_RATE_PER_WORKER:
-            raise ValueError(
-                "MAX_SEND_RATE shared by the queues' maximum concurrency leaves a worker less than one send "
-                "in 10 s: lower PriorityMaximumConcurrency and BulkMaximumConcurrency"
-            )
         return self
-
-    @property
-    def send_rate_per_worker(self) -> float:
-        """One execution environment's share of the account's send rate."""
-        return self.max_send_rate / (self.priority_maximum_concurrency + self.bulk_maximum_concurrency)
 
 
 @registered

@@ -17,14 +17,15 @@ from common.adapters.bodies import BodyCache
 from common.adapters.observability import logger, metrics, tracer
 from common.adapters.tenants import Tenants
 from common.logic.pacing import Pacer
-from common.logic.sending import process_batch, worker_from_settings
+from common.logic.sending import pacer_from_settings, process_batch, worker_from_settings
 from common.models.worker_settings import get_worker_settings
 
 
 @cache
 def pacer() -> Pacer:
-    """This execution environment's share of the account's SES send rate, kept across invocations."""
-    return Pacer(get_worker_settings().send_rate_per_worker)
+    """This execution environment's share of the account's SES send rate (read
+    from SES, adapted to the busy workers), kept across invocations."""
+    return pacer_from_settings(get_worker_settings(), aws.sesv2())
 
 
 @cache

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from benchmarks import drain
+from benchmarks.harness import BenchError
 from tests.bench import fake_run
 
 
@@ -33,7 +34,7 @@ def test_the_backlog_keeps_10000_at_14_a_second_to_a_900_s_grace_in_proportion()
 
 def test_the_backlog_counts_every_message_the_sweeper_sent_as_a_duplicate() -> None:
     sweeps = [drain.Sweep(900, 0, 0, 70, 900), drain.Sweep(800, 300, 250, 75, 1200), drain.Sweep(10, 5, 5, 3, 5)]
-    backlog = drain.Backlog(emails=1000, rate=20, stub=False, seconds=60, drained=True, sent=1000, sweeps=sweeps)
+    backlog = drain.Backlog(emails=1000, rate=20, seconds=60, drained=True, sent=1000, sweeps=sweeps)
 
     assert backlog.duplicates == 255
     assert backlog.duplicates_per_email == pytest.approx(0.255)
@@ -50,49 +51,35 @@ def test_a_child_s_result_reads_back_as_it_was_written() -> None:
 
 
 class _Bench:
-    def __init__(self, reported: float | None, *, has_rate: bool = False) -> None:
+    def __init__(self, reported: float | None) -> None:
         self.reported = reported
-        self.has_rate = has_rate
-        self.stub: float | None = None
-
-    def stack_has_send_rate(self) -> bool:
-        return self.has_rate
 
     def reported_send_rate(self) -> float | None:
         return self.reported
 
-    def install_stub_send_rate(self, rate: float) -> None:
-        self.stub = rate
-        self.reported = rate
+
+def test_the_rate_is_read_back_as_the_workers_read_it() -> None:
+    bench: Any = _Bench(20.0)
+
+    assert drain._rate(bench, 20.0) == 20.0
 
 
-@pytest.mark.parametrize(("reported", "stub"), [(20.0, False), (None, True), (1000.0, True)])
-def test_the_rate_is_read_back_and_a_stub_stands_in_only_where_the_stack_has_none(
-    reported: float | None, stub: bool
-) -> None:
+@pytest.mark.parametrize("reported", [None, 1000.0])
+def test_a_rate_not_read_back_as_set_stops_the_figure(reported: float | None) -> None:
     bench: Any = _Bench(reported)
 
-    found, stubbed = drain._rate(bench, 20.0)
-
-    assert (found, stubbed) == (20.0, stub)
-    assert bench.stub == (20.0 if stub else None)
+    with pytest.raises(BenchError, match="not the 20 set"):
+        drain._rate(bench, 20.0)
 
 
-def test_a_stack_that_sets_the_rate_itself_gets_no_stub_even_unread() -> None:
-    bench: Any = _Bench(None, has_rate=True)
-
-    assert drain._rate(bench, 20.0) == (None, False)
-    assert bench.stub is None
-
-
-def test_the_page_says_when_the_rate_was_a_stub_and_whether_the_goal_was_met() -> None:
+def test_the_page_says_where_the_rate_came_from_and_whether_the_goal_was_met() -> None:
     figure = fake_run.results().drain
     assert figure is not None
-    met = dataclasses.replace(figure.drain, seconds=100.0, stub=True)
+    met = dataclasses.replace(figure.drain, seconds=100.0)
 
     page = drain.section(drain.DrainFigure(met, figure.backlog))
 
-    assert "a stub of the benchmarks' own" in page
+    assert "read back with `GetAccount` (20)" in page
     assert "2.40x: **met**" in page
     assert "**0.32 duplicate messages per email**" in page
     assert "not met" in drain.section(figure)

@@ -400,29 +400,66 @@ def test_no_job_left_pending_by_a_bulk_cancel_is_sent_before_the_rest_is_finishe
     assert admin.bulk_progress(answer["bulk_id"]).body["counts"]["canceled"] == CANCEL_WAVE + 5
 
 
-def test_a_bulk_canceled_between_a_claim_and_the_send_is_not_sent(harness: Harness, admin: Actions) -> None:
-    # Given a worker that has just claimed a bulk's only job when the admin cancels the bulk
-    answer = bulk_of(admin, 1)
-    [job_id] = answer["job_ids"]
+def test_a_bulk_marked_canceled_before_the_batchs_read_is_not_sent_and_costs_no_read_per_job(
+    harness: Harness, admin: Actions
+) -> None:
+    # Given a bulk send whose mark is written but whose jobs the cancel has not reached yet
+    answer = bulk_of(admin, 3)
+    assert harness.table.mark_bulk_canceled(answer["bulk_id"], now_ms=1)
+    calls: list[tuple[str, dict[str, Any]]] = []
+    worker_dynamodb = boto3.client("dynamodb", region_name=REGION)
+    worker_dynamodb.meta.events.register(
+        "provide-client-params.dynamodb", lambda params, model, **_: calls.append((model.name, params))
+    )
+    # When the worker takes the batch
+    event = harness.deliver(BULK)
+    assert harness.process(event, harness.worker(dynamodb=worker_dynamodb)) == {"batchItemFailures": []}
+    # Then its one read per batch (suppressions and the bulk's mark, strongly consistent) saw the mark:
+    # every job is canceled, unsent, no attempt counted, and no job's claim was followed by a read
+    assert harness.sent() == []
+    for job_id in answer["job_ids"]:
+        stored = harness.job(job_id)
+        assert (stored.status, stored.attempts) == (JobStatus.CANCELED, 0)
+        assert_keys_match_status(harness, job_id)
+    assert "GetItem" not in [name for name, _ in calls]
+    marks = [
+        wanted
+        for name, params in calls
+        if name == "BatchGetItem"
+        for wanted in params["RequestItems"].values()
+        if {"pk": {"S": f"k#{answer['bulk_id']}"}} in wanted["Keys"]
+    ]
+    assert len(marks) == 1 and marks[0]["ConsistentRead"] is True
+
+
+def test_a_bulk_canceled_while_the_worker_holds_a_job_leaves_it_to_the_worker_and_stops_the_rest(
+    harness: Harness, admin: Actions
+) -> None:
+    # Given a bulk send of two, each job in a batch of its own, and the admin canceling the bulk
+    # right after the worker claimed the first job (after its batch's read of the mark)
+    answer = bulk_of(admin, 2)
+    messages = harness.receive(BULK)
+    assert len(messages) == 2
+    first, second = (harness.event([m], BULK) for m in messages)
     replies: list[Reply] = []
     worker_dynamodb = boto3.client("dynamodb", region_name=REGION)
 
-    def cancel_once(params: dict[str, Any], **_: Any) -> None:
-        if params["Key"]["pk"]["S"].startswith("k#") and not replies:
+    def cancel_once(**_: Any) -> None:
+        if not replies:
             replies.append(admin.cancel_bulk(answer["bulk_id"]))
 
-    # (the worker's read of the bulk's mark comes after its claim)
-    worker_dynamodb.meta.events.register("before-parameter-build.dynamodb.GetItem", cancel_once)
+    worker_dynamodb.meta.events.register("after-call.dynamodb.UpdateItem", cancel_once)  # the first: a claim
     worker = harness.worker(dynamodb=worker_dynamodb)
-    event = harness.deliver(BULK)
-    assert harness.process(event, worker) == {"batchItemFailures": []}
-    # Then the cancel found the job held (nothing for it to cancel)...
-    assert [(r.status, r.body) for r in replies] == [(200, {"canceled": 0})]
-    # ... and the worker, seeing the mark, canceled it instead of sending it
-    assert harness.sent() == []
-    stored = harness.job(job_id)
-    assert (stored.status, stored.attempts) == (JobStatus.CANCELED, 0)
-    assert_keys_match_status(harness, job_id)
+    # When the worker finishes the first batch, then takes the second
+    assert harness.process(first, worker) == {"batchItemFailures": []}
+    assert harness.process(second, worker) == {"batchItemFailures": []}
+    # Then the cancel found one job held by the worker and canceled the other
+    assert [(r.status, r.body) for r in replies] == [(200, {"canceled": 1})]
+    # and the worker finished the job it held (docs/adr/0075-cancel-mark-read-per-batch.md), sending nothing else:
+    # no job is both canceled and sent
+    statuses = sorted(harness.job(job_id).status.value for job_id in answer["job_ids"])
+    assert statuses == ["canceled", "sent"]
+    assert len(harness.sent()) == 1
 
 
 def test_a_bulk_not_canceled_is_sent_and_a_replayed_bulk_item_keeps_its_mark(harness: Harness, admin: Actions) -> None:

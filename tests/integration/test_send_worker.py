@@ -36,6 +36,7 @@ from common.adapters import aws
 from common.adapters.bodies import BodyStore
 from common.adapters.mailer import SES_ERRORS, Kind
 from common.adapters.queues import JobQueues
+from common.logic.pacing import Pacer
 from common.logic.sending import Outcome, Worker, process_batch, worker_from_settings
 from common.logic.sweeper import Sweeper, sweeper_from_settings
 from common.models.clock import epoch_seconds, utc_now
@@ -136,7 +137,13 @@ class Harness:
         return JobQueues(self.sqs, priority_url=self.stack.names[PRIORITY], bulk_url=self.stack.names[BULK])
 
     def worker(
-        self, *, sesv2: Any = None, dynamodb: Any = None, sqs: Any = None, settings: WorkerSettings | None = None
+        self,
+        *,
+        sesv2: Any = None,
+        dynamodb: Any = None,
+        sqs: Any = None,
+        settings: WorkerSettings | None = None,
+        pacer: Pacer | None = None,
     ) -> Worker:
         return worker_from_settings(
             settings or self.settings,
@@ -146,6 +153,7 @@ class Harness:
             s3=self.s3,
             clock=self.clock,
             jitter=lambda delay: 0,
+            pacer=pacer,
         )
 
     def sweeper(self, *, dynamodb: Any = None, sqs: Any = None) -> Sweeper:
@@ -731,10 +739,11 @@ def test_template_timings_keep_the_lease_safe() -> None:
     assert int(worker["Environment"]["Variables"]["LEASE_SECONDS"]) > timeout
     for queue in ("PriorityQueue", "BulkQueue"):
         assert int(resources[queue]["Properties"]["VisibilityTimeout"]) >= 6 * timeout
-    # A worker's share of the send rate needs the queues' concurrency and the account's rate
+    # A worker's starting share of the send rate needs the queues' concurrency; the
+    # account's rate is read from SES (GetAccount), never configured
     variables = worker["Environment"]["Variables"]
     assert variables["MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
-    assert variables["MAX_SEND_RATE"] == {"Ref": "MaxSendRate"}
+    assert "MAX_SEND_RATE" not in variables
     for source in worker["Events"].values():
         concurrency = source["Properties"]["ScalingConfig"]["MaximumConcurrency"]["Ref"]
         assert concurrency in {"PriorityMaximumConcurrency", "BulkMaximumConcurrency"}

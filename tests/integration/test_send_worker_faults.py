@@ -32,11 +32,18 @@ from botocore.exceptions import (
 from botocore.stub import Stubber
 
 from common.adapters import aws
-from common.adapters.mailer import PAUSED_WAIT_SECONDS, SES_ERRORS, THROTTLED_WAIT_SECONDS, UNKNOWN_REASON
+from common.adapters.mailer import (
+    PAUSED_WAIT_SECONDS,
+    SES_ERRORS,
+    THROTTLED_WAIT_SECONDS,
+    UNKNOWN_REASON,
+    account_send_rate,
+)
 from common.logic.pacing import Pacer
 from common.logic.sending import MAX_PACE_SECONDS, SendPolicy, Worker, process_batch
 from common.models.job import AttemptOutcome, JobStatus, JobType
 from common.models.worker_settings import WorkerSettings
+from local.limits import sesv2 as ses_limits
 from local.template import load_template
 from tests.helpers import load_function
 from tests.integration.test_send_worker import (
@@ -358,9 +365,6 @@ def test_worker_settings_refuse_inconsistent_limits(harness: Harness) -> None:
     values = dict(harness.settings.model_dump(by_alias=True), MAX_ATTEMPTS=10, MAX_RECEIVE_COUNT=10)
     with pytest.raises(ValueError, match="MAX_RECEIVE_COUNT"):
         WorkerSettings.model_validate(values)
-    values = dict(harness.settings.model_dump(by_alias=True), MAX_SEND_RATE=1, BULK_MAXIMUM_CONCURRENCY=1000)
-    with pytest.raises(ValueError, match="less than one send in 10 s"):
-        WorkerSettings.model_validate(values)
 
 
 # ------------------------------------------------------------ item 7: nothing of ours reaches a tenant
@@ -509,19 +513,61 @@ def test_the_time_needed_covers_the_ses_timeouts_and_the_pacers_wait() -> None:
     assert worker.time_needed_ms() == int((budget + 1) * 1000)
 
 
-def test_the_handler_paces_to_its_share_of_the_send_rate(
+class SleepingClock:
+    """The pacer's clock: time passes only when it sleeps (the sends themselves take none)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_the_handler_paces_a_bulk_send_alone_to_the_accounts_whole_rate(
     harness: Harness, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the template's rate (14/s) shared by 5 + 2 execution environments: 2/s each
+    # Given an SES account of 14 emails a second (GetAccount answers it) and the template's
+    # 5 + 2 execution environments that may send at once
+    ses_limits.set_send_rate(ACCOUNT_ID, REGION, 14.0)
     app.pacer.cache_clear()
-    assert app.pacer().rate_per_second == pytest.approx(2.0)
     assert app.pacer() is app.pacer()  # one per execution environment
-    slept: list[float] = []
-    frozen = Pacer(app.pacer().rate_per_second, monotonic=lambda: 1000.0, sleep=slept.append)  # no time passes
-    monkeypatch.setattr(app, "pacer", lambda: frozen)
-    harness.put(*(make_job(recipient=f"p{i}@acme.com") for i in range(4)))
-    # When the handler sends four emails
-    assert app.handler(harness.deliver(), lambda_context) == {"batchItemFailures": []}
-    # Then the first two go at once (one second's worth) and each later one waits its turn
-    assert all(harness.sent_to(f"p{i}@acme.com") == 1 for i in range(4))
-    assert slept == pytest.approx([0.5, 1.0])
+    clock = SleepingClock()
+    pacer = Pacer(
+        None,
+        workers=7,
+        read_rate=lambda: account_send_rate(aws.sesv2()),
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+    )
+    monkeypatch.setattr(app, "pacer", lambda: pacer)
+    # When the handler alone sends a bulk send of 100, batch after batch
+    harness.put(*(make_job(job_type=JobType.MANUAL, recipient=f"b{i}@acme.com") for i in range(100)))
+    for _ in range(10):
+        event = harness.deliver(BULK)
+        harness.settle(event, app.handler(event, lambda_context), BULK)
+    # Then all are sent, paced to the account's rate read from SES, not to a seventh of it
+    assert all(harness.sent_to(f"b{i}@acme.com") == 1 for i in range(100))
+    assert pacer.account_rate == 14.0
+    assert pacer.rate_per_second == pytest.approx(14.0)
+    seconds = clock.now - 1000.0
+    assert seconds <= 100 / 14 + 5  # the static share (2 a second) took 50 s
+    assert seconds >= (100 - 14) / 14 - 1e-6  # and never faster than the rate
+
+
+def test_a_throttle_for_the_rate_slows_the_environments_pacer(harness: Harness) -> None:
+    # Given a pacer at the account's whole rate, and SES throttling one send for the rate
+    clock = SleepingClock()
+    pacer = Pacer(20.0, workers=1, monotonic=clock.monotonic, sleep=clock.sleep)
+    ses, stubber = ses_script(("TooManyRequestsException", 429))
+    job = harness.put(make_job())[0]
+    # When the worker meets it
+    response = harness.process(harness.deliver(), harness.worker(sesv2=ses, pacer=pacer))
+    # Then the job waits (not an attempt) and this environment's share halves
+    stubber.assert_no_pending_responses()
+    assert len(response["batchItemFailures"]) == 1
+    assert harness.job(job.job_id).status is JobStatus.RETRYING
+    assert pacer.throttles == 1
+    assert pacer.rate_per_second == pytest.approx(10.0)

@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from common.adapters import aws
+from common.adapters.bulks import BulkItem, Bulks
 from common.adapters.dynamo import BATCH_GET_LIMIT
 from common.adapters.suppressions import SuppressionStore, suppression_item
 from common.models.clock import utc_now
@@ -88,6 +89,31 @@ def test_get_many_reads_at_most_100_keys_per_call_and_1000_in_10(stack: Stack) -
     assert len(batches) == 10
     assert all(len(b["RequestItems"][get_list_jobs_settings().jobs_table]["Keys"]) <= BATCH_GET_LIMIT for b in batches)
     assert set(found) == {("acme.com", addresses[n]) for n in range(0, 1000, 97)}
+
+
+def test_the_workers_batch_read_finds_entries_and_bulk_cancel_marks_in_one_consistent_call(stack: Stack) -> None:
+    # Given a listed address, a canceled bulk send and one not canceled
+    store().add(entry("gone@example.org"))
+    bulks = Bulks(aws.dynamodb(), get_list_jobs_settings().jobs_table, retention_days=90)
+    canceled, live = "01JGQ6Z1T8W3Y5K7M9P2R4S6V8", "01JGQ6Z1T8W3Y5K7M9P2R4S6V9"
+    for bulk_id in (canceled, live):
+        bulks.put_bulk(BulkItem.of(bulk_id, "acme.com", "S"))
+    assert bulks.mark_bulk_canceled(canceled, now_ms=1)
+    calls = Calls()
+    # When the worker's read asks for both addresses and all three bulk ids (one never written)
+    pairs = [("acme.com", "GONE@example.org"), ("acme.com", "kept@example.org"), ("beta.io", "gone@example.org")]
+    found = store().get_many_with_bulk_marks(pairs, [canceled, live, "01JGQ6Z1T8W3Y5K7M9P2R4S6VA"])
+    # Then one strongly consistent BatchGetItem answers both
+    [read] = calls.of("BatchGetItem")
+    assert next(iter(read["RequestItems"].values()))["ConsistentRead"] is True
+    assert set(found.suppressed) == {("acme.com", "gone@example.org")}
+    assert found.canceled_bulks == {canceled}
+    assert found.bulks_read == {canceled, live, "01JGQ6Z1T8W3Y5K7M9P2R4S6VA"}
+    # and without a bulk to read, the read stays eventually consistent (half the read units)
+    calls = Calls()
+    assert set(store().get_many_with_bulk_marks(pairs, []).suppressed) == {("acme.com", "gone@example.org")}
+    [read] = calls.of("BatchGetItem")
+    assert next(iter(read["RequestItems"].values()))["ConsistentRead"] is False
 
 
 def test_another_domains_entries_are_not_found(stack: Stack) -> None:

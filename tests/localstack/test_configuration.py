@@ -36,11 +36,12 @@ def test_ports_secret_and_template_parameters_come_from_the_environment():
     assert settings.parameters == {"BackoffBaseSeconds": "1"}
 
 
-def test_the_local_stack_does_not_pace_to_a_real_accounts_send_rate_unless_asked():
-    template_default = load_template()["Parameters"]["MaxSendRate"]["Default"]
-    assert Settings.from_env({}).template_overrides["MaxSendRate"] != str(template_default)
-    asked = Settings.from_env({"EMAILOPS_PARAM_MaxSendRate": "3"})
-    assert asked.template_overrides["MaxSendRate"] == "3"
+def test_the_local_stack_sets_no_send_rate_of_its_own_the_workers_read_the_embedded_ses():
+    # The workers pace to SES's rate as GetAccount answers it: no template parameter stands in.
+    assert "MaxSendRate" not in load_template()["Parameters"]
+    assert Settings.from_env({}).template_overrides == {}
+    with pytest.raises(ConfigurationError, match="MaxSendRate"):
+        Settings.from_env({"EMAILOPS_PARAM_MaxSendRate": "3"})
 
 
 @pytest.mark.parametrize(
