@@ -34,7 +34,7 @@ from benchmarks.cost import table_indexes
 from benchmarks.ledger import TABLE, Ledger, index_keys
 from benchmarks.page import SummaryRow, table
 from common.adapters import index_keys as keys
-from common.models.job import JobStatus, JobType
+from common.models.job import JobStatus, JobType, queue_for
 
 WRITE_LIMIT = 1_000.0  # write units a second per partition key value
 READ_LIMIT = 3_000.0  # read units a second per partition key value
@@ -85,6 +85,8 @@ def key_shares(index: str, domain: str) -> list[tuple[str, float]]:
         return _spread(lambda s: keys.fk(keys.inflight_shard(domain, s)), keys.DOMAIN_INFLIGHT_SHARDS)
     if index == "ByBulk":
         return _spread(lambda s: keys.bk(f"{_BULK}-{domain}", s), keys.BULK_SHARDS)
+    if index == "Due":  # the platform's keys: the 32 shards of the queue, shared by every domain
+        return _spread(lambda s: keys.wk(queue_for(_TYPE), s), keys.DUE_SHARDS)
     if index == "ByDomainStatus":
         return [(keys.esk(domain, _STATUS, _TYPE), 1.0)]
     if index == "ByScopeStatus":

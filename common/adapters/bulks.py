@@ -1,10 +1,12 @@
 """Bulk sends in the jobs table: a bulk's item and its cancel mark, and a bulk
 send's record (docs/storage.md, section 3).
 
-A bulk (``pk`` = ``k#<bulk_id>``): domain, subject, created_at, written before
-its jobs; ``stored``, the number of its jobs known to be stored, written after
-them (a bulk send that fails part-way says how many it stored; a crash leaves
-it short, never over); read by ``GET /bulks/{bulk_id}``; ``canceled_at`` once
+A bulk (``pk`` = ``k#<bulk_id>``): domain, subject, created_at, and its
+``Due`` entry (``wk``, ``sweep_at``: the sweeper looks at its jobs through
+it, until none is in flight), written before its jobs; ``stored``, the
+number of its jobs known to be stored, written after them (a bulk send that
+fails part-way says how many it stored; a crash leaves it short, never
+over); read by ``GET /bulks/{bulk_id}``; ``canceled_at`` once
 it is canceled (its mark, which the worker reads after each claim of one of
 its jobs).
 
@@ -23,6 +25,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.adapters import index_keys
 from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.botocore_errors import error_code
 from common.adapters.dynamo import TableAdapter, conditionally, storage_error
@@ -83,12 +86,16 @@ def bulk_pk(bulk_id: str) -> str:
 class Bulks(TableAdapter):
     """Bulk items, their cancel marks, and bulk send records."""
 
-    def put_bulk(self, bulk: BulkItem) -> None:
+    def put_bulk(self, bulk: BulkItem, *, sweep_at: int | None = None) -> None:
         """Write a bulk's item (``k#<bulk_id>``) before its jobs: what ``GET
         /bulks/{bulk_id}`` reads. Written again by a replay of the same bulk:
         the same values. An ``UpdateItem`` that sets only these, so a replay
-        keeps the bulk's cancel mark and its ``stored`` count."""
+        keeps the bulk's cancel mark and its ``stored`` count. ``sweep_at``:
+        the item enters ``Due`` (``wk``), where the sweeper looks at its jobs
+        from then on, in place of an entry per job."""
         fields = bulk.model_dump(mode="json", exclude={"stored"}) | {"expires_at": self.expires_at(bulk.created_at)}
+        if sweep_at is not None:
+            fields |= {"wk": index_keys.bulk_wk(bulk.bulk_id), index_keys.SWEEP_AT: sweep_at}
         try:
             self._client.update_item(
                 TableName=self._table,

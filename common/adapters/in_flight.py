@@ -1,22 +1,43 @@
-"""The jobs in flight, as the sweeper reads and moves them: the ``InFlight``
-index's shards, what it needs of each job (never a body), a ``sent`` job that
-heard no event parked out of ``InFlight``, a swept job's ``due_at`` moved on
-(docs/storage.md, section 11)."""
+"""What the sweeper reads and moves (docs/storage.md, sections 5 and 10): the
+``Due`` index's entries whose time has come, a due bulk's jobs in flight
+(``ByBulk``), what it needs of each job (never a body), a ``sent`` job that
+heard no event parked out of flight, and the times it moves on.
+
+``Due`` (``wk`` = ``<queue initial>#<shard>``, sort key ``sweep_at``, keys
+only) holds a job of no bulk send while it is in flight, and a bulk send's
+item while any of its jobs may be: the sweeper Queries ``sweep_at <= now``
+per shard, so it reads what is due and nothing else.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from common.adapters import index_keys
 from common.adapters.attribute_values import deserialize, serialize
-from common.adapters.dynamo import BATCH_GET_LIMIT, TableAdapter, conditionally
+from common.adapters.dynamo import BATCH_GET_LIMIT, TableAdapter, conditionally, storage_error
 from common.adapters.job_indexes import query_partition
 from common.adapters.job_store import batch_get_jobs
 from common.adapters.status_moves import move_status
 from common.models.job import JobStatus, QueueMessage
 
 _SWEEP_PROJECTION = "pk, job_id, #domain, #type, recipient, #status, bulk_id, due_at, sent_at, esk, body"
+# Entries a Query of Due reads at most (a page; the sweeper asks for the next).
+DUE_PAGE = 1_000
+
+
+class DueEntry(NamedTuple):
+    """One entry of ``Due``: a job's (``pk`` its id) or a bulk's (``pk`` = ``k#<bulk_id>``)."""
+
+    pk: str
+    sweep_at: int
+
+    @property
+    def bulk_id(self) -> str | None:
+        return self.pk[2:] if self.pk.startswith("k#") else None
 
 
 class SweepCandidate(NamedTuple):
@@ -30,17 +51,48 @@ class SweepCandidate(NamedTuple):
 class InFlightJobs(TableAdapter):
     """The sweeper's reads and writes."""
 
-    def in_flight(self, shard: str) -> list[str]:
-        """The job ids of one ``InFlight`` shard (``fk`` value), every page read."""
+    def due(self, wk: str, *, now: int, limit: int, start: Any = None) -> tuple[list[DueEntry], Any]:
+        """One page of a ``Due`` shard's entries with ``sweep_at <= now``,
+        oldest first (eventually consistent, keys only), and where to go on
+        (``None``: nothing more is due there)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "Due",
+            "KeyConditionExpression": "wk = :wk AND sweep_at <= :now",
+            "ExpressionAttributeValues": serialize({":wk": wk, ":now": now}),
+            "Limit": limit,
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        try:
+            response = self._client.query(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error("Query (Due)", exc) from exc
+        entries = [deserialize(item) for item in response.get("Items", [])]
+        found = [DueEntry(str(e["pk"]), int(e[index_keys.SWEEP_AT])) for e in entries]
+        return found, response.get("LastEvaluatedKey") or None
+
+    def bulk_jobs_in_flight(self, bulk_id: str) -> list[str]:
+        """The ids of a bulk send's jobs whose indexed status is in flight: its
+        four ``ByBulk`` shards (keys and the projected status), every page."""
         found: list[str] = []
-        start: Any = None
-        while True:
-            entries, start = query_partition(
-                self._client, self._table, "InFlight", shard, low=None, high=None, limit=1000, start=start
-            )
-            found += [str(entry["pk"]) for entry in entries]
-            if start is None:
-                return found
+        for n in range(index_keys.BULK_SHARDS):
+            start: Any = None
+            while True:
+                entries, start = query_partition(
+                    self._client,
+                    self._table,
+                    "ByBulk",
+                    index_keys.bk(bulk_id, n),
+                    low=None,
+                    high=None,
+                    limit=1000,
+                    start=start,
+                )
+                found += [str(e["pk"]) for e in entries if JobStatus(e["status"]).in_flight]
+                if start is None:
+                    break
+        return found
 
     def _sweep_items(self, job_ids: Sequence[str]) -> list[dict[str, Any]]:
         """What the sweeper needs of those jobs (strongly consistent): their
@@ -77,22 +129,56 @@ class InFlightJobs(TableAdapter):
         return found
 
     def park(self, candidate: SweepCandidate) -> bool:
-        """Move a ``sent`` job that heard no event out of ``InFlight`` into the
-        exact status indexes under ``sent`` (``status=sent`` still lists it)."""
+        """Move a ``sent`` job that heard no event out of flight (``InFlight``
+        and ``Due``) into the exact status indexes under ``sent``
+        (``status=sent`` still lists it)."""
         if candidate.keyed is None or candidate.status is not JobStatus.SENT or candidate.keyed.parked:
             return False
         return move_status(self._client, self._table, candidate.keyed, JobStatus.SENT, parked=True)
 
-    def postpone_sweep(self, job_id: str, *, seen_due_at: int, new_due_at: int) -> bool:
-        """Move a swept job's ``due_at`` on, unless it changed since it was read."""
+    def postpone_sweep(self, job_id: str, *, seen_due_at: int, new_due_at: int, entry: bool) -> bool:
+        """A job queued again: its ``due_at`` moved on (and, ``entry``: its own
+        ``Due`` entry with it), unless it changed since it was read (a worker
+        claimed it meanwhile and set its own)."""
+        expression = "SET due_at = :new" + (f", {index_keys.SWEEP_AT} = :new" if entry else "")
         return conditionally(
             "UpdateItem (sweep)",
             lambda: self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": job_id}},
-                UpdateExpression="SET due_at = :new",
+                UpdateExpression=expression,
                 # A job past sending has no due_at; a claimed one has a new one.
                 ConditionExpression="attribute_exists(fk) AND due_at = :seen",
                 ExpressionAttributeValues=serialize({":new": new_due_at, ":seen": seen_due_at}),
+            ),
+        )
+
+    def look_again(self, pk: str, *, seen: int, at: int) -> bool:
+        """Move a ``Due`` entry (a job's or a bulk's item: ``pk``) to ``at``,
+        unless it moved or left since it was read. One conditional ``UpdateItem``."""
+        return conditionally(
+            "UpdateItem (sweep_at)",
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": pk}},
+                UpdateExpression=f"SET {index_keys.SWEEP_AT} = :at",
+                ConditionExpression=f"attribute_exists(wk) AND {index_keys.SWEEP_AT} = :seen",
+                ExpressionAttributeValues=serialize({":at": at, ":seen": seen}),
+            ),
+        )
+
+    def leave_due(self, pk: str, *, seen: int) -> bool:
+        """Take an item out of ``Due``: a bulk's item none of whose jobs is in
+        flight any more, or a settled job's entry that stayed. Conditional on
+        the time read (a replay of a bulk send that added jobs meanwhile set a
+        new one; a settled job's own write removed it)."""
+        return conditionally(
+            "UpdateItem (leave Due)",
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": pk}},
+                UpdateExpression=f"REMOVE wk, {index_keys.SWEEP_AT}",
+                ConditionExpression=f"{index_keys.SWEEP_AT} = :seen",
+                ExpressionAttributeValues=serialize({":seen": seen}),
             ),
         )

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from common.models.job import JobStatus, JobType
+from common.models.job import JobStatus, JobType, QueueName, queue_for
 
 DOMAIN_SHARDS = 4  # ByDomain, ByDomainType
 SCOPE_SHARDS = 16  # ByScope
@@ -31,6 +31,7 @@ INFLIGHT_SHARDS = 64  # InFlight, for the whole platform
 DOMAIN_INFLIGHT_SHARDS = 8  # of those, the ones one domain's jobs use
 BULK_SHARDS = 4  # ByBulk
 STATUS_SCOPE_SHARDS = 4  # ByScopeStatus
+DUE_SHARDS = 32  # Due, per queue
 
 # Index name -> (partition key attribute, sort key attribute), as template.yaml has them.
 INDEXES: dict[str, tuple[str, str]] = {
@@ -43,9 +44,13 @@ INDEXES: dict[str, tuple[str, str]] = {
     "ByBulk": ("bk", "pk"),
     "ByDomainStatus": ("esk", "pk"),
     "ByScopeStatus": ("esa", "pk"),
+    "Due": ("wk", "sweep_at"),
 }
 # The attributes that depend on the status: everything a status change may write.
-STATUS_ATTRIBUTES = ("status", "fk", "fs", "esk", "esa", "rek")
+STATUS_ATTRIBUTES = ("status", "fk", "fs", "esk", "esa", "rek", "wk")
+# The time in Due's sort key: set when a job is created (its due_at) and moved
+# by the sweeper only, never by a status change; removed with ``wk``.
+SWEEP_AT = "sweep_at"
 # Every sort key that is not the job id itself ends with it: ``<group>#<job_id>``.
 JOB_ID_CHARS = 26
 
@@ -130,6 +135,21 @@ def all_inflight_keys() -> list[str]:
     return [fk(n) for n in range(INFLIGHT_SHARDS)]
 
 
+def wk(queue: QueueName, shard_no: int) -> str:
+    """``Due``'s partition key: one of a queue's 32 shards (``p#<n>``, ``b#<n>``)."""
+    return f"{queue.value[0]}#{shard_no}"
+
+
+def due_keys(queue: QueueName) -> list[str]:
+    """Every ``wk`` value of a queue's part of ``Due``."""
+    return [wk(queue, n) for n in range(DUE_SHARDS)]
+
+
+def bulk_wk(bulk_id: str) -> str:
+    """A bulk item's ``wk`` (its jobs are the bulk queue's)."""
+    return wk(QueueName.BULK, shard(bulk_id, DUE_SHARDS))
+
+
 def bk(bulk_id: str, shard_no: int) -> str:
     return f"{bulk_id}#{shard_no}"
 
@@ -191,6 +211,12 @@ def _in_flight(job: KeyedJob) -> bool:
     return job.status.in_flight and not (job.parked and job.status is JobStatus.SENT)
 
 
+def _due_entry(job: KeyedJob) -> bool:
+    """In ``Due`` on its own: in flight and of no bulk send (a bulk's jobs are
+    looked at through their bulk's item, which is in ``Due`` instead)."""
+    return _in_flight(job) and job.bulk_id is None
+
+
 def index_attributes(job: KeyedJob) -> dict[str, str]:
     """Every index key a job in its status carries (and ``status``)."""
     r = job_random(job.job_id)
@@ -205,6 +231,8 @@ def index_attributes(job: KeyedJob) -> dict[str, str]:
     if _in_flight(job):
         values["fk"] = fk(inflight_shard(job.domain, r % DOMAIN_INFLIGHT_SHARDS))
         values["fs"] = fs(job.domain, job.job_id)
+    if _due_entry(job):
+        values["wk"] = wk(queue_for(job.type), r % DUE_SHARDS)
     if job.bulk_id is not None:
         values["bk"] = bk(job.bulk_id, r % BULK_SHARDS)
     if _in_exact_indexes(job):
@@ -237,8 +265,10 @@ def transition_from(
     after = index_attributes(job._replace(status=new_status, parked=parked))
     befores = [index_attributes(old) for old in olds]
     sets = {k: v for k, v in after.items() if any(before.get(k) != v for before in befores)}
-    removes = frozenset(k for before in befores for k in before if k not in after)
-    return Transition(sets, removes)
+    removes = {k for before in befores for k in before if k not in after}
+    if "wk" in removes:  # out of Due: its sort key goes too
+        removes.add(SWEEP_AT)
+    return Transition(sets, frozenset(removes))
 
 
 # ------------------------------------------------------------------ created range

@@ -12,8 +12,11 @@ written once with the job (``put_new``, ``IdempotencyMarkers.put_new_idempotent`
 rewrites a small item. A job also carries:
 
 - ``due_at`` while the job may be swept (queued, sending, retrying): when the
-  sweeper should consider it stuck; not indexed (the sweeper reads ``InFlight``:
-  ``common.adapters.in_flight``);
+  sweeper should consider it stuck; not indexed, so a claim or a retry that
+  moves it costs no index write;
+- ``sweep_at`` with ``wk`` (a job of no bulk send, in flight): the sort key of
+  ``Due``, when the sweeper next looks at it; set at creation, moved by the
+  sweeper only (``common.adapters.in_flight``);
 - ``lease_until`` (epoch ms) and ``lease_token`` while a worker holds it
   (``common.adapters.job_claims``);
 - ``expires_at``: DynamoDB's TTL.
@@ -49,15 +52,15 @@ if TYPE_CHECKING:
 
 def to_item(job: Job, *, due_at: int, expires_at: int) -> Item:
     """A job's item: its fields, its TTL and the index keys of its status
-    (``due_at`` while it may be swept)."""
+    (``due_at`` while it may be swept; ``sweep_at``, ``Due``'s sort key, with
+    ``wk``: when the sweeper first looks at it, its ``due_at``)."""
     values = job.model_dump(mode="json")
-    values.update(
-        pk=job.job_id,
-        expires_at=expires_at,
-        **index_keys.index_attributes(index_keys.KeyedJob.of(job)),
-    )
+    keys = index_keys.index_attributes(index_keys.KeyedJob.of(job))
+    values.update(pk=job.job_id, expires_at=expires_at, **keys)
     if job.status.sweepable:
         values.update(due_at=due_at)
+    if "wk" in keys:
+        values[index_keys.SWEEP_AT] = due_at
     return serialize(values)
 
 

@@ -69,6 +69,18 @@ class JobQueues:
                 )
         return unsent
 
+    def waiting(self, queue: QueueName) -> int:
+        """How many messages wait to be received on ``queue``: SQS's
+        ``ApproximateNumberOfMessages`` (neither held by a consumer nor
+        delayed; approximate, and a moment behind). One GetQueueAttributes."""
+        try:
+            response = self._client.get_queue_attributes(
+                QueueUrl=self._urls[queue], AttributeNames=["ApproximateNumberOfMessages"]
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise QueueError(f"GetQueueAttributes failed: {error_name(exc)}") from exc
+        return int(response.get("Attributes", {}).get("ApproximateNumberOfMessages", "0"))
+
     @staticmethod
     def _entry(entry_id: str, message: QueueMessage, *, grouped: bool) -> SendMessageBatchRequestEntryTypeDef:
         entry: SendMessageBatchRequestEntryTypeDef = {"Id": entry_id, "MessageBody": message.model_dump_json()}

@@ -272,7 +272,7 @@ class BulkSender:
         # One body for the whole bulk send, under the bulk id.
         bodies = {record.bulk_id: Bodies(text=request.body)}
         try:
-            self._bulks.put_bulk(BulkItem.of(record.bulk_id, request.domain, request.subject))
+            self._bulks.put_bulk(BulkItem.of(record.bulk_id, request.domain, request.subject), sweep_at=due_at)
         except StorageError as exc:
             raise UnfinishedBulkSend(bulk_id=record.bulk_id, queued=0, total=total, keyed=key_hash is not None) from exc
         try:

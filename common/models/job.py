@@ -70,7 +70,8 @@ class JobStatus(StrEnum):
     # The sets of docs/storage.md, section 4.
     @property
     def in_flight(self) -> bool:
-        """Held by the ``InFlight`` index: the sweeper's set, and those listings."""
+        """Held by the ``InFlight`` index (those listings) and by ``Due`` (the
+        sweeper's): not yet settled by a send's outcome or SES's first word."""
         return self in _IN_FLIGHT
 
     @property
@@ -94,7 +95,8 @@ class JobStatus(StrEnum):
         return self in _FINAL
 
 
-_IN_FLIGHT = frozenset({JobStatus.QUEUED, JobStatus.SENDING, JobStatus.RETRYING, JobStatus.SENT, JobStatus.DELAYED})
+# delayed is not: it is in the exact indexes already, and SES decides what follows.
+_IN_FLIGHT = frozenset({JobStatus.QUEUED, JobStatus.SENDING, JobStatus.RETRYING, JobStatus.SENT})
 _SWEEPABLE = frozenset({JobStatus.QUEUED, JobStatus.SENDING, JobStatus.RETRYING})
 _PAST_SENDING = frozenset(JobStatus) - _SWEEPABLE
 _EXCEPTIONAL = frozenset(

@@ -21,7 +21,8 @@ from common.models.pipeline_settings import get_sweeper_settings
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    return sweep(sweeper_from_settings(get_sweeper_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs()))
+    sweeper = sweeper_from_settings(get_sweeper_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs())
+    return sweep(sweeper, time_left_ms=context.get_remaining_time_in_millis)
 
 
 # What init made is never garbage: later collections skip it.

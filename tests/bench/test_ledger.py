@@ -74,16 +74,20 @@ def test_a_created_job_writes_its_item_its_body_and_one_entry_in_each_index_it_b
     ledger = _replay(requests)
 
     # Then the job costs one unit on the table and one on each index it is in
-    # (InFlight too: queued is in flight), none on ByBulk or the exact status indexes
+    # (InFlight and Due too: queued is in flight, and it is of no bulk send),
+    # none on ByBulk or the exact status indexes
     (job_write,) = [w for w in ledger.writes if w.item_kind == "job"]
     assert job_write.step == "create (queued)"
     assert job_write.table_units == 1
-    assert {name: n for name, n in job_write.index_units.items() if n} == dict.fromkeys([*ALWAYS, "InFlight"], 1.0)
+    assert {name: n for name, n in job_write.index_units.items() if n} == dict.fromkeys(
+        [*ALWAYS, "InFlight", "Due"], 1.0
+    )
     # and the units land on the keys common.adapters.index_keys gives the job
     expected = keys.index_attributes(keys.KeyedJob.of(job))
     landed = {k.index: k.key for k in job_write.keys}
     assert landed[TABLE] == job.job_id
     assert landed["InFlight"] == expected["fk"]
+    assert landed["Due"] == expected["wk"]
     assert landed["ByDomain"] == expected["dk"]
     # and the 2,000-character body's item is one unit, with no index entry
     (body_write,) = [w for w in ledger.writes if w.item_kind == "body"]
@@ -159,8 +163,9 @@ def test_the_bytes_a_case_leaves_are_its_items_and_their_index_entries_with_over
         stored = replayer.stored(table, ledger.items())
         items = [wire(client.get_item(TableName=table, Key={"pk": {"S": pk}})["Item"]) for pk in ledger.items()]
 
-    # Then it is both items and the job's 5 index entries (queued: the 4 always, and InFlight), 100 bytes more each
+    # Then it is both items and the job's 6 index entries (queued: the 4 always,
+    # InFlight and Due), 100 bytes more each
     table_keys, indexes = table_indexes()
     entries = [e for item in items for index in indexes if (e := index.entry(item, table_keys)) is not None]
-    assert len(items) == 2 and len(entries) == 5
+    assert len(items) == 2 and len(entries) == 6
     assert stored == sum(item_size(i) + 100 for i in items) + sum(item_size(e) + 100 for e in entries)

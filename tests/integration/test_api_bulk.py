@@ -10,8 +10,9 @@ import boto3
 import pytest
 
 from common.adapters import aws
+from common.adapters import index_keys as keys
 from common.logic.bulk import BulkSender
-from common.models.job import Bodies, Job, JobStatus, JobType, QueueMessage
+from common.models.job import Bodies, Job, JobStatus, JobType, QueueMessage, QueueName
 from local.template import Stack
 from tests.integration.api_support import (
     Admin,
@@ -91,6 +92,22 @@ def test_selected_rows_and_typed_addresses_become_queued_manual_jobs(admin: Admi
     assert sorted(m["job_id"] for m in messages) == sorted(reply.body["job_ids"])
     assert all(QueueMessage.model_validate(m).type is JobType.MANUAL for m in messages)
     assert queued_messages(stack, "PriorityQueue") == []
+
+
+def test_a_bulk_send_is_in_the_sweepers_due_index_by_its_item_not_by_each_job(admin: Admin) -> None:
+    # When an admin sends to three addresses
+    reply = admin.bulk(request(extra_recipients="ann@example.org, bob@example.org, cid@example.org"))
+    assert reply.status == 202, reply.body
+    # Then the bulk's item is in Due, on the bulk queue's shards, due when its jobs are
+    table = jobs_table()
+    due = {
+        entry.pk: entry for key in keys.due_keys(QueueName.BULK) for entry in table.due(key, now=2**40, limit=1000)[0]
+    }
+    bulk_id = reply.body["bulk_id"]
+    assert f"k#{bulk_id}" in due
+    [job] = table.in_flight_jobs(reply.body["job_ids"][:1])
+    assert due[f"k#{bulk_id}"].sweep_at == job.due_at
+    assert not set(reply.body["job_ids"]) & set(due)  # its jobs: through it, never one entry each
 
 
 def test_the_bulk_send_is_in_the_log(admin: Admin) -> None:

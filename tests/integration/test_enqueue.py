@@ -27,7 +27,7 @@ from common.adapters.bodies import BodyStore
 from common.adapters.idempotency_markers import idempotency_pk
 from common.logic.plaintext import SHORTENED_NOTE
 from common.models.clock import epoch_seconds, utc_now
-from common.models.job import JobType, new_job_id
+from common.models.job import JobType, QueueName, new_job_id
 from common.models.pipeline_settings import get_enqueue_settings
 from local.template import Stack
 from tests.helpers import load_function
@@ -225,6 +225,9 @@ def test_single_request_is_stored_queued_and_on_the_priority_queue(
     assert job["fk"] in keys.domain_inflight_keys("acme.com")
     assert job["fs"] == f"acme.com#{job_id}"
     assert epoch_seconds(before) + grace <= job["due_at"] <= epoch_seconds(after + timedelta(seconds=grace))
+    # ... and in Due, on its queue's shards, first looked at when it is due
+    assert job["wk"] in keys.due_keys(QueueName.PRIORITY)
+    assert job["sweep_at"] == job["due_at"]
     # And its message (ids and the recipient, no body; its body id is its own) is on the priority queue
     assert drain(stack, "PriorityQueue") == [
         {"job_id": job_id, "domain": "acme.com", "type": "escalation", "body": job_id, "recipient": "owner@acme.com"}

@@ -91,16 +91,19 @@ def test_a_created_job_is_in_exactly_the_designed_indexes_with_their_projections
     name = stack.names["JobsTable"]
 
     found = entries(client, name, plain)
-    assert set(found) == EVERY_JOB | {"InFlight"}
+    assert set(found) == EVERY_JOB | {"InFlight", "Due"}
     # KEYS_ONLY: the table key and the index key, nothing else
     assert set(found["ByDomain"]) == {"pk", "dk"}
     assert set(found["ByScope"]) == {"pk", "tk"}
     assert set(found["InFlight"]) == {"pk", "fk", "fs"}
+    assert set(found["Due"]) == {"pk", "wk", "sweep_at"}
+    assert found["Due"]["sweep_at"]["N"] == "0"  # its due_at: when the sweeper first looks
     assert set(found["ByRecipient"]) == {"pk", "rk", "rs"}  # bulk_id absent: not projected empty
     assert found["ByRecipient"]["rk"]["S"] == "owner@acme.com"
     # sorted by domain, type, then job id: one domain's (and type's) jobs are one range
     assert found["ByRecipient"]["rs"]["S"] == f"acme.com#escalation#{plain.job_id}"
 
+    # A bulk's job: no Due entry of its own (its bulk's item has one)
     found = entries(client, name, bulk)
     assert set(found) == EVERY_JOB | {"InFlight", "ByBulk"}
     assert set(found["ByBulk"]) == {"pk", "bk", "status", "recipient"}  # recipient: a bulk cancel's keys need it
@@ -111,7 +114,7 @@ def test_a_created_job_is_in_exactly_the_designed_indexes_with_their_projections
     ("status", "indexes"),
     [
         (JobStatus.SENT, EVERY_JOB | {"InFlight", "ByBulk"}),
-        (JobStatus.DELAYED, EVERY_JOB | {"InFlight", "ByBulk", *EXACT}),
+        (JobStatus.DELAYED, EVERY_JOB | {"ByBulk", *EXACT}),  # out of flight: SES decides what follows
         (JobStatus.DELIVERED, EVERY_JOB | {"ByBulk"}),
         (JobStatus.BOUNCED, EVERY_JOB | {"ByBulk", *EXACT}),
         (JobStatus.CANCELED, EVERY_JOB | {"ByBulk", *EXACT}),
@@ -158,15 +161,16 @@ def test_a_retrying_job_claimed_leaves_the_exact_indexes(table: JobsTable, clien
     assert claim.job is not None
     entry = AttemptLogEntry(at=utc_now(), outcome=AttemptOutcome.RETRY, error="throttled")
     assert table.record_attempt(claim.job, token="t1", entry=entry, status=JobStatus.RETRYING, due_at=5)
-    assert set(entries(client, stack.names["JobsTable"], job)) == EVERY_JOB | {"InFlight"} | EXACT
+    assert set(entries(client, stack.names["JobsTable"], job)) == EVERY_JOB | {"InFlight", "Due"} | EXACT
     again = table.claim(message, now_ms=2_000, lease_seconds=60, token="t2", due_at=0)
     assert again.outcome is ClaimOutcome.CLAIMED
-    assert set(entries(client, stack.names["JobsTable"], job)) == EVERY_JOB | {"InFlight"}
+    assert set(entries(client, stack.names["JobsTable"], job)) == EVERY_JOB | {"InFlight", "Due"}
     assert again.job is not None
     failed = AttemptLogEntry(at=utc_now(), outcome=AttemptOutcome.FAILED, error="rejected")
     assert table.record_attempt(again.job, token="t2", entry=failed, status=JobStatus.FAILED)
     item = client.get_item(TableName=stack.names["JobsTable"], Key={"pk": {"S": job.job_id}})["Item"]
     assert "due_at" not in item and "fk" not in item and item["esk"]["S"] == "acme.com#failed#manual"
+    assert "wk" not in item and "sweep_at" not in item
 
 
 def test_settle_from_a_known_status_is_one_call(table: JobsTable, client: Any) -> None:

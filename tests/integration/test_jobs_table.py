@@ -10,7 +10,16 @@ from common.adapters import index_keys as keys
 from common.adapters.job_claims import ClaimOutcome
 from common.models.clock import utc_now
 from common.models.errors import StorageError
-from common.models.job import AttemptLogEntry, AttemptOutcome, Job, JobStatus, JobType, QueueMessage, new_job_id
+from common.models.job import (
+    AttemptLogEntry,
+    AttemptOutcome,
+    Job,
+    JobStatus,
+    JobType,
+    QueueMessage,
+    QueueName,
+    new_job_id,
+)
 from local.jobs_table import JobsTable
 from local.template import Stack
 
@@ -106,19 +115,37 @@ def test_unknown_job_or_wrong_domain_is_missing(table: JobsTable) -> None:
     assert table.claim(forged, now_ms=0, lease_seconds=60, token="t", due_at=0).outcome is ClaimOutcome.MISSING
 
 
-def test_in_flight_lists_jobs_in_flight_and_postpone_moves_due_at(table: JobsTable) -> None:
-    due, done = make_job(), make_job()
+def _due(table: JobsTable, now: int) -> dict[str, int]:
+    """Every Due entry of the priority queue's shards with sweep_at <= now: pk -> sweep_at."""
+    found: dict[str, int] = {}
+    for shard in keys.due_keys(QueueName.PRIORITY):
+        entries, _ = table.due(shard, now=now, limit=1000)
+        found |= {entry.pk: entry.sweep_at for entry in entries}
+    return found
+
+
+def test_due_lists_what_is_due_and_the_sweepers_writes_move_it(table: JobsTable) -> None:
+    due, done, later = make_job(), make_job(), make_job()
     table.put_new([due, done], due_at=100)
+    table.put_new([later], due_at=5_000)
     assert table.settle(done.job_id, JobStatus.CANCELED)
-    shards = keys.domain_inflight_keys("acme.com")
-    found = {job_id for shard in shards for job_id in table.in_flight(shard)}
-    assert found == {due.job_id}
+    # Only what is due, and nothing settled
+    assert _due(table, now=1_000) == {due.job_id: 100}
+    assert _due(table, now=5_000) == {due.job_id: 100, later.job_id: 5_000}
     [candidate] = table.in_flight_jobs([due.job_id])
     assert candidate.due_at == 100 and candidate.status is JobStatus.QUEUED
-    assert table.postpone_sweep(due.job_id, seen_due_at=100, new_due_at=20_000)
-    assert not table.postpone_sweep(due.job_id, seen_due_at=100, new_due_at=30_000)
+    # Queued again: due_at and its entry move on together, once
+    assert table.postpone_sweep(due.job_id, seen_due_at=100, new_due_at=20_000, entry=True)
+    assert not table.postpone_sweep(due.job_id, seen_due_at=100, new_due_at=30_000, entry=True)
+    assert _due(table, now=19_999) == {later.job_id: 5_000}
     # A job past sending has no due time to move.
-    assert not table.postpone_sweep(done.job_id, seen_due_at=100, new_due_at=30_000)
+    assert not table.postpone_sweep(done.job_id, seen_due_at=100, new_due_at=30_000, entry=True)
+    # Looked at, an entry moves to its next time only from the time read
+    assert table.look_again(later.job_id, seen=5_000, at=9_000)
+    assert not table.look_again(later.job_id, seen=5_000, at=9_500)
+    assert _due(table, now=8_999) == {}
+    # And a settled job's entry cannot be brought back
+    assert not table.look_again(done.job_id, seen=100, at=9_000)
 
 
 class _Unreachable:
@@ -141,8 +168,8 @@ class _Unreachable:
         lambda t, job: t.record_attempt(
             job, token="t", entry=AttemptLogEntry(at=utc_now(), outcome=AttemptOutcome.SENT), status=JobStatus.SENT
         ),
-        lambda t, job: t.in_flight("f#0"),
-        lambda t, job: t.postpone_sweep(job.job_id, seen_due_at=0, new_due_at=1),
+        lambda t, job: t.due("p#0", now=0, limit=10),
+        lambda t, job: t.postpone_sweep(job.job_id, seen_due_at=0, new_due_at=1, entry=True),
         lambda t, job: t.settle(job.job_id, JobStatus.DELIVERED),
         lambda t, job: t.fetch_many([job.job_id]),
         lambda t, job: t.get_bulk(job.job_id),
@@ -153,7 +180,7 @@ class _Unreachable:
         "get",
         "claim",
         "record_attempt",
-        "in_flight",
+        "due",
         "postpone_sweep",
         "settle",
         "fetch_many",

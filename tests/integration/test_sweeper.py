@@ -6,6 +6,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from common.adapters import index_keys as keys
@@ -43,6 +44,30 @@ def failing_sqs(times: int = 1) -> Any:
         stubber.add_client_error("send_message_batch", service_error_code="ServiceUnavailable", http_status_code=503)
     stubber.activate()
     return client
+
+
+class SendsFail:
+    """The moto SQS client, but SendMessageBatch fails as botocore reports a 503 its retries did not cure."""
+
+    def __init__(self) -> None:
+        self._client = boto3.client("sqs", region_name=REGION)
+
+    def send_message_batch(self, **_: Any) -> Any:
+        error = {"Code": "ServiceUnavailable", "Message": "unavailable"}
+        raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 503}}, "SendMessageBatch")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def drain(harness: Harness, queue: str = PRIORITY) -> list[str]:
+    """Receive and delete every message of a queue, as workers do: the job ids they named."""
+    ids: list[str] = []
+    while messages := harness.receive(queue):
+        for message in messages:
+            ids.append(QueueMessage.model_validate_json(message["Body"]).job_id)
+            harness.sqs.delete_message(QueueUrl=harness.stack.names[queue], ReceiptHandle=message["ReceiptHandle"])
+    return ids
 
 
 def past_grace(harness: Harness) -> None:
@@ -150,18 +175,16 @@ def test_sweeper_queries_never_scans_and_sends_at_most_10_per_batch(harness: Har
     names = calls.names()
     assert "Scan" not in names
     assert names["Query"] >= 1
-    assert all(q["IndexName"] == "InFlight" for q in calls.params("Query"))
-    assert len(calls.params("Query")) == keys.INFLIGHT_SHARDS
+    assert all(q["IndexName"] == "Due" for q in calls.params("Query"))
+    assert len(calls.params("Query")) == 2 * keys.DUE_SHARDS  # each shard of each queue, once
     assert all(
         len(k) <= 100 for b in calls.params("BatchGetItem") for r in b["RequestItems"].values() for k in [r["Keys"]]
     )
     batches = calls.params("SendMessageBatch")
     assert all(1 <= len(b["Entries"]) <= 10 for b in batches)
     assert len(batches) == 2 + 1  # 15 priority = 10 + 5, 8 bulk = 8
-    queued_priority = {QueueMessage.model_validate_json(m["Body"]).job_id for m in _drain(harness, PRIORITY)}
-    queued_bulk = {QueueMessage.model_validate_json(m["Body"]).job_id for m in _drain(harness, BULK)}
-    assert queued_priority == {j.job_id for j in priority}
-    assert queued_bulk == {j.job_id for j in bulk}
+    assert set(drain(harness, PRIORITY)) == {j.job_id for j in priority}
+    assert set(drain(harness, BULK)) == {j.job_id for j in bulk}
     # And the next run, right after, queues nothing again
     assert harness.sweeper().run().found == 0
 
@@ -169,7 +192,7 @@ def test_sweeper_queries_never_scans_and_sends_at_most_10_per_batch(harness: Har
 def test_jobs_the_sweeper_could_not_queue_stay_due(harness: Harness) -> None:
     job = harness.put(make_job(), queue=False)[0]
     past_grace(harness)
-    report = harness.sweeper(sqs=failing_sqs()).run()
+    report = harness.sweeper(sqs=SendsFail()).run()
     assert (report.found, report.queued, report.unsent, report.postponed) == (1, 0, 1, 0)
     # The next run, with SQS back, queues it
     assert harness.sweeper().run().queued == 1
@@ -182,6 +205,9 @@ def test_sweeper_takes_at_most_its_batch_limit_per_run(harness: Harness, monkeyp
     harness.put(*(make_job(recipient=f"r{i}@acme.com") for i in range(7)), queue=False)
     past_grace(harness)
     assert harness.sweeper().run().queued == 5
+    # While those 5 messages wait in the queue, the rest waits too
+    assert harness.sweeper().run().waiting == 1
+    assert len(drain(harness)) == 5
     assert harness.sweeper().run().queued == 2
 
 
@@ -199,8 +225,9 @@ def test_a_lost_escalation_is_queued_again_in_the_first_run_despite_a_bulk_backl
     report = harness.sweeper().run()
     # Then the escalation is queued again in that run; the bulk jobs fill the rest of it
     assert report.queued == limit
-    assert [QueueMessage.model_validate_json(m["Body"]).job_id for m in harness.receive()] == [escalation.job_id]
-    # And the bulk job left over is queued by the next run
+    assert drain(harness, PRIORITY) == [escalation.job_id]
+    # And the bulk job left over is queued by a run once the bulk queue has caught up
+    assert len(drain(harness, BULK)) == limit - 1
     assert harness.sweeper().run().queued == 1
 
 
@@ -214,10 +241,10 @@ def test_a_sent_job_without_an_event_for_48_hours_is_parked_out_of_in_flight(har
     # When it runs 48 hours later
     harness.clock.advance(48 * 3600)
     report = harness.sweeper().run()
-    # Then the sent job left InFlight (once), still sent, and nothing was queued again
+    # Then the sent job left InFlight and Due (once), still sent, and nothing was queued again
     assert (report.parked, report.found) == (1, 0)
-    in_flight = {job_id for shard in keys.all_inflight_keys() for job_id in harness.table.in_flight(shard)}
-    assert parked.job_id not in in_flight
+    item = harness.dynamodb.get_item(TableName=harness.stack.names["JobsTable"], Key={"pk": {"S": parked.job_id}})
+    assert not {"fk", "fs", "wk", "sweep_at"} & set(item["Item"])
     assert harness.job(parked.job_id).status is JobStatus.SENT
     assert harness.sweeper().run().parked == 0
     # And its delivery event, late, still settles it
@@ -233,7 +260,7 @@ def test_handler_sweeps_on_schedule(harness: Harness, lambda_context: Any, capsy
     # When the scheduled handler runs (EventBridge Scheduler sends no payload it needs)
     report = sweeper_handler({}, lambda_context)
     # Then the job is queued again, and the run is counted
-    assert report == {"found": 1, "queued": 1, "unsent": 0, "postponed": 1, "parked": 0}
+    assert report == {"found": 1, "queued": 1, "unsent": 0, "postponed": 1, "parked": 0, "looked": 1, "waiting": 0}
     assert [QueueMessage.model_validate_json(m["Body"]).job_id for m in harness.receive()] == [job.job_id]
     assert '"JobsSwept"' in capsys.readouterr().out
 
@@ -244,10 +271,3 @@ def test_template_schedules_the_sweeper_and_lets_it_query_only_its_index() -> No
     actions = [a for s in sweeper["Policies"][0]["Statement"] for a in s["Action"]]
     assert "dynamodb:Scan" not in actions
     assert "dynamodb:Query" in actions
-
-
-def _drain(harness: Harness, queue: str) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    while batch := harness.receive(queue):
-        messages += batch
-    return messages

@@ -10,10 +10,10 @@ import pytest
 from ulid import ULID
 
 from common.adapters import index_keys as keys
-from common.models.job import JobStatus, JobType
+from common.models.job import JobStatus, JobType, QueueName
 
 # Section 4's table, written out here rather than taken from the models.
-IN_FLIGHT = {"queued", "sending", "retrying", "sent", "delayed"}
+IN_FLIGHT = {"queued", "sending", "retrying", "sent"}
 EXCEPTIONAL = {"retrying", "delayed", "bounced", "complained", "failed", "suppressed", "canceled"}
 PAST_SENDING = {"sent", "delayed", "delivered", "bounced", "complained", "failed", "suppressed", "canceled"}
 SWEEPABLE = {"queued", "sending", "retrying"}
@@ -34,24 +34,30 @@ def test_the_status_sets_are_those_of_the_design() -> None:
     assert {s.value for s in JobStatus if s.is_final} == FINAL
 
 
+@pytest.mark.parametrize("of_a_bulk", [True, False])
 @pytest.mark.parametrize(("old", "new"), list(itertools.product(JobStatus, JobStatus)))
-def test_transition_changes_exactly_the_attributes_of_the_status_sets(old: JobStatus, new: JobStatus) -> None:
-    change = keys.transition(job(old, bulk_id=str(ULID())), new)
+def test_transition_changes_exactly_the_attributes_of_the_status_sets(
+    old: JobStatus, new: JobStatus, of_a_bulk: bool
+) -> None:
+    bulk_id = str(ULID()) if of_a_bulk else None
+    change = keys.transition(job(old, bulk_id=bulk_id), new)
+    # Due holds a job of no bulk send while it is in flight (a bulk's jobs: its item)
+    in_flight_keys = {"fk", "fs"} if of_a_bulk else {"fk", "fs", "wk"}
     expected_set = {"status"} if old is not new else set()
     if new.value in IN_FLIGHT and old.value not in IN_FLIGHT:
-        expected_set |= {"fk", "fs"}
+        expected_set |= in_flight_keys
     if new.value in EXCEPTIONAL and old is not new:
         expected_set |= {"esk", "esa", "rek"}
     expected_remove = set()
     if old.value in IN_FLIGHT and new.value not in IN_FLIGHT:
-        expected_remove |= {"fk", "fs"}
+        expected_remove |= in_flight_keys | (set() if of_a_bulk else {"sweep_at"})
     if old.value in EXCEPTIONAL and new.value not in EXCEPTIONAL:
         expected_remove |= {"esk", "esa", "rek"}
     assert set(change.set) == expected_set
     assert change.remove == expected_remove
     # What is set is what a job created in that status carries.
-    after = keys.index_attributes(job(new, bulk_id=None))
-    assert all(after[name] == value for name, value in change.set.items() if name != "bk")
+    after = keys.index_attributes(job(new, bulk_id=bulk_id))
+    assert all(after[name] == value for name, value in change.set.items())
 
 
 def test_a_job_carries_the_keys_of_its_indexes() -> None:
@@ -74,6 +80,20 @@ def test_a_job_carries_the_keys_of_its_indexes() -> None:
     assert bounced["esa"] == f"bounced#manual#{r % 4}"
     assert bounced["rek"] == "owner@acme.com#bounced"
     assert "fk" not in bounced and "bk" not in bounced
+    # A bulk's job is looked at through its bulk's item: no Due entry of its own
+    assert "wk" not in values
+
+
+def test_a_job_of_no_bulk_send_is_in_due_on_its_queues_shards_while_in_flight() -> None:
+    r = keys.job_random(JOB_ID)
+    escalation = keys.KeyedJob(JOB_ID, "acme.com", JobType.ESCALATION, "o@acme.com", JobStatus.QUEUED)
+    assert keys.index_attributes(escalation)["wk"] == f"p#{r % 32}"
+    assert keys.index_attributes(job(JobStatus.SENDING))["wk"] == f"b#{r % 32}"  # manual: the bulk queue
+    assert keys.index_attributes(job(JobStatus.SENT))["wk"] in keys.due_keys(QueueName.BULK)
+    for status in (JobStatus.DELAYED, JobStatus.DELIVERED, JobStatus.FAILED):
+        assert "wk" not in keys.index_attributes(job(status)), status
+    assert "wk" not in keys.index_attributes(job(JobStatus.SENT, parked=True))
+    assert keys.bulk_wk(JOB_ID) == f"b#{r % 32}"
 
 
 def test_parking_moves_a_sent_job_from_in_flight_to_the_exact_indexes() -> None:
@@ -81,7 +101,7 @@ def test_parking_moves_a_sent_job_from_in_flight_to_the_exact_indexes() -> None:
     assert set(change.set) == {"esk", "esa", "rek"}
     assert change.set["esk"] == "acme.com#sent#manual"
     assert change.set["rek"] == "owner@acme.com#sent"
-    assert change.remove == {"fk", "fs"}
+    assert change.remove == {"fk", "fs", "wk", "sweep_at"}
     # ... and its delivery later leaves them
     later = keys.transition(job(JobStatus.SENT, parked=True), JobStatus.DELIVERED)
     assert set(later.set) == {"status"}
