@@ -12,7 +12,8 @@ with the service's own key functions (``common.adapters.index_keys``); a domain'
 spread evenly over its shards (the shard is the job id's random part). Worst
 cases are assumed where the key depends on more than the domain: all of a
 domain's mail of one type (``ByDomainType``, ``ByDomainStatus``), all the
-platform's mail of one type (``ByScope``, ``ByScopeStatus``), all of a
+platform's mail of one type (``ByScope``, ``ByScopeStatus``; ``ByPlatform``
+holds all of it), all of a
 domain's mail in one bulk send at a time (``ByBulk``, the bulk's item).
 
 Three kinds of key bound something other than the platform's or a domain's
@@ -81,6 +82,8 @@ def key_shares(index: str, domain: str) -> list[tuple[str, float]]:
         return _spread(lambda s: keys.dtk(domain, _TYPE, s), keys.DOMAIN_SHARDS)
     if index == "ByScope":
         return _spread(lambda s: keys.tk(_TYPE, s), keys.SCOPE_SHARDS)
+    if index == "ByPlatform":  # every domain's jobs on the same shards
+        return _spread(keys.ak, keys.PLATFORM_SHARDS)
     if index == "InFlight":
         return _spread(lambda s: keys.fk(keys.inflight_shard(domain, s)), keys.DOMAIN_INFLIGHT_SHARDS)
     if index == "ByBulk":
@@ -88,7 +91,8 @@ def key_shares(index: str, domain: str) -> list[tuple[str, float]]:
     if index == "Due":  # the platform's keys: the 32 shards of the queue, shared by every domain
         return _spread(lambda s: keys.wk(queue_for(_TYPE), s), keys.DUE_SHARDS)
     if index == "ByDomainStatus":
-        return [(keys.esk(domain, _STATUS, _TYPE), 1.0)]
+        shards = keys.domain_status_keys(domain, _STATUS, _TYPE)
+        return [(key, 1 / len(shards)) for key in shards]
     if index == "ByScopeStatus":
         return _spread(lambda s: keys.esa(_STATUS, _TYPE, s), keys.STATUS_SCOPE_SHARDS)
     if index == TABLE:  # the items a domain's emails share: its bulk send's item and body

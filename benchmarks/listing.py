@@ -408,7 +408,11 @@ def section(lists: ListCosts) -> str:
             "items they read (each Query's scanned items, each get's returned items); read units price them (a",
             "Query per started 4 KB of what it read, a fetched item per 4 KB, halved: eventually consistent).",
             "They come from the function's SDK client's responses; nothing reads the service's query plan. A",
-            "page that returns fewer rows than asked still counts: the user waited for it.",
+            "page that returns fewer rows than asked still counts: the user waited for it. The last column names",
+            "the indexes each combination's Queries read (docs/storage.md, section 8, has each plan): the exact",
+            "status indexes and `ByBulk` hold the rows themselves, the others keys, whose jobs a `BatchGetItem`",
+            "then reads; a status checked on the jobs (`queued`, `sending`, `sent`, `delivered`) reads about",
+            "1 ÷ its share among the jobs it passes.",
             (
                 "Figure 3 was measured alone (`python -m benchmarks --figure 3`), on a table of its own jobs"
                 if lists.alone

@@ -26,11 +26,16 @@ from typing import Any, NamedTuple
 from common.models.job import JobStatus, JobType, QueueName, queue_for
 
 DOMAIN_SHARDS = 4  # ByDomain, ByDomainType
-SCOPE_SHARDS = 16  # ByScope
+SCOPE_SHARDS = 12  # ByScope, per type
+PLATFORM_SHARDS = 12  # ByPlatform
 INFLIGHT_SHARDS = 64  # InFlight, for the whole platform
 DOMAIN_INFLIGHT_SHARDS = 8  # of those, the ones one domain's jobs use
 BULK_SHARDS = 4  # ByBulk
-STATUS_SCOPE_SHARDS = 4  # ByScopeStatus
+STATUS_SCOPE_SHARDS = 3  # ByScopeStatus, per status and type
+# ByDomainStatus, per domain, status and type: one partition, but three for
+# ``retrying``, which a job enters and leaves at every attempt of a retry storm
+# (2 write units an attempt: three keys take 1,500 attempts a second).
+DOMAIN_RETRY_SHARDS = 3
 DUE_SHARDS = 32  # Due, per queue
 
 # Index name -> (partition key attribute, sort key attribute), as template.yaml has them.
@@ -38,6 +43,7 @@ INDEXES: dict[str, tuple[str, str]] = {
     "ByDomain": ("dk", "pk"),
     "ByDomainType": ("dtk", "pk"),
     "ByScope": ("tk", "pk"),
+    "ByPlatform": ("ak", "pk"),
     "ByRecipient": ("rk", "rs"),
     "ByRecipientStatus": ("rek", "rs"),
     "InFlight": ("fk", "fs"),
@@ -46,6 +52,25 @@ INDEXES: dict[str, tuple[str, str]] = {
     "ByScopeStatus": ("esa", "pk"),
     "Due": ("wk", "sweep_at"),
 }
+# The indexes whose entries carry a log row's every field (``LISTED``): a page
+# reads its rows from them without fetching the jobs. Each is sparse or
+# changes with the status anyway, so projecting the row costs no extra write
+# on a happy job's path (docs/storage.md, section 5).
+PROJECTED = frozenset({"ByBulk", "ByDomainStatus", "ByScopeStatus", "ByRecipientStatus"})
+# A row of the log: what those indexes project (``common.models.api.JobSummary``).
+LISTED = (
+    "job_id",
+    "created_at",
+    "domain",
+    "type",
+    "recipient",
+    "subject",
+    "status",
+    "attempts",
+    "sent_at",
+    "error",
+    "bulk_id",
+)
 # The attributes that depend on the status: everything a status change may write.
 STATUS_ATTRIBUTES = ("status", "fk", "fs", "esk", "esa", "rek", "wk")
 # The time in Due's sort key: set when a job is created (its due_at) and moved
@@ -81,15 +106,28 @@ def domain_hash(domain: str) -> int:
 
 # ------------------------------------------------------------------ key builders
 def dk(domain: str, shard_no: int) -> str:
+    """``ByDomain``: a domain's jobs of no bulk send (a bulk send's are in
+    ``ByDomainType`` under ``<domain>#bulk#<shard>``)."""
     return f"{domain}#{shard_no}"
 
 
-def dtk(domain: str, job_type: JobType, shard_no: int) -> str:
-    return f"{domain}#{job_type.value}#{shard_no}"
+BULK_GROUP = "bulk"  # ByDomainType's group of a domain's bulk sends' jobs (never a type's name)
+
+
+def dtk(domain: str, job_type: JobType, shard_no: int, *, bulk: bool = False) -> str:
+    """``ByDomainType``: a domain's jobs of one type, those of its bulk sends
+    (all ``manual``) apart: ``<domain>#bulk#<shard>``, so that ``ByDomain``
+    and those partitions hold a domain's every job exactly once."""
+    return f"{domain}#{BULK_GROUP if bulk else job_type.value}#{shard_no}"
 
 
 def tk(job_type: JobType, shard_no: int) -> str:
     return f"{job_type.value}#{shard_no}"
+
+
+def ak(shard_no: int) -> str:
+    """``ByPlatform``: every job of the platform, in one of 12 shards."""
+    return f"all#{shard_no}"
 
 
 def rk(recipient: str) -> str:
@@ -154,8 +192,18 @@ def bk(bulk_id: str, shard_no: int) -> str:
     return f"{bulk_id}#{shard_no}"
 
 
-def esk(domain: str, status: JobStatus, job_type: JobType) -> str:
-    return f"{domain}#{status.value}#{job_type.value}"
+def esk_shards(status: JobStatus) -> int:
+    """How many ``ByDomainStatus`` partitions a domain's jobs of one status and type use."""
+    return DOMAIN_RETRY_SHARDS if status is JobStatus.RETRYING else 1
+
+
+def esk(domain: str, status: JobStatus, job_type: JobType, shard_no: int = 0) -> str:
+    return f"{domain}#{status.value}#{job_type.value}#{shard_no}"
+
+
+def domain_status_keys(domain: str, status: JobStatus, job_type: JobType) -> list[str]:
+    """The ``esk`` values of a domain's jobs of one status and type."""
+    return [esk(domain, status, job_type, n) for n in range(esk_shards(status))]
 
 
 def esa(status: JobStatus, job_type: JobType, shard_no: int) -> str:
@@ -222,12 +270,14 @@ def index_attributes(job: KeyedJob) -> dict[str, str]:
     r = job_random(job.job_id)
     values = {
         "status": job.status.value,
-        "dk": dk(job.domain, r % DOMAIN_SHARDS),
-        "dtk": dtk(job.domain, job.type, r % DOMAIN_SHARDS),
+        "dtk": dtk(job.domain, job.type, r % DOMAIN_SHARDS, bulk=job.bulk_id is not None),
         "tk": tk(job.type, r % SCOPE_SHARDS),
+        "ak": ak(r % PLATFORM_SHARDS),
         "rk": rk(job.recipient),
         "rs": rs(job.domain, job.type, job.job_id),
     }
+    if job.bulk_id is None:
+        values["dk"] = dk(job.domain, r % DOMAIN_SHARDS)
     if _in_flight(job):
         values["fk"] = fk(inflight_shard(job.domain, r % DOMAIN_INFLIGHT_SHARDS))
         values["fs"] = fs(job.domain, job.job_id)
@@ -236,7 +286,7 @@ def index_attributes(job: KeyedJob) -> dict[str, str]:
     if job.bulk_id is not None:
         values["bk"] = bk(job.bulk_id, r % BULK_SHARDS)
     if _in_exact_indexes(job):
-        values["esk"] = esk(job.domain, job.status, job.type)
+        values["esk"] = esk(job.domain, job.status, job.type, r % esk_shards(job.status))
         values["esa"] = esa(job.status, job.type, r % STATUS_SCOPE_SHARDS)
         values["rek"] = rek(job.recipient, job.status)
     return values

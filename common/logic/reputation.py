@@ -6,15 +6,15 @@ but at most its newest ``MAX_SAMPLE`` (10,000) jobs; both are read from the
 indexes that exist (docs/storage.md, sections 4-5), when a bulk send is
 posted, never kept as counters:
 
-- the domain's jobs in the window: its four ``ByDomain`` partitions, newest
-  first, back to the window's start or ``MAX_SAMPLE / 4`` entries each (the
-  shards are uniform, so each holds a quarter of the newest jobs); where a
-  shard stops short of the window, its oldest entry read is that shard's
-  start;
+- the domain's jobs in the window: its four ``ByDomain`` partitions (its jobs
+  of no bulk send) and its four ``ByDomainType`` partitions
+  ``<domain>#bulk#<shard>`` (its bulk sends' jobs), merged newest
+  first back to the window's start or to the ``MAX_SAMPLE``-th job, whichever
+  comes first: the window's first job;
 - its jobs ``bounced``, ``complained``, ``failed``, ``suppressed`` and
   ``canceled`` in the window: the ``ByDomainStatus`` partitions
-  ``<domain>#<status>#<type>`` (5 statuses x 5 types), each entry counted
-  only if it is not older than its own shard's start.
+  ``<domain>#<status>#<type>#0`` (5 statuses x 5 types), each entry counted
+  only if it is not older than the window's first job.
 
 **Sends** are the jobs in the window less those never handed to SES
 (``failed``, ``suppressed``, ``canceled``); jobs still queued count as sends
@@ -23,8 +23,9 @@ rate** = ``complained`` / sends (a job keeps its strongest status, so a
 complained job is not also counted as bounced).
 
 **Cost of one check** (eventually consistent Queries, 0.5 read units per 4 KB
-read, at least 0.5 per Query): 29 Queries; the ``ByDomain`` entries read are
-at most 10,000 of about 90 bytes (≤ 110 read units), the status entries as
+read, at least 0.5 per Query): 33 Queries; the window's entries read are
+at most 10,000 and a page of each partition, of about 90 bytes (≤ 125 read
+units), the status entries as
 many as the window holds of those statuses (few: they are what pauses a
 domain). A domain sending 1,000 emails a day costs ≈ 16 read units
 ($0.000002) per bulk send; the largest, ≈ 125 ($0.000016).
@@ -32,6 +33,7 @@ domain). A domain sending 1,000 emails a day costs ≈ 16 read units
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -44,12 +46,12 @@ from common.models.job import JobStatus, JobType
 
 WINDOW_HOURS = 24
 MAX_SAMPLE = 10_000
-_PER_SHARD = MAX_SAMPLE // index_keys.DOMAIN_SHARDS
+_PER_SHARD = MAX_SAMPLE // (2 * index_keys.DOMAIN_SHARDS)  # a window partition's first read: its share of the sample
 _PAGE = 1_000
 NEVER_SENT = (JobStatus.FAILED, JobStatus.SUPPRESSED, JobStatus.CANCELED)
 COUNTED = (JobStatus.BOUNCED, JobStatus.COMPLAINED, *NEVER_SENT)
 # Queries of one check while no partition holds more than a page of the window.
-CHECK_QUERIES = index_keys.DOMAIN_SHARDS + len(COUNTED) * len(JobType)
+CHECK_QUERIES = 2 * index_keys.DOMAIN_SHARDS + len(COUNTED) * len(JobType)
 
 
 class Thresholds(NamedTuple):
@@ -127,20 +129,12 @@ class ReputationCheck:
         start = now - timedelta(hours=WINDOW_HOURS)
         low = index_keys.ulid_bound_low(max(0, epoch_millis(start)))
         high = index_keys.ulid_bound_high(index_keys.ULID_MAX_MS)
-        # Each shard's own start: the window's, or its oldest entry read when the sample ran out first.
-        starts: list[str] = []
-        created = 0
-        for shard_no in range(index_keys.DOMAIN_SHARDS):
-            ids = self._read("ByDomain", index_keys.dk(domain, shard_no), low, high, cap=_PER_SHARD)
-            created += len(ids)
-            starts.append(ids[-1] if len(ids) >= _PER_SHARD else low)
+        created, earliest = self._window(domain, low, high)
         counts = dict.fromkeys(COUNTED, 0)
-        earliest = min(starts)
         for status in COUNTED:
             for job_type in JobType:
-                for job_id in self._read("ByDomainStatus", index_keys.esk(domain, status, job_type), earliest, high):
-                    if job_id >= starts[index_keys.shard(job_id, index_keys.DOMAIN_SHARDS)]:
-                        counts[status] += 1
+                for key in index_keys.domain_status_keys(domain, status, job_type):
+                    counts[status] += len(self._read("ByDomainStatus", key, earliest, high))
         sampled = earliest > low
         return Reputation(
             domain=domain,
@@ -153,14 +147,61 @@ class ReputationCheck:
             sampled=sampled,
         )
 
-    def _read(self, index: str, key: str, low: str, high: str, *, cap: int | None = None) -> list[str]:
-        """Job ids of one partition between ``low`` and ``high``, newest first, at most ``cap``."""
+    def _window(self, domain: str, low: str, high: str) -> tuple[int, str]:
+        """How many of the domain's jobs the window holds, and its first job id:
+        its partitions merged newest first down to ``low`` or the
+        ``MAX_SAMPLE``-th job."""
+        streams = [
+            _Ids(self._indexes, "ByDomain", index_keys.dk(domain, n), low, high)
+            for n in range(index_keys.DOMAIN_SHARDS)
+        ]
+        streams += [
+            _Ids(self._indexes, "ByDomainType", index_keys.dtk(domain, JobType.MANUAL, n, bulk=True), low, high)
+            for n in range(index_keys.DOMAIN_SHARDS)
+        ]
+        taken = 0
+        while True:
+            heads = [(head, stream) for stream in streams if (head := stream.peek()) is not None]
+            if not heads:
+                return taken, low
+            head, stream = max(heads, key=lambda pair: pair[0])
+            stream.pop()
+            taken += 1
+            if taken >= MAX_SAMPLE:
+                return taken, head
+
+    def _read(self, index: str, key: str, low: str, high: str) -> list[str]:
+        """Job ids of one partition between ``low`` and ``high``, newest first."""
         found: list[str] = []
         start: Any = None
-        while cap is None or len(found) < cap:
-            limit = _PAGE if cap is None else cap - len(found)
-            entries, start = self._indexes.query_partition(index, key, low=low, high=high, limit=limit, start=start)
+        while True:
+            entries, start = self._indexes.query_partition(index, key, low=low, high=high, limit=_PAGE, start=start)
             found += [str(entry["pk"]) for entry in entries]
             if start is None:
-                break
-        return found
+                return found
+
+
+class _Ids:
+    """One window partition's job ids, newest first, read a page at a time
+    (the first: ``_PER_SHARD``)."""
+
+    def __init__(self, indexes: JobIndexes, index: str, key: str, low: str, high: str) -> None:
+        self._indexes = indexes
+        self._where = (index, key, low, high)
+        self._ids: deque[str] = deque()
+        self._start: Any = None
+        self._read = False
+
+    def peek(self) -> str | None:
+        while not self._ids and (not self._read or self._start is not None):
+            index, key, low, high = self._where
+            limit = _PAGE if self._read else _PER_SHARD
+            entries, self._start = self._indexes.query_partition(
+                index, key, low=low, high=high, limit=limit, start=self._start
+            )
+            self._read = True
+            self._ids.extend(str(e["pk"]) for e in entries)
+        return self._ids[0] if self._ids else None
+
+    def pop(self) -> str:
+        return self._ids.popleft()

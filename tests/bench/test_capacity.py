@@ -175,3 +175,12 @@ def test_a_retry_storm_of_one_domain_is_bound_by_its_hottest_retrying_key(
     # Then each attempt writes the entry in and out: 2 units on one key, spread over the shards
     assert storm.index == "ByDomainStatus" and storm.key.startswith("acme.com#retrying#")
     assert storm.attempts_per_second == pytest.approx(attempts_per_second, rel=0.1)
+
+
+def test_the_services_own_keys_let_one_domains_retry_storm_reach_1500_attempts_a_second() -> None:
+    # With the service's keys: ByDomainStatus's retrying partitions are three per domain and
+    # type, ByScopeStatus's three per status and type; an attempt enters and leaves one of each
+    storm = retry_storm(sample=4000)
+
+    assert storm.index in {"ByDomainStatus", "ByScopeStatus"}
+    assert storm.attempts_per_second == pytest.approx(1500, rel=0.05)  # one unsharded key: 500

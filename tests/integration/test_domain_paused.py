@@ -15,7 +15,7 @@ import pytest
 from common.logic import reputation
 from common.logic.reputation import ReputationCheck, Thresholds, verdict
 from common.models.clock import utc_now
-from common.models.job import JobStatus, JobType
+from common.models.job import JobStatus, JobType, new_job_id
 from common.models.settings import reset_settings
 from local.template import Stack
 from tests.helpers import load_function
@@ -187,7 +187,7 @@ def test_the_window_is_at_most_the_newest_sample(stack: Stack, monkeypatch: pyte
     assert verdict(sampled, thresholds) is None
 
 
-def test_one_check_is_29_small_queries_of_two_indexes(stack: Stack) -> None:
+def test_one_check_is_33_small_queries_of_three_indexes(stack: Stack) -> None:
     history(sent=100, bounced=3)
     table = jobs_table()
     queries: list[dict[str, Any]] = []
@@ -197,12 +197,24 @@ def test_one_check_is_29_small_queries_of_two_indexes(stack: Stack) -> None:
 
     ReputationCheck(table, Thresholds(0.05, 0.001, 100)).measure(ACME)
 
-    assert len(queries) == 4 + 5 * 5
-    assert {q["IndexName"] for q in queries} == {"ByDomain", "ByDomainStatus"}
-    # A quarter of the 10,000-job sample per ByDomain shard; pages of 1,000 status entries
-    assert all(q["Limit"] <= 2500 for q in queries if q["IndexName"] == "ByDomain")
+    # ByDomain (jobs of no bulk send) and ByDomainType's bulk shards (a bulk send's), then the statuses
+    assert len(queries) == reputation.CHECK_QUERIES == 4 + 4 + 5 * 5
+    assert {q["IndexName"] for q in queries} == {"ByDomain", "ByDomainType", "ByDomainStatus"}
+    # An eighth of the 10,000-job sample per window partition first; pages of 1,000 status entries
+    assert all(q["Limit"] <= 1250 for q in queries if q["IndexName"] in ("ByDomain", "ByDomainType"))
     assert all(q["Limit"] <= 1000 for q in queries if q["IndexName"] == "ByDomainStatus")
     assert all(q["ExpressionAttributeValues"][":p"]["S"].startswith(f"{ACME}#") for q in queries)
+
+
+def test_a_bulk_sends_jobs_are_in_the_window(stack: Stack) -> None:
+    """A bulk send's jobs are not in ByDomain: the window reads them from
+    ByDomainType's <domain>#bulk# partitions."""
+    history(sent=100, bounced=3)
+    bulk_id = new_job_id()[0]
+    bulk = [make_job(ACME, job_type=JobType.MANUAL).model_copy(update={"bulk_id": bulk_id}) for _ in range(20)]
+    jobs_table().put_new(bulk, due_at=0)
+    measured = ReputationCheck(jobs_table(), Thresholds(0.05, 0.001, 100)).measure(ACME)
+    assert (measured.sends, measured.bounced) == (123, 3)
 
 
 def test_a_paused_refusal_does_not_use_an_idempotency_key_up(admin: Admin, monkeypatch: pytest.MonkeyPatch) -> None:

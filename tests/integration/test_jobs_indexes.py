@@ -27,7 +27,7 @@ _GSIS = [
     if gsi["IndexName"] not in SUPPRESSION_INDEXES
 ]
 ALL_INDEXES = tuple(gsi["IndexName"] for gsi in _GSIS)
-EVERY_JOB = {"ByDomain", "ByDomainType", "ByScope", "ByRecipient"}
+EVERY_JOB = {"ByDomainType", "ByScope", "ByPlatform", "ByRecipient"}  # and ByDomain, for a job of no bulk send
 EXACT = {"ByDomainStatus", "ByScopeStatus", "ByRecipientStatus"}  # the sparse indexes of the exceptional statuses
 
 
@@ -91,10 +91,12 @@ def test_a_created_job_is_in_exactly_the_designed_indexes_with_their_projections
     name = stack.names["JobsTable"]
 
     found = entries(client, name, plain)
-    assert set(found) == EVERY_JOB | {"InFlight", "Due"}
+    assert set(found) == EVERY_JOB | {"ByDomain", "InFlight", "Due"}
     # KEYS_ONLY: the table key and the index key, nothing else
     assert set(found["ByDomain"]) == {"pk", "dk"}
     assert set(found["ByScope"]) == {"pk", "tk"}
+    assert set(found["ByPlatform"]) == {"pk", "ak"}
+    assert set(found["ByDomainType"]) == {"pk", "dtk"}
     assert set(found["InFlight"]) == {"pk", "fk", "fs"}
     assert set(found["Due"]) == {"pk", "wk", "sweep_at"}
     assert found["Due"]["sweep_at"]["N"] == "0"  # its due_at: when the sweeper first looks
@@ -105,8 +107,11 @@ def test_a_created_job_is_in_exactly_the_designed_indexes_with_their_projections
 
     # A bulk's job: no Due entry of its own (its bulk's item has one)
     found = entries(client, name, bulk)
+    # a bulk send's job is not in ByDomain: its domain's log reads ByDomainType's <domain>#bulk# partitions
     assert set(found) == EVERY_JOB | {"InFlight", "ByBulk"}
-    assert set(found["ByBulk"]) == {"pk", "bk", "status", "recipient"}  # recipient: a bulk cancel's keys need it
+    assert found["ByDomainType"]["dtk"]["S"].startswith("acme.com#bulk#")
+    # ByBulk: a whole row (status for GET /bulks/{bulk_id}, recipient for a bulk cancel's keys)
+    assert set(found["ByBulk"]) == {"pk", "bk", *keys.LISTED} - {"sent_at", "error"}  # absent: not projected empty
     assert set(found["ByRecipient"]) == {"pk", "rk", "rs", "bulk_id"}
 
 
@@ -130,8 +135,11 @@ def test_settle_moves_the_sparse_indexes(
     assert set(found) == indexes
     assert found["ByBulk"]["status"]["S"] == status.value
     if "ByDomainStatus" in found:
-        assert set(found["ByDomainStatus"]) == {"pk", "esk"}
-        assert set(found["ByRecipientStatus"]) == {"pk", "rek", "rs", "bulk_id"}
+        # a whole row of the log: a page reads it without fetching the job
+        row = {"pk", *keys.LISTED} - {"sent_at", "error"}  # absent: not projected empty
+        assert set(found["ByDomainStatus"]) == {"esk", *row}
+        assert set(found["ByScopeStatus"]) == {"esa", *row}
+        assert set(found["ByRecipientStatus"]) == {"rek", "rs", *row}
         assert found["ByRecipientStatus"]["rek"]["S"] == f"owner@acme.com#{status.value}"
     stored = table.get(job.job_id)
     assert stored is not None and stored.status is status
@@ -161,15 +169,15 @@ def test_a_retrying_job_claimed_leaves_the_exact_indexes(table: JobsTable, clien
     assert claim.job is not None
     entry = AttemptLogEntry(at=utc_now(), outcome=AttemptOutcome.RETRY, error="throttled")
     assert table.record_attempt(claim.job, token="t1", entry=entry, status=JobStatus.RETRYING, due_at=5)
-    assert set(entries(client, stack.names["JobsTable"], job)) == EVERY_JOB | {"InFlight", "Due"} | EXACT
+    assert set(entries(client, stack.names["JobsTable"], job)) == EVERY_JOB | {"ByDomain", "InFlight", "Due"} | EXACT
     again = table.claim(message, now_ms=2_000, lease_seconds=60, token="t2", due_at=0)
     assert again.outcome is ClaimOutcome.CLAIMED
-    assert set(entries(client, stack.names["JobsTable"], job)) == EVERY_JOB | {"InFlight", "Due"}
+    assert set(entries(client, stack.names["JobsTable"], job)) == EVERY_JOB | {"ByDomain", "InFlight", "Due"}
     assert again.job is not None
     failed = AttemptLogEntry(at=utc_now(), outcome=AttemptOutcome.FAILED, error="rejected")
     assert table.record_attempt(again.job, token="t2", entry=failed, status=JobStatus.FAILED)
     item = client.get_item(TableName=stack.names["JobsTable"], Key={"pk": {"S": job.job_id}})["Item"]
-    assert "due_at" not in item and "fk" not in item and item["esk"]["S"] == "acme.com#failed#manual"
+    assert "due_at" not in item and "fk" not in item and item["esk"]["S"] == "acme.com#failed#manual#0"
     assert "wk" not in item and "sweep_at" not in item
 
 

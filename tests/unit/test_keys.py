@@ -66,18 +66,26 @@ def test_a_job_carries_the_keys_of_its_indexes() -> None:
     values = keys.index_attributes(job(JobStatus.QUEUED, bulk_id=bulk_id))
     assert values == {
         "status": "queued",
-        "dk": f"acme.com#{r % 4}",
-        "dtk": f"acme.com#manual#{r % 4}",
-        "tk": f"manual#{r % 16}",
+        # a bulk send's job: no ByDomain entry; ByDomainType holds it apart from other manual jobs
+        "dtk": f"acme.com#bulk#{r % 4}",
+        "tk": f"manual#{r % 12}",
+        "ak": f"all#{r % 12}",
         "rk": "owner@acme.com",
         "rs": f"acme.com#manual#{JOB_ID}",
         "fk": f"f#{(keys.domain_hash('acme.com') + r % 8) % 64}",
         "fs": f"acme.com#{JOB_ID}",
         "bk": f"{bulk_id}#{r % 4}",
     }
+    alone = keys.index_attributes(job(JobStatus.QUEUED, bulk_id=None))
+    assert (alone["dk"], alone["dtk"]) == (f"acme.com#{r % 4}", f"acme.com#manual#{r % 4}")
     bounced = keys.index_attributes(job(JobStatus.BOUNCED))
-    assert bounced["esk"] == "acme.com#bounced#manual"
-    assert bounced["esa"] == f"bounced#manual#{r % 4}"
+    assert bounced["esk"] == "acme.com#bounced#manual#0"
+    assert bounced["esa"] == f"bounced#manual#{r % 3}"
+    # retrying, the status of a retry storm: three partitions per domain and type
+    assert keys.index_attributes(job(JobStatus.RETRYING))["esk"] == f"acme.com#retrying#manual#{r % 3}"
+    assert keys.domain_status_keys("acme.com", JobStatus.RETRYING, JobType.MANUAL) == [
+        f"acme.com#retrying#manual#{n}" for n in range(3)
+    ]
     assert bounced["rek"] == "owner@acme.com#bounced"
     assert "fk" not in bounced and "bk" not in bounced
     # A bulk's job is looked at through its bulk's item: no Due entry of its own
@@ -99,7 +107,7 @@ def test_a_job_of_no_bulk_send_is_in_due_on_its_queues_shards_while_in_flight() 
 def test_parking_moves_a_sent_job_from_in_flight_to_the_exact_indexes() -> None:
     change = keys.transition(job(JobStatus.SENT), JobStatus.SENT, parked=True)
     assert set(change.set) == {"esk", "esa", "rek"}
-    assert change.set["esk"] == "acme.com#sent#manual"
+    assert change.set["esk"] == "acme.com#sent#manual#0"
     assert change.set["rek"] == "owner@acme.com#sent"
     assert change.remove == {"fk", "fs", "wk", "sweep_at"}
     # ... and its delivery later leaves them
