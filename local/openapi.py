@@ -15,6 +15,7 @@ import json
 import sys
 import tomllib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -51,9 +52,9 @@ QUERY_MODELS: dict[tuple[str, str], type[BaseModel]] = {
 }
 
 
-def load_app(name: str) -> APIGatewayHttpResolver:
-    """The resolver of ``functions/<name>/app.py`` (each module is ``app`` to Lambda,
-    so it is loaded by path under a name of its own, once)."""
+def load_module(name: str) -> ModuleType:
+    """``functions/<name>/app.py`` as a module (each module is ``app`` to Lambda,
+    so it is loaded by path under a name of its own, once; the tests reuse it)."""
     module_name = f"functions_{name}_app"
     module = sys.modules.get(module_name)
     if module is None:
@@ -63,7 +64,12 @@ def load_app(name: str) -> APIGatewayHttpResolver:
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
-    app = module.app
+    return module
+
+
+def load_app(name: str) -> APIGatewayHttpResolver:
+    """The resolver of ``functions/<name>/app.py``."""
+    app = load_module(name).app
     if not isinstance(app, APIGatewayHttpResolver):
         raise TypeError(f"functions/{name}/app.py: app is not an APIGatewayHttpResolver")
     return app

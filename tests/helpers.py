@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import importlib.util
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -17,7 +15,7 @@ from typing import Any
 from common.adapters import aws
 from common.adapters.bodies import BodyStore
 from common.models.job import Bodies, Job
-from local import iam, roles
+from local import iam, openapi, roles
 from local.jobs_table import JobsTable
 from local.template import Stack, load_template
 
@@ -132,15 +130,7 @@ def load_function(name: str) -> ModuleType:
     the API functions' routes under the same name) gets its handler wrapped
     here too: no test runs a handler unchecked, whatever ran before it.
     """
-    module_name = f"functions_{name}_app"
-    module = sys.modules.get(module_name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-        if spec is None or spec.loader is None:
-            raise ImportError(f"no handler at functions/{name}/app.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+    module = openapi.load_module(name)
     if getattr(module.handler, "runs_as", None) is None:
         module.handler = runs_as(function_of(name), module.handler)
     return module
