@@ -284,7 +284,7 @@ def _exact_partitions(domains: list[str] | None, status: JobStatus, types: list[
         return [
             Partition("ByScopeStatus", index_keys.esa(status, t, n))
             for t in types
-            for n in range(index_keys.STATUS_SCOPE_SHARDS)
+            for n in range(index_keys.esa_shards(status))
         ]
     return [
         Partition("ByDomainStatus", key)

@@ -1,10 +1,12 @@
 """Scheduled sends: a job waits ``scheduled`` until its ``send_at``, then is
 ``queued`` and sent as any queued job (docs/adr/0100-scheduled-sends-from-the-due-index.md).
 
-``SchedulerFunction`` runs once a minute. A run reads, once, the scheduled
-part of ``Due`` up to ``window`` seconds ahead (the priority queue's 32
-shards, then the bulk queue's: keys only), then waits inside the run for each
-entry's time and releases it then: a job of no bulk send, or every job of a
+``SchedulerFunction`` runs once a minute. A run reads the scheduled part of
+``Due`` up to ``window`` seconds ahead (the priority queue's 32 shards, then
+the bulk queue's: keys only), then waits inside the run for each entry's time
+and releases it then, reading again every ``REREAD_SECONDS`` while anything
+is pending (so an entry made meanwhile is seen too); it ends when a read
+finds nothing left to wait for, or its time is nearly up. It releases: a job of no bulk send, or every job of a
 due bulk send still ``scheduled`` (its ``ByBulk`` shards), made ``queued``
 with one conditional write each (a cancel that came first wins), and its
 message sent to its queue at once. So a job is released within about a second
@@ -17,10 +19,10 @@ waves of ``WAVE`` jobs between which the priority entries come due meanwhile
 go first; the two queues are apart in SQS, so 10,000 bulk jobs released at
 once never stand before an escalation.
 
-A job created less than a run's period before its ``send_at`` (after the
-run that could have seen it read ``Due``) is released by the next run: at
-most one period late. A run that cannot release everything before its time is
-up leaves the rest due: the next run releases them at once.
+A job created less than a run's period before its ``send_at``, while no run
+is waiting, is released by the next run: at most one period late. A run
+that cannot release everything before its time is up leaves the rest due:
+the next run releases them at once.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 WAVE = 500  # jobs of a bulk queue's entries released between two looks at the priority queue's
 WRITE_CONCURRENCY = 16  # conditional writes in flight at once
 STOP_MS = 10_000  # a run waits for no entry past the time it has left less this
+REREAD_SECONDS = 10  # while anything is pending, the scheduled part of Due is read again this often
 ENTRIES_PER_RUN = 200_000  # entries a run reads at most (the rest: the next run)
 
 
@@ -69,6 +72,7 @@ class ScheduleReport(NamedTuple):
 @dataclass
 class _Run:
     pending: dict[QueueName, list[DueEntry]]
+    taken: set[str] = field(default_factory=set)  # entries this run released (or found gone)
     read: int = 0
     released: int = 0
     queued: int = 0
@@ -97,21 +101,27 @@ class Scheduler:
         return self._clock().timestamp()
 
     def run(self, *, time_left_ms: Callable[[], int] | None = None) -> ScheduleReport:
-        """Read what comes due within the window, then release each entry at its time."""
-        upto = int(self._now()) + self._window
-        run = _Run(pending={queue: self._read(queue, upto) for queue in (QueueName.PRIORITY, QueueName.BULK)})
-        run.read = sum(len(entries) for entries in run.pending.values())
-        while any(run.pending.values()):
+        """Read what comes due within the window, release each entry at its
+        time, and read again every ``REREAD_SECONDS`` while anything is
+        pending (entries made meanwhile); end when a read finds nothing left."""
+        run = _Run(pending={QueueName.PRIORITY: [], QueueName.BULK: []})
+        last_read = -float(REREAD_SECONDS)
+        while True:
             now = self._now()
+            if now - last_read >= REREAD_SECONDS or not any(run.pending.values()):
+                self._read_into(run, int(now) + self._window)
+                last_read = now
+                if not any(run.pending.values()):
+                    break
             step = self._due(run, QueueName.PRIORITY, now, limit=None) or self._due(run, QueueName.BULK, now, limit=1)
             if step:
                 self._release_entries(step, run)
                 continue
             soonest = min(entry.sweep_at for entries in run.pending.values() for entry in entries)
-            wait = soonest - now
+            wait = max(0.0, min(soonest, last_read + REREAD_SECONDS) - now)
             if time_left_ms is not None and time_left_ms() - wait * 1000 < STOP_MS:
                 break  # the next run reads them again
-            self._sleep(max(wait, 0.0))
+            self._sleep(wait)
         left = sum(len(entries) for entries in run.pending.values())
         return ScheduleReport(
             read=run.read,
@@ -121,8 +131,17 @@ class Scheduler:
             left=left,
         )
 
+    def _read_into(self, run: _Run, upto: int) -> None:
+        """Every scheduled entry due by ``upto`` that the run has not taken yet
+        (an entry it released may still show: the index lags by moments)."""
+        for queue in (QueueName.PRIORITY, QueueName.BULK):
+            known = {entry.pk for entry in run.pending[queue]} | run.taken
+            fresh = [entry for entry in self._read(queue, upto) if entry.pk not in known]
+            run.read += len(fresh)
+            run.pending[queue] = sorted([*run.pending[queue], *fresh], key=lambda e: (e.sweep_at, e.pk))
+
     def _read(self, queue: QueueName, upto: int) -> list[DueEntry]:
-        """Every scheduled entry of a queue due by ``upto``, soonest first."""
+        """Every scheduled entry of a queue due by ``upto``."""
         found: list[DueEntry] = []
         for key in index_keys.scheduled_due_keys(queue):
             start: Any = None
@@ -131,7 +150,7 @@ class Scheduler:
                 found += page
                 if start is None:
                     break
-        return sorted(found, key=lambda entry: (entry.sweep_at, entry.pk))
+        return found
 
     @staticmethod
     def _due(run: _Run, queue: QueueName, now: float, *, limit: int | None) -> list[DueEntry]:
@@ -145,6 +164,7 @@ class Scheduler:
             due = [first] if first.bulk_id is not None else [entry for entry in due if entry.bulk_id is None][:100]
         taken = {entry.pk for entry in due}
         run.pending[queue] = [entry for entry in entries if entry.pk not in taken]
+        run.taken |= taken
         return due
 
     def _release_entries(self, entries: list[DueEntry], run: _Run) -> None:
