@@ -16,7 +16,9 @@ from common.models.job import JobStatus, JobType, QueueName
 IN_FLIGHT = {"queued", "sending", "retrying", "sent"}
 EXCEPTIONAL = {"scheduled", "retrying", "delayed", "bounced", "complained", "failed", "suppressed", "canceled"}
 # scheduled too: the worker's claim refuses it until the scheduler makes it queued.
-PAST_SENDING = {"scheduled", "sent", "delayed", "delivered", "bounced", "complained", "failed", "suppressed", "canceled"}
+PAST_SENDING = {
+    *("scheduled", "sent", "delayed", "delivered", "bounced", "complained", "failed", "suppressed", "canceled")
+}
 SWEEPABLE = {"queued", "sending", "retrying"}
 FINAL = {"bounced", "complained", "failed", "suppressed", "canceled"}
 
