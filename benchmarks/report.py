@@ -136,15 +136,15 @@ def summary_rows(r: Results) -> list[SummaryRow]:
 
 
 def printed_lines(r: Results) -> list[str]:
-    """The summary block's lines, each figure's own (issues #9 and #28's exact wording)."""
+    """The summary block's lines, each figure's own (issues #9, #28 and #29's exact wording)."""
     return [
         calls.printed_line(r.calls),
         writes.printed_line(r.case_costs),
         coldstart.printed_line(r.cold),
         drain.printed_line(r.drain) if r.drain is not None else f"{drain.HEADLINE}: not measured",
         listing.printed_line(r.lists),
-        *capacity.printed_lines(r.write_cases.worst.wru_per_email, r.capacity),
         schedule.printed_line(r.schedule) if r.schedule is not None else f"{schedule.HEADLINE}: not measured",
+        *capacity.printed_lines(r.write_cases.worst.wru_per_email, r.capacity),
     ]
 
 
@@ -495,9 +495,9 @@ def splice_schedule_figure(page: str, figure: Schedules, remark: str = "") -> st
     lines = spliced.split("\n")
     if line in lines:
         return spliced
-    opening = lines.index("```") if "```" in lines else -1
-    if opening < 0:
+    # A page written before figure 11: its line after the list cost's, as printed_lines puts it.
+    heads = [i for i, old in enumerate(lines) if old.startswith("list requests per page, worst combination: ")]
+    if not heads:
         return spliced
-    closing = lines.index("```", opening + 1)
-    lines[closing:closing] = [line]
+    lines[heads[0] + 1 : heads[0] + 1] = [line]
     return "\n".join(lines)

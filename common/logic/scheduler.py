@@ -6,7 +6,8 @@
 the bulk queue's: keys only), then waits inside the run for each entry's time
 and releases it then, reading again every ``REREAD_SECONDS`` while anything
 is pending (so an entry made meanwhile is seen too); it ends when a read
-finds nothing left to wait for, or its time is nearly up. It releases: a job of no bulk send, or every job of a
+finds nothing left to wait for, or ``OVERLAP_SECONDS`` past its window, when
+the next run has started and read what is left. It releases: a job of no bulk send, or every job of a
 due bulk send still ``scheduled`` (its ``ByBulk`` shards), made ``queued``
 with one conditional write each (a cancel that came first wins), and its
 message sent to its queue at once. So a job is released within about a second
@@ -55,6 +56,7 @@ WAVE = 500  # jobs of a bulk queue's entries released between two looks at the p
 WRITE_CONCURRENCY = 16  # conditional writes in flight at once
 STOP_MS = 10_000  # a run waits for no entry past the time it has left less this
 REREAD_SECONDS = 10  # while anything is pending, the scheduled part of Due is read again this often
+OVERLAP_SECONDS = 10  # a run waits this long past its window, for the next run's start to come
 ENTRIES_PER_RUN = 200_000  # entries a run reads at most (the rest: the next run)
 
 
@@ -103,11 +105,16 @@ class Scheduler:
     def run(self, *, time_left_ms: Callable[[], int] | None = None) -> ScheduleReport:
         """Read what comes due within the window, release each entry at its
         time, and read again every ``REREAD_SECONDS`` while anything is
-        pending (entries made meanwhile); end when a read finds nothing left."""
+        pending (entries made meanwhile); end when a read finds nothing left,
+        or ``OVERLAP_SECONDS`` past the window (the next run's)."""
         run = _Run(pending={QueueName.PRIORITY: [], QueueName.BULK: []})
         last_read = -float(REREAD_SECONDS)
+        # The next run (a minute on) takes over; the overlap covers its start's jitter.
+        until = self._now() + self._window + OVERLAP_SECONDS
         while True:
             now = self._now()
+            if now >= until:
+                break  # what is left is the next run's: it reads it again
             if now - last_read >= REREAD_SECONDS or not any(run.pending.values()):
                 self._read_into(run, int(now) + self._window)
                 last_read = now
@@ -118,7 +125,7 @@ class Scheduler:
                 self._release_entries(step, run)
                 continue
             soonest = min(entry.sweep_at for entries in run.pending.values() for entry in entries)
-            wait = max(0.0, min(soonest, last_read + REREAD_SECONDS) - now)
+            wait = max(0.0, min(soonest, last_read + REREAD_SECONDS, until) - now)
             if time_left_ms is not None and time_left_ms() - wait * 1000 < STOP_MS:
                 break  # the next run reads them again
             self._sleep(wait)
