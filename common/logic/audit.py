@@ -10,6 +10,8 @@ action's adapter writes it
   condition, which is a refusal or a no-op, writes neither), a retry (in the
   ``BatchWriteItem`` or the ``TransactWriteItems`` that writes the new job and
   its body; a keyed retry replayed finds its marker and writes nothing);
+- a test send (``POST /jobs/test``): ``record_test_send``, written with the
+  new job (``Outbox.store_and_queue``'s ``with_jobs``);
 - with the first write of a bulk send (the bulk's item, one transaction:
   no job of a bulk send exists without its entry), keyed by the bulk id, so a
   request finishing the same bulk send rewrites that entry rather than adding
@@ -34,7 +36,9 @@ from common.models.audit import AuditAction, AuditEntry, AuditPage, AuditQuery
 from common.models.clock import utc_now
 
 if TYPE_CHECKING:
+    from common.adapters.attribute_values import Item
     from common.models.api import Caller
+    from common.models.job import Job
 
 AUDIT_CURSOR_PURPOSE = b"email-operations/audit-cursor/v1\n"
 
@@ -69,6 +73,23 @@ def record(
     ulid = ULID.from_datetime(clock()) if entry_id is None else ULID.from_str(entry_id)
     entry = AuditEntry(at=ulid.datetime, actor=actor, action=action, target=target, detail=detail[:500])
     return Recorded(str(ulid), entry)
+
+
+def record_test_send(trail: AuditTrail, caller: Caller, job: Job, *, clock: Callable[[], datetime] = utc_now) -> Item:
+    """A test send's entry (``POST /jobs/test``: ``target`` the new job), as the
+    item to write in the same write as the job, in one call::
+
+        outbox.store_and_queue([job], due_at=..., bodies=...,
+                               with_jobs={job.job_id: record_test_send(trail, caller, job)})
+    """
+    made = record(
+        AuditAction.TEST_SEND,
+        actor_of(caller),
+        job.job_id,
+        f"Sent a test email \u201c{job.subject[:200]}\u201d to {job.recipient}.",
+        clock=clock,
+    )
+    return trail.item(job.domain, made.entry, entry_id=made.entry_id)
 
 
 def list_audit(

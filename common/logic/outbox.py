@@ -115,9 +115,18 @@ class Outbox:
             for body_id in expires
         }
 
-    def store_and_queue(self, jobs: Sequence[Job], *, due_at: int, bodies: Mapping[str, Bodies]) -> Stored:
+    def store_and_queue(
+        self,
+        jobs: Sequence[Job],
+        *,
+        due_at: int,
+        bodies: Mapping[str, Bodies],
+        with_jobs: Mapping[str, Item] | None = None,
+    ) -> Stored:
         """Store new jobs (keys unique within ``jobs``) with their bodies
-        (``bodies``: by body id) and queue those created.
+        (``bodies``: by body id) and queue those created. ``with_jobs`` (by
+        job id: a test send's audit entry, ``common.logic.audit.record_test_send``):
+        an item written in the same write as that job.
 
         Raises ``StorageError`` when DynamoDB or S3 fails, after queueing the
         jobs written before that.
@@ -126,13 +135,14 @@ class Outbox:
         unkeyed = [job for job in jobs if job.idempotency_key is None]
         try:
             items = self._body_items(jobs, bodies)
-            for body_items, chunk in _chunks(unkeyed, items):
+            extras = with_jobs or {}
+            for body_items, chunk in _chunks(unkeyed, items, extras):
                 self._jobs.put_new(chunk, due_at=due_at, bodies=body_items)
                 stored.created += chunk
                 stored.stored_id.update((job.job_id, job.job_id) for job in chunk)
             for job in jobs:
                 if job.idempotency_key is not None:
-                    self._put_keyed(stored, job, due_at=due_at, body=items[job.body])
+                    self._put_keyed(stored, job, due_at=due_at, body=items[job.body], also=extras.get(job.job_id))
         except StorageError as exc:
             logger.exception(
                 "storing jobs failed; those stored are queued",

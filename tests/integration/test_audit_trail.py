@@ -14,7 +14,17 @@ import pytest
 from botocore.exceptions import ClientError
 
 from common.adapters import aws
+from common.adapters.audit_trail import AuditTrail
+from common.adapters.bodies import BodyStore
+from common.adapters.idempotency_markers import IdempotencyMarkers
+from common.adapters.job_store import JobStore
+from common.adapters.queues import JobQueues
+from common.logic.audit import record_test_send
+from common.logic.outbox import Outbox
+from common.models.api import Caller
+from common.models.job import Bodies, JobStatus, JobType
 from local.template import Stack
+from tests.integration.api_support import make_job
 from tests.integration.suppression_support import Reply, call, delete, put, unsubscribe
 
 ACME = "acme.com"
@@ -215,3 +225,30 @@ def test_pages_are_newest_first_with_signed_cursors_of_their_domain(stack: Stack
     assert audit(domain=ACME, cursor=altered).code == "invalid_cursor"
     assert audit(domain="beta.io", cursor=cursor, domains="*").code == "invalid_cursor"
     assert audit(domain=ACME, cursor="garbage").code == "invalid_cursor"
+
+
+# ------------------------------------------------------------------ a test send's entry
+def test_a_test_sends_entry_is_written_with_its_job_in_one_call(stack: Stack) -> None:
+    """POST /jobs/test stores its job through the outbox; its entry rides in the same write."""
+    table = stack.names["JobsTable"]
+    outbox = Outbox(
+        JobStore(aws.dynamodb(), table),
+        IdempotencyMarkers(aws.dynamodb(), table),
+        JobQueues(aws.sqs(), priority_url=stack.names["PriorityQueue"], bulk_url=stack.names["BulkQueue"]),
+        BodyStore(aws.dynamodb(), table, aws.s3(), stack.names["BodiesBucket"]),
+    )
+    job = make_job(ACME, job_type=JobType.MANUAL, status=JobStatus.QUEUED, recipient="me@acme.com")
+    writes: list[dict[str, Any]] = []
+    aws.dynamodb().meta.events.register(
+        "provide-client-params.dynamodb.BatchWriteItem", lambda params, **_: writes.append(params)
+    )
+    caller = Caller(subject="erin", domains=frozenset({ACME}))
+    item = record_test_send(AuditTrail(aws.dynamodb(), table), caller, job)
+
+    outbox.store_and_queue([job], due_at=0, bodies={job.body: Bodies(text="Hi")}, with_jobs={job.job_id: item})
+
+    (write,) = writes  # the body, the entry and the job: one BatchWriteItem
+    assert len(write["RequestItems"][table]) == 3
+    [found] = entries()
+    assert (found["action"], found["actor"], found["target"]) == ("test_send", "erin", job.job_id)
+    assert "me@acme.com" in found["detail"]
