@@ -150,7 +150,7 @@ class Bulks(TableAdapter):
         self, domain: str, *, limit: int, after: RecordPosition | None = None
     ) -> tuple[list[BulkItem], RecordPosition | None]:
         """Up to ``limit`` of the domain's bulk sends, newest first (one Query of
-        ``ByDomainRecord``, which projects the whole item)."""
+        ``ByDomainRecord``, which projects the fields the route answers)."""
         items, last = page_records(
             self._client,
             self._table,

@@ -1,9 +1,9 @@
 """``GET /bulks``: a domain's bulk sends, newest first, each with its progress
 as ``GET /bulks/{bulk_id}`` answers it (docs/api.md; docs/storage.md, section 9).
 
-A page is one Query of ``ByDomainRecord`` (partition ``k#<domain>``, whole
-items projected: the bulk items themselves, ``limit + 1`` read so the last
-page says it is the last), then each bulk's counts from its four ``ByBulk``
+A page is one Query of ``ByDomainRecord`` (partition ``k#<domain>``, the
+bulk items' fields projected, ``limit + 1`` read so the last page says it is
+the last), then each bulk's counts from its four ``ByBulk``
 shards (``common.logic.listing.progress_of``), ``COUNT_CONCURRENCY`` bulks at
 a time: 1 + 4 x ``limit`` Queries for bulks of up to 4,000 jobs (81 for the
 default page of 20, 401 for 100). The cursor is signed and names the domain
