@@ -213,7 +213,7 @@ class ReputationCheck:
             stream.pop()
             taken.append(head)
             if len(taken) >= MAX_SAMPLE:
-                return taken, any(s.peek() is not None for s in streams)
+                return taken, True
 
 
 class _Ids:
