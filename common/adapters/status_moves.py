@@ -26,6 +26,7 @@ CANCELABLE = (JobStatus.QUEUED, JobStatus.RETRYING)
 class CancelOutcome(NamedTuple):
     canceled: bool
     job: Job | None  # after the cancel; as found when refused; None: no such job
+    previous: JobStatus | None = None  # canceled: the status it was canceled from
 
 
 def move_status(
@@ -141,7 +142,8 @@ class StatusMoves(TableAdapter):
             ":type": job_type.value,
             ":recipient": recipient,
         }
-        sets: list[str] = []
+        # ``prior_status`` first: it keeps the status the cancel replaces (the statistics count the move).
+        sets: list[str] = ["prior_status = #status"]
         removes = canceled_update(change, names, values, sets)
         canceled, item = update_or_old(
             "UpdateItem (cancel)",
@@ -159,4 +161,7 @@ class StatusMoves(TableAdapter):
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             ),
         )
-        return CancelOutcome(canceled, from_item(item) if "job_id" in item else None)
+        job = from_item(item) if "job_id" in item else None
+        prior = item.get("prior_status", {}).get("S") if canceled else None
+        previous = JobStatus(prior) if prior in (JobStatus.QUEUED.value, JobStatus.RETRYING.value) else None
+        return CancelOutcome(canceled, job, previous)

@@ -68,6 +68,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from common.adapters import index_keys
+from common.adapters.aws import events as aws_events
 from common.adapters.bodies import BodyStore
 from common.adapters.bulks import BulkItem, Bulks
 from common.adapters.idempotency_markers import IdempotencyMarkers
@@ -76,8 +77,10 @@ from common.adapters.job_store import JobStore
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import ActionsQueue, JobQueues
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
+from common.adapters.status_events import PutEventsClient
 from common.adapters.status_moves import CANCELABLE, StatusMoves
 from common.adapters.suppressions import SuppressionStore
+from common.logic.changes import Changes, changes_for
 from common.logic.outbox import Outbox
 from common.logic.threads import map_in_context
 from common.models.actions import BulkCancelMessage, CancelResult, RetryResult
@@ -146,7 +149,11 @@ class JobActions:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        changes: Changes | None = None,
     ) -> None:
+        """``changes``: where each cancel is counted and told (the statistics,
+        the status events); ``None``: nowhere."""
+        self.changes = changes if changes is not None else Changes(None, None)
         self._jobs = jobs
         self._statuses = statuses
         self._bulks = bulks
@@ -169,6 +176,7 @@ class JobActions:
         dynamodb: DynamoDBClient,
         sqs: SQSClient,
         s3: S3Client | Callable[[], S3Client] | None = None,
+        events: Callable[[], PutEventsClient] | None = None,
     ) -> JobActions:
         name, retention = settings.jobs_table, settings.retention_days
         jobs = JobStore(dynamodb, name, retention_days=retention)
@@ -176,9 +184,13 @@ class JobActions:
         queues = JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url)
         # A retry copies its job's body; S3 (a large body's object) only then.
         bodies = BodyStore(dynamodb, name, s3, settings.bodies_bucket)
+        changes = changes_for(
+            dynamodb, name, retention_days=retention, bus=settings.status_event_bus, events=events or aws_events
+        )
         return cls(
             jobs,
-            Outbox(jobs, markers, queues, bodies),
+            Outbox(jobs, markers, queues, bodies, changes=changes),
+            changes=changes,
             statuses=StatusMoves(dynamodb, name, retention_days=retention),
             bulks=Bulks(dynamodb, name, retention_days=retention),
             indexes=JobIndexes(dynamodb, name, retention_days=retention),
@@ -205,6 +217,8 @@ class JobActions:
             # A worker claimed it (or another cancel won) between the read and the write.
             now = outcome.job.status if outcome.job is not None else job.status
             raise NotCancelable(_not_cancelable(now))
+        self.changes.moved(outcome.job, outcome.previous or job.status, JobStatus.CANCELED)
+        self.changes.flush()
         metrics.add_metric(name="EmailsCanceled", unit=MetricUnit.Count, value=1)
         logger.info("job canceled", extra={"job_id": job.job_id, "domain": job.domain, "was": job.status.value})
         return JobSummary.model_validate(outcome.job.model_dump())
@@ -282,7 +296,12 @@ class JobActions:
                     ),
                     wave,
                 )
-                canceled += sum(1 for outcome in outcomes if outcome.canceled)
+                for outcome in outcomes:
+                    if outcome.canceled and outcome.job is not None:
+                        canceled += 1
+                        self.changes.moved(outcome.job, outcome.previous or JobStatus.QUEUED, JobStatus.CANCELED)
+                # Each wave's counts and events, before the next (a cancel may be cut short).
+                self.changes.flush()
                 longest_ms = max(longest_ms, (self._monotonic() - began) * 1000)
         return canceled, 0
 

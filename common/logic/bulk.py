@@ -87,7 +87,9 @@ from common.adapters.job_indexes import JobIndexes
 from common.adapters.job_store import JobRecipient, JobStore
 from common.adapters.observability import logger
 from common.adapters.queues import JobQueues
+from common.adapters.stats_counters import StatsCounters
 from common.adapters.suppressions import SuppressionStore
+from common.logic.changes import Changes
 from common.logic.outbox import Outbox, PartlyStored, Stored
 from common.logic.recipients import RecipientList
 from common.logic.reputation import ReputationCheck, Thresholds
@@ -184,12 +186,14 @@ class BulkSender:
         reputation: ReputationCheck | None = None,
         clock: Callable[[], datetime] = utc_now,
         suppressions: Suppressions | None = None,
+        changes: Changes | None = None,
     ) -> None:
+        """``changes``: where the jobs created are counted (the statistics)."""
         self._jobs = jobs
         self._bulks = bulks
         self._suppressions = suppressions
         self._reputation = reputation
-        self._outbox = Outbox(jobs, markers, queues, bodies)
+        self._outbox = Outbox(jobs, markers, queues, bodies, changes=changes)
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
         self._once: Callable[..., BulkSendResponse] | None = None
@@ -224,6 +228,8 @@ class BulkSender:
             idempotency=idempotency_store(settings.idempotency_table, dynamodb),
             suppressions=Suppressions(SuppressionStore(dynamodb, settings.jobs_table)),
             reputation=ReputationCheck(JobIndexes(dynamodb, name, retention_days=retention), thresholds),
+            # A bulk send's jobs are created queued: counted, never a status event.
+            changes=Changes(StatsCounters(dynamodb, name, retention_days=retention), None),
         )
 
     def send(self, request: BulkSendRequest, caller: Caller, *, idempotency_key: str | None = None) -> BulkSendResponse:

@@ -5,10 +5,17 @@ from functools import cache
 
 from pydantic import Field
 
-from common.models.settings import BodiesSettings, JobsSettings, QueueingSettings, load, registered
+from common.models.settings import (
+    BodiesSettings,
+    JobsSettings,
+    QueueingSettings,
+    StatusEventsSettings,
+    load,
+    registered,
+)
 
 
-class EnqueueSettings(QueueingSettings, BodiesSettings):
+class EnqueueSettings(QueueingSettings, BodiesSettings, StatusEventsSettings):
     pass
 
 
@@ -17,7 +24,7 @@ class SweeperSettings(QueueingSettings):
     sweep_batch_limit: int = Field(alias="SWEEP_BATCH_LIMIT", default=1000, ge=1)
 
 
-class SesEventsSettings(JobsSettings):
+class SesEventsSettings(JobsSettings, StatusEventsSettings):
     """SesEventsFunction: SES's events applied to the jobs table (and its suppression entries)."""
 
 

@@ -41,6 +41,11 @@ class QueueingSettings(JobsSettings):
     sweep_grace_seconds: PositiveSeconds = Field(alias="SWEEP_GRACE_SECONDS", default=900)
 
 
+class StatusEventsSettings(FunctionSettings):
+    # The EventBridge bus the status events go to (the StatusEventBus parameter).
+    status_event_bus: str = Field(alias="STATUS_EVENT_BUS", default="default", min_length=1)
+
+
 class CursorKeySettings(FunctionSettings):
     # The Secrets Manager secret (ARN or name) whose value signs the page
     # cursors of GET /jobs and GET /suppressions (HMAC-SHA256). The value itself

@@ -1,5 +1,5 @@
-"""ListJobsFunction: GET /jobs (the log), GET /jobs/{job_id} (one job with its body) and
-GET /bulks/{bulk_id} (a bulk send's progress)."""
+"""ListJobsFunction: GET /jobs (the log), GET /jobs/{job_id} (one job with its body),
+GET /bulks/{bulk_id} (a bulk send's progress) and GET /stats (delivery statistics per day)."""
 
 from __future__ import annotations
 
@@ -29,11 +29,15 @@ from common.adapters.job_indexes import JobIndexes
 from common.adapters.job_store import JobStore
 from common.adapters.observability import logger, metrics, tracer
 from common.adapters.secrets import read_secret
+from common.adapters.stats_counters import StatsCounters
 from common.logic.listing import CursorCodec, bulk_progress, job_detail, list_jobs
 from common.logic.signing import MIN_CURSOR_KEY_CHARS
+from common.logic.stats import delivery_stats
 from common.logic.suppression_links import MIN_UNSUBSCRIBE_KEY_CHARS, UnsubscribeLinks, request_base_url
 from common.models.api import Caller
+from common.models.clock import utc_now
 from common.models.listing import BulkProgress, JobDetail, JobsPage, ListJobsQuery, get_list_jobs_settings
+from common.models.stats import StatsPage, StatsQuery
 
 app = api_resolver()
 current_caller = caller_dependency(get_list_jobs_settings)
@@ -96,6 +100,15 @@ BULK_RESPONSES = documented(
     {404: "not_found: no such bulk send, or one of another domain"},
 )
 
+STATS_RESPONSES = documented(
+    200,
+    "the jobs created each day (UTC) counted by their status now, per day and per type",
+    {
+        400: "invalid_request (a day that is not YYYY-MM-DD, from after to, a range over 92 days)",
+        403: "forbidden: the domain is not among yours",
+    },
+)
+
 
 # A page stops reading with this much of the function's time left (its budget
 # of reads is the usual bound; this one holds when the store is slow).
@@ -127,6 +140,11 @@ def get_job(job_id: str, caller: Annotated[Caller, Depends(current_caller)]) -> 
 @app.get("/bulks/<bulk_id>", summary="A bulk send's progress", responses=BULK_RESPONSES)
 def get_bulk(bulk_id: str, caller: Annotated[Caller, Depends(current_caller)]) -> BulkProgress:
     return bulk_progress(bulk_id, caller, indexes=_table(JobIndexes), bulks=_table(Bulks))
+
+
+@app.get("/stats", summary="Delivery statistics per day", responses=STATS_RESPONSES)
+def get_stats(query: Annotated[StatsQuery, Query()], caller: Annotated[Caller, Depends(current_caller)]) -> StatsPage:
+    return delivery_stats(query, caller, _table(StatsCounters), today=utc_now().date())
 
 
 @logger.inject_lambda_context(log_event=False)  # the event carries the caller's token
