@@ -506,24 +506,10 @@ class Worker:
     def _send(self, job: Job, message: QueueMessage, bodies: Bodies) -> str:
         """One SendEmail; a failure is logged here with what only the operator may read."""
         try:
-            return self._mailer.send(job, bodies, unsubscribe_url=self._unsubscribe_url(job))
+            return self._mailer.send(job, bodies, unsubscribe_url=_unsubscribe_url(self._links, job))
         except SendError as exc:
             logger.warning("the send failed", extra=_keys(message, error=str(exc), **exc.detail))
             raise
-
-    def _unsubscribe_url(self, job: Job) -> str | None:
-        """A manual job's one-click unsubscribe URL; signing it needs the key."""
-        if self._links is None:
-            return None
-        try:
-            return self._links.url_for(job)
-        except SecretUnavailable as exc:
-            # Says nothing about the email (SES was not called): waited out, not an attempt.
-            raise BackPressure(
-                "the unsubscribe link could not be signed (its key was not readable); it is tried again automatically",
-                wait_seconds=SECRET_WAIT_SECONDS,
-                detail={"reason": str(exc)},
-            ) from exc
 
     def _transient(
         self,
@@ -675,6 +661,21 @@ _METRIC_FOR = {
     Outcome.CANCELED: "EmailsCanceled",
     Outcome.HELD: "SendsHeld",
 }
+
+
+def _unsubscribe_url(links: UnsubscribeLinks | None, job: Job) -> str | None:
+    """A manual job's one-click unsubscribe URL; signing it needs the key."""
+    if links is None:
+        return None
+    try:
+        return links.url_for(job)
+    except SecretUnavailable as exc:
+        # Says nothing about the email (SES was not called): waited out, not an attempt.
+        raise BackPressure(
+            "the unsubscribe link could not be signed (its key was not readable); it is tried again automatically",
+            wait_seconds=SECRET_WAIT_SECONDS,
+            detail={"reason": str(exc)},
+        ) from exc
 
 
 def _longest_wait_error(waiting_since_ms: int, exc: BackPressure) -> str:
