@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -149,7 +149,7 @@ class Demo:
         self.show_stats()
         self.show_sent_mail(rows)
 
-    def _aws(self, service: str) -> Any:
+    def _aws(self, service: Literal["sqs", "events"]) -> Any:
         return boto3.client(
             service,
             endpoint_url=self.settings.aws_endpoint,
