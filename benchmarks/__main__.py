@@ -3,6 +3,7 @@
 python -m benchmarks                      # the full run; writes docs/benchmarks.md (make bench)
 python -m benchmarks --smoke              # one small case of each figure, in minutes
 python -m benchmarks --figure 2|3|10|11   # one figure alone, replaced in the page (with --smoke: small)
+python -m benchmarks --figure 1|6         # figures 1 and 6 together (one stack; 6 takes 10's drain as input)
 python -m benchmarks --output F --json J  # where the page and a JSON summary go
 python -m benchmarks --keep               # keep the request log and the functions' logs
 """
@@ -281,10 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--figure",
         type=int,
-        choices=[2, 3, 10, 11],
+        choices=[1, 2, 3, 6, 10, 11],
         help="measure this figure alone and replace it (its section, summary rows, printed line and notes) in the page",
     )
     args = parser.parse_args(argv)
+    if args.figure in (1, 6):
+        return _calls_and_writes_only(args)
     if args.figure == 2:
         return _cold_figure_only(args)
     if args.figure == 3:
@@ -404,6 +407,79 @@ def _cold_figure_only(args: argparse.Namespace) -> int:
         print(f"{row.what}: {row.measured} ({row.ratio:.2f}x)")
     print(coldstart.printed_line(cold))
     _progress(f"figure 2 done in {time.monotonic() - started:,.0f} s; written to {output}")
+    return 0
+
+
+def run_calls_and_writes(
+    sizes: Sizes, *, workdir: Path
+) -> tuple[calls.CallCounts, writes.WriteCases, list[cost.CaseUsage], drain.DrainFigure]:
+    """Figures 1 and 6 alone, on a stack of their own (``--figure 1`` or ``6``), as ``run``
+    measures them; figure 10's drain is measured too, for figure 6's bulk worker time."""
+    recording = prepare_recording(workdir)
+    motofix.apply()
+    os.environ["MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR"] = "false"
+    logging.getLogger("local").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    bench = _stack(workdir, recording)
+    functions_log = (workdir / "functions.log").open("w", encoding="utf-8")
+    stdout = sys.stdout
+    sys.stdout = functions_log
+    try:
+        _progress("starting the local stack")
+        bench.start()
+        _warm_up(bench)
+        _progress("AWS calls per email")
+        counts = calls.measure(
+            bench,
+            batch=sizes.batch,
+            bulk=sizes.bulk,
+            selected=sizes.selected,
+            delay=sizes.round_delay,
+            timeout=sizes.timeout,
+        )
+        _progress(f"write units and cost per email: three cases, the last a bulk send of {sizes.write_bulk:,}")
+        write_cases, write_segments = writes.measure(bench, bulk_size=sizes.write_bulk, timeout=sizes.timeout)
+        table_names = dict(bench.stack.names)
+        memory = {name: function.config.memory_mb for name, function in bench.local.functions.items()}
+        retention_days = float(bench.stack.parameters.get("RetentionDays", 90))
+    finally:
+        bench.stop()
+        sys.stdout = stdout
+        functions_log.close()
+    drained = _drain(sizes, workdir)
+    _progress("replaying the recorded writes")
+    writes.replay(write_cases, write_segments, table_names)
+    case_costs = [
+        writes.case_usage(
+            case,
+            memory_mb=memory,
+            retention_days=retention_days,
+            worker_seconds_per_email=drained.drain.worker_seconds_per_email if case.emails > 1 else None,
+            worker_source=f"figure 10's drain of {drained.drain.emails:,} at {drained.drain.rate:g} emails a second",
+        )
+        for case in write_cases.cases
+    ]
+    return counts, write_cases, case_costs, drained
+
+
+def _calls_and_writes_only(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="emailops-bench-"))
+    output: Path = args.output or DOC
+    try:
+        counts, write_cases, case_costs, drained = run_calls_and_writes(SMOKE if args.smoke else FULL, workdir=workdir)
+    except BenchError as exc:
+        print(f"error: {exc} (logs: {workdir})", file=sys.stderr)
+        return 1
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    page = report.splice_calls_and_writes(output.read_text(encoding="utf-8"), counts, write_cases, case_costs, drained)
+    output.write_text(page, encoding="utf-8")
+    for row in [*calls.summary_rows(counts), *writes.summary_rows(write_cases, case_costs)]:
+        print(f"{row.what}: {row.measured}")
+    print(calls.printed_line(counts))
+    print(writes.printed_line(case_costs))
+    _progress(f"figures 1 and 6 done in {time.monotonic() - started:,.0f} s; written to {output}")
     return 0
 
 

@@ -29,6 +29,7 @@ from benchmarks import (
     cancel,
     capacity,
     coldstart,
+    cost,
     drain,
     fairness,
     listing,
@@ -381,6 +382,7 @@ def _splice_figure(
     notes_before: tuple[str, ...],
     section: str,
     printed: Sequence[str] = (),
+    heading: str | None = None,
 ) -> str:
     """``page`` (docs/benchmarks.md as a full run wrote it) with one figure
     measured again: its summary rows (``| <figure> |``), its printed lines
@@ -405,7 +407,7 @@ def _splice_figure(
         lines = [line if old.startswith(head) else old for old in lines]
     lines = _splice_notes(lines, own=own_notes, notes=notes, before=notes_before)
     text = "\n".join(lines)
-    heading = f"## {figure}"
+    heading = heading or f"## {figure}"
     if heading not in text:
         return text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
     start = text.index(heading)
@@ -501,3 +503,38 @@ def splice_schedule_figure(page: str, figure: Schedules, remark: str = "") -> st
         return spliced
     lines[heads[0] + 1 : heads[0] + 1] = [line]
     return "\n".join(lines)
+
+
+def splice_calls_and_writes(
+    page: str, counts: CallCounts, written: WriteCases, costs: list[CaseUsage], figure: DrainFigure
+) -> str:
+    """``page`` with figures 1 and 6 measured again together (``_splice_figure``); figure 6
+    prices the bulk worker's time from ``figure`` (10's drain, not spliced)."""
+    bulk = written.cases[-1] if written.cases else None
+    poll = bulk.poll if bulk is not None else None
+    page = _splice_figure(
+        page,
+        figure="1. AWS calls",
+        rows=calls.summary_rows(counts),
+        own_notes=("- **AWS calls**",),
+        notes=calls.notes(counts),
+        notes_before=("- **Cold start",),
+        section=calls.section(
+            counts,
+            poll=poll.calls if poll is not None else None,
+            poll_read_units=poll.read_units if poll is not None else 0.0,
+            bulk_emails=bulk.emails if bulk is not None else 0,
+        ),
+        printed=[calls.printed_line(counts)],
+    )
+    return _splice_figure(
+        page,
+        figure="6. Cost",
+        rows=writes.summary_rows(written, costs),
+        own_notes=("- **Write units**", "- **Cost**"),
+        notes=writes.notes(written, costs),
+        notes_before=("- **Capacity", "- **Cancel", "- **Drain**"),
+        section=writes.section(written, costs, fixed=cost.fixed_monthly(), worker_source=_worker_source(figure)),
+        printed=[writes.printed_line(costs)],
+        heading="## 6. Write units per email",
+    )

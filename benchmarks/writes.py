@@ -396,7 +396,13 @@ def notes(written: WriteCases, costs: list[CaseUsage]) -> list[str]:
     if heaviest is not None:
         found.append(
             f"- **Write units**: worst {heaviest.wru_per_email:.2f} per email ({heaviest.name}; goal ≤ {GOAL_WRU:.0f}):"
-            " the bulk's jobs add one `ByBulk` write at each status change (figure 6)."
+            + (
+                " the bulk's jobs add one `ByBulk` write at each status change (figure 6)."
+                if heaviest.emails > 1
+                else " a lone email is its own batch three times (created, sent, delivered), each a statistics"
+                " counters transaction of 4 WRU (its domain's counter and the platform's, 2 WRU each in a"
+                " transaction); a bulk's jobs share theirs (figure 6; docs/adr/0084-statistics-counters.md)."
+            )
         )
     over = [c for c in costs if c.ratio_to_ses > GOAL_COST_RATIO]
     for c in over:

@@ -5,8 +5,11 @@ API, as Privas services call it), a small Bulk Send through the HTTP API (as
 the Email Operations page calls it), then the log as a table until SES has
 reported on every job (the local stack emulates SES's mailbox simulator: one
 bulk recipient bounces, one complains), the delivery events and suppression
-entries those two made, and where to read what SES sent. Last, one email
-scheduled a minute ahead (``send_at``): ``scheduled`` until then, then sent.
+entries those two made, the status events a Privas service receives (a rule on
+the embedded EventBridge's default bus, its target a queue, made for the demo
+and removed after), the day's statistics (``GET /stats``), and where to read
+what SES sent. Last, one email scheduled a minute ahead (``send_at``):
+``scheduled`` until then, then sent.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -33,6 +37,8 @@ SCHEDULE_WAIT_SECONDS = 90  # after its send_at: a scheduler run (every 30 s her
 FINAL = ("delivered", "bounced", "complained", "failed", "suppressed", "canceled")
 # SES's mailbox simulator (emulated by the local stack): a hard bounce and a complaint.
 BOUNCES = "bounce@simulator.amazonses.com"
+# A Privas service's rule on the status events (docs/status-events.md).
+STATUS_EVENTS_PATTERN = {"source": ["privas.email-operations"]}
 COMPLAINS = "complaint@simulator.amazonses.com"
 
 EMAILS = [
@@ -135,12 +141,80 @@ class Demo:
                 f"no local stack answers at {self.settings.api_url} (from {self.source}; {exc.reason}): {PORTS_HINT}"
             ) from exc
         print(f"The local stack at {self.settings.api_url} (from {self.source}).\n")
-        system_ids = self.enqueue()
-        bulk_ids = self.bulk_send(system_ids[:1])
-        rows = self.watch(set(system_ids + bulk_ids))
-        self.show_events(rows)
+        subscription = self.subscribe()
+        try:
+            system_ids = self.enqueue()
+            bulk_ids = self.bulk_send(system_ids[:1])
+            rows = self.watch(set(system_ids + bulk_ids))
+            self.show_events(rows)
+            self.show_status_events(subscription, set(system_ids + bulk_ids))
+        finally:
+            self.unsubscribe(subscription)
+        self.show_stats()
         self.show_sent_mail(rows)
         self.schedule_one()
+
+    def _aws(self, service: Literal["sqs", "events"]) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.settings.aws_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the embedded AWS takes any key
+        )
+
+    def subscribe(self) -> tuple[str, str]:
+        """What a Privas service does to hear of its emails: a rule on the bus, its target a queue."""
+        name = f"demo-status-events-{uuid.uuid4().hex[:8]}"
+        sqs, events = self._aws("sqs"), self._aws("events")
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=name, EventPattern=json.dumps(STATUS_EVENTS_PATTERN))
+        events.put_targets(Rule=name, Targets=[{"Id": "demo-queue", "Arn": arn}])
+        return name, url
+
+    def unsubscribe(self, subscription: tuple[str, str]) -> None:
+        name, url = subscription
+        events = self._aws("events")
+        events.remove_targets(Rule=name, Ids=["demo-queue"])
+        events.delete_rule(Name=name)
+        self._aws("sqs").delete_queue(QueueUrl=url)
+
+    def show_status_events(self, subscription: tuple[str, str], ours: set[str]) -> None:
+        name, url = subscription
+        print(
+            f"\n5. Status events for Privas services: a rule ({name}) on the default bus with the pattern"
+            f" {json.dumps(STATUS_EVENTS_PATTERN)}, its target a queue"
+        )
+        sqs = self._aws("sqs")
+        seen: set[tuple[str, str]] = set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            for message in answer.get("Messages", []):
+                detail = json.loads(message["Body"])["detail"]
+                pair = (detail["job_id"], detail["status"])
+                if detail["job_id"] in ours and pair not in seen:  # at least once: de-duplicated by the pair
+                    seen.add(pair)
+                    print(
+                        f"   {_time(detail['at'])} {detail['status']:<10} {detail['type']:<16}"
+                        f" {detail['recipient']:<36} job {detail['job_id']}"
+                    )
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        print(f"\n   {len(seen)} events, one per (job_id, status).")
+
+    def show_stats(self) -> None:
+        print(f"\n6. Today's statistics (GET {self.settings.api_url}/stats?domain={DOMAIN}&from=<today>&to=<today>)")
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        status, answer = self.api("GET", f"/stats?domain={DOMAIN}&from={today}&to={today}")
+        if status != 200:
+            raise DemoError(f"GET /stats answered {status}: {answer}")
+        (day,) = answer["days"]
+        counts = ", ".join(f"{n} {status}" for status, n in day["counts"].items() if n)
+        print(f"   {day['day']}: {day['total']} emails created: {counts}")
+        for job_type, totals in answer["types"].items():
+            if totals["total"]:
+                print(f"     {job_type:<16} {totals['total']}")
 
     def enqueue(self) -> list[str]:
         print(f"1. Privas services queue one email of each type (EnqueueFunction, {self.settings.lambda_url})")
@@ -218,7 +292,7 @@ class Demo:
 
     def show_sent_mail(self, rows: list[dict[str, Any]]) -> None:
         aws = self.settings.aws_endpoint
-        print(f"\n5. What SES accepted, in the embedded AWS ({aws}/moto-api/data.json, under ses.Message):")
+        print(f"\n7. What SES accepted, in the embedded AWS ({aws}/moto-api/data.json, under ses.Message):")
         messages = sent_messages(aws)
         by_id = {m.get("id"): m for m in messages}
         for row in rows:

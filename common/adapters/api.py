@@ -58,7 +58,7 @@ from common.models.api import (
     UnfinishedBulkSend,
 )
 from common.models.api_settings import ApiSettings, get_cors_settings
-from common.models.errors import EmailOpsError, IdempotencyKeyReused, InvalidCursor, JobNotFound
+from common.models.errors import EmailOpsError, IdempotencyKeyReused, InvalidCursor, InvalidStatsRange, JobNotFound
 from common.models.job import INVALID_SEND_AT, Domain
 from common.models.suppression import (
     InvalidAddress,
@@ -88,6 +88,7 @@ _ANSWERS: dict[type[Exception], tuple[HTTPStatus, str | None]] = {
     InvalidAddress: (HTTPStatus.BAD_REQUEST, None),
     InvalidUnsubscribeRequest: (HTTPStatus.BAD_REQUEST, None),
     InvalidCursor: (HTTPStatus.BAD_REQUEST, None),
+    InvalidStatsRange: (HTTPStatus.BAD_REQUEST, None),
     MalformedBody: (HTTPStatus.BAD_REQUEST, None),
     RepeatedQueryParameter: (HTTPStatus.BAD_REQUEST, None),
     NoRecipients: (HTTPStatus.BAD_REQUEST, None),

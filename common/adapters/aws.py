@@ -46,6 +46,12 @@ _SINGLE_SHOT = Config(
 )
 
 
+# EventBridge (the status events): short timeouts and one retry inside the
+# call; the publisher puts refused entries again itself, and a slow or absent
+# EventBridge must not hold a worker's batch for long.
+_EVENTS = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=3)
+
+
 # A botocore session is not thread-safe; clients are (the local stack runs
 # several functions' first invocations at once in one process).
 _MAKING = threading.Lock()
@@ -110,6 +116,12 @@ def sesv2() -> SESV2Client:
 
 
 @cache
+def events() -> Any:
+    """EventBridge (``PutEvents`` of the status events)."""
+    return _client("events", _EVENTS)
+
+
+@cache
 def secretsmanager() -> SecretsManagerClient:
     return cast("SecretsManagerClient", _client("secretsmanager", _RETRYING))
 
@@ -125,7 +137,7 @@ def secrets() -> SecretValues:
 
 
 def _forget_clients() -> None:
-    for getter in (dynamodb, sqs, s3, sesv2, secretsmanager):
+    for getter in (dynamodb, sqs, s3, sesv2, secretsmanager, events):
         getter.cache_clear()
     secrets.cache_clear()
 

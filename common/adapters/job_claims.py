@@ -42,11 +42,20 @@ class Claim(NamedTuple):
     waiting_since_ms: int | None = None
     # The job's TTL (epoch seconds), or None.
     expires_at: int | None = None
+    # The status the claim moved the job from (``claimed_from``: the counters' old status).
+    claimed_from: JobStatus | None = None
 
 
 def _number(attributes: Mapping[str, Any], name: str) -> int | None:
     value = attributes.get(name)
     return int(str(value["N"])) if isinstance(value, Mapping) and "N" in value else None
+
+
+def _status(attributes: Mapping[str, Any], name: str) -> JobStatus | None:
+    value = attributes.get(name)
+    if isinstance(value, Mapping) and "S" in value and value["S"] in JobStatus.__members__.values():
+        return JobStatus(value["S"])
+    return None
 
 
 class _Update:
@@ -119,8 +128,10 @@ class JobClaims(TableAdapter):
             }
             | {placeholder: change.set[name] for name, placeholder in sets.items()}
         )
+        # ``claimed_from`` first: an update's operands are the item before it, so it
+        # keeps the status the claim replaces (the statistics count the move).
         expression = (
-            "SET #status = :sending, lease_until = :lease, lease_token = :token, "
+            "SET claimed_from = #status, #status = :sending, lease_until = :lease, lease_token = :token, "
             "attempts = attempts + :one, due_at = :due"
         )
         expression += "".join(f", {name} = {placeholder}" for name, placeholder in sets.items())
@@ -155,18 +166,20 @@ class JobClaims(TableAdapter):
             legacy_waits=_number(attributes, "waits") or 0,
             waiting_since_ms=_number(attributes, "waiting_since"),
             expires_at=_number(attributes, "expires_at"),
+            claimed_from=_status(attributes, "claimed_from"),
         )
 
-    def suppress_unsent(self, message: QueueMessage, *, now_ms: int, error: str) -> bool:
+    def suppress_unsent(self, message: QueueMessage, *, now_ms: int, error: str) -> Job | None:
         """Make a job that was never sent ``suppressed`` (its recipient joined the
         domain's suppression list after it was queued), with one conditional
         update: only from ``queued``, ``retrying`` or an expired ``sending`` (as
         ``claim``), and only the job of that domain, type and recipient, so a
         job sent or held meanwhile is never touched. No attempt is counted.
-        Returns whether the job was changed."""
+        Returns the job as it was before the change (its old status), or None
+        when it was not changed."""
         job_type = JobType(message.type)
         if message.recipient is None:  # a message without it is checked by no list
-            return False
+            return None
         # suppressed is exceptional: its rek names the recipient (checked by the condition).
         base = index_keys.KeyedJob(message.job_id, message.domain, job_type, message.recipient, JobStatus.QUEUED)
         olds = [base._replace(status=status) for status in (JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENDING)]
@@ -189,7 +202,7 @@ class JobClaims(TableAdapter):
             sets.append(f"#k{n} = :k{n}")
         removes = sorted({*change.remove, "due_at", "lease_until", "lease_token"})
         try:
-            self._client.update_item(
+            response = self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": message.job_id}},
                 ConditionExpression=(
@@ -199,12 +212,13 @@ class JobClaims(TableAdapter):
                 UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=serialize(values),
+                ReturnValues="ALL_OLD",
             )
         except (ClientError, BotoCoreError) as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return False
+                return None
             raise storage_error("UpdateItem (suppress)", exc) from exc
-        return True
+        return from_item(response["Attributes"])
 
     def record_attempt(
         self,

@@ -51,6 +51,7 @@ class EventWrite(NamedTuple):
 class EventResult(NamedTuple):
     outcome: EventOutcome
     job: Job | None = None  # after the write (``APPLIED``, ``RECORDED``), else as found
+    previous: JobStatus | None = None  # ``APPLIED``: the status the event replaced
 
 
 class SesEventWrites(TableAdapter):
@@ -109,7 +110,9 @@ class SesEventWrites(TableAdapter):
                 else:
                     outcome, found = self._event_record(write, before)
             if outcome is not None:
-                return EventResult(outcome, Job.model_validate(found))
+                prior = str(found.get("prior_status")) if outcome is EventOutcome.APPLIED else ""
+                previous = JobStatus(prior) if prior in set(JobStatus) else None
+                return EventResult(outcome, Job.model_validate(found), previous)
             old = found
         raise StorageError("UpdateItem (event): the job kept changing")
 
@@ -131,7 +134,9 @@ class SesEventWrites(TableAdapter):
         change = index_keys.transition_from(base, olds, write.status)
         names = {"#status": "status"}
         values: dict[str, Any] = {}
-        sets = ["events = list_append(if_not_exists(events, :no_events), :entry)"]
+        # ``prior_status`` first: an update's operands are the item before it, so
+        # it keeps the status the event replaces (the statistics count the move).
+        sets = ["prior_status = #status", "events = list_append(if_not_exists(events, :no_events), :entry)"]
         for n, (name, value) in enumerate(sorted(change.set.items())):
             names[f"#k{n}"] = name
             values[f":k{n}"] = value

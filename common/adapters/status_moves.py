@@ -28,6 +28,7 @@ CANCELABLE = (JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.RETRYING)
 class CancelOutcome(NamedTuple):
     canceled: bool
     job: Job | None  # after the cancel; as found when refused; None: no such job
+    previous: JobStatus | None = None  # canceled: the status it was canceled from
 
 
 def move_status(
@@ -154,7 +155,8 @@ class StatusMoves(TableAdapter):
             ":type": job_type.value,
             ":recipient": recipient,
         }
-        sets: list[str] = []
+        # ``prior_status`` first: it keeps the status the cancel replaces (the statistics count the move).
+        sets: list[str] = ["prior_status = #status"]
         removes = canceled_update(change, names, values, sets)
         update: Any = {
             "TableName": self._table,
@@ -186,4 +188,7 @@ class StatusMoves(TableAdapter):
         canceled, item = update_or_old(
             "UpdateItem (cancel)", lambda: self._client.update_item(**update, ReturnValues="ALL_NEW")
         )
-        return CancelOutcome(canceled, from_item(item) if "job_id" in item else None)
+        job = from_item(item) if "job_id" in item else None
+        prior = item.get("prior_status", {}).get("S") if canceled else None
+        previous = JobStatus(prior) if prior in (JobStatus.QUEUED.value, JobStatus.RETRYING.value) else None
+        return CancelOutcome(canceled, job, previous)

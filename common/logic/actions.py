@@ -69,6 +69,7 @@ from pydantic import ValidationError
 
 from common.adapters import index_keys
 from common.adapters.audit_trail import AuditTrail
+from common.adapters.aws import events as aws_events
 from common.adapters.bodies import BodyStore
 from common.adapters.bulks import BulkItem, Bulks
 from common.adapters.idempotency_markers import IdempotencyMarkers
@@ -77,9 +78,11 @@ from common.adapters.job_store import JobStore
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import ActionsQueue, JobQueues
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
+from common.adapters.status_events import PutEventsClient
 from common.adapters.status_moves import CANCELABLE, StatusMoves
 from common.adapters.suppressions import SuppressionStore
 from common.logic.audit import actor_of, record
+from common.logic.changes import Changes, changes_for
 from common.logic.outbox import Outbox
 from common.logic.threads import map_in_context
 from common.models.actions import BulkCancelMessage, CancelResult, RetryResult
@@ -150,7 +153,11 @@ class JobActions:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        changes: Changes | None = None,
     ) -> None:
+        """``changes``: where each cancel is counted and told (the statistics,
+        the status events); ``None``: nowhere."""
+        self.changes = changes if changes is not None else Changes(None, None)
         self._jobs = jobs
         self._statuses = statuses
         self._bulks = bulks
@@ -174,6 +181,7 @@ class JobActions:
         dynamodb: DynamoDBClient,
         sqs: SQSClient,
         s3: S3Client | Callable[[], S3Client] | None = None,
+        events: Callable[[], PutEventsClient] | None = None,
     ) -> JobActions:
         name, retention = settings.jobs_table, settings.retention_days
         jobs = JobStore(dynamodb, name, retention_days=retention)
@@ -181,9 +189,13 @@ class JobActions:
         queues = JobQueues(sqs, priority_url=settings.priority_queue_url, bulk_url=settings.bulk_queue_url)
         # A retry copies its job's body; S3 (a large body's object) only then.
         bodies = BodyStore(dynamodb, name, s3, settings.bodies_bucket)
+        changes = changes_for(
+            dynamodb, name, retention_days=retention, bus=settings.status_event_bus, events=events or aws_events
+        )
         return cls(
             jobs,
-            Outbox(jobs, markers, queues, bodies),
+            Outbox(jobs, markers, queues, bodies, changes=changes),
+            changes=changes,
             statuses=StatusMoves(dynamodb, name, retention_days=retention),
             bulks=Bulks(dynamodb, name, retention_days=retention),
             indexes=JobIndexes(dynamodb, name, retention_days=retention),
@@ -224,6 +236,8 @@ class JobActions:
             # A worker claimed it (or another cancel won) between the read and the write.
             now = outcome.job.status if outcome.job is not None else job.status
             raise NotCancelable(_not_cancelable(now))
+        self.changes.moved(outcome.job, outcome.previous or job.status, JobStatus.CANCELED)
+        self.changes.flush()
         metrics.add_metric(name="EmailsCanceled", unit=MetricUnit.Count, value=1)
         logger.info("job canceled", extra={"job_id": job.job_id, "domain": job.domain, "was": job.status.value})
         return JobSummary.model_validate(outcome.job.model_dump())
@@ -246,17 +260,17 @@ class JobActions:
 
         canceled, left = self._cancel_waves(bulk, self._candidates(bulk), room_ms)
         if not left:
-            self._counted(bulk, canceled, finished=True)
+            _counted(bulk, canceled, finished=True)
             audit_bulk_cancel(self._trail, bulk, caller, canceled, clock=self._clock)
             return CancelResult(canceled=canceled)
         try:
             self._hand_on(bulk)
         except QueueError as exc:
             logger.error("a bulk cancel could not be handed on", extra={"bulk_id": bulk.bulk_id, "reason": str(exc)})
-            self._counted(bulk, canceled, finished=False)
+            _counted(bulk, canceled, finished=False)
             audit_bulk_cancel(self._trail, bulk, caller, canceled, clock=self._clock)
             raise BulkCancelUnfinished(bulk_id=bulk.bulk_id, canceled=canceled) from exc
-        self._counted(bulk, canceled, finished=False, pending=left)
+        _counted(bulk, canceled, finished=False, pending=left)
         audit_bulk_cancel(self._trail, bulk, caller, canceled, pending=left, clock=self._clock)
         return CancelResult(canceled=canceled, pending=left)
 
@@ -274,7 +288,7 @@ class JobActions:
         )
         if left:
             self._hand_on(bulk)
-        self._counted(bulk, canceled, finished=not left, pending=left or None)
+        _counted(bulk, canceled, finished=not left, pending=left or None)
         return canceled
 
     def _hand_on(self, bulk: BulkItem) -> None:
@@ -304,7 +318,12 @@ class JobActions:
                     ),
                     wave,
                 )
-                canceled += sum(1 for outcome in outcomes if outcome.canceled)
+                for outcome in outcomes:
+                    if outcome.canceled and outcome.job is not None:
+                        canceled += 1
+                        self.changes.moved(outcome.job, outcome.previous or JobStatus.QUEUED, JobStatus.CANCELED)
+                # Each wave's counts and events, before the next (a cancel may be cut short).
+                self.changes.flush()
                 longest_ms = max(longest_ms, (self._monotonic() - began) * 1000)
         return canceled, 0
 
@@ -313,33 +332,12 @@ class JobActions:
         newest last (``ByBulk`` projects both: a cancel's keys need the recipient)."""
         entries: list[dict[str, Any]] = []
         for attempt in range(INDEX_WAITS + 1):
-            entries = self._bulk_entries(bulk.bulk_id)
+            entries = bulk_entries(self._indexes, bulk.bulk_id)
             if len(entries) >= bulk.stored or attempt == INDEX_WAITS:
                 break
             self._sleep(INDEX_WAIT_SECONDS)
         return sorted(
             (str(e["pk"]), str(e["recipient"])) for e in entries if JobStatus(e["status"]) in _BULK_CANDIDATES
-        )
-
-    def _bulk_entries(self, bulk_id: str) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = []
-        for n in range(index_keys.BULK_SHARDS):
-            start: Any = None
-            while True:
-                read, start = self._indexes.query_partition(
-                    "ByBulk", index_keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
-                )
-                entries += read
-                if start is None:
-                    break
-        return entries
-
-    @staticmethod
-    def _counted(bulk: BulkItem, canceled: int, *, finished: bool, pending: int | None = None) -> None:
-        metrics.add_metric(name="EmailsCanceled", unit=MetricUnit.Count, value=canceled)
-        logger.info(
-            "bulk cancel done" if finished else "bulk cancel not done",
-            extra={"bulk_id": bulk.bulk_id, "domain": bulk.domain, "canceled": canceled, "pending": pending},
         )
 
     # ------------------------------------------------------------ retry
@@ -431,6 +429,29 @@ class JobActions:
             idempotency_key=idempotency_key,
             request_fingerprint=retry_fingerprint(job.job_id) if idempotency_key is not None else None,
         )
+
+
+def bulk_entries(indexes: JobIndexes, bulk_id: str) -> list[dict[str, Any]]:
+    """Every ``ByBulk`` entry of a bulk send (its shards, each paged through)."""
+    entries: list[dict[str, Any]] = []
+    for n in range(index_keys.BULK_SHARDS):
+        start: Any = None
+        while True:
+            read, start = indexes.query_partition(
+                "ByBulk", index_keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
+            )
+            entries += read
+            if start is None:
+                break
+    return entries
+
+
+def _counted(bulk: BulkItem, canceled: int, *, finished: bool, pending: int | None = None) -> None:
+    metrics.add_metric(name="EmailsCanceled", unit=MetricUnit.Count, value=canceled)
+    logger.info(
+        "bulk cancel done" if finished else "bulk cancel not done",
+        extra={"bulk_id": bulk.bulk_id, "domain": bulk.domain, "canceled": canceled, "pending": pending},
+    )
 
 
 def audit_bulk_cancel(

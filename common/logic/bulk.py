@@ -88,9 +88,11 @@ from common.adapters.job_indexes import JobIndexes
 from common.adapters.job_store import JobRecipient, JobStore
 from common.adapters.observability import logger
 from common.adapters.queues import JobQueues
+from common.adapters.stats_counters import StatsCounters
 from common.adapters.suppressions import SuppressionStore
 from common.logic.audit import actor_of, record_test_send
 from common.logic.audit import record as audit_record
+from common.logic.changes import Changes
 from common.logic.outbox import Outbox, PartlyStored, Stored
 from common.logic.recipients import RecipientList
 from common.logic.reputation import ReputationCheck, thresholds_of
@@ -205,13 +207,15 @@ class BulkSender:
         clock: Callable[[], datetime] = utc_now,
         suppressions: Suppressions | None = None,
         trail: AuditTrail | None = None,
+        changes: Changes | None = None,
     ) -> None:
+        """``changes``: where the jobs created are counted (the statistics)."""
         self._jobs = jobs
         self._trail = trail
         self._bulks = bulks
         self._suppressions = suppressions
         self._reputation = reputation
-        self._outbox = Outbox(jobs, markers, queues, bodies)
+        self._outbox = Outbox(jobs, markers, queues, bodies, changes=changes)
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
         self._once: Callable[..., BulkSendResponse] | None = None
@@ -245,6 +249,8 @@ class BulkSender:
                 jobs=JobStore(dynamodb, name, retention_days=retention),
             ),
             trail=AuditTrail(dynamodb, name, retention_days=retention),
+            # A bulk send's jobs are created queued (or scheduled): counted, never a status event.
+            changes=Changes(StatsCounters(dynamodb, name, retention_days=retention), None),
         )
 
     def send(self, request: BulkSendRequest, caller: Caller, *, idempotency_key: str | None = None) -> BulkSendResponse:

@@ -41,12 +41,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
+from common.adapters.aws import events as aws_events
 from common.adapters.bodies import BodyStore
 from common.adapters.idempotency_markers import IdempotencyMarkers
 from common.adapters.job_store import JobStore
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
+from common.adapters.status_events import PutEventsClient
 from common.adapters.suppressions import SuppressionStore
+from common.logic.changes import Changes, changes_for
 from common.logic.outbox import Outbox
 from common.logic.plaintext import plain_text_alternative
 from common.logic.suppressions import Suppressions, suppressed_error
@@ -273,16 +276,24 @@ class Enqueuer:
         sweep_grace_seconds: int,
         clock: Callable[[], datetime] = utc_now,
         suppressions: Suppressions | None = None,
+        changes: Changes | None = None,
     ) -> None:
+        """``changes``: where the jobs created are counted and a ``suppressed`` one told."""
         self._markers = markers
-        self._outbox = Outbox(jobs, markers, queues, bodies)
+        self._outbox = Outbox(jobs, markers, queues, bodies, changes=changes)
         self._suppressions = suppressions
         self._grace = timedelta(seconds=sweep_grace_seconds)
         self._clock = clock
 
     @classmethod
     def from_settings(
-        cls, settings: EnqueueSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient, s3: S3Client
+        cls,
+        settings: EnqueueSettings,
+        *,
+        dynamodb: DynamoDBClient,
+        sqs: SQSClient,
+        s3: S3Client,
+        events: Callable[[], PutEventsClient] | None = None,
     ) -> Enqueuer:
         return cls(
             JobStore(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
@@ -291,6 +302,13 @@ class Enqueuer:
             BodyStore(dynamodb, settings.jobs_table, s3, settings.bodies_bucket),
             sweep_grace_seconds=settings.sweep_grace_seconds,
             suppressions=Suppressions(SuppressionStore(dynamodb, settings.jobs_table)),
+            changes=changes_for(
+                dynamodb,
+                settings.jobs_table,
+                retention_days=settings.retention_days,
+                bus=settings.status_event_bus,
+                events=events or aws_events,
+            ),
         )
 
     def _suppress(self, jobs: dict[int, Job]) -> dict[int, Job]:

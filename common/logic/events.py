@@ -59,6 +59,7 @@ from common.adapters.mailer import domain_from_tag, redact
 from common.adapters.observability import logger, metrics
 from common.adapters.ses_event_writes import EventOutcome, EventWrite, SesEventWrites
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
+from common.logic.changes import Changes
 from common.models.clock import utc_now
 from common.models.errors import EmailOpsError
 from common.models.job import (
@@ -462,9 +463,15 @@ class Applied(NamedTuple):
 
 
 def apply(
-    event: SesEventBridgeEvent, writes: SesEventWrites, suppressions: SuppressionStore, *, clock: Clock = utc_now
+    event: SesEventBridgeEvent,
+    writes: SesEventWrites,
+    suppressions: SuppressionStore,
+    *,
+    clock: Clock = utc_now,
+    changes: Changes | None = None,
 ) -> Applied:
-    """Apply one SES event to its job (``writes``) and its suppression list (``suppressions``)."""
+    """Apply one SES event to its job (``writes``) and its suppression list
+    (``suppressions``); a status it changed is recorded in ``changes``."""
     meaning = interpret(event)
     result = writes.apply_event(
         EventWrite(
@@ -482,6 +489,9 @@ def apply(
             permanent_bounce=meaning.status is JobStatus.BOUNCED and meaning.suppression is not None,
         )
     )
+    if changes is not None and result.outcome is EventOutcome.APPLIED and result.job is not None:
+        previous = result.previous or result.job.status
+        changes.moved(result.job, previous, result.job.status, at=meaning.entry.at, error=result.job.error)
     if meaning.suppression is None:
         return Applied(result.outcome, meaning)
     job: Job | None = result.job
@@ -537,16 +547,38 @@ def parse_record(body: str) -> SesEventBridgeEvent:
 
 
 def process_batch(
-    event: dict[str, Any], writes: SesEventWrites, suppressions: SuppressionStore, *, clock: Clock = utc_now
+    event: dict[str, Any],
+    writes: SesEventWrites,
+    suppressions: SuppressionStore,
+    *,
+    clock: Clock = utc_now,
+    changes: Changes | None = None,
 ) -> PartialItemFailureResponse:
-    """Every record of an SQS batch of SES events; returns only the failed ones."""
+    """Every record of an SQS batch of SES events; returns only the failed ones.
+    The batch's status changes are written to the counters and put as status
+    events once, at its end (``changes``)."""
+    try:
+        return _process_batch(event, writes, suppressions, clock=clock, changes=changes)
+    finally:
+        if changes is not None:
+            changes.flush()
+
+
+def _process_batch(
+    event: dict[str, Any],
+    writes: SesEventWrites,
+    suppressions: SuppressionStore,
+    *,
+    clock: Clock,
+    changes: Changes | None,
+) -> PartialItemFailureResponse:
 
     def handle(record: SqsRecord) -> str:
         keys: dict[str, Any] = {"sqs_message_id": record.message_id}
         try:
             parsed = parse_record(record.body)
             keys["ses_event_type"] = parsed.detail.event_type
-            done = apply(parsed, writes, suppressions, clock=clock)
+            done = apply(parsed, writes, suppressions, clock=clock, changes=changes)
         except Ignored as exc:
             logger.info("SES event ignored", extra=keys | {"reason": str(exc)})
             metrics.add_metric(name="SesEventsIgnored", unit=MetricUnit.Count, value=1)

@@ -41,6 +41,7 @@ from common.adapters.idempotency_markers import IdempotencyMarkers
 from common.adapters.job_store import JobStore
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
+from common.logic.changes import Changes
 from common.logic.threads import map_in_context
 from common.models.errors import StorageError
 from common.models.job import Bodies, Job, JobStatus, QueueMessage
@@ -97,7 +98,18 @@ def _chunks(
 
 
 class Outbox:
-    def __init__(self, jobs: JobStore, markers: IdempotencyMarkers, queues: JobQueues, bodies: BodyStore) -> None:
+    def __init__(
+        self,
+        jobs: JobStore,
+        markers: IdempotencyMarkers,
+        queues: JobQueues,
+        bodies: BodyStore,
+        *,
+        changes: Changes | None = None,
+    ) -> None:
+        """``changes``: where the jobs created are counted (the statistics) and
+        a ``suppressed`` one told (its status event); ``None``: nowhere."""
+        self._changes = changes
         self._jobs = jobs
         self._markers = markers
         self._queues = queues
@@ -115,8 +127,55 @@ class Outbox:
             for body_id in expires
         }
 
+    def _told(self, stored: Stored) -> None:
+        """Count the jobs this call created, stored in full or in part, and put
+        their status events (``Changes.flush``: never raises)."""
+        if self._changes is not None and stored.created:
+            self._changes.created(stored.created)
+            self._changes.flush()
+
     def store_and_queue(
         self,
+        jobs: Sequence[Job],
+        *,
+        due_at: int,
+        bodies: Mapping[str, Bodies],
+        with_jobs: Mapping[str, Item] | None = None,
+    ) -> Stored:
+        stored = Stored()
+        try:
+            return self._store_and_queue(stored, jobs, due_at=due_at, bodies=bodies, with_jobs=with_jobs)
+        finally:
+            self._told(stored)
+
+    def store_once_and_queue(
+        self, jobs: Sequence[Job], *, due_at: int, found: Collection[str], bodies: Mapping[str, Bodies]
+    ) -> Stored:
+        stored = Stored()
+        try:
+            return self._store_once_and_queue(stored, jobs, due_at=due_at, found=found, bodies=bodies)
+        finally:
+            self._told(stored)
+
+    def store_and_queue_with_items(
+        self,
+        jobs: Sequence[Job],
+        *,
+        due_at: int,
+        body_items: Mapping[str, Item],
+        with_jobs: Mapping[str, Item] | None = None,
+    ) -> Stored:
+        stored = Stored()
+        try:
+            return self._store_and_queue_with_items(
+                stored, jobs, due_at=due_at, body_items=body_items, with_jobs=with_jobs
+            )
+        finally:
+            self._told(stored)
+
+    def _store_and_queue(
+        self,
+        stored: Stored,
         jobs: Sequence[Job],
         *,
         due_at: int,
@@ -131,7 +190,6 @@ class Outbox:
         Raises ``StorageError`` when DynamoDB or S3 fails, after queueing the
         jobs written before that.
         """
-        stored = Stored()
         unkeyed = [job for job in jobs if job.idempotency_key is None]
         try:
             items = self._body_items(jobs, bodies)
@@ -153,8 +211,8 @@ class Outbox:
         stored.unqueued = self._queue(stored.created)
         return stored
 
-    def store_once_and_queue(
-        self, jobs: Sequence[Job], *, due_at: int, found: Collection[str], bodies: Mapping[str, Bodies]
+    def _store_once_and_queue(
+        self, stored: Stored, jobs: Sequence[Job], *, due_at: int, found: Collection[str], bodies: Mapping[str, Bodies]
     ) -> Stored:
         """Store each job (ids unique) unless its id is stored already; queue those this call stored.
 
@@ -175,7 +233,6 @@ class Outbox:
 
         Raises ``PartlyStored`` when DynamoDB fails, after queueing what was stored.
         """
-        stored = Stored()
         new_bodies = [job for job in jobs if body_pk(job.body) not in found]
         try:
             for item in self._body_items(new_bodies, bodies).values():
@@ -208,8 +265,9 @@ class Outbox:
             raise PartlyStored(failure, stored=known, requested=len(jobs)) from failure
         return stored
 
-    def store_and_queue_with_items(
+    def _store_and_queue_with_items(
         self,
+        stored: Stored,
         jobs: Sequence[Job],
         *,
         due_at: int,
@@ -226,7 +284,6 @@ class Outbox:
         written before DynamoDB failed. ``with_jobs`` (by job id: a retry's
         audit entry): an item written in the same write as that job (in the
         keyed job's transaction: not written when the key was seen)."""
-        stored = Stored()
         unkeyed = [job for job in jobs if job.idempotency_key is None]
         extras = with_jobs or {}
         try:

@@ -42,6 +42,8 @@ from common.adapters.in_flight import DueEntry
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
 from common.adapters.schedules import Release, ScheduledJobs
+from common.adapters.stats_counters import StatsCounters
+from common.logic.changes import Changes
 from common.logic.threads import map_in_context
 from common.models.clock import utc_now
 from common.models.job import QueueName
@@ -91,7 +93,11 @@ class Scheduler:
         window_seconds: int,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        changes: Changes | None = None,
     ) -> None:
+        """``changes``: where each release (``scheduled`` to ``queued``) is
+        counted for the statistics (``None``: nowhere)."""
+        self._changes = changes
         self._jobs = jobs
         self._queues = queues
         self._grace = grace_seconds
@@ -219,6 +225,9 @@ class Scheduler:
         released = [release for release, ok in zip(found, made, strict=True) if ok]
         if not released:
             return
+        if self._changes is not None:
+            self._changes.released((r.keyed.job_id, r.keyed.domain, r.keyed.type) for r in released)
+            self._changes.flush()
         unsent = self._queues.send([release.message for release in released])
         now = self._now()
         run.released += len(released)
@@ -251,4 +260,6 @@ def scheduler_from_settings(
         grace_seconds=settings.sweep_grace_seconds,
         window_seconds=settings.schedule_window_seconds,
         clock=clock,
+        # A release is counted (scheduled to queued), never a status event.
+        changes=Changes(StatsCounters(dynamodb, settings.jobs_table, retention_days=settings.retention_days), None),
     )

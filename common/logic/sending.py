@@ -80,6 +80,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from common.adapters.aws import SES_CONNECT_TIMEOUT_SECONDS, SES_READ_TIMEOUT_SECONDS
+from common.adapters.aws import events as aws_events
 from common.adapters.bodies import BodyCache, BodyStore, CachedBodies
 from common.adapters.bulks import Bulks
 from common.adapters.job_claims import Claim, ClaimOutcome, JobClaims
@@ -88,7 +89,9 @@ from common.adapters.observability import logger, metrics
 from common.adapters.queues import DeadLetters, Visibility
 from common.adapters.secrets import read_secret
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
+from common.adapters.status_events import PutEventsClient
 from common.adapters.suppressions import SuppressionStore
+from common.logic.changes import Changes, changes_for
 from common.logic.pacing import Pacer
 from common.logic.suppression_links import MIN_UNSUBSCRIBE_KEY_CHARS, UnsubscribeLinks
 from common.logic.suppressions import Suppressions, suppressed_error
@@ -363,8 +366,10 @@ class Worker:
         links: UnsubscribeLinks | None = None,
         suppressions: Suppressions | None = None,
         bulks: Bulks | None = None,
+        changes: Changes | None = None,
     ) -> None:
-        """``jobs``: the claims and outcomes of the jobs; ``bulks``: the bulk
+        """``changes``: where each status change is recorded for the statistics
+        and the status events (``None``: nowhere); ``jobs``: the claims and outcomes of the jobs; ``bulks``: the bulk
         sends' cancel marks, read after a claim of a bulk's job whose mark the
         batch's read did not cover (``None``: no mark is read then);
         ``suppressions``: the recipients checked, and the bulk sends' marks
@@ -380,6 +385,7 @@ class Worker:
         self._clock = clock
         self._jitter = jitter
         self._new_token = new_token
+        self.changes = changes if changes is not None else Changes(None, None)
 
     def time_needed_ms(self) -> int:
         """The time one more record may take: the wait for its turn to send, then
@@ -409,8 +415,10 @@ class Worker:
         error = self._suppressions.error_for(message)
         if error is None:
             return None
-        if not self._jobs.suppress_unsent(message, now_ms=epoch_millis(self._clock()), error=error):
+        before = self._jobs.suppress_unsent(message, now_ms=epoch_millis(self._clock()), error=error)
+        if before is None:
             return None  # sent, failed or held meanwhile: the claim decides
+        self.changes.moved(before, before.status, JobStatus.SUPPRESSED, error=error)
         return Result(Outcome.SUPPRESSED, message, error=error)
 
     def release(self, delivery: Delivery) -> bool:
@@ -455,6 +463,7 @@ class Worker:
         job = claim.job
         if claim.outcome is not ClaimOutcome.CLAIMED:
             return Result(Outcome.DUPLICATE, message, job.attempts)
+        self.changes.moved(job, claim.claimed_from or JobStatus.QUEUED, JobStatus.SENDING)
         if job.bulk_id is not None and self._suppressions.bulk_canceled(job.bulk_id):
             return self._canceled(job, message, token)
         return self._attempt(claim, job, message, token, delivery)
@@ -497,24 +506,10 @@ class Worker:
     def _send(self, job: Job, message: QueueMessage, bodies: Bodies) -> str:
         """One SendEmail; a failure is logged here with what only the operator may read."""
         try:
-            return self._mailer.send(job, bodies, unsubscribe_url=self._unsubscribe_url(job))
+            return self._mailer.send(job, bodies, unsubscribe_url=_unsubscribe_url(self._links, job))
         except SendError as exc:
             logger.warning("the send failed", extra=_keys(message, error=str(exc), **exc.detail))
             raise
-
-    def _unsubscribe_url(self, job: Job) -> str | None:
-        """A manual job's one-click unsubscribe URL; signing it needs the key."""
-        if self._links is None:
-            return None
-        try:
-            return self._links.url_for(job)
-        except SecretUnavailable as exc:
-            # Says nothing about the email (SES was not called): waited out, not an attempt.
-            raise BackPressure(
-                "the unsubscribe link could not be signed (its key was not readable); it is tried again automatically",
-                wait_seconds=SECRET_WAIT_SECONDS,
-                detail={"reason": str(exc)},
-            ) from exc
 
     def _transient(
         self,
@@ -564,6 +559,7 @@ class Worker:
         if entry is None:
             logger.warning("lease lost before the wait was written", extra=_keys(message, outcome=Outcome.RETRY))
             return Result(Outcome.LEASE_LOST, message, job.attempts, str(exc))
+        self.changes.moved(job, JobStatus.SENDING, JobStatus.RETRYING, at=now)
         return self._records.back(delivery, message, job.attempts - 1, str(exc), delay)
 
     # ------------------------------------------------------------ outcomes
@@ -573,6 +569,7 @@ class Worker:
         if not self._jobs.cancel_claimed(job, token=token):
             logger.warning("lease lost before a canceled bulk's job was canceled", extra=_keys(message))
             return Result(Outcome.LEASE_LOST, message, job.attempts)
+        self.changes.moved(job, JobStatus.SENDING, JobStatus.CANCELED)
         return Result(Outcome.CANCELED, message, job.attempts - 1)
 
     def _finish(
@@ -612,6 +609,9 @@ class Worker:
                 "the outcome write failed after the send; recording it minimally", extra=_keys(message, reason=str(exc))
             )
             recorded = self._jobs.record_sent_minimal(job, token=token, entry=entry, message_id=message_id)
+        if recorded:
+            status = JobStatus.SENT if sent else JobStatus.FAILED
+            self.changes.moved(job, JobStatus.SENDING, status, at=now, error=error)
         if not recorded:
             # Only possible when this attempt outlived its lease; the lease is
             # longer than the function's timeout, so a live worker never does.
@@ -644,6 +644,7 @@ class Worker:
         if not recorded:
             logger.warning("lease lost before the retry was written", extra=_keys(message, outcome=Outcome.RETRY))
             return Result(Outcome.LEASE_LOST, message, job.attempts, error)
+        self.changes.moved(job, JobStatus.SENDING, JobStatus.RETRYING, at=now)
         return self._records.back(delivery, message, job.attempts, error, delay)
 
 
@@ -660,6 +661,21 @@ _METRIC_FOR = {
     Outcome.CANCELED: "EmailsCanceled",
     Outcome.HELD: "SendsHeld",
 }
+
+
+def _unsubscribe_url(links: UnsubscribeLinks | None, job: Job) -> str | None:
+    """A manual job's one-click unsubscribe URL; signing it needs the key."""
+    if links is None:
+        return None
+    try:
+        return links.url_for(job)
+    except SecretUnavailable as exc:
+        # Says nothing about the email (SES was not called): waited out, not an attempt.
+        raise BackPressure(
+            "the unsubscribe link could not be signed (its key was not readable); it is tried again automatically",
+            wait_seconds=SECRET_WAIT_SECONDS,
+            detail={"reason": str(exc)},
+        ) from exc
 
 
 def _longest_wait_error(waiting_since_ms: int, exc: BackPressure) -> str:
@@ -724,6 +740,14 @@ def process_batch(
 ) -> PartialItemFailureResponse:
     """Every record of an SQS batch; returns only the failed ones (partial batch response)."""
     # An all-failed batch is reported record by record too, rather than raised.
+    try:
+        return _process_batch(event, worker, context)
+    finally:
+        # The batch's counts and status events, in one write and 10 a put.
+        worker.changes.flush()
+
+
+def _process_batch(event: dict[str, Any], worker: Worker, context: LambdaContext | None) -> PartialItemFailureResponse:
     worker.prefetch(_body_ids(event))
     worker.check_batch(*_to_check(event))
 
@@ -747,6 +771,7 @@ def process_batch(
             raise OutOfTime("not attempted: too little time left in this invocation")
         try:
             result = worker.process(delivery)
+            worker.changes.flush_if_due()
         except EmailOpsError as exc:
             logger.error(
                 "record failed; it goes back to the queue",
@@ -800,6 +825,7 @@ def worker_from_settings(
     pacer: Pacer | None = None,
     cache: BodyCache | None = None,
     tenants: Tenants | None = None,
+    events: Callable[[], PutEventsClient] | None = None,
 ) -> Worker:
     """``pacer`` and ``cache``: the execution environment's (``None``: no
     pacing; a cache for this worker alone). ``s3``: for large bodies."""
@@ -845,4 +871,12 @@ def worker_from_settings(
         ),
         suppressions=Suppressions(SuppressionStore(dynamodb, settings.jobs_table)),
         bulks=Bulks(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
+        changes=changes_for(
+            dynamodb,
+            settings.jobs_table,
+            retention_days=settings.retention_days,
+            bus=settings.status_event_bus,
+            events=events or aws_events,
+            clock=clock,
+        ),
     )

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.models.api_settings import ApiSettings
 from common.models.job import JOB_ID_RE, Domain
-from common.models.settings import BodiesSettings, QueueingSettings, load, registered
+from common.models.settings import BodiesSettings, QueueingSettings, StatusEventsSettings, load, registered
 
 
 class CancelResult(BaseModel):
@@ -45,7 +45,7 @@ class RetryResult(BaseModel):
 
 
 # ------------------------------------------------------------------ settings
-class JobActionsSettings(QueueingSettings, ApiSettings, BodiesSettings):
+class JobActionsSettings(QueueingSettings, ApiSettings, BodiesSettings, StatusEventsSettings):
     """Cancel and retry: the jobs table, both job queues (a retry goes on its
     type's), the actions queue (a bulk cancel's rest, finished in the
     background), and the bodies bucket (a retry copies a large body's object)."""

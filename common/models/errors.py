@@ -98,3 +98,9 @@ class InvalidCursor(EmailOpsError):
     """A cursor altered, forged, or made for another query."""
 
     code = "invalid_cursor"
+
+
+class InvalidStatsRange(EmailOpsError):
+    """``GET /stats``: ``from`` after ``to``, or a range longer than allowed."""
+
+    code = "invalid_request"

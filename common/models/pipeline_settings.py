@@ -5,10 +5,17 @@ from functools import cache
 
 from pydantic import Field
 
-from common.models.settings import BodiesSettings, JobsSettings, QueueingSettings, load, registered
+from common.models.settings import (
+    BodiesSettings,
+    JobsSettings,
+    QueueingSettings,
+    StatusEventsSettings,
+    load,
+    registered,
+)
 
 
-class EnqueueSettings(QueueingSettings, BodiesSettings):
+class EnqueueSettings(QueueingSettings, BodiesSettings, StatusEventsSettings):
     pass
 
 
@@ -23,7 +30,7 @@ class SchedulerSettings(QueueingSettings):
     schedule_window_seconds: int = Field(alias="SCHEDULE_WINDOW_SECONDS", default=60, ge=0, le=600)
 
 
-class SesEventsSettings(JobsSettings):
+class SesEventsSettings(JobsSettings, StatusEventsSettings):
     """SesEventsFunction: SES's events applied to the jobs table (and its suppression entries)."""
 
 

@@ -56,6 +56,11 @@ class PauseSettings(FunctionSettings):
         return frozenset(d.strip().lower() for d in self.pause_exempt_domains.split(",") if d.strip())
 
 
+class StatusEventsSettings(FunctionSettings):
+    # The EventBridge bus the status events go to (the StatusEventBus parameter).
+    status_event_bus: str = Field(alias="STATUS_EVENT_BUS", default="default", min_length=1)
+
+
 class CursorKeySettings(FunctionSettings):
     # The Secrets Manager secret (ARN or name) whose value signs the page
     # cursors of GET /jobs and GET /suppressions (HMAC-SHA256). The value itself

@@ -10,13 +10,14 @@ from common.models.job import EmailAddress
 from common.models.settings import (
     BodiesSettings,
     PositiveSeconds,
+    StatusEventsSettings,
     UnsubscribeKeySettings,
     load,
     registered,
 )
 
 
-class WorkerSettings(BodiesSettings, UnsubscribeKeySettings):
+class WorkerSettings(BodiesSettings, UnsubscribeKeySettings, StatusEventsSettings):
     # The HTTP API's base URL: one-click unsubscribe links point under it.
     api_base_url: str = Field(alias="API_BASE_URL", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
     priority_queue_url: str = Field(alias="PRIORITY_QUEUE_URL", min_length=1)

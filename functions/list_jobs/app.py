@@ -1,6 +1,7 @@
 """ListJobsFunction: GET /jobs (the log), GET /jobs/{job_id} (one job with its body),
 GET /bulks (a domain's bulk sends), GET /bulks/{bulk_id} (a bulk send's progress),
-GET /domains/{domain}/health (why bulk sends may be held) and GET /audit (who did what)."""
+GET /domains/{domain}/health (why bulk sends may be held), GET /audit (who did what)
+and GET /stats (delivery statistics per day)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from common.adapters.job_indexes import JobIndexes
 from common.adapters.job_store import JobStore
 from common.adapters.observability import logger, metrics, tracer
 from common.adapters.secrets import read_secret
+from common.adapters.stats_counters import StatsCounters
 from common.logic.audit import AUDIT_CURSOR_PURPOSE, list_audit
 from common.logic.bulk_list import BULKS_CURSOR_PURPOSE, list_bulks
 from common.logic.health import domain_health
@@ -39,9 +41,11 @@ from common.logic.listing import CursorCodec, bulk_progress, job_detail, list_jo
 from common.logic.record_cursors import RecordCursors
 from common.logic.reputation import ReputationCheck, thresholds_of
 from common.logic.signing import MIN_CURSOR_KEY_CHARS
+from common.logic.stats import delivery_stats
 from common.logic.suppression_links import MIN_UNSUBSCRIBE_KEY_CHARS, UnsubscribeLinks, request_base_url
 from common.models.api import Caller
 from common.models.audit import AuditPage, AuditQuery
+from common.models.clock import utc_now
 from common.models.health import DomainHealth
 from common.models.listing import (
     BulkProgress,
@@ -52,6 +56,7 @@ from common.models.listing import (
     ListJobsQuery,
     get_list_jobs_settings,
 )
+from common.models.stats import StatsPage, StatsQuery
 
 app = api_resolver()
 current_caller = caller_dependency(get_list_jobs_settings)
@@ -123,6 +128,15 @@ BULK_RESPONSES = documented(
     200,
     "the bulk send with its jobs counted by status (every status, summing to total)",
     {404: "not_found: no such bulk send, or one of another domain"},
+)
+
+STATS_RESPONSES = documented(
+    200,
+    "the jobs created each day (UTC) counted by their status now, per day and per type",
+    {
+        400: "invalid_request (a day that is not YYYY-MM-DD, from after to, a range over 92 days)",
+        403: "forbidden: the domain is not among yours",
+    },
 )
 
 
@@ -198,6 +212,11 @@ def get_domain_health(domain: str, caller: Annotated[Caller, Depends(current_cal
 @app.get("/audit", summary="Who did what", responses=AUDIT_RESPONSES)
 def get_audit(query: Annotated[AuditQuery, Query()], caller: Annotated[Caller, Depends(current_caller)]) -> AuditPage:
     return list_audit(query, caller, trail=_table(AuditTrail), cursors=_audit_cursors)
+
+
+@app.get("/stats", summary="Delivery statistics per day", responses=STATS_RESPONSES)
+def get_stats(query: Annotated[StatsQuery, Query()], caller: Annotated[Caller, Depends(current_caller)]) -> StatsPage:
+    return delivery_stats(query, caller, _table(StatsCounters), today=utc_now().date())
 
 
 @logger.inject_lambda_context(log_event=False)  # the event carries the caller's token

@@ -55,6 +55,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         sqs=aws.sqs(),
         sesv2=aws.sesv2(),
         s3=aws.s3(),
+        events=aws.events,
         pacer=pacer(),
         cache=body_cache(),
         tenants=tenants(),

@@ -15,6 +15,7 @@ from common.adapters import aws
 from common.adapters.observability import logger, metrics, tracer
 from common.adapters.ses_event_writes import SesEventWrites
 from common.adapters.suppressions import SuppressionStore
+from common.logic.changes import changes_for
 from common.logic.events import process_batch
 from common.models.pipeline_settings import get_ses_events_settings
 
@@ -25,7 +26,15 @@ from common.models.pipeline_settings import get_ses_events_settings
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_ses_events_settings()
     writes = SesEventWrites(aws.dynamodb(), settings.jobs_table, retention_days=settings.retention_days)
-    return dict(process_batch(event, writes, SuppressionStore(aws.dynamodb(), settings.jobs_table)))
+    changes = changes_for(
+        aws.dynamodb(),
+        settings.jobs_table,
+        retention_days=settings.retention_days,
+        bus=settings.status_event_bus,
+        events=aws.events,
+    )
+    suppressions = SuppressionStore(aws.dynamodb(), settings.jobs_table)
+    return dict(process_batch(event, writes, suppressions, changes=changes))
 
 
 # What init made is never garbage: later collections skip it.

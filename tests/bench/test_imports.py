@@ -14,7 +14,19 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "benchmarks"
 RUN = {"__main__"}
 PAGE = {"report"}
-FIGURES = {"calls", "coldstart", "listing", "pipeline", "priority", "writes", "capacity", "cancel", "fairness", "drain"}
+FIGURES = {
+    "calls",
+    "coldstart",
+    "listing",
+    "pipeline",
+    "priority",
+    "writes",
+    "capacity",
+    "cancel",
+    "fairness",
+    "drain",
+    "schedule",
+}
 HELPERS = {"harness", "recording", "workload", "ledger", "cost", "ceiling", "page"}
 LAYERS = [RUN, PAGE, FIGURES, HELPERS]  # top to bottom
 

@@ -42,6 +42,10 @@ def test_make_demo_and_make_sent_reach_a_stack_on_other_ports(ports: dict[str, s
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert f"The local stack at http://127.0.0.1:{ports['EMAILOPS_API_PORT']}" in demo.stdout
     assert "bounce@simulator.amazonses.com is bounced" in demo.stdout
+    # The status events a Privas service receives, and the day's statistics.
+    assert "5. Status events for Privas services" in demo.stdout
+    assert " bounced    manual" in demo.stdout and " complained manual" in demo.stdout
+    assert "6. Today's statistics" in demo.stdout
     sent = make("sent", ports)
     assert sent.returncode == 0, sent.stderr
     for address in ("owner@acme.com", "ann@example.org", "complaint@simulator.amazonses.com"):

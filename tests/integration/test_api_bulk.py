@@ -403,4 +403,7 @@ def test_a_1000_recipient_bulk_send_stays_within_aws_limits(
         "DeleteItem",
         "TransactWriteItems",
     }
+    # ...and one transaction adds the 1,000 jobs to the statistics counters (docs/adr/0084-statistics-counters.md)
+    (counters,) = log.of("TransactWriteItems")
+    assert len(counters["TransactItems"]) == 2
     assert len(queued_messages(stack)) == 1000

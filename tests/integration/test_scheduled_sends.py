@@ -16,6 +16,7 @@ import pytest
 from common.adapters import aws
 from common.adapters import index_keys as keys
 from common.adapters.attribute_values import deserialize
+from common.adapters.stats_counters import StatsCounters
 from common.adapters.suppressions import SuppressionStore
 from common.logic.scheduler import Scheduler, ScheduleReport, scheduler_from_settings
 from common.models.clock import to_rfc3339, utc_now
@@ -81,6 +82,13 @@ def messages(stack: Stack, queue: str) -> list[dict[str, Any]]:
     return found
 
 
+def counted(stack: Stack, job_type: str) -> dict[str, int]:
+    """Today's statistics counters of acme.com for ``job_type``, shards summed."""
+    today = utc_now().date()
+    counts = StatsCounters(aws.dynamodb(), stack.names["JobsTable"]).read(["acme.com"], today, today)
+    return next((c for key, c in counts.items() if key.type == job_type), {})
+
+
 def email(send_at: Any, **fields: Any) -> dict[str, Any]:
     return {
         "type": "escalation",
@@ -113,6 +121,8 @@ def test_a_job_sent_at_a_time_ahead_waits_scheduled_then_is_queued_at_that_time(
     assert [j["job_id"] for j in admin.list_jobs(status="scheduled").body["items"]] == [job_id]  # all domains
     assert messages(stack, "PriorityQueue") == []
     assert item(stack, job_id)["wk"].startswith("sp#")
+    # ... and counted so in the statistics
+    assert counted(stack, "escalation") == {"scheduled": 1}
 
     # When the scheduler runs a minute before: nothing is due in its window
     clock = FakeClock(send_at - timedelta(seconds=90))
@@ -131,6 +141,8 @@ def test_a_job_sent_at_a_time_ahead_waits_scheduled_then_is_queued_at_that_time(
     stored = item(stack, job_id)
     assert stored["wk"].startswith("p#") and stored["sweep_at"] == stored["due_at"]
     assert "esk" not in stored and "fk" in stored
+    # ... and the statistics counted the move (scheduled to queued)
+    assert counted(stack, "escalation") == {"scheduled": 0, "queued": 1}
     # ... and a second run releases nothing more
     assert run_scheduler(clock).released == 0
 

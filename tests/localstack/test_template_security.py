@@ -289,6 +289,25 @@ def test_only_writers_may_put_bodies_and_only_readers_get_them() -> None:
         assert (variables.get("BODIES_BUCKET") == {"Ref": "BodiesBucket"}) == bool(actions), logical
 
 
+STATUS_EVENT_BUS_ARN = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${StatusEventBus}"
+
+
+def test_status_events_may_go_to_the_status_event_bus_only() -> None:
+    """events:PutEvents on the StatusEventBus's ARN, in the roles of the functions that change a
+    status (docs/adr/0085-status-events.md), and in no other."""
+    holders = {
+        name
+        for name, resource in resources().items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for s in statements(name)
+        if "events:PutEvents" in s["Action"]
+    }
+    assert holders == {"SendWorkerFunction", "SesEventsFunction", "JobActionsFunction", "EnqueueFunction"}
+    for name in holders:
+        (resource,) = [s["Resource"] for s in statements(name) if "events:PutEvents" in s["Action"]]
+        assert resource == {"Fn::Sub": STATUS_EVENT_BUS_ARN}
+
+
 def test_cancel_and_retry_may_touch_the_jobs_table_the_bulk_index_and_the_queues_only() -> None:
     resource = resources()["JobActionsFunction"]["Properties"]
     granted = {
@@ -314,6 +333,8 @@ def test_cancel_and_retry_may_touch_the_jobs_table_the_bulk_index_and_the_queues
         ("s3:GetObject", json.dumps({"Fn::Sub": "${BodiesBucket.Arn}/*"})),
         ("s3:PutObject", json.dumps({"Fn::Sub": "${BodiesBucket.Arn}/*"})),
         ("s3:ListBucket", json.dumps({"Fn::GetAtt": ["BodiesBucket", "Arn"]})),
+        # A cancel's status event, on the StatusEventBus only
+        ("events:PutEvents", json.dumps({"Fn::Sub": STATUS_EVENT_BUS_ARN})),
     }
     # Its routes sit behind the JWT authorizer (the API's default); the actions queue feeds it one bulk at a time
     events = resource["Events"]
