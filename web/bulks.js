@@ -215,7 +215,7 @@ function updateRow(row, bulk) {
   const cancelable = counted(bulk, CANCELABLE);
   const hadFocus = document.activeElement === cancel;
   cancel.hidden = cancelable === 0;
-  if (hadFocus && cancel.hidden) $("bulks-title").focus();
+  if (hadFocus && cancel.hidden) row.querySelector("a")?.focus();
 }
 
 async function cancelRemaining(row, button, note) {
@@ -236,4 +236,8 @@ async function cancelRemaining(row, button, note) {
   const said = n ? `${n} email${n === 1 ? "" : "s"} of “${bulk.subject}” canceled: they will not be sent.` : "Nothing left to cancel: every email was already past sending.";
   setText(note, said); // a live region: said once
   await loadBulks({ keepPage: true, quiet: true });
+  // Disabled while it ran, then gone (nothing left to cancel): the keyboard goes to the row's link.
+  if (!document.activeElement || document.activeElement === document.body) {
+    (button.isConnected && !button.hidden ? button : row.querySelector("a"))?.focus();
+  }
 }
