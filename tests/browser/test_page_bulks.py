@@ -94,6 +94,8 @@ def test_bulk_sends_show_progress_live_and_cancel_remaining_stops_what_is_left(
     expect(waiting).to_contain_text("2 canceled")
     expect(waiting).to_contain_text("the rest was canceled")
     expect(waiting.get_by_role("button", name="Cancel remaining")).to_have_count(0)
+    # The keyboard stays in the row
+    expect(waiting.get_by_role("link", name="Its emails in the log")).to_be_focused()
     progress = page_stack.get(f"/bulks/{later['bulk_id']}", tok).json()
     assert progress["counts"]["canceled"] == 2 and progress["counts"]["scheduled"] == 0, progress
     assert axe_violations(page) == []
