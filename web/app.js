@@ -401,7 +401,7 @@ function showBulkFilter(view) {
   if (on) {
     $("bulk-filter-text").replaceChildren(
       document.createTextNode(`Showing the emails of bulk send ${view.bulk}. `),
-      linkTo({ view: "bulks", domain: view.domain, bulk: view.bulk }, "Its progress in Bulk sends"),
+      linkTo({ view: "bulks", domain: view.domain, bulk: view.bulk }, "Progress of this bulk send"),
     );
   }
 }
@@ -756,7 +756,7 @@ function renderDetail(job, suppression) {
           "span",
           { className: "id-value" },
           idWithCopy("bulk id", job.bulk_id, linkTo({ domain: job.domain, bulk: job.bulk_id }, job.bulk_id, { className: "mono" })),
-          linkTo({ view: "bulks", domain: job.domain, bulk: job.bulk_id }, "its progress in Bulk sends"),
+          linkTo({ view: "bulks", domain: job.domain, bulk: job.bulk_id }, "Progress of this bulk send"),
         )
         : null,
     ),

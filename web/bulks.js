@@ -156,7 +156,7 @@ function createRow(domain, bulk) {
       el(
         "span",
         { className: "bulk-links" },
-        page.link({ view: "log", domain, bulk: bulk.bulk_id }, "Its emails in the log"),
+        page.link({ view: "log", domain, bulk: bulk.bulk_id }, "Show its emails"),
         idWithCopy("bulk id", bulk.bulk_id),
       ),
     ),

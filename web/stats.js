@@ -88,7 +88,7 @@ export function forgetStats() {
   $("stats-content").hidden = true;
   $("stats-chart").replaceChildren();
   $("stats-days-body").replaceChildren();
-  $("stats-types-body").replaceChildren();
+  $("stats-types").replaceChildren();
 }
 
 function svg(tag, attrs = {}, ...children) {
@@ -212,20 +212,20 @@ function fillDays(days) {
   );
 }
 
+// One line per type: a list, not a second table, so that each column header
+// of the view ("Delivered", "Bounced", …) names one thing.
 function fillTypes(types) {
   const names = [...TYPES, ...Object.keys(types).filter((type) => !TYPES.includes(type))];
-  $("stats-types-body").replaceChildren(
+  $("stats-types").replaceChildren(
     ...names.filter((type) => types[type]).map((type) => {
       const f = figures(types[type]);
       return el(
-        "tr",
-        {},
-        el("th", { scope: "row", text: TYPE_NAMES[type] || type }),
-        numberCell(f.total, "Total"),
-        numberCell(f.delivered, "Delivered"),
-        numberCell(f.bounced, "Bounced"),
-        numberCell(f.complained, "Complained"),
-        numberCell(f.failed, "Failed"),
+        "li",
+        { "data-type": type },
+        el("strong", { text: `${TYPE_NAMES[type] || type}: ` }),
+        document.createTextNode(
+          `${f.total} email${f.total === 1 ? "" : "s"}, ${f.delivered} delivered, ${f.bounced} bounced, ${f.complained} complained, ${f.failed} failed`,
+        ),
       );
     }),
   );

@@ -95,20 +95,20 @@ def test_bulk_sends_show_progress_live_and_cancel_remaining_stops_what_is_left(
     expect(waiting).to_contain_text("the rest was canceled")
     expect(waiting.get_by_role("button", name="Cancel remaining")).to_have_count(0)
     # The keyboard stays in the row
-    expect(waiting.get_by_role("link", name="Its emails in the log")).to_be_focused()
+    expect(waiting.get_by_role("link", name="Show its emails")).to_be_focused()
     progress = page_stack.get(f"/bulks/{later['bulk_id']}", tok).json()
     assert progress["counts"]["canceled"] == 2 and progress["counts"]["scheduled"] == 0, progress
     assert axe_violations(page) == []
 
     # From the bulk send to its emails: the log filtered by bulk_id
-    drained.get_by_role("link", name="Its emails in the log").click()
+    drained.get_by_role("link", name="Show its emails").click()
     expect(page).to_have_url(re.compile(rf"\?domain={re.escape(domain)}&bulk={now['bulk_id']}$"))
     rows = page.locator("#log-body tr.job")
     expect(rows).to_have_count(3)
     expect(rows.filter(has_text="Next week's news")).to_have_count(0)
     # From one of its emails back to the bulk send
     rows.first.locator("td.subject").click()
-    page.locator("tr.detail").get_by_role("link", name="its progress in Bulk sends").click()
+    page.locator("tr.detail").get_by_role("link", name="Progress of this bulk send").click()
     expect(page).to_have_url(re.compile(rf"view=bulks&domain={re.escape(domain)}&bulk={now['bulk_id']}$"))
     expect(table.get_by_role("row")).to_have_count(2)  # the header and that bulk send alone
     expect(table).to_contain_text("Opening hours")
