@@ -426,7 +426,9 @@ def _list_figure_only(args: argparse.Namespace) -> int:
         return 1
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
-    output.write_text(report.splice_list_figure(output.read_text(encoding="utf-8"), lists), encoding="utf-8")
+    output.write_text(
+        report.splice_list_figure(output.read_text(encoding="utf-8"), lists, _remark(3)), encoding="utf-8"
+    )
     for row in listing.summary_rows(lists):
         print(f"{row.what}: {row.measured}")
     print(listing.printed_line(lists))

@@ -804,7 +804,9 @@ def what_stops(cold: ColdStart) -> str:
         return (
             f"{head}, its first invocation's {_calls_phrase(cold)} of CPU ({_operations(cold)}: botocore and"
             f" urllib3 building, signing, sending and reading them, work the floor does not do); without them"
-            f" {cold.ratio_without_calls:.2f}x"
+            f" {cold.ratio_without_calls:.2f}x; within {COLD_TARGET}x it could make "
+            + (f"at most {calls_within_goal(cold)} of them" if calls_within_goal(cold) else "none of them")
+            + ", at their measured CPU each"
         )
     besides = cold.invoke_ms - cold.calls_ms
     return (
@@ -813,6 +815,16 @@ def what_stops(cold: ColdStart) -> str:
         f" besides its calls, against {cold.floor_ms:,.0f} ms for `import boto3` and"
         f" {len(cold.clients)} client{'s' if len(cold.clients) != 1 else ''}"
     )
+
+
+def calls_within_goal(cold: ColdStart) -> int:
+    """How many AWS calls its first invocation could make and ``cold`` stay within the goal,
+    each call costing what its calls cost on average in the ratio (the ratio with them less
+    the ratio without them, over their number), all else as measured (0: not even one)."""
+    if not cold.calls or cold.ratio_to_floor <= cold.ratio_without_calls:
+        return 0
+    per_call = (cold.ratio_to_floor - cold.ratio_without_calls) / cold.calls
+    return max(0, int((COLD_TARGET - cold.ratio_without_calls) / per_call + 1e-9))
 
 
 def _calls_phrase(cold: ColdStart) -> str:

@@ -254,6 +254,7 @@ class CaseUsage:
     secrets_calls: float
     retention_days: float  # how long an email's items and body are kept (RetentionDays)
     notes: tuple[str, ...] = ()  # where a figure came from, when not this case's own stretch
+    table_wru: float | None = None  # of ``dynamodb_wru``, the table's own (the rest: its indexes)
 
     @property
     def retention_months(self) -> float:
@@ -301,6 +302,47 @@ class CaseUsage:
             "EventBridge events": f"{self.eventbridge_events:.2f}",
             "Secrets Manager calls": f"{self.secrets_calls:.4f}",
         }
+
+
+def what_it_would_take(case: CaseUsage, goal: float) -> str:
+    """Why ``case`` is over ``goal`` (its cost ÷ SES's price) and what reaching it would take:
+    the dollars per million emails beyond SES against the goal's allowance, every billed item
+    beyond SES with its share of them, then the cuts that would pay the difference, each alone
+    (every other item as measured): DynamoDB's writes, and its index writes apart."""
+    costs = case.costs()
+    ses = costs["SES"]
+    beyond = case.total - ses
+    allowed = (goal - 1) * ses
+    shed = beyond - allowed
+    if shed <= 0:
+        return f"{case.name}: ${beyond:,.2f} beyond SES's ${ses:,.2f}, within the goal's ${allowed:,.2f}"
+    items = sorted(((k, v) for k, v in costs.items() if k != "SES" and v >= 0.005), key=lambda kv: -kv[1])
+    shares = ", ".join(f"{k} ${v:,.2f} ({v / beyond:.0%})" for k, v in items)
+    price = MILLION * PRICE["dynamodb_wru"]
+    writes = costs["DynamoDB writes"]
+    if shed < writes:
+        cut = (
+            f"DynamoDB's writes alone would have to fall from {case.dynamodb_wru:.2f} to"
+            f" {(writes - shed) / price:.1f} write units per email"
+        )
+        needed = (writes - shed) / price
+        if case.table_wru is not None and needed < case.table_wru:
+            cut += (
+                f", below the table's own {case.table_wru:.2f} (the send path's create, claim, outcome and"
+                " delivery writes, and a body item): not reached even with no index at all"
+            )
+        elif case.table_wru is not None:
+            cut += (
+                f": beside the table's own {case.table_wru:.2f} (the send path's create, claim, outcome and"
+                f" delivery writes), {needed - case.table_wru:.1f} of the indexes'"
+                f" {case.dynamodb_wru - case.table_wru:.2f}"
+            )
+    else:
+        cut = f"more than DynamoDB's writes altogether (${writes:,.2f}): no cut of the writes alone reaches it"
+    return (
+        f"{case.name}: ${beyond:,.2f} beyond SES's ${ses:,.2f} against the goal's ${allowed:,.2f},"
+        f" ${shed:,.2f} to shed; beyond SES: {shares}; to shed it, {cut}"
+    )
 
 
 def log_bytes_per_email(written: int, lines: int, invocations: int, emails: int) -> float:

@@ -18,6 +18,7 @@ gets it.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -88,6 +89,39 @@ class ListCosts:
     @property
     def worst_items(self) -> ListCost | None:
         return max(self.rows, key=lambda row: row.items_per_row, default=None)
+
+
+# Statuses no index holds exactly: a page of one checks it on fetched jobs (docs/storage.md, section 8).
+CHECKED_ON_JOBS = frozenset({JobStatus.QUEUED, JobStatus.SENDING, JobStatus.SENT, JobStatus.DELIVERED})
+_STATUS = re.compile(r"\bstatus=(\w+)")
+CAUSES = {
+    "checked": "a status no index holds exactly (queued, sending, sent, delivered), checked on fetched jobs",
+    "bulk": "a status checked on a bulk send's projected entries",
+    "keys": "rows from keys-only indexes, each an entry and a fetched job, with the merge's over-read",
+}
+
+
+def cause(row: ListCost) -> str:
+    """Why a combination's page reads what it reads: a key of ``CAUSES``."""
+    found = _STATUS.search(row.filters)
+    if found and "bulk_id" in row.filters:
+        return "bulk"
+    if found and JobStatus(found.group(1)) in CHECKED_ON_JOBS:
+        return "checked"
+    return "keys"
+
+
+def over_by_cause(lists: ListCosts) -> list[tuple[str, list[ListCost]]]:
+    """The combinations over the goal, grouped by ``cause``, in ``CAUSES``' order, each group worst first."""
+    groups: dict[str, list[ListCost]] = {}
+    for row in lists.rows:
+        if not row.within and not row.error:
+            groups.setdefault(cause(row), []).append(row)
+    return [
+        (key, sorted(groups[key], key=lambda r: (-r.most_requests, -r.items_per_row)))
+        for key in CAUSES
+        if key in groups
+    ]
 
 
 def printed_line(lists: ListCosts) -> str:
@@ -361,7 +395,14 @@ def notes(lists: ListCosts) -> list[str]:
             f"- **List cost**: {len(over)} of {len(lists.rows)} filter combinations need more than {GOAL_REQUESTS}"
             f" DynamoDB requests for a page or read more than {GOAL_ITEMS_PER_ROW:.0f} items per row returned; the"
             f" worst page made {worst.most_requests} requests ({worst.caller}, {worst.filters}), reading"
-            f" {worst.items_per_row:.1f} items per row. Each combination is in figure 3."
+            f" {worst.items_per_row:.1f} items per row. What stops them: "
+            + "; ".join(
+                f"{CAUSES[key]}: {len(rows)} (worst {rows[0].most_requests} requests, {rows[0].caller},"
+                f" {rows[0].filters}; up to {max(r.items_per_row for r in rows):.2f} items a row)"
+                for key, rows in over_by_cause(lists)
+            )
+            + ". What meeting the goal would cost in write units is in docs/storage.md, section 13."
+            " Each combination is in figure 3."
         )
     return found
 

@@ -413,8 +413,8 @@ def _splice_notes(lines: list[str], *, own: tuple[str, ...], notes: list[str], b
     return lines[:start] + kept + lines[end:]
 
 
-def splice_list_figure(page: str, lists: ListCosts) -> str:
-    """``page`` with figure 3 measured again (``_splice_figure``)."""
+def splice_list_figure(page: str, lists: ListCosts, remark: str = "") -> str:
+    """``page`` with figure 3 measured again (``_splice_figure``), its section followed by ``remark``."""
     return _splice_figure(
         page,
         figure="3. List cost",
@@ -422,7 +422,7 @@ def splice_list_figure(page: str, lists: ListCosts) -> str:
         own_notes=("- **List cost**", "- **List pages that failed**"),
         notes=listing.notes(lists),
         notes_before=("- **Pipeline**",),
-        section=listing.section(lists),
+        section=listing.section(lists).rstrip("\n") + ("\n\n" + remark if remark else ""),
         printed=[listing.printed_line(lists)],
     )
 

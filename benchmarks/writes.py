@@ -33,6 +33,7 @@ from benchmarks.cost import (
     FixedItem,
     index_names,
     log_bytes_per_email,
+    what_it_would_take,
 )
 from benchmarks.harness import BenchError, BenchStack, Usage
 from benchmarks.ledger import READ_ACTIONS, WRITE_ACTIONS, Ledger, Replayer
@@ -144,6 +145,7 @@ def case_usage(
         secrets_calls=case.secrets_calls / case.emails,
         retention_days=retention_days,
         notes=tuple(notes),
+        table_wru=sum(w.table_units for w in case.ledger.writes) / case.emails,
     )
 
 
@@ -514,8 +516,9 @@ def _cost_section(costs: list[CaseUsage], fixed: Sequence[FixedItem], *, worker_
         if not over
         else f"Goal: ≤ {GOAL_COST_RATIO:.2f}x SES's price at every body size: **not met** in "
         + "; ".join(f"{c.name}, {c.ratio_to_ses:.3f}x" for c in over)
-        + ". What stops it, per million emails beyond SES's $100: "
-        + "; ".join(f"{c.name}: {_beyond_ses(c)}" for c in over)
+        + ". What stops it, per million emails, and what reaching it would take (each cut alone, every"
+        + " other item as measured; docs/storage.md, section 13, says why none is taken): "
+        + "; ".join(what_it_would_take(c, GOAL_COST_RATIO) for c in over)
         + "."
     )
     text = [

@@ -417,7 +417,15 @@ def test_a_function_over_the_goal_by_its_calls_alone_is_said_to_be() -> None:
     stops = coldstart.what_stops(cold)
     assert stops.startswith("SweeperFunction 1.74x, its first invocation's 65 AWS calls, 126 ms of CPU")
     assert "(dynamodb Query 64, dynamodb BatchGetItem 1:" in stops
-    assert stops.endswith("without them 1.19x")
+    # 65 calls take 1.74 - 1.19 = 0.55 of the floor; the goal leaves 1.3 - 1.19 = 0.11: 13 of them
+    assert coldstart.calls_within_goal(cold) == 13
+    assert stops.endswith(
+        "without them 1.19x; within 1.3x it could make at most 13 of them, at their measured CPU each"
+    )
+    # one call of 0.03 where the goal leaves 0.01: none
+    one = coldstart.ColdStart(**{**cold.__dict__, "ratio_to_floor": 1.32, "ratio_without_calls": 1.29, "calls": 1})
+    assert coldstart.calls_within_goal(one) == 0
+    assert coldstart.what_stops(one).endswith("it could make none of them, at their measured CPU each")
     (note,) = coldstart.notes(coldstart.ColdStarts(boto3_ms=110.0, runs=5, functions=[cold]))
     assert "1 of 1 functions over it). What stops each: SweeperFunction 1.74x, its first" in note
     row = "| SweeperFunction | 230 ms | 170 ms | 65 (126 ms): dynamodb Query 64, dynamodb BatchGetItem 1 |"

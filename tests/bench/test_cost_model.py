@@ -18,6 +18,7 @@ from benchmarks.cost import (
     table_indexes,
     units,
     value_size,
+    what_it_would_take,
 )
 from common.adapters.index_keys import KeyedJob, index_attributes
 from common.models.job import JobStatus, JobType
@@ -199,3 +200,23 @@ def test_the_monthly_items_come_from_the_templates_resources() -> None:
     assert fixed["SQS: the event source mappings' empty long polls"] == pytest.approx(5 * month / 20 * 0.40 / 1e6)
     # Two roles, a KMS request each 5 minutes at most
     assert fixed["KMS requests for the tables' AWS managed key"] == pytest.approx(2 * month / 300 * 0.03 / 10_000)
+
+
+def test_what_it_would_take_names_every_item_beyond_ses_and_the_cut_that_would_pay_the_difference() -> None:
+    # $8.75 of writes (14 WRU), $2 of SQS: $10.75 beyond SES against the goal's $10, $0.75 to shed
+    case = _usage(dynamodb_wru=14, sqs_requests=5, table_wru=5)
+    text = what_it_would_take(case, 1.10)
+    assert "$10.75 beyond SES's $100.00 against the goal's $10.00, $0.75 to shed" in text
+    assert "DynamoDB writes $8.75 (81%), SQS $2.00 (19%)" in text
+    # 14 WRU less $0.75 at $0.625 a million units: 12.8 WRU, 7.8 of them the indexes'
+    assert "would have to fall from 14.00 to 12.8 write units per email" in text
+    assert "beside the table's own 5.00" in text and "7.8 of the indexes' 9.00" in text
+
+
+def test_what_it_would_take_says_when_no_cut_of_the_writes_is_enough() -> None:
+    below_table = what_it_would_take(_usage(dynamodb_wru=14, sqs_requests=20, table_wru=5), 1.10)
+    assert "below the table's own 5.00" in below_table and "not reached even with no index at all" in below_table
+    beyond_writes = what_it_would_take(_usage(dynamodb_wru=14, s3_puts=4), 1.10)  # $20 of PUTs
+    assert "no cut of the writes alone reaches it" in beyond_writes
+    within = what_it_would_take(_usage(dynamodb_wru=8), 1.10)
+    assert "within the goal's $10.00" in within

@@ -69,3 +69,29 @@ def test_figure_3_says_whether_it_was_measured_alone_or_after_figure_1() -> None
     )
     assert "after figure 1" not in listing.section(lists(alone=True))
     assert "Figure 3 runs second, after figure 1" in listing.section(lists(alone=False))
+
+
+def test_the_notes_group_the_combinations_over_the_goal_by_what_stops_them() -> None:
+    lists = ListCosts(
+        jobs=10,
+        failed=0,
+        limit=5,
+        rows=[
+            _row("one domain", "domain=a, status=failed", 5, 5, 5),  # within
+            _row("every domain (*)", "status=sending", 147, 900, 5),
+            _row("one domain", "domain=a, status=delivered, type=manual", 18, 30, 5),
+            _row("one domain", "domain=a", 15, 13, 5),
+            _row("every domain (*)", "status=queued, bulk_id", 9, 20, 5),
+        ],
+        statuses={"sent": 10},
+        bulk_size=0,
+    )
+
+    groups = dict(listing.over_by_cause(lists))
+    assert [r.filters for r in groups["checked"]] == ["status=sending", "domain=a, status=delivered, type=manual"]
+    assert [r.filters for r in groups["keys"]] == ["domain=a"]
+    assert [r.filters for r in groups["bulk"]] == ["status=queued, bulk_id"]
+    (note,) = listing.notes(lists)
+    assert "checked on fetched jobs: 2 (worst 147 requests, every domain (*), status=sending; up to 180.00" in note
+    assert "with the merge's over-read: 1 (worst 15 requests, one domain, domain=a; up to 2.60 items a row)" in note
+    assert "docs/storage.md, section 13" in note

@@ -59,6 +59,18 @@ def test_figure_3_measured_alone_replaces_only_its_own_rows_section_and_notes(
     ]
     assert lines[9:12] == ["- **Cold start**: kept", "- **List cost**: new words", "- **Pipeline**: kept"]
     assert lines[12:] == ["## 3. List cost", "", "new section text", "", "## 4. Pipeline", "pipeline text"]
+    # With a remark (when and where it was measured), the remark follows the section
+    remarked = report.splice_list_figure(page, lists, "Figure 3 was measured again alone.").split("\n")
+    assert remarked[12:] == [
+        "## 3. List cost",
+        "",
+        "new section text",
+        "",
+        "Figure 3 was measured again alone.",
+        "",
+        "## 4. Pipeline",
+        "pipeline text",
+    ]
 
 
 def test_a_figure_the_page_does_not_hold_yet_goes_after_the_others() -> None:
