@@ -2,7 +2,7 @@
 
 python -m benchmarks                      # the full run; writes docs/benchmarks.md (make bench)
 python -m benchmarks --smoke              # one small case of each figure, in minutes
-python -m benchmarks --figure 2|3|10      # one figure alone, replaced in the page (with --smoke: small)
+python -m benchmarks --figure 2|3|10|11   # one figure alone, replaced in the page (with --smoke: small)
 python -m benchmarks --output F --json J  # where the page and a JSON summary go
 python -m benchmarks --keep               # keep the request log and the functions' logs
 """
@@ -35,6 +35,7 @@ from benchmarks import (
     pipeline,
     priority,
     report,
+    schedule,
     writes,
 )
 from benchmarks.harness import BenchError, BenchStack, prepare_recording
@@ -189,6 +190,7 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         functions_log.close()
 
     drained = _drain(sizes, workdir)
+    scheduled = _schedule(smoke, workdir)
     _progress("replaying the recorded writes")
     writes.replay(write_cases, write_segments, table_names)
     case_costs = [
@@ -220,6 +222,7 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
         cancel=canceled,
         fairness=fair,
         drain=drained,
+        schedule=scheduled,
         fixed=cost.fixed_monthly(),
     )
 
@@ -232,6 +235,16 @@ def _drain(sizes: Sizes, workdir: Path) -> drain.DrainFigure:
         f" then a backlog of {size:,} with the sweeper"
     )
     return drain.measure(workdir, emails=sizes.drain_emails, backlog=size, rate=sizes.drain_rate)
+
+
+def _schedule(smoke: bool, workdir: Path) -> schedule.Schedules:
+    """Figure 11 on a stack of its own, in a process of its own."""
+    plan = schedule.SMOKE if smoke else schedule.FULL
+    _progress(
+        f"scheduled sends: {plan.emails} escalations {plan.leads[0]:g}-{plan.leads[1]:g} s ahead, then"
+        f" {plan.burst} due with a scheduled bulk of {plan.burst_bulk:,} (schedules every {plan.schedule_seconds} s)"
+    )
+    return schedule.measure_in_child(workdir, plan)
 
 
 def run_list_figure(sizes: Sizes, *, workdir: Path) -> listing.ListCosts:
@@ -268,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--figure",
         type=int,
-        choices=[2, 3, 10],
+        choices=[2, 3, 10, 11],
         help="measure this figure alone and replace it (its section, summary rows, printed line and notes) in the page",
     )
     args = parser.parse_args(argv)
@@ -278,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         return _list_figure_only(args)
     if args.figure == 10:
         return _drain_figure_only(args)
+    if args.figure == 11:
+        return _schedule_figure_only(args)
     output: Path | None = args.output or (None if args.smoke else DOC)
 
     started = time.monotonic()
@@ -412,6 +427,29 @@ def _drain_figure_only(args: argparse.Namespace) -> int:
         print(f"{row.what}: {row.measured}")
     print(drain.printed_line(figure))
     _progress(f"figure 10 done in {time.monotonic() - started:,.0f} s; written to {output}")
+    return 0
+
+
+def _schedule_figure_only(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="emailops-bench-"))
+    output: Path = args.output or DOC
+    try:
+        figure = _schedule(args.smoke, workdir)
+    except BenchError as exc:
+        print(f"error: {exc} (logs: {workdir})", file=sys.stderr)
+        return 1
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    output.write_text(
+        report.splice_schedule_figure(output.read_text(encoding="utf-8"), figure, _remark(11)), encoding="utf-8"
+    )
+    if args.json is not None:
+        args.json.write_text(json.dumps(schedule.as_dict(figure), indent=2), encoding="utf-8")
+    for row in schedule.summary_rows(figure):
+        print(f"{row.what}: {row.measured}")
+    print(schedule.printed_line(figure))
+    _progress(f"figure 11 done in {time.monotonic() - started:,.0f} s; written to {output}")
     return 0
 
 

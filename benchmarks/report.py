@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +24,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import calls, cancel, capacity, coldstart, drain, fairness, listing, pipeline, priority, writes
+from benchmarks import (
+    calls,
+    cancel,
+    capacity,
+    coldstart,
+    drain,
+    fairness,
+    listing,
+    pipeline,
+    priority,
+    schedule,
+    writes,
+)
 from benchmarks.calls import CallCounts
 from benchmarks.cancel import CancelCost
 from benchmarks.capacity import CapacityModel
@@ -35,6 +48,7 @@ from benchmarks.listing import ListCosts
 from benchmarks.page import SummaryRow, table, times
 from benchmarks.pipeline import Pipeline
 from benchmarks.priority import Priority
+from benchmarks.schedule import Schedules
 from benchmarks.writes import WriteCases
 from local.template import ROOT
 
@@ -95,6 +109,7 @@ class Results:
     cancel: CancelCost | None = None  # figure 8
     fairness: Fairness | None = None  # figure 9
     drain: DrainFigure | None = None  # figure 10
+    schedule: Schedules | None = None  # figure 11
     fixed: list[FixedItem] | None = None  # figure 6: what the stack costs by the month
 
 
@@ -115,17 +130,20 @@ def summary_rows(r: Results) -> list[SummaryRow]:
         rows.append(fairness.summary_row(r.fairness))
     if r.drain is not None:
         rows += drain.summary_rows(r.drain)
+    if r.schedule is not None:
+        rows += schedule.summary_rows(r.schedule)
     return rows
 
 
 def printed_lines(r: Results) -> list[str]:
-    """The summary block's lines, each figure's own (issues #9 and #28's exact wording)."""
+    """The summary block's lines, each figure's own (issues #9, #28 and #29's exact wording)."""
     return [
         calls.printed_line(r.calls),
         writes.printed_line(r.case_costs),
         coldstart.printed_line(r.cold),
         drain.printed_line(r.drain) if r.drain is not None else f"{drain.HEADLINE}: not measured",
         listing.printed_line(r.lists),
+        schedule.printed_line(r.schedule) if r.schedule is not None else f"{schedule.HEADLINE}: not measured",
         *capacity.printed_lines(r.write_cases.worst.wru_per_email, r.capacity),
     ]
 
@@ -151,6 +169,7 @@ def _far_section(r: Results) -> str:
         *writes.notes(r.write_cases, r.case_costs),
         *capacity.notes(r.capacity),
         *(drain.notes(r.drain) if r.drain is not None else []),
+        *(schedule.notes(r.schedule) if r.schedule is not None else []),
     ]
     return "\n".join([FAR_HEADING, "", *notes, ""])
 
@@ -185,6 +204,8 @@ def _sections(r: Results) -> list[str]:
         sections.append(fairness.section(r.fairness))
     if r.drain is not None:
         sections.append(drain.section(r.drain))
+    if r.schedule is not None:
+        sections.append(schedule.section(r.schedule))
     return sections
 
 
@@ -374,7 +395,8 @@ def _splice_figure(
     if ours:
         at = ours[0]
     else:
-        summary = [i for i, line in enumerate(lines) if line.startswith("| ") and line[2:3].isdigit()]
+        # The summary table's rows: "| <n>. <figure> |" (a section's table may start with a number too).
+        summary = [i for i, line in enumerate(lines) if re.match(r"\| \d+\. [^|]+ \|", line)]
         at = summary[-1] + 1 if summary else len(lines)
     lines = [line for line in lines if not line.startswith(f"| {figure} |")]
     lines[at:at] = table
@@ -454,3 +476,28 @@ def splice_drain_figure(page: str, figure: DrainFigure, remark: str = "") -> str
         section=drain.section(figure).rstrip("\n") + ("\n\n" + remark if remark else ""),
         printed=[drain.printed_line(figure)],
     )
+
+
+def splice_schedule_figure(page: str, figure: Schedules, remark: str = "") -> str:
+    """``page`` with figure 11 measured again (``_splice_figure``); its printed line
+    goes at the end of the summary block when the page has none yet."""
+    spliced = _splice_figure(
+        page,
+        figure=schedule.FIGURE,
+        rows=schedule.summary_rows(figure),
+        own_notes=("- **Scheduled sends**",),
+        notes=schedule.notes(figure),
+        notes_before=(),
+        section=schedule.section(figure).rstrip("\n") + ("\n\n" + remark if remark else ""),
+        printed=[schedule.printed_line(figure)],
+    )
+    line = schedule.printed_line(figure)
+    lines = spliced.split("\n")
+    if line in lines:
+        return spliced
+    # A page written before figure 11: its line after the list cost's, as printed_lines puts it.
+    heads = [i for i, old in enumerate(lines) if old.startswith("list requests per page, worst combination: ")]
+    if not heads:
+        return spliced
+    lines[heads[0] + 1 : heads[0] + 1] = [line]
+    return "\n".join(lines)

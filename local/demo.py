@@ -5,7 +5,8 @@ API, as Privas services call it), a small Bulk Send through the HTTP API (as
 the Email Operations page calls it), then the log as a table until SES has
 reported on every job (the local stack emulates SES's mailbox simulator: one
 bulk recipient bounces, one complains), the delivery events and suppression
-entries those two made, and where to read what SES sent.
+entries those two made, and where to read what SES sent. Last, one email
+scheduled a minute ahead (``send_at``): ``scheduled`` until then, then sent.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -25,6 +27,8 @@ from local.tokens import mint, template_rules
 
 DOMAIN = "acme.com"
 WAIT_SECONDS = 60
+SCHEDULE_AHEAD_SECONDS = 60  # the scheduled email of step 6
+SCHEDULE_WAIT_SECONDS = 90  # after its send_at: a scheduler run (every 30 s here) and the send
 # Where a job rests once SES has reported on it (or it never reached SES).
 FINAL = ("delivered", "bounced", "complained", "failed", "suppressed", "canceled")
 # SES's mailbox simulator (emulated by the local stack): a hard bounce and a complaint.
@@ -136,23 +140,11 @@ class Demo:
         rows = self.watch(set(system_ids + bulk_ids))
         self.show_events(rows)
         self.show_sent_mail(rows)
+        self.schedule_one()
 
     def enqueue(self) -> list[str]:
         print(f"1. Privas services queue one email of each type (EnqueueFunction, {self.settings.lambda_url})")
-        client = boto3.client(
-            "lambda",
-            endpoint_url=self.settings.lambda_url,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the embedded AWS takes any key
-            config=Config(retries={"total_max_attempts": 1}),
-        )
-        payload = {"jobs": [{**email, "domain": DOMAIN} for email in EMAILS]}
-        response = client.invoke(FunctionName="EnqueueFunction", Payload=json.dumps(payload).encode())
-        result = json.loads(response["Payload"].read())
-        if response.get("FunctionError") or "job_ids" not in result:
-            raise DemoError(f"EnqueueFunction answered {result}")
-        job_ids: list[str] = result["job_ids"]
+        job_ids = self._invoke({"jobs": [{**email, "domain": DOMAIN} for email in EMAILS]})
         for email, job_id in zip(EMAILS, job_ids, strict=True):
             print(f"   {email['type']:<16} to {email['to']:<28} job {job_id}")
         return job_ids
@@ -236,6 +228,47 @@ class Demo:
                 to = ", ".join(message.get("destinations", {}).get("ToAddresses", []))
                 print(f"   to {to:<28} {message.get('subject')}")
         print("\n   Everything SES accepted since the stack started: make sent")
+
+    def schedule_one(self) -> None:
+        """One escalation scheduled a minute ahead: scheduled, then queued at its time, then sent."""
+        send_at = datetime.now(UTC) + timedelta(seconds=SCHEDULE_AHEAD_SECONDS)
+        stamp = send_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        print(f"\n6. A Privas service schedules an escalation for {stamp}, a minute ahead (send_at)")
+        email = {**EMAILS[2], "domain": DOMAIN, "subject": "A visitor booked a call for later", "send_at": stamp}
+        [job_id] = self._invoke({"jobs": [email]})
+        _, detail = self.api("GET", f"/jobs/{job_id}")
+        print(f"   job {job_id} is {detail.get('status')} (send_at {_time(detail.get('send_at'))})")
+        deadline = time.monotonic() + SCHEDULE_AHEAD_SECONDS + SCHEDULE_WAIT_SECONDS
+        last = detail.get("status")
+        while detail.get("status") not in (*FINAL, "sent"):
+            if time.monotonic() > deadline:
+                raise DemoError(f"the scheduled job is still {detail.get('status')}: is the stack's scheduler running?")
+            time.sleep(1)
+            _, detail = self.api("GET", f"/jobs/{job_id}")
+            if detail.get("status") != last:
+                last = detail.get("status")
+                print(f"   {_time(_now())} {last}")
+        print(f"   sent at {_time(detail.get('sent_at'))}, {detail.get('status')}: it arrived when it was due")
+
+    def _invoke(self, payload: dict[str, Any]) -> list[str]:
+        client = boto3.client(
+            "lambda",
+            endpoint_url=self.settings.lambda_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the embedded AWS takes any key
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        response = client.invoke(FunctionName="EnqueueFunction", Payload=json.dumps(payload).encode())
+        result = json.loads(response["Payload"].read())
+        if response.get("FunctionError") or "job_ids" not in result:
+            raise DemoError(f"EnqueueFunction answered {result}")
+        job_ids: list[str] = result["job_ids"]
+        return job_ids
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def sent_messages(aws_endpoint: str) -> list[dict[str, Any]]:

@@ -230,7 +230,13 @@ class SchedulePoller:
         self.interval_seconds = interval_seconds
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.interval_seconds):
+        """Runs start every ``interval_seconds``, as EventBridge starts them; one
+        that outlasts the interval delays the next (one execution environment
+        here, runs one at a time), which then starts at once."""
+        next_at = time.monotonic() + self.interval_seconds
+        while not stop.wait(max(0.0, next_at - time.monotonic())):
+            next_at += self.interval_seconds
             result = self._function.invoke(self.schedule.event_factory())
             if result.failed:
                 log.warning("%s (schedule %s) failed", self.schedule.function, self.schedule.event)
+            next_at = max(next_at, time.monotonic())

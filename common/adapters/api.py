@@ -59,7 +59,7 @@ from common.models.api import (
 )
 from common.models.api_settings import ApiSettings, get_cors_settings
 from common.models.errors import EmailOpsError, IdempotencyKeyReused, InvalidCursor, JobNotFound
-from common.models.job import Domain
+from common.models.job import INVALID_SEND_AT, Domain
 from common.models.suppression import (
     InvalidAddress,
     InvalidUnsubscribeRequest,
@@ -142,6 +142,10 @@ def _invalid(exc: RequestValidationError) -> Response[str]:
         failed = [{"loc": error.get("loc"), "type": error.get("type")} for error in errors]
         logger.error("response failed validation", extra={"errors": failed})
         return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", INTERNAL_MESSAGE)
+    send_at = [error for error in errors if error.get("type") == INVALID_SEND_AT]
+    if send_at:
+        first = send_at[0]
+        return _error(HTTPStatus.BAD_REQUEST, INVALID_SEND_AT, f"{_where(first['loc'])}: {first.get('msg')}")
     oversize = [error for error in errors if error.get("type") in _OVERSIZE]
     if oversize:
         first = oversize[0]

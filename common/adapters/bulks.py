@@ -19,7 +19,9 @@ index keys; it expires after 24 hours.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -69,14 +71,22 @@ class BulkItem(BaseModel):
     subject: str
     created_at: Timestamp
     stored: int = Field(default=0, ge=0)
+    # When its jobs are due (they are scheduled until then); None: at once.
+    send_at: Timestamp | None = None
 
     @classmethod
-    def of(cls, bulk_id: str, domain: str, subject: str) -> BulkItem:
+    def of(cls, bulk_id: str, domain: str, subject: str, *, send_at: datetime | None = None) -> BulkItem:
         """A bulk's item; its ``created_at`` is the time its id (a ULID) encodes."""
         # Imported here: the worker and the sweeper never make one (docs/adr/0033-cold-starts.md).
         from ulid import ULID  # noqa: PLC0415
 
-        return cls(bulk_id=bulk_id, domain=domain, subject=subject, created_at=ULID.from_str(bulk_id).datetime)
+        return cls(
+            bulk_id=bulk_id,
+            domain=domain,
+            subject=subject,
+            created_at=ULID.from_str(bulk_id).datetime,
+            send_at=send_at,
+        )
 
 
 def bulk_pk(bulk_id: str) -> str:
@@ -92,9 +102,18 @@ class Bulks(TableAdapter):
         the same values. An ``UpdateItem`` that sets only these, so a replay
         keeps the bulk's cancel mark and its ``stored`` count. ``sweep_at``:
         the item enters ``Due`` (``wk``), where the sweeper looks at its jobs
-        from then on, in place of an entry per job."""
-        fields = bulk.model_dump(mode="json", exclude={"stored"}) | {"expires_at": self.expires_at(bulk.created_at)}
-        if sweep_at is not None:
+        from then on, in place of an entry per job. A scheduled bulk's item
+        (``send_at``) enters the scheduler's part of ``Due`` instead, at its
+        ``send_at`` (``common.adapters.schedules``)."""
+        fields = bulk.model_dump(mode="json", exclude={"stored"}, exclude_none=True) | {
+            "expires_at": self.expires_at(bulk.created_at)
+        }
+        if bulk.send_at is not None:
+            fields |= {
+                "wk": index_keys.scheduled_bulk_wk(bulk.bulk_id),
+                index_keys.SWEEP_AT: math.ceil(bulk.send_at.timestamp()),
+            }
+        elif sweep_at is not None:
             fields |= {"wk": index_keys.bulk_wk(bulk.bulk_id), index_keys.SWEEP_AT: sweep_at}
         try:
             self._client.update_item(

@@ -24,7 +24,7 @@ from common.adapters.job_store import batch_get_jobs
 from common.adapters.status_moves import move_status
 from common.models.job import JobStatus, QueueMessage
 
-_SWEEP_PROJECTION = "pk, job_id, #domain, #type, recipient, #status, bulk_id, due_at, sent_at, esk, body"
+_SWEEP_PROJECTION = "pk, job_id, #domain, #type, recipient, #status, bulk_id, due_at, sent_at, esk, body, test_send"
 # Entries a Query of Due reads at most (a page; the sweeper asks for the next).
 DUE_PAGE = 1_000
 
@@ -119,6 +119,8 @@ class InFlightJobs(TableAdapter):
                         type=job.type,
                         body=values.get("body"),
                         recipient=job.recipient,
+                        # A test send is queued again on the priority queue.
+                        test_send=job.test_send or None,
                     ),
                     int(values.get("due_at", 0)),
                     status=job.status,

@@ -36,6 +36,11 @@ STATUS_SCOPE_SHARDS = 3  # ByScopeStatus, per status and type
 # ``retrying``, which a job enters and leaves at every attempt of a retry storm
 # (2 write units an attempt: three keys take 1,500 attempts a second).
 DOMAIN_RETRY_SHARDS = 3
+# ``scheduled``: a bulk send of 1,000 enters it in about 0.4 s and the
+# scheduler takes it out as fast (2 write units a job on each of those
+# indexes' keys): 4 keys per domain and type (``ByDomainStatus``) and per type
+# (``ByScopeStatus``) keep each under 1,000 WRU a second, as ``dk`` does.
+SCHEDULED_SHARDS = 4
 DUE_SHARDS = 32  # Due, per queue
 
 # Index name -> (partition key attribute, sort key attribute), as template.yaml has them.
@@ -70,6 +75,7 @@ LISTED = (
     "sent_at",
     "error",
     "bulk_id",
+    "send_at",
 )
 # The attributes that depend on the status: everything a status change may write.
 STATUS_ATTRIBUTES = ("status", "fk", "fs", "esk", "esa", "rek", "wk")
@@ -188,13 +194,40 @@ def bulk_wk(bulk_id: str) -> str:
     return wk(QueueName.BULK, shard(bulk_id, DUE_SHARDS))
 
 
+SCHEDULED_PREFIX = "s"  # Due's partitions of what waits for its send_at: ``sp#<n>``, ``sb#<n>``
+
+
+def scheduled_wk(queue: QueueName, shard_no: int) -> str:
+    """``Due``'s partition key of a scheduled job (or a scheduled bulk's item):
+    one of a queue's 32 shards of what waits for its ``send_at``, apart from
+    the sweeper's (``sp#<n>``, ``sb#<n>``): the scheduler reads these only."""
+    return SCHEDULED_PREFIX + wk(queue, shard_no)
+
+
+def scheduled_due_keys(queue: QueueName) -> list[str]:
+    """Every ``wk`` value of a queue's scheduled part of ``Due``."""
+    return [scheduled_wk(queue, n) for n in range(DUE_SHARDS)]
+
+
+def scheduled_bulk_wk(bulk_id: str) -> str:
+    """A scheduled bulk's item's ``wk`` until its send_at."""
+    return scheduled_wk(QueueName.BULK, shard(bulk_id, DUE_SHARDS))
+
+
 def bk(bulk_id: str, shard_no: int) -> str:
     return f"{bulk_id}#{shard_no}"
 
 
 def esk_shards(status: JobStatus) -> int:
     """How many ``ByDomainStatus`` partitions a domain's jobs of one status and type use."""
+    if status is JobStatus.SCHEDULED:
+        return SCHEDULED_SHARDS
     return DOMAIN_RETRY_SHARDS if status is JobStatus.RETRYING else 1
+
+
+def esa_shards(status: JobStatus) -> int:
+    """How many ``ByScopeStatus`` partitions the platform's jobs of one status and type use."""
+    return SCHEDULED_SHARDS if status is JobStatus.SCHEDULED else STATUS_SCOPE_SHARDS
 
 
 def esk(domain: str, status: JobStatus, job_type: JobType, shard_no: int = 0) -> str:
@@ -222,6 +255,7 @@ class KeyedJob(NamedTuple):
     status: JobStatus
     bulk_id: str | None = None
     parked: bool = False
+    test_send: bool = False  # a test send: the priority queue's, though manual
 
     @classmethod
     def of(cls, job: Any, *, parked: bool = False) -> KeyedJob:
@@ -234,6 +268,7 @@ class KeyedJob(NamedTuple):
             status=JobStatus(job.status),
             bulk_id=job.bulk_id,
             parked=parked,
+            test_send=bool(getattr(job, "test_send", False)),
         )
 
     @classmethod
@@ -248,6 +283,7 @@ class KeyedJob(NamedTuple):
             status=status,
             bulk_id=values.get("bulk_id"),
             parked=status is JobStatus.SENT and "esk" in values,
+            test_send=bool(values.get("test_send")),
         )
 
 
@@ -260,9 +296,10 @@ def _in_flight(job: KeyedJob) -> bool:
 
 
 def _due_entry(job: KeyedJob) -> bool:
-    """In ``Due`` on its own: in flight and of no bulk send (a bulk's jobs are
-    looked at through their bulk's item, which is in ``Due`` instead)."""
-    return _in_flight(job) and job.bulk_id is None
+    """In ``Due`` on its own: in flight (or scheduled) and of no bulk send (a
+    bulk's jobs are looked at through their bulk's item, which is in ``Due``
+    instead)."""
+    return (_in_flight(job) or job.status is JobStatus.SCHEDULED) and job.bulk_id is None
 
 
 def index_attributes(job: KeyedJob) -> dict[str, str]:
@@ -282,12 +319,14 @@ def index_attributes(job: KeyedJob) -> dict[str, str]:
         values["fk"] = fk(inflight_shard(job.domain, r % DOMAIN_INFLIGHT_SHARDS))
         values["fs"] = fs(job.domain, job.job_id)
     if _due_entry(job):
-        values["wk"] = wk(queue_for(job.type), r % DUE_SHARDS)
+        queue = queue_for(job.type, test=job.test_send)
+        scheduled = job.status is JobStatus.SCHEDULED
+        values["wk"] = (scheduled_wk if scheduled else wk)(queue, r % DUE_SHARDS)
     if job.bulk_id is not None:
         values["bk"] = bk(job.bulk_id, r % BULK_SHARDS)
     if _in_exact_indexes(job):
         values["esk"] = esk(job.domain, job.status, job.type, r % esk_shards(job.status))
-        values["esa"] = esa(job.status, job.type, r % STATUS_SCOPE_SHARDS)
+        values["esa"] = esa(job.status, job.type, r % esa_shards(job.status))
         values["rek"] = rek(job.recipient, job.status)
     return values
 

@@ -27,6 +27,7 @@ This module writes jobs and reads them; the other adapters of the table
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ from common.adapters.dynamo import (
     conditionally,
     storage_error,
 )
-from common.models.job import JOB_ID_RE, Job
+from common.models.job import JOB_ID_RE, Job, JobStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -60,7 +61,9 @@ def to_item(job: Job, *, due_at: int, expires_at: int) -> Item:
     if job.status.sweepable:
         values.update(due_at=due_at)
     if "wk" in keys:
-        values[index_keys.SWEEP_AT] = due_at
+        # A scheduled job's entry is the scheduler's, at its send_at (docs/adr/0100).
+        scheduled = job.status is JobStatus.SCHEDULED and job.send_at is not None
+        values[index_keys.SWEEP_AT] = math.ceil(job.send_at.timestamp()) if scheduled and job.send_at else due_at
     return serialize(values)
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 # A cancel moves a job from these statuses only (the contract's cancelable set).
-CANCELABLE = (JobStatus.QUEUED, JobStatus.RETRYING)
+CANCELABLE = (JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.RETRYING)
 
 
 class CancelOutcome(NamedTuple):
@@ -119,7 +119,7 @@ class StatusMoves(TableAdapter):
         )
 
     def cancel(self, job_id: str, *, domain: str, job_type: JobType, recipient: str) -> CancelOutcome:
-        """Move a job from ``queued`` or ``retrying`` to ``canceled``: one
+        """Move a job from ``scheduled``, ``queued`` or ``retrying`` to ``canceled``: one
         conditional ``UpdateItem`` (the same condition the worker's claim
         needs, so exactly one of a cancel and a claim wins). Its index keys move
         as for any status past sending (``index_keys.transition_from``, valid from
@@ -137,6 +137,7 @@ class StatusMoves(TableAdapter):
         values: dict[str, Any] = {
             ":queued": JobStatus.QUEUED.value,
             ":retrying": JobStatus.RETRYING.value,
+            ":scheduled": JobStatus.SCHEDULED.value,
             ":domain": domain,
             ":type": job_type.value,
             ":recipient": recipient,
@@ -151,7 +152,7 @@ class StatusMoves(TableAdapter):
                 UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(dict.fromkeys(removes)),
                 ConditionExpression=(
                     "attribute_exists(job_id) AND #domain = :domain AND #type = :type "
-                    "AND #recipient = :recipient AND #status IN (:queued, :retrying)"
+                    "AND #recipient = :recipient AND #status IN (:queued, :retrying, :scheduled)"
                 ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=serialize(values),

@@ -104,7 +104,7 @@ if TYPE_CHECKING:
 
 RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.BOUNCED, JobStatus.CANCELED})
 # What a bulk cancel tries: the cancelable statuses, and sending (the index may lag).
-_BULK_CANDIDATES = frozenset({JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENDING})
+_BULK_CANDIDATES = frozenset({JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.SENDING})
 # Conditional writes in flight at once (botocore keeps 10 connections per client).
 CANCEL_CONCURRENCY = 8
 # Writes between two looks at the time taken.
@@ -396,6 +396,8 @@ class JobActions:
             # A body of its own, copied from the old job's: it lives as long as this job.
             body=job_id,
             retry_of=job.job_id,
+            # A test send's retry is one too: on the priority queue.
+            test_send=job.test_send,
             idempotency_key=idempotency_key,
             request_fingerprint=retry_fingerprint(job.job_id) if idempotency_key is not None else None,
         )
@@ -409,8 +411,11 @@ def retry_fingerprint(job_id: str) -> str:
 
 def _not_cancelable(status: JobStatus) -> str:
     if status is JobStatus.SENDING:
-        return "the job is sending: a worker holds it and will finish it; only a queued or retrying job can be canceled"
-    return f"the job is {status.value}: only a queued or retrying job can be canceled"
+        return (
+            "the job is sending: a worker holds it and will finish it; "
+            "only a scheduled, queued or retrying job can be canceled"
+        )
+    return f"the job is {status.value}: only a scheduled, queued or retrying job can be canceled"
 
 
 def finish_bulk_cancels(

@@ -92,11 +92,26 @@ from common.logic.outbox import Outbox, PartlyStored, Stored
 from common.logic.recipients import RecipientList
 from common.logic.reputation import ReputationCheck, Thresholds
 from common.logic.suppressions import Suppressions, bulk_rejection
-from common.models.api import MAX_RECIPIENTS, BulkKeyReused, Caller, NoRecipients, TooManyRecipients, UnfinishedBulkSend
-from common.models.bulk_send import MAX_REJECTED_LISTED, BulkSendRequest, BulkSendResponse, RejectedInput
+from common.models.api import (
+    MAX_RECIPIENTS,
+    BulkKeyReused,
+    Caller,
+    NoRecipients,
+    RecipientSuppressed,
+    TooManyRecipients,
+    UnfinishedBulkSend,
+)
+from common.models.bulk_send import (
+    MAX_REJECTED_LISTED,
+    BulkSendRequest,
+    BulkSendResponse,
+    RejectedInput,
+    TestSendRequest,
+    TestSendResponse,
+)
 from common.models.clock import epoch_seconds, utc_now
 from common.models.errors import StorageError
-from common.models.job import JOB_ID_RE, Bodies, Job, JobStatus, JobType, new_job_id
+from common.models.job import JOB_ID_RE, Bodies, Job, JobStatus, JobType, new_job_id, scheduled_for
 from common.models.suppression import SuppressionEntry
 
 if TYPE_CHECKING:
@@ -259,7 +274,9 @@ class BulkSender:
 
         due_at = epoch_seconds(now + self._grace)
         record, first = self._open(request, key_hash, now, total)
-        every = {address: self._job(request, address, record) for address in recipients.addresses}
+        # A send_at more than a second ahead: the jobs are scheduled, not queued (the scheduler queues them).
+        send_at = scheduled_for(request.send_at, now)
+        every = {address: self._job(request, address, record, send_at) for address in recipients.addresses}
         found = set() if first else self._stored_before(record, every.values(), total)
         # A recipient listed since the first attempt keeps the job that attempt
         # stored (the worker will not send it to a listed address); only those
@@ -272,7 +289,8 @@ class BulkSender:
         # One body for the whole bulk send, under the bulk id.
         bodies = {record.bulk_id: Bodies(text=request.body)}
         try:
-            self._bulks.put_bulk(BulkItem.of(record.bulk_id, request.domain, request.subject), sweep_at=due_at)
+            bulk = BulkItem.of(record.bulk_id, request.domain, request.subject, send_at=send_at)
+            self._bulks.put_bulk(bulk, sweep_at=due_at)
         except StorageError as exc:
             raise UnfinishedBulkSend(bulk_id=record.bulk_id, queued=0, total=total, keyed=key_hash is not None) from exc
         try:
@@ -296,6 +314,33 @@ class BulkSender:
             rejected_total=len(recipients.rejected),
             duplicates=recipients.duplicates,
         )
+
+    def test_send(self, request: TestSendRequest, caller: Caller) -> TestSendResponse:
+        """``POST /jobs/test``: one ``manual`` job of no bulk send to one address,
+        queued on the priority queue (``test_send``) so it arrives while the
+        admin reads the dialog. A suppressed address: 409 ``suppressed``,
+        nothing written. A paused domain may still send tests: no pause check."""
+        caller.require(request.domain)
+        if self._suppressions is not None and self._suppressions.find([(request.domain, request.to)]):
+            raise RecipientSuppressed(
+                f"this address is on {request.domain}'s suppression list: remove it there to send to it"
+            )
+        job_id, created_at = new_job_id(self._clock())
+        job = Job(
+            job_id=job_id,
+            created_at=created_at,
+            domain=request.domain,
+            type=JobType.MANUAL,
+            recipient=request.to,
+            subject=request.subject,
+            status=JobStatus.QUEUED,
+            body=job_id,
+            test_send=True,
+        )
+        due_at = epoch_seconds(self._clock() + self._grace)
+        self._outbox.store_and_queue([job], due_at=due_at, bodies={job_id: Bodies(text=request.body)})
+        logger.info("test email queued", extra={"job_id": job_id, "domain": request.domain})
+        return TestSendResponse(job_id=job_id)
 
     def _recipients(self, request: BulkSendRequest) -> RecipientList:
         """The selected rows' recipients and the typed-in addresses; 400 when
@@ -384,7 +429,7 @@ class BulkSender:
         )
 
     @staticmethod
-    def _job(request: BulkSendRequest, address: str, record: BulkRecord) -> Job:
+    def _job(request: BulkSendRequest, address: str, record: BulkRecord, send_at: datetime | None) -> Job:
         job_id = bulk_job_id(record, address)
         return Job(
             job_id=job_id,
@@ -393,7 +438,8 @@ class BulkSender:
             type=JobType.MANUAL,
             recipient=address,
             subject=request.subject,
-            status=JobStatus.QUEUED,
+            status=JobStatus.QUEUED if send_at is None else JobStatus.SCHEDULED,
+            send_at=send_at,
             body=record.bulk_id,
             bulk_id=record.bulk_id,
         )

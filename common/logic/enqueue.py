@@ -14,7 +14,9 @@ The flow of one invocation (docs/api.md):
    keys). A different request that takes a key between that read and its own
    write is caught by the write's condition (docs/adr/0005-enqueue-idempotency-markers.md).
 3. Each remaining request becomes a ``queued`` job, due for the sweeper
-   ``grace`` seconds from now; an HTML-only one gets a plain-text version
+   ``grace`` seconds from now, or, with a ``send_at`` more than a second
+   ahead, a ``scheduled`` one, stored and not queued: the scheduler queues it
+   at its ``send_at`` (``common.logic.scheduler``); an HTML-only one gets a plain-text version
    made from its HTML (``common.logic.plaintext``). A recipient on the
    domain's suppression list (one BatchGetItem for the whole payload:
    ``common.logic.suppressions``) makes its job ``suppressed`` instead, with an
@@ -60,6 +62,7 @@ from common.models.job import (
     JobStatus,
     bodies_size,
     new_job_id,
+    scheduled_for,
 )
 from common.models.requests import EmailRequest, EnqueueBatch
 
@@ -231,9 +234,11 @@ def bodies_of(request: EmailRequest) -> Bodies:
 
 
 def job_from_request(request: EmailRequest, now: datetime) -> Job:
-    """The request model made a stored job: new id, ``queued``, no attempts
-    yet; its body (``bodies_of``) is stored apart under the job's own id."""
+    """The request model made a stored job: new id, ``queued`` (or
+    ``scheduled`` until its ``send_at``), no attempts yet; its body
+    (``bodies_of``) is stored apart under the job's own id."""
     job_id, created_at = new_job_id(now)
+    send_at = scheduled_for(request.send_at, now)
     return Job(
         job_id=job_id,
         created_at=created_at,
@@ -241,7 +246,8 @@ def job_from_request(request: EmailRequest, now: datetime) -> Job:
         type=request.type,
         recipient=request.to,
         subject=request.subject,
-        status=JobStatus.QUEUED,
+        status=JobStatus.QUEUED if send_at is None else JobStatus.SCHEDULED,
+        send_at=send_at,
         body=job_id,
         reply_to=request.reply_to,
         idempotency_key=request.idempotency_key,

@@ -69,6 +69,7 @@ from common.adapters.job_indexes import GroupHead, JobIndexes
 from common.adapters.job_store import JobStore
 from common.logic.signing import SignedCursors
 from common.models.api import BulkNotFound, Caller, JobSummary
+from common.models.clock import utc_now
 from common.models.errors import InvalidCursor, JobNotFound
 from common.models.job import JOB_ID_RE, Job, JobStatus, JobType
 from common.models.listing import BulkProgress, JobDetail, JobsPage, ListJobsQuery
@@ -283,7 +284,7 @@ def _exact_partitions(domains: list[str] | None, status: JobStatus, types: list[
         return [
             Partition("ByScopeStatus", index_keys.esa(status, t, n))
             for t in types
-            for n in range(index_keys.STATUS_SCOPE_SHARDS)
+            for n in range(index_keys.esa_shards(status))
         ]
     return [
         Partition("ByDomainStatus", key)
@@ -733,12 +734,15 @@ def bulk_progress(bulk_id: str, caller: Caller, *, indexes: JobIndexes, bulks: B
                 break
     indexed = sum(counts.values())
     total = max(bulk.stored, indexed)
-    counts[JobStatus.QUEUED] += total - indexed
+    # Jobs stored but not indexed yet are new: scheduled until the bulk's send_at, else queued.
+    waiting = bulk.send_at is not None and bulk.send_at > utc_now()
+    counts[JobStatus.SCHEDULED if waiting else JobStatus.QUEUED] += total - indexed
     return BulkProgress(
         bulk_id=bulk.bulk_id,
         domain=bulk.domain,
         subject=bulk.subject,
         created_at=bulk.created_at,
+        send_at=bulk.send_at,
         total=total,
         counts=counts,
     )

@@ -17,12 +17,14 @@ class CancelResult(BaseModel):
 
     model_config = ConfigDict(defer_build=True)
 
-    canceled: int = Field(description="jobs of the bulk send this request moved from queued or retrying to canceled")
+    canceled: int = Field(
+        description="jobs of the bulk send this request moved from scheduled, queued or retrying to canceled"
+    )
     pending: int | None = Field(
         default=None,
         exclude_if=lambda value: value is None,
         description="present only when the request handed the rest on to finish in the background: how many "
-        "jobs were still to cancel then (each still queued or retrying is canceled within seconds; "
+        "jobs were still to cancel then (each still scheduled, queued or retrying is canceled within seconds; "
         "GET /bulks/{bulk_id} shows them move to canceled)",
     )
 

@@ -187,6 +187,9 @@ class JobSummary(BaseModel):
     sent_at: Timestamp | None = None
     error: str | None = None
     bulk_id: str | None = None
+    send_at: Timestamp | None = Field(
+        default=None, description="when a scheduled job is (or was) due; null: sent as soon as possible"
+    )
 
 
 # ------------------------------------------------------------------ GET /bulks/{bulk_id}

@@ -7,7 +7,7 @@ which ``common.adapters.api`` answers with 413.
 """
 
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
@@ -20,7 +20,7 @@ from common.models.api import (
     TOO_MANY_RECIPIENTS,
 )
 from common.models.api_settings import ApiSettings
-from common.models.job import MAX_BODIES_BYTES, MAX_BODY_CHARS, Domain, Subject
+from common.models.job import MAX_BODIES_BYTES, MAX_BODY_CHARS, Domain, EmailAddress, SendAt, Subject
 from common.models.settings import BodiesSettings, QueueingSettings, load, registered
 
 
@@ -82,6 +82,41 @@ class BulkSendRequest(BaseModel):
     )
     subject: Subject
     body: BulkBody = Field(description=f"plain text, 1-{MAX_BODY_CHARS} characters")
+    send_at: SendAt | None = None
+
+
+class TestSendRequest(BaseModel):
+    """``POST /jobs/test``: one copy of a bulk send's email to one address, first."""
+
+    __test__: ClassVar[bool] = False  # a model, not a test class
+
+    model_config = ConfigDict(
+        defer_build=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "domain": "acme.com",
+                    "to": "me@example.org",
+                    "subject": "Our opening hours over the holidays",
+                    "body": "We are open every day from 9 to 17.",
+                }
+            ]
+        },
+    )
+
+    domain: Domain = Field(description="one of your domains")
+    to: EmailAddress = Field(description="the one address the test email goes to")
+    subject: Subject
+    body: BulkBody = Field(description=f"plain text, 1-{MAX_BODY_CHARS} characters")
+
+
+class TestSendResponse(BaseModel):
+    __test__: ClassVar[bool] = False
+
+    model_config = ConfigDict(defer_build=True)
+
+    job_id: str = Field(description="the test email's job: manual, bulk_id null, on the priority queue")
 
 
 # What a 202 lists of the inputs it refused. The answer is kept for replays in

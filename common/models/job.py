@@ -55,6 +55,7 @@ class JobType(StrEnum):
 
 
 class JobStatus(StrEnum):
+    SCHEDULED = "scheduled"
     QUEUED = "queued"
     SENDING = "sending"
     RETRYING = "retrying"
@@ -99,8 +100,10 @@ class JobStatus(StrEnum):
 _IN_FLIGHT = frozenset({JobStatus.QUEUED, JobStatus.SENDING, JobStatus.RETRYING, JobStatus.SENT})
 _SWEEPABLE = frozenset({JobStatus.QUEUED, JobStatus.SENDING, JobStatus.RETRYING})
 _PAST_SENDING = frozenset(JobStatus) - _SWEEPABLE
+# scheduled is: a sparse set, listed exactly (it waits for its send_at, docs/adr/0100).
 _EXCEPTIONAL = frozenset(
     {
+        JobStatus.SCHEDULED,
         JobStatus.RETRYING,
         JobStatus.DELAYED,
         JobStatus.BOUNCED,
@@ -126,9 +129,59 @@ class QueueName(StrEnum):
     BULK = "bulk"
 
 
-def queue_for(job_type: JobType) -> QueueName:
-    """Admin bulk sends wait on their own queue so they never delay the others."""
-    return QueueName.BULK if job_type is JobType.MANUAL else QueueName.PRIORITY
+def queue_for(job_type: JobType, *, test: bool = False) -> QueueName:
+    """Admin bulk sends wait on their own queue so they never delay the others;
+    a test send (``POST /jobs/test``, a ``manual`` job of no bulk send) is
+    wanted at once, on the priority queue, wherever it is queued."""
+    return QueueName.BULK if job_type is JobType.MANUAL and not test else QueueName.PRIORITY
+
+
+# ------------------------------------------------------------ scheduled sends
+MAX_SCHEDULE_DAYS = 30  # how far ahead send_at may be
+SCHEDULE_AT_ONCE_SECONDS = 1  # a send_at no further ahead than this sends at once
+INVALID_SEND_AT = "invalid_send_at"  # validation error type of a send_at refused
+
+
+def parse_send_at(value: Any) -> datetime:
+    """``send_at`` as a caller writes it: RFC 3339 text with ``Z`` or an offset,
+    at most ``MAX_SCHEDULE_DAYS`` ahead (a time past is fine: it sends at once).
+    Raises ``PydanticCustomError`` of type ``invalid_send_at``."""
+    from pydantic_core import PydanticCustomError  # noqa: PLC0415
+
+    moment: datetime | None = None
+    if isinstance(value, str) and _RFC3339_RE.match(value):
+        try:
+            moment = datetime.fromisoformat(value.replace("z", "Z"))
+        except ValueError:
+            moment = None
+    if moment is None or moment.tzinfo is None:
+        raise PydanticCustomError(
+            INVALID_SEND_AT, "must be a time in RFC 3339 with Z or an offset, such as 2026-12-24T09:00:00Z"
+        )
+    if moment - utc_now() > timedelta(days=MAX_SCHEDULE_DAYS):
+        raise PydanticCustomError(INVALID_SEND_AT, "must be at most {days} days ahead", {"days": MAX_SCHEDULE_DAYS})
+    return _to_utc_millis(moment)
+
+
+def scheduled_for(send_at: datetime | None, now: datetime) -> datetime | None:
+    """A ``send_at`` that makes a job wait (``scheduled``): more than
+    ``SCHEDULE_AT_ONCE_SECONDS`` ahead; a time past or nearer sends at once (None)."""
+    if send_at is None or send_at - now <= timedelta(seconds=SCHEDULE_AT_ONCE_SECONDS):
+        return None
+    return send_at
+
+
+SendAt = Annotated[
+    datetime,
+    BeforeValidator(parse_send_at),
+    Field(
+        description=f"RFC 3339 with Z or an offset: when to send, at most {MAX_SCHEDULE_DAYS} days ahead; "
+        "a time past (or within a second) sends at once",
+        json_schema_extra={"type": "string", "format": "date-time"},
+    ),
+]
+
+_RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 # ------------------------------------------------------------ value types
@@ -340,10 +393,14 @@ class Job(BaseModel):
     # accepted it: a read timeout, a lost answer), or None: every attempt's
     # outcome is known (common.adapters.job_claims writes it).
     outcome_unknown_at: Timestamp | None = None
+    # When a scheduled job is due (status scheduled until then), kept after; None: at once.
+    send_at: Timestamp | None = None
+    # A test send (POST /jobs/test): a manual job of no bulk send on the priority queue.
+    test_send: bool | None = None
 
     @property
     def queue(self) -> QueueName:
-        return queue_for(self.type)
+        return queue_for(self.type, test=bool(self.test_send))
 
     @property
     def outcome_unknown_until(self) -> datetime | None:
@@ -391,11 +448,20 @@ class QueueMessage(BaseModel):
     # Lets the worker check a batch's recipients against their domains'
     # suppression lists before its claims (one BatchGetItem per batch).
     recipient: Annotated[str, Field(max_length=320)] | None = None
+    # A test send's message (on the priority queue though ``manual``); absent on every other.
+    test_send: bool | None = Field(default=None, exclude_if=lambda value: not value)
 
     @classmethod
     def for_job(cls, job: Job) -> "QueueMessage":
-        return cls(job_id=job.job_id, domain=job.domain, type=job.type, body=job.body, recipient=job.recipient)
+        return cls(
+            job_id=job.job_id,
+            domain=job.domain,
+            type=job.type,
+            body=job.body,
+            recipient=job.recipient,
+            test_send=job.test_send or None,
+        )
 
     @property
     def queue(self) -> QueueName:
-        return queue_for(self.type)
+        return queue_for(self.type, test=bool(self.test_send))

@@ -135,6 +135,7 @@ class BulkProgress(BaseModel):
     domain: str
     subject: str
     created_at: Timestamp
+    send_at: Timestamp | None = Field(description="when its jobs are (or were) due; null: sent at once")
     total: int = Field(description="the jobs of the bulk send that exist")
     counts: dict[JobStatus, int] = Field(description="every status, 0 where none; the counts sum to total")
 

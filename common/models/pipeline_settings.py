@@ -1,4 +1,4 @@
-"""The settings of enqueue, the sweeper and SES's events: built only by those
+"""The settings of enqueue, the sweeper, the scheduler and SES's events: built only by those
 functions (docs/adr/0033-cold-starts.md)."""
 
 from functools import cache
@@ -17,6 +17,12 @@ class SweeperSettings(QueueingSettings):
     sweep_batch_limit: int = Field(alias="SWEEP_BATCH_LIMIT", default=1000, ge=1)
 
 
+class SchedulerSettings(QueueingSettings):
+    # How far ahead a run reads what is scheduled, and waits to release it: the
+    # schedule's period (docs/adr/0081-scheduled-sends-from-the-due-index.md).
+    schedule_window_seconds: int = Field(alias="SCHEDULE_WINDOW_SECONDS", default=60, ge=0, le=600)
+
+
 class SesEventsSettings(JobsSettings):
     """SesEventsFunction: SES's events applied to the jobs table (and its suppression entries)."""
 
@@ -31,6 +37,12 @@ def get_enqueue_settings() -> EnqueueSettings:
 @cache
 def get_sweeper_settings() -> SweeperSettings:
     return load(SweeperSettings)
+
+
+@registered
+@cache
+def get_scheduler_settings() -> SchedulerSettings:
+    return load(SchedulerSettings)
 
 
 @registered

@@ -25,6 +25,7 @@ from common.models.job import (
     EmailAddress,
     IdempotencyKey,
     JobType,
+    SendAt,
     Subject,
     bodies_size,
 )
@@ -54,6 +55,7 @@ class EmailRequest(BaseModel):
     body_html: BodyHtml | None = None
     reply_to: EmailAddress | None = None
     idempotency_key: IdempotencyKey | None = None
+    send_at: SendAt | None = None
 
     @model_validator(mode="after")
     def _has_a_body_that_fits_one_item(self) -> "EmailRequest":

@@ -1,4 +1,4 @@
-"""BulkQueueFunction: POST /jobs/bulk (Bulk Send)."""
+"""BulkQueueFunction: POST /jobs/bulk (Bulk Send) and POST /jobs/test (a test email first)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,13 @@ from common.adapters.api import IDEMPOTENCY_HEADER, api_resolver, caller_depende
 from common.adapters.observability import logger, metrics, tracer
 from common.logic.bulk import IDEMPOTENCY, BulkSender
 from common.models.api import Caller
-from common.models.bulk_send import BulkSendRequest, BulkSendResponse, get_bulk_queue_settings
+from common.models.bulk_send import (
+    BulkSendRequest,
+    BulkSendResponse,
+    TestSendRequest,
+    TestSendResponse,
+    get_bulk_queue_settings,
+)
 from common.models.job import IdempotencyKey
 
 app = api_resolver()
@@ -33,7 +39,8 @@ BULK_RESPONSES = documented(
     202,
     "one job per recipient created and queued",
     {
-        400: "invalid_request (malformed JSON, a field missing or invalid), no_recipients",
+        400: "invalid_request (malformed JSON, a field missing or invalid), no_recipients, "
+        "invalid_send_at (send_at not a time, or more than 30 days ahead)",
         409: "idempotency_key_reused: the Idempotency-Key came with a different request; "
         "idempotency_in_progress: its first request is still running; "
         "domain_paused: the domain's recent bounce or complaint rate passed the service's thresholds "
@@ -53,6 +60,23 @@ def post_bulk(
 ) -> BulkSendResponse:
     sender = BulkSender.from_settings(get_bulk_queue_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs(), s3=aws.s3())
     return sender.send(request, caller, idempotency_key=idempotency_key)
+
+
+TEST_RESPONSES = documented(
+    202,
+    "one manual job (bulk_id null) to that address, on the priority queue",
+    {
+        400: "invalid_request (malformed JSON, a field missing or invalid, not an address)",
+        409: "suppressed: the address is on the domain's suppression list (a paused domain may still send tests)",
+        413: "body_too_large",
+    },
+)
+
+
+@app.post("/jobs/test", status_code=202, summary="Send a test email", responses=TEST_RESPONSES)
+def post_test(request: TestSendRequest, caller: Annotated[Caller, Depends(current_caller)]) -> TestSendResponse:
+    sender = BulkSender.from_settings(get_bulk_queue_settings(), dynamodb=aws.dynamodb(), sqs=aws.sqs(), s3=aws.s3())
+    return sender.test_send(request, caller)
 
 
 @logger.inject_lambda_context(log_event=False)  # the event carries the token and the email body

@@ -36,11 +36,11 @@ NOT_FOUND = "not_found: no such job, or one of another domain"
 CANCEL_RESPONSES = documented(
     200,
     "the job, now canceled: it will never be sent",
-    {404: NOT_FOUND, 409: "not_cancelable: the job is not queued or retrying (a job sending finishes)"},
+    {404: NOT_FOUND, 409: "not_cancelable: the job is not scheduled, queued or retrying (a job sending finishes)"},
 )
 BULK_CANCEL_RESPONSES = documented(
     200,
-    "every job of the bulk send still queued or retrying is canceled; canceled counts those this request "
+    "every job of the bulk send still scheduled, queued or retrying is canceled; canceled counts those this request "
     "canceled. With pending, the request handed the rest on: those are canceled in the background, within seconds",
     {
         404: "not_found: no such bulk send, or one of another domain",

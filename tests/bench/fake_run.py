@@ -7,7 +7,20 @@ from __future__ import annotations
 
 import dataclasses
 
-from benchmarks import calls, capacity, ceiling, coldstart, cost, drain, listing, pipeline, priority, report, writes
+from benchmarks import (
+    calls,
+    capacity,
+    ceiling,
+    coldstart,
+    cost,
+    drain,
+    listing,
+    pipeline,
+    priority,
+    report,
+    schedule,
+    writes,
+)
 from benchmarks.cancel import CancelCost
 from benchmarks.fairness import Fairness
 from benchmarks.fairness import Sample as FairSample
@@ -359,7 +372,19 @@ def results(*, cancel: bool = True, fairness: bool = True, pace: float = 0.5) ->
         if fairness
         else None,
         drain=figure if cancel else None,
+        schedule=_schedule() if cancel else None,
         fixed=cost.fixed_monthly(),
+    )
+
+
+def _schedule() -> schedule.Schedules:
+    return schedule.Schedules(
+        lateness=[0.4, 0.6, 0.7, 0.9, 1.1, 1.3],
+        leads=(70.0, 150.0),
+        burst_bulk=1000,
+        burst_lateness=[0.5, 0.8],
+        bulk_last_seconds=61.5,
+        schedule_seconds=60,
     )
 
 

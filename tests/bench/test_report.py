@@ -29,6 +29,7 @@ HEADINGS = [
     "## 9. Fairness across domains on the bulk queue",
     "## 10. Drain at SES's rate",
     "### A backlog, and the sweeper",
+    "## 11. Scheduled sends",
 ]
 SUMMARY_NAMES = [
     (1, "AWS calls"),
@@ -41,6 +42,7 @@ SUMMARY_NAMES = [
     (8, "Cancel"),
     (9, "Fairness"),
     (10, "Drain"),
+    (11, "Scheduled sends"),
 ]
 PRINTED = [
     r"calls per email, bulk of 1,000 to delivered: \d+\.\d\d",
@@ -48,6 +50,7 @@ PRINTED = [
     r"cold start ÷ floor, worst function: \d+\.\d\d",
     r"bulk drain ÷ ideal at SES's rate: \d+\.\d\d",
     r"list requests per page, worst combination: \d+",
+    r"scheduled send lateness, p99 seconds: \d+\.\d",
     r"write units per email, worst case: \d+(\.\d+)?",
     r"sustainable emails/s, all domains: \d+",
     r"sustainable emails/s, one domain: \d+",
@@ -67,6 +70,8 @@ def test_a_figure_measured_again_with_the_same_results_leaves_the_page_as_a_full
     assert report.splice_list_figure(page, r.lists) == page
     if r.drain is not None:
         assert report.splice_drain_figure(page, r.drain) == page
+    if r.schedule is not None:
+        assert report.splice_schedule_figure(page, r.schedule) == page
 
 
 def test_the_page_holds_every_figure_s_section_once_in_order_after_the_summary_and_its_notes() -> None:

@@ -29,6 +29,7 @@ def test_the_document_holds_the_routes_and_their_errors() -> None:
         "/jobs",
         "/jobs/{job_id}",
         "/jobs/bulk",
+        "/jobs/test",
         "/bulks/{bulk_id}",
         "/suppressions",
         "/suppressions/{domain}/{email}",
@@ -66,6 +67,9 @@ def test_the_document_holds_the_routes_and_their_errors() -> None:
     assert set(paths["/jobs"]["get"]["responses"]) == {"200", "400", "401", "403", "414", "500"}
     assert set(paths["/jobs/{job_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "414", "500"}
     assert set(paths["/jobs/bulk"]["post"]["responses"]) == {"202", "400", "401", "403", "409", "413", "414", "500"}
+    assert set(paths["/jobs/test"]["post"]["responses"]) == {"202", "400", "401", "403", "409", "413", "414", "500"}
+    bulk_fields = document["components"]["schemas"]["BulkSendRequest"]["properties"]
+    assert bulk_fields["send_at"]["anyOf"][0]["format"] == "date-time"
     for operations in paths.values():
         for operation in operations.values():
             assert "422" not in operation["responses"]

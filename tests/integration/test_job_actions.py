@@ -29,7 +29,7 @@ from tests.integration.api_support import Admin, Reply, store_jobs
 from tests.integration.test_send_worker import BULK, PRIORITY, REGION, Harness
 from tests.integration.test_send_worker import make_job as make_queued_job
 
-CANCELABLE = {JobStatus.QUEUED, JobStatus.RETRYING}
+CANCELABLE = {JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.RETRYING}
 RETRYABLE = {JobStatus.FAILED, JobStatus.BOUNCED, JobStatus.CANCELED}
 STATUS_KEYS = ("fk", "fs", "esk", "esa", "due_at", "lease_until", "lease_token")
 

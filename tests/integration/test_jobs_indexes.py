@@ -4,6 +4,7 @@ fetch_many and the bulk item (docs/storage.md, sections 3 to 5)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -111,7 +112,8 @@ def test_a_created_job_is_in_exactly_the_designed_indexes_with_their_projections
     assert set(found) == EVERY_JOB | {"InFlight", "ByBulk"}
     assert found["ByDomainType"]["dtk"]["S"].startswith("acme.com#bulk#")
     # ByBulk: a whole row (status for GET /bulks/{bulk_id}, recipient for a bulk cancel's keys)
-    assert set(found["ByBulk"]) == {"pk", "bk", *keys.LISTED} - {"sent_at", "error"}  # absent: not projected empty
+    # (sent_at, error and send_at absent: not projected empty)
+    assert set(found["ByBulk"]) == {"pk", "bk", *keys.LISTED} - {"sent_at", "error", "send_at"}
     assert set(found["ByRecipient"]) == {"pk", "rk", "rs", "bulk_id"}
 
 
@@ -136,13 +138,34 @@ def test_settle_moves_the_sparse_indexes(
     assert found["ByBulk"]["status"]["S"] == status.value
     if "ByDomainStatus" in found:
         # a whole row of the log: a page reads it without fetching the job
-        row = {"pk", *keys.LISTED} - {"sent_at", "error"}  # absent: not projected empty
+        row = {"pk", *keys.LISTED} - {"sent_at", "error", "send_at"}  # absent: not projected empty
         assert set(found["ByDomainStatus"]) == {"esk", *row}
         assert set(found["ByScopeStatus"]) == {"esa", *row}
         assert set(found["ByRecipientStatus"]) == {"rek", "rs", *row}
         assert found["ByRecipientStatus"]["rek"]["S"] == f"owner@acme.com#{status.value}"
     stored = table.get(job.job_id)
     assert stored is not None and stored.status is status
+
+
+def test_a_scheduled_job_is_in_the_exact_indexes_and_the_schedulers_part_of_due(
+    table: JobsTable, client: Any, stack: Stack
+) -> None:
+    send_at = datetime(2030, 1, 2, 9, 0, 0, 500_000, tzinfo=UTC)
+    plain = make_job(job_type=JobType.ESCALATION).model_copy(update={"status": JobStatus.SCHEDULED, "send_at": send_at})
+    bulk = make_job(bulk_id=str(ULID())).model_copy(update={"status": JobStatus.SCHEDULED, "send_at": send_at})
+    table.put_new([plain, bulk], due_at=0)
+    row = {"pk", *keys.LISTED} - {"sent_at", "error"}  # send_at projected: the log shows it
+    found = entries(client, stack.names["JobsTable"], plain)
+    # not in flight (no InFlight entry); Due on the scheduler's shard at its send_at, rounded up
+    assert set(found) == EVERY_JOB | {"ByDomain", "Due", *EXACT}
+    assert found["Due"]["wk"]["S"].startswith("sp#")
+    assert found["Due"]["sweep_at"]["N"] == str(int(send_at.timestamp()) + 1)
+    assert set(found["ByDomainStatus"]) == {"esk", *row} - {"bulk_id"}  # of no bulk send
+    assert found["ByDomainStatus"]["send_at"]["S"] == "2030-01-02T09:00:00.500Z"
+    # a bulk's scheduled job: its bulk's item stands for it in Due
+    found = entries(client, stack.names["JobsTable"], bulk)
+    assert set(found) == EVERY_JOB | {"ByBulk", *EXACT}
+    assert set(found["ByBulk"]) == {"pk", "bk", *row}
 
 
 def test_the_claim_refuses_every_status_past_sending(table: JobsTable) -> None:

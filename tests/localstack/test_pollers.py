@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 
 import boto3
 import pytest
@@ -167,3 +169,29 @@ def test_a_message_that_always_fails_ends_in_the_dead_letter_queue(priority, sta
     dlq = sqs.receive_message(QueueUrl=stack.names["PriorityDeadLetterQueue"])["Messages"]
     assert [m["Body"] for m in dlq] == ["poison"]
     assert _counts(sqs, source.queue_url) == (0, 0)
+
+
+def test_schedules_start_on_their_rate_whatever_a_run_takes(stack):
+    """As EventBridge starts them: runs 0.3 s apart from start to start, not from the end of
+    the last one (a run of 0.2 s would make that 0.5 s); a run longer than the rate delays the
+    next, which then starts at once (one execution environment: runs one at a time)."""
+    [found, *_] = schedules(stack)
+    starts: list[float] = []
+
+    def slow(event):
+        starts.append(time.monotonic())
+        time.sleep(0.5 if len(starts) == 3 else 0.2)
+        return Invocation(None, "r")
+
+    stop = threading.Event()
+    poller = SchedulePoller(found, ScriptedFunction(slow), interval_seconds=0.3)
+    thread = threading.Thread(target=poller.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while len(starts) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(5)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(0.25 < gap < 0.4 for gap in gaps[:2]), gaps  # start to start: the rate
+    assert 0.45 < gaps[2] < 0.6, gaps  # the long run: the next at once after it

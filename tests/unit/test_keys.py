@@ -14,8 +14,11 @@ from common.models.job import JobStatus, JobType, QueueName
 
 # Section 4's table, written out here rather than taken from the models.
 IN_FLIGHT = {"queued", "sending", "retrying", "sent"}
-EXCEPTIONAL = {"retrying", "delayed", "bounced", "complained", "failed", "suppressed", "canceled"}
-PAST_SENDING = {"sent", "delayed", "delivered", "bounced", "complained", "failed", "suppressed", "canceled"}
+EXCEPTIONAL = {"scheduled", "retrying", "delayed", "bounced", "complained", "failed", "suppressed", "canceled"}
+# scheduled too: the worker's claim refuses it until the scheduler makes it queued.
+PAST_SENDING = {
+    *("scheduled", "sent", "delayed", "delivered", "bounced", "complained", "failed", "suppressed", "canceled")
+}
 SWEEPABLE = {"queued", "sending", "retrying"}
 FINAL = {"bounced", "complained", "failed", "suppressed", "canceled"}
 
@@ -41,16 +44,23 @@ def test_transition_changes_exactly_the_attributes_of_the_status_sets(
 ) -> None:
     bulk_id = str(ULID()) if of_a_bulk else None
     change = keys.transition(job(old, bulk_id=bulk_id), new)
-    # Due holds a job of no bulk send while it is in flight (a bulk's jobs: its item)
-    in_flight_keys = {"fk", "fs"} if of_a_bulk else {"fk", "fs", "wk"}
+    # Due holds a job of no bulk send while it is in flight (a bulk's jobs: its
+    # item), and while it is scheduled, on the scheduler's shards (another wk).
+    in_flight_keys = {"fk", "fs"}
+    due = IN_FLIGHT | {"scheduled"}
+    old_due, new_due = (not of_a_bulk and s.value in due for s in (old, new))
     expected_set = {"status"} if old is not new else set()
     if new.value in IN_FLIGHT and old.value not in IN_FLIGHT:
         expected_set |= in_flight_keys
+    if new_due and (not old_due or (old is JobStatus.SCHEDULED) != (new is JobStatus.SCHEDULED)):
+        expected_set |= {"wk"}
     if new.value in EXCEPTIONAL and old is not new:
         expected_set |= {"esk", "esa", "rek"}
     expected_remove = set()
     if old.value in IN_FLIGHT and new.value not in IN_FLIGHT:
-        expected_remove |= in_flight_keys | (set() if of_a_bulk else {"sweep_at"})
+        expected_remove |= in_flight_keys
+    if old_due and not new_due:
+        expected_remove |= {"wk", "sweep_at"}
     if old.value in EXCEPTIONAL and new.value not in EXCEPTIONAL:
         expected_remove |= {"esk", "esa", "rek"}
     assert set(change.set) == expected_set
