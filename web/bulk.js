@@ -205,7 +205,8 @@ async function queueBulk(event) {
     subject,
     body,
   };
-  if (sendAt) payload.send_at = sendAt.toISOString();
+  // RFC 3339 in UTC, to the second (the field has minutes).
+  if (sendAt) payload.send_at = sendAt.toISOString().replace(/\.\d{3}Z$/, "Z");
   const opened = bulk;
   let answer;
   try {
