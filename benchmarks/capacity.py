@@ -95,6 +95,8 @@ def key_shares(index: str, domain: str) -> list[tuple[str, float]]:
         return [(key, 1 / len(shards)) for key in shards]
     if index == "ByScopeStatus":
         return _spread(lambda s: keys.esa(_STATUS, _TYPE, s), keys.STATUS_SCOPE_SHARDS)
+    if index == "ByDomainRecord":  # a domain's bulk items and audit entries (GET /bulks, GET /audit)
+        return [(f"k#{domain}", 1.0)]
     if index == TABLE:  # the items a domain's emails share: its bulk send's item and body
         return [(f"k#{_BULK}-{domain}", 1.0)]
     raise KeyError(index)

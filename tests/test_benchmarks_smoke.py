@@ -360,9 +360,14 @@ def test_cancelling_a_bulk_costs_one_conditional_write_per_job_and_is_on_the_pag
     # A small bulk: the request cancels every job itself, within the gateway's 29 s
     assert (figure["canceled_in_request"], figure["pending"]) == (jobs, 0)
     assert 0 < figure["request_seconds"] < 29
-    # The bulk's item and its cancel mark, one Query per ByBulk shard, one conditional write per job;
-    # nothing queued or sent
-    assert figure["calls"] == {"dynamodb:GetItem": 1, "dynamodb:Query": 4, "dynamodb:UpdateItem": 1 + jobs}
+    # The bulk's item and its cancel mark, one Query per ByBulk shard, one conditional write per job,
+    # and the cancel's audit entry; nothing queued or sent
+    assert figure["calls"] == {
+        "dynamodb:GetItem": 1,
+        "dynamodb:Query": 4,
+        "dynamodb:UpdateItem": 1 + jobs,
+        "dynamodb:PutItem": 1,
+    }
     assert f"## 8. Cancelling a bulk send of {jobs:,}" in page.read_text(encoding="utf-8")
 
 

@@ -20,9 +20,9 @@ index keys; it expires after 24 hours.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,8 +30,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.adapters import index_keys
 from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.botocore_errors import error_code
-from common.adapters.dynamo import TableAdapter, conditionally, storage_error
+from common.adapters.domain_records import BULK_KIND, RecordPosition, page_records, record_lk
+from common.adapters.dynamo import TableAdapter, conditionally, storage_error, transact
 from common.models.job import JOB_ID_RE, Timestamp
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
 class BulkRecord(BaseModel):
@@ -71,11 +75,27 @@ class BulkItem(BaseModel):
     subject: str
     created_at: Timestamp
     stored: int = Field(default=0, ge=0)
+    # The JWT sub of the admin who sent it (None on an item of version 2).
+    created_by: str | None = None
     # When its jobs are due (they are scheduled until then); None: at once.
     send_at: Timestamp | None = None
+    # The first bulk cancel's time (epoch ms), once one was made.
+    canceled_at: int | None = None
+
+    @property
+    def canceled(self) -> bool:
+        return self.canceled_at is not None
 
     @classmethod
-    def of(cls, bulk_id: str, domain: str, subject: str, *, send_at: datetime | None = None) -> BulkItem:
+    def of(
+        cls,
+        bulk_id: str,
+        domain: str,
+        subject: str,
+        *,
+        created_by: str | None = None,
+        send_at: datetime | None = None,
+    ) -> BulkItem:
         """A bulk's item; its ``created_at`` is the time its id (a ULID) encodes."""
         # Imported here: the worker and the sweeper never make one (docs/adr/0033-cold-starts.md).
         from ulid import ULID  # noqa: PLC0415
@@ -85,6 +105,7 @@ class BulkItem(BaseModel):
             domain=domain,
             subject=subject,
             created_at=ULID.from_str(bulk_id).datetime,
+            created_by=created_by,
             send_at=send_at,
         )
 
@@ -96,17 +117,24 @@ def bulk_pk(bulk_id: str) -> str:
 class Bulks(TableAdapter):
     """Bulk items, their cancel marks, and bulk send records."""
 
-    def put_bulk(self, bulk: BulkItem, *, sweep_at: int | None = None) -> None:
+    def put_bulk(
+        self, bulk: BulkItem, *, sweep_at: int | None = None, also: Sequence[TransactWriteItemTypeDef] = ()
+    ) -> None:
         """Write a bulk's item (``k#<bulk_id>``) before its jobs: what ``GET
-        /bulks/{bulk_id}`` reads. Written again by a replay of the same bulk:
+        /bulks/{bulk_id}`` and ``GET /bulks`` read (``lk``/``ls``: its entry
+        in ``ByDomainRecord``). Written again by a replay of the same bulk:
         the same values. An ``UpdateItem`` that sets only these, so a replay
         keeps the bulk's cancel mark and its ``stored`` count. ``sweep_at``:
         the item enters ``Due`` (``wk``), where the sweeper looks at its jobs
         from then on, in place of an entry per job. A scheduled bulk's item
         (``send_at``) enters the scheduler's part of ``Due`` instead, at its
-        ``send_at`` (``common.adapters.schedules``)."""
-        fields = bulk.model_dump(mode="json", exclude={"stored"}, exclude_none=True) | {
-            "expires_at": self.expires_at(bulk.created_at)
+        ``send_at`` (``common.adapters.schedules``). ``also`` (the bulk send's
+        audit entry): written in the same ``TransactWriteItems``."""
+        fields = bulk.model_dump(mode="json", exclude={"stored", "canceled_at"}, exclude_none=True)
+        fields |= {
+            "expires_at": self.expires_at(bulk.created_at),
+            "lk": record_lk(BULK_KIND, bulk.domain),
+            "ls": bulk.bulk_id,
         }
         if bulk.send_at is not None:
             fields |= {
@@ -115,16 +143,40 @@ class Bulks(TableAdapter):
             }
         elif sweep_at is not None:
             fields |= {"wk": index_keys.bulk_wk(bulk.bulk_id), index_keys.SWEEP_AT: sweep_at}
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": bulk_pk(bulk.bulk_id)}},
-                UpdateExpression="SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
-                ExpressionAttributeNames={f"#f{n}": name for n, name in enumerate(fields)},
-                ExpressionAttributeValues=serialize({f":f{n}": value for n, value in enumerate(fields.values())}),
+        update: Any = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": bulk_pk(bulk.bulk_id)}},
+            "UpdateExpression": "SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
+            "ExpressionAttributeNames": {f"#f{n}": name for n, name in enumerate(fields)},
+            "ExpressionAttributeValues": serialize({f":f{n}": value for n, value in enumerate(fields.values())}),
+        }
+        if also:
+            transact(
+                self._client,
+                [{"Update": update}, *also],
+                operation="TransactWriteItems (bulk)",
+                names=("bulk", "audit entry"),
             )
+            return
+        try:
+            self._client.update_item(**update)
         except (ClientError, BotoCoreError) as exc:
             raise storage_error("UpdateItem (bulk)", exc) from exc
+
+    def page(
+        self, domain: str, *, limit: int, after: RecordPosition | None = None
+    ) -> tuple[list[BulkItem], RecordPosition | None]:
+        """Up to ``limit`` of the domain's bulk sends, newest first (one Query of
+        ``ByDomainRecord``, which projects the fields the route answers)."""
+        items, last = page_records(
+            self._client,
+            self._table,
+            record_lk(BULK_KIND, domain),
+            limit=limit,
+            after=after,
+            operation="Query (bulks)",
+        )
+        return [BulkItem.model_validate(item) for item in items], last
 
     def record_stored(self, bulk_id: str, stored: int) -> bool:
         """Record that ``stored`` of the bulk's jobs are known to be stored,

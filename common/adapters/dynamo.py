@@ -27,6 +27,7 @@ from common.models.errors import StorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 BATCH_WRITE_LIMIT = 25  # AWS: at most 25 requests per BatchWriteItem
 BATCH_GET_LIMIT = 100  # AWS: at most 100 keys per BatchGetItem
@@ -68,6 +69,56 @@ def update_or_old(operation: str, update: Callable[[], Mapping[str, Any]]) -> tu
         old: Mapping[str, Any] = exc.response.get("Item") or {}  # type: ignore[union-attr,assignment]
         return False, old
     return True, response["Attributes"]
+
+
+# The cancellation reasons of a TransactWriteItems that another try may not
+# meet (DynamoDB API reference, TransactWriteItems, TransactionCanceledException:
+# None, ConditionalCheckFailed, ItemCollectionSizeLimitExceeded,
+# TransactionConflict, ProvisionedThroughputExceeded, ThrottlingError,
+# ValidationError): a concurrent request on one of its items, and capacity.
+# The others are the same on every try (a ConditionalCheckFailed of the
+# marker is a key seen before, read from the answer).
+RETRYABLE_CANCELLATIONS = frozenset({"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+
+
+def refusals(reasons: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
+    """The reasons a canceled transaction's items give that trying again cannot
+    change, each with its item's name (``names``, in the transaction's order):
+    ``"job: ValidationError"``; "" when every reason may pass. Codes only:
+    DynamoDB's messages may quote the item."""
+    found = []
+    for n, reason in enumerate(reasons):
+        code = str(reason.get("Code") or "None")
+        if code not in RETRYABLE_CANCELLATIONS:
+            found.append(f"{names[n] if n < len(names) else f'item {n + 1}'}: {code}")
+    return ", ".join(found)
+
+
+def transact(
+    client: DynamoDBClient, items: Sequence[TransactWriteItemTypeDef], *, operation: str, names: Sequence[str]
+) -> Mapping[str, Any] | None:
+    """Make one TransactWriteItems whose first item is an action's conditional
+    write (the others, such as its audit entry, unconditional): ``None`` when
+    it was made; when the first item's condition failed, its cancellation
+    reason (with the item as found, if the write asked for it), and nothing
+    was written. A conflict with another transaction, or throttling, is tried
+    again (``backoff``); any other refusal is a ``StorageError``."""
+    for attempt in range(UNPROCESSED_RETRIES):
+        try:
+            client.transact_write_items(TransactItems=list(items))
+            return None
+        except (ClientError, BotoCoreError) as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise storage_error(operation, exc) from exc
+            reasons: Sequence[Mapping[str, Any]] = exc.response.get("CancellationReasons") or []  # type: ignore[union-attr]
+            first = reasons[0] if reasons else {}
+            if first.get("Code") == "ConditionalCheckFailed":
+                return first
+            refused = refusals(reasons, names)
+            if refused:
+                raise StorageError(f"{operation} refused: {refused}") from None
+            backoff(attempt)
+    raise StorageError(f"{operation} kept conflicting")
 
 
 def batch_get(

@@ -12,7 +12,7 @@ job. Bulk Send's ``Idempotency-Key`` is another store's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -20,36 +20,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.adapters.attribute_values import Item, deserialize, serialize
 from common.adapters.botocore_errors import error_code
-from common.adapters.dynamo import BATCH_GET_LIMIT, UNPROCESSED_RETRIES, TableAdapter, backoff, batch_get, storage_error
+from common.adapters.dynamo import (
+    BATCH_GET_LIMIT,
+    UNPROCESSED_RETRIES,
+    TableAdapter,
+    backoff,
+    batch_get,
+    refusals,
+    storage_error,
+)
 from common.adapters.job_store import to_item
 from common.models.errors import IdempotencyKeyReused, StorageError
 from common.models.job import JOB_ID_RE, Job
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
-
-
-# The cancellation reasons of a TransactWriteItems that another try may not
-# meet (DynamoDB API reference, TransactWriteItems, TransactionCanceledException:
-# None, ConditionalCheckFailed, ItemCollectionSizeLimitExceeded,
-# TransactionConflict, ProvisionedThroughputExceeded, ThrottlingError,
-# ValidationError): a concurrent request on one of its items, and capacity.
-# The others are the same on every try (a ConditionalCheckFailed of the
-# marker is a key seen before, read from the answer).
-RETRYABLE_CANCELLATIONS = frozenset({"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
-
-
-def refusals(reasons: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
-    """The reasons a canceled transaction's items give that trying again cannot
-    change, each with its item's name (``names``, in the transaction's order):
-    ``"job: ValidationError"``; "" when every reason may pass. Codes only:
-    DynamoDB's messages may quote the item."""
-    found = []
-    for n, reason in enumerate(reasons):
-        code = str(reason.get("Code") or "None")
-        if code not in RETRYABLE_CANCELLATIONS:
-            found.append(f"{names[n] if n < len(names) else f'item {n + 1}'}: {code}")
-    return ", ".join(found)
 
 
 def idempotency_pk(domain: str, key: str) -> str:
@@ -73,7 +58,7 @@ class IdempotencyMarker(BaseModel):
 class IdempotencyMarkers(TableAdapter):
     """Markers read, and written with their job in one transaction."""
 
-    def put_new_idempotent(self, job: Job, *, due_at: int, body: Item | None = None) -> str:
+    def put_new_idempotent(self, job: Job, *, due_at: int, body: Item | None = None, also: Item | None = None) -> str:
         """Write a job that carries an idempotency key, unless that key was seen.
 
         One TransactWriteItems: the marker (conditional on being new, keeping
@@ -109,10 +94,15 @@ class IdempotencyMarkers(TableAdapter):
                 }
             },
         ]
+        names = ["marker", "job"]
         if body is not None:
             items.append(
                 {"Put": {"TableName": self._table, "Item": body, "ConditionExpression": "attribute_not_exists(pk)"}}
             )
+            names.append("body")
+        if also is not None:  # an audit entry: written only with the job
+            items.append({"Put": {"TableName": self._table, "Item": also}})
+            names.append("audit entry")
         for attempt in range(UNPROCESSED_RETRIES):
             try:
                 self._client.transact_write_items(TransactItems=items)
@@ -127,7 +117,7 @@ class IdempotencyMarkers(TableAdapter):
                     if not found.matches(job.request_fingerprint):
                         raise IdempotencyKeyReused(job.domain, job.idempotency_key) from None
                     return found.target_job_id
-                refused = refusals(reasons, ("marker", "job", "body"))
+                refused = refusals(reasons, names)
                 if refused:
                     # Trying the same transaction again cannot change these answers.
                     raise StorageError(f"TransactWriteItems refused: {refused}") from None

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
@@ -98,6 +98,15 @@ class JobRecipient(BaseModel):
     recipient: str
 
 
+class SendFact(NamedTuple):
+    """What a domain's bounce and complaint rates read of a job."""
+
+    job_id: str
+    status: str
+    sent_at: str | None  # RFC 3339, as stored; None: SES never accepted it
+    permanent_bounce: bool
+
+
 class JobStore(TableAdapter):
     """Jobs written new and read back whole (or the few attributes a caller needs)."""
 
@@ -158,6 +167,33 @@ class JobStore(TableAdapter):
                     job = from_item(raw)
                     found[job.job_id] = job
         return found
+
+    def send_facts(self, job_ids: Sequence[str]) -> list[SendFact]:
+        """Status, ``sent_at`` and ``permanent_bounce`` of up to 100 jobs (one
+        eventually consistent BatchGetItem, unprocessed keys retried)."""
+        keys_ = [{"pk": {"S": job_id}} for job_id in job_ids]
+        raws = batch_get(
+            self._client,
+            self._table,
+            keys_,
+            operation="BatchGetItem (send facts)",
+            consistent=False,
+            projection="pk, #status, sent_at, permanent_bounce",
+            names={"#status": "status"},
+        )
+        facts = []
+        for raw in raws:
+            item = deserialize(raw)
+            sent_at = item.get("sent_at")
+            facts.append(
+                SendFact(
+                    job_id=str(item["pk"]),
+                    status=str(item.get("status", "")),
+                    sent_at=str(sent_at) if sent_at else None,
+                    permanent_bounce=bool(item.get("permanent_bounce", False)),
+                )
+            )
+        return facts
 
     def recipients_of(self, job_ids: Sequence[str]) -> list[JobRecipient]:
         """Domain and recipient of each existing job among ``job_ids`` (unique ids),

@@ -43,6 +43,9 @@ class EventWrite(NamedTuple):
     # keeps those it has (the worker's), else takes these.
     sent_at: datetime | None = None
     message_id: str | None = None
+    # A permanent bounce: the job is marked (``permanent_bounce``), which a
+    # domain's bounce rate counts; a transient bounce is not.
+    permanent_bounce: bool = False
 
 
 class EventResult(NamedTuple):
@@ -146,6 +149,9 @@ class SesEventWrites(TableAdapter):
         if write.message_id is not None:
             values[":message_id"] = write.message_id
             sets.append("message_id = if_not_exists(message_id, :message_id)")
+        if write.permanent_bounce:
+            values[":permanent"] = True
+            sets.append("permanent_bounce = :permanent")
         if exact is not None and exact.status is JobStatus.SENDING:
             # The attempt under way was accepted: its worker's outcome write
             # (conditional on the lease removed here) can no longer log it.

@@ -6,18 +6,20 @@ move (``move_status``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.adapters import index_keys
 from common.adapters.attribute_values import deserialize, serialize
-from common.adapters.dynamo import TableAdapter, conditionally, storage_error, update_or_old
+from common.adapters.dynamo import TableAdapter, conditionally, storage_error, transact, update_or_old
 from common.adapters.job_store import from_item
 from common.models.job import Job, JobStatus, JobType
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 # A cancel moves a job from these statuses only (the contract's cancelable set).
 CANCELABLE = (JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.RETRYING)
@@ -118,7 +120,15 @@ class StatusMoves(TableAdapter):
             self._client, self._table, index_keys.KeyedJob.from_item(deserialize(item)), status, error=error
         )
 
-    def cancel(self, job_id: str, *, domain: str, job_type: JobType, recipient: str) -> CancelOutcome:
+    def cancel(
+        self,
+        job_id: str,
+        *,
+        domain: str,
+        job_type: JobType,
+        recipient: str,
+        also: Sequence[TransactWriteItemTypeDef] = (),
+    ) -> CancelOutcome:
         """Move a job from ``scheduled``, ``queued`` or ``retrying`` to ``canceled``: one
         conditional ``UpdateItem`` (the same condition the worker's claim
         needs, so exactly one of a cancel and a claim wins). Its index keys move
@@ -129,7 +139,9 @@ class StatusMoves(TableAdapter):
         ``domain``, ``type`` and ``recipient`` (which the keys are built from:
         ``canceled`` is an exceptional status, its ``rek`` names the recipient) are
         part of the condition. Returns the job after the write, or as found when
-        refused."""
+        refused. ``also`` (an audit entry): written in the same
+        ``TransactWriteItems`` as the cancel, only if the cancel is made; the
+        job is then read back (strongly consistent ``GetItem``)."""
         base = index_keys.KeyedJob(job_id, domain, job_type, recipient, JobStatus.QUEUED)
         olds = [base._replace(status=status) for status in CANCELABLE]
         change = index_keys.transition_from(base, olds, JobStatus.CANCELED)
@@ -144,20 +156,34 @@ class StatusMoves(TableAdapter):
         }
         sets: list[str] = []
         removes = canceled_update(change, names, values, sets)
-        canceled, item = update_or_old(
-            "UpdateItem (cancel)",
-            lambda: self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": job_id}},
-                UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(dict.fromkeys(removes)),
-                ConditionExpression=(
-                    "attribute_exists(job_id) AND #domain = :domain AND #type = :type "
-                    "AND #recipient = :recipient AND #status IN (:queued, :retrying, :scheduled)"
-                ),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=serialize(values),
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        update: Any = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": job_id}},
+            "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE " + ", ".join(dict.fromkeys(removes)),
+            "ConditionExpression": (
+                "attribute_exists(job_id) AND #domain = :domain AND #type = :type "
+                "AND #recipient = :recipient AND #status IN (:queued, :retrying, :scheduled)"
             ),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": serialize(values),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if also:
+            refused = transact(
+                self._client,
+                [{"Update": update}, *also],
+                operation="TransactWriteItems (cancel)",
+                names=("job", "audit entry"),
+            )
+            if refused is not None:
+                old = refused.get("Item") or {}
+                return CancelOutcome(False, from_item(old) if "job_id" in old else None)
+            try:
+                got = self._client.get_item(TableName=self._table, Key={"pk": {"S": job_id}}, ConsistentRead=True)
+            except (ClientError, BotoCoreError) as exc:
+                raise storage_error("GetItem", exc) from exc
+            return CancelOutcome(True, from_item(got["Item"]) if "Item" in got else None)
+        canceled, item = update_or_old(
+            "UpdateItem (cancel)", lambda: self._client.update_item(**update, ReturnValues="ALL_NEW")
         )
         return CancelOutcome(canceled, from_item(item) if "job_id" in item else None)

@@ -29,14 +29,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.botocore_errors import error_code
 from common.adapters.bulks import bulk_pk
-from common.adapters.dynamo import BATCH_GET_LIMIT, batch_get, storage_error
+from common.adapters.dynamo import BATCH_GET_LIMIT, batch_get, storage_error, transact
 from common.models.clock import to_rfc3339
 from common.models.errors import StorageError
 from common.models.suppression import SuppressionEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 SUPPRESSION_INDEX = "BySuppression"
 _FIELDS = ("domain", "email", "reason", "created_at", "job_id")
@@ -93,36 +93,63 @@ class SuppressionStore:
         self._client = client
         self._table = table_name
 
-    def add(self, entry: SuppressionEntry) -> tuple[SuppressionEntry, bool]:
+    def add(
+        self, entry: SuppressionEntry, *, also: Sequence[TransactWriteItemTypeDef] = ()
+    ) -> tuple[SuppressionEntry, bool]:
         """Put ``entry`` unless its address is listed: returns the entry listed
-        (the one found, or this one) and whether this call wrote it."""
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=suppression_item(entry),
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        (the one found, or this one) and whether this call wrote it. ``also``
+        (an audit entry): written in the same ``TransactWriteItems``, only if
+        ``entry`` is."""
+        put: Any = {
+            "TableName": self._table,
+            "Item": suppression_item(entry),
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        old: Mapping[str, Any] | None = None
+        if also:
+            refused = transact(
+                self._client,
+                [{"Put": put}, *also],
+                operation="TransactWriteItems (suppression)",
+                names=("suppression", "audit entry"),
             )
-        except (ClientError, BotoCoreError) as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise storage_error("PutItem (suppression)", exc) from exc
-            old: Mapping[str, Any] = exc.response.get("Item") or {} if isinstance(exc, ClientError) else {}  # type: ignore[assignment]
+            old = None if refused is None else (refused.get("Item") or {})
+        else:
+            try:
+                self._client.put_item(**put)
+            except (ClientError, BotoCoreError) as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise storage_error("PutItem (suppression)", exc) from exc
+                old = exc.response.get("Item") or {} if isinstance(exc, ClientError) else {}  # type: ignore[assignment]
+        if old is not None:
             if old:
                 return _entry(old), False
             found = self.get(entry.domain, entry.email)  # no old item came back: read it
             if found is None:  # removed meanwhile: the caller may try again
-                raise StorageError("PutItem (suppression) failed: the entry changed meanwhile") from exc
+                raise StorageError("PutItem (suppression) failed: the entry changed meanwhile")
             return found, False
         return entry.model_copy(update={"email": entry.email.lower()}), True
 
-    def remove(self, domain: str, email: str) -> bool:
-        """Delete the entry; False when the address is not listed."""
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key={"pk": {"S": suppression_pk(domain, email)}},
-                ConditionExpression="attribute_exists(pk)",
+    def remove(self, domain: str, email: str, *, also: Sequence[TransactWriteItemTypeDef] = ()) -> bool:
+        """Delete the entry; False when the address is not listed. ``also``
+        (an audit entry): written in the same ``TransactWriteItems``, only if
+        the entry is deleted."""
+        delete: Any = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": suppression_pk(domain, email)}},
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        if also:
+            refused = transact(
+                self._client,
+                [{"Delete": delete}, *also],
+                operation="TransactWriteItems (suppression)",
+                names=("suppression", "audit entry"),
             )
+            return refused is None
+        try:
+            self._client.delete_item(**delete)
         except (ClientError, BotoCoreError) as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False

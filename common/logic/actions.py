@@ -68,6 +68,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from common.adapters import index_keys
+from common.adapters.audit_trail import AuditTrail
 from common.adapters.bodies import BodyStore
 from common.adapters.bulks import BulkItem, Bulks
 from common.adapters.idempotency_markers import IdempotencyMarkers
@@ -78,6 +79,7 @@ from common.adapters.queues import ActionsQueue, JobQueues
 from common.adapters.sqs_batch import PartialItemFailureResponse, SqsRecord, process_partial_response
 from common.adapters.status_moves import CANCELABLE, StatusMoves
 from common.adapters.suppressions import SuppressionStore
+from common.logic.audit import actor_of, record
 from common.logic.outbox import Outbox
 from common.logic.threads import map_in_context
 from common.models.actions import BulkCancelMessage, CancelResult, RetryResult
@@ -90,6 +92,7 @@ from common.models.api import (
     NotRetryable,
     RecipientSuppressed,
 )
+from common.models.audit import AuditAction
 from common.models.clock import epoch_millis, epoch_seconds, to_rfc3339, utc_now
 from common.models.errors import IdempotencyKeyReused, JobNotFound, QueueError
 from common.models.job import JOB_ID_RE, Job, JobStatus, JobType, new_job_id
@@ -141,6 +144,7 @@ class JobActions:
         markers: IdempotencyMarkers,
         bodies: BodyStore,
         suppressions: SuppressionStore,
+        trail: AuditTrail,
         sweep_grace_seconds: int,
         actions_queue: ActionsQueue | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -154,6 +158,7 @@ class JobActions:
         self._markers = markers
         self._bodies = bodies
         self._suppressions = suppressions
+        self._trail = trail
         self._outbox = outbox
         self._actions_queue = actions_queue
         self._monotonic = monotonic
@@ -185,6 +190,7 @@ class JobActions:
             markers=markers,
             bodies=bodies,
             suppressions=SuppressionStore(dynamodb, name),
+            trail=AuditTrail(dynamodb, name, retention_days=retention),
             sweep_grace_seconds=settings.sweep_grace_seconds,
             actions_queue=ActionsQueue(sqs, url=settings.actions_queue_url),
         )
@@ -200,7 +206,20 @@ class JobActions:
         job = self._visible_job(job_id, caller)
         if job.status not in CANCELABLE:
             raise NotCancelable(_not_cancelable(job.status))
-        outcome = self._statuses.cancel(job.job_id, domain=job.domain, job_type=job.type, recipient=job.recipient)
+        made = record(
+            AuditAction.JOB_CANCEL,
+            actor_of(caller),
+            job.job_id,
+            f"Canceled the {job.type.value} email to {job.recipient} ({job.status.value}): it will not be sent.",
+            clock=self._clock,
+        )
+        outcome = self._statuses.cancel(
+            job.job_id,
+            domain=job.domain,
+            job_type=job.type,
+            recipient=job.recipient,
+            also=[self._trail.put_request(job.domain, made.entry, entry_id=made.entry_id)],
+        )
         if not outcome.canceled or outcome.job is None:
             # A worker claimed it (or another cancel won) between the read and the write.
             now = outcome.job.status if outcome.job is not None else job.status
@@ -228,14 +247,17 @@ class JobActions:
         canceled, left = self._cancel_waves(bulk, self._candidates(bulk), room_ms)
         if not left:
             self._counted(bulk, canceled, finished=True)
+            audit_bulk_cancel(self._trail, bulk, caller, canceled, clock=self._clock)
             return CancelResult(canceled=canceled)
         try:
             self._hand_on(bulk)
         except QueueError as exc:
             logger.error("a bulk cancel could not be handed on", extra={"bulk_id": bulk.bulk_id, "reason": str(exc)})
             self._counted(bulk, canceled, finished=False)
+            audit_bulk_cancel(self._trail, bulk, caller, canceled, clock=self._clock)
             raise BulkCancelUnfinished(bulk_id=bulk.bulk_id, canceled=canceled) from exc
         self._counted(bulk, canceled, finished=False, pending=left)
+        audit_bulk_cancel(self._trail, bulk, caller, canceled, pending=left, clock=self._clock)
         return CancelResult(canceled=canceled, pending=left)
 
     def finish_bulk_cancel(self, message: BulkCancelMessage, *, time_left_ms: TimeLeft = _no_deadline) -> int:
@@ -352,8 +374,16 @@ class JobActions:
         body = self._bodies.copy_for(job.body, new.body, expires_at=self._jobs.expires_at(new.created_at))
         if body is None:
             raise NotRetryable("the job's body is no longer stored, so it cannot be sent again")
+        made = record(
+            AuditAction.JOB_RETRY,
+            actor_of(caller),
+            job.job_id,
+            f"Sent the {job.type.value} email to {job.recipient} ({job.status.value}) again as job {new.job_id}.",
+            clock=self._clock,
+        )
+        entry = self._trail.item(job.domain, made.entry, entry_id=made.entry_id)
         stored = self._outbox.store_and_queue_with_items(
-            [new], due_at=epoch_seconds(now + self._grace), body_items={new.body: body}
+            [new], due_at=epoch_seconds(now + self._grace), body_items={new.body: body}, with_jobs={new.job_id: entry}
         )
         answer = stored.stored_id[new.job_id]
         logger.info(
@@ -401,6 +431,30 @@ class JobActions:
             idempotency_key=idempotency_key,
             request_fingerprint=retry_fingerprint(job.job_id) if idempotency_key is not None else None,
         )
+
+
+def audit_bulk_cancel(
+    trail: AuditTrail,
+    bulk: BulkItem,
+    caller: Caller,
+    canceled: int,
+    *,
+    pending: int = 0,
+    clock: Callable[[], datetime] = utc_now,
+) -> None:
+    """A bulk cancel's entry, after its writes: none when it canceled nothing
+    (and handed nothing on)."""
+    if canceled + pending == 0:
+        return
+    rest = f"; {pending:,} more are being canceled in the background" if pending else ""
+    made = record(
+        AuditAction.BULK_CANCEL,
+        actor_of(caller),
+        bulk.bulk_id,
+        f"Canceled {canceled:,} unsent emails of the bulk send \u201c{bulk.subject[:200]}\u201d{rest}.",
+        clock=clock,
+    )
+    trail.write(bulk.domain, made.entry, entry_id=made.entry_id)
 
 
 def retry_fingerprint(job_id: str) -> str:

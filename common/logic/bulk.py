@@ -79,6 +79,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from ulid import ULID
 
 from common.adapters.api import answer_as
+from common.adapters.audit_trail import AuditTrail
 from common.adapters.bodies import BodyStore, body_pk
 from common.adapters.bulks import BulkItem, BulkRecord, Bulks
 from common.adapters.idempotency_markers import IdempotencyMarkers
@@ -88,9 +89,11 @@ from common.adapters.job_store import JobRecipient, JobStore
 from common.adapters.observability import logger
 from common.adapters.queues import JobQueues
 from common.adapters.suppressions import SuppressionStore
+from common.logic.audit import actor_of, record_test_send
+from common.logic.audit import record as audit_record
 from common.logic.outbox import Outbox, PartlyStored, Stored
 from common.logic.recipients import RecipientList
-from common.logic.reputation import ReputationCheck, Thresholds
+from common.logic.reputation import ReputationCheck, thresholds_of
 from common.logic.suppressions import Suppressions, bulk_rejection
 from common.models.api import (
     MAX_RECIPIENTS,
@@ -101,6 +104,7 @@ from common.models.api import (
     TooManyRecipients,
     UnfinishedBulkSend,
 )
+from common.models.audit import AuditAction
 from common.models.bulk_send import (
     MAX_REJECTED_LISTED,
     BulkSendRequest,
@@ -116,6 +120,7 @@ from common.models.suppression import SuppressionEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
@@ -199,8 +204,10 @@ class BulkSender:
         reputation: ReputationCheck | None = None,
         clock: Callable[[], datetime] = utc_now,
         suppressions: Suppressions | None = None,
+        trail: AuditTrail | None = None,
     ) -> None:
         self._jobs = jobs
+        self._trail = trail
         self._bulks = bulks
         self._suppressions = suppressions
         self._reputation = reputation
@@ -223,12 +230,6 @@ class BulkSender:
         cls, settings: BulkQueueSettings, *, dynamodb: DynamoDBClient, sqs: SQSClient, s3: S3Client
     ) -> BulkSender:
         name, retention = settings.jobs_table, settings.retention_days
-        thresholds = Thresholds(
-            bounce_rate=settings.pause_bounce_rate / 100,
-            complaint_rate=settings.pause_complaint_rate / 100,
-            minimum_sends=settings.pause_minimum_sends,
-            exempt=settings.exempt_domains,
-        )
         return cls(
             JobStore(dynamodb, name, retention_days=retention),
             Bulks(dynamodb, name, retention_days=retention),
@@ -238,24 +239,35 @@ class BulkSender:
             sweep_grace_seconds=settings.sweep_grace_seconds,
             idempotency=idempotency_store(settings.idempotency_table, dynamodb),
             suppressions=Suppressions(SuppressionStore(dynamodb, settings.jobs_table)),
-            reputation=ReputationCheck(JobIndexes(dynamodb, name, retention_days=retention), thresholds),
+            reputation=ReputationCheck(
+                JobIndexes(dynamodb, name, retention_days=retention),
+                thresholds_of(settings),
+                jobs=JobStore(dynamodb, name, retention_days=retention),
+            ),
+            trail=AuditTrail(dynamodb, name, retention_days=retention),
         )
 
     def send(self, request: BulkSendRequest, caller: Caller, *, idempotency_key: str | None = None) -> BulkSendResponse:
         caller.require(request.domain)
         if idempotency_key is None or self._once is None:
-            return self.queue(request)
+            return self.queue(request, caller=caller)
         envelope: dict[str, Any] = {
             "caller": caller.identity,
             "key": idempotency_key,
             "request": request.model_dump(mode="json"),
         }
-        return self._once(envelope=envelope, request=request, key_hash=bulk_key_hash(caller, idempotency_key))
+        return self._once(
+            envelope=envelope, request=request, key_hash=bulk_key_hash(caller, idempotency_key), caller=caller
+        )
 
-    def _send_once(self, *, envelope: dict[str, Any], request: BulkSendRequest, key_hash: str) -> BulkSendResponse:
-        return self.queue(request, key_hash=key_hash)
+    def _send_once(
+        self, *, envelope: dict[str, Any], request: BulkSendRequest, key_hash: str, caller: Caller
+    ) -> BulkSendResponse:
+        return self.queue(request, key_hash=key_hash, caller=caller)
 
-    def queue(self, request: BulkSendRequest, *, key_hash: str | None = None) -> BulkSendResponse:
+    def queue(
+        self, request: BulkSendRequest, *, key_hash: str | None = None, caller: Caller | None = None
+    ) -> BulkSendResponse:
         """Create and queue one job per recipient (the domain already checked).
 
         ``key_hash`` (a bulk send with an ``Idempotency-Key``): the first
@@ -288,9 +300,22 @@ class BulkSender:
         jobs = [every[address] for address in recipients.addresses]
         # One body for the whole bulk send, under the bulk id.
         bodies = {record.bulk_id: Bodies(text=request.body)}
+        actor = actor_of(caller) if caller is not None else None
+        bulk = BulkItem.of(record.bulk_id, request.domain, request.subject, created_by=actor, send_at=send_at)
+        also: list[TransactWriteItemTypeDef] = []
+        if self._trail is not None and actor is not None:
+            # The entry goes with the bulk's item, before any job: keyed by the
+            # bulk id, a request finishing this bulk send rewrites it.
+            made = audit_record(
+                AuditAction.BULK_SEND,
+                actor,
+                record.bulk_id,
+                f"Sent the bulk email \u201c{request.subject}\u201d to {total:,} recipients.",
+                entry_id=record.bulk_id,
+            )
+            also.append(self._trail.put_request(request.domain, made.entry, entry_id=made.entry_id))
         try:
-            bulk = BulkItem.of(record.bulk_id, request.domain, request.subject, send_at=send_at)
-            self._bulks.put_bulk(bulk, sweep_at=due_at)
+            self._bulks.put_bulk(bulk, sweep_at=due_at, also=also)
         except StorageError as exc:
             raise UnfinishedBulkSend(bulk_id=record.bulk_id, queued=0, total=total, keyed=key_hash is not None) from exc
         try:
@@ -338,7 +363,9 @@ class BulkSender:
             test_send=True,
         )
         due_at = epoch_seconds(self._clock() + self._grace)
-        self._outbox.store_and_queue([job], due_at=due_at, bodies={job_id: Bodies(text=request.body)})
+        # The audit entry goes in the same write as the job (common.logic.audit).
+        entry = {job_id: record_test_send(self._trail, caller, job, clock=self._clock)} if self._trail else None
+        self._outbox.store_and_queue([job], due_at=due_at, bodies={job_id: Bodies(text=request.body)}, with_jobs=entry)
         logger.info("test email queued", extra={"job_id": job_id, "domain": request.domain})
         return TestSendResponse(job_id=job_id)
 

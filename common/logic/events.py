@@ -478,6 +478,8 @@ def apply(
             error=meaning.error,
             sent_at=meaning.sent_at,
             message_id=meaning.ses_message_id,
+            # What a domain's bounce rate counts (common.logic.reputation).
+            permanent_bounce=meaning.status is JobStatus.BOUNCED and meaning.suppression is not None,
         )
     )
     if meaning.suppression is None:

@@ -64,7 +64,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.adapters import index_keys
 from common.adapters.bodies import BodyStore
-from common.adapters.bulks import Bulks
+from common.adapters.bulks import BulkItem, Bulks
 from common.adapters.job_indexes import GroupHead, JobIndexes
 from common.adapters.job_store import JobStore
 from common.logic.signing import SignedCursors
@@ -711,22 +711,28 @@ def job_detail(
 
 def bulk_progress(bulk_id: str, caller: Caller, *, indexes: JobIndexes, bulks: Bulks) -> BulkProgress:
     """A bulk send's counts by status: its item (the domain check; 404 before
-    reading anything more), then one Query per ``ByBulk`` shard reading the
-    projected status. ``total`` is the number of its jobs that exist: those
+    reading anything more), then ``progress_of``."""
+    bulk = bulks.get_bulk(bulk_id) if JOB_ID_RE.fullmatch(bulk_id) else None
+    if bulk is None or not caller.may_see(bulk.domain):
+        raise BulkNotFound("no such bulk send")
+    return progress_of(bulk, indexes)
+
+
+def progress_of(bulk: BulkItem, indexes: JobIndexes) -> BulkProgress:
+    """A bulk send's item with its jobs counted by status: one Query per
+    ``ByBulk`` shard reading the projected status (more only for a shard of
+    over 1,000 jobs). ``total`` is the number of its jobs that exist: those
     the index holds, or the item's ``stored`` (written after the jobs) when
     it is more, the index lagging the table by moments; the jobs it does not
     hold yet are new, so ``queued``. A bulk send that failed part-way counts
     the jobs it stored, never the recipients it meant to queue: the counts
     sum to ``total``, and the progress completes."""
-    bulk = bulks.get_bulk(bulk_id) if JOB_ID_RE.fullmatch(bulk_id) else None
-    if bulk is None or not caller.may_see(bulk.domain):
-        raise BulkNotFound("no such bulk send")
     counts = dict.fromkeys(JobStatus, 0)
     for n in range(index_keys.BULK_SHARDS):
         start: Any = None
         while True:
             entries, start = indexes.query_partition(
-                "ByBulk", index_keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
+                "ByBulk", index_keys.bk(bulk.bulk_id, n), low=None, high=None, limit=1000, start=start
             )
             for entry in entries:
                 counts[JobStatus(entry["status"])] += 1
@@ -742,7 +748,9 @@ def bulk_progress(bulk_id: str, caller: Caller, *, indexes: JobIndexes, bulks: B
         domain=bulk.domain,
         subject=bulk.subject,
         created_at=bulk.created_at,
-        send_at=bulk.send_at,
         total=total,
         counts=counts,
+        created_by=bulk.created_by,
+        send_at=bulk.send_at,
+        canceled=bulk.canceled,
     )

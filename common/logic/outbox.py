@@ -73,16 +73,21 @@ class PartlyStored(StorageError):
         self.requested = requested
 
 
-def _chunks(jobs: Sequence[Job], bodies: Mapping[str, Item]) -> list[tuple[list[Item], list[Job]]]:
+def _chunks(
+    jobs: Sequence[Job], bodies: Mapping[str, Item], extras: Mapping[str, Item] | None = None
+) -> list[tuple[list[Item], list[Job]]]:
     """Jobs and the body items they use, 25 requests a chunk: each body item
     just before its first job, so it is written in the same chunk or an
-    earlier one, and the chunks are as few as the requests allow."""
+    earlier one, and the chunks are as few as the requests allow. ``extras``
+    (by job id: a retry's audit entry) go just before their job too."""
     sequence: list[Item | Job] = []
     written: set[str] = set()
     for job in jobs:
         if job.body not in written:
             sequence.append(bodies[job.body])
             written.add(job.body)
+        if extras and job.job_id in extras:
+            sequence.append(extras[job.job_id])
         sequence.append(job)
     chunks: list[tuple[list[Item], list[Job]]] = []
     for start in range(0, len(sequence), BATCH_WRITE_LIMIT):
@@ -110,9 +115,18 @@ class Outbox:
             for body_id in expires
         }
 
-    def store_and_queue(self, jobs: Sequence[Job], *, due_at: int, bodies: Mapping[str, Bodies]) -> Stored:
+    def store_and_queue(
+        self,
+        jobs: Sequence[Job],
+        *,
+        due_at: int,
+        bodies: Mapping[str, Bodies],
+        with_jobs: Mapping[str, Item] | None = None,
+    ) -> Stored:
         """Store new jobs (keys unique within ``jobs``) with their bodies
-        (``bodies``: by body id) and queue those created.
+        (``bodies``: by body id) and queue those created. ``with_jobs`` (by
+        job id: a test send's audit entry, ``common.logic.audit.record_test_send``):
+        an item written in the same write as that job.
 
         Raises ``StorageError`` when DynamoDB or S3 fails, after queueing the
         jobs written before that.
@@ -121,13 +135,14 @@ class Outbox:
         unkeyed = [job for job in jobs if job.idempotency_key is None]
         try:
             items = self._body_items(jobs, bodies)
-            for body_items, chunk in _chunks(unkeyed, items):
+            extras = with_jobs or {}
+            for body_items, chunk in _chunks(unkeyed, items, extras):
                 self._jobs.put_new(chunk, due_at=due_at, bodies=body_items)
                 stored.created += chunk
                 stored.stored_id.update((job.job_id, job.job_id) for job in chunk)
             for job in jobs:
                 if job.idempotency_key is not None:
-                    self._put_keyed(stored, job, due_at=due_at, body=items[job.body])
+                    self._put_keyed(stored, job, due_at=due_at, body=items[job.body], also=extras.get(job.job_id))
         except StorageError as exc:
             logger.exception(
                 "storing jobs failed; those stored are queued",
@@ -193,7 +208,14 @@ class Outbox:
             raise PartlyStored(failure, stored=known, requested=len(jobs)) from failure
         return stored
 
-    def store_and_queue_with_items(self, jobs: Sequence[Job], *, due_at: int, body_items: Mapping[str, Item]) -> Stored:
+    def store_and_queue_with_items(
+        self,
+        jobs: Sequence[Job],
+        *,
+        due_at: int,
+        body_items: Mapping[str, Item],
+        with_jobs: Mapping[str, Item] | None = None,
+    ) -> Stored:
         """Store new jobs with body items made already (``body_items``, by body
         id: a retry's copy of its job's body, ``BodyStore.copy_for``), each in
         the same write as its first job, 25 requests per BatchWriteItem, and
@@ -201,17 +223,20 @@ class Outbox:
         key's marker and its body instead: when the key stands for a job
         already, nothing is written or queued, and ``stored_id`` maps the
         job's id to that one's. Raises ``StorageError`` after queueing those
-        written before DynamoDB failed."""
+        written before DynamoDB failed. ``with_jobs`` (by job id: a retry's
+        audit entry): an item written in the same write as that job (in the
+        keyed job's transaction: not written when the key was seen)."""
         stored = Stored()
         unkeyed = [job for job in jobs if job.idempotency_key is None]
+        extras = with_jobs or {}
         try:
-            for items, chunk in _chunks(unkeyed, body_items):
+            for items, chunk in _chunks(unkeyed, body_items, extras):
                 self._jobs.put_new(chunk, due_at=due_at, bodies=items)
                 stored.created += chunk
                 stored.stored_id.update((job.job_id, job.job_id) for job in chunk)
             for job in jobs:
                 if job.idempotency_key is not None:
-                    self._put_keyed(stored, job, due_at=due_at, body=body_items[job.body])
+                    self._put_keyed(stored, job, due_at=due_at, body=body_items[job.body], also=extras.get(job.job_id))
         except StorageError as exc:
             logger.exception("storing jobs failed; those stored are queued", extra={"requested": len(jobs)})
             self._queue(stored.created)
@@ -219,11 +244,13 @@ class Outbox:
         stored.unqueued = self._queue(stored.created)
         return stored
 
-    def _put_keyed(self, stored: Stored, job: Job, *, due_at: int, body: Item | None = None) -> None:
+    def _put_keyed(
+        self, stored: Stored, job: Job, *, due_at: int, body: Item | None = None, also: Item | None = None
+    ) -> None:
         """Store a job with an idempotency key and its marker (``body``: its body
         item too, in the same transaction); ``stored`` learns which job the key
         stands for, and counts this one as created when it is that job."""
-        stored.stored_id[job.job_id] = self._markers.put_new_idempotent(job, due_at=due_at, body=body)
+        stored.stored_id[job.job_id] = self._markers.put_new_idempotent(job, due_at=due_at, body=body, also=also)
         if stored.stored_id[job.job_id] == job.job_id:
             stored.created.append(job)
 

@@ -21,7 +21,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
+from common.adapters.audit_trail import AuditTrail
 from common.adapters.suppressions import BatchReading, SuppressionStore
+from common.logic.audit import actor_of, record
+from common.models.audit import RECIPIENT_ACTOR, AuditAction
 from common.models.clock import utc_now
 from common.models.job import Domain, normalize_address
 from common.models.suppression import (
@@ -88,33 +91,77 @@ class Suppressions:
 
 
 # ------------------------------------------------------------------ the routes
+# Each writes its audit entry in the same TransactWriteItems as its change,
+# and none when nothing changed (common.logic.audit).
 def suppress_by_hand(
-    domain: str, email: str, caller: Caller, *, store: SuppressionStore, clock: Callable[[], datetime] = utc_now
+    domain: str,
+    email: str,
+    caller: Caller,
+    *,
+    store: SuppressionStore,
+    trail: AuditTrail,
+    clock: Callable[[], datetime] = utc_now,
 ) -> SuppressionEntry:
     """``PUT``: the entry listed for the address (this new one, or the one already there)."""
     domain = checked_domain(domain)
     address = checked_address(email)
     caller.require(domain)
+    made = record(
+        AuditAction.SUPPRESSION_ADD,
+        actor_of(caller),
+        address,
+        f"Added {address} to {domain}'s suppression list by hand: {domain}'s emails no longer reach it.",
+        clock=clock,
+    )
     entry, _ = store.add(
-        SuppressionEntry(domain=domain, email=address, reason=SuppressionReason.MANUAL, created_at=clock())
+        SuppressionEntry(domain=domain, email=address, reason=SuppressionReason.MANUAL, created_at=clock()),
+        also=[trail.put_request(domain, made.entry, entry_id=made.entry_id)],
     )
     return entry
 
 
-def lift(domain: str, email: str, caller: Caller, *, store: SuppressionStore) -> None:
+def lift(
+    domain: str,
+    email: str,
+    caller: Caller,
+    *,
+    store: SuppressionStore,
+    trail: AuditTrail,
+    clock: Callable[[], datetime] = utc_now,
+) -> None:
     """``DELETE``: that domain's emails reach the address again."""
     domain = checked_domain(domain)
     address = checked_address(email)
     caller.require(domain)
-    if not store.remove(domain, address):
+    made = record(
+        AuditAction.SUPPRESSION_REMOVE,
+        actor_of(caller),
+        address,
+        f"Removed {address} from {domain}'s suppression list: {domain}'s emails reach it again.",
+        clock=clock,
+    )
+    if not store.remove(domain, address, also=[trail.put_request(domain, made.entry, entry_id=made.entry_id)]):
         raise SuppressionNotFound(f"{address} is not on {domain}'s suppression list")
 
 
 def unsubscribe(
-    domain: str, email: str, *, store: SuppressionStore, clock: Callable[[], datetime] = utc_now
+    domain: str,
+    email: str,
+    *,
+    store: SuppressionStore,
+    trail: AuditTrail,
+    clock: Callable[[], datetime] = utc_now,
 ) -> SuppressionEntry:
     """The one-click POST: the recipient joins the domain's list (once)."""
+    made = record(
+        AuditAction.UNSUBSCRIBE,
+        RECIPIENT_ACTOR,
+        email.lower(),
+        f"{email.lower()} unsubscribed from {domain}'s bulk emails with one click: it is on the suppression list now.",
+        clock=clock,
+    )
     entry, _ = store.add(
-        SuppressionEntry(domain=domain, email=email, reason=SuppressionReason.UNSUBSCRIBED, created_at=clock())
+        SuppressionEntry(domain=domain, email=email, reason=SuppressionReason.UNSUBSCRIBED, created_at=clock()),
+        also=[trail.put_request(domain, made.entry, entry_id=made.entry_id)],
     )
     return entry

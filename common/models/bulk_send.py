@@ -21,7 +21,7 @@ from common.models.api import (
 )
 from common.models.api_settings import ApiSettings
 from common.models.job import MAX_BODIES_BYTES, MAX_BODY_CHARS, Domain, EmailAddress, SendAt, Subject
-from common.models.settings import BodiesSettings, QueueingSettings, load, registered
+from common.models.settings import BodiesSettings, PauseSettings, QueueingSettings, load, registered
 
 
 def _body_fits(value: str) -> str:
@@ -173,19 +173,8 @@ class BulkSendResponse(BaseModel):
 
 
 # ------------------------------------------------------------------ settings
-class BulkQueueSettings(QueueingSettings, ApiSettings, BodiesSettings):
+class BulkQueueSettings(QueueingSettings, ApiSettings, BodiesSettings, PauseSettings):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
-    # A domain's bulk sends are paused past these rates over its recent sends
-    # (common.logic.reputation); percentages, as the template's parameters.
-    pause_bounce_rate: float = Field(alias="PAUSE_BOUNCE_RATE", default=5.0, gt=0, le=100)
-    pause_complaint_rate: float = Field(alias="PAUSE_COMPLAINT_RATE", default=0.1, gt=0, le=100)
-    pause_minimum_sends: int = Field(alias="PAUSE_MINIMUM_SENDS", default=100, ge=1)
-    # Domains never paused (the operator's override), comma-separated.
-    pause_exempt_domains: str = Field(alias="PAUSE_EXEMPT_DOMAINS", default="")
-
-    @property
-    def exempt_domains(self) -> frozenset[str]:
-        return frozenset(d.strip().lower() for d in self.pause_exempt_domains.split(",") if d.strip())
 
 
 @registered

@@ -26,7 +26,14 @@ from common.models.job import (
     Timestamp,
 )
 from common.models.paging import DEFAULT_PAGE_SIZE, MAX_CURSOR_CHARS, MAX_PAGE_SIZE
-from common.models.settings import BodiesSettings, CursorKeySettings, UnsubscribeKeySettings, load, registered
+from common.models.settings import (
+    BodiesSettings,
+    CursorKeySettings,
+    PauseSettings,
+    UnsubscribeKeySettings,
+    load,
+    registered,
+)
 
 # ------------------------------------------------------------------ GET /jobs, GET /jobs/{job_id}
 # What a job's detail says in place of a body that is no longer kept.
@@ -135,13 +142,40 @@ class BulkProgress(BaseModel):
     domain: str
     subject: str
     created_at: Timestamp
-    send_at: Timestamp | None = Field(description="when its jobs are (or were) due; null: sent at once")
     total: int = Field(description="the jobs of the bulk send that exist")
     counts: dict[JobStatus, int] = Field(description="every status, 0 where none; the counts sum to total")
+    created_by: str | None = Field(
+        default=None, description="the JWT sub of the admin who sent it (null for a bulk send of version 2)"
+    )
+    send_at: Timestamp | None = Field(
+        default=None, description="when its jobs are (or were) due (a scheduled bulk send); null: sent at once"
+    )
+    canceled: bool = Field(default=False, description="whether a bulk cancel was made")
+
+
+# ------------------------------------------------------------------ GET /bulks
+DEFAULT_BULKS_PAGE_SIZE = 20
+
+
+class ListBulksQuery(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    domain: Domain = Field(description="one of your domains")
+    limit: int = Field(default=DEFAULT_BULKS_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    cursor: str | None = Field(
+        default=None, min_length=1, max_length=MAX_CURSOR_CHARS, description="next_cursor of the previous page"
+    )
+
+
+class BulksPage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    items: list[BulkProgress]
+    next_cursor: str | None = Field(description="null on the last page")
 
 
 # ------------------------------------------------------------------ settings
-class ListJobsSettings(ApiSettings, BodiesSettings, UnsubscribeKeySettings, CursorKeySettings):
+class ListJobsSettings(ApiSettings, BodiesSettings, UnsubscribeKeySettings, CursorKeySettings, PauseSettings):
     # The base of a job's unsubscribe_url. Unset in AWS (the function is one of
     # the HTTP API's own integrations, so it cannot reference its URL): the
     # URL the request came in on is used (common.logic.suppression_links).

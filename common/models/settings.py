@@ -41,6 +41,21 @@ class QueueingSettings(JobsSettings):
     sweep_grace_seconds: PositiveSeconds = Field(alias="SWEEP_GRACE_SECONDS", default=900)
 
 
+class PauseSettings(FunctionSettings):
+    # A domain's bulk sends are paused past these rates over its recent sends
+    # (common.logic.reputation): POST /jobs/bulk and GET /domains/{domain}/health
+    # read the same parameters. Percentages, as the template's parameters.
+    pause_bounce_rate: float = Field(alias="PAUSE_BOUNCE_RATE", default=5.0, gt=0, le=100)
+    pause_complaint_rate: float = Field(alias="PAUSE_COMPLAINT_RATE", default=0.1, gt=0, le=100)
+    pause_minimum_sends: int = Field(alias="PAUSE_MINIMUM_SENDS", default=100, ge=1)
+    # Domains never paused (the operator's override), comma-separated.
+    pause_exempt_domains: str = Field(alias="PAUSE_EXEMPT_DOMAINS", default="")
+
+    @property
+    def exempt_domains(self) -> frozenset[str]:
+        return frozenset(d.strip().lower() for d in self.pause_exempt_domains.split(",") if d.strip())
+
+
 class CursorKeySettings(FunctionSettings):
     # The Secrets Manager secret (ARN or name) whose value signs the page
     # cursors of GET /jobs and GET /suppressions (HMAC-SHA256). The value itself

@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common.adapters import aws
 from common.adapters.api import api_resolver, caller_dependency, documented
+from common.adapters.audit_trail import AuditTrail
 from common.adapters.observability import logger, metrics, tracer
 from common.adapters.secrets import read_secret
 from common.adapters.suppressions import SuppressionStore
@@ -40,6 +41,11 @@ current_caller = caller_dependency(get_suppressions_settings)
 
 def _store() -> SuppressionStore:
     return SuppressionStore(aws.dynamodb(), get_suppressions_settings().jobs_table)
+
+
+def _trail() -> AuditTrail:
+    settings = get_suppressions_settings()
+    return AuditTrail(aws.dynamodb(), settings.jobs_table, retention_days=settings.retention_days)
 
 
 def _cursors() -> SuppressionCursors:
@@ -85,12 +91,12 @@ def get_suppressions(
 
 @app.put("/suppressions/<domain>/<email>", summary="Suppress an address by hand", responses=PUT_RESPONSES)
 def put_suppression(domain: str, email: str, caller: Annotated[Caller, Depends(current_caller)]) -> SuppressionEntry:
-    return suppress_by_hand(unquote(domain), unquote(email), caller, store=_store())
+    return suppress_by_hand(unquote(domain), unquote(email), caller, store=_store(), trail=_trail())
 
 
 @app.delete("/suppressions/<domain>/<email>", summary="Remove an address from the list", responses=DELETE_RESPONSES)
 def delete_suppression(domain: str, email: str, caller: Annotated[Caller, Depends(current_caller)]) -> Response[None]:
-    lift(unquote(domain), unquote(email), caller, store=_store())
+    lift(unquote(domain), unquote(email), caller, store=_store(), trail=_trail())
     return Response(status_code=204)
 
 

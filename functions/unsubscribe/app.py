@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common.adapters import aws
 from common.adapters.api import api_resolver, documented, request_text
+from common.adapters.audit_trail import AuditTrail
 from common.adapters.observability import logger, metrics, tracer
 from common.adapters.secrets import read_secret
 from common.adapters.suppressions import SuppressionStore
@@ -105,7 +106,13 @@ def get_unsubscribe(token: str) -> Response[str]:
 def post_unsubscribe(token: str) -> Response[str]:
     domain, email = _tokens().read(token)
     require_one_click(request_text(app.current_event), app.current_event.headers.get("content-type") or "")
-    unsubscribe(domain, email, store=SuppressionStore(aws.dynamodb(), get_unsubscribe_settings().jobs_table))
+    settings = get_unsubscribe_settings()
+    unsubscribe(
+        domain,
+        email,
+        store=SuppressionStore(aws.dynamodb(), settings.jobs_table),
+        trail=AuditTrail(aws.dynamodb(), settings.jobs_table, retention_days=settings.retention_days),
+    )
     logger.info("recipient unsubscribed", extra={"domain": domain})
     metrics.add_metric(name="Unsubscribes", unit=MetricUnit.Count, value=1)
     return _html(done_page(domain))

@@ -324,6 +324,19 @@ def test_every_built_handler_runs_from_its_artifact(built):  # noqa: PLR0915 - o
     assert called["PUT /suppressions/{domain}/{email}"][0] == 200
     assert [e["email"] for e in called["GET /suppressions"][1]["items"]] == ["someone@example.org"]
     assert called["DELETE /suppressions/{domain}/{email}"][0] == 204
+    # A domain's bulk sends, its health and its audit trail
+    for target in (f"/bulks?domain={DOMAIN}", f"/domains/{DOMAIN}/health", f"/audit?domain={DOMAIN}"):
+        route_key, status, answer = _http(built, "GET", target, None)
+        called[route_key] = (status, answer)
+    assert [b["bulk_id"] for b in called["GET /bulks"][1]["items"]] == [bulk_id]
+    assert called["GET /domains/{domain}/health"][1]["paused"] is False
+    assert [e["action"] for e in called["GET /audit"][1]["items"]] == [
+        "suppression_remove",
+        "suppression_add",
+        "job_retry",
+        "job_cancel",
+        "bulk_send",
+    ]
     # One-click unsubscribe, without a JWT, from the URL the manual job's detail gives
     unsubscribe_url = called[f"GET /jobs/{{job_id}} (/jobs/{manual_id})"][1]["unsubscribe_url"]
     token_path = "/unsubscribe/" + unsubscribe_url.rsplit("/unsubscribe/", 1)[1]

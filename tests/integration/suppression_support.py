@@ -50,9 +50,10 @@ def call(
     body: bytes = b"",
     headers: tuple[tuple[str, str], ...] = (),
     domains: str | None = "acme.com",
+    sub: str = "admin-1",
 ) -> Reply:
     """One request to ``functions/<function>`` (``domains``: the caller's claim; None: no JWT)."""
-    claims = {"sub": "admin-1", "domains": domains} if domains is not None else None
+    claims = {"sub": sub, "domains": domains} if domains is not None else None
     event = http_event(
         method=method,
         raw_path=path,
@@ -68,7 +69,7 @@ def call(
     return Reply(response["statusCode"], {k.lower(): v for k, v in (response.get("headers") or {}).items()}, raw)
 
 
-def put(domain: str, email: str, *, domains: str | None = "acme.com") -> Reply:
+def put(domain: str, email: str, *, domains: str | None = "acme.com", sub: str = "admin-1") -> Reply:
     path = f"/suppressions/{quote(domain)}/{quote(email, safe='@')}"
     return call(
         "suppressions",
@@ -77,10 +78,11 @@ def put(domain: str, email: str, *, domains: str | None = "acme.com") -> Reply:
         "/suppressions/{domain}/{email}",
         params={"domain": domain, "email": email},
         domains=domains,
+        sub=sub,
     )
 
 
-def delete(domain: str, email: str, *, domains: str | None = "acme.com") -> Reply:
+def delete(domain: str, email: str, *, domains: str | None = "acme.com", sub: str = "admin-1") -> Reply:
     path = f"/suppressions/{quote(domain)}/{quote(email, safe='@')}"
     return call(
         "suppressions",
@@ -89,6 +91,7 @@ def delete(domain: str, email: str, *, domains: str | None = "acme.com") -> Repl
         "/suppressions/{domain}/{email}",
         params={"domain": domain, "email": email},
         domains=domains,
+        sub=sub,
     )
 
 

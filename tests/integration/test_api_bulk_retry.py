@@ -324,11 +324,15 @@ def test_a_1000_recipient_bulk_send_with_a_key_stays_within_aws_limits(
     assert len(puts) == 1002
     assert all(p.get("ConditionExpression") for p in puts)
     # and its item for GET /bulks (the same values if written again; an update keeps a cancel's mark),
-    # then, once the jobs are stored, how many are
+    # in one TransactWriteItems with its audit entry, then, once the jobs are stored, how many are
+    (transaction,) = log.of("TransactWriteItems")
+    update, audit = transaction["TransactItems"]
+    assert update["Update"]["Key"]["pk"]["S"][:2] == "k#"
+    assert audit["Put"]["Item"]["pk"]["S"].startswith("audit#")
     updates = [u for u in log.of("UpdateItem") if u["TableName"] == stack.names["JobsTable"]]
-    assert [u["Key"]["pk"]["S"][:2] for u in updates] == ["k#", "k#"]
-    assert updates[1]["ExpressionAttributeValues"][":n"] == {"N": "1000"}
-    assert not log.of("BatchWriteItem") and not log.of("TransactWriteItems") and not log.of("Scan")
+    assert [u["Key"]["pk"]["S"][:2] for u in updates] == ["k#"]
+    assert updates[0]["ExpressionAttributeValues"][":n"] == {"N": "1000"}
+    assert not log.of("BatchWriteItem") and not log.of("Scan")
     # A first attempt has no job to look for; it reads only the suppression list (100 addresses a call)
     reads = log.of("BatchGetItem")
     assert all(k["pk"]["S"].startswith("sup#") for r in reads for t in r["RequestItems"].values() for k in t["Keys"])

@@ -241,7 +241,17 @@ def test_a_bulks_progress_counts_every_status_and_sums_to_total(stack: Stack, la
     reply = admin.bulk_progress(bulk_id)
     assert reply.status == 200, reply.body
     body = reply.body
-    assert set(body) == {"bulk_id", "domain", "subject", "created_at", "send_at", "total", "counts"}
+    assert set(body) == {
+        "bulk_id",
+        "domain",
+        "subject",
+        "created_at",
+        "total",
+        "counts",
+        "created_by",
+        "send_at",
+        "canceled",
+    }
     assert body["send_at"] is None  # sent at once
     assert (body["bulk_id"], body["domain"], body["subject"], body["total"]) == (
         bulk_id,

@@ -31,6 +31,9 @@ def test_the_document_holds_the_routes_and_their_errors() -> None:
         "/jobs/bulk",
         "/jobs/test",
         "/bulks/{bulk_id}",
+        "/bulks",
+        "/domains/{domain}/health",
+        "/audit",
         "/suppressions",
         "/suppressions/{domain}/{email}",
         "/jobs/{job_id}/cancel",
@@ -62,6 +65,14 @@ def test_the_document_holds_the_routes_and_their_errors() -> None:
     [key] = [p for p in retry["parameters"] if p["in"] == "header"]
     assert (key["name"].lower(), key.get("required", False)) == ("idempotency-key", False)
     assert set(paths["/bulks/{bulk_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "414", "500"}
+    for listed in ("/bulks", "/audit"):
+        assert set(paths[listed]["get"]["responses"]) == {"200", "400", "401", "403", "414", "500"}
+        parameters = {p["name"]: p for p in paths[listed]["get"]["parameters"]}
+        assert set(parameters) == {"domain", "limit", "cursor"}
+        assert parameters["domain"]["required"] is True
+    assert set(paths["/domains/{domain}/health"]["get"]["responses"]) == {"200", "400", "401", "403", "414", "500"}
+    health = document["components"]["schemas"]["DomainHealth"]["properties"]
+    assert {"sent", "bounced", "complained", "bounce_rate", "complaint_rate", "paused", "message"} <= set(health)
     filters = {p["name"] for p in paths["/jobs"]["get"]["parameters"]}
     assert {"recipient", "bulk_id", "created_after", "created_before"} <= filters
     assert set(paths["/jobs"]["get"]["responses"]) == {"200", "400", "401", "403", "414", "500"}

@@ -30,16 +30,48 @@ def admin(stack: Stack, lambda_context) -> Admin:
     return Admin(lambda_context, domains=f"{ACME} {BETA}")
 
 
-def history(domain: str = ACME, *, hours_ago: float = 1, **statuses: int) -> None:
-    """``statuses``: how many jobs of the domain in each status, created ``hours_ago``."""
+# The statuses of a job SES accepted: it has a sent_at.
+ACCEPTED = {JobStatus.SENT, JobStatus.DELAYED, JobStatus.DELIVERED, JobStatus.BOUNCED, JobStatus.COMPLAINED}
+
+
+def history(
+    domain: str = ACME,
+    *,
+    hours_ago: float = 1,
+    sent_hours_ago: float | None = None,
+    transient: bool = False,
+    **statuses: int,
+) -> list[str]:
+    """``statuses``: how many jobs of the domain in each status, created
+    ``hours_ago`` and, those SES accepted, sent ``sent_hours_ago`` (default:
+    when created), as the worker and the event path leave them: a bounce is
+    permanent (``permanent_bounce``) unless ``transient``. Returns their ids."""
     at = utc_now() - timedelta(hours=hours_ago)
-    jobs = [
-        make_job(domain, status=JobStatus(status), job_type=job_type, at=at + timedelta(milliseconds=i))
-        for status, count in statuses.items()
-        for i in range(count)
-        for job_type in [list(JobType)[i % len(JobType)]]
-    ]
+    sent_at = utc_now() - timedelta(hours=sent_hours_ago) if sent_hours_ago is not None else None
+    jobs = []
+    for status, count in statuses.items():
+        for i in range(count):
+            job = make_job(
+                domain,
+                status=JobStatus(status),
+                job_type=list(JobType)[i % len(JobType)],
+                at=at + timedelta(milliseconds=i),
+            )
+            if job.status in ACCEPTED:
+                job = job.model_copy(update={"sent_at": (sent_at or job.created_at) + timedelta(milliseconds=i)})
+            jobs.append(job)
     store_jobs(jobs)
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    table = jobs_table()._table
+    for job in jobs:
+        if job.status is JobStatus.BOUNCED and not transient:
+            client.update_item(
+                TableName=table,
+                Key={"pk": {"S": job.job_id}},
+                UpdateExpression="SET permanent_bounce = :t",
+                ExpressionAttributeValues={":t": {"BOOL": True}},
+            )
+    return [job.job_id for job in jobs]
 
 
 def post(admin: Admin, domain: str = ACME) -> Any:
@@ -150,10 +182,10 @@ def test_the_thresholds_come_from_the_template_s_parameters(admin: Admin, monkey
     monkeypatch.setenv("PAUSE_MINIMUM_SENDS", "20")
     monkeypatch.setenv("PAUSE_BOUNCE_RATE", "10")
     reset_settings()
-    assert post(admin).status == 202  # one more job: 2 of 23 = 8.7%
-    monkeypatch.setenv("PAUSE_BOUNCE_RATE", "8.5")
+    assert post(admin).status == 202  # one more job, queued: not sent, so still 2 of 22
+    monkeypatch.setenv("PAUSE_BOUNCE_RATE", "9")
     reset_settings()
-    assert_paused(post(admin), "8.7%", "the limit is 8.5%")
+    assert_paused(post(admin), "9.09%", "the limit is 9%")
 
 
 def test_the_template_passes_the_thresholds_to_the_bulk_function(stack: Stack) -> None:
@@ -165,45 +197,73 @@ def test_the_template_passes_the_thresholds_to_the_bulk_function(stack: Stack) -
 
 
 # ------------------------------------------------------------------ the window and its cost
+def check(thresholds: Thresholds | None = None) -> ReputationCheck:
+    table = jobs_table()
+    return ReputationCheck(table, thresholds or Thresholds(0.05, 0.001, 100), jobs=table)
+
+
+def test_the_window_is_the_jobs_sent_in_the_last_24_hours(stack: Stack) -> None:
+    # Given jobs created 30 hours ago but sent (after a wait) 2 hours ago: in the window
+    history(hours_ago=30, sent_hours_ago=2, delivered=50, bounced=5)
+    # and jobs created and sent 26 hours ago: out of it, bounces and all
+    history(hours_ago=26, delivered=50, bounced=40)
+    # and jobs created an hour ago, still queued or never sent: not sends
+    history(queued=10, failed=10, suppressed=10, canceled=10)
+    measured = check().measure(ACME)
+    assert (measured.sends, measured.bounced, measured.complained) == (55, 5, 0)
+
+
+def test_a_transient_bounce_is_a_send_but_not_counted_as_bounced(stack: Stack) -> None:
+    history(delivered=100)
+    history(bounced=20, transient=True)
+    history(bounced=3)
+    measured = check().measure(ACME)
+    assert (measured.sends, measured.bounced) == (123, 3)
+
+
 def test_the_window_is_at_most_the_newest_sample(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given 30 bounced jobs two hours ago, then 200 sent jobs
     history(hours_ago=2, bounced=30)
     history(sent=200)
     thresholds = Thresholds(bounce_rate=0.05, complaint_rate=0.001, minimum_sends=100)
-    check = ReputationCheck(jobs_table(), thresholds)
 
     # Over the whole day the rate is 13%
-    whole = check.measure(ACME)
+    whole = check(thresholds).measure(ACME)
     assert (whole.sends, whole.bounced, whole.sampled) == (230, 30, False)
     assert verdict(whole, thresholds) is not None
 
-    # With a sample of the newest 120 jobs (30 a shard), the old bounces fall out of it
+    # With a sample of the newest 120 jobs (15 a shard first), the old bounces fall out of it
     monkeypatch.setattr(reputation, "MAX_SAMPLE", 120)
-    monkeypatch.setattr(reputation, "_PER_SHARD", 30)
-    sampled = check.measure(ACME)
+    monkeypatch.setattr(reputation, "_PER_SHARD", 15)
+    sampled = check(thresholds).measure(ACME)
     assert sampled.sampled
     assert sampled.sends == 120
     assert sampled.bounced == 0
     assert verdict(sampled, thresholds) is None
 
 
-def test_one_check_is_33_small_queries_of_three_indexes(stack: Stack) -> None:
-    history(sent=100, bounced=3)
+def test_one_check_is_8_queries_of_keys_and_a_batch_get_per_100_jobs(stack: Stack) -> None:
+    history(sent=250, bounced=3)
     table = jobs_table()
-    queries: list[dict[str, Any]] = []
-    table._client.meta.events.register(
-        "before-parameter-build.dynamodb.Query", lambda params, **_: queries.append(params)
-    )
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for operation in ("Query", "BatchGetItem"):
+        table._client.meta.events.register(
+            f"before-parameter-build.dynamodb.{operation}",
+            lambda params, operation=operation, **_: calls.append((operation, params)),
+        )
 
-    ReputationCheck(table, Thresholds(0.05, 0.001, 100)).measure(ACME)
+    ReputationCheck(table, Thresholds(0.05, 0.001, 100), jobs=table).measure(ACME)
 
-    # ByDomain (jobs of no bulk send) and ByDomainType's bulk shards (a bulk send's), then the statuses
-    assert len(queries) == reputation.CHECK_QUERIES == 4 + 4 + 5 * 5
-    assert {q["IndexName"] for q in queries} == {"ByDomain", "ByDomainType", "ByDomainStatus"}
-    # An eighth of the 10,000-job sample per window partition first; pages of 1,000 status entries
-    assert all(q["Limit"] <= 1250 for q in queries if q["IndexName"] in ("ByDomain", "ByDomainType"))
-    assert all(q["Limit"] <= 1000 for q in queries if q["IndexName"] == "ByDomainStatus")
+    queries = [params for operation, params in calls if operation == "Query"]
+    gets = [params for operation, params in calls if operation == "BatchGetItem"]
+    # ByDomain (jobs of no bulk send) and ByDomainType's bulk shards (a bulk send's), keys only
+    assert len(queries) == reputation.CHECK_QUERIES == 4 + 4
+    assert {q["IndexName"] for q in queries} == {"ByDomain", "ByDomainType"}
+    assert all(q["Limit"] <= 1250 for q in queries)
     assert all(q["ExpressionAttributeValues"][":p"]["S"].startswith(f"{ACME}#") for q in queries)
+    # then the 253 jobs' status and sent_at: 3 BatchGetItem of at most 100 keys, eventually consistent
+    assert sorted(len(g["RequestItems"][table._table]["Keys"]) for g in gets) == [53, 100, 100]
+    assert all(g["RequestItems"][table._table]["ConsistentRead"] is False for g in gets)
 
 
 def test_a_bulk_sends_jobs_are_in_the_window(stack: Stack) -> None:
@@ -213,7 +273,7 @@ def test_a_bulk_sends_jobs_are_in_the_window(stack: Stack) -> None:
     bulk_id = new_job_id()[0]
     bulk = [make_job(ACME, job_type=JobType.MANUAL).model_copy(update={"bulk_id": bulk_id}) for _ in range(20)]
     jobs_table().put_new(bulk, due_at=0)
-    measured = ReputationCheck(jobs_table(), Thresholds(0.05, 0.001, 100)).measure(ACME)
+    measured = check().measure(ACME)
     assert (measured.sends, measured.bounced) == (123, 3)
 
 

@@ -212,15 +212,17 @@ def test_a_job_the_worker_holds_is_not_cancelable_and_is_sent(harness: Harness, 
 @pytest.fixture
 def atomic_moto_updates(monkeypatch: pytest.MonkeyPatch) -> None:
     """DynamoDB applies each conditional write to an item atomically; moto does
-    not lock. Serialize its UpdateItem as DynamoDB does (as the worker's race test does)."""
-    lock = threading.Lock()
-    original = DynamoDBBackend.update_item
+    not lock. Serialize its UpdateItem and TransactWriteItems (a cancel is one,
+    with its audit entry) as DynamoDB does (as the worker's race test does)."""
+    lock = threading.RLock()
+    for name in ("update_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
 
-    def update_item(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, *args, **kwargs)
+        def locked(self: Any, *args: Any, original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
 
 
 @pytest.mark.usefixtures("atomic_moto_updates")
@@ -239,7 +241,9 @@ def test_a_cancel_and_a_claim_at_the_same_moment_never_both_win(harness: Harness
                 first[0] = False
                 barrier.wait()
 
+        # The worker's claim is an UpdateItem; the cancel, a TransactWriteItems with its audit entry.
         client.meta.events.register("before-call.dynamodb.UpdateItem", meet)
+        client.meta.events.register("before-call.dynamodb.TransactWriteItems", meet)
 
     worker_dynamodb = boto3.client("dynamodb", region_name=REGION)
     meet_once(worker_dynamodb)

@@ -20,8 +20,9 @@ from local.jobs_table import JobsTable
 from local.template import Stack, load_template
 
 # Every job index of JobsTable, as template.yaml defines them (name -> key attributes).
-# BySuppression holds suppression entries only, never a job (common/adapters/suppressions.py).
-SUPPRESSION_INDEXES = {"BySuppression"}
+# BySuppression holds suppression entries only, ByDomainRecord audit entries and
+# bulk items only: never a job (common/adapters/suppressions.py, domain_records.py).
+SUPPRESSION_INDEXES = {"BySuppression", "ByDomainRecord"}
 _GSIS = [
     gsi
     for gsi in load_template()["Resources"]["JobsTable"]["Properties"]["GlobalSecondaryIndexes"]

@@ -382,9 +382,12 @@ def test_the_store_refuses_more_than_100_keys_in_one_call(stack: Stack) -> None:
 
 def test_a_storage_failure_is_a_500_without_details(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(**_: Any) -> Any:
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "arn:aws:dynamodb:x"}}, "PutItem")
+        raise ClientError(
+            {"Error": {"Code": "InternalServerError", "Message": "arn:aws:dynamodb:x"}}, "TransactWriteItems"
+        )
 
-    monkeypatch.setattr(aws.dynamodb(), "put_item", refuse)
+    # The entry is written with its audit entry, in one TransactWriteItems.
+    monkeypatch.setattr(aws.dynamodb(), "transact_write_items", refuse)
     reply = put("acme.com", "x@example.org")
     assert (reply.status, reply.code) == (500, "internal_error")
     assert "arn:" not in reply.text

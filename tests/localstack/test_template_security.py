@@ -237,10 +237,10 @@ def test_only_the_unsubscribe_and_page_routes_go_without_a_jwt() -> None:
     # The page's function touches nothing of AWS (the basic execution role only)
     assert {open_routes[key].function for key in ("GET /", "GET /static/{file}")} == {"PageFunction"}
     assert statements("PageFunction") == []
-    # The function behind them may only add suppression entries
+    # The function behind them may only add suppression entries, and their audit entries
     [write] = [s for s in statements("UnsubscribeFunction") if any(a.startswith("dynamodb:") for a in s["Action"])]
     assert write["Action"] == ["dynamodb:PutItem", "dynamodb:GetItem"]
-    assert write["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["sup#*"]}}
+    assert write["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["sup#*", "audit#*"]}}
 
 
 def test_the_bodies_bucket_is_private_encrypted_tls_only_and_expires_with_the_jobs() -> None:
