@@ -116,7 +116,13 @@ function show() {
       rates,
     );
   } else {
-    text.replaceChildren(rates, el("span", { className: "ok-word", text: "Bulk sends allowed." }));
+    // Over a limit but not paused: too few emails to judge yet, or the domain is exempt.
+    const over = Number(h.bounce_rate) >= Number(h.bounce_rate_limit) || Number(h.complaint_rate) >= Number(h.complaint_rate_limit);
+    text.replaceChildren(
+      rates,
+      el("span", { className: "ok-word", text: "Bulk sends allowed." }),
+      over ? el("span", { className: "hint", text: "A rate is over its limit, but the service does not judge it yet (too few emails, or the domain is exempt)." }) : null,
+    );
   }
 }
 
