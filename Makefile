@@ -55,7 +55,8 @@ browser-deps: $(CHROMIUM) node_modules/.installed ## chromium (apt) and axe-core
 
 screenshot: install browser-deps ## docs/page*.png, the README's pictures of the page, from a browser test
 	$(BIN)/pytest -q tests/browser/test_page_screenshot.py
-	cp test-output/browser/page.png test-output/browser/page-email.png test-output/browser/page-phone.png docs/
+	cp test-output/browser/page.png test-output/browser/page-email.png test-output/browser/page-phone.png \
+		test-output/browser/page-bulks.png test-output/browser/page-stats.png docs/
 
 lint: install ## ruff
 	$(BIN)/ruff check .

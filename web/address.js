@@ -5,16 +5,22 @@
 //
 //   ?domain=acme.com&status=failed&type=manual&recipient=bob@example.org&job=<job_id>
 //   ?view=suppressions&domain=acme.com&email=bob@example.org
+//   ?view=bulks&domain=acme.com&bulk=<bulk_id>
+//   ?view=stats&domain=acme.com
+//   ?view=activity&domain=acme.com
 //
 // A view is a name of VIEWS; the log is the default and is not written.
 
-export const VIEWS = ["log", "suppressions"];
+export const VIEWS = ["log", "bulks", "stats", "activity", "suppressions"];
 export const DEFAULT_VIEW = "log";
 
 // What each view keeps in the address, in the order it is written.
 const PARAMS = {
   log: ["domain", "status", "type", "recipient", "bulk", "job"],
   suppressions: ["domain", "email"],
+  bulks: ["domain", "bulk"],
+  stats: ["domain"],
+  activity: ["domain"],
 };
 
 // Every key a view may hold (missing ones read as "").

@@ -82,6 +82,39 @@ export class Api {
     return this.request("GET", `bulks/${encodeURIComponent(bulkId)}`);
   }
 
+  // A test email before a bulk send: one manual job to one address, on the priority queue.
+  testSend(payload) {
+    return this.request("POST", "jobs/test", payload);
+  }
+
+  bulks(domain, cursor, limit = 20) {
+    const query = new URLSearchParams({ domain, limit: String(limit) });
+    if (cursor) query.set("cursor", cursor);
+    return this.request("GET", `bulks?${query}`);
+  }
+
+  cancelBulk(bulkId) {
+    return this.request("POST", `bulks/${encodeURIComponent(bulkId)}/cancel`);
+  }
+
+  health(domain) {
+    return this.request("GET", `domains/${encodeURIComponent(domain)}/health`);
+  }
+
+  // The last 30 days ending today (the API's default range), of one domain or of all the caller's.
+  stats(domain) {
+    const query = new URLSearchParams();
+    if (domain) query.set("domain", domain);
+    const text = query.toString();
+    return this.request("GET", text ? `stats?${text}` : "stats");
+  }
+
+  audit(domain, cursor, limit = 50) {
+    const query = new URLSearchParams({ domain, limit: String(limit) });
+    if (cursor) query.set("cursor", cursor);
+    return this.request("GET", `audit?${query}`);
+  }
+
   suppressions(domain, cursor, limit = 50) {
     const query = new URLSearchParams({ domain, limit: String(limit) });
     if (cursor) query.set("cursor", cursor);

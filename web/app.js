@@ -1,12 +1,17 @@
 // The Email Operations page (docs/page.md): the log, one email opened below its
-// row, Bulk Send (bulk.js), and a domain's suppression list (suppressions.js),
-// over the API of docs/api.md. The view shown lives in the address
+// row, Bulk Send (bulk.js), the domain's health (health.js), its bulk sends
+// (bulks.js), statistics (stats.js), activity (activity.js) and suppression
+// list (suppressions.js), over the API of docs/api.md. The view shown lives in the address
 // (address.js); what an admin was preparing survives an expired token
 // (draft.js). An email's HTML goes only, rebuilt without anything that could
 // reach the network (preview.js), into a sandboxed frame.
 
 import { currentView, emptyView, parseView, viewHref, viewSearch } from "./address.js";
 import { Api, ApiError, NetworkError } from "./api.js";
+import { forgetActivity, initActivity, loadActivity } from "./activity.js";
+import { forgetBulks, initBulks, loadBulks, stopBulks } from "./bulks.js";
+import { followDomain, initHealth, stopHealth } from "./health.js";
+import { forgetStats, initStats, loadStats } from "./stats.js";
 import { initBulk, bulkDialogOpen, closeBulkForSignIn, draftNow, openBulk, updateBulkButton } from "./bulk.js";
 import { $, copyButton, el, idWithCopy, setText } from "./dom.js";
 import { forgetDraft, loadDraft, saveDraft } from "./draft.js";
@@ -62,6 +67,7 @@ const page = {
   loadLog,
   clearSelection,
   keepDraft,
+  link: (view, text, options) => linkTo(view, text, options),
   focusLog: () => $("log-title").focus(),
 };
 
@@ -119,6 +125,7 @@ function showSignIn(reason, { signOut = false } = {}) {
   forgetToken();
   state.api = null;
   stopRefresh();
+  stopHealth();
   clearTimeout(state.expiryTimer);
   clearTimeout(state.warnTimer);
   showExpiryWarning(null);
@@ -155,6 +162,9 @@ function forgetData() {
   state.nextCursor = null;
   $("log-body").replaceChildren();
   $("suppressions-body").replaceChildren();
+  forgetBulks();
+  forgetStats();
+  forgetActivity();
   setText($("log-state"), "");
 }
 
@@ -304,7 +314,7 @@ function filtersChanged() {
   const next = { ...base, ...chosen, job: "" };
   if (chosen.domain !== state.view.domain) next.bulk = "";
   if (state.view.view !== "log") {
-    navigate({ ...state.view, domain: chosen.domain, email: "" });
+    navigate({ ...state.view, domain: chosen.domain, email: "", bulk: "" });
     return;
   }
   navigate(next);
@@ -321,7 +331,13 @@ function navigate(next, { replace = false } = {}) {
   applyView(view);
 }
 
-const VIEW_SECTIONS = { log: "log-view", suppressions: "suppressions-view" };
+const VIEW_SECTIONS = {
+  log: "log-view",
+  bulks: "bulks-view",
+  stats: "stats-view",
+  activity: "activity-view",
+  suppressions: "suppressions-view",
+};
 
 function applyView(asked, { force = false } = {}) {
   if (!state.api) return;
@@ -339,9 +355,11 @@ function applyView(asked, { force = false } = {}) {
     view.view === "log"
       ? { domain: view.domain, status: view.status, type: view.type, recipient: view.recipient, bulk: view.bulk }
       : { ...state.filters, domain: view.domain };
+  const domainChanged = force || filters.domain !== state.filters.domain;
   if (filters.domain !== state.filters.domain) clearSelection();
   const changed = force || JSON.stringify(filters) !== JSON.stringify(state.filters);
   state.filters = filters;
+  if (domainChanged) followDomain();
   if (view.view === "log") state.lastLog = view;
 
   for (const [name, section] of Object.entries(VIEW_SECTIONS)) $(section).hidden = name !== view.view;
@@ -369,14 +387,23 @@ function applyView(asked, { force = false } = {}) {
   } else {
     stopRefresh();
     syncOpened(null);
-    loadSuppressions({ highlight: view.email });
   }
+  if (view.view !== "bulks") stopBulks();
+  if (view.view === "bulks") loadBulks();
+  else if (view.view === "stats") loadStats();
+  else if (view.view === "activity") loadActivity();
+  else if (view.view === "suppressions") loadSuppressions({ highlight: view.email });
 }
 
 function showBulkFilter(view) {
   const on = view.view === "log" && Boolean(view.bulk);
   $("bulk-filter").hidden = !on;
-  if (on) setText($("bulk-filter-text"), `Showing the emails of bulk send ${view.bulk}.`);
+  if (on) {
+    $("bulk-filter-text").replaceChildren(
+      document.createTextNode(`Showing the emails of bulk send ${view.bulk}. `),
+      linkTo({ view: "bulks", domain: view.domain, bulk: view.bulk }, "Progress of this bulk send"),
+    );
+  }
 }
 
 function linkTo(view, text, { className } = {}) {
@@ -725,7 +752,12 @@ function renderDetail(job, suppression) {
     fact(
       "Bulk send",
       job.bulk_id
-        ? idWithCopy("bulk id", job.bulk_id, linkTo({ domain: job.domain, bulk: job.bulk_id }, job.bulk_id, { className: "mono" }))
+        ? el(
+          "span",
+          { className: "id-value" },
+          idWithCopy("bulk id", job.bulk_id, linkTo({ domain: job.domain, bulk: job.bulk_id }, job.bulk_id, { className: "mono" })),
+          linkTo({ view: "bulks", domain: job.domain, bulk: job.bulk_id }, "Progress of this bulk send"),
+        )
         : null,
     ),
     fact(
@@ -905,7 +937,12 @@ function start() {
   fillSelect($("f-type"), TYPES, TYPE_NAMES);
   $("log-title").tabIndex = -1;
   $("suppressions-title").tabIndex = -1;
+  for (const id of ["bulks-title", "stats-title", "activity-title"]) $(id).tabIndex = -1;
   initBulk(page);
+  initHealth(page);
+  initBulks(page);
+  initStats(page);
+  initActivity(page);
   initSuppressions(page);
 
   $("signin-form").addEventListener("submit", (event) => {

@@ -32,7 +32,7 @@ function base64UrlJson(part) {
   return JSON.parse(new TextDecoder().decode(bytes));
 }
 
-// {domains: [...] | ["*"], expiresAt: Date | null}, or null when it is no JWT.
+// {domains: [...] | ["*"], expiresAt: Date | null, subject: the `sub` or null}, or null when it is no JWT.
 export function readClaims(token) {
   const parts = (token || "").split(".");
   if (parts.length !== 3) return null;
@@ -46,7 +46,8 @@ export function readClaims(token) {
   const raw = typeof claims.domains === "string" ? claims.domains : "";
   const domains = [...new Set(raw.split(/\s+/).filter(Boolean).map((d) => d.toLowerCase()))].sort();
   const expiresAt = typeof claims.exp === "number" ? new Date(claims.exp * 1000) : null;
-  return { domains, expiresAt, everyDomain: domains.includes("*") };
+  const subject = typeof claims.sub === "string" ? claims.sub : null;
+  return { domains, expiresAt, everyDomain: domains.includes("*"), subject };
 }
 
 export function isExpired(claims, now = new Date()) {

@@ -1,11 +1,13 @@
 """The page on a phone, 390 pixels wide (issue #31, item 4; docs/page.md,
 "On a phone"): no horizontal scroll, every row's Status on screen, the opened
 email readable, every button reachable, the log's rows still rows to a screen
-reader, and axe-core clean on each view and dialog."""
+reader, and axe-core clean on each view (Bulk sends, Statistics and Activity
+too) and dialog."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from playwright.sync_api import Locator, Page, expect
@@ -117,9 +119,9 @@ def test_bulk_send_and_suppressions_on_a_phone(page: Page, page_stack: PageStack
     page.get_by_role("button", name="Bulk Send").click()
     dialog = page.get_by_role("dialog", name="Bulk Send")
     dialog.get_by_label("Subject").fill("From the phone")
-    for control in ("Subject", "Email Body", "Additional recipients"):
+    for control in ("Subject", "Email Body", "Additional recipients", "Send at", "Test address"):
         inside_the_screen(dialog.get_by_label(control))
-    for name in ("Queue Emails", "Close"):
+    for name in ("Send test", "Queue Emails", "Close"):
         inside_the_screen(dialog.get_by_role("button", name=name))
     no_horizontal_scroll(page)
     screenshot(page, "phone-bulk")
@@ -144,4 +146,58 @@ def test_bulk_send_and_suppressions_on_a_phone(page: Page, page_stack: PageStack
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("textbox", name="Token")).to_be_visible()
     no_horizontal_scroll(page)
+    assert axe_violations(page) == []
+
+
+def test_bulk_sends_statistics_and_activity_on_a_phone(page: Page, page_stack: PageStack) -> None:
+    domain = new_domain()
+    tok = token(domain)
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    answer = page_stack.call(
+        "POST",
+        "/jobs/bulk",
+        tok,
+        json={
+            "domain": domain,
+            "extra_recipients": f"{LONG} ann@example.org",
+            "subject": "A subject long enough to wrap over several lines on a narrow screen",
+            "body": "Hello.",
+            "send_at": later,
+        },
+    )
+    assert answer.status_code == 202, answer.text
+    page.set_viewport_size(PHONE)
+    page.goto(f"{page_stack.api}/?view=bulks&domain={domain}#token={tok}")
+
+    # Bulk sends: the card, its progress and Cancel remaining within the screen
+    bulk = page.locator("#bulks-body tr")
+    expect(bulk).to_have_count(1)
+    expect(bulk).to_contain_text("0 of 2 past sending")
+    no_horizontal_scroll(page)
+    for part in (
+        bulk.get_by_role("progressbar"),
+        bulk.get_by_role("button", name="Cancel remaining"),
+        bulk.get_by_role("link"),
+    ):
+        inside_the_screen(part)
+    inside_the_screen(page.get_by_role("region", name="Domain health"))
+    screenshot(page, "phone-bulks")
+    assert axe_violations(page) == []
+
+    # Statistics: the chart fits the screen, and so does the table
+    page.get_by_role("link", name="Statistics").click()
+    chart = page.get_by_role("img", name="Emails per day")
+    expect(chart).to_be_visible()
+    inside_the_screen(chart)
+    expect(page.locator("#stats-days-body tr")).to_have_count(30)
+    no_horizontal_scroll(page)
+    screenshot(page, "phone-stats")
+    assert axe_violations(page) == []
+
+    # Activity
+    page.get_by_role("link", name="Activity").click()
+    expect(page.locator("#activity-body tr")).to_have_count(1)
+    no_horizontal_scroll(page)
+    inside_the_screen(page.locator("#activity-body tr").get_by_role("link"))
+    screenshot(page, "phone-activity")
     assert axe_violations(page) == []

@@ -1,10 +1,12 @@
 """The README's pictures of the page (``make screenshot`` copies them to
 docs/): the log of acme.com (docs/page.png), one email opened
-(docs/page-email.png) and the page on a phone (docs/page-phone.png)."""
+(docs/page-email.png), the page on a phone (docs/page-phone.png), Bulk sends
+(docs/page-bulks.png) and Statistics (docs/page-stats.png)."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Page, expect
 
@@ -85,3 +87,36 @@ def test_the_readme_screenshots(page: Page, page_stack: PageStack) -> None:
     expect(rows).to_have_count(5)
     page.screenshot(path=str(OUTPUT / "page-phone.png"))
     screenshot(page, "readme-phone-full")
+
+    # Bulk sends: one drained, one waiting for its time (Cancel remaining)
+    tok = token(DOMAIN, "beta.io")
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
+    for subject, recipients, extra in (
+        ("Our opening hours over the holidays", "ann@example.org ben@example.org cat@example.org dan@example.org", {}),
+        (
+            "The spring collection is here",
+            "eve@example.org fay@example.org",
+            {"send_at": tomorrow.isoformat().replace("+00:00", "Z")},
+        ),
+    ):
+        answer = page_stack.call(
+            "POST",
+            "/jobs/bulk",
+            tok,
+            json={"domain": DOMAIN, "extra_recipients": recipients, "subject": subject, "body": "Hello.", **extra},
+        )
+        assert answer.status_code == 202, answer.text
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{page_stack.api}/?view=bulks&domain={DOMAIN}")
+    bulks = page.locator("#bulks-body tr")
+    expect(bulks).to_have_count(2)
+    expect(bulks.filter(has_text="holidays")).to_contain_text("4 of 4 past sending (100%)", timeout=30_000)
+    expect(bulks.filter(has_text="holidays")).to_contain_text("4 delivered", timeout=30_000)
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(OUTPUT / "page-bulks.png"))
+
+    # Statistics: today's emails of acme.com, the chart and its table
+    page.get_by_role("link", name="Statistics").click()
+    expect(page.get_by_role("img", name="Emails per day")).to_be_visible()
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(OUTPUT / "page-stats.png"))

@@ -14,6 +14,7 @@ from tests.browser.conftest import PageStack, axe_violations, email, new_domain,
 SUBJECT = "Holiday opening hours"
 BODY = "We are open from 10 to 16 on the 24th.\nSee you soon."
 EXTRA = "typed@example.org, another@example.org"
+TEST_TO = "me@example.org"
 
 
 def draft_in_the_dialog(page: Page, stack: PageStack, tok: str, domain: str) -> Locator:
@@ -28,6 +29,7 @@ def draft_in_the_dialog(page: Page, stack: PageStack, tok: str, domain: str) -> 
     dialog.get_by_label("Subject").fill(SUBJECT)
     dialog.get_by_label("Email Body").fill(BODY)
     dialog.get_by_label("Additional recipients").fill(EXTRA)
+    dialog.get_by_label("Test address").fill(TEST_TO)
     expect(dialog).to_contain_text("4 recipients (2 selected, 2 typed)")
     return dialog
 
@@ -54,6 +56,7 @@ def the_draft_is_back(page: Page) -> Locator:
     expect(dialog.get_by_label("Subject")).to_have_value(SUBJECT)
     expect(dialog.get_by_label("Email Body")).to_have_value(BODY)
     expect(dialog.get_by_label("Additional recipients")).to_have_value(EXTRA)
+    expect(dialog.get_by_label("Test address")).to_have_value(TEST_TO)
     expect(dialog).to_contain_text("4 recipients (2 selected, 2 typed)")
     return dialog
 
@@ -119,9 +122,11 @@ def test_a_token_refused_while_queueing_keeps_the_draft_and_the_selection(page: 
 def test_the_draft_survives_a_reload_of_the_tab(page: Page, page_stack: PageStack) -> None:
     domain = new_domain()
     three_jobs(page_stack, domain)
-    draft_in_the_dialog(page, page_stack, token(domain), domain)
+    dialog = draft_in_the_dialog(page, page_stack, token(domain), domain)
+    dialog.get_by_label("Send at").fill("2031-03-04T09:30")
     page.reload()
-    the_draft_is_back(page)
+    dialog = the_draft_is_back(page)
+    expect(dialog.get_by_label("Send at")).to_have_value("2031-03-04T09:30")
 
 
 def test_a_token_for_other_domains_gets_nothing_of_the_draft(page: Page, page_stack: PageStack) -> None:
