@@ -212,12 +212,13 @@ function fillDays(days) {
   );
 }
 
-// One line per type: a list, not a second table, so that each column header
-// of the view ("Delivered", "Bounced", …) names one thing.
+// One line per type that has emails in the range (the API lists every type,
+// zeros included): a list, not a second table, so that each column header of
+// the view ("Delivered", "Bounced", …) names one thing.
 function fillTypes(types) {
   const names = [...TYPES, ...Object.keys(types).filter((type) => !TYPES.includes(type))];
   $("stats-types").replaceChildren(
-    ...names.filter((type) => types[type]).map((type) => {
+    ...names.filter((type) => types[type] && types[type].total > 0).map((type) => {
       const f = figures(types[type]);
       return el(
         "li",
