@@ -13,8 +13,8 @@ Neither write can fail the path: a failure is logged and counted
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -104,7 +104,7 @@ class Changes:
         self._tally, self._events, self._since = StatusTally(), [], None
         if tally and self._counters is not None:
             try:
-                self._counters.add(tally, salt=uuid.uuid4().hex)
+                self._counters.add(tally, salt=secrets.token_hex(16))
             except StorageError as exc:
                 # The statuses are written; only the counts miss this batch
                 # (docs/adr/0084-statistics-counters.md: the drift and its bound).

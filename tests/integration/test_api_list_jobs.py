@@ -24,6 +24,7 @@ SUMMARY_FIELDS = {
     "sent_at",
     "error",
     "bulk_id",
+    "send_at",
 }
 DETAIL_FIELDS = SUMMARY_FIELDS | {
     *("body_text", "body_html", "reply_to", "message_id", "attempt_log", "events", "unsubscribe_url", "retry_of"),

@@ -87,10 +87,13 @@ def log() -> Iterator[Log]:
         table.put_bulk(BulkItem.of(bulk_id, DOMAINS[0], "Our summer newsletter"))
         every = JOBS // BULK
         jobs = []
+        unseen = list(JobStatus)
         for i in range(JOBS):
             job_id, created_at = new_job_id(start + timedelta(milliseconds=7 * i + 1))
             bulk = i % every == 0
             status = _pick(rng, BULK_MIX) if bulk else _pick(rng, MIX)
+            if not bulk and unseen:
+                status = unseen.pop()  # every status in the log, whatever the draws
             sent = status not in (JobStatus.QUEUED, JobStatus.SENDING, JobStatus.RETRYING, JobStatus.FAILED)
             jobs.append(
                 Job(

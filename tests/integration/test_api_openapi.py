@@ -34,6 +34,7 @@ def test_the_document_holds_the_routes_and_their_errors() -> None:
         "/bulks",
         "/domains/{domain}/health",
         "/audit",
+        "/stats",
         "/suppressions",
         "/suppressions/{domain}/{email}",
         "/jobs/{job_id}/cancel",

@@ -87,7 +87,15 @@ def test_the_function_takes_batches_with_partial_failures_and_only_what_it_needs
             "Effect": "Allow",
             "Action": ["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:PutItem"],
             "Resource": {"Fn::GetAtt": ["JobsTable", "Arn"]},
-        }
+        },
+        # The status events for Privas services, on their bus only (docs/adr/0085-status-events.md)
+        {
+            "Effect": "Allow",
+            "Action": ["events:PutEvents"],
+            "Resource": {
+                "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${StatusEventBus}"
+            },
+        },
     ]
 
 
