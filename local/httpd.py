@@ -6,7 +6,7 @@ before anything else starts.
 Whatever the server answers itself, before or instead of the app (a request
 it cannot parse, a method it does not serve, a body without a usable length
 or over ``MAX_BODY_BYTES``, an app that raised) is JSON in the contract's
-error envelope, never ``http.server``'s HTML page. Every request is logged:
+error envelope; a chunked body is read, as API Gateway reads it, never ``http.server``'s HTML page. Every request is logged:
 method, path without its query, status, milliseconds.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,9 @@ HOST = "127.0.0.1"
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # A client that stops sending mid-request frees its thread after this long.
 READ_TIMEOUT_SECONDS = 60
+# A chunked body's size lines and trailers: longer lines, or more trailers, are refused.
+_CHUNK_LINE_BYTES = 4096
+_MAX_TRAILER_LINES = 100
 _LOGGED_PATH_CHARS = 200
 # The contract's codes where it has one; otherwise the status's own name.
 _CODES = {HTTPStatus.BAD_REQUEST: "invalid_request", HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "body_too_large"}
@@ -80,6 +84,10 @@ def json_error(status: int, code: str | None, message: str) -> Response:
     return Response(status, json.dumps(body).encode(), [("content-type", "application/json")])
 
 
+def _too_large() -> Response:
+    return json_error(413, None, f"the request body is over {MAX_BODY_BYTES} bytes")
+
+
 def loggable_path(target: str) -> str:
     """A request target as it may be logged: the path only (a query string may
     carry secrets), printable, and short."""
@@ -114,11 +122,10 @@ def bind(port: int, variable: str, app: App, name: str) -> ThreadingHTTPServer:
             self._send(response)
 
         def _answer(self) -> Response:
-            length, refusal = self._body_length()
+            body, refusal = self._body()
             if refusal is not None:
-                self.close_connection = True  # the body, if any, was not read
+                self.close_connection = True  # the body, if any, was not read to its end
                 return refusal
-            body = self.rfile.read(length) if length > 0 else b""
             request = Request(
                 method=self.command,
                 target=self.path,
@@ -132,15 +139,40 @@ def bind(port: int, variable: str, app: App, name: str) -> ThreadingHTTPServer:
                 log.exception("%s %s failed in the local stack", self.command, loggable_path(self.path))
                 return json_error(500, "internal_error", "the local stack failed; its log has the details")
 
-        def _body_length(self) -> tuple[int, Response | None]:
-            if (self.headers.get("Transfer-Encoding") or "identity").strip().lower() != "identity":
-                return 0, json_error(411, "length_required", "send the body with a Content-Length (not chunked)")
+        def _body(self) -> tuple[bytes, Response | None]:
+            """The request's body, by its ``Content-Length`` or de-chunked as
+            API Gateway does; a length it cannot read is 400, over the limit 413."""
+            coding = (self.headers.get("Transfer-Encoding") or "identity").strip().lower()
+            if coding == "chunked":
+                return self._chunked_body()
+            if coding != "identity":
+                return b"", json_error(501, None, f"the transfer coding {coding[:40]!r} is not supported")
             declared = (self.headers.get("Content-Length") or "0").strip()
             if not (declared.isascii() and declared.isdigit()):
-                return 0, json_error(400, None, "the Content-Length header is not a number of bytes")
+                return b"", json_error(400, None, "the Content-Length header is not a number of bytes")
             if len(declared) > len(str(MAX_BODY_BYTES)) or int(declared) > MAX_BODY_BYTES:
-                return 0, json_error(413, None, f"the request body is over {MAX_BODY_BYTES} bytes")
-            return int(declared), None
+                return b"", _too_large()
+            length = int(declared)
+            return (self.rfile.read(length) if length > 0 else b""), None
+
+        def _chunked_body(self) -> tuple[bytes, Response | None]:
+            body = bytearray()
+            while True:
+                size_line = self.rfile.readline(_CHUNK_LINE_BYTES + 1)
+                size = size_line.split(b";", 1)[0].strip()
+                if len(size_line) > _CHUNK_LINE_BYTES or not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size):
+                    return b"", json_error(400, None, "a chunk of the body has no readable size")
+                if int(size, 16) == 0:
+                    break
+                if len(body) + int(size, 16) > MAX_BODY_BYTES:
+                    return b"", _too_large()
+                body += self.rfile.read(int(size, 16))
+                if self.rfile.readline(_CHUNK_LINE_BYTES + 1).strip():
+                    return b"", json_error(400, None, "a chunk of the body is longer than its size")
+            for _ in range(_MAX_TRAILER_LINES):  # trailers, read and dropped, to the blank line
+                if not self.rfile.readline(_CHUNK_LINE_BYTES + 1).strip():
+                    return bytes(body), None
+            return b"", json_error(400, None, "the chunked body does not end")
 
         def _send(self, response: Response) -> None:
             self.send_response(response.status)

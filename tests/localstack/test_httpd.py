@@ -95,7 +95,10 @@ def assert_envelope(status: int, headers: dict[str, str], body: bytes, code: str
         (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", 400, "invalid_request"),
         (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400, "invalid_request"),
         (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n", 413, "body_too_large"),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411, "length_required"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n", 400, "invalid_request"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", 400, "invalid_request"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nA00001\r\n", 413, "body_too_large"),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "not_implemented"),
     ],
     ids=[
         "long-request-line",
@@ -105,7 +108,10 @@ def assert_envelope(status: int, headers: dict[str, str], body: bytes, code: str
         "length-not-a-number",
         "negative-length",
         "length-over-limit",
-        "chunked",
+        "chunk-size-unreadable",
+        "chunk-longer-than-its-size",
+        "chunks-over-limit",
+        "coding-not-chunked",
     ],
 )
 def test_what_the_server_refuses_itself_is_json_in_the_envelope(echo, request_bytes, status, code):
@@ -123,6 +129,18 @@ def test_an_app_that_raises_is_a_500_in_the_envelope_without_details(echo):
 def test_a_body_is_still_read_by_its_length(echo):
     response = requests.post(f"http://{echo}/", data=b"x" * 100_000, timeout=10)
     assert response.json() == {"got": 100_000}
+
+
+def test_a_chunked_body_is_read_whole_as_api_gateway_reads_it(echo):
+    """What requests sends for a body it cannot measure (an iterator): chunks, and trailers after them."""
+    response = requests.post(f"http://{echo}/", data=iter([b"x" * 70_000, b"", b"y" * 30_000]), timeout=10)
+    assert response.json() == {"got": 100_000}
+    status, _, body = raw_exchange(
+        echo, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
+    )
+    assert (status, json.loads(body)) == (200, {"got": 3})
+    empty = requests.post(f"http://{echo}/", data=iter([]), timeout=10)
+    assert empty.json() == {"got": 0}
 
 
 def test_every_request_is_logged_without_query_token_or_body(echo, caplog):
