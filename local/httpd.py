@@ -6,8 +6,9 @@ before anything else starts.
 Whatever the server answers itself, before or instead of the app (a request
 it cannot parse, a method it does not serve, a body without a usable length
 or over ``MAX_BODY_BYTES``, an app that raised) is JSON in the contract's
-error envelope; a chunked body is read, as API Gateway reads it, never ``http.server``'s HTML page. Every request is logged:
-method, path without its query, status, milliseconds.
+error envelope, never ``http.server``'s HTML page. A chunked body is read, as
+API Gateway reads it. Every request is logged: method, path without its
+query, status, milliseconds.
 """
 
 from __future__ import annotations
