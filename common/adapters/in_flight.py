@@ -11,7 +11,7 @@ per shard, so it reads what is due and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -48,51 +48,60 @@ class SweepCandidate(NamedTuple):
     keyed: index_keys.KeyedJob | None = None
 
 
+def due_page(
+    client: Any, table: str, wk: str, *, upto: int, limit: int, start: Any, operation: str
+) -> tuple[list[DueEntry], Any]:
+    """One page of a ``Due`` shard's entries with ``sweep_at <= upto``,
+    soonest first (eventually consistent, keys only), and where to go on
+    (``None``: nothing more is due there). The sweeper's and the scheduler's
+    shards alike; ``operation`` names the read in an error."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": "Due",
+        "KeyConditionExpression": "wk = :wk AND sweep_at <= :upto",
+        "ExpressionAttributeValues": serialize({":wk": wk, ":upto": upto}),
+        "Limit": limit,
+    }
+    if start:
+        kwargs["ExclusiveStartKey"] = start
+    try:
+        response = client.query(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise storage_error(operation, exc) from exc
+    entries = [deserialize(item) for item in response.get("Items", [])]
+    found = [DueEntry(str(e["pk"]), int(e[index_keys.SWEEP_AT])) for e in entries]
+    return found, response.get("LastEvaluatedKey") or None
+
+
+def bulk_rows(client: Any, table: str, bulk_id: str) -> Iterator[dict[str, Any]]:
+    """Every row of a bulk send's four ``ByBulk`` shards (the keys and what the
+    index projects: status, recipient, domain, type), every page."""
+    for n in range(index_keys.BULK_SHARDS):
+        start: Any = None
+        while True:
+            entries, start = query_partition(
+                client, table, "ByBulk", index_keys.bk(bulk_id, n), low=None, high=None, limit=1000, start=start
+            )
+            yield from entries
+            if start is None:
+                break
+
+
 class InFlightJobs(TableAdapter):
     """The sweeper's reads and writes."""
 
     def due(self, wk: str, *, now: int, limit: int, start: Any = None) -> tuple[list[DueEntry], Any]:
         """One page of a ``Due`` shard's entries with ``sweep_at <= now``,
-        oldest first (eventually consistent, keys only), and where to go on
-        (``None``: nothing more is due there)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "Due",
-            "KeyConditionExpression": "wk = :wk AND sweep_at <= :now",
-            "ExpressionAttributeValues": serialize({":wk": wk, ":now": now}),
-            "Limit": limit,
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        try:
-            response = self._client.query(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise storage_error("Query (Due)", exc) from exc
-        entries = [deserialize(item) for item in response.get("Items", [])]
-        found = [DueEntry(str(e["pk"]), int(e[index_keys.SWEEP_AT])) for e in entries]
-        return found, response.get("LastEvaluatedKey") or None
+        oldest first, and where to go on (``None``: nothing more is due there)."""
+        return due_page(self._client, self._table, wk, upto=now, limit=limit, start=start, operation="Query (Due)")
 
     def bulk_jobs_in_flight(self, bulk_id: str) -> list[str]:
-        """The ids of a bulk send's jobs whose indexed status is in flight: its
-        four ``ByBulk`` shards (keys and the projected status), every page."""
-        found: list[str] = []
-        for n in range(index_keys.BULK_SHARDS):
-            start: Any = None
-            while True:
-                entries, start = query_partition(
-                    self._client,
-                    self._table,
-                    "ByBulk",
-                    index_keys.bk(bulk_id, n),
-                    low=None,
-                    high=None,
-                    limit=1000,
-                    start=start,
-                )
-                found += [str(e["pk"]) for e in entries if JobStatus(e["status"]).in_flight]
-                if start is None:
-                    break
-        return found
+        """The ids of a bulk send's jobs whose indexed status is in flight."""
+        return [
+            str(row["pk"])
+            for row in bulk_rows(self._client, self._table, bulk_id)
+            if JobStatus(row["status"]).in_flight
+        ]
 
     def _sweep_items(self, job_ids: Sequence[str]) -> list[dict[str, Any]]:
         """What the sweeper needs of those jobs (strongly consistent): their

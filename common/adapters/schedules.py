@@ -19,18 +19,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from common.adapters import index_keys
 from common.adapters.attribute_values import deserialize, serialize
-from common.adapters.dynamo import BATCH_GET_LIMIT, TableAdapter, conditionally, storage_error
-from common.adapters.in_flight import DueEntry
-from common.adapters.job_indexes import query_partition
+from common.adapters.dynamo import BATCH_GET_LIMIT, TableAdapter, conditionally
+from common.adapters.in_flight import DUE_PAGE, DueEntry, bulk_rows, due_page
 from common.adapters.job_store import batch_get_jobs
 from common.models.job import JobStatus, QueueMessage
 
 _PROJECTION = "pk, job_id, #domain, #type, recipient, #status, bulk_id, body, test_send"
-DUE_PAGE = 1_000  # entries a Query of Due reads at most
 
 
 class Release(NamedTuple):
@@ -45,24 +41,10 @@ class ScheduledJobs(TableAdapter):
 
     def due(self, wk: str, *, upto: int, limit: int = DUE_PAGE, start: Any = None) -> tuple[list[DueEntry], Any]:
         """One page of a scheduled ``Due`` shard's entries with ``sweep_at <=
-        upto``, soonest first (eventually consistent, keys only), and where to
-        go on (``None``: nothing more is due there)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "Due",
-            "KeyConditionExpression": "wk = :wk AND sweep_at <= :upto",
-            "ExpressionAttributeValues": serialize({":wk": wk, ":upto": upto}),
-            "Limit": limit,
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        try:
-            response = self._client.query(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise storage_error("Query (Due, scheduled)", exc) from exc
-        entries = [deserialize(item) for item in response.get("Items", [])]
-        found = [DueEntry(str(e["pk"]), int(e[index_keys.SWEEP_AT])) for e in entries]
-        return found, response.get("LastEvaluatedKey") or None
+        upto``, soonest first, and where to go on (``None``: nothing more is due there)."""
+        return due_page(
+            self._client, self._table, wk, upto=upto, limit=limit, start=start, operation="Query (Due, scheduled)"
+        )
 
     def scheduled_jobs(self, job_ids: Sequence[str]) -> list[Release]:
         """Those of ``job_ids`` still ``scheduled`` (strongly consistent
@@ -78,28 +60,10 @@ class ScheduledJobs(TableAdapter):
         return found
 
     def bulk_scheduled_jobs(self, bulk_id: str) -> list[Release]:
-        """A bulk send's jobs whose indexed status is ``scheduled``: its four
-        ``ByBulk`` shards (they project the row), every page."""
-        found: list[Release] = []
-        for n in range(index_keys.BULK_SHARDS):
-            start: Any = None
-            while True:
-                entries, start = query_partition(
-                    self._client,
-                    self._table,
-                    "ByBulk",
-                    index_keys.bk(bulk_id, n),
-                    low=None,
-                    high=None,
-                    limit=1000,
-                    start=start,
-                )
-                found += [
-                    _release(e | {"body": bulk_id}) for e in entries if e.get("status") == JobStatus.SCHEDULED.value
-                ]
-                if start is None:
-                    break
-        return found
+        """A bulk send's jobs whose indexed status is ``scheduled`` (``ByBulk``
+        projects the row)."""
+        rows = bulk_rows(self._client, self._table, bulk_id)
+        return [_release(row | {"body": bulk_id}) for row in rows if row.get("status") == JobStatus.SCHEDULED.value]
 
     def release(self, job: index_keys.KeyedJob, *, due_at: int) -> bool:
         """Make a scheduled job ``queued``, due for the sweeper at ``due_at``

@@ -88,11 +88,10 @@ from common.adapters.job_indexes import JobIndexes
 from common.adapters.job_store import JobRecipient, JobStore
 from common.adapters.observability import logger
 from common.adapters.queues import JobQueues
-from common.adapters.stats_counters import StatsCounters
 from common.adapters.suppressions import SuppressionStore
 from common.logic.audit import actor_of, record_test_send
 from common.logic.audit import record as audit_record
-from common.logic.changes import Changes
+from common.logic.changes import Changes, counts_only
 from common.logic.outbox import Outbox, PartlyStored, Stored
 from common.logic.recipients import RecipientList
 from common.logic.reputation import ReputationCheck, thresholds_of
@@ -250,7 +249,7 @@ class BulkSender:
             ),
             trail=AuditTrail(dynamodb, name, retention_days=retention),
             # A bulk send's jobs are created queued (or scheduled): counted, never a status event.
-            changes=Changes(StatsCounters(dynamodb, name, retention_days=retention), None),
+            changes=counts_only(dynamodb, name, retention_days=retention),
         )
 
     def send(self, request: BulkSendRequest, caller: Caller, *, idempotency_key: str | None = None) -> BulkSendResponse:

@@ -138,3 +138,10 @@ def changes_for(
         StatusEventBus(events, bus),
         clock=clock,
     )
+
+
+def counts_only(dynamodb: DynamoDBClient, table: str, *, retention_days: int) -> Changes:
+    """A recorder of counts and no status events: for paths whose changes are
+    never events (jobs created ``queued`` or ``scheduled``, a scheduled job
+    released to ``queued``)."""
+    return Changes(StatsCounters(dynamodb, table, retention_days=retention_days), None)

@@ -42,8 +42,7 @@ from common.adapters.in_flight import DueEntry
 from common.adapters.observability import logger, metrics
 from common.adapters.queues import JobQueues
 from common.adapters.schedules import Release, ScheduledJobs
-from common.adapters.stats_counters import StatsCounters
-from common.logic.changes import Changes
+from common.logic.changes import Changes, counts_only
 from common.logic.threads import map_in_context
 from common.models.clock import utc_now
 from common.models.job import QueueName
@@ -261,5 +260,5 @@ def scheduler_from_settings(
         window_seconds=settings.schedule_window_seconds,
         clock=clock,
         # A release is counted (scheduled to queued), never a status event.
-        changes=Changes(StatsCounters(dynamodb, settings.jobs_table, retention_days=settings.retention_days), None),
+        changes=counts_only(dynamodb, settings.jobs_table, retention_days=settings.retention_days),
     )
