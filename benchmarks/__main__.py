@@ -21,8 +21,10 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from benchmarks import (
     calls,
@@ -40,11 +42,13 @@ from benchmarks import (
     writes,
 )
 from benchmarks.harness import BenchError, BenchStack, prepare_recording
+from benchmarks.page import SummaryRow
 from benchmarks.workload import DOMAIN, addresses, bulk_request, system_email
 from local import motofix
 from local.template import ROOT
 
 DOC = ROOT / "docs" / "benchmarks.md"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -282,20 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--figure",
         type=int,
-        choices=[1, 2, 3, 6, 10, 11],
+        choices=sorted(_ALONE),
         help="measure this figure alone and replace it (its section, summary rows, printed line and notes) in the page",
     )
     args = parser.parse_args(argv)
-    if args.figure in (1, 6):
-        return _calls_and_writes_only(args)
-    if args.figure == 2:
-        return _cold_figure_only(args)
-    if args.figure == 3:
-        return _list_figure_only(args)
-    if args.figure == 10:
-        return _drain_figure_only(args)
-    if args.figure == 11:
-        return _schedule_figure_only(args)
+    if args.figure is not None:
+        return _figure_alone(args, _ALONE[args.figure])
     output: Path | None = args.output or (None if args.smoke else DOC)
 
     started = time.monotonic()
@@ -375,11 +371,8 @@ def _remark(figure: int) -> str:
     )
 
 
-def _cold_figure_only(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="emailops-bench-"))
-    output: Path = args.output or DOC
-    sizes = SMOKE if args.smoke else FULL
+def _measure_cold(sizes: Sizes, workdir: Path) -> coldstart.ColdStarts:
+    """Figure 2 alone, on a stack of its own (``--figure 2``)."""
     recording = prepare_recording(workdir)
     motofix.apply()
     logging.getLogger("local").setLevel(logging.ERROR)
@@ -391,23 +384,11 @@ def _cold_figure_only(args: argparse.Namespace) -> int:
     try:
         bench.start()
         _warm_up(bench)
-        cold = _cold_starts(bench, sizes, runtime=runtime, site=site, workdir=workdir)
-    except BenchError as exc:
-        sys.stdout = stdout
-        print(f"error: {exc} (logs: {workdir})", file=sys.stderr)
-        return 1
+        return _cold_starts(bench, sizes, runtime=runtime, site=site, workdir=workdir)
     finally:
         bench.stop()
         sys.stdout = stdout
         functions_log.close()
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-    output.write_text(report.splice_cold_figure(output.read_text(encoding="utf-8"), cold, _remark(2)), encoding="utf-8")
-    for row in coldstart.summary_rows(cold):
-        print(f"{row.what}: {row.measured} ({row.ratio:.2f}x)")
-    print(coldstart.printed_line(cold))
-    _progress(f"figure 2 done in {time.monotonic() - started:,.0f} s; written to {output}")
-    return 0
 
 
 def run_calls_and_writes(
@@ -462,91 +443,82 @@ def run_calls_and_writes(
     return counts, write_cases, case_costs, drained
 
 
-def _calls_and_writes_only(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class _Alone(Generic[T]):
+    """How one figure is measured alone, put in the page, and printed."""
+
+    label: str  # "figure 2", "figures 1 and 6"
+    measure: Callable[[Sizes, Path], T]
+    splice: Callable[[str, T], str]  # the page with the figure's parts replaced
+    lines: Callable[[T], list[str]]  # what is printed
+    as_json: Callable[[T], object] | None = None  # what --json writes, if anything
+
+
+def _rows(rows: list[SummaryRow], printed: list[str]) -> list[str]:
+    return [*(f"{row.what}: {row.measured}" for row in rows), *printed]
+
+
+_ALONE: dict[int, _Alone[Any]] = {
+    2: _Alone(
+        "figure 2",
+        _measure_cold,
+        lambda page, cold: report.splice_cold_figure(page, cold, _remark(2)),
+        lambda cold: [
+            *(f"{row.what}: {row.measured} ({row.ratio:.2f}x)" for row in coldstart.summary_rows(cold)),
+            coldstart.printed_line(cold),
+        ],
+    ),
+    3: _Alone(
+        "figure 3",
+        lambda sizes, workdir: run_list_figure(sizes, workdir=workdir),
+        lambda page, lists: report.splice_list_figure(page, lists, _remark(3)),
+        lambda lists: _rows(listing.summary_rows(lists), [listing.printed_line(lists)]),
+    ),
+    10: _Alone(
+        "figure 10",
+        _drain,
+        lambda page, figure: report.splice_drain_figure(page, figure, _remark(10)),
+        lambda figure: _rows(drain.summary_rows(figure), [drain.printed_line(figure)]),
+        dataclasses.asdict,
+    ),
+    11: _Alone(
+        "figure 11",
+        lambda sizes, workdir: _schedule(sizes is SMOKE, workdir),
+        lambda page, figure: report.splice_schedule_figure(page, figure, _remark(11)),
+        lambda figure: _rows(schedule.summary_rows(figure), [schedule.printed_line(figure)]),
+        schedule.as_dict,
+    ),
+    1: _Alone(
+        "figures 1 and 6",
+        lambda sizes, workdir: run_calls_and_writes(sizes, workdir=workdir),
+        lambda page, got: report.splice_calls_and_writes(page, *got),
+        lambda got: _rows(
+            [*calls.summary_rows(got[0]), *writes.summary_rows(got[1], got[2])],
+            [calls.printed_line(got[0]), writes.printed_line(got[2])],
+        ),
+    ),
+}
+_ALONE[6] = _ALONE[1]
+
+
+def _figure_alone(args: argparse.Namespace, alone: _Alone[Any]) -> int:
+    """Measure one figure on a stack of its own and replace it in the page (its
+    section, summary rows, printed line and notes); the rest of the page stays."""
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="emailops-bench-"))
     output: Path = args.output or DOC
     try:
-        counts, write_cases, case_costs, drained = run_calls_and_writes(SMOKE if args.smoke else FULL, workdir=workdir)
+        result = alone.measure(SMOKE if args.smoke else FULL, workdir)
     except BenchError as exc:
         print(f"error: {exc} (logs: {workdir})", file=sys.stderr)
         return 1
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
-    page = report.splice_calls_and_writes(output.read_text(encoding="utf-8"), counts, write_cases, case_costs, drained)
-    output.write_text(page, encoding="utf-8")
-    for row in [*calls.summary_rows(counts), *writes.summary_rows(write_cases, case_costs)]:
-        print(f"{row.what}: {row.measured}")
-    print(calls.printed_line(counts))
-    print(writes.printed_line(case_costs))
-    _progress(f"figures 1 and 6 done in {time.monotonic() - started:,.0f} s; written to {output}")
-    return 0
-
-
-def _drain_figure_only(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="emailops-bench-"))
-    output: Path = args.output or DOC
-    try:
-        figure = _drain(SMOKE if args.smoke else FULL, workdir)
-    except BenchError as exc:
-        print(f"error: {exc} (logs: {workdir})", file=sys.stderr)
-        return 1
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
-    output.write_text(
-        report.splice_drain_figure(output.read_text(encoding="utf-8"), figure, _remark(10)), encoding="utf-8"
-    )
-    if args.json is not None:
-        args.json.write_text(json.dumps(dataclasses.asdict(figure), indent=2), encoding="utf-8")
-    for row in drain.summary_rows(figure):
-        print(f"{row.what}: {row.measured}")
-    print(drain.printed_line(figure))
-    _progress(f"figure 10 done in {time.monotonic() - started:,.0f} s; written to {output}")
-    return 0
-
-
-def _schedule_figure_only(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="emailops-bench-"))
-    output: Path = args.output or DOC
-    try:
-        figure = _schedule(args.smoke, workdir)
-    except BenchError as exc:
-        print(f"error: {exc} (logs: {workdir})", file=sys.stderr)
-        return 1
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
-    output.write_text(
-        report.splice_schedule_figure(output.read_text(encoding="utf-8"), figure, _remark(11)), encoding="utf-8"
-    )
-    if args.json is not None:
-        args.json.write_text(json.dumps(schedule.as_dict(figure), indent=2), encoding="utf-8")
-    for row in schedule.summary_rows(figure):
-        print(f"{row.what}: {row.measured}")
-    print(schedule.printed_line(figure))
-    _progress(f"figure 11 done in {time.monotonic() - started:,.0f} s; written to {output}")
-    return 0
-
-
-def _list_figure_only(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix="emailops-bench-"))
-    output: Path = args.output or DOC
-    try:
-        lists = run_list_figure(SMOKE if args.smoke else FULL, workdir=workdir)
-    except BenchError as exc:
-        print(f"error: {exc} (logs: {workdir})", file=sys.stderr)
-        return 1
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
-    output.write_text(
-        report.splice_list_figure(output.read_text(encoding="utf-8"), lists, _remark(3)), encoding="utf-8"
-    )
-    for row in listing.summary_rows(lists):
-        print(f"{row.what}: {row.measured}")
-    print(listing.printed_line(lists))
-    _progress(f"figure 3 done in {time.monotonic() - started:,.0f} s; written to {output}")
+    output.write_text(alone.splice(output.read_text(encoding="utf-8"), result), encoding="utf-8")
+    if args.json is not None and alone.as_json is not None:
+        args.json.write_text(json.dumps(alone.as_json(result), indent=2), encoding="utf-8")
+    print("\n".join(alone.lines(result)))
+    _progress(f"{alone.label} done in {time.monotonic() - started:,.0f} s; written to {output}")
     return 0
 
 
