@@ -29,7 +29,7 @@ def test_one_figure_alone_replaces_its_own_parts_of_the_page_and_nothing_else(tm
         PAGE.read_text(encoding="utf-8").replace(before[title], "\nMARKER: the old figure 3\n\n"), encoding="utf-8"
     )
     # When figure 3 alone is measured into it
-    run = subprocess.run(
+    run = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
         [sys.executable, "-m", "benchmarks", "--figure", "3", "--smoke", "--output", str(output)],
         cwd=ROOT,
         capture_output=True,
