@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from common.adapters.attribute_values import deserialize
-from common.adapters.dynamo import storage_error
+from common.adapters.dynamo import newest_first
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -47,30 +45,9 @@ def page_records(
     ``after`` (deserialized items); and the position of the last one returned
     when more follow. ``limit + 1`` are read, so the last page says it is the
     last: one Query for a page (more only if DynamoDB's 1 MB cut one short)."""
-    wanted = limit + 1
-    found: list[dict[str, Any]] = []
-    start: dict[str, Any] | None = None
-    if after is not None:
-        start = {"lk": {"S": lk}, "ls": {"S": after.ls}, "pk": {"S": after.pk}}
-    while len(found) < wanted:
-        kwargs: dict[str, Any] = {
-            "TableName": table,
-            "IndexName": RECORD_INDEX,
-            "KeyConditionExpression": "lk = :lk",
-            "ExpressionAttributeValues": {":lk": {"S": lk}},
-            "ScanIndexForward": False,
-            "Limit": wanted - len(found),
-        }
-        if start is not None:
-            kwargs["ExclusiveStartKey"] = start
-        try:
-            response = client.query(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise storage_error(operation, exc) from exc
-        found += [deserialize(item) for item in response.get("Items", [])]
-        start = response.get("LastEvaluatedKey")
-        if not start:
-            break
+    start = None if after is None else {"lk": {"S": lk}, "ls": {"S": after.ls}, "pk": {"S": after.pk}}
+    raw = newest_first(client, table, RECORD_INDEX, ("lk", lk), wanted=limit + 1, start=start, operation=operation)
+    found = [deserialize(item) for item in raw]
     if len(found) <= limit:
         return found, None
     last = found[limit - 1]

@@ -1,6 +1,7 @@
 """What every adapter of the jobs table shares: AWS's batch limits, the one
 translation of botocore's errors, the back-off between retries of unprocessed
 items, BatchGetItem and BatchWriteItem with those retries, conditional writes,
+a partition read newest first (the paged lists of records and suppressions),
 and ``TableAdapter``, the base of each adapter of the table (its client, its
 name, and how long its items live).
 
@@ -156,6 +157,44 @@ def batch_get(
         request = {table: unprocessed}
         backoff(attempt)
     raise StorageError(f"{operation} left {len(request[table]['Keys'])} keys unprocessed")
+
+
+def newest_first(
+    client: DynamoDBClient,
+    table: str,
+    index: str,
+    key: tuple[str, str],
+    *,
+    wanted: int,
+    start: Mapping[str, Any] | None,
+    operation: str,
+) -> list[dict[str, Any]]:
+    """Up to ``wanted`` items (as stored) of one partition of ``index`` (``key``:
+    its key's name and value), newest first, after ``start`` (an
+    ``ExclusiveStartKey``). One Query, more only where DynamoDB's 1 MB cut one
+    short; a caller that asks one more than it shows knows whether more follow."""
+    name, value = key
+    found: list[dict[str, Any]] = []
+    while len(found) < wanted:
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "IndexName": index,
+            "KeyConditionExpression": f"{name} = :key",
+            "ExpressionAttributeValues": {":key": {"S": value}},
+            "ScanIndexForward": False,
+            "Limit": wanted - len(found),
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        try:
+            response = client.query(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error(operation, exc) from exc
+        found += response.get("Items", [])
+        start = response.get("LastEvaluatedKey")
+        if not start:
+            break
+    return found
 
 
 def batch_write(client: DynamoDBClient, table: str, requests: list[Any]) -> None:

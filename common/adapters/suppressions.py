@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.botocore_errors import error_code
 from common.adapters.bulks import bulk_pk
-from common.adapters.dynamo import BATCH_GET_LIMIT, batch_get, storage_error, transact
+from common.adapters.dynamo import BATCH_GET_LIMIT, batch_get, newest_first, storage_error, transact
 from common.models.clock import to_rfc3339
 from common.models.errors import StorageError
 from common.models.suppression import SuppressionEntry
@@ -231,37 +231,20 @@ class SuppressionStore:
     ) -> tuple[list[SuppressionEntry], PagePosition | None]:
         """Up to ``limit`` entries of ``domain``'s list, newest first, after
         ``after``; and the position of the last one returned when more follow."""
-        wanted = limit + 1  # one more, to know whether another page follows
-        entries: list[SuppressionEntry] = []
-        sort_keys: list[str] = []  # each entry's ssk as stored (a cursor names it exactly)
-        start: dict[str, Any] | None = None
+        start = None
         if after is not None:
-            start = {
-                "spk": {"S": domain},
-                "ssk": {"S": after.ssk},
-                "pk": {"S": suppression_pk(domain, after.email)},
-            }
-        while len(entries) < wanted:
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": SUPPRESSION_INDEX,
-                "KeyConditionExpression": "spk = :domain",
-                "ExpressionAttributeValues": {":domain": {"S": domain}},
-                "ScanIndexForward": False,
-                "Limit": wanted - len(entries),
-            }
-            if start is not None:
-                kwargs["ExclusiveStartKey"] = start
-            try:
-                response = self._client.query(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                raise storage_error("Query (suppressions)", exc) from exc
-            for item in response.get("Items", []):
-                entries.append(_entry(item))
-                sort_keys.append(str(item["ssk"]["S"]))
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                break
+            start = {"spk": {"S": domain}, "ssk": {"S": after.ssk}, "pk": {"S": suppression_pk(domain, after.email)}}
+        raw = newest_first(
+            self._client,
+            self._table,
+            SUPPRESSION_INDEX,
+            ("spk", domain),
+            wanted=limit + 1,  # one more, to know whether another page follows
+            start=start,
+            operation="Query (suppressions)",
+        )
+        entries = [_entry(item) for item in raw]
+        sort_keys = [str(item["ssk"]["S"]) for item in raw]  # each entry's ssk as stored (a cursor names it exactly)
         if len(entries) <= limit:
             return entries, None
         return entries[:limit], PagePosition(ssk=sort_keys[limit - 1], email=entries[limit - 1].email)
