@@ -50,6 +50,7 @@ const state = {
   detail: null, // {jobId, row: <tr>} of the opened email
   linked: null, // the opened email's summary when it is not on the page shown (opened from a link)
   linkedLoading: null, // the job_id of the linked email being fetched
+  bannerKept: false, // the banner shown stays until the view changes
   notes: new Map(), // job_id -> what the last Cancel or Retry answered (kept when the email is drawn again)
   retries: new Map(), // job_id -> {key, jobId}: its retry's Idempotency-Key and the email that retry made
   refreshTimer: null,
@@ -72,15 +73,21 @@ const page = {
 };
 
 // ------------------------------------------------------------------ errors
-function showBanner(text, { retry = null } = {}) {
+// A kept banner (an email the address names that does not exist) stays until
+// the view changes; the log's refresh every few seconds hides only the others
+// (a failure of its own that its success ends).
+function showBanner(text, { retry = null, keep = false } = {}) {
   setText($("banner-text"), text);
   const button = $("banner-retry");
   button.hidden = !retry;
   button.onclick = retry;
   $("banner").hidden = false;
+  state.bannerKept = keep;
 }
 
-function hideBanner() {
+function hideBanner({ unlessKept = false } = {}) {
+  if (unlessKept && state.bannerKept) return;
+  state.bannerKept = false;
   $("banner").hidden = true;
 }
 
@@ -358,6 +365,7 @@ function applyView(asked, { force = false } = {}) {
   const domainChanged = force || filters.domain !== state.filters.domain;
   if (filters.domain !== state.filters.domain) clearSelection();
   const changed = force || JSON.stringify(filters) !== JSON.stringify(state.filters);
+  if ((changed || before.view !== view.view) && state.bannerKept) hideBanner();
   state.filters = filters;
   if (domainChanged) followDomain();
   if (view.view === "log") state.lastLog = view;
@@ -460,7 +468,7 @@ async function loadLog({ announce: loud = false } = {}) {
   // An answer for filters no longer chosen is dropped.
   if (api !== state.api || JSON.stringify(filters) !== JSON.stringify(state.filters) || cursor !== state.cursor) return;
   $("log").removeAttribute("aria-busy");
-  hideBanner();
+  hideBanner({ unlessKept: true });
   state.logReady = true;
   renderLog(answer.items || []);
   state.nextCursor = answer.next_cursor || null;
@@ -682,6 +690,7 @@ async function openLinked(jobId) {
     if (error instanceof ApiError && error.status === 404) {
       showBanner(
         `No email ${jobId} among your domains' emails: it may be older than the log keeps, or of a domain your token does not cover.`,
+        { keep: true },
       );
       navigate({ ...state.view, job: "" }, { replace: true });
     } else failed(error, "opening the email", () => openLinked(jobId));

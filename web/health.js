@@ -121,7 +121,7 @@ function show() {
     text.replaceChildren(
       rates,
       el("span", { className: "ok-word", text: "Bulk sends allowed." }),
-      over ? el("span", { className: "hint", text: "A rate is over its limit, but the service does not judge it yet (too few emails, or the domain is exempt)." }) : null,
+      ...(over ? [el("span", { className: "hint", text: "A rate is over its limit, but the service does not judge it yet (too few emails, or the domain is exempt)." })] : []),
     );
   }
 }

@@ -107,6 +107,7 @@ def test_a_healthy_domain_shows_its_rates_beside_the_limits(judged_page: Page, j
     expect(region).to_contain_text(f"{healthy}, last 24 hours: 1 sent")
     expect(region).to_contain_text("Bounce rate 0% (limit 5%; 0 bounced)")
     expect(region).to_contain_text("Bulk sends allowed.")
+    assert not re.search(r"\b(null|undefined)\b", region.inner_text()), region.inner_text()
     assert axe_violations(page) == []
     # Another domain chosen: the region follows it
     page.get_by_role("combobox", name="Domain").select_option(paused)
