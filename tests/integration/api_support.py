@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -126,6 +127,15 @@ def store_jobs(jobs: list[Job], *, due_at: int = 0) -> None:
     put_with_bodies(jobs_table(), body_store(), jobs, BODIES, due_at=due_at)
 
 
+def _seeded_job_id(at: datetime, ids: random.Random) -> tuple[str, datetime]:
+    """A ULID of ``at`` (to the millisecond) whose random part comes from ``ids``:
+    the same draw gives the same ids, and so the same shards, each run."""
+    from ulid import ULID
+
+    ulid = ULID.from_int((int(at.timestamp() * 1000) << 80) | ids.getrandbits(80))
+    return str(ulid), ulid.datetime
+
+
 def make_job(
     domain: str = "acme.com",
     *,
@@ -134,8 +144,9 @@ def make_job(
     recipient: str = "visitor@example.org",
     at: datetime | None = None,
     body: str = "Thanks for your visit.",
+    ids: random.Random | None = None,
 ) -> Job:
-    job_id, created_at = new_job_id(at)
+    job_id, created_at = new_job_id(at) if ids is None else _seeded_job_id(at or utc_now(), ids)
     sent = status is JobStatus.SENT
     BODIES[job_id] = Bodies(text=body)
     return Job(
