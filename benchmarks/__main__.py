@@ -134,6 +134,22 @@ def _stack(workdir: Path, recording: Path) -> BenchStack:
     return BenchStack(workdir, recording, ses_rate=0.0, functions_log=workdir / "functions.log")
 
 
+def _case_costs(
+    write_cases: writes.WriteCases, memory: dict[str, int], retention_days: float, drained: drain.DrainFigure
+) -> list[cost.CaseUsage]:
+    """Figure 6's cost of each case: a bulk's worker time from figure 10's drain."""
+    return [
+        writes.case_usage(
+            case,
+            memory_mb=memory,
+            retention_days=retention_days,
+            worker_seconds_per_email=drained.drain.worker_seconds_per_email if case.emails > 1 else None,
+            worker_source=f"figure 10's drain of {drained.drain.emails:,} at {drained.drain.rate:g} emails a second",
+        )
+        for case in write_cases.cases
+    ]
+
+
 def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
     recording = prepare_recording(workdir)
     motofix.apply()
@@ -198,16 +214,7 @@ def run(sizes: Sizes, *, smoke: bool, workdir: Path) -> report.Results:
     scheduled = _schedule(smoke, workdir)
     _progress("replaying the recorded writes")
     writes.replay(write_cases, write_segments, table_names)
-    case_costs = [
-        writes.case_usage(
-            case,
-            memory_mb=memory,
-            retention_days=retention_days,
-            worker_seconds_per_email=drained.drain.worker_seconds_per_email if case.emails > 1 else None,
-            worker_source=f"figure 10's drain of {drained.drain.emails:,} at {drained.drain.rate:g} emails a second",
-        )
-        for case in write_cases.cases
-    ]
+    case_costs = _case_costs(write_cases, memory, retention_days, drained)
     poll = write_cases.cases[-1].poll
     model = capacity.model(
         [(case.name, case.ledger, case.emails) for case in write_cases.cases],
@@ -430,16 +437,7 @@ def run_calls_and_writes(
     drained = _drain(sizes, workdir)
     _progress("replaying the recorded writes")
     writes.replay(write_cases, write_segments, table_names)
-    case_costs = [
-        writes.case_usage(
-            case,
-            memory_mb=memory,
-            retention_days=retention_days,
-            worker_seconds_per_email=drained.drain.worker_seconds_per_email if case.emails > 1 else None,
-            worker_source=f"figure 10's drain of {drained.drain.emails:,} at {drained.drain.rate:g} emails a second",
-        )
-        for case in write_cases.cases
-    ]
+    case_costs = _case_costs(write_cases, memory, retention_days, drained)
     return counts, write_cases, case_costs, drained
 
 

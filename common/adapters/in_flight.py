@@ -87,6 +87,27 @@ def bulk_rows(client: Any, table: str, bulk_id: str) -> Iterator[dict[str, Any]]
                 break
 
 
+def leave_due(client: Any, table: str, pk: str, *, seen: int, wk_prefix: str | None = None) -> bool:
+    """Take ``pk``'s entry out of ``Due`` unless its time moved since it was read
+    at ``seen`` (and, with ``wk_prefix``, unless it left those shards). One
+    conditional ``UpdateItem``; returns whether it did."""
+    condition = f"{index_keys.SWEEP_AT} = :seen"
+    values: dict[str, Any] = {":seen": seen}
+    if wk_prefix is not None:
+        condition += " AND begins_with(wk, :s)"
+        values[":s"] = wk_prefix
+    return conditionally(
+        "UpdateItem (leave Due)",
+        lambda: client.update_item(
+            TableName=table,
+            Key={"pk": {"S": pk}},
+            UpdateExpression=f"REMOVE wk, {index_keys.SWEEP_AT}",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=serialize(values),
+        ),
+    )
+
+
 class InFlightJobs(TableAdapter):
     """The sweeper's reads and writes."""
 
@@ -183,13 +204,4 @@ class InFlightJobs(TableAdapter):
         flight any more, or a settled job's entry that stayed. Conditional on
         the time read (a replay of a bulk send that added jobs meanwhile set a
         new one; a settled job's own write removed it)."""
-        return conditionally(
-            "UpdateItem (leave Due)",
-            lambda: self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": pk}},
-                UpdateExpression=f"REMOVE wk, {index_keys.SWEEP_AT}",
-                ConditionExpression=f"{index_keys.SWEEP_AT} = :seen",
-                ExpressionAttributeValues=serialize({":seen": seen}),
-            ),
-        )
+        return leave_due(self._client, self._table, pk, seen=seen)

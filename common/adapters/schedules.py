@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from common.adapters import index_keys
 from common.adapters.attribute_values import deserialize, serialize
 from common.adapters.dynamo import BATCH_GET_LIMIT, TableAdapter, conditionally
-from common.adapters.in_flight import DUE_PAGE, DueEntry, bulk_rows, due_page
+from common.adapters.in_flight import DUE_PAGE, DueEntry, bulk_rows, due_page, leave_due
 from common.adapters.job_store import batch_get_jobs
 from common.models.job import JobStatus, QueueMessage
 
@@ -121,16 +121,7 @@ class ScheduledJobs(TableAdapter):
         """Take an entry none of whose jobs is scheduled any more (a bulk
         canceled while scheduled, a job whose cancel's write the index had not
         shown yet) out of ``Due``, unless it moved since it was read."""
-        return conditionally(
-            "UpdateItem (leave Due)",
-            lambda: self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": pk}},
-                UpdateExpression=f"REMOVE wk, {index_keys.SWEEP_AT}",
-                ConditionExpression=f"{index_keys.SWEEP_AT} = :seen AND begins_with(wk, :s)",
-                ExpressionAttributeValues=serialize({":seen": seen, ":s": index_keys.SCHEDULED_PREFIX}),
-            ),
-        )
+        return leave_due(self._client, self._table, pk, seen=seen, wk_prefix=index_keys.SCHEDULED_PREFIX)
 
 
 def _release(values: dict[str, Any]) -> Release:
